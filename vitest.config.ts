@@ -1,0 +1,22 @@
+import { defineConfig } from 'vitest/config';
+import { fileURLToPath } from 'node:url';
+
+const src = (p: string) => fileURLToPath(new URL(p, import.meta.url));
+
+export default defineConfig({
+  resolve: {
+    alias: {
+      '@faceflow/shared': src('./packages/shared/src/index.ts'),
+      '@faceflow/engine': src('./packages/engine/src/index.ts'),
+    },
+  },
+  test: {
+    include: ['packages/*/src/**/*.test.ts', 'packages/*/test/**/*.test.ts', 'services/*/src/**/*.test.ts', 'services/*/test/**/*.test.ts', 'test/**/*.test.ts'],
+    testTimeout: 120_000,
+    hookTimeout: 180_000,
+    // model tests are CPU-heavy; two cores, so run files one or two at a time
+    fileParallelism: true,
+    maxWorkers: 2,
+    pool: 'forks',
+  },
+});
