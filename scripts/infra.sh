@@ -1,0 +1,318 @@
+#!/usr/bin/env bash
+# Local infrastructure for faceflow's streaming pipeline and its integration tests:
+#   - a real single-node Apache Kafka broker in KRaft mode (broker+controller in one JVM), its jars resolved
+#     from Maven Central with Maven (scripts/kafka/pom.xml) and cached under .infra/kafka/libs;
+#   - Debian's redis-server, no persistence.
+# Both listen on 127.0.0.1 only, on project ports that do not clash with a system Kafka/Redis.
+#
+# Usage: bash scripts/infra.sh up | down | status | env | clean
+#   up      install what is missing (redis-server via apt, the Kafka jars via Maven), start both, wait until
+#           they answer; idempotent: whatever is already up is left alone. Prints `export ...` lines on stdout
+#           (so `eval "$(bash scripts/infra.sh up)"` works); progress goes to stderr.
+#   down    stop both (Kafka gets a controlled shutdown, then SIGKILL after 30 s); data is kept.
+#   status  say what runs; exit 0 when both answer, 3 otherwise.
+#   env     print the `export ...` lines only.
+#   clean   down, then delete Kafka's and Redis's data (the jar cache is kept).
+#
+# Settings (environment):
+#   FACEFLOW_INFRA_DIR              state directory (default <repo>/.infra; gitignored)
+#   FACEFLOW_KAFKA_PORT             client port (default 19092)  -> FACEFLOW_KAFKA_BROKERS=127.0.0.1:<port>
+#   FACEFLOW_KAFKA_CONTROLLER_PORT  KRaft controller port (default 19093)
+#   FACEFLOW_REDIS_PORT             Redis port (default 16379)   -> FACEFLOW_REDIS_URL=redis://127.0.0.1:<port>
+#   FACEFLOW_KAFKA_HEAP             JVM heap flags (default "-Xms128m -Xmx512m")
+#   FACEFLOW_INFRA_TIMEOUT          seconds to wait for each service to answer (default 120)
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+INFRA_DIR="${FACEFLOW_INFRA_DIR:-$ROOT/.infra}"
+KAFKA_PORT="${FACEFLOW_KAFKA_PORT:-19092}"
+KAFKA_CONTROLLER_PORT="${FACEFLOW_KAFKA_CONTROLLER_PORT:-19093}"
+REDIS_PORT="${FACEFLOW_REDIS_PORT:-16379}"
+KAFKA_HEAP="${FACEFLOW_KAFKA_HEAP:--Xms128m -Xmx512m}"
+TIMEOUT="${FACEFLOW_INFRA_TIMEOUT:-120}"
+
+KAFKA_DIR="$INFRA_DIR/kafka"
+KAFKA_LIBS="$KAFKA_DIR/libs"
+KAFKA_DATA="$KAFKA_DIR/data"
+KAFKA_LOGS="$KAFKA_DIR/logs"
+KAFKA_PROPS="$KAFKA_DIR/server.properties"
+KAFKA_PID="$KAFKA_DIR/kafka.pid"
+KAFKA_POM="$ROOT/scripts/kafka/pom.xml"
+REDIS_DIR="$INFRA_DIR/redis"
+REDIS_PID="$REDIS_DIR/redis.pid"
+
+KAFKA_BROKERS="127.0.0.1:$KAFKA_PORT"
+REDIS_URL="redis://127.0.0.1:$REDIS_PORT"
+
+log() { printf '[infra] %s\n' "$*" >&2; }
+die() { printf '[infra] ERROR: %s\n' "$*" >&2; exit 1; }
+
+print_env() {
+  echo "export FACEFLOW_KAFKA_BROKERS=$KAFKA_BROKERS"
+  echo "export FACEFLOW_REDIS_URL=$REDIS_URL"
+}
+
+# ---------------------------------------------------------------------------------------------- helpers
+APT_UPDATED=0
+apt_install() {
+  local sudo=""
+  if [ "$(id -u)" -ne 0 ]; then
+    command -v sudo >/dev/null 2>&1 || die "need root (or sudo) to apt-get install $*"
+    sudo="sudo -n"
+  fi
+  command -v apt-get >/dev/null 2>&1 || die "apt-get not found; install $* yourself"
+  log "apt-get install $*"
+  if [ "$APT_UPDATED" -eq 0 ]; then
+    $sudo apt-get update -qq >&2 || log "apt-get update failed; trying the install anyway"
+    APT_UPDATED=1
+  fi
+  # Debian's redis-server package tries to start the system-wide service; a policy-rc.d would stop that, but
+  # in a container without init it simply fails harmlessly, and on a real host it listens on 6379, not ours.
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "$@" >&2
+}
+
+pid_alive() { # pidfile [cmdline-substring]
+  local pid
+  [ -s "$1" ] || return 1
+  pid="$(cat "$1" 2>/dev/null)" || return 1
+  [[ "$pid" =~ ^[0-9]+$ ]] || return 1
+  kill -0 "$pid" 2>/dev/null || return 1
+  if [ -n "${2:-}" ] && [ -r "/proc/$pid/cmdline" ]; then
+    tr '\0' ' ' <"/proc/$pid/cmdline" | grep -qF -- "$2" || return 1
+  fi
+  echo "$pid"
+}
+
+port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+# ------------------------------------------------------------------------------------------------ redis
+redis_ping() {
+  local reply=""
+  {
+    exec 3<>"/dev/tcp/127.0.0.1/$REDIS_PORT" || return 1
+    printf 'PING\r\n' >&3
+    IFS= read -r -t 2 reply <&3 || true
+    exec 3>&-
+  } 2>/dev/null
+  [[ "$reply" == "+PONG"* ]]
+}
+
+redis_up() {
+  if redis_ping; then log "redis already up on $REDIS_URL"; return 0; fi
+  if port_open "$REDIS_PORT"; then die "port $REDIS_PORT is taken by something that does not answer PING like Redis"; fi
+  command -v redis-server >/dev/null 2>&1 || apt_install redis-server
+  command -v redis-server >/dev/null 2>&1 || die "redis-server is still not installed"
+  mkdir -p "$REDIS_DIR"
+  log "starting redis on 127.0.0.1:$REDIS_PORT"
+  redis-server --bind 127.0.0.1 --port "$REDIS_PORT" --protected-mode yes \
+    --daemonize yes --pidfile "$REDIS_PID" --logfile "$REDIS_DIR/redis.log" --dir "$REDIS_DIR" \
+    --save '' --appendonly no --loglevel warning >&2 9>&-
+  local i
+  for ((i = 0; i < TIMEOUT * 5; i++)); do
+    if redis_ping; then log "redis up on $REDIS_URL"; return 0; fi
+    sleep 0.2
+  done
+  tail -n 20 "$REDIS_DIR/redis.log" >&2 || true
+  die "redis did not answer PING within ${TIMEOUT}s"
+}
+
+redis_down() {
+  local pid
+  if pid="$(pid_alive "$REDIS_PID" redis-server)"; then
+    log "stopping redis (pid $pid)"
+    kill -TERM "$pid" 2>/dev/null || true
+    wait_gone "$pid" 10 || { log "redis did not stop; SIGKILL"; kill -KILL "$pid" 2>/dev/null || true; }
+  elif redis_ping; then
+    log "redis on port $REDIS_PORT was not started by this checkout ($REDIS_PID); leaving it alone"
+  else
+    log "redis not running"
+  fi
+  rm -f "$REDIS_PID"
+}
+
+# ------------------------------------------------------------------------------------------------ kafka
+kafka_ready() { node "$ROOT/scripts/kafka/ready.mjs" "$KAFKA_BROKERS" 3000 --quiet >/dev/null 2>&1; }
+
+kafka_resolve_jars() {
+  local stamp="$KAFKA_LIBS/.pom.sha256" want
+  want="$(sha256sum "$KAFKA_POM" | cut -d' ' -f1)"
+  if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ] && compgen -G "$KAFKA_LIBS/kafka_2.13-*.jar" >/dev/null; then
+    return 0
+  fi
+  command -v java >/dev/null 2>&1 || apt_install openjdk-17-jre-headless
+  command -v mvn >/dev/null 2>&1 || apt_install maven
+  log "resolving the Kafka broker jars from Maven Central (scripts/kafka/pom.xml) into $KAFKA_LIBS"
+  local tmp="$KAFKA_DIR/libs.tmp.$$"
+  rm -rf "$tmp"
+  mvn -q -B -Dstyle.color=never -f "$KAFKA_POM" dependency:copy-dependencies \
+    -DincludeScope=runtime -DoutputDirectory="$tmp" 2>&1 | sed 's/\x1b\[[0-9;]*m//g' >&2 \
+    || { rm -rf "$tmp"; die "maven could not resolve the Kafka jars"; }
+  echo "$want" >"$tmp/.pom.sha256"
+  rm -rf "$KAFKA_LIBS"
+  mv "$tmp" "$KAFKA_LIBS"
+}
+
+kafka_write_props() {
+  mkdir -p "$KAFKA_DATA" "$KAFKA_LOGS"
+  cat >"$KAFKA_PROPS" <<EOF
+# generated by scripts/infra.sh; edits are overwritten on every 'up'
+process.roles=broker,controller
+node.id=1
+controller.quorum.voters=1@127.0.0.1:$KAFKA_CONTROLLER_PORT
+listeners=PLAINTEXT://127.0.0.1:$KAFKA_PORT,CONTROLLER://127.0.0.1:$KAFKA_CONTROLLER_PORT
+advertised.listeners=PLAINTEXT://127.0.0.1:$KAFKA_PORT
+controller.listener.names=CONTROLLER
+inter.broker.listener.name=PLAINTEXT
+listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT
+log.dirs=$KAFKA_DATA
+# tests create (and delete) their own topics
+auto.create.topics.enable=false
+delete.topic.enable=true
+num.partitions=1
+default.replication.factor=1
+offsets.topic.replication.factor=1
+offsets.topic.num.partitions=3
+transaction.state.log.replication.factor=1
+transaction.state.log.min.isr=1
+transaction.state.log.num.partitions=1
+share.coordinator.state.topic.replication.factor=1
+share.coordinator.state.topic.min.isr=1
+# no waiting for more members before the first rebalance of a consumer group
+group.initial.rebalance.delay.ms=0
+# a small, quiet machine: few threads, small segments, short retention
+num.network.threads=2
+num.io.threads=2
+background.threads=2
+num.recovery.threads.per.data.dir=1
+log.cleaner.threads=1
+log.cleaner.dedupe.buffer.size=8388608
+log.segment.bytes=16777216
+log.retention.hours=24
+EOF
+}
+
+kafka_format() {
+  [ -f "$KAFKA_DATA/meta.properties" ] && return 0
+  local id=""
+  # a Kafka Uuid: 16 random bytes, URL-safe base64 without padding; never starting with '-' (like Uuid.randomUuid)
+  while [ -z "$id" ] || [[ "$id" == -* ]]; do
+    id="$(head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=\n')"
+  done
+  log "formatting Kafka storage (cluster id $id)"
+  java $KAFKA_HEAP -XX:TieredStopAtLevel=1 -XX:+UseSerialGC \
+    -Dlog4j2.configurationFile="$ROOT/scripts/kafka/log4j2.xml" -Dkafka.logs.dir="$KAFKA_LOGS" \
+    -cp "$KAFKA_LIBS/*" kafka.tools.StorageTool format -t "$id" -c "$KAFKA_PROPS" >&2 \
+    || die "kafka storage format failed"
+}
+
+kafka_up() {
+  if kafka_ready; then log "kafka already up on $KAFKA_BROKERS"; return 0; fi
+  command -v node >/dev/null 2>&1 || die "node is needed (for the readiness check)"
+  local pid
+  if pid="$(pid_alive "$KAFKA_PID" kafka.Kafka)"; then
+    log "kafka (pid $pid) is running but not answering yet; waiting"
+  else
+    if port_open "$KAFKA_PORT" || port_open "$KAFKA_CONTROLLER_PORT"; then
+      die "port $KAFKA_PORT or $KAFKA_CONTROLLER_PORT is taken by something that is not a ready Kafka (set FACEFLOW_KAFKA_PORT / FACEFLOW_KAFKA_CONTROLLER_PORT)"
+    fi
+    command -v java >/dev/null 2>&1 || apt_install openjdk-17-jre-headless
+    kafka_resolve_jars
+    kafka_write_props
+    kafka_format
+    log "starting kafka (KRaft, broker+controller) on $KAFKA_BROKERS"
+    # setsid: the broker must outlive this script and not get the terminal's / test runner's signals
+    # shellcheck disable=SC2086
+    setsid nohup java $KAFKA_HEAP -server -XX:+UseSerialGC -XX:TieredStopAtLevel=1 \
+      -Djava.awt.headless=true -Dlog4j2.configurationFile="$ROOT/scripts/kafka/log4j2.xml" \
+      -Dkafka.logs.dir="$KAFKA_LOGS" -cp "$KAFKA_LIBS/*" kafka.Kafka "$KAFKA_PROPS" \
+      >"$KAFKA_LOGS/stdout.log" 2>&1 </dev/null 9>&- &
+    pid=$!
+    echo "$pid" >"$KAFKA_PID"
+  fi
+  local start=$SECONDS
+  while ((SECONDS - start < TIMEOUT)); do
+    if kafka_ready; then log "kafka up on $KAFKA_BROKERS ($((SECONDS - start))s)"; return 0; fi
+    if ! kill -0 "$pid" 2>/dev/null; then
+      tail -n 30 "$KAFKA_LOGS/stdout.log" "$KAFKA_LOGS/server.log" >&2 2>/dev/null || true
+      die "kafka exited during start-up (logs: $KAFKA_LOGS)"
+    fi
+    sleep 1
+  done
+  tail -n 30 "$KAFKA_LOGS/stdout.log" "$KAFKA_LOGS/server.log" >&2 2>/dev/null || true
+  die "kafka did not answer within ${TIMEOUT}s (logs: $KAFKA_LOGS)"
+}
+
+wait_gone() { # pid seconds
+  local i
+  for ((i = 0; i < $2 * 5; i++)); do kill -0 "$1" 2>/dev/null || return 0; sleep 0.2; done
+  return 1
+}
+
+kafka_down() {
+  local pid
+  if pid="$(pid_alive "$KAFKA_PID" kafka.Kafka)"; then
+    log "stopping kafka (pid $pid)"
+    kill -TERM "$pid" 2>/dev/null || true
+    wait_gone "$pid" 30 || { log "kafka did not stop within 30s; SIGKILL"; kill -KILL "$pid" 2>/dev/null || true; wait_gone "$pid" 5 || true; }
+  elif kafka_ready; then
+    log "kafka on port $KAFKA_PORT was not started by this checkout ($KAFKA_PID); leaving it alone"
+  else
+    log "kafka not running"
+  fi
+  rm -f "$KAFKA_PID"
+}
+
+# ------------------------------------------------------------------------------------------------- main
+status() {
+  local rc=0 pid
+  if kafka_ready; then
+    pid="$(pid_alive "$KAFKA_PID" kafka.Kafka || echo '?')"
+    echo "kafka: up   $KAFKA_BROKERS (pid $pid)"
+  else
+    echo "kafka: down $KAFKA_BROKERS"; rc=3
+  fi
+  if redis_ping; then
+    pid="$(pid_alive "$REDIS_PID" redis-server || echo '?')"
+    echo "redis: up   $REDIS_URL (pid $pid)"
+  else
+    echo "redis: down $REDIS_URL"; rc=3
+  fi
+  return $rc
+}
+
+with_lock() {
+  mkdir -p "$INFRA_DIR"
+  # fd 9 holds the lock; the daemons started under it close it (9>&-) so that they do not keep it held
+  exec 9>"$INFRA_DIR/.lock"
+  if command -v flock >/dev/null 2>&1; then
+    flock -w $((TIMEOUT * 3)) 9 || die "another infra.sh holds $INFRA_DIR/.lock"
+  fi
+}
+
+cmd="${1:-}"
+case "$cmd" in
+  up)
+    with_lock
+    redis_up
+    kafka_up
+    print_env
+    ;;
+  down)
+    with_lock
+    kafka_down
+    redis_down
+    ;;
+  status) status ;;
+  env) print_env ;;
+  clean)
+    with_lock
+    kafka_down
+    redis_down
+    log "deleting $KAFKA_DATA, $KAFKA_LOGS and $REDIS_DIR"
+    rm -rf "$KAFKA_DATA" "$KAFKA_LOGS" "$KAFKA_PROPS" "$REDIS_DIR"
+    ;;
+  *)
+    sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d' | sed 's/^# \{0,1\}//' >&2
+    exit 2
+    ;;
+esac
