@@ -1,0 +1,3 @@
+export * from './types.js';
+export { BUILTIN_MODELS } from './models.js';
+export * from './registry.js';
