@@ -1,0 +1,60 @@
+/**
+ * Match v1: the matcher's opinion about one face of one frame: which track it belongs to and how it
+ * compares to the gallery. Identity is decided per track downstream (IdentityEvent); here `identity` is
+ * only this frame's best candidate above the threshold, or null ("unknown" is an answer, not an error).
+ * Keyed by cameraId.
+ */
+import { defineJsonSchema } from './codec.js';
+import { readBox, type Box } from './face.js';
+import { ID_PATTERN } from './frame.js';
+
+export interface MatchCandidate {
+  identity: string;
+  /** Similarity (cosine of L2-normalised embeddings), -1..1. */
+  score: number;
+}
+
+export interface Match {
+  frameId: string;
+  cameraId: string;
+  captureTs: number;
+  faceIndex: number;
+  trackId: string;
+  box: Box;
+  /** Best candidate at or above the threshold, or null for unknown. */
+  identity: string | null;
+  /** Score of the best candidate (-1..1), or null when the gallery was empty. */
+  score: number | null;
+  /** Top-k candidates, best first; may be empty. */
+  candidates: MatchCandidate[];
+  quality: number;
+  /** The gallery version the face was compared against. */
+  galleryVersion: number;
+  cropRef?: string;
+}
+
+export const MatchSchema = defineJsonSchema<Match>('match', 1, (r) => {
+  const candidates = r.objects('candidates', { max: 100 }).map((c) => ({
+    identity: c.string('identity', { max: 256 }),
+    score: c.number('score', { min: -1.001, max: 1.001 }),
+  }));
+  for (let i = 1; i < candidates.length; i++) {
+    if (candidates[i]!.score > candidates[i - 1]!.score) throw r.fail(`candidates[${i}].score`, 'must not exceed the previous one (best first)');
+  }
+  const m: Match = {
+    frameId: r.string('frameId', { max: 256 }),
+    cameraId: r.string('cameraId', { max: 256, pattern: ID_PATTERN }),
+    captureTs: r.timestamp('captureTs'),
+    faceIndex: r.number('faceIndex', { integer: true, min: 0 }),
+    trackId: r.string('trackId', { max: 256 }),
+    box: readBox(r.object('box')),
+    identity: r.nullableString('identity', { max: 256 }),
+    score: r.raw('score') === null ? null : r.number('score', { min: -1.001, max: 1.001 }),
+    candidates,
+    quality: r.number('quality', { min: 0, max: 1 }),
+    galleryVersion: r.number('galleryVersion', { integer: true, min: 0 }),
+  };
+  const cropRef = r.optionalString('cropRef', { max: 1024 });
+  if (cropRef !== undefined) m.cropRef = cropRef;
+  return m;
+});
