@@ -1,0 +1,434 @@
+/**
+ * KafkaBus: the Bus over Apache Kafka, with kafkajs (the only file that imports it). See types.ts for the
+ * contract. Specifics:
+ * - producer: acks=all, one request in flight per broker (per-key order survives retries), Java-compatible
+ *   murmur2 partitioner (a key lands on the same partition as with the Java client).
+ * - a subscription is one kafkajs consumer in its group (the classic group protocol). kafkajs batches
+ *   (one partition's fetch) are cut into handler batches of `maxBatchSize`; after each, its last offset
+ *   is resolved and committed (at-least-once; a crash redelivers at most that batch).
+ * - close(): pause fetching, let in-flight handlers finish for `graceMs`, then abort them, and disconnect
+ *   (which commits what was resolved and leaves the group, so the partitions move at once).
+ * - errors: a failed publish is FaceflowError('TRANSPORT'), retriable unless Kafka said it cannot succeed
+ *   (e.g. a message too large, an unknown topic after retries is retriable).
+ * - admin helpers (createTopics, deleteTopics, deleteGroups, endOffsets) for bootstrap scripts and tests.
+ */
+import kafkajs from 'kafkajs';
+import type { Admin, Consumer, EachBatchPayload, IHeaders, KafkaMessage, LogEntry, Producer } from 'kafkajs';
+import { FaceflowError } from '../errors.js';
+import { silentLogger, type Logger } from '../logger.js';
+import type { Metrics } from '../metrics.js';
+import { withDeadLetter } from './dead-letter.js';
+import { instrumentHandler, publishCounter } from './instrument.js';
+import {
+  DEFAULT_GRACE_MS,
+  DEFAULT_MAX_BATCH,
+  type BatchHandler,
+  type Bus,
+  type CloseOptions,
+  type ConsumedMessage,
+  type Headers,
+  type OutgoingMessage,
+  type SubscribeOptions,
+  type Subscription,
+} from './types.js';
+
+const { Kafka, Partitioners, logLevel } = kafkajs;
+
+export interface KafkaBusOptions {
+  brokers: string[];
+  clientId?: string;
+  logger?: Logger;
+  metrics?: Metrics;
+  /** Connection timeout in ms (default 3000). */
+  connectionTimeoutMs?: number;
+  /** Retries of kafkajs for producer/admin requests (default 5, exponential from 300 ms). */
+  retries?: number;
+  /** Consumer group session timeout (default 15 000 ms; the broker's minimum is 6 000). */
+  sessionTimeoutMs?: number;
+  /** Heartbeat interval (default 1 000 ms). */
+  heartbeatIntervalMs?: number;
+  /** How long a fetch waits for data (default 100 ms: low latency). */
+  maxWaitTimeMs?: number;
+  /** How long subscribe() waits to join its group (default 60 000 ms). */
+  joinTimeoutMs?: number;
+}
+
+export interface TopicSpec {
+  topic: string;
+  partitions?: number;
+  /** Topic-level configs, e.g. {'retention.ms': '3600000'}. */
+  config?: Record<string, string>;
+}
+
+function headerValue(v: IHeaders[string]): string | undefined {
+  if (v === undefined) return undefined;
+  const first = Array.isArray(v) ? v[0] : v;
+  return first === undefined ? undefined : Buffer.isBuffer(first) ? first.toString('utf8') : String(first);
+}
+
+function toConsumed(topic: string, partition: number, m: KafkaMessage): ConsumedMessage {
+  const headers: Headers = {};
+  for (const [k, v] of Object.entries(m.headers ?? {})) {
+    const s = headerValue(v);
+    if (s !== undefined) headers[k] = s;
+  }
+  return {
+    topic,
+    partition,
+    offset: m.offset,
+    key: m.key ? m.key.toString('utf8') : null,
+    value: m.value ?? Buffer.alloc(0),
+    headers,
+    timestamp: Number(m.timestamp),
+  };
+}
+
+interface KafkaLikeError {
+  name?: string;
+  retriable?: boolean;
+  originalError?: KafkaLikeError;
+  type?: string;
+}
+
+/** kafkajs error -> FaceflowError('TRANSPORT'); non-retriable only when Kafka's protocol error says so. */
+export function kafkaError(e: unknown, what: string, details: Record<string, unknown> = {}): FaceflowError {
+  if (e instanceof FaceflowError) return e;
+  const k = (e ?? {}) as KafkaLikeError;
+  const protocol = k.name === 'KafkaJSProtocolError' ? k : k.originalError?.name === 'KafkaJSProtocolError' ? k.originalError : undefined;
+  const retriable = protocol ? protocol.retriable !== false : true;
+  const message = e instanceof Error ? e.message : String(e);
+  return new FaceflowError('TRANSPORT', `${what}: ${message}`, {
+    cause: e,
+    retriable,
+    details: { ...details, ...(protocol?.type ? { kafkaError: protocol.type } : {}) },
+  });
+}
+
+function withTimeout<T>(p: Promise<T>, ms: number, onTimeout: () => Error): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  return Promise.race([
+    p.finally(() => clearTimeout(timer)),
+    new Promise<T>((_, reject) => {
+      timer = setTimeout(() => reject(onTimeout()), ms);
+    }),
+  ]);
+}
+
+export class KafkaBus implements Bus {
+  private readonly kafka: InstanceType<typeof Kafka>;
+  private readonly logger: Logger;
+  private readonly metrics: Metrics | undefined;
+  private readonly countPublished: ((topic: string, n: number) => void) | undefined;
+  private producer: Promise<Producer> | undefined;
+  private admin: Promise<Admin> | undefined;
+  private readonly subscriptions = new Set<KafkaSubscription>();
+  private closed = false;
+
+  constructor(private readonly options: KafkaBusOptions) {
+    if (!options.brokers.length) throw new FaceflowError('INVALID_CONFIG', 'KafkaBus: no brokers given', { details: { env: 'FACEFLOW_KAFKA_BROKERS' } });
+    this.logger = options.logger ?? silentLogger;
+    this.metrics = options.metrics;
+    this.countPublished = publishCounter(options.metrics);
+    const log = this.logger.child({ component: 'kafkajs' });
+    this.kafka = new Kafka({
+      clientId: options.clientId ?? 'faceflow',
+      brokers: options.brokers,
+      connectionTimeout: options.connectionTimeoutMs ?? 3_000,
+      retry: { retries: options.retries ?? 5, initialRetryTime: 300 },
+      logLevel: log.isLevelEnabled('debug') ? logLevel.DEBUG : log.isLevelEnabled('info') ? logLevel.INFO : logLevel.WARN,
+      logCreator:
+        () =>
+        ({ namespace, level, log: entry }: LogEntry) => {
+          const { message, timestamp: _ts, logger: _l, ...rest } = entry as LogEntry['log'] & { logger?: unknown };
+          const text = `kafkajs ${namespace}: ${message}`;
+          // kafkajs logs every failed request at ERROR, also those it retries (e.g. "coordinator not
+          // available" while a group starts); what really fails reaches the caller as an error
+          if (level === logLevel.ERROR && namespace !== 'Connection') log.error(text, rest);
+          else if (level === logLevel.ERROR) log.warn(text, rest);
+          else if (level === logLevel.WARN) log.warn(text, rest);
+          else if (level === logLevel.INFO) log.info(text, rest);
+          else log.debug(text, rest);
+        },
+    });
+  }
+
+  private getProducer(): Promise<Producer> {
+    this.producer ??= (async () => {
+      const p = this.kafka.producer({
+        createPartitioner: Partitioners.DefaultPartitioner,
+        allowAutoTopicCreation: false,
+        maxInFlightRequests: 1,
+        idempotent: false,
+      });
+      try {
+        await p.connect();
+      } catch (e) {
+        this.producer = undefined;
+        throw kafkaError(e, 'producer connect', { brokers: this.options.brokers });
+      }
+      return p;
+    })();
+    return this.producer;
+  }
+
+  private getAdmin(): Promise<Admin> {
+    this.admin ??= (async () => {
+      const a = this.kafka.admin();
+      try {
+        await a.connect();
+      } catch (e) {
+        this.admin = undefined;
+        throw kafkaError(e, 'admin connect', { brokers: this.options.brokers });
+      }
+      return a;
+    })();
+    return this.admin;
+  }
+
+  async publish(topic: string, messages: OutgoingMessage[]): Promise<void> {
+    if (this.closed) throw new FaceflowError('TRANSPORT', 'publish on a closed bus', { retriable: false, details: { topic } });
+    if (messages.length === 0) return;
+    const producer = await this.getProducer();
+    try {
+      await producer.send({
+        topic,
+        acks: -1,
+        messages: messages.map((m) => ({ key: m.key ?? null, value: m.value, ...(m.headers ? { headers: m.headers } : {}) })),
+      });
+    } catch (e) {
+      throw kafkaError(e, `publish to ${topic}`, { topic, messages: messages.length });
+    }
+    this.countPublished?.(topic, messages.length);
+  }
+
+  async subscribe(topic: string, groupId: string, handler: BatchHandler, options: SubscribeOptions = {}): Promise<Subscription> {
+    if (this.closed) throw new FaceflowError('TRANSPORT', 'subscribe on a closed bus', { retriable: false, details: { topic } });
+    const wrapped = instrumentHandler(
+      options.deadLetter === false
+        ? handler
+        : withDeadLetter(handler, {
+            publish: (t, msgs) => this.publish(t, msgs),
+            groupId,
+            logger: this.logger,
+            ...(this.metrics ? { metrics: this.metrics } : {}),
+            ...options.deadLetter,
+          }),
+      this.metrics,
+      groupId,
+    );
+    const consumer = this.kafka.consumer({
+      groupId,
+      sessionTimeout: this.options.sessionTimeoutMs ?? 15_000,
+      rebalanceTimeout: 30_000,
+      heartbeatInterval: this.options.heartbeatIntervalMs ?? 1_000,
+      maxWaitTimeInMs: this.options.maxWaitTimeMs ?? 100,
+      allowAutoTopicCreation: false,
+    });
+    const sub = new KafkaSubscription(topic, groupId, consumer, wrapped, options.maxBatchSize ?? DEFAULT_MAX_BATCH, this.logger, () =>
+      this.subscriptions.delete(sub),
+    );
+    this.subscriptions.add(sub);
+    try {
+      await sub.start(options, this.options.joinTimeoutMs ?? 60_000);
+    } catch (e) {
+      this.subscriptions.delete(sub);
+      await consumer.disconnect().catch(() => undefined);
+      throw kafkaError(e, `subscribe to ${topic} as ${groupId}`, { topic, groupId });
+    }
+    return sub;
+  }
+
+  async close(options: CloseOptions = {}): Promise<void> {
+    this.closed = true;
+    await Promise.all([...this.subscriptions].map((s) => s.close(options)));
+    const producer = this.producer;
+    const admin = this.admin;
+    this.producer = undefined;
+    this.admin = undefined;
+    await Promise.all([
+      producer?.then((p) => p.disconnect()).catch(() => undefined),
+      admin?.then((a) => a.disconnect()).catch(() => undefined),
+    ]);
+  }
+
+  // ------------------------------------------------------------------------------------------ admin
+  /** Creates the topics that do not exist yet (replication factor: the broker's default). */
+  async createTopics(topics: TopicSpec[]): Promise<void> {
+    const admin = await this.getAdmin();
+    try {
+      await admin.createTopics({
+        waitForLeaders: true,
+        topics: topics.map((t) => ({
+          topic: t.topic,
+          numPartitions: t.partitions ?? 1,
+          ...(t.config ? { configEntries: Object.entries(t.config).map(([name, value]) => ({ name, value })) } : {}),
+        })),
+      });
+    } catch (e) {
+      throw kafkaError(e, 'create topics', { topics: topics.map((t) => t.topic) });
+    }
+  }
+
+  async deleteTopics(topics: string[]): Promise<void> {
+    if (!topics.length) return;
+    const admin = await this.getAdmin();
+    const existing = new Set(await admin.listTopics());
+    const names = topics.filter((t) => existing.has(t));
+    if (!names.length) return;
+    try {
+      await admin.deleteTopics({ topics: names });
+    } catch (e) {
+      throw kafkaError(e, 'delete topics', { topics: names });
+    }
+  }
+
+  async listTopics(): Promise<string[]> {
+    const admin = await this.getAdmin();
+    return admin.listTopics().catch((e: unknown) => Promise.reject(kafkaError(e, 'list topics')));
+  }
+
+  async deleteGroups(groupIds: string[]): Promise<void> {
+    if (!groupIds.length) return;
+    const admin = await this.getAdmin();
+    try {
+      await admin.deleteGroups(groupIds);
+    } catch (e) {
+      // a group that never committed may not exist; that is fine
+      const err = e as { groups?: { errorCode?: number; error?: { type?: string } }[] };
+      const real = (err.groups ?? []).filter((g) => g.error && g.error.type !== 'GROUP_ID_NOT_FOUND');
+      if (!err.groups || real.length) throw kafkaError(e, 'delete groups', { groupIds });
+    }
+  }
+
+  /** The committed offset of a group per partition of a topic ("-1": none). */
+  async committedOffsets(groupId: string, topic: string): Promise<{ partition: number; offset: string }[]> {
+    const admin = await this.getAdmin();
+    try {
+      const res = await admin.fetchOffsets({ groupId, topics: [topic] });
+      return (res[0]?.partitions ?? []).map((p) => ({ partition: p.partition, offset: p.offset }));
+    } catch (e) {
+      throw kafkaError(e, 'fetch offsets', { groupId, topic });
+    }
+  }
+
+  /** The next offset (high watermark) per partition of a topic. */
+  async endOffsets(topic: string): Promise<{ partition: number; offset: string }[]> {
+    const admin = await this.getAdmin();
+    try {
+      return (await admin.fetchTopicOffsets(topic)).map((p) => ({ partition: p.partition, offset: p.high }));
+    } catch (e) {
+      throw kafkaError(e, 'fetch topic offsets', { topic });
+    }
+  }
+}
+
+class KafkaSubscription implements Subscription {
+  private stopping = false;
+  private inFlight = 0;
+  private readonly idle = new Set<() => void>();
+  private readonly abort = new AbortController();
+  private closing: Promise<void> | undefined;
+
+  constructor(
+    readonly topic: string,
+    readonly groupId: string,
+    private readonly consumer: Consumer,
+    private readonly handler: BatchHandler,
+    private readonly maxBatch: number,
+    private readonly logger: Logger,
+    private readonly onClosed: () => void,
+  ) {}
+
+  async start(options: SubscribeOptions, joinTimeoutMs: number): Promise<void> {
+    let joined!: () => void;
+    const joinedP = new Promise<void>((r) => (joined = r));
+    const offJoin = this.consumer.on(this.consumer.events.GROUP_JOIN, () => joined());
+    this.consumer.on(this.consumer.events.CRASH, (ev) => {
+      this.logger.error('kafka consumer crashed', { topic: this.topic, group: this.groupId, restart: ev.payload.restart, err: ev.payload.error });
+    });
+    await this.consumer.connect();
+    await this.consumer.subscribe({ topics: [this.topic], fromBeginning: options.fromBeginning ?? true });
+    await this.consumer.run({
+      autoCommit: true,
+      autoCommitThreshold: 1,
+      eachBatchAutoResolve: false,
+      partitionsConsumedConcurrently: options.concurrency ?? 1,
+      eachBatch: (payload) => this.onBatch(payload),
+    });
+    try {
+      await withTimeout(joinedP, joinTimeoutMs, () => new FaceflowError('TIMEOUT', `no group join within ${joinTimeoutMs} ms`));
+    } finally {
+      offJoin();
+    }
+  }
+
+  private async onBatch(payload: EachBatchPayload): Promise<void> {
+    if (this.stopping) return;
+    this.inFlight++;
+    const { batch } = payload;
+    try {
+      const all = batch.messages.map((m) => toConsumed(batch.topic, batch.partition, m));
+      for (let i = 0; i < all.length; i += this.maxBatch) {
+        if (this.stopping || !payload.isRunning() || payload.isStale()) break;
+        const messages = all.slice(i, i + this.maxBatch);
+        try {
+          await this.handler(
+            { topic: batch.topic, partition: batch.partition, messages },
+            { signal: this.abort.signal, heartbeat: () => payload.heartbeat(), markProcessed: () => undefined },
+          );
+        } catch (e) {
+          if (this.abort.signal.aborted) return; // closing: leave it uncommitted, to be redelivered
+          throw e;
+        }
+        payload.resolveOffset(messages[messages.length - 1]!.offset);
+        await payload.commitOffsetsIfNecessary();
+        await payload.heartbeat();
+      }
+    } finally {
+      this.inFlight--;
+      if (this.inFlight === 0) for (const f of [...this.idle]) f();
+    }
+  }
+
+  private drained(ms: number): Promise<boolean> {
+    if (this.inFlight === 0) return Promise.resolve(true);
+    return new Promise((resolve) => {
+      const done = (ok: boolean): void => {
+        clearTimeout(timer);
+        this.idle.delete(onIdle);
+        resolve(ok);
+      };
+      const onIdle = (): void => done(true);
+      const timer = setTimeout(() => done(false), ms);
+      this.idle.add(onIdle);
+    });
+  }
+
+  close(options: CloseOptions = {}): Promise<void> {
+    this.closing ??= (async () => {
+      const graceMs = options.graceMs ?? DEFAULT_GRACE_MS;
+      this.stopping = true; // phase 1: stop intake
+      try {
+        this.consumer.pause([{ topic: this.topic }]);
+      } catch {
+        // not running (yet): nothing to pause
+      }
+      const ok = await this.drained(graceMs); // phase 2: drain
+      if (!ok) {
+        this.logger.warn('close: handlers still running after the grace period; aborting them', {
+          topic: this.topic,
+          group: this.groupId,
+          graceMs,
+        });
+        this.abort.abort(new FaceflowError('TIMEOUT', `close grace period of ${graceMs} ms over`)); // phase 3: force
+      }
+      try {
+        await withTimeout(this.consumer.disconnect(), 10_000, () => new FaceflowError('TIMEOUT', 'consumer disconnect timed out'));
+      } catch (e) {
+        this.logger.warn('kafka consumer did not disconnect cleanly', { topic: this.topic, group: this.groupId, err: e });
+      }
+      this.onClosed();
+    })();
+    return this.closing;
+  }
+}
