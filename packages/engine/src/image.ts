@@ -10,18 +10,12 @@
 import { readFile, stat } from 'node:fs/promises';
 import sharp from 'sharp';
 import { FaceflowError } from '@faceflow/shared';
+import type { RgbImage } from './geometry.js';
 
 /** The formats the engine accepts. */
 export type ImageFormat = 'jpeg' | 'png' | 'webp';
 
 export const SUPPORTED_IMAGE_FORMATS: readonly ImageFormat[] = ['jpeg', 'png', 'webp'];
-
-/** 8-bit RGB pixels, 3 channels, row-major HWC: pixel (x, y) channel c is at `(y * width + x) * 3 + c`. */
-export interface RgbImage {
-  data: Uint8Array;
-  width: number;
-  height: number;
-}
 
 /** A decoded image: EXIF orientation applied, alpha flattened, grey promoted to RGB. */
 export interface DecodedImage extends RgbImage {

@@ -1,0 +1,224 @@
+/** faceflow eval lfw | det: the accuracy numbers in BENCHMARKS.md come from here. */
+import { readdir, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import sharp from 'sharp';
+import {
+  decodeImage,
+  readPairs,
+  lfwImagePath,
+  evaluatePairs,
+  roc,
+  rocSvg,
+  readBoxFile,
+  matchDetections,
+  summarise,
+  l2Distance,
+  calibrationFor,
+  type Face,
+} from '@faceflow/engine';
+import { FaceflowError } from '@faceflow/shared';
+import { type CommandSpec, num, str, UsageError, runCommand, mapLimit } from '../cli.js';
+import { ENGINE_FLAGS, ENGINE_HELP, makeRunner, round } from '../engine-setup.js';
+
+/** LFW images are centred on the labelled person: take the detected face nearest the centre. */
+function centreFace(faces: Face[], width: number, height: number): Face | undefined {
+  let best: Face | undefined;
+  let bestD = Infinity;
+  for (const f of faces) {
+    const d = (f.box.x + f.box.width / 2 - width / 2) ** 2 + (f.box.y + f.box.height / 2 - height / 2) ** 2;
+    if (d < bestD) {
+      bestD = d;
+      best = f;
+    }
+  }
+  return best;
+}
+
+const lfw: CommandSpec = {
+  name: 'eval lfw',
+  summary: 'LFW pair matching: 10-fold cross-validated accuracy on View 2, or accuracy at the calibrated threshold on View 1',
+  usage: 'faceflow eval lfw --images <root> --pairs <file> [--plot roc.png] [--threshold T | --fit] [--json]',
+  flags: {
+    ...ENGINE_FLAGS,
+    images: { type: 'string' },
+    pairs: { type: 'string' },
+    plot: { type: 'string' },
+    threshold: { type: 'string' },
+    fit: { type: 'boolean', default: false },
+    limit: { type: 'string' },
+  },
+  help: [
+    '  --images ROOT      LFW image root (ROOT/<Name>/<Name>_NNNN.jpg)',
+    '  --pairs FILE       pairs.txt (first line "10 300": 10-fold protocol) or pairsDev*.txt (first line "N")',
+    '  --plot FILE        draw the ROC curve (PNG)',
+    '  --threshold T      View 1: score at this threshold instead of the calibrated one',
+    '  --fit              View 1: report accuracy at the best threshold on these same pairs (optimistic;',
+    '                     this is how calibration is produced, on pairsDevTrain)',
+    '  --limit N          only the first N pairs of each class and fold (quick checks)',
+    '  A face that is not detected falls back to the centred 45% box (LFW is centred by construction); such',
+    '  images are counted in "fallbackImages".',
+    ...ENGINE_HELP,
+  ],
+  maxPositionals: 0,
+  async run(ctx) {
+    const root = str(ctx, 'images', true);
+    const pairsFile = str(ctx, 'pairs', true);
+    const limit = num(ctx, 'limit', { min: 1, integer: true });
+    const given = num(ctx, 'threshold', { min: 0, max: 2 });
+    if (given !== undefined && ctx.values.fit) throw new UsageError('--threshold and --fit exclude each other');
+    const set = await readPairs(pairsFile);
+    if (limit !== undefined) {
+      const counts = new Map<string, number>();
+      set.pairs = set.pairs.filter((p) => {
+        const key = `${p.fold}/${p.same}`;
+        const n = counts.get(key) ?? 0;
+        counts.set(key, n + 1);
+        return n < limit;
+      });
+    }
+    const files = new Set<string>();
+    for (const p of set.pairs) {
+      files.add(lfwImagePath(root, p.a.name, p.a.index));
+      files.add(lfwImagePath(root, p.b.name, p.b.index));
+    }
+    const runner = await makeRunner(ctx, true);
+    const embeddings = new Map<string, Float32Array | null>();
+    let fallbackImages = 0;
+    const missing: string[] = [];
+    const bar = ctx.progress('embedding', files.size);
+    const started = Date.now();
+    try {
+      await mapLimit([...files], 16, async (file) => {
+          try {
+            const image = await decodeImage(file);
+            const [faces] = await runner.run([image], { fallbackCenterFraction: 0.45, wholeImageIsFace: ctx.values['whole-image'] === true });
+            const face = centreFace(faces!, image.width, image.height);
+            if (face && face.score === 0) fallbackImages++;
+            embeddings.set(file, face?.embedding ?? null);
+          } catch (e) {
+            if (e instanceof FaceflowError && e.code === 'NOT_FOUND') missing.push(file);
+            else throw e;
+            embeddings.set(file, null);
+          } finally {
+            bar.tick();
+          }
+        });
+    } finally {
+      bar.done();
+      await runner.close();
+    }
+    if (missing.length > 0) throw new FaceflowError('NOT_FOUND', `${missing.length} image(s) of the pairs are missing under ${root}, e.g. ${missing[0]}`);
+    const seconds = (Date.now() - started) / 1000;
+    const scored = set.pairs.map((p) => {
+      const a = embeddings.get(lfwImagePath(root, p.a.name, p.a.index));
+      const b = embeddings.get(lfwImagePath(root, p.b.name, p.b.index));
+      // an unusable pair counts as wrong: distance on the wrong side of any threshold
+      if (!a || !b) return { distance: p.same ? 4 : 0, same: p.same, fold: p.fold, failed: true };
+      return { distance: l2Distance(a, b), same: p.same, fold: p.fold };
+    });
+    const model = runner.embedder.name;
+    const calibrated = ctx.values.fit ? undefined : (given ?? calibrationFor(model)?.threshold);
+    if (set.kind === 'view1' && calibrated === undefined && !ctx.values.fit) {
+      throw new FaceflowError('INVALID_CONFIG', `model "${model}" has no calibrated threshold: pass --threshold or --fit`);
+    }
+    const report = evaluatePairs(set, scored, calibrated);
+    const plot = str(ctx, 'plot');
+    if (plot) {
+      const svg = rocSvg(roc(scored), `LFW ${path.basename(pairsFile)}: acc ${(report.accuracy * 100).toFixed(2)}%, AUC ${report.auc.toFixed(4)}`);
+      try {
+        await writeFile(plot, await sharp(Buffer.from(svg)).png().toBuffer());
+      } catch (e) {
+        throw new FaceflowError('INVALID_ARGUMENT', `cannot write plot ${plot}: ${(e as Error).message}`, { cause: e });
+      }
+    }
+    const out = {
+      model,
+      pairsFile,
+      images: files.size,
+      fallbackImages,
+      seconds: round(seconds, 1),
+      ...report,
+      accuracy: round(report.accuracy, 5),
+      std: round(report.std, 5),
+      threshold: round(report.threshold, 4),
+      bestAccuracy: round(report.bestAccuracy, 5),
+      bestThreshold: round(report.bestThreshold, 4),
+      auc: round(report.auc, 5),
+      tarAtFar1e3: round(report.tarAtFar1e3, 5),
+      thresholdAtFar1e3: round(report.thresholdAtFar1e3, 4),
+    };
+    ctx.out(
+      `${report.protocol}: accuracy ${(report.accuracy * 100).toFixed(2)}% ± ${(report.std * 100).toFixed(2)} at threshold ${report.threshold.toFixed(4)} (${report.thresholdSource}); AUC ${report.auc.toFixed(4)}; TAR@FAR=1e-3 ${(report.tarAtFar1e3 * 100).toFixed(2)}%${report.farResolved ? '' : ' (FAR not resolved: too few impostor pairs)'}; ${report.failedPairs} failed pairs; ${fallbackImages} fallback images`,
+      out,
+    );
+  },
+};
+
+const det: CommandSpec = {
+  name: 'eval det',
+  summary: 'face detection recall and false positives per image at IoU 0.5',
+  usage: 'faceflow eval det --images <dir> --boxes <file> [--min-face PX] [--json]',
+  flags: { ...ENGINE_FLAGS, images: { type: 'string' }, boxes: { type: 'string' }, iou: { type: 'string' } },
+  help: [
+    '  --images DIR       the images named in the boxes file',
+    '  --boxes FILE       lines "image x_min y_min x_max y_max"',
+    '  --iou T            IoU for a match (default 0.5)',
+    '  Every image in DIR counts (images with no face add only false positives).',
+    ...ENGINE_HELP,
+  ],
+  maxPositionals: 0,
+  async run(ctx) {
+    const dir = str(ctx, 'images', true);
+    const truth = await readBoxFile(str(ctx, 'boxes', true));
+    const iouT = num(ctx, 'iou', { min: 0.05, max: 0.95 }) ?? 0.5;
+    let names: string[];
+    try {
+      names = (await readdir(dir)).filter((f) => /\.(jpe?g|png|webp)$/i.test(f)).sort();
+    } catch (e) {
+      throw new FaceflowError('NOT_FOUND', `cannot read folder ${dir}`, { cause: e });
+    }
+    const missing = [...truth.keys()].filter((k) => !names.includes(k));
+    if (missing.length) throw new FaceflowError('NOT_FOUND', `${missing.length} image(s) named in the boxes file are not in ${dir}, e.g. ${missing[0]}`);
+    const runner = await makeRunner(ctx, true);
+    const counts = { images: 0, groundTruth: 0, truePositives: 0, falsePositives: 0 };
+    const perImage: Array<{ image: string; faces: number; detections: number; tp: number; fp: number }> = [];
+    const bar = ctx.progress('detecting', names.length);
+    try {
+      await mapLimit(names, 8, async (name) => {
+          const image = await decodeImage(path.join(dir, name));
+          const [faces] = await runner.run([image], { embed: false });
+          const gt = truth.get(name) ?? [];
+          const { tp, fp } = matchDetections(faces!, gt, iouT);
+          counts.images++;
+          counts.groundTruth += gt.length;
+          counts.truePositives += tp;
+          counts.falsePositives += fp;
+          perImage.push({ image: name, faces: gt.length, detections: faces!.length, tp, fp });
+          bar.tick();
+        });
+    } finally {
+      bar.done();
+      await runner.close();
+    }
+    const s = summarise(counts);
+    ctx.out(
+      `recall ${(s.recall * 100).toFixed(1)}% (${s.truePositives}/${s.groundTruth}), ${s.falsePositivesPerImage.toFixed(3)} false positives per image, precision ${(s.precision * 100).toFixed(1)}% over ${s.images} images at IoU ${iouT}`,
+      { ...s, iou: iouT, perImage: perImage.sort((a, b) => a.image.localeCompare(b.image)) },
+    );
+  },
+};
+
+export const evalCommand = {
+  name: 'eval',
+  subcommands: { lfw, det } as Record<string, CommandSpec>,
+};
+
+export async function runEval(argv: string[]): Promise<number> {
+  const [sub, ...rest] = argv;
+  const spec = sub ? evalCommand.subcommands[sub] : undefined;
+  if (!spec) {
+    process.stderr.write(`faceflow eval: expected a subcommand: ${Object.keys(evalCommand.subcommands).join(', ')}\n`);
+    return 2;
+  }
+  return runCommand(spec, rest);
+}

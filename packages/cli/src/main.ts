@@ -1,0 +1,51 @@
+#!/usr/bin/env node
+/** The `faceflow` command. */
+import { runCommand, type CommandSpec } from './cli.js';
+import { detect, encode, enroll, verifyCmd, identifyCmd } from './commands/faces.js';
+import { runEval } from './commands/eval.js';
+import { runModels } from './commands/models.js';
+
+const COMMANDS: Record<string, CommandSpec> = {
+  detect,
+  encode,
+  enroll,
+  verify: verifyCmd,
+  identify: identifyCmd,
+};
+
+const GROUPS: Record<string, { summary: string; run: (argv: string[]) => Promise<number> }> = {
+  eval: { summary: 'measure: eval lfw (face verification), eval det (face detection)', run: runEval },
+  models: { summary: 'the model registry: models list, models pull <name> [--mirror <folder|url>]', run: runModels },
+};
+
+function usage(): string {
+  const rows = [
+    ...Object.values(COMMANDS).map((c) => `  ${c.name.padEnd(10)} ${c.summary}`),
+    ...Object.entries(GROUPS).map(([n, g]) => `  ${n.padEnd(10)} ${g.summary}`),
+  ];
+  return ['faceflow: face recognition for camera streams', '', 'usage: faceflow <command> [options]   (faceflow <command> --help for its options)', '', ...rows].join('\n');
+}
+
+async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
+    process.stdout.write(`${usage()}\n`);
+    return name === undefined ? 2 : 0;
+  }
+  const spec = COMMANDS[name];
+  if (spec) return runCommand(spec, rest);
+  const group = GROUPS[name];
+  if (group) return group.run(rest);
+  process.stderr.write(`faceflow: unknown command "${name}" (faceflow --help lists them)\n`);
+  return 2;
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (e: unknown) => {
+    process.stderr.write(`faceflow: INTERNAL: ${(e as Error)?.message ?? String(e)}\n`);
+    process.exitCode = 1;
+  },
+);

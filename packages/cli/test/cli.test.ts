@@ -1,0 +1,157 @@
+/**
+ * The `faceflow` CLI end to end: every command's --help, bad input giving one clear line and a non-zero
+ * exit (never a crash or a hang), and the notebook's scenario (enroll, verify, reject an impostor, identify).
+ */
+import { mkdtemp, rm, writeFile, readFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { createRequire } from 'node:module';
+import sharp from 'sharp';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { faceflow, json } from './helpers.js';
+
+const require = createRequire(import.meta.url);
+const demo = path.join(path.dirname(require.resolve('@vladmandic/face-api/package.json')), 'demo');
+let dir: string;
+
+beforeAll(async () => {
+  dir = await mkdtemp(path.join(os.tmpdir(), 'faceflow-cli-'));
+});
+afterAll(async () => rm(dir, { recursive: true, force: true }));
+
+describe('faceflow --help', () => {
+  const commands = [['detect'], ['encode'], ['enroll'], ['verify'], ['identify'], ['eval', 'lfw'], ['eval', 'det'], ['models', 'list'], ['models', 'pull']];
+  it.each(commands)('%s %s --help prints usage and exits 0', async (...cmd) => {
+    const r = await faceflow([...cmd.filter(Boolean), '--help']);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/usage: faceflow/);
+    expect(r.stdout).toMatch(/--json/);
+  });
+  it('an unknown command or flag is a usage error (exit 2) naming it', async () => {
+    const a = await faceflow(['frobnicate']);
+    expect(a.code).toBe(2);
+    expect(a.stderr).toMatch(/unknown command "frobnicate"/);
+    const b = await faceflow(['detect', '--frob', 'x.jpg']);
+    expect(b.code).toBe(2);
+    expect(b.stderr).toMatch(/--frob/);
+    const c = await faceflow(['eval', 'lfw', '--images', dir, '--pairs', 'p.txt', '--limit', 'lots']);
+    expect(c.code).toBe(2);
+    expect(c.stderr).toMatch(/--limit must be an integer/);
+  });
+});
+
+describe('bad input gives one clear line and exit 1', () => {
+  it('a truncated JPEG', async () => {
+    const jpeg = await readFile(path.join(demo, 'sample1.jpg'));
+    const f = path.join(dir, 'truncated.jpg');
+    await writeFile(f, jpeg.subarray(0, Math.floor(jpeg.length / 3)));
+    const r = await faceflow(['detect', f]);
+    expect(r.code).toBe(1);
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    expect(r.stderr).toMatch(/INVALID_IMAGE: .*truncated/i);
+  });
+
+  it('a 20000x20000 PNG is refused before it is decoded', async () => {
+    // a real, valid PNG: 1-bit black, ~50 KB on disk, 400 megapixels once decoded
+    const png = await sharp({ create: { width: 20000, height: 20000, channels: 1, background: 0 } } as never)
+      .png({ palette: true, colours: 2, compressionLevel: 9 })
+      .toBuffer()
+      .catch(async () => sharp({ create: { width: 20000, height: 20000, channels: 3, background: { r: 0, g: 0, b: 0 } }, limitInputPixels: false }).png({ compressionLevel: 9 }).toBuffer());
+    const f = path.join(dir, 'huge.png');
+    await writeFile(f, png);
+    const r = await faceflow(['detect', '--json', f]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/IMAGE_TOO_LARGE: .*20000x20000/);
+    expect(json(r)).toMatchObject({ error: { code: 'IMAGE_TOO_LARGE', retriable: false } });
+  });
+
+  it('a text file named .jpg', async () => {
+    const f = path.join(dir, 'notes.jpg');
+    await writeFile(f, 'this is not an image\n');
+    const r = await faceflow(['encode', f]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/UNSUPPORTED_FORMAT/);
+  });
+
+  it('an image with no face', async () => {
+    const f = path.join(dir, 'sky.png');
+    await sharp({ create: { width: 300, height: 200, channels: 3, background: { r: 100, g: 160, b: 230 } } }).png().toFile(f);
+    const r = await faceflow(['encode', f]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/NO_FACE: no face found/);
+    const d = await faceflow(['detect', '--json', f]);
+    expect(d.code).toBe(0);
+    expect(json(d).faces).toEqual([]);
+  });
+
+  it('a missing file, an empty gallery and an unknown name', async () => {
+    const missing = await faceflow(['detect', path.join(dir, 'nope.jpg')]);
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toMatch(/NOT_FOUND/);
+    const empty = path.join(dir, 'empty.json');
+    await writeFile(empty, JSON.stringify({ format: 'faceflow-gallery', version: 1, model: 'faceapi-recognition', dim: 128, identities: [] }));
+    const r = await faceflow(['identify', '--gallery', empty, path.join(demo, 'sample1.jpg')]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/GALLERY_EMPTY/);
+    const v = await faceflow(['verify', '--gallery', empty, '--name', 'nobody', path.join(demo, 'sample1.jpg')]);
+    expect(v.code).toBe(1);
+    expect(v.stderr).toMatch(/NOT_FOUND: no identity "nobody"/);
+    const corrupt = path.join(dir, 'corrupt.json');
+    await writeFile(corrupt, '{"format":"something-else"}');
+    const c = await faceflow(['identify', '--gallery', corrupt, path.join(demo, 'sample1.jpg')]);
+    expect(c.code).toBe(1);
+    expect(c.stderr).toMatch(/GALLERY_FORMAT/);
+  });
+});
+
+describe("the notebook's scenario from the CLI", () => {
+  it('enrolls a dozen people from one photo each; a new photo verifies, an impostor is rejected, identify names the person', async () => {
+    // 22 people in the six group photos: cut each face out once to enroll, and once differently
+    // (larger margin, mirrored, darker, smaller, re-encoded) as the "new photo"
+    const det = await Promise.all([1, 2, 3, 4, 5, 6].map(async (i) => ({ i, r: json(await faceflow(['detect', '--json', path.join(demo, `sample${i}.jpg`)])) })));
+    const people: Array<{ name: string; enrollFile: string; probeFile: string }> = [];
+    for (const { i, r } of det) {
+      const src = path.join(demo, `sample${i}.jpg`);
+      const meta = await sharp(src).metadata();
+      for (const [k, f] of (r.faces as Array<{ box: { x: number; y: number; width: number; height: number } }>).entries()) {
+        const cut = async (scale: number, size: number, out: string, t?: (s: sharp.Sharp) => sharp.Sharp): Promise<void> => {
+          const side = Math.max(f.box.width, f.box.height) * scale;
+          const left = Math.max(0, Math.round(f.box.x + f.box.width / 2 - side / 2));
+          const top = Math.max(0, Math.round(f.box.y + f.box.height / 2 - side / 2));
+          let s = sharp(src).extract({ left, top, width: Math.min(meta.width! - left, Math.round(side)), height: Math.min(meta.height! - top, Math.round(side)) }).resize(size, size);
+          if (t) s = t(s);
+          await s.jpeg({ quality: 80 }).toFile(out);
+        };
+        const name = `person-${i}-${k}`;
+        const enrollFile = path.join(dir, `${name}.jpg`);
+        const probeFile = path.join(dir, `${name}-new.jpg`);
+        await cut(1.8, 200, enrollFile);
+        await cut(2.4, 160, probeFile, (s) => s.flop().modulate({ brightness: 0.85 }));
+        people.push({ name, enrollFile, probeFile });
+      }
+    }
+    expect(people.length).toBeGreaterThanOrEqual(12);
+    const gallery = path.join(dir, 'people.json');
+    for (const p of people) {
+      const r = await faceflow(['enroll', '--gallery', gallery, '--name', p.name, p.enrollFile]);
+      expect(r.code, r.stderr).toBe(0);
+    }
+    expect(JSON.parse(await readFile(gallery, 'utf8')).identities).toHaveLength(people.length);
+    const alice = people[0]!;
+    const bob = people[5]!;
+    const genuine = json(await faceflow(['verify', '--json', '--gallery', gallery, '--name', alice.name, alice.probeFile]));
+    expect(genuine).toMatchObject({ name: alice.name, match: true });
+    const impostor = json(await faceflow(['verify', '--json', '--gallery', gallery, '--name', alice.name, bob.probeFile]));
+    expect(impostor).toMatchObject({ name: alice.name, match: false });
+    expect(impostor.distance).toBeGreaterThan(genuine.distance);
+    let named = 0;
+    for (const p of people) {
+      const r = json(await faceflow(['identify', '--json', '--gallery', gallery, p.probeFile]));
+      expect(r.faces).toHaveLength(1);
+      // never the wrong person; unknown is allowed but rare
+      expect([p.name, null]).toContain(r.faces[0].identity);
+      if (r.faces[0].identity === p.name) named++;
+    }
+    expect(named).toBeGreaterThanOrEqual(people.length - 2);
+  }, 600_000);
+});

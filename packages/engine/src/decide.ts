@@ -1,0 +1,60 @@
+/**
+ * Decisions: verify (1:1) and identify (1:N or unknown), the notebook's `verify` and `who_is_it` with
+ * calibrated thresholds instead of a hard-coded 0.7, and a margin rule so that a stranger who is about as
+ * close to two enrolled people is not named as either (unknown is an answer, not an error).
+ */
+import { FaceflowError } from '@faceflow/shared';
+import type { Gallery } from './gallery.js';
+
+export function l2Distance(a: Float32Array, b: Float32Array): number {
+  if (a.length !== b.length) throw new FaceflowError('INVALID_ARGUMENT', `embedding sizes differ: ${a.length} vs ${b.length}`);
+  let s = 0;
+  for (let i = 0; i < a.length; i++) {
+    const d = a[i]! - b[i]!;
+    s += d * d;
+  }
+  return Math.sqrt(s);
+}
+
+export interface VerifyResult {
+  name: string;
+  distance: number;
+  match: boolean;
+  threshold: number;
+}
+
+/** Is this face the claimed person? Distance to the person's closest enrolled embedding vs. threshold. */
+export function verify(embedding: Float32Array, name: string, gallery: Gallery, threshold: number): VerifyResult {
+  const enrolled = gallery.embeddingsOf(name);
+  let distance = Infinity;
+  for (const e of enrolled) distance = Math.min(distance, l2Distance(embedding, e));
+  return { name, distance, match: distance < threshold, threshold };
+}
+
+export interface IdentifyOptions {
+  threshold: number;
+  /** the best identity must beat the second-best by at least this distance (default 0.03) */
+  margin?: number;
+}
+
+export interface IdentifyResult {
+  /** the identity, or null for unknown */
+  identity: string | null;
+  /** distance to the nearest identity (whether or not it was accepted) */
+  distance: number;
+  /** nearest identity, even when the answer is unknown */
+  nearest: string;
+  secondDistance: number | null;
+  reason: 'match' | 'above-threshold' | 'ambiguous';
+}
+
+export function identify(embedding: Float32Array, gallery: Gallery, options: IdentifyOptions): IdentifyResult {
+  const margin = options.margin ?? 0.03;
+  if (!(margin >= 0)) throw new FaceflowError('INVALID_ARGUMENT', `margin must be >= 0, got ${margin}`);
+  const [best, second] = gallery.search(embedding, 2);
+  const secondDistance = second ? second.distance : null;
+  const base = { distance: best!.distance, nearest: best!.name, secondDistance };
+  if (best!.distance >= options.threshold) return { identity: null, ...base, reason: 'above-threshold' };
+  if (secondDistance !== null && secondDistance - best!.distance < margin) return { identity: null, ...base, reason: 'ambiguous' };
+  return { identity: best!.name, ...base, reason: 'match' };
+}

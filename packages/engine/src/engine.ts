@@ -1,0 +1,240 @@
+/**
+ * The face engine: frame -> faces (box, score, keypoints, 68 landmarks) -> aligned chips -> embeddings.
+ * One instance owns its models; it holds no module-level state, and dispose() frees every tensor.
+ */
+import { FaceflowError } from '@faceflow/shared';
+import { initRuntime, type RuntimeInfo } from './runtime/tf.js';
+import { BlazeFaceDetector, type DetectorConfig, type Detection } from './models/detector.js';
+import { Landmark68, LANDMARK_INPUT } from './models/landmarks.js';
+import { DlibResNetEmbedder, EMBED_INPUT } from './models/embedder.js';
+import { GraphEmbedder, type GraphEmbedderConfig } from './models/graph-embedder.js';
+import { loadModelRegistry, resolveModel, type ModelRegistry } from './registry/index.js';
+import { alignDlibChip, cropSquare } from './align.js';
+import { applyAffine, boundingBox, flipHorizontal, type Box, type Point, type RgbImage } from './geometry.js';
+
+export interface Face {
+  box: Box;
+  /** detector confidence in [0, 1]; 1 when the caller declared the whole image to be the face */
+  score: number;
+  /** 6 detector keypoints (eyes, nose, mouth, ears), image pixels; empty for whole-image faces */
+  keypoints: Point[];
+  /** 68 iBUG landmarks, image pixels */
+  landmarks: Point[];
+  /** L2-normalised embedding, when asked for */
+  embedding?: Float32Array;
+}
+
+export interface EngineConfig {
+  /** TF.js backend: auto | tensorflow | wasm | cpu (default auto, or FACEFLOW_BACKEND) */
+  backend?: string;
+  detector?: Partial<DetectorConfig>;
+  /** average the embeddings of the chip and its mirror image (default true; costs a second forward pass) */
+  flip?: boolean;
+  /** crop scale around the detector box for the first landmark pass (default 1.3) */
+  landmarkCropScale?: number;
+  /** crop scale around the landmarks' bounding box for the refining pass (default 1.25); 0 disables it */
+  refineCropScale?: number;
+  /** dlib chip padding (default 0.25) */
+  chipPadding?: number;
+  /**
+   * Models by registry name (`faceflow models list`), defaults: the npm-shipped facemesh-detection-full,
+   * faceapi-landmarks68 and faceapi-recognition. The embedder may also be a user's own TF.js model by path.
+   */
+  models?: { detector?: string; landmarks?: string; embedder?: string | (GraphEmbedderConfig & { name?: string }) };
+  /** a user registry file adding or overriding model entries (else env FACEFLOW_MODEL_REGISTRY) */
+  registryFile?: string;
+  /** where pulled models live (else env FACEFLOW_MODEL_CACHE, else ~/.cache/faceflow/models) */
+  cacheDir?: string;
+}
+
+export interface RunOptions {
+  /** compute embeddings (default true) */
+  embed?: boolean;
+  /** the whole image is one face crop: skip detection (the notebook's 96x96 pictures) */
+  wholeImageIsFace?: boolean;
+  /** keep at most this many faces per image, largest score first */
+  maxFaces?: number;
+  /**
+   * when nothing is detected, treat a centred box of this fraction of the image as the face (e.g. 0.45 on
+   * LFW's 250 px funneled images, where the face is centred by construction); off by default
+   */
+  fallbackCenterFraction?: number;
+}
+
+export const DEFAULT_MODELS = {
+  detector: 'facemesh-detection-full',
+  landmarks: 'faceapi-landmarks68',
+  embedder: 'faceapi-recognition',
+} as const;
+
+/** Files of the default npm-shipped models (verified against the registry's sha256). */
+export async function defaultModelPaths(): Promise<{ detector: string; landmarks: string; embedder: string }> {
+  const [detector, landmarks, embedder] = await Promise.all(
+    [DEFAULT_MODELS.detector, DEFAULT_MODELS.landmarks, DEFAULT_MODELS.embedder].map((n) => resolveModel(n)),
+  );
+  return { detector: detector!.main, landmarks: landmarks!.main, embedder: embedder!.main };
+}
+
+interface Embedder {
+  run(chips: Uint8Array[]): Promise<Float32Array[]>;
+  dispose(): void;
+}
+
+export interface EmbedderInfo {
+  /** the model's name: galleries record it, and never mix embeddings of two models */
+  name: string;
+  dim: number;
+  /** side of the aligned chip the model takes */
+  chipSize: number;
+}
+
+async function loadEmbedder(
+  spec: NonNullable<NonNullable<EngineConfig['models']>['embedder']>,
+  registry: ModelRegistry,
+  cacheDir: string | undefined,
+): Promise<{ embedder: Embedder; info: EmbedderInfo }> {
+  if (typeof spec !== 'string') {
+    const e = await GraphEmbedder.load(spec);
+    return { embedder: e, info: { name: spec.name ?? `file:${spec.path}`, dim: e.dim, chipSize: spec.inputSize } };
+  }
+  const resolved = await resolveModel(spec, { registry, ...(cacheDir ? { cacheDir } : {}) });
+  const entry = resolved.entry;
+  if (entry.kind !== 'embedder') throw new FaceflowError('INVALID_CONFIG', `model "${spec}" is a ${entry.kind}, not an embedder`);
+  if (entry.format === 'face-api-weights') {
+    const e = await DlibResNetEmbedder.load({ manifestPath: resolved.main });
+    return { embedder: e, info: { name: entry.name, dim: 128, chipSize: EMBED_INPUT } };
+  }
+  const { width, normalisation, channelOrder } = entry.input;
+  const e = await GraphEmbedder.load({
+    path: resolved.main,
+    format: entry.format,
+    inputSize: width,
+    mean: normalisation.mean,
+    std: normalisation.std,
+    ...(channelOrder ? { channelOrder } : {}),
+  });
+  return { embedder: e, info: { name: entry.name, dim: e.dim, chipSize: width } };
+}
+
+export class FaceEngine {
+  private constructor(
+    readonly runtime: RuntimeInfo,
+    private readonly detector: BlazeFaceDetector,
+    private readonly landmarker: Landmark68,
+    private readonly embedder: Embedder,
+    readonly embedderInfo: EmbedderInfo,
+    private readonly cfg: Required<Pick<EngineConfig, 'flip' | 'landmarkCropScale' | 'refineCropScale' | 'chipPadding'>>,
+  ) {}
+
+  static async load(config: EngineConfig = {}): Promise<FaceEngine> {
+    const runtime = await initRuntime(config.backend === undefined ? {} : { backend: config.backend });
+    const registry = await loadModelRegistry(config.registryFile ? { registryFile: config.registryFile } : {});
+    const models = { ...DEFAULT_MODELS, ...config.models };
+    const where = { registry, ...(config.cacheDir ? { cacheDir: config.cacheDir } : {}) };
+    const [detectorModel, landmarkModel] = await Promise.all([resolveModel(models.detector, where), resolveModel(models.landmarks, where)]);
+    if (landmarkModel.entry.name !== DEFAULT_MODELS.landmarks) {
+      throw new FaceflowError('INVALID_CONFIG', `landmarks model "${landmarkModel.entry.name}" is not supported; the aligner needs the 68-point ${DEFAULT_MODELS.landmarks}`);
+    }
+    const cfg = {
+      flip: config.flip ?? true,
+      landmarkCropScale: config.landmarkCropScale ?? 1.3,
+      refineCropScale: config.refineCropScale ?? 1.25,
+      chipPadding: config.chipPadding ?? 0.25,
+    };
+    if (!(cfg.landmarkCropScale >= 0.8 && cfg.landmarkCropScale <= 3)) {
+      throw new FaceflowError('INVALID_CONFIG', `landmarkCropScale must be in [0.8, 3], got ${cfg.landmarkCropScale}`);
+    }
+    const detector = await BlazeFaceDetector.load({ ...config.detector, modelPath: detectorModel.main });
+    const landmarker = await Landmark68.load({ manifestPath: landmarkModel.main }).catch((e) => {
+      detector.dispose();
+      throw e;
+    });
+    const { embedder, info } = await loadEmbedder(models.embedder, registry, config.cacheDir).catch((e) => {
+      detector.dispose();
+      landmarker.dispose();
+      throw e;
+    });
+    return new FaceEngine(runtime, detector, landmarker, embedder, info, cfg);
+  }
+
+  /** Faces of each image, with landmarks and (unless `embed: false`) embeddings. */
+  async run(images: RgbImage[], options: RunOptions = {}): Promise<Face[][]> {
+    let detections: Detection[][];
+    if (options.wholeImageIsFace) {
+      detections = images.map((img) => [{ box: { x: 0, y: 0, width: img.width, height: img.height }, score: 1, keypoints: [] }]);
+    } else {
+      detections = await this.detector.run(images);
+      const f = options.fallbackCenterFraction;
+      if (f !== undefined && f > 0) {
+        detections = detections.map((d, i) => {
+          if (d.length > 0) return d;
+          const img = images[i]!;
+          const side = Math.min(img.width, img.height) * f;
+          return [{ box: { x: (img.width - side) / 2, y: (img.height - side) / 2, width: side, height: side }, score: 0, keypoints: [] }];
+        });
+      }
+    }
+    if (options.maxFaces !== undefined) detections = detections.map((d) => d.slice(0, options.maxFaces));
+    const flat: Array<{ img: RgbImage; det: Detection; imageIndex: number }> = [];
+    detections.forEach((dets, imageIndex) => dets.forEach((det) => flat.push({ img: images[imageIndex]!, det, imageIndex })));
+
+    const landmarks = await this.landmarks(flat.map((f) => f.img), flat.map((f) => f.det.box), options.wholeImageIsFace ? 1 : this.cfg.landmarkCropScale);
+    let refined = landmarks;
+    if (this.cfg.refineCropScale > 0 && !options.wholeImageIsFace) {
+      refined = await this.landmarks(flat.map((f) => f.img), landmarks.map((l) => boundingBox(l)), this.cfg.refineCropScale);
+    }
+    let embeddings: Float32Array[] | undefined;
+    if (options.embed ?? true) {
+      const size = this.embedderInfo.chipSize;
+      const chips = flat.map((f, i) => alignDlibChip(f.img, refined[i]!, size, this.cfg.chipPadding));
+      embeddings = await this.embedChips(chips);
+    }
+    const result: Face[][] = images.map(() => []);
+    flat.forEach((f, i) => {
+      const face: Face = { box: f.det.box, score: f.det.score, keypoints: f.det.keypoints, landmarks: refined[i]! };
+      if (embeddings) face.embedding = embeddings[i]!;
+      result[f.imageIndex]!.push(face);
+    });
+    return result;
+  }
+
+  /** Aligned chips of every face (what the embedder sees), for benchmarks and debugging. */
+  async alignedChips(images: RgbImage[], options: RunOptions = {}): Promise<Uint8Array[][]> {
+    const faces = await this.run(images, { ...options, embed: false });
+    const size = this.embedderInfo.chipSize;
+    return faces.map((fs, i) => fs.map((f) => alignDlibChip(images[i]!, f.landmarks, size, this.cfg.chipPadding)));
+  }
+
+  /** Embeds aligned chips of embedderInfo.chipSize (flip-averaged when configured). */
+  async embedChips(chips: Uint8Array[]): Promise<Float32Array[]> {
+    if (!this.cfg.flip) return this.embedder.run(chips);
+    const size = this.embedderInfo.chipSize;
+    const both = await this.embedder.run([...chips, ...chips.map((c) => flipHorizontal(c, size, size))]);
+    return chips.map((_, i) => {
+      const a = both[i]!;
+      const b = both[i + chips.length]!;
+      const v = new Float32Array(a.length);
+      let n = 0;
+      for (let k = 0; k < a.length; k++) {
+        v[k] = a[k]! + b[k]!;
+        n += v[k]! * v[k]!;
+      }
+      n = Math.sqrt(n) || 1;
+      for (let k = 0; k < a.length; k++) v[k]! /= n;
+      return v;
+    });
+  }
+
+  private async landmarks(images: RgbImage[], boxes: Box[], scale: number): Promise<Point[][]> {
+    const crops = images.map((img, i) => cropSquare(img, boxes[i]!, scale, LANDMARK_INPUT));
+    const pts = await this.landmarker.run(crops.map((c) => c.pixels));
+    // the net reports crop coordinates with pixel corners at integers; our affines use pixel centres
+    return pts.map((p, i) => p.map((q) => applyAffine(crops[i]!.affine, { x: q.x - 0.5, y: q.y - 0.5 })));
+  }
+
+  dispose(): void {
+    this.detector.dispose();
+    this.landmarker.dispose();
+    this.embedder.dispose();
+  }
+}

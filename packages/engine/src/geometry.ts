@@ -1,0 +1,194 @@
+/** Plain-number geometry shared by the detector, the aligner and the segmenter. No tensors here. */
+
+export interface Point {
+  x: number;
+  y: number;
+}
+
+export interface Box {
+  x: number;
+  y: number;
+  width: number;
+  height: number;
+}
+
+/** An RGB image, 3 bytes a pixel, row-major (height x width x 3). */
+export interface RgbImage {
+  data: Uint8Array;
+  width: number;
+  height: number;
+}
+
+export function iou(a: Box, b: Box): number {
+  const x1 = Math.max(a.x, b.x);
+  const y1 = Math.max(a.y, b.y);
+  const x2 = Math.min(a.x + a.width, b.x + b.width);
+  const y2 = Math.min(a.y + a.height, b.y + b.height);
+  const inter = Math.max(0, x2 - x1) * Math.max(0, y2 - y1);
+  const union = a.width * a.height + b.width * b.height - inter;
+  return union <= 0 ? 0 : inter / union;
+}
+
+/**
+ * Greedy non-maximum suppression. Overlapping candidates above `iouThreshold` are merged into the kept one
+ * by score-weighted averaging of their boxes and keypoints (MediaPipe's "weighted NMS", which BlazeFace was
+ * tuned with: it steadies boxes across tiles and frames).
+ */
+export function weightedNms<T extends { box: Box; score: number; keypoints: Point[] }>(
+  candidates: T[],
+  iouThreshold: number,
+): T[] {
+  const sorted = [...candidates].sort((a, b) => b.score - a.score);
+  const used = new Array<boolean>(sorted.length).fill(false);
+  const kept: T[] = [];
+  for (let i = 0; i < sorted.length; i++) {
+    if (used[i]) continue;
+    const head = sorted[i]!;
+    const group: T[] = [head];
+    used[i] = true;
+    for (let j = i + 1; j < sorted.length; j++) {
+      if (!used[j] && iou(head.box, sorted[j]!.box) > iouThreshold) {
+        used[j] = true;
+        group.push(sorted[j]!);
+      }
+    }
+    if (group.length === 1) {
+      kept.push(head);
+      continue;
+    }
+    let total = 0;
+    const box = { x: 0, y: 0, width: 0, height: 0 };
+    const keypoints = head.keypoints.map(() => ({ x: 0, y: 0 }));
+    for (const g of group) {
+      total += g.score;
+      box.x += g.box.x * g.score;
+      box.y += g.box.y * g.score;
+      box.width += g.box.width * g.score;
+      box.height += g.box.height * g.score;
+      g.keypoints.forEach((p, k) => {
+        keypoints[k]!.x += p.x * g.score;
+        keypoints[k]!.y += p.y * g.score;
+      });
+    }
+    kept.push({
+      ...head,
+      box: { x: box.x / total, y: box.y / total, width: box.width / total, height: box.height / total },
+      keypoints: keypoints.map((p) => ({ x: p.x / total, y: p.y / total })),
+    });
+  }
+  return kept;
+}
+
+/** A 2x3 affine matrix [a, b, tx; c, d, ty]: x' = a*x + b*y + tx, y' = c*x + d*y + ty. */
+export type Affine = [number, number, number, number, number, number];
+
+/**
+ * Least-squares similarity transform (rotation, uniform scale, translation) mapping `from` onto `to`
+ * (Umeyama 1991, without reflection), as dlib's find_similarity_transform computes it.
+ */
+export function similarityTransform(from: Point[], to: Point[]): Affine {
+  const n = from.length;
+  if (n < 2 || n !== to.length) throw new Error(`similarityTransform needs >= 2 matching points, got ${n}/${to.length}`);
+  let mfx = 0, mfy = 0, mtx = 0, mty = 0;
+  for (let i = 0; i < n; i++) {
+    mfx += from[i]!.x; mfy += from[i]!.y; mtx += to[i]!.x; mty += to[i]!.y;
+  }
+  mfx /= n; mfy /= n; mtx /= n; mty /= n;
+  // For the 2D similarity case the closed form reduces to two sums (complex-number least squares).
+  let sxx = 0, sxy = 0, varFrom = 0;
+  for (let i = 0; i < n; i++) {
+    const fx = from[i]!.x - mfx, fy = from[i]!.y - mfy;
+    const tx = to[i]!.x - mtx, ty = to[i]!.y - mty;
+    sxx += fx * tx + fy * ty;
+    sxy += fx * ty - fy * tx;
+    varFrom += fx * fx + fy * fy;
+  }
+  const a = sxx / varFrom;
+  const b = sxy / varFrom;
+  // x' = a*x - b*y + tx ; y' = b*x + a*y + ty
+  return [a, -b, mtx - (a * mfx - b * mfy), b, a, mty - (b * mfx + a * mfy)];
+}
+
+export function applyAffine(m: Affine, p: Point): Point {
+  return { x: m[0] * p.x + m[1] * p.y + m[2], y: m[3] * p.x + m[4] * p.y + m[5] };
+}
+
+export function invertAffine(m: Affine): Affine {
+  const [a, b, tx, c, d, ty] = m;
+  const det = a * d - b * c;
+  const ia = d / det, ib = -b / det, ic = -c / det, id = a / det;
+  return [ia, ib, -(ia * tx + ib * ty), ic, id, -(ic * tx + id * ty)];
+}
+
+/**
+ * Samples an output image of `width` x `height` where output pixel (u, v) takes the source colour at
+ * `outToSrc(u, v)` (bilinear; outside the source is black, as dlib's extract_image_chip pads).
+ * When one output pixel spans more than ~1.5 source pixels, it averages a grid of sub-samples so that
+ * downscaling a large face does not alias (dlib uses an image pyramid for the same reason).
+ * Pixel centres are at integer coordinates, as in dlib.
+ */
+export function warpAffine(src: RgbImage, outToSrc: Affine, width: number, height: number): Uint8Array {
+  const out = new Uint8Array(width * height * 3);
+  const scale = Math.sqrt(Math.abs(outToSrc[0] * outToSrc[4] - outToSrc[1] * outToSrc[3]));
+  const k = scale > 1.5 ? Math.min(4, Math.ceil(scale)) : 1;
+  const { data, width: sw, height: sh } = src;
+  const acc = [0, 0, 0];
+  for (let v = 0; v < height; v++) {
+    for (let u = 0; u < width; u++) {
+      acc[0] = acc[1] = acc[2] = 0;
+      for (let sv = 0; sv < k; sv++) {
+        for (let su = 0; su < k; su++) {
+          const ou = u + (k === 1 ? 0 : (su + 0.5) / k - 0.5);
+          const ov = v + (k === 1 ? 0 : (sv + 0.5) / k - 0.5);
+          const x = outToSrc[0] * ou + outToSrc[1] * ov + outToSrc[2];
+          const y = outToSrc[3] * ou + outToSrc[4] * ov + outToSrc[5];
+          const x0 = Math.floor(x), y0 = Math.floor(y);
+          const fx = x - x0, fy = y - y0;
+          for (let c = 0; c < 3; c++) {
+            const p00 = x0 >= 0 && y0 >= 0 && x0 < sw && y0 < sh ? data[(y0 * sw + x0) * 3 + c]! : 0;
+            const p10 = x0 + 1 >= 0 && y0 >= 0 && x0 + 1 < sw && y0 < sh ? data[(y0 * sw + x0 + 1) * 3 + c]! : 0;
+            const p01 = x0 >= 0 && y0 + 1 >= 0 && x0 < sw && y0 + 1 < sh ? data[((y0 + 1) * sw + x0) * 3 + c]! : 0;
+            const p11 = x0 + 1 >= 0 && y0 + 1 >= 0 && x0 + 1 < sw && y0 + 1 < sh ? data[((y0 + 1) * sw + x0 + 1) * 3 + c]! : 0;
+            acc[c]! += (p00 * (1 - fx) + p10 * fx) * (1 - fy) + (p01 * (1 - fx) + p11 * fx) * fy;
+          }
+        }
+      }
+      const o = (v * width + u) * 3;
+      const kk = k * k;
+      out[o] = Math.round(acc[0]! / kk);
+      out[o + 1] = Math.round(acc[1]! / kk);
+      out[o + 2] = Math.round(acc[2]! / kk);
+    }
+  }
+  return out;
+}
+
+/** An axis-aligned square crop of `box` enlarged by `scale` around its centre, as an out->src affine. */
+export function squareCropAffine(box: Box, scale: number, size: number): Affine {
+  const side = Math.max(box.width, box.height) * scale;
+  const cx = box.x + box.width / 2;
+  const cy = box.y + box.height / 2;
+  const s = side / size;
+  // output pixel centre u maps to cx - side/2 + (u + 0.5) * s
+  return [s, 0, cx - side / 2 + 0.5 * s - 0.5, 0, s, cy - side / 2 + 0.5 * s - 0.5];
+}
+
+export function flipHorizontal(img: Uint8Array, width: number, height: number): Uint8Array {
+  const out = new Uint8Array(img.length);
+  for (let y = 0; y < height; y++) {
+    for (let x = 0; x < width; x++) {
+      const s = (y * width + x) * 3;
+      const d = (y * width + (width - 1 - x)) * 3;
+      out[d] = img[s]!; out[d + 1] = img[s + 1]!; out[d + 2] = img[s + 2]!;
+    }
+  }
+  return out;
+}
+
+export function boundingBox(points: Point[]): Box {
+  let x1 = Infinity, y1 = Infinity, x2 = -Infinity, y2 = -Infinity;
+  for (const p of points) {
+    x1 = Math.min(x1, p.x); y1 = Math.min(y1, p.y); x2 = Math.max(x2, p.x); y2 = Math.max(y2, p.y);
+  }
+  return { x: x1, y: y1, width: x2 - x1, height: y2 - y1 };
+}

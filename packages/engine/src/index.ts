@@ -1,0 +1,18 @@
+export * from './geometry.js';
+export * from './align.js';
+export * from './engine.js';
+export * from './pool.js';
+export * from './gallery.js';
+export * from './decide.js';
+export * from './triplet.js';
+export * from './calibration.js';
+export * from './image.js';
+export * from './registry/index.js';
+export * from './eval/lfw.js';
+export * from './eval/detection.js';
+export { tf, initRuntime, activeBackend, BACKENDS, type BackendName, type RuntimeInfo } from './runtime/tf.js';
+export { fileHandler, loadGraphModelFromFile, loadLayersModelFromFile, loadWeightMapFromFile } from './runtime/io.js';
+export { GraphEmbedder, type GraphEmbedderConfig } from './models/graph-embedder.js';
+export { BlazeFaceDetector, type Detection, type DetectorConfig } from './models/detector.js';
+export { Landmark68 } from './models/landmarks.js';
+export { DlibResNetEmbedder, EMBED_DIM, EMBED_INPUT } from './models/embedder.js';

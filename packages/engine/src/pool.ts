@@ -1,0 +1,145 @@
+/**
+ * EnginePool: the same run() as FaceEngine, spread over worker threads, one TF.js runtime each. The
+ * WebAssembly backend runs one thread per runtime in Node, so this is how a CPU host uses every core.
+ * Work goes to the worker with the fewest images in flight.
+ */
+import { Worker } from 'node:worker_threads';
+import os from 'node:os';
+import { FaceflowError, type ErrorCode } from '@faceflow/shared';
+import type { EngineConfig, EmbedderInfo, Face, RunOptions } from './engine.js';
+import type { RgbImage } from './geometry.js';
+import type { RuntimeInfo } from './runtime/tf.js';
+
+interface Pending {
+  resolve: (v: unknown) => void;
+  reject: (e: unknown) => void;
+  load: number;
+  worker: Slot;
+}
+interface Slot {
+  worker: Worker;
+  inflight: number;
+}
+
+function workerUrl(): { url: URL; execArgv: string[] } {
+  const here = import.meta.url;
+  if (here.endsWith('.ts')) {
+    // running from sources (tests, tsx): the worker needs the TypeScript loader too
+    return { url: new URL('./pool-worker.ts', here), execArgv: ['--import', 'tsx'] };
+  }
+  return { url: new URL('./pool-worker.js', here), execArgv: [] };
+}
+
+export class EnginePool {
+  private nextId = 1;
+  private readonly pending = new Map<number, Pending>();
+  private closed = false;
+
+  private constructor(private readonly slots: Slot[], readonly runtime: RuntimeInfo, readonly embedderInfo: EmbedderInfo) {}
+
+  /** Starts `workers` threads (default: the number of CPU cores) and waits until every engine loaded. */
+  static async start(config: EngineConfig = {}, workers = os.availableParallelism()): Promise<EnginePool> {
+    if (!Number.isInteger(workers) || workers < 1 || workers > 256) {
+      throw new FaceflowError('INVALID_CONFIG', `workers must be an integer in [1, 256], got ${workers}`);
+    }
+    const { url, execArgv } = workerUrl();
+    const slots: Slot[] = [];
+    const readies: Array<Promise<{ runtime: RuntimeInfo; embedder: EmbedderInfo }>> = [];
+    for (let i = 0; i < workers; i++) {
+      const worker = new Worker(url, { workerData: config, execArgv });
+      slots.push({ worker, inflight: 0 });
+      readies.push(
+        new Promise((resolve, reject) => {
+          worker.once('message', (m: { type: string; runtime?: RuntimeInfo; embedder?: EmbedderInfo; error?: { code: ErrorCode; message: string } }) => {
+            if (m.error) reject(new FaceflowError(m.error.code, m.error.message));
+            else resolve({ runtime: m.runtime!, embedder: m.embedder! });
+          });
+          worker.once('error', (e) => reject(new FaceflowError('MODEL_LOAD', `engine worker failed to start: ${e.message}`, { cause: e })));
+        }),
+      );
+    }
+    let first: { runtime: RuntimeInfo; embedder: EmbedderInfo };
+    try {
+      [first] = (await Promise.all(readies)) as [typeof first];
+    } catch (e) {
+      await Promise.all(slots.map((s) => s.worker.terminate()));
+      throw e;
+    }
+    const pool = new EnginePool(slots, first.runtime, first.embedder);
+    for (const slot of slots) {
+      slot.worker.on('message', (m: { type: string; id: number; result?: unknown; error?: { code: ErrorCode; message: string } }) => pool.onMessage(m));
+      slot.worker.on('error', (e) => pool.failWorker(slot, e));
+      slot.worker.on('exit', (code) => {
+        if (!pool.closed) pool.failWorker(slot, new Error(`engine worker exited with code ${code}`));
+      });
+    }
+    return pool;
+  }
+
+  get size(): number {
+    return this.slots.length;
+  }
+
+  private onMessage(m: { type: string; id: number; result?: unknown; error?: { code: ErrorCode; message: string } }): void {
+    if (m.type !== 'result') return;
+    const p = this.pending.get(m.id);
+    if (!p) return;
+    this.pending.delete(m.id);
+    p.worker.inflight -= p.load;
+    if (m.error) p.reject(new FaceflowError(m.error.code, m.error.message));
+    else p.resolve(m.result);
+  }
+
+  private failWorker(slot: Slot, e: Error): void {
+    for (const [id, p] of this.pending) {
+      if (p.worker !== slot) continue;
+      this.pending.delete(id);
+      p.reject(new FaceflowError('INTERNAL', `engine worker failed: ${e.message}`, { cause: e }));
+    }
+    slot.inflight = Number.POSITIVE_INFINITY; // never pick it again
+  }
+
+  private call<T>(op: 'run' | 'embedChips', payload: Record<string, unknown>, load: number): Promise<T> {
+    if (this.closed) return Promise.reject(new FaceflowError('INTERNAL', 'engine pool is closed'));
+    const slot = this.slots.reduce((a, b) => (b.inflight < a.inflight ? b : a));
+    if (!Number.isFinite(slot.inflight)) return Promise.reject(new FaceflowError('BACKEND_UNAVAILABLE', 'no engine worker is alive'));
+    const id = this.nextId++;
+    slot.inflight += load;
+    return new Promise<T>((resolve, reject) => {
+      this.pending.set(id, { resolve: resolve as (v: unknown) => void, reject, load, worker: slot });
+      slot.worker.postMessage({ id, op, ...payload });
+    });
+  }
+
+  /** Like FaceEngine.run; images are split across workers one by one so that both cores stay busy. */
+  async run(images: RgbImage[], options: RunOptions = {}): Promise<Face[][]> {
+    const parts = await Promise.all(images.map((img) => this.call<Face[][]>('run', { images: [img], options }, 1)));
+    return parts.map((p) => p[0]!);
+  }
+
+  /**
+   * Like FaceEngine.embedChips. By default the chips are split into one batch per worker; with
+   * `split: false` the whole call goes to one worker as one batch (callers that batch themselves).
+   */
+  async embedChips(chips: Uint8Array[], options: { split?: boolean } = {}): Promise<Float32Array[]> {
+    if (options.split === false) return this.call<Float32Array[]>('embedChips', { chips }, chips.length);
+    const per = Math.ceil(chips.length / this.slots.length) || 1;
+    const batches: Uint8Array[][] = [];
+    for (let i = 0; i < chips.length; i += per) batches.push(chips.slice(i, i + per));
+    const parts = await Promise.all(batches.map((b) => this.call<Float32Array[]>('embedChips', { chips: b }, b.length)));
+    return parts.flat();
+  }
+
+  /** Two-phase close: stop taking work, let in-flight calls finish within `graceMs`, then terminate. */
+  async close(graceMs = 5000): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    const deadline = Date.now() + graceMs;
+    while (this.pending.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    for (const [id, p] of this.pending) {
+      this.pending.delete(id);
+      p.reject(new FaceflowError('TIMEOUT', 'engine pool closed before the call finished'));
+    }
+    await Promise.all(this.slots.map((s) => s.worker.terminate()));
+  }
+}
