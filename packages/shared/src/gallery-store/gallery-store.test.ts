@@ -1,0 +1,69 @@
+import { mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { FileGalleryStore, GALLERY_FILE_FORMAT, parseGalleryFile } from './file-gallery-store.js';
+import { MemoryGalleryStore } from './memory-gallery-store.js';
+import { galleryContract, unitVector as vec } from './contract.testkit.js';
+
+let dir: string;
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'faceflow-gallery-'));
+});
+afterAll(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+galleryContract('MemoryGalleryStore', async () => new MemoryGalleryStore());
+let n = 0;
+galleryContract('FileGalleryStore', async () => FileGalleryStore.open(join(dir, `contract-${n++}.json`)));
+
+describe('FileGalleryStore', () => {
+  it('writes the versioned format, atomically, and reads it back', async () => {
+    const path = join(dir, 'sub', 'gallery.json');
+    const a = await FileGalleryStore.open(path);
+    await a.put('alice', [vec(1), vec(2)], { metadata: { name: 'Alice' } });
+    await a.put('bob', [vec(3)]);
+    await a.delete('bob');
+    const doc = JSON.parse(await readFile(path, 'utf8')) as Record<string, unknown>;
+    expect(doc).toMatchObject({ format: GALLERY_FILE_FORMAT, version: 1, galleryVersion: 3 });
+    expect(await readdir(join(dir, 'sub'))).toEqual(['gallery.json']); // no temp files left
+    const b = await FileGalleryStore.open(path);
+    expect(await b.version()).toBe(3);
+    expect((await b.get('alice'))?.metadata).toEqual({ name: 'Alice' });
+    expect((await b.get('alice'))?.embeddings[1]).toEqual(vec(2));
+  });
+
+  it('keeps memory and file unchanged when the write fails', async () => {
+    const path = join(dir, 'ro', 'gallery.json');
+    const s = await FileGalleryStore.open(path);
+    await s.put('a', [vec(1)]);
+    await rm(join(dir, 'ro'), { recursive: true });
+    await writeFile(join(dir, 'ro'), 'a file where the directory was');
+    await expect(s.put('b', [vec(2)])).rejects.toMatchObject({ code: 'STORE_UNAVAILABLE', retriable: true });
+    expect(await s.version()).toBe(1);
+    expect(await s.get('b')).toBeUndefined();
+  });
+
+  it('refuses files of another format or version with GALLERY_FORMAT', async () => {
+    const bad = async (content: string): Promise<unknown> => {
+      const p = join(dir, `bad-${Math.random()}.json`);
+      await writeFile(p, content);
+      return FileGalleryStore.open(p).catch((e: unknown) => e);
+    };
+    expect(await bad('not json')).toMatchObject({ code: 'GALLERY_FORMAT' });
+    expect(await bad(JSON.stringify({ format: 'other', version: 1 }))).toMatchObject({ code: 'GALLERY_FORMAT' });
+    expect(await bad(JSON.stringify({ format: GALLERY_FILE_FORMAT, version: 2, galleryVersion: 0, identities: [] }))).toMatchObject({
+      code: 'GALLERY_FORMAT',
+      message: expect.stringContaining('format version 2 is not supported') as unknown,
+    });
+    expect(() =>
+      parseGalleryFile(JSON.stringify({ format: GALLERY_FILE_FORMAT, version: 1, galleryVersion: 1, identities: [{ id: 'a', embeddings: [[2, 0]] }] })),
+    ).toThrow(/identities\[0\].*L2-normalised/);
+  });
+
+  it('a missing file is an empty gallery', async () => {
+    const s = await FileGalleryStore.open(join(dir, 'does-not-exist.json'));
+    expect(await s.snapshot()).toEqual({ version: 0, identities: [] });
+  });
+});

@@ -1,0 +1,289 @@
+/**
+ * The gallery in Redis (services; the only file that imports ioredis). Keys, under a configurable prefix
+ * (default "faceflow:gallery:"):
+ *
+ *     <prefix>version      integer, the gallery version (INCR on every change)
+ *     <prefix>identities   hash: identity id -> JSON {id, embeddings, metadata, updatedAt}
+ *     <prefix>dim          the embedding dimension of the gallery
+ *     <prefix>changes      pub/sub channel: one GalleryChange (encoded, see schemas) per change
+ *
+ * A change is one Lua script: write the identity, INCR the version and PUBLISH the change, atomically, so
+ * a notification always carries the version its change produced. Pub/sub is fire-and-forget: a subscriber
+ * that was disconnected misses changes, which it notices as a gap in versions (then reload a snapshot).
+ * `append` is a compare-and-set on the identity's stored record, retried on a concurrent write.
+ * Connection failures are FaceflowError('STORE_UNAVAILABLE', retriable).
+ */
+import { Redis } from 'ioredis';
+import { FaceflowError } from '../errors.js';
+import { silentLogger, type Logger } from '../logger.js';
+import { GalleryChangeSchema, type GalleryChange } from '../schemas/gallery-change.js';
+import {
+  checkEmbeddings,
+  checkIdentityId,
+  checkMetadata,
+  notifyAll,
+  type GalleryIdentity,
+  type GalleryListener,
+  type GallerySnapshot,
+  type GalleryStore,
+  type PutOptions,
+  type Unsubscribe,
+} from './types.js';
+
+export interface RedisGalleryStoreOptions {
+  /** redis://host:port[/db] */
+  url: string;
+  /** Prefix of every key and of the channel (default "faceflow:gallery:"). */
+  keyPrefix?: string;
+  logger?: Logger;
+  /** Connect timeout in ms (default 5000). */
+  connectTimeoutMs?: number;
+}
+
+export const DEFAULT_GALLERY_KEY_PREFIX = 'faceflow:gallery:';
+
+// KEYS: version, identities, dim. ARGV: id, record, dim, mode (set|cas), expected record ('' = none),
+// change JSON without its closing "version": value, channel.
+const PUT_SCRIPT = `
+local cur = redis.call('HGET', KEYS[2], ARGV[1])
+if ARGV[4] == 'cas' and (cur or '') ~= ARGV[5] then return -1 end
+local d = redis.call('GET', KEYS[3])
+local others = redis.call('HLEN', KEYS[2]) - (cur and 1 or 0)
+if d and d ~= ARGV[3] and others > 0 then return -2 end
+redis.call('SET', KEYS[3], ARGV[3])
+redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
+local v = redis.call('INCR', KEYS[1])
+redis.call('PUBLISH', ARGV[7], ARGV[6] .. v .. '}')
+return v
+`;
+
+// KEYS: version, identities. ARGV: id, change JSON prefix, channel.
+const DELETE_SCRIPT = `
+if redis.call('HDEL', KEYS[2], ARGV[1]) == 0 then return 0 end
+local v = redis.call('INCR', KEYS[1])
+redis.call('PUBLISH', ARGV[3], ARGV[2] .. v .. '}')
+return v
+`;
+
+function storeError(e: unknown, what: string): FaceflowError {
+  if (e instanceof FaceflowError) return e;
+  return new FaceflowError('STORE_UNAVAILABLE', `redis gallery: ${what}: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
+}
+
+/** The encoded change with its version left open: the Lua script appends `<version>}`. */
+function changePrefix(type: GalleryChange['type'], identity: string, ts: number): string {
+  return `${JSON.stringify({ schema: GalleryChangeSchema.name, v: GalleryChangeSchema.version, type, identity, ts }).slice(0, -1)},"version":`;
+}
+
+export class RedisGalleryStore implements GalleryStore {
+  private subscriber: Redis | undefined;
+  private subscribing: Promise<void> | undefined;
+  private readonly listeners = new Set<GalleryListener>();
+  private readonly keys: { version: string; identities: string; dim: string; channel: string };
+  private closed = false;
+
+  private constructor(
+    private readonly redis: Redis,
+    readonly keyPrefix: string,
+    private readonly logger: Logger,
+  ) {
+    this.keys = {
+      version: `${keyPrefix}version`,
+      identities: `${keyPrefix}identities`,
+      dim: `${keyPrefix}dim`,
+      channel: `${keyPrefix}changes`,
+    };
+  }
+
+  static async open(options: RedisGalleryStoreOptions): Promise<RedisGalleryStore> {
+    const logger = options.logger ?? silentLogger;
+    const redis = new Redis(options.url, {
+      lazyConnect: true,
+      connectTimeout: options.connectTimeoutMs ?? 5_000,
+      maxRetriesPerRequest: 2,
+      retryStrategy: (times) => Math.min(times * 200, 2_000),
+    });
+    redis.on('error', (e: Error) => logger.warn('redis connection error', { url: redactUrl(options.url), error: e.message }));
+    try {
+      await redis.connect();
+    } catch (e) {
+      redis.disconnect();
+      throw new FaceflowError('STORE_UNAVAILABLE', `cannot connect to redis at ${redactUrl(options.url)}: ${(e as Error).message}`, {
+        cause: e,
+        details: { url: redactUrl(options.url) },
+      });
+    }
+    return new RedisGalleryStore(redis, options.keyPrefix ?? DEFAULT_GALLERY_KEY_PREFIX, logger);
+  }
+
+  private parse(raw: string, id: string): GalleryIdentity {
+    try {
+      const r = JSON.parse(raw) as GalleryIdentity;
+      if (r.id !== id || !Array.isArray(r.embeddings)) throw new Error('not an identity record');
+      return { id: r.id, embeddings: r.embeddings, metadata: r.metadata ?? {}, updatedAt: r.updatedAt ?? 0 };
+    } catch (e) {
+      throw new FaceflowError('GALLERY_FORMAT', `redis gallery: bad record for identity ${JSON.stringify(id)} under ${this.keys.identities}`, {
+        cause: e,
+        details: { identity: id, key: this.keys.identities },
+      });
+    }
+  }
+
+  private check(): void {
+    if (this.closed) throw new FaceflowError('STORE_UNAVAILABLE', 'redis gallery store is closed', { retriable: false });
+  }
+
+  async put(id: string, embeddings: number[][], options: PutOptions = {}): Promise<GalleryChange> {
+    this.check();
+    checkIdentityId(id);
+    const metadata = options.metadata === undefined ? undefined : checkMetadata(options.metadata);
+    checkEmbeddings(id, embeddings);
+    for (let attempt = 1; attempt <= 20; attempt++) {
+      const ts = Date.now();
+      let curRaw: string | null = null;
+      let cur: GalleryIdentity | undefined;
+      if (options.mode === 'append' || metadata === undefined) {
+        curRaw = await this.redis.hget(this.keys.identities, id).catch((e: unknown) => Promise.reject(storeError(e, 'get')));
+        cur = curRaw === null ? undefined : this.parse(curRaw, id);
+      }
+      const all = options.mode === 'append' && cur ? [...cur.embeddings, ...embeddings] : embeddings;
+      const dim = checkEmbeddings(id, all);
+      const record: GalleryIdentity = { id, embeddings: all, metadata: metadata ?? cur?.metadata ?? {}, updatedAt: ts };
+      // a plain replace with new metadata needs no compare-and-set; anything built on the old record does
+      const cas = curRaw !== null || options.mode === 'append' || metadata === undefined;
+      let v: number;
+      try {
+        v = (await this.redis.eval(
+          PUT_SCRIPT,
+          3,
+          this.keys.version,
+          this.keys.identities,
+          this.keys.dim,
+          id,
+          JSON.stringify(record),
+          String(dim),
+          cas ? 'cas' : 'set',
+          curRaw ?? '',
+          changePrefix('enroll', id, ts),
+          this.keys.channel,
+        )) as number;
+      } catch (e) {
+        throw storeError(e, 'put');
+      }
+      if (v === -1) continue; // someone else changed this identity meanwhile: read again
+      if (v === -2) {
+        const galleryDim = await this.redis.get(this.keys.dim).catch(() => '?');
+        throw new FaceflowError('INVALID_ARGUMENT', `gallery: identity ${JSON.stringify(id)}: embeddings have dimension ${dim}, the gallery's is ${galleryDim}`, {
+          details: { identity: id, field: 'embeddings' },
+        });
+      }
+      return { type: 'enroll', identity: id, version: v, ts };
+    }
+    throw new FaceflowError('TIMEOUT', `gallery: identity ${JSON.stringify(id)} kept changing under a concurrent writer`, { details: { identity: id } });
+  }
+
+  async delete(id: string): Promise<GalleryChange | null> {
+    this.check();
+    checkIdentityId(id);
+    const ts = Date.now();
+    let v: number;
+    try {
+      v = (await this.redis.eval(DELETE_SCRIPT, 2, this.keys.version, this.keys.identities, id, changePrefix('delete', id, ts), this.keys.channel)) as number;
+    } catch (e) {
+      throw storeError(e, 'delete');
+    }
+    return v === 0 ? null : { type: 'delete', identity: id, version: v, ts };
+  }
+
+  async get(id: string): Promise<GalleryIdentity | undefined> {
+    this.check();
+    const raw = await this.redis.hget(this.keys.identities, id).catch((e: unknown) => Promise.reject(storeError(e, 'get')));
+    return raw === null ? undefined : this.parse(raw, id);
+  }
+
+  async list(): Promise<GalleryIdentity[]> {
+    return (await this.snapshot()).identities;
+  }
+
+  async version(): Promise<number> {
+    this.check();
+    const v = await this.redis.get(this.keys.version).catch((e: unknown) => Promise.reject(storeError(e, 'version')));
+    return v === null ? 0 : Number(v);
+  }
+
+  async snapshot(): Promise<GallerySnapshot> {
+    this.check();
+    let res: [Error | null, unknown][] | null;
+    try {
+      res = await this.redis.multi().get(this.keys.version).hgetall(this.keys.identities).exec();
+    } catch (e) {
+      throw storeError(e, 'snapshot');
+    }
+    if (!res) throw storeError(new Error('transaction aborted'), 'snapshot');
+    const [[e1, version], [e2, hash]] = res as [[Error | null, string | null], [Error | null, Record<string, string>]];
+    if (e1 || e2) throw storeError(e1 ?? e2, 'snapshot');
+    const identities = Object.entries(hash ?? {})
+      .map(([id, raw]) => this.parse(raw, id))
+      .sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+    return { version: version === null ? 0 : Number(version), identities };
+  }
+
+  async subscribe(listener: GalleryListener): Promise<Unsubscribe> {
+    this.check();
+    this.listeners.add(listener);
+    if (!this.subscriber) {
+      const sub = this.redis.duplicate();
+      this.subscriber = sub;
+      sub.on('error', (e: Error) => this.logger.warn('redis subscriber connection error', { error: e.message }));
+      sub.on('message', (channel: string, message: string) => {
+        if (channel !== this.keys.channel) return;
+        let change: GalleryChange;
+        try {
+          change = GalleryChangeSchema.decode(Buffer.from(message, 'utf8'));
+        } catch (e) {
+          this.logger.warn('ignoring a malformed gallery change notification', { channel, err: e });
+          return;
+        }
+        notifyAll(this.listeners, change, (e) => this.logger.error('gallery listener failed', { err: e }));
+      });
+      this.subscribing = (async () => {
+        await sub.subscribe(this.keys.channel);
+      })();
+    }
+    try {
+      await this.subscribing;
+    } catch (e) {
+      this.listeners.delete(listener);
+      throw storeError(e, 'subscribe');
+    }
+    return async () => {
+      this.listeners.delete(listener);
+    };
+  }
+
+  /** Deletes every key of this gallery (tests, and `faceflow gallery reset`). */
+  async drop(): Promise<void> {
+    this.check();
+    await this.redis.del(this.keys.version, this.keys.identities, this.keys.dim).catch((e: unknown) => Promise.reject(storeError(e, 'drop')));
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.listeners.clear();
+    const sub = this.subscriber;
+    this.subscriber = undefined;
+    await Promise.all([sub?.quit().catch(() => sub.disconnect()), this.redis.quit().catch(() => this.redis.disconnect())]);
+  }
+}
+
+/** The URL without its password, for logs and errors. */
+export function redactUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password) u.password = '***';
+    return u.toString();
+  } catch {
+    return '(unparseable url)';
+  }
+}

@@ -1,0 +1,108 @@
+/**
+ * The gallery: enrolled identities, each with several L2-normalised embeddings (one per enrolment photo).
+ * A store has a version that grows by one with every change, and notifies listeners of each change
+ * (GalleryChange). Matchers keep an in-memory copy: they load a snapshot (identities + the version it
+ * reflects), then apply changes; a change whose version is not the next one means a notification was
+ * missed, and the snapshot is reloaded.
+ *
+ * Implementations: MemoryGalleryStore (tests, one-process runs), FileGalleryStore (a JSON file; the
+ * CLI's gallery), RedisGalleryStore (services: shared, with pub/sub notifications).
+ */
+import { FaceflowError } from '../errors.js';
+import type { GalleryChange } from '../schemas/gallery-change.js';
+import { EMBEDDING_NORM_TOLERANCE, l2norm, MAX_EMBEDDING_DIM } from '../schemas/validate.js';
+
+export interface GalleryIdentity {
+  id: string;
+  embeddings: number[][];
+  metadata: Record<string, string>;
+  /** Last change, ms since the epoch. */
+  updatedAt: number;
+}
+
+export interface GallerySnapshot {
+  version: number;
+  identities: GalleryIdentity[];
+}
+
+export interface PutOptions {
+  /** replace (default): the identity's embeddings become these; append: they are added to the existing ones. */
+  mode?: 'replace' | 'append';
+  /** Replaces the identity's metadata when given (kept otherwise). */
+  metadata?: Record<string, string>;
+}
+
+export type GalleryListener = (change: GalleryChange) => void;
+export type Unsubscribe = () => Promise<void>;
+
+export interface GalleryStore {
+  /** Enrolls (adds or updates) an identity; resolves with the change, whose version is the new gallery version. */
+  put(id: string, embeddings: number[][], options?: PutOptions): Promise<GalleryChange>;
+  /** Deletes an identity; null when it did not exist (the version does not move then). */
+  delete(id: string): Promise<GalleryChange | null>;
+  get(id: string): Promise<GalleryIdentity | undefined>;
+  list(): Promise<GalleryIdentity[]>;
+  version(): Promise<number>;
+  /** All identities together with the version they reflect, read atomically. */
+  snapshot(): Promise<GallerySnapshot>;
+  /** Calls `listener` for every change made through any instance sharing this store's backing storage
+   *  (Memory/File: this instance only); resolves once notifications are flowing. */
+  subscribe(listener: GalleryListener): Promise<Unsubscribe>;
+  close(): Promise<void>;
+}
+
+export const MAX_EMBEDDINGS_PER_IDENTITY = 1000;
+
+export function checkIdentityId(id: unknown): string {
+  // eslint-disable-next-line no-control-regex
+  if (typeof id !== 'string' || id.length === 0 || id.length > 256 || /[\u0000-\u001f\u007f]/.test(id)) {
+    throw new FaceflowError('INVALID_ARGUMENT', 'identity id must be 1..256 characters without control characters', {
+      details: { field: 'id' },
+    });
+  }
+  return id;
+}
+
+/** Checks embeddings for storage: 1..1000 vectors, all of one dimension, finite, L2-normalised. Returns the dimension. */
+export function checkEmbeddings(id: string, embeddings: unknown, expectDim?: number): number {
+  const bad = (field: string, problem: string): FaceflowError =>
+    new FaceflowError('INVALID_ARGUMENT', `gallery: identity ${JSON.stringify(id)}: ${field} ${problem}`, { details: { identity: id, field } });
+  if (!Array.isArray(embeddings) || embeddings.length === 0) throw bad('embeddings', 'must be a non-empty array');
+  if (embeddings.length > MAX_EMBEDDINGS_PER_IDENTITY) throw bad('embeddings', `must hold at most ${MAX_EMBEDDINGS_PER_IDENTITY} vectors`);
+  let dim = expectDim;
+  embeddings.forEach((e: unknown, i) => {
+    if (!Array.isArray(e) || e.length === 0 || e.length > MAX_EMBEDDING_DIM) throw bad(`embeddings[${i}]`, `must be an array of 1..${MAX_EMBEDDING_DIM} numbers`);
+    for (const x of e) if (typeof x !== 'number' || !Number.isFinite(x)) throw bad(`embeddings[${i}]`, 'must hold finite numbers only');
+    dim ??= e.length;
+    if (e.length !== dim) throw bad(`embeddings[${i}]`, `has dimension ${e.length}, the gallery's is ${dim}`);
+    const n = l2norm(e as number[]);
+    if (Math.abs(n - 1) > EMBEDDING_NORM_TOLERANCE) throw bad(`embeddings[${i}]`, `must be L2-normalised (norm is ${n.toFixed(4)})`);
+  });
+  return dim!;
+}
+
+export function checkMetadata(metadata: unknown): Record<string, string> {
+  if (metadata === undefined) return {};
+  if (typeof metadata !== 'object' || metadata === null || Array.isArray(metadata)) {
+    throw new FaceflowError('INVALID_ARGUMENT', 'gallery: metadata must be an object of strings', { details: { field: 'metadata' } });
+  }
+  for (const [k, v] of Object.entries(metadata)) {
+    if (typeof v !== 'string') throw new FaceflowError('INVALID_ARGUMENT', `gallery: metadata.${k} must be a string`, { details: { field: `metadata.${k}` } });
+  }
+  return { ...(metadata as Record<string, string>) };
+}
+
+export function cloneIdentity(i: GalleryIdentity): GalleryIdentity {
+  return { id: i.id, embeddings: i.embeddings.map((e) => [...e]), metadata: { ...i.metadata }, updatedAt: i.updatedAt };
+}
+
+/** Calls every listener; one that throws is reported to `onError` and does not stop the others. */
+export function notifyAll(listeners: Iterable<GalleryListener>, change: GalleryChange, onError: (e: unknown) => void): void {
+  for (const l of [...listeners]) {
+    try {
+      l(change);
+    } catch (e) {
+      onError(e);
+    }
+  }
+}
