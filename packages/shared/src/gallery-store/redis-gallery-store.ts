@@ -103,12 +103,17 @@ export class RedisGalleryStore implements GalleryStore {
       maxRetriesPerRequest: 2,
       retryStrategy: (times) => Math.min(times * 200, 2_000),
     });
-    redis.on('error', (e: Error) => logger.warn('redis connection error', { url: redactUrl(options.url), error: e.message }));
+    let lastError: Error | undefined;
+    redis.on('error', (e: Error) => {
+      lastError = e;
+      logger.warn('redis connection error', { url: redactUrl(options.url), error: e.message });
+    });
     try {
       await redis.connect();
     } catch (e) {
       redis.disconnect();
-      throw new FaceflowError('STORE_UNAVAILABLE', `cannot connect to redis at ${redactUrl(options.url)}: ${(e as Error).message}`, {
+      const why = lastError?.message ?? (e as Error).message; // ioredis rejects with "Connection is closed."; the cause came as an event
+      throw new FaceflowError('STORE_UNAVAILABLE', `cannot connect to redis at ${redactUrl(options.url)}: ${why}`, {
         cause: e,
         details: { url: redactUrl(options.url) },
       });
