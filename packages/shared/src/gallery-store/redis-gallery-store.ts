@@ -259,6 +259,10 @@ export class RedisGalleryStore implements GalleryStore {
       await this.subscribing;
     } catch (e) {
       this.listeners.delete(listener);
+      // forget the failed connection so that the next subscribe() tries again
+      this.subscriber?.disconnect();
+      this.subscriber = undefined;
+      this.subscribing = undefined;
       throw storeError(e, 'subscribe');
     }
     return async () => {
