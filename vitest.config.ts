@@ -5,10 +5,11 @@ const src = (p: string) => fileURLToPath(new URL(p, import.meta.url));
 
 export default defineConfig({
   resolve: {
-    alias: {
-      '@faceflow/shared': src('./packages/shared/src/index.ts'),
-      '@faceflow/engine': src('./packages/engine/src/index.ts'),
-    },
+    alias: [
+      { find: /^@faceflow\/shared$/, replacement: src('./packages/shared/src/index.ts') },
+      { find: /^@faceflow\/shared\/(kafka|redis)$/, replacement: src('./packages/shared/src/$1.ts') },
+      { find: /^@faceflow\/engine$/, replacement: src('./packages/engine/src/index.ts') },
+    ],
   },
   test: {
     include: ['packages/*/src/**/*.test.ts', 'packages/*/test/**/*.test.ts', 'services/*/src/**/*.test.ts', 'services/*/test/**/*.test.ts', 'test/**/*.test.ts'],

@@ -6,7 +6,9 @@
  */
 import { randomBytes } from 'node:crypto';
 import { beforeAll } from 'vitest';
-import { baseConfigFields, defineConfig, KafkaBus, RedisGalleryStore } from '@faceflow/shared';
+import { baseConfigFields, defineConfig } from '@faceflow/shared';
+import { KafkaBus } from '@faceflow/shared/kafka';
+import { RedisGalleryStore } from '@faceflow/shared/redis';
 
 export const config = defineConfig({ kafkaBrokers: baseConfigFields.kafkaBrokers, redisUrl: baseConfigFields.redisUrl }).load();
 export const IN_CI = !!process.env.CI && process.env.CI !== 'false' && process.env.CI !== '0';

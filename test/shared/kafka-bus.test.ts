@@ -10,10 +10,10 @@ import {
   eachMessage,
   FaceflowError,
   FrameSchema,
-  KafkaBus,
   type ConsumedMessage,
   type Frame,
 } from '@faceflow/shared';
+import { KafkaBus } from '@faceflow/shared/kafka';
 import { config, probeKafka, skipUnlessReachable, uniq, until } from './infra.js';
 
 const probe = await probeKafka();

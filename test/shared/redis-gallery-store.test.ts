@@ -3,7 +3,8 @@
  * prefix, deleted afterwards.
  */
 import { afterAll, describe, expect, it } from 'vitest';
-import { RedisGalleryStore, type GalleryChange } from '@faceflow/shared';
+import { type GalleryChange } from '@faceflow/shared';
+import { RedisGalleryStore } from '@faceflow/shared/redis';
 import { galleryContract, unitVector as vec } from '../../packages/shared/src/gallery-store/contract.testkit.js';
 import { config, probeRedis, skipUnlessReachable, uniq, until } from './infra.js';
 

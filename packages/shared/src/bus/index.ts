@@ -3,4 +3,3 @@ export * from './retry.js';
 export * from './dead-letter.js';
 export * from './instrument.js';
 export * from './in-process-bus.js';
-export * from './kafka-bus.js';

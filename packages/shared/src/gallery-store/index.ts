@@ -1,4 +1,3 @@
 export * from './types.js';
 export * from './memory-gallery-store.js';
 export * from './file-gallery-store.js';
-export * from './redis-gallery-store.js';
