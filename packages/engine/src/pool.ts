@@ -5,6 +5,7 @@
  */
 import { Worker } from 'node:worker_threads';
 import os from 'node:os';
+import { existsSync } from 'node:fs';
 import { FaceflowError, type ErrorCode } from '@faceflow/shared';
 import type { EngineConfig, EmbedderInfo, Face, RunOptions } from './engine.js';
 import type { RgbImage } from './geometry.js';
@@ -21,13 +22,13 @@ interface Slot {
   inflight: number;
 }
 
-function workerUrl(): { url: URL; execArgv: string[] } {
+function workerUrl(): URL {
   const here = import.meta.url;
-  if (here.endsWith('.ts')) {
-    // running from sources (tests, tsx): the worker needs the TypeScript loader too
-    return { url: new URL('./pool-worker.ts', here), execArgv: ['--import', 'tsx'] };
-  }
-  return { url: new URL('./pool-worker.js', here), execArgv: [] };
+  // From sources (vitest, tsx) the worker still runs the built file: loader hooks do not reach worker
+  // threads reliably on Node 20. `npm test` builds first.
+  const url = here.endsWith('.ts') ? new URL('../dist/pool-worker.js', here) : new URL('./pool-worker.js', here);
+  if (!existsSync(url)) throw new FaceflowError('INTERNAL', `engine worker ${url.pathname} is missing: run \`npm run build\` first`);
+  return url;
 }
 
 export class EnginePool {
@@ -42,11 +43,11 @@ export class EnginePool {
     if (!Number.isInteger(workers) || workers < 1 || workers > 256) {
       throw new FaceflowError('INVALID_CONFIG', `workers must be an integer in [1, 256], got ${workers}`);
     }
-    const { url, execArgv } = workerUrl();
+    const url = workerUrl();
     const slots: Slot[] = [];
     const readies: Array<Promise<{ runtime: RuntimeInfo; embedder: EmbedderInfo }>> = [];
     for (let i = 0; i < workers; i++) {
-      const worker = new Worker(url, { workerData: config, execArgv });
+      const worker = new Worker(url, { workerData: config });
       slots.push({ worker, inflight: 0 });
       readies.push(
         new Promise((resolve, reject) => {

@@ -90,7 +90,12 @@ export class DlibResNetEmbedder {
     for (let start = 0; start < chips.length; start += this.batchSize) {
       const batch = chips.slice(start, start + this.batchSize);
       const flat = new Uint8Array(batch.length * EMBED_INPUT * EMBED_INPUT * 3);
-      batch.forEach((c, i) => flat.set(c, i * EMBED_INPUT * EMBED_INPUT * 3));
+      batch.forEach((c, i) => {
+        if (c.length !== EMBED_INPUT * EMBED_INPUT * 3) {
+          throw new FaceflowError('INVALID_ARGUMENT', `chip ${start + i} has ${c.length} bytes, expected ${EMBED_INPUT}x${EMBED_INPUT}x3`);
+        }
+        flat.set(c, i * EMBED_INPUT * EMBED_INPUT * 3);
+      });
       const result = tf.tidy(() => {
         const x = tf.tensor4d(flat, [batch.length, EMBED_INPUT, EMBED_INPUT, 3], 'int32').toFloat();
         const normalised = tf.div(tf.sub(x, tf.tensor1d(MEAN_RGB)), 255) as Tensor4D;

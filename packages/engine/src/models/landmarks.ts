@@ -43,6 +43,11 @@ export class Landmark68 {
     const result: Array<Array<{ x: number; y: number }>> = [];
     for (let start = 0; start < crops.length; start += this.batchSize) {
       const batch = crops.slice(start, start + this.batchSize);
+      batch.forEach((c, i) => {
+        if (c.length !== LANDMARK_INPUT * LANDMARK_INPUT * 3) {
+          throw new FaceflowError('INVALID_ARGUMENT', `crop ${start + i} has ${c.length} bytes, expected ${LANDMARK_INPUT}x${LANDMARK_INPUT}x3`);
+        }
+      });
       const out = tf.tidy(() => {
         const tensors = batch.map((c) => tf.tensor3d(c, [LANDMARK_INPUT, LANDMARK_INPUT, 3], 'int32'));
         return net.forwardInput(new (faceApi().NetInput)(tensors));
