@@ -11,6 +11,7 @@ import { GraphEmbedder, type GraphEmbedderConfig } from './models/graph-embedder
 import { loadModelRegistry, resolveModel, type ModelRegistry } from './registry/index.js';
 import { alignDlibChip, cropSquare } from './align.js';
 import { applyAffine, boundingBox, flipHorizontal, type Box, type Point, type RgbImage } from './geometry.js';
+import { assertQuality, DEFAULT_QUALITY_FLOOR, faceQuality, type FaceQuality, type QualityOptions } from './quality.js';
 
 export interface Face {
   box: Box;
@@ -45,6 +46,8 @@ export interface EngineConfig {
   registryFile?: string;
   /** where pulled models live (else env FACEFLOW_MODEL_CACHE, else ~/.cache/faceflow/models) */
   cacheDir?: string;
+  /** faces under this quality (quality.ts) are refused by assertEnrollable (default DEFAULT_QUALITY_FLOOR) */
+  qualityFloor?: number;
 }
 
 export interface RunOptions {
@@ -154,7 +157,15 @@ export class FaceEngine {
       landmarker.dispose();
       throw e;
     });
-    return new FaceEngine(runtime, detector, landmarker, embedder, info, cfg);
+    const engine = new FaceEngine(runtime, detector, landmarker, embedder, info, cfg);
+    if (config.qualityFloor !== undefined) {
+      if (!(config.qualityFloor >= 0 && config.qualityFloor <= 1)) {
+        engine.dispose();
+        throw new FaceflowError('INVALID_CONFIG', `qualityFloor must be in [0, 1], got ${config.qualityFloor}`);
+      }
+      engine.qualityFloor = config.qualityFloor;
+    }
+    return engine;
   }
 
   /** Faces of each image, with landmarks and (unless `embed: false`) embeddings. */
@@ -231,6 +242,21 @@ export class FaceEngine {
     // the net reports crop coordinates with pixel corners at integers; our affines use pixel centres
     return pts.map((p, i) => p.map((q) => applyAffine(crops[i]!.affine, { x: q.x - 0.5, y: q.y - 0.5 })));
   }
+
+  /** The quality score of a face of `image` (quality.ts: size, sharpness, pose, detector score). */
+  quality(image: RgbImage, face: Face, options: QualityOptions = {}): FaceQuality {
+    return faceQuality(image, face, options);
+  }
+
+  /** The face's quality, or a LOW_QUALITY error when it is under the floor (config qualityFloor, or `floor`). */
+  assertEnrollable(image: RgbImage, face: Face, floor?: number, options: QualityOptions = {}): FaceQuality {
+    const q = faceQuality(image, face, options);
+    assertQuality(q, floor ?? this.qualityFloor, 'face to enroll');
+    return q;
+  }
+
+  /** The configured quality floor. */
+  qualityFloor = DEFAULT_QUALITY_FLOOR;
 
   dispose(): void {
     this.detector.dispose();

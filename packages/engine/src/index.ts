@@ -16,3 +16,19 @@ export { GraphEmbedder, type GraphEmbedderConfig } from './models/graph-embedder
 export { BlazeFaceDetector, type Detection, type DetectorConfig } from './models/detector.js';
 export { Landmark68 } from './models/landmarks.js';
 export { DlibResNetEmbedder, EMBED_DIM, EMBED_INPUT } from './models/embedder.js';
+export * from './mask.js';
+export * from './segment.js';
+export * from './quality.js';
+export * from './eval/segmentation.js';
+export {
+  FaceMesh,
+  MESH_INPUT,
+  MESH_POINTS,
+  meshRoiFromLandmarks,
+  meshRoiFromMesh,
+  roiAffine,
+  type FaceMeshConfig,
+  type MeshResult,
+  type MeshRoi,
+  type Point3,
+} from './models/facemesh.js';

@@ -9,6 +9,7 @@ export const ERROR_CODES = {
   IMAGE_TOO_LARGE: false,
   UNSUPPORTED_FORMAT: false,
   NO_FACE: false,
+  LOW_QUALITY: false,
   INVALID_ARGUMENT: false,
   INVALID_CONFIG: false,
   INVALID_MESSAGE: false,

@@ -1,0 +1,347 @@
+/**
+ * Face segmentation: a mask per face at the frame's resolution, as a polygon and a binary mask.
+ *
+ * Methods (measured on LFW Part Labels in BENCHMARKS.md, "Segmentation (issue 4)"):
+ *   - `mesh`: the MediaPipe face mesh's silhouette (FACEMESH_FACE_OVAL, 36 of its 468 points, forehead top
+ *     to chin) on a crop upright along the eye line; rasterised by scanline fill. Face only: no ears, no neck.
+ *   - `landmarks`: no extra model: the 68-point jaw line (ear to ear through the chin) closed by the eyebrows
+ *     raised towards the hairline. Cheaper, coarser at the forehead.
+ * Either can add the neck (`neck: true`): the skin below the jaw line, found by a colour model of this face's
+ * own skin (sampled inside its cheeks and nose, where the mesh or landmarks say skin is) and grown from the
+ * jaw down through connected skin-coloured pixels within a band under the chin. Clothing, hair and background
+ * that do not look like the face's skin stay out.
+ *
+ * Everything here is a pure function of (RgbImage, face geometry) except the model call in FaceSegmenter,
+ * so a pipeline stage can call it per frame.
+ */
+import { FaceflowError } from '@faceflow/shared';
+import type { Point, RgbImage } from './geometry.js';
+import { type FaceMask, emptyMask, rasterizePolygon, trimMask, unionMasks } from './mask.js';
+import { FaceMesh, type MeshResult, eyeLineAngle68, meshRoiFromLandmarks, meshRoiFromMesh, type Point3 } from './models/facemesh.js';
+
+/** MediaPipe FACEMESH_FACE_OVAL as a closed loop: 10 (forehead top), clockwise in the image, 152 (chin) ... */
+export const FACE_OVAL: readonly number[] = [
+  10, 338, 297, 332, 284, 251, 389, 356, 454, 323, 361, 288, 397, 365, 379, 378, 400, 377,
+  152, 148, 176, 149, 150, 136, 172, 58, 132, 93, 234, 127, 162, 21, 54, 103, 67, 109,
+];
+/** positions in FACE_OVAL of 454 and 234, the widest points (level with the ears' tragus) */
+const OVAL_JAW_START = 8;
+const OVAL_JAW_END = 28;
+
+export type SegmentMethod = 'mesh' | 'landmarks';
+
+/** The face oval polygon from a 468-point mesh, image pixels. */
+export function faceOvalPolygon(mesh: Point[]): Point[] {
+  if (mesh.length < 468) throw new FaceflowError('INVALID_ARGUMENT', `faceOvalPolygon needs the 468-point mesh, got ${mesh.length} points`);
+  return FACE_OVAL.map((i) => ({ x: mesh[i]!.x, y: mesh[i]!.y }));
+}
+
+/** The jaw line of the mesh's oval, from the image-right ear level (454) through the chin to the image-left one (234). */
+export function meshJawLine(mesh: Point[]): Point[] {
+  return FACE_OVAL.slice(OVAL_JAW_START, OVAL_JAW_END + 1).map((i) => ({ x: mesh[i]!.x, y: mesh[i]!.y }));
+}
+
+export interface LandmarkPolygonOptions {
+  /**
+   * how far the eyebrows are raised towards the hairline, as a fraction of the eyebrow-to-chin distance
+   * (default 0.4; in an average face the forehead is about half that distance, and hair often hides its top)
+   */
+  foreheadRaise?: number;
+}
+
+/** Face polygon from the 68 iBUG landmarks: jaw line 0..16, then the brows 26..17 raised along the face's up axis. */
+export function landmarkPolygon(landmarks68: Point[], options: LandmarkPolygonOptions = {}): Point[] {
+  if (landmarks68.length !== 68) throw new FaceflowError('INVALID_ARGUMENT', `landmarkPolygon needs 68 landmarks, got ${landmarks68.length}`);
+  const raise = options.foreheadRaise ?? 0.4;
+  const brows = landmarks68.slice(17, 27);
+  const browMid = mean(brows);
+  const chin = landmarks68[8]!;
+  // the face's up axis: from the chin to the brows' centre
+  const ux = browMid.x - chin.x;
+  const uy = browMid.y - chin.y;
+  const poly: Point[] = landmarks68.slice(0, 17).map((p) => ({ x: p.x, y: p.y }));
+  for (let i = 26; i >= 17; i--) {
+    const p = landmarks68[i]!;
+    poly.push({ x: p.x + ux * raise, y: p.y + uy * raise });
+  }
+  return poly;
+}
+
+/** The jaw line 0..16 of the 68 landmarks. */
+export function landmarkJawLine(landmarks68: Point[]): Point[] {
+  return landmarks68.slice(0, 17).map((p) => ({ x: p.x, y: p.y }));
+}
+
+function mean(points: Point[]): Point {
+  let x = 0, y = 0;
+  for (const p of points) { x += p.x; y += p.y; }
+  return { x: x / points.length, y: y / points.length };
+}
+
+// ------------------------------------------------------------------------------------------ skin growth
+
+export interface GrowOptions {
+  /** how far the forehead may extend above the outline's top, as a fraction of the outline's height (default 0.3) */
+  forehead?: number;
+  /** how far the sides (ears) may extend beyond the outline, as a fraction of its width, each side (default 0.12) */
+  sides?: number;
+  /** how far below the chin the neck may reach, as a fraction of the outline's height (default 0.6) */
+  neck?: number;
+  /** the neck band's width as a fraction of the outline's width (default 0.75) */
+  neckWidth?: number;
+  /** chroma (Cb, Cr) Mahalanobis distance under which a pixel is skin-coloured (default 3) */
+  chroma?: number;
+  /** luma range of skin relative to the sampled mean luma: [low, high] (default [0.35, 1.5]) */
+  luma?: [number, number];
+}
+
+/** A colour model of one face's skin in YCbCr: the chroma's mean and inverse covariance, and the mean luma. */
+export interface SkinModel {
+  y: number;
+  cb: number;
+  cr: number;
+  /** inverse chroma covariance [a, b, b, d] */
+  inv: [number, number, number, number];
+}
+
+function ycbcr(r: number, g: number, b: number): [number, number, number] {
+  return [0.299 * r + 0.587 * g + 0.114 * b, 128 - 0.168736 * r - 0.331264 * g + 0.5 * b, 128 + 0.5 * r - 0.418688 * g - 0.081312 * b];
+}
+
+/**
+ * The skin model of the pixels of `sample` (the cheeks and nose): robust, the 15% of pixels furthest from
+ * the median chroma (a stray eyebrow hair, a glasses rim) are dropped. Undefined when too few pixels.
+ */
+export function skinModel(image: RgbImage, sample: FaceMask): SkinModel | undefined {
+  const ys: number[] = [], cbs: number[] = [], crs: number[] = [];
+  for (let j = 0; j < sample.h; j++) {
+    for (let i = 0; i < sample.w; i++) {
+      if (!sample.data[j * sample.w + i]) continue;
+      const o = ((sample.y + j) * image.width + sample.x + i) * 3;
+      const [y, cb, cr] = ycbcr(image.data[o]!, image.data[o + 1]!, image.data[o + 2]!);
+      ys.push(y); cbs.push(cb); crs.push(cr);
+    }
+  }
+  const n = ys.length;
+  if (n < 20) return undefined;
+  const median = (v: number[]): number => [...v].sort((a, b) => a - b)[Math.floor(v.length / 2)]!;
+  const mcb = median(cbs), mcr = median(crs);
+  const order = Array.from({ length: n }, (_, k) => k).sort((a, b) => (cbs[a]! - mcb) ** 2 + (crs[a]! - mcr) ** 2 - ((cbs[b]! - mcb) ** 2 + (crs[b]! - mcr) ** 2));
+  const keep = order.slice(0, Math.max(20, Math.floor(n * 0.85)));
+  let y = 0, cb = 0, cr = 0;
+  for (const k of keep) { y += ys[k]!; cb += cbs[k]!; cr += crs[k]!; }
+  y /= keep.length; cb /= keep.length; cr /= keep.length;
+  let saa = 0, sab = 0, sbb = 0;
+  for (const k of keep) {
+    const a = cbs[k]! - cb, b = crs[k]! - cr;
+    saa += a * a; sab += a * b; sbb += b * b;
+  }
+  // a floor on the variance keeps a flat-coloured face (or a synthetic image) from a zero-width model
+  saa = saa / keep.length + 4; sab /= keep.length; sbb = sbb / keep.length + 4;
+  const det = saa * sbb - sab * sab;
+  return { y, cb, cr, inv: [sbb / det, -sab / det, -sab / det, saa / det] };
+}
+
+/** Is (r, g, b) this face's skin colour? */
+export function isSkin(model: SkinModel, r: number, g: number, b: number, chroma = 3, luma: [number, number] = [0.35, 1.5]): boolean {
+  const [y, cb, cr] = ycbcr(r, g, b);
+  if (y < model.y * luma[0] || y > model.y * luma[1]) return false;
+  const a = cb - model.cb, c = cr - model.cr;
+  const q = model.inv;
+  return a * (q[0] * a + q[1] * c) + c * (q[2] * a + q[3] * c) <= chroma * chroma;
+}
+
+/**
+ * Grows a face mask into the skin around it: the pixels of `region` that look like this face's skin and
+ * connect to `core` through such pixels (4-connected flood fill seeded with the core).
+ */
+export function growSkin(image: RgbImage, core: FaceMask, region: FaceMask, skin: SkinModel, options: GrowOptions = {}): FaceMask {
+  const all = unionMasks([core, region], image.width, image.height);
+  const { x: rx, y: ry, w, h } = all;
+  if (w === 0) return core;
+  const chroma = options.chroma ?? 3;
+  const luma = options.luma ?? [0.35, 1.5];
+  const out = new Uint8Array(w * h);
+  const ok = new Uint8Array(w * h);
+  const stack: number[] = [];
+  for (let j = 0; j < h; j++) {
+    for (let i = 0; i < w; i++) {
+      const k = j * w + i;
+      const px = rx + i, py = ry + j;
+      const inCore = px >= core.x && py >= core.y && px < core.x + core.w && py < core.y + core.h && core.data[(py - core.y) * core.w + (px - core.x)];
+      if (inCore) {
+        out[k] = 1;
+        stack.push(k);
+        continue;
+      }
+      const inRegion = px >= region.x && py >= region.y && px < region.x + region.w && py < region.y + region.h && region.data[(py - region.y) * region.w + (px - region.x)];
+      if (!inRegion) continue;
+      const o = (py * image.width + px) * 3;
+      ok[k] = isSkin(skin, image.data[o]!, image.data[o + 1]!, image.data[o + 2]!, chroma, luma) ? 1 : 0;
+    }
+  }
+  while (stack.length > 0) {
+    const k = stack.pop()!;
+    const i = k % w;
+    const nb = [i > 0 ? k - 1 : -1, i + 1 < w ? k + 1 : -1, k - w, k + w];
+    for (const kk of nb) {
+      if (kk >= 0 && kk < w * h && ok[kk] && !out[kk]) {
+        out[kk] = 1;
+        stack.push(kk);
+      }
+    }
+  }
+  return trimMask({ width: image.width, height: image.height, x: rx, y: ry, w, h, data: out });
+}
+
+/**
+ * Where skin may be found around a face outline (a polygon with its jaw line): the outline widened at the
+ * sides (ears), raised at the top (forehead up to the hairline), and a band under the jaw (neck), in the
+ * face's own frame (x along the eye line, y down).
+ */
+export function growRegion(outline: Point[], eyeAngle: number, width: number, height: number, options: GrowOptions = {}): FaceMask {
+  const fo = options.forehead ?? 0.3;
+  const sd = options.sides ?? 0.12;
+  const nk = options.neck ?? 0.6;
+  const nw = options.neckWidth ?? 0.75;
+  const c = Math.cos(eyeAngle), s = Math.sin(eyeAngle);
+  const toF = (p: Point): Point => ({ x: c * p.x + s * p.y, y: -s * p.x + c * p.y });
+  const toI = (p: Point): Point => ({ x: c * p.x - s * p.y, y: s * p.x + c * p.y });
+  const f = outline.map(toF);
+  let x1 = Infinity, x2 = -Infinity, y1 = Infinity, y2 = -Infinity;
+  for (const p of f) { x1 = Math.min(x1, p.x); x2 = Math.max(x2, p.x); y1 = Math.min(y1, p.y); y2 = Math.max(y2, p.y); }
+  const fw = x2 - x1, fh = y2 - y1;
+  const cx = (x1 + x2) / 2;
+  const cy = (y1 + y2) / 2;
+  // widen and raise: points above the centre move up by up to `fo` * height, all move out by `sd` * width
+  const grown = f.map((p) => {
+    const up = p.y < cy ? ((cy - p.y) / (cy - y1)) * fo * fh : 0;
+    const out = ((p.x - cx) / (fw / 2)) * sd * fw;
+    return toI({ x: p.x + out, y: p.y - up });
+  });
+  const neck = [
+    { x: cx - (nw * fw) / 2, y: cy },
+    { x: cx + (nw * fw) / 2, y: cy },
+    { x: cx + (nw * fw) / 2, y: y2 + nk * fh },
+    { x: cx - (nw * fw) / 2, y: y2 + nk * fh },
+  ].map(toI);
+  return unionMasks([rasterizePolygon(grown, width, height), rasterizePolygon(neck, width, height)], width, height);
+}
+
+// ------------------------------------------------------------------------------------------ segmenter
+
+export interface FaceGeometry {
+  /** 68 iBUG landmarks, image pixels (the engine's Face.landmarks) */
+  landmarks: Point[];
+}
+
+export interface FaceSegment {
+  method: SegmentMethod;
+  /** the face outline (closed polygon, image pixels); the neck, when asked for, is in `mask` only */
+  polygon: Point[];
+  /** the face (and neck, when asked for) at the frame's resolution */
+  mask: FaceMask;
+  /** the 468-point mesh, for the mesh method */
+  mesh?: Point3[];
+  /** the mesh model's face-presence probability */
+  meshScore?: number;
+}
+
+export interface SegmentOptions {
+  /** grow the outline into the skin around it: forehead, ears, neck (default false) */
+  grow?: boolean | GrowOptions;
+  /** landmarks method: see LandmarkPolygonOptions */
+  foreheadRaise?: number;
+}
+
+/**
+ * The landmarks method as a pure function (no model): polygon, mask and, when asked, the neck.
+ */
+export function segmentFromLandmarks(image: RgbImage, face: FaceGeometry, options: SegmentOptions = {}): FaceSegment {
+  const polygon = landmarkPolygon(face.landmarks, options.foreheadRaise === undefined ? {} : { foreheadRaise: options.foreheadRaise });
+  let mask = rasterizePolygon(polygon, image.width, image.height);
+  if (options.grow) mask = grownMask(image, mask, polygon, face.landmarks, options.grow);
+  return { method: 'landmarks', polygon, mask };
+}
+
+/** The mesh method from an already computed mesh, as a pure function. */
+export function segmentFromMesh(image: RgbImage, face: FaceGeometry, mesh: MeshResult, options: SegmentOptions = {}): FaceSegment {
+  const polygon = faceOvalPolygon(mesh.points);
+  let mask = rasterizePolygon(polygon, image.width, image.height);
+  if (options.grow) mask = grownMask(image, mask, polygon, face.landmarks, options.grow);
+  return { method: 'mesh', polygon, mask, mesh: mesh.points, meshScore: mesh.faceScore };
+}
+
+/** Skin sample: the cheeks and nose, between the eyes' and the mouth's lines (68 landmarks 1..15, 27..35). */
+function skinSample(image: RgbImage, landmarks68: Point[]): FaceMask {
+  // polygon: left cheek (1..4) -> nose bottom -> right cheek (12..15) -> up under the eyes
+  const L = landmarks68;
+  const poly = [L[1]!, L[2]!, L[3]!, L[48]!, L[33]!, L[54]!, L[13]!, L[14]!, L[15]!, L[45]!, L[42]!, L[27]!, L[39]!, L[36]!];
+  // pull it 15% towards the nose so no background or hair at the face's edge gets in
+  const c = L[30]!;
+  return rasterizePolygon(poly.map((p) => ({ x: c.x + (p.x - c.x) * 0.85, y: c.y + (p.y - c.y) * 0.85 })), image.width, image.height);
+}
+
+function grownMask(image: RgbImage, core: FaceMask, outline: Point[], landmarks68: Point[], grow: boolean | GrowOptions): FaceMask {
+  if (core.w === 0 || landmarks68.length !== 68) return core;
+  const skin = skinModel(image, skinSample(image, landmarks68));
+  if (!skin) return core;
+  const opts = typeof grow === 'object' ? grow : {};
+  const region = growRegion(outline, eyeLineAngle68(landmarks68), image.width, image.height, opts);
+  return growSkin(image, core, region, skin, opts);
+}
+
+export interface FaceSegmenterConfig {
+  /** default 'mesh' */
+  method?: SegmentMethod;
+  /** facemesh.json, required for the mesh method (registry entry `facemesh`) */
+  meshModelPath?: string;
+  /** a second mesh pass on MediaPipe's tracking ROI from the first mesh (default true) */
+  refine?: boolean;
+  /** crops per mesh call */
+  batchSize?: number;
+  /** defaults for run() */
+  options?: SegmentOptions;
+}
+
+/** Segments faces the engine found. The only model it may hold is the face mesh. */
+export class FaceSegmenter {
+  private disposed = false;
+  private constructor(
+    private readonly mesh: FaceMesh | undefined,
+    readonly method: SegmentMethod,
+    private readonly refine: boolean,
+    private readonly defaults: SegmentOptions,
+  ) {}
+
+  static async load(config: FaceSegmenterConfig = {}): Promise<FaceSegmenter> {
+    const method = config.method ?? 'mesh';
+    if (method !== 'mesh' && method !== 'landmarks') throw new FaceflowError('INVALID_CONFIG', `segmentation method must be mesh or landmarks, got "${String(method)}"`);
+    let mesh: FaceMesh | undefined;
+    if (method === 'mesh') {
+      if (!config.meshModelPath) throw new FaceflowError('INVALID_CONFIG', 'the mesh segmentation method needs meshModelPath (registry entry "facemesh")');
+      mesh = await FaceMesh.load({ modelPath: config.meshModelPath, ...(config.batchSize ? { batchSize: config.batchSize } : {}) });
+    }
+    return new FaceSegmenter(mesh, method, config.refine ?? true, config.options ?? {});
+  }
+
+  /** One segment per face, per image; faces[i] are the faces of images[i]. */
+  async run(images: RgbImage[], faces: FaceGeometry[][], options: SegmentOptions = {}): Promise<FaceSegment[][]> {
+    if (this.disposed) throw new FaceflowError('INTERNAL', 'segmenter used after dispose()');
+    if (images.length !== faces.length) throw new FaceflowError('INVALID_ARGUMENT', `segmenter got ${images.length} images and ${faces.length} face lists`);
+    const opts = { ...this.defaults, ...options };
+    if (this.method === 'landmarks' || !this.mesh) return images.map((img, i) => faces[i]!.map((f) => segmentFromLandmarks(img, f, opts)));
+    const flat: Array<{ image: RgbImage; face: FaceGeometry; i: number }> = [];
+    faces.forEach((fs, i) => fs.forEach((face) => flat.push({ image: images[i]!, face, i })));
+    let meshes = await this.mesh.run(flat.map((f) => ({ image: f.image, roi: meshRoiFromLandmarks(f.face.landmarks) })));
+    if (this.refine) meshes = await this.mesh.run(meshes.map((m, k) => ({ image: flat[k]!.image, roi: meshRoiFromMesh(m.points) })));
+    const out: FaceSegment[][] = images.map(() => []);
+    flat.forEach((f, k) => out[f.i]!.push(segmentFromMesh(f.image, f.face, meshes[k]!, opts)));
+    return out;
+  }
+
+  dispose(): void {
+    this.mesh?.dispose();
+    this.disposed = true;
+  }
+}
