@@ -4,6 +4,7 @@ import { runCommand, type CommandSpec } from './cli.js';
 import { detect, encode, enroll, verifyCmd, identifyCmd } from './commands/faces.js';
 import { runEval } from './commands/eval.js';
 import { runModels } from './commands/models.js';
+import { segment, redact } from './commands/segment.js';
 
 const COMMANDS: Record<string, CommandSpec> = {
   detect,
@@ -11,10 +12,12 @@ const COMMANDS: Record<string, CommandSpec> = {
   enroll,
   verify: verifyCmd,
   identify: identifyCmd,
+  segment,
+  redact,
 };
 
 const GROUPS: Record<string, { summary: string; run: (argv: string[]) => Promise<number> }> = {
-  eval: { summary: 'measure: eval lfw (face verification), eval det (face detection)', run: runEval },
+  eval: { summary: 'measure: eval lfw (face verification), eval det (face detection), eval seg (face segmentation)', run: runEval },
   models: { summary: 'the model registry: models list, models pull <name> [--mirror <folder|url>]', run: runModels },
 };
 

@@ -32,3 +32,4 @@ export {
   type MeshRoi,
   type Point3,
 } from './models/facemesh.js';
+export * from './redact.js';

@@ -19,6 +19,7 @@ import {
 import { FaceflowError } from '@faceflow/shared';
 import { type CommandSpec, num, str, UsageError, runCommand, mapLimit } from '../cli.js';
 import { ENGINE_FLAGS, ENGINE_HELP, makeRunner, round } from '../engine-setup.js';
+import { evalSeg } from './segment.js';
 
 /** LFW images are centred on the labelled person: take the detected face nearest the centre. */
 function centreFace(faces: Face[], width: number, height: number): Face | undefined {
@@ -210,7 +211,7 @@ const det: CommandSpec = {
 
 export const evalCommand = {
   name: 'eval',
-  subcommands: { lfw, det } as Record<string, CommandSpec>,
+  subcommands: { lfw, det, seg: evalSeg } as Record<string, CommandSpec>,
 };
 
 export async function runEval(argv: string[]): Promise<number> {

@@ -1,0 +1,519 @@
+/** segment, redact and eval seg: face masks, privacy redaction of images and videos, and their measurement. */
+import { access, constants, readdir, stat, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { performance } from 'node:perf_hooks';
+import sharp from 'sharp';
+import {
+  decodeImage,
+  sniffImageFormat,
+  FaceEngine,
+  FaceSegmenter,
+  Gallery,
+  RedactionTracker,
+  alignDlibChip,
+  calibrationFor,
+  decideRedaction,
+  faceQuality,
+  landmarkPolygon,
+  maskToPng,
+  maskToRle,
+  rasterizePolygon,
+  readPartLabels,
+  redactImage,
+  resolveModel,
+  rleCountsToString,
+  scoreSegmentation,
+  summariseSegmentation,
+  toDenseMask,
+  unionMasks,
+  type Face,
+  type FaceMask,
+  type FaceSegment,
+  type KeepOptions,
+  type Point,
+  type RedactStyle,
+  type RgbImage,
+  type SegScore,
+  type SegmentMethod,
+} from '@faceflow/engine';
+import { FaceflowError } from '@faceflow/shared';
+import { type CommandContext, type CommandSpec, num, str, UsageError } from '../cli.js';
+import { ENGINE_FLAGS, ENGINE_HELP, boxJson, engineConfig, round } from '../engine-setup.js';
+import { decodeFrames, encodeFrames, probeVideo } from '../video.js';
+
+// ------------------------------------------------------------------------------------------ shared
+
+/**
+ * Keeping a face visible must not happen by a false match, so the default threshold is the calibrated
+ * distance at a false-accept rate of 1e-3, stricter than the accuracy-optimal one.
+ */
+function keepThreshold(ctx: CommandContext, model: string): number {
+  const t = num(ctx, 'threshold', { min: 0, max: 2 });
+  if (t !== undefined) return t;
+  const cal = calibrationFor(model);
+  if (!cal) throw new FaceflowError('INVALID_CONFIG', `model "${model}" has no calibrated threshold; pass --threshold`);
+  return cal.distanceAtFar1e3;
+}
+
+const METHODS = ['mesh', 'mesh+grow', 'landmarks', 'landmarks+grow'] as const;
+type Variant = (typeof METHODS)[number];
+
+function parseVariant(v: string): Variant {
+  if (!(METHODS as readonly string[]).includes(v)) throw new UsageError(`--method must be one of ${METHODS.join(', ')}, got "${v}"`);
+  return v as Variant;
+}
+
+function baseMethod(v: Variant): SegmentMethod {
+  return v.startsWith('mesh') ? 'mesh' : 'landmarks';
+}
+
+/** Loads the engine and, for mesh variants, the face mesh; both are disposed by the returned close(). */
+async function loadTools(ctx: CommandContext, needMesh: boolean): Promise<{ engine: FaceEngine; mesh?: FaceSegmenter; landmarks: FaceSegmenter; close: () => void }> {
+  const engine = await FaceEngine.load(engineConfig(ctx));
+  try {
+    const landmarks = await FaceSegmenter.load({ method: 'landmarks' });
+    const mesh = needMesh ? await FaceSegmenter.load({ method: 'mesh', meshModelPath: (await resolveModel('facemesh')).main }) : undefined;
+    return {
+      engine,
+      landmarks,
+      ...(mesh ? { mesh } : {}),
+      close: () => {
+        mesh?.dispose();
+        landmarks.dispose();
+        engine.dispose();
+      },
+    };
+  } catch (e) {
+    engine.dispose();
+    throw e;
+  }
+}
+
+async function segmentWith(tools: { mesh?: FaceSegmenter; landmarks: FaceSegmenter }, v: Variant, image: RgbImage, faces: Face[]): Promise<FaceSegment[]> {
+  const seg = baseMethod(v) === 'mesh' ? tools.mesh! : tools.landmarks;
+  const [out] = await seg.run([image], [faces], { grow: v.endsWith('+grow') });
+  return out!;
+}
+
+/** Fails early (before any model loads) when `file` cannot be written. */
+async function checkWritable(file: string, what: string): Promise<void> {
+  const dir = path.dirname(path.resolve(file));
+  try {
+    const st = await stat(file).catch(() => undefined);
+    if (st?.isDirectory()) throw new Error('it is a directory');
+    const d = await stat(dir);
+    if (!d.isDirectory()) throw new Error(`${dir} is not a directory`);
+    await access(dir, constants.W_OK);
+    if (st) await access(file, constants.W_OK);
+  } catch (e) {
+    const reason = (e as NodeJS.ErrnoException).code === 'ENOENT' ? `folder ${dir} does not exist` : (e as Error).message;
+    throw new FaceflowError('INVALID_ARGUMENT', `cannot write ${what} ${file}: ${reason}`, { cause: e });
+  }
+}
+
+async function writeImage(image: RgbImage, out: string): Promise<void> {
+  try {
+    await sharp(image.data, { raw: { width: image.width, height: image.height, channels: 3 } }).toFile(out);
+  } catch (e) {
+    throw new FaceflowError('INVALID_ARGUMENT', `cannot write ${out}: ${(e as Error).message}`, { cause: e });
+  }
+}
+
+function polygonJson(p: Point[]): number[][] {
+  return p.map((q) => [round(q.x, 1), round(q.y, 1)]);
+}
+
+// ---------------------------------------------------------------------------------------- segment
+
+async function drawOverlay(image: RgbImage, segments: FaceSegment[], out: string): Promise<void> {
+  const tinted = new Uint8Array(image.data);
+  const all = unionMasks(segments.map((s) => s.mask), image.width, image.height);
+  for (let j = 0; j < all.h; j++) {
+    for (let i = 0; i < all.w; i++) {
+      if (!all.data[j * all.w + i]) continue;
+      const o = ((all.y + j) * image.width + all.x + i) * 3;
+      tinted[o] = (tinted[o]! + 0) >> 1;
+      tinted[o + 1] = (tinted[o + 1]! + 255) >> 1;
+      tinted[o + 2] = (tinted[o + 2]! + 102) >> 1;
+    }
+  }
+  const stroke = Math.max(1, Math.round(Math.max(image.width, image.height) / 500));
+  const svg = `<svg xmlns="http://www.w3.org/2000/svg" width="${image.width}" height="${image.height}">${segments
+    .map((s) => `<polygon points="${s.polygon.map((p) => `${p.x.toFixed(1)},${p.y.toFixed(1)}`).join(' ')}" fill="none" stroke="#ffee00" stroke-width="${stroke}"/>`)
+    .join('')}</svg>`;
+  try {
+    await sharp(tinted, { raw: { width: image.width, height: image.height, channels: 3 } }).composite([{ input: Buffer.from(svg), top: 0, left: 0 }]).toFile(out);
+  } catch (e) {
+    throw new FaceflowError('INVALID_ARGUMENT', `cannot write ${out}: ${(e as Error).message}`, { cause: e });
+  }
+}
+
+export const segment: CommandSpec = {
+  name: 'segment',
+  summary: 'a mask for every face: polygon, binary mask (PNG, COCO RLE) and quality score',
+  usage: 'faceflow segment <image> [-o overlay.png] [--mask mask.png] [--method mesh+grow] [--json]',
+  flags: { ...ENGINE_FLAGS, output: { type: 'string', short: 'o' }, mask: { type: 'string' }, method: { type: 'string' } },
+  help: [
+    '  -o, --output FILE  draw the masks and outlines onto a copy of the image (png, jpg or webp)',
+    '  --mask FILE        the union of all face masks as a black-and-white PNG of the image\'s size',
+    '  --method M         mesh+grow (default): the face mesh outline grown into the skin around it (forehead,',
+    '                     ears, neck); mesh: the face mesh outline only; landmarks, landmarks+grow: from the',
+    '                     68 landmarks, no extra model',
+    '  JSON per face: box, score, method, polygon [[x,y],...], rle {size:[h,w], counts: COCO compressed string},',
+    '  area (pixels), quality {score, components, measures}.',
+    ...ENGINE_HELP,
+  ],
+  minPositionals: 1,
+  maxPositionals: 1,
+  async run(ctx) {
+    const file = ctx.positionals[0]!;
+    const variant = parseVariant(str(ctx, 'method') ?? 'mesh+grow');
+    const overlay = str(ctx, 'output');
+    const maskOut = str(ctx, 'mask');
+    if (overlay) await checkWritable(overlay, 'overlay');
+    if (maskOut) await checkWritable(maskOut, 'mask');
+    const image = await decodeImage(file);
+    const tools = await loadTools(ctx, baseMethod(variant) === 'mesh');
+    try {
+      const [faces] = await tools.engine.run([image], { embed: false, wholeImageIsFace: ctx.values['whole-image'] === true });
+      const segments = await segmentWith(tools, variant, image, faces!);
+      if (overlay) await drawOverlay(image, segments, overlay);
+      if (maskOut) {
+        const png = await maskToPng(unionMasks(segments.map((s) => s.mask), image.width, image.height));
+        try {
+          await writeFile(maskOut, png);
+        } catch (e) {
+          throw new FaceflowError('INVALID_ARGUMENT', `cannot write ${maskOut}: ${(e as Error).message}`, { cause: e });
+        }
+      }
+      const rows = faces!.map((f, i) => {
+        const s = segments[i]!;
+        const q = faceQuality(image, f, s.mesh ? { mesh: s.mesh } : {});
+        const rle = maskToRle(s.mask);
+        return {
+          box: boxJson(f.box),
+          score: round(f.score),
+          method: variant,
+          ...(s.meshScore !== undefined ? { meshScore: round(s.meshScore) } : {}),
+          polygon: polygonJson(s.polygon),
+          rle: { size: rle.size, counts: rleCountsToString(rle.counts) },
+          area: s.mask.data.reduce((a, b) => a + b, 0),
+          quality: {
+            score: round(q.score),
+            components: Object.fromEntries(Object.entries(q.components).map(([k, v]) => [k, round(v)])),
+            measures: {
+              interocularPx: round(q.measures.interocularPx, 1),
+              laplacianVariance: round(q.measures.laplacianVariance, 1),
+              yaw: round(q.measures.pose.yaw, 1),
+              pitch: round(q.measures.pose.pitch, 1),
+              roll: round(q.measures.pose.roll, 1),
+              poseFrom: q.measures.pose.source,
+              detectorScore: round(q.measures.detectorScore),
+            },
+          },
+        };
+      });
+      ctx.out(
+        [
+          `${faces!.length} face(s) in ${file} (${image.width}x${image.height}), method ${variant}`,
+          ...rows.map((r, i) => `  #${i} box ${JSON.stringify(r.box)} mask ${r.area} px, quality ${r.quality.score.toFixed(2)} (size ${r.quality.components.size}, sharpness ${r.quality.components.sharpness}, pose ${r.quality.components.pose}, detector ${r.quality.components.detector})`),
+        ].join('\n'),
+        { image: file, width: image.width, height: image.height, method: variant, faces: rows },
+      );
+    } finally {
+      tools.close();
+    }
+  },
+};
+
+// ----------------------------------------------------------------------------------------- redact
+
+/** Everything that may show the face: the grown mesh mask, the landmark outline and the ellipse in the box. */
+function redactionMaskOf(image: RgbImage, face: Face, seg: FaceSegment): FaceMask {
+  const b = face.box;
+  const ellipse: Point[] = [];
+  for (let k = 0; k < 32; k++) {
+    const t = (2 * Math.PI * k) / 32;
+    ellipse.push({ x: b.x + b.width / 2 + (b.width / 2) * Math.cos(t), y: b.y + b.height / 2 + (b.height / 2) * 1.1 * Math.sin(t) });
+  }
+  const parts = [seg.mask, rasterizePolygon(ellipse, image.width, image.height)];
+  if (face.landmarks.length === 68) parts.push(rasterizePolygon(landmarkPolygon(face.landmarks), image.width, image.height));
+  return unionMasks(parts, image.width, image.height);
+}
+
+export const redact: CommandSpec = {
+  name: 'redact',
+  summary: 'hide faces along their masks in an image or a video (all, or all but the enrolled)',
+  usage: 'faceflow redact <image|video> -o <out> [--gallery <file> --keep enrolled | --all] [--style blur|pixelate|fill]',
+  flags: {
+    ...ENGINE_FLAGS,
+    output: { type: 'string', short: 'o' },
+    gallery: { type: 'string' },
+    keep: { type: 'string' },
+    all: { type: 'boolean', default: false },
+    style: { type: 'string' },
+    threshold: { type: 'string' },
+    margin: { type: 'string' },
+    hold: { type: 'string' },
+    'max-frames': { type: 'string' },
+  },
+  help: [
+    '  -o, --output FILE  the redacted image (png, jpg, webp) or video (mp4, mkv, mov: H.264, audio kept)',
+    '  --all              hide every face (the default)',
+    '  --gallery FILE --keep enrolled',
+    '                     leave faces identified in the gallery visible; unknown or ambiguous faces are hidden',
+    '  --threshold T      identification threshold (default: the calibrated distance at 1e-3 false accepts,',
+    '                     so that a stranger is not left visible by a false match); --margin M (default 0.03)',
+    '  --style S          blur (default), pixelate or fill',
+    '  --hold N           video: keep hiding a face for N frames after the detector loses it (default 2)',
+    '  --max-frames N     video: stop after N frames',
+    '  Videos are decoded and encoded with ffmpeg (Debian package ffmpeg). Faces are tracked across frames',
+    '  (box IoU), identity is decided per track, and masks are widened a little.',
+    ...ENGINE_HELP,
+  ],
+  minPositionals: 1,
+  maxPositionals: 1,
+  async run(ctx) {
+    const input = ctx.positionals[0]!;
+    const out = str(ctx, 'output', true);
+    const style = (str(ctx, 'style') ?? 'blur') as RedactStyle;
+    if (!['blur', 'pixelate', 'fill'].includes(style)) throw new UsageError(`--style must be blur, pixelate or fill, got "${style}"`);
+    const galleryFile = str(ctx, 'gallery');
+    const keepFlag = str(ctx, 'keep');
+    if (ctx.values.all && (galleryFile || keepFlag)) throw new UsageError('--all excludes --gallery and --keep');
+    if (keepFlag !== undefined && keepFlag !== 'enrolled') throw new UsageError(`--keep takes "enrolled", got "${keepFlag}"`);
+    if ((keepFlag === 'enrolled') !== (galleryFile !== undefined)) throw new UsageError('--keep enrolled and --gallery go together');
+    const hold = num(ctx, 'hold', { min: 0, max: 100, integer: true }) ?? 2;
+    const maxFrames = num(ctx, 'max-frames', { min: 1, integer: true });
+    const margin = num(ctx, 'margin', { min: 0, max: 2 }) ?? 0.03;
+
+    // what the input is: an image by its magic bytes, else whatever ffprobe makes of it
+    let head: Buffer;
+    try {
+      const fh = await import('node:fs/promises').then((m) => m.open(input, 'r'));
+      try {
+        head = Buffer.alloc(64);
+        await fh.read(head, 0, 64, 0);
+      } finally {
+        await fh.close();
+      }
+    } catch (e) {
+      throw new FaceflowError('NOT_FOUND', `cannot read ${input}: ${(e as Error).message}`, { cause: e });
+    }
+    const isImage = ['jpeg', 'png', 'webp'].includes(sniffImageFormat(head) ?? '');
+    await checkWritable(out, 'output');
+    const video = isImage ? undefined : await probeVideo(input);
+    if (video && !/\.(mp4|mkv|mov|m4v)$/i.test(out)) throw new UsageError(`a video's output must end in .mp4, .mkv, .mov or .m4v, got ${out}`);
+    if (!video && !/\.(png|jpe?g|webp)$/i.test(out)) throw new UsageError(`an image's output must end in .png, .jpg or .webp, got ${out}`);
+
+    const gallery = galleryFile ? await Gallery.load(galleryFile) : undefined;
+    const tools = await loadTools(ctx, true);
+    try {
+      const keep: KeepOptions = gallery
+        ? { keep: 'enrolled', gallery, identify: { threshold: keepThreshold(ctx, gallery.model), margin } }
+        : { keep: 'none' };
+      if (gallery && (gallery.model !== tools.engine.embedderInfo.name || gallery.dim !== tools.engine.embedderInfo.dim)) {
+        throw new FaceflowError('GALLERY_FORMAT', `${galleryFile} holds "${gallery.model}" embeddings; this engine makes "${tools.engine.embedderInfo.name}" embeddings (pass --embedder ${gallery.model})`);
+      }
+      const analyse = async (image: RgbImage): Promise<Array<{ face: Face; mask: FaceMask; identity: string | null; hide: boolean }>> => {
+        const [faces] = await tools.engine.run([image], { embed: keep.keep === 'enrolled' });
+        const segs = await segmentWith(tools, 'mesh+grow', image, faces!);
+        const decisions = decideRedaction(faces!, keep);
+        return faces!.map((f, i) => ({ face: f, mask: redactionMaskOf(image, f, segs[i]!), identity: decisions[i]!.identity, hide: decisions[i]!.hide }));
+      };
+
+      if (!video) {
+        const image = await decodeImage(input);
+        const faces = await analyse(image);
+        const hidden = faces.filter((f) => f.hide);
+        await writeImage(redactImage(image, hidden.map((f) => f.mask), { style }), out);
+        ctx.out(`${out}: hid ${hidden.length} of ${faces.length} face(s)${faces.length > hidden.length ? `; kept ${faces.filter((f) => !f.hide).map((f) => f.identity).join(', ')}` : ''}`, {
+          input,
+          output: out,
+          faces: faces.length,
+          hidden: hidden.length,
+          kept: faces.filter((f) => !f.hide).map((f) => ({ identity: f.identity, box: boxJson(f.face.box) })),
+        });
+        return;
+      }
+
+      const tracker = new RedactionTracker({ hold });
+      const writer = encodeFrames(out, video, input);
+      const bar = ctx.progress('redacting', maxFrames ?? video.frames ?? 0);
+      let frames = 0, faceCount = 0, hiddenCount = 0, heldCount = 0;
+      const kept = new Map<string, number>();
+      try {
+        for await (const data of decodeFrames(input, video)) {
+          const image: RgbImage = { data, width: video.width, height: video.height };
+          const faces = await analyse(image);
+          const r = tracker.update(faces.map((f) => ({ box: f.face.box, mask: f.mask, identity: f.identity })));
+          await writer.write(redactImage(image, r.hide, { style }).data);
+          frames++;
+          faceCount += faces.length;
+          hiddenCount += r.faces.filter((f) => f.hide).length;
+          heldCount += r.held;
+          for (const f of r.faces) if (!f.hide && f.identity) kept.set(f.identity, (kept.get(f.identity) ?? 0) + 1);
+          bar.tick();
+          if (maxFrames !== undefined && frames >= maxFrames) break;
+        }
+        await writer.close();
+      } catch (e) {
+        writer.abort();
+        throw e;
+      } finally {
+        bar.done();
+      }
+      if (frames === 0) throw new FaceflowError('INVALID_ARGUMENT', `${input} has no video frames`);
+      ctx.out(`${out}: ${frames} frame(s), ${faceCount} face detection(s), ${hiddenCount} hidden, ${heldCount} held over missed frames${kept.size ? `; kept ${[...kept.keys()].join(', ')}` : ''}${video.hasAudio ? '; audio kept' : ''}`, {
+        input,
+        output: out,
+        frames,
+        faces: faceCount,
+        hidden: hiddenCount,
+        held: heldCount,
+        kept: Object.fromEntries(kept),
+        audio: video.hasAudio,
+      });
+    } finally {
+      tools.close();
+    }
+  },
+};
+
+// ---------------------------------------------------------------------------------------- eval seg
+
+/** LFW images are centred on the labelled person: the face nearest the centre. */
+function centreFace(faces: Face[], width: number, height: number): Face | undefined {
+  let best: Face | undefined;
+  let bestD = Infinity;
+  for (const f of faces) {
+    const d = (f.box.x + f.box.width / 2 - width / 2) ** 2 + (f.box.y + f.box.height / 2 - height / 2) ** 2;
+    if (d < bestD) {
+      bestD = d;
+      best = f;
+    }
+  }
+  return best;
+}
+
+export const evalSeg: CommandSpec = {
+  name: 'eval seg',
+  summary: 'face segmentation against LFW Part Labels: mean IoU and precision vs the skin label',
+  usage: 'faceflow eval seg --images <dir> --masks <dir> [--method mesh+grow[,mesh,...]] [--limit N] [--json]',
+  flags: { ...ENGINE_FLAGS, images: { type: 'string' }, masks: { type: 'string' }, method: { type: 'string' }, limit: { type: 'string' }, 'per-image': { type: 'boolean', default: false } },
+  help: [
+    '  --images DIR       photos (<name>.jpg)',
+    '  --masks DIR        label PNGs of the same names (<name>.png): red hair, green skin, blue background',
+    `  --method LIST      comma-separated, any of ${METHODS.join(', ')} (default mesh+grow)`,
+    '  --limit N          only the first N images (sorted by name)',
+    '  --per-image        add every image\'s scores to the JSON',
+    '  Scores the face nearest the image centre (if none is detected, the centred 45% box, counted in',
+    '  "fallbacks"). The skin label includes the neck: "iou"/"precision" are against the whole skin label;',
+    '  "iouFace"/"precisionFace" against the skin above the jaw line of the 68 landmarks (the face without',
+    '  the neck; a model\'s estimate of the chin, not a human label). Also reports per-face time of each',
+    '  method and of the embedder on the same faces (wall clock, this process, one face at a time).',
+    ...ENGINE_HELP,
+  ],
+  maxPositionals: 0,
+  async run(ctx) {
+    const imagesDir = str(ctx, 'images', true);
+    const masksDir = str(ctx, 'masks', true);
+    const variants = (str(ctx, 'method') ?? 'mesh+grow').split(',').map((s) => parseVariant(s.trim()));
+    const limit = num(ctx, 'limit', { min: 1, integer: true });
+    let names: string[];
+    try {
+      names = (await readdir(imagesDir)).filter((f) => /\.(jpe?g|png|webp)$/i.test(f)).sort();
+    } catch (e) {
+      throw new FaceflowError('NOT_FOUND', `cannot read folder ${imagesDir}: ${(e as Error).message}`, { cause: e });
+    }
+    if (limit !== undefined) names = names.slice(0, limit);
+    if (names.length === 0) throw new FaceflowError('INVALID_ARGUMENT', `no images in ${imagesDir}`);
+    const maskOf = (n: string): string => path.join(masksDir, n.replace(/\.[^.]+$/, '.png'));
+    const missing: string[] = [];
+    for (const n of names) {
+      try {
+        await access(maskOf(n));
+      } catch {
+        missing.push(maskOf(n));
+      }
+    }
+    if (missing.length) throw new FaceflowError('NOT_FOUND', `${missing.length} mask(s) missing in ${masksDir}, e.g. ${missing[0]}`);
+    const tools = await loadTools(ctx, variants.some((v) => baseMethod(v) === 'mesh'));
+    const scores = new Map<Variant, SegScore[]>(variants.map((v) => [v, []]));
+    const ms = new Map<Variant, number>(variants.map((v) => [v, 0]));
+    const perImage: Array<Record<string, unknown>> = [];
+    let embedMs = 0;
+    let fallbacks = 0;
+    const bar = ctx.progress('segmenting', names.length);
+    try {
+      // one warm-up so the first image does not carry the models' first-call costs
+      const warm = await decodeImage(path.join(imagesDir, names[0]!));
+      const [wf] = await tools.engine.run([warm], { embed: true, fallbackCenterFraction: 0.45 });
+      for (const v of variants) await segmentWith(tools, v, warm, wf!.slice(0, 1));
+      for (const name of names) {
+        const image = await decodeImage(path.join(imagesDir, name));
+        const labels = await readPartLabels(maskOf(name));
+        if (labels.width !== image.width || labels.height !== image.height) {
+          throw new FaceflowError('INVALID_ARGUMENT', `${maskOf(name)} is ${labels.width}x${labels.height}, its image is ${image.width}x${image.height}`);
+        }
+        const [faces] = await tools.engine.run([image], { embed: false, fallbackCenterFraction: 0.45 });
+        const face = centreFace(faces!, image.width, image.height)!;
+        if (face.score === 0) fallbacks++;
+        const row: Record<string, unknown> = { image: name };
+        for (const v of variants) {
+          const t0 = performance.now();
+          const [s] = await segmentWith(tools, v, image, [face]);
+          ms.set(v, ms.get(v)! + performance.now() - t0);
+          const sc = scoreSegmentation(toDenseMask(s!.mask), labels, face.landmarks);
+          scores.get(v)!.push(sc);
+          row[v] = Object.fromEntries(Object.entries(sc).map(([k, x]) => [k, round(x)]));
+        }
+        const t1 = performance.now();
+        await tools.engine.embedChips([alignDlibChip(image, face.landmarks, tools.engine.embedderInfo.chipSize, 0.25)]);
+        embedMs += performance.now() - t1;
+        if (ctx.values['per-image']) perImage.push(row);
+        bar.tick();
+      }
+    } finally {
+      bar.done();
+      tools.close();
+    }
+    const n = names.length;
+    const methods = variants.map((v) => {
+      const s = summariseSegmentation(scores.get(v)!);
+      return {
+        method: v,
+        meanIou: round(s.meanIou),
+        meanPrecision: round(s.meanPrecision),
+        meanRecall: round(s.meanRecall),
+        meanIouFace: round(s.meanIouFace),
+        meanPrecisionFace: round(s.meanPrecisionFace),
+        meanRecallFace: round(s.meanRecallFace),
+        meanOnHair: round(s.meanOnHair),
+        failures: s.failures,
+        msPerFace: round(ms.get(v)! / n, 2),
+      };
+    });
+    const embedPerFace = embedMs / n;
+    const result = {
+      images: n,
+      fallbacks,
+      skinLabel: 'green (0,255,0), face and neck',
+      embedder: tools.engine.embedderInfo.name,
+      embedMsPerFace: round(embedPerFace, 2),
+      backend: tools.engine.runtime.backend,
+      methods: methods.map((m) => ({ ...m, costVsEmbedder: round((m.msPerFace as number) / embedPerFace, 3) })),
+      ...(ctx.values['per-image'] ? { perImage } : {}),
+    };
+    ctx.out(
+      [
+        `${n} images (${fallbacks} with no detection: centred box), embedder ${round(embedPerFace, 1)} ms/face`,
+        ...result.methods.map(
+          (m) =>
+            `  ${m.method.padEnd(15)} IoU ${m.meanIou.toFixed(3)} precision ${m.meanPrecision.toFixed(3)} | face only (above the jaw): IoU ${m.meanIouFace.toFixed(3)} precision ${m.meanPrecisionFace.toFixed(3)} | ${m.msPerFace} ms/face (${(m.costVsEmbedder * 100).toFixed(0)}% of the embedder)`,
+        ),
+      ].join('\n'),
+      result,
+    );
+  },
+};

@@ -1,0 +1,305 @@
+/**
+ * Privacy redaction: hide faces along their masks (not their boxes, which leak hair, ears and jaw lines, nor
+ * blur whole frames). Pure functions over RgbImage and masks, so a pipeline stage (alerts' thumbnails) can call
+ * them per frame; plus a small IoU tracker for video, so that a face the detector misses for a frame or two
+ * stays hidden where it was.
+ *
+ * Which faces: all of them (`keep: 'none'`), or all but the enrolled ones (`keep: 'enrolled'`), decided with
+ * `identify` against a gallery at a threshold; "unknown" and "ambiguous" are redacted (when in doubt, hide).
+ */
+import { FaceflowError } from '@faceflow/shared';
+import { identify, type IdentifyOptions } from './decide.js';
+import type { Gallery } from './gallery.js';
+import { iou, type Box, type Point, type RgbImage } from './geometry.js';
+import { type FaceMask, dilateMask, rasterizePolygon, unionMasks } from './mask.js';
+
+export type RedactStyle = 'blur' | 'pixelate' | 'fill';
+export const REDACT_STYLES: readonly RedactStyle[] = ['blur', 'pixelate', 'fill'];
+
+export interface RedactOptions {
+  /** default 'blur' */
+  style?: RedactStyle;
+  /** grow each mask by this fraction of its own width before hiding (default 0.06) */
+  dilate?: number;
+  /** colour for 'fill' (default mid grey) */
+  fill?: [number, number, number];
+  /** blur radius, or pixel block size, as a fraction of the mask's width (default 0.25 blur, 0.2 pixelate) */
+  strength?: number;
+}
+
+/** Grows a mask by `fraction` of its width (at least 2 px), so edges and a slightly moved face stay covered. */
+export function redactionMask(mask: FaceMask, fraction = 0.06): FaceMask {
+  if (mask.w === 0) return mask;
+  return dilateMask(mask, Math.max(2, Math.round(fraction * Math.max(mask.w, mask.h))));
+}
+
+/** A copy of `image` with every pixel under any of `masks` hidden. */
+export function redactImage(image: RgbImage, masks: FaceMask[], options: RedactOptions = {}): RgbImage {
+  const style = options.style ?? 'blur';
+  if (!REDACT_STYLES.includes(style)) throw new FaceflowError('INVALID_ARGUMENT', `redaction style must be one of ${REDACT_STYLES.join(', ')}, got "${String(style)}"`);
+  const out: RgbImage = { width: image.width, height: image.height, data: new Uint8Array(image.data) };
+  for (const raw of masks) {
+    if (raw.width !== image.width || raw.height !== image.height) {
+      throw new FaceflowError('INVALID_ARGUMENT', `mask is for a ${raw.width}x${raw.height} frame, the image is ${image.width}x${image.height}`);
+    }
+    const m = redactionMask(raw, options.dilate ?? 0.06);
+    if (m.w === 0) continue;
+    const side = Math.max(m.w, m.h);
+    if (style === 'fill') {
+      const [r, g, b] = options.fill ?? [128, 128, 128];
+      forEachMasked(m, (o) => {
+        out.data[o] = r; out.data[o + 1] = g; out.data[o + 2] = b;
+      }, image.width);
+    } else if (style === 'pixelate') {
+      const block = Math.max(4, Math.round(side * (options.strength ?? 0.2)));
+      pixelate(out, m, block);
+    } else {
+      const radius = Math.max(3, Math.round(side * (options.strength ?? 0.25)));
+      blur(out, m, radius);
+    }
+  }
+  return out;
+}
+
+function forEachMasked(m: FaceMask, fn: (offset: number) => void, width: number): void {
+  for (let j = 0; j < m.h; j++) {
+    for (let i = 0; i < m.w; i++) if (m.data[j * m.w + i]) fn(((m.y + j) * width + m.x + i) * 3);
+  }
+}
+
+/** Pixelates masked pixels: each block of the frame's grid gets the mean colour of its masked pixels. */
+function pixelate(img: RgbImage, m: FaceMask, block: number): void {
+  const bx0 = Math.floor(m.x / block), by0 = Math.floor(m.y / block);
+  const bx1 = Math.floor((m.x + m.w - 1) / block), by1 = Math.floor((m.y + m.h - 1) / block);
+  for (let by = by0; by <= by1; by++) {
+    for (let bx = bx0; bx <= bx1; bx++) {
+      let n = 0, r = 0, g = 0, b = 0;
+      const ys = Math.max(m.y, by * block), ye = Math.min(m.y + m.h, (by + 1) * block);
+      const xs = Math.max(m.x, bx * block), xe = Math.min(m.x + m.w, (bx + 1) * block);
+      for (let y = ys; y < ye; y++) {
+        for (let x = xs; x < xe; x++) {
+          if (!m.data[(y - m.y) * m.w + (x - m.x)]) continue;
+          const o = (y * img.width + x) * 3;
+          r += img.data[o]!; g += img.data[o + 1]!; b += img.data[o + 2]!; n++;
+        }
+      }
+      if (n === 0) continue;
+      r = Math.round(r / n); g = Math.round(g / n); b = Math.round(b / n);
+      for (let y = ys; y < ye; y++) {
+        for (let x = xs; x < xe; x++) {
+          if (!m.data[(y - m.y) * m.w + (x - m.x)]) continue;
+          const o = (y * img.width + x) * 3;
+          img.data[o] = r; img.data[o + 1] = g; img.data[o + 2] = b;
+        }
+      }
+    }
+  }
+}
+
+/**
+ * Blurs masked pixels: three box blurs (close to a Gaussian of sigma ~ radius) over the mask's rectangle grown
+ * by the radius, in which only the masked pixels' colours are averaged (a normalised, masked convolution), so
+ * the background does not bleed in and nothing of the face's detail survives at the mask's edge.
+ */
+function blur(img: RgbImage, m: FaceMask, radius: number): void {
+  const W = img.width, H = img.height;
+  const x0 = Math.max(0, m.x - radius), y0 = Math.max(0, m.y - radius);
+  const x1 = Math.min(W, m.x + m.w + radius), y1 = Math.min(H, m.y + m.h + radius);
+  const w = x1 - x0, h = y1 - y0;
+  // channels r, g, b, weight
+  const buf = new Float32Array(w * h * 4);
+  for (let j = 0; j < h; j++) {
+    for (let i = 0; i < w; i++) {
+      const px = x0 + i, py = y0 + j;
+      const inside = px >= m.x && py >= m.y && px < m.x + m.w && py < m.y + m.h && m.data[(py - m.y) * m.w + (px - m.x)];
+      if (!inside) continue;
+      const o = (py * W + px) * 3;
+      const k = (j * w + i) * 4;
+      buf[k] = img.data[o]!; buf[k + 1] = img.data[o + 1]!; buf[k + 2] = img.data[o + 2]!; buf[k + 3] = 1;
+    }
+  }
+  const r = Math.max(1, Math.round(radius / Math.sqrt(3)));
+  const tmp = new Float32Array(buf.length);
+  for (let pass = 0; pass < 3; pass++) {
+    boxBlur1d(buf, tmp, w, h, r, true);
+    boxBlur1d(tmp, buf, w, h, r, false);
+  }
+  forEachMasked(m, (o) => {
+    const p = o / 3;
+    const px = p % W, py = (p - px) / W;
+    const k = ((py - y0) * w + (px - x0)) * 4;
+    const wt = buf[k + 3]! || 1;
+    img.data[o] = Math.round(buf[k]! / wt);
+    img.data[o + 1] = Math.round(buf[k + 1]! / wt);
+    img.data[o + 2] = Math.round(buf[k + 2]! / wt);
+  }, W);
+}
+
+/** One running-sum box blur of radius r along rows (horizontal) or columns, 4 channels. */
+function boxBlur1d(src: Float32Array, dst: Float32Array, w: number, h: number, r: number, horizontal: boolean): void {
+  const lines = horizontal ? h : w;
+  const len = horizontal ? w : h;
+  const step = horizontal ? 4 : w * 4;
+  const acc = [0, 0, 0, 0];
+  for (let l = 0; l < lines; l++) {
+    const base = horizontal ? l * w * 4 : l * 4;
+    acc[0] = acc[1] = acc[2] = acc[3] = 0;
+    for (let t = 0; t <= Math.min(r, len - 1); t++) for (let c = 0; c < 4; c++) acc[c]! += src[base + t * step + c]!;
+    for (let t = 0; t < len; t++) {
+      for (let c = 0; c < 4; c++) dst[base + t * step + c] = acc[c]!;
+      const add = t + r + 1, sub = t - r;
+      if (add < len) for (let c = 0; c < 4; c++) acc[c]! += src[base + add * step + c]!;
+      if (sub >= 0) for (let c = 0; c < 4; c++) acc[c]! -= src[base + sub * step + c]!;
+    }
+  }
+}
+
+// --------------------------------------------------------------------------------------- which faces
+
+export interface KeepOptions {
+  /** 'enrolled': leave faces identified in the gallery visible; 'none': hide every face (default) */
+  keep?: 'enrolled' | 'none';
+  gallery?: Gallery;
+  /** identify's threshold and margin */
+  identify?: IdentifyOptions;
+}
+
+export interface FaceDecision {
+  /** the identity that keeps this face visible, or null when it is hidden */
+  identity: string | null;
+  hide: boolean;
+  reason: 'all' | 'match' | 'above-threshold' | 'ambiguous' | 'no-embedding' | 'empty-gallery';
+}
+
+/** Decides per face whether it is hidden. A face without an embedding is hidden when keeping the enrolled. */
+export function decideRedaction(faces: Array<{ embedding?: Float32Array }>, options: KeepOptions = {}): FaceDecision[] {
+  const keep = options.keep ?? 'none';
+  if (keep === 'none') return faces.map(() => ({ identity: null, hide: true, reason: 'all' }));
+  if (keep !== 'enrolled') throw new FaceflowError('INVALID_ARGUMENT', `keep must be 'enrolled' or 'none', got "${String(keep)}"`);
+  if (!options.gallery || !options.identify) throw new FaceflowError('INVALID_ARGUMENT', "keep: 'enrolled' needs a gallery and identify options (threshold)");
+  const gallery = options.gallery;
+  if (gallery.size === 0) return faces.map(() => ({ identity: null, hide: true, reason: 'empty-gallery' }));
+  return faces.map((f) => {
+    if (!f.embedding) return { identity: null, hide: true, reason: 'no-embedding' };
+    const r = identify(f.embedding, gallery, options.identify!);
+    return { identity: r.identity, hide: r.identity === null, reason: r.reason };
+  });
+}
+
+// ------------------------------------------------------------------------------------------ tracking
+
+export interface TrackedFace {
+  box: Box;
+  mask: FaceMask;
+  /** this frame's decision for the face (identity null = not enrolled) */
+  identity: string | null;
+}
+
+interface Track {
+  id: number;
+  box: Box;
+  mask: FaceMask;
+  missed: number;
+  /** per identity, the frames it was named in */
+  votes: Map<string | null, number>;
+  frames: number;
+}
+
+export interface TrackerOptions {
+  /** IoU of boxes above which a detection continues a track (default 0.3) */
+  iou?: number;
+  /** frames a track's last mask stays hidden after its face is no longer detected (default 2) */
+  hold?: number;
+  /** extra dilation of a held mask, per missed frame, as a fraction of its width (default 0.1) */
+  holdDilate?: number;
+}
+
+export interface TrackerFrameResult {
+  /** masks to hide in this frame: the faces decided hidden, plus held masks of recently missed ones */
+  hide: FaceMask[];
+  /** per face of this frame, its track id and whether it is hidden */
+  faces: Array<{ track: number; hide: boolean; identity: string | null }>;
+  held: number;
+}
+
+/**
+ * Greedy IoU tracker for redaction. Identity is decided per track (the identity named in most of its frames,
+ * "not enrolled" counting as a vote too), so a single frame that names a stranger as someone enrolled does
+ * not unveil them; a face of a track not yet decided as enrolled is hidden.
+ */
+export class RedactionTracker {
+  private tracks: Track[] = [];
+  private nextId = 1;
+  private readonly cfg: Required<TrackerOptions>;
+
+  constructor(options: TrackerOptions = {}) {
+    this.cfg = { iou: options.iou ?? 0.3, hold: options.hold ?? 2, holdDilate: options.holdDilate ?? 0.1 };
+  }
+
+  update(faces: TrackedFace[]): TrackerFrameResult {
+    const pairs: Array<{ t: number; f: number; v: number }> = [];
+    this.tracks.forEach((t, ti) => faces.forEach((f, fi) => {
+      const v = iou(t.box, f.box);
+      if (v > this.cfg.iou) pairs.push({ t: ti, f: fi, v });
+    }));
+    pairs.sort((a, b) => b.v - a.v);
+    const trackOf = new Array<number>(faces.length).fill(-1);
+    const usedT = new Set<number>();
+    for (const p of pairs) {
+      if (usedT.has(p.t) || trackOf[p.f] !== -1) continue;
+      usedT.add(p.t);
+      trackOf[p.f] = p.t;
+    }
+    const result: TrackerFrameResult = { hide: [], faces: [], held: 0 };
+    const next: Track[] = [];
+    faces.forEach((f, fi) => {
+      let t: Track;
+      if (trackOf[fi]! >= 0) {
+        t = this.tracks[trackOf[fi]!]!;
+        t.box = f.box;
+        t.mask = f.mask;
+        t.missed = 0;
+      } else {
+        t = { id: this.nextId++, box: f.box, mask: f.mask, missed: 0, votes: new Map(), frames: 0 };
+      }
+      t.frames++;
+      t.votes.set(f.identity, (t.votes.get(f.identity) ?? 0) + 1);
+      const identity = trackIdentity(t);
+      const hide = identity === null;
+      if (hide) result.hide.push(f.mask);
+      result.faces.push({ track: t.id, hide, identity });
+      next.push(t);
+    });
+    this.tracks.forEach((t, ti) => {
+      if (usedT.has(ti)) return;
+      t.missed++;
+      if (t.missed > this.cfg.hold) return;
+      next.push(t);
+      if (trackIdentity(t) === null) {
+        result.hide.push(dilateMask(t.mask, Math.max(2, Math.round(this.cfg.holdDilate * t.missed * t.mask.w))));
+        result.held++;
+      }
+    });
+    this.tracks = next;
+    return result;
+  }
+}
+
+/** The identity named in most of the track's frames (ties go to "not enrolled"), or null. */
+function trackIdentity(t: Track): string | null {
+  let best: string | null = null;
+  let bestVotes = t.votes.get(null) ?? 0;
+  for (const [name, votes] of t.votes) {
+    if (name !== null && votes > bestVotes) {
+      best = name;
+      bestVotes = votes;
+    }
+  }
+  return best;
+}
+
+/** A redaction mask from several outlines of one face (e.g. the mesh oval and the landmark polygon), united. */
+export function unionOfOutlines(polygons: Point[][], width: number, height: number): FaceMask {
+  const masks = polygons.filter((p) => p.length >= 3).map((p) => rasterizePolygon(p, width, height));
+  return unionMasks(masks, width, height);
+}
