@@ -5,6 +5,7 @@ import { detect, encode, enroll, verifyCmd, identifyCmd } from './commands/faces
 import { runEval } from './commands/eval.js';
 import { runModels } from './commands/models.js';
 import { segment, redact } from './commands/segment.js';
+import { train } from './commands/train.js';
 
 const COMMANDS: Record<string, CommandSpec> = {
   detect,
@@ -14,6 +15,7 @@ const COMMANDS: Record<string, CommandSpec> = {
   identify: identifyCmd,
   segment,
   redact,
+  train,
 };
 
 const GROUPS: Record<string, { summary: string; run: (argv: string[]) => Promise<number> }> = {

@@ -10,6 +10,7 @@ export * from './image.js';
 export * from './registry/index.js';
 export * from './eval/lfw.js';
 export * from './eval/detection.js';
+export * from './train/index.js';
 export { tf, initRuntime, activeBackend, BACKENDS, type BackendName, type RuntimeInfo } from './runtime/tf.js';
 export { fileHandler, loadGraphModelFromFile, loadLayersModelFromFile, loadWeightMapFromFile } from './runtime/io.js';
 export { GraphEmbedder, type GraphEmbedderConfig } from './models/graph-embedder.js';

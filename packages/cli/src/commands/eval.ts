@@ -14,6 +14,9 @@ import {
   summarise,
   l2Distance,
   calibrationFor,
+  parseDegrade,
+  degradeImage,
+  degradeLabel,
   type Face,
 } from '@faceflow/engine';
 import { FaceflowError } from '@faceflow/shared';
@@ -47,6 +50,7 @@ const lfw: CommandSpec = {
     threshold: { type: 'string' },
     fit: { type: 'boolean', default: false },
     limit: { type: 'string' },
+    degrade: { type: 'string' },
   },
   help: [
     '  --images ROOT      LFW image root (ROOT/<Name>/<Name>_NNNN.jpg)',
@@ -56,6 +60,9 @@ const lfw: CommandSpec = {
     '  --fit              View 1: report accuracy at the best threshold on these same pairs (optimistic;',
     '                     this is how calibration is produced, on pairsDevTrain)',
     '  --limit N          only the first N pairs of each class and fold (quick checks)',
+    '  --degrade OPS      degrade every image before the engine sees it, e.g. grayscale,lowres32 (CCTV-like:',
+    '                     grayscale, lowres<N> = face ~N px across then back up, blur<S>, brightness<G>,',
+    '                     jpeg<Q>); LFW faces are taken to be 40% of the image side (~100 px of 250)',
     '  A face that is not detected falls back to the centred 45% box (LFW is centred by construction); such',
     '  images are counted in "fallbackImages".',
     ...ENGINE_HELP,
@@ -67,6 +74,8 @@ const lfw: CommandSpec = {
     const limit = num(ctx, 'limit', { min: 1, integer: true });
     const given = num(ctx, 'threshold', { min: 0, max: 2 });
     if (given !== undefined && ctx.values.fit) throw new UsageError('--threshold and --fit exclude each other');
+    const degradeSpec = str(ctx, 'degrade');
+    const degrade = degradeSpec === undefined ? [] : parseDegrade(degradeSpec);
     const set = await readPairs(pairsFile);
     if (limit !== undefined) {
       const counts = new Map<string, number>();
@@ -91,7 +100,8 @@ const lfw: CommandSpec = {
     try {
       await mapLimit([...files], 16, async (file) => {
           try {
-            const image = await decodeImage(file);
+            const decoded = await decodeImage(file);
+            const image = degrade.length ? await degradeImage(decoded, degrade, 0.4 * Math.min(decoded.width, decoded.height)) : decoded;
             const [faces] = await runner.run([image], { fallbackCenterFraction: 0.45, wholeImageIsFace: ctx.values['whole-image'] === true });
             const face = centreFace(faces!, image.width, image.height);
             if (face && face.score === 0) fallbackImages++;
@@ -118,7 +128,7 @@ const lfw: CommandSpec = {
       return { distance: l2Distance(a, b), same: p.same, fold: p.fold };
     });
     const model = runner.embedder.name;
-    const calibrated = ctx.values.fit ? undefined : (given ?? calibrationFor(model)?.threshold);
+    const calibrated = ctx.values.fit ? undefined : (given ?? runner.embedder.threshold ?? calibrationFor(model)?.threshold);
     if (set.kind === 'view1' && calibrated === undefined && !ctx.values.fit) {
       throw new FaceflowError('INVALID_CONFIG', `model "${model}" has no calibrated threshold: pass --threshold or --fit`);
     }
@@ -135,6 +145,7 @@ const lfw: CommandSpec = {
     const out = {
       model,
       pairsFile,
+      ...(degrade.length ? { degrade: degradeLabel(degrade) } : {}),
       images: files.size,
       fallbackImages,
       seconds: round(seconds, 1),
