@@ -22,6 +22,7 @@ export const ENGINE_FLAGS: Flags = {
   'no-flip': { type: 'boolean', default: false },
   embedder: { type: 'string' },
   registry: { type: 'string' },
+  head: { type: 'string' },
 };
 
 export const ENGINE_HELP = [
@@ -33,6 +34,8 @@ export const ENGINE_HELP = [
   '  --no-flip          do not average the embedding with the mirrored face (faster, slightly less accurate)',
   '  --embedder NAME    embedding model from the registry (default faceapi-recognition; faceflow models list)',
   '  --registry FILE    a registry file with your own models (env FACEFLOW_MODEL_REGISTRY)',
+  '  --head DIR         a projection head trained by `faceflow train`, applied to every embedding (its own',
+  '                     embedder name and recalibrated threshold come with it)',
 ];
 
 export interface Runner {
@@ -55,6 +58,8 @@ export function engineConfig(ctx: CommandContext): EngineConfig {
   if (embedder !== undefined) cfg.models = { embedder };
   const registry = str(ctx, 'registry');
   if (registry !== undefined) cfg.registryFile = registry;
+  const head = str(ctx, 'head');
+  if (head !== undefined) cfg.head = head;
   return cfg;
 }
 
@@ -83,10 +88,14 @@ export function largestFace(faces: Face[], source: string): Face {
   return faces.reduce((a, b) => (b.box.width * b.box.height > a.box.width * a.box.height ? b : a));
 }
 
-/** The decision threshold: --threshold, else the shipped calibration for the model, else an error. */
-export function threshold(ctx: CommandContext, model: string): number {
+/**
+ * The decision threshold: --threshold, else the one the engine's model carries (a projection head's) when
+ * `embedder` makes `model`'s embeddings, else the shipped calibration for the model, else an error.
+ */
+export function threshold(ctx: CommandContext, model: string, embedder?: EmbedderInfo): number {
   const t = num(ctx, 'threshold', { min: 0, max: 2 });
   if (t !== undefined) return t;
+  if (embedder?.name === model && embedder.threshold !== undefined) return embedder.threshold;
   const cal = calibrationFor(model);
   if (!cal) throw new FaceflowError('INVALID_CONFIG', `model "${model}" has no calibrated threshold; pass --threshold`);
   return cal.threshold;

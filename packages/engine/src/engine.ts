@@ -10,6 +10,8 @@ import { DlibResNetEmbedder, EMBED_INPUT } from './models/embedder.js';
 import { GraphEmbedder, type GraphEmbedderConfig } from './models/graph-embedder.js';
 import { loadModelRegistry, resolveModel, type ModelRegistry } from './registry/index.js';
 import { alignDlibChip, cropSquare } from './align.js';
+import { ProjectionHead } from './train/head.js';
+import { calibrationFor } from './calibration.js';
 import { applyAffine, boundingBox, flipHorizontal, type Box, type Point, type RgbImage } from './geometry.js';
 import { assertQuality, DEFAULT_QUALITY_FLOOR, faceQuality, type FaceQuality, type QualityOptions } from './quality.js';
 
@@ -46,6 +48,11 @@ export interface EngineConfig {
   registryFile?: string;
   /** where pulled models live (else env FACEFLOW_MODEL_CACHE, else ~/.cache/faceflow/models) */
   cacheDir?: string;
+  /**
+   * the folder of a projection head trained by `faceflow train`: applied to every embedding after the base
+   * embedder (and after flip-averaging); the embedder's name and dimension become the head's
+   */
+  head?: string;
   /** faces under this quality (quality.ts) are refused by assertEnrollable (default DEFAULT_QUALITY_FLOOR) */
   qualityFloor?: number;
 }
@@ -89,6 +96,8 @@ export interface EmbedderInfo {
   dim: number;
   /** side of the aligned chip the model takes */
   chipSize: number;
+  /** a decision threshold shipped with the model itself (a projection head's, recalibrated when trained) */
+  threshold?: number;
 }
 
 async function loadEmbedder(
@@ -119,6 +128,22 @@ async function loadEmbedder(
   return { embedder: e, info: { name: entry.name, dim: e.dim, chipSize: width } };
 }
 
+/** Loads a projection head for the base embedder `info`; on failure, disposes `owned` and throws. */
+async function loadHead(dir: string, info: EmbedderInfo, owned: Array<{ dispose(): void }>): Promise<{ head: ProjectionHead; info: EmbedderInfo }> {
+  let head: ProjectionHead | undefined;
+  try {
+    head = await ProjectionHead.load({ dir });
+    if (head.meta.baseModel !== info.name || head.inputDim !== info.dim) {
+      throw new FaceflowError('INVALID_CONFIG', `the head at ${dir} was trained on "${head.meta.baseModel}" (${head.inputDim}-d); this engine's embedder is "${info.name}" (${info.dim}-d)`);
+    }
+    return { head, info: { name: head.embedderName(info.name), dim: head.dim, chipSize: info.chipSize, threshold: head.threshold } };
+  } catch (e) {
+    head?.dispose();
+    owned.forEach((m) => m.dispose());
+    throw e;
+  }
+}
+
 export class FaceEngine {
   private constructor(
     readonly runtime: RuntimeInfo,
@@ -127,6 +152,7 @@ export class FaceEngine {
     private readonly embedder: Embedder,
     readonly embedderInfo: EmbedderInfo,
     private readonly cfg: Required<Pick<EngineConfig, 'flip' | 'landmarkCropScale' | 'refineCropScale' | 'chipPadding'>>,
+    private readonly head?: ProjectionHead,
   ) {}
 
   static async load(config: EngineConfig = {}): Promise<FaceEngine> {
@@ -157,7 +183,8 @@ export class FaceEngine {
       landmarker.dispose();
       throw e;
     });
-    const engine = new FaceEngine(runtime, detector, landmarker, embedder, info, cfg);
+    const head = config.head ? await loadHead(config.head, info, [detector, landmarker, embedder]) : undefined;
+    const engine = new FaceEngine(runtime, detector, landmarker, embedder, head ? head.info : info, cfg, head?.head);
     if (config.qualityFloor !== undefined) {
       if (!(config.qualityFloor >= 0 && config.qualityFloor <= 1)) {
         engine.dispose();
@@ -166,6 +193,11 @@ export class FaceEngine {
       engine.qualityFloor = config.qualityFloor;
     }
     return engine;
+  }
+
+  /** The decision threshold for this engine's embeddings: its head's, else the shipped calibration, if any. */
+  get calibratedThreshold(): number | undefined {
+    return this.embedderInfo.threshold ?? calibrationFor(this.embedderInfo.name)?.threshold;
   }
 
   /** Faces of each image, with landmarks and (unless `embed: false`) embeddings. */
@@ -216,8 +248,13 @@ export class FaceEngine {
     return faces.map((fs, i) => fs.map((f) => alignDlibChip(images[i]!, f.landmarks, size, this.cfg.chipPadding)));
   }
 
-  /** Embeds aligned chips of embedderInfo.chipSize (flip-averaged when configured). */
+  /** Embeds aligned chips of embedderInfo.chipSize (flip-averaged when configured, then through the head if any). */
   async embedChips(chips: Uint8Array[]): Promise<Float32Array[]> {
+    const base = await this.baseEmbedChips(chips);
+    return this.head ? this.head.run(base) : base;
+  }
+
+  private async baseEmbedChips(chips: Uint8Array[]): Promise<Float32Array[]> {
     if (!this.cfg.flip) return this.embedder.run(chips);
     const size = this.embedderInfo.chipSize;
     const both = await this.embedder.run([...chips, ...chips.map((c) => flipHorizontal(c, size, size))]);
@@ -262,5 +299,6 @@ export class FaceEngine {
     this.detector.dispose();
     this.landmarker.dispose();
     this.embedder.dispose();
+    this.head?.dispose();
   }
 }

@@ -213,7 +213,7 @@ export const verifyCmd: CommandSpec = {
     const { gallery, runner } = await galleryAndRunner(galleryFile, ctx);
     try {
       if (!gallery.has(name)) throw new FaceflowError('NOT_FOUND', `no identity "${name}" in ${galleryFile}`);
-      const t = threshold(ctx, gallery.model);
+      const t = threshold(ctx, gallery.model, runner.embedder);
       const [faces] = await runner.run([image], runOptions(ctx));
       const face = largestFace(faces!, file);
       const r = verify(face.embedding!, name, gallery, t);
@@ -250,7 +250,7 @@ export const identifyCmd: CommandSpec = {
     const { gallery, runner } = await galleryAndRunner(galleryFile, ctx);
     try {
       if (gallery.size === 0) throw new FaceflowError('GALLERY_EMPTY', `${galleryFile} has no identities: enroll someone first`);
-      const t = threshold(ctx, gallery.model);
+      const t = threshold(ctx, gallery.model, runner.embedder);
       const [faces] = await runner.run([image], runOptions(ctx));
       const results = faces!.map((f) => ({ face: f, r: identify(f.embedding!, gallery, { threshold: t, margin }) }));
       ctx.out(
