@@ -3,6 +3,10 @@
  * compares to the gallery. Identity is decided per track downstream (IdentityEvent); here `identity` is
  * only this frame's best candidate above the threshold, or null ("unknown" is an answer, not an error).
  * Keyed by cameraId.
+ *
+ * `track` (optional, added in v1 without a bump) is the matcher's running decision for the whole track the
+ * face belongs to (from the track's best faces, not this frame alone): what the alerts stage turns into
+ * identity events.
  */
 import { defineJsonSchema } from './codec.js';
 import { readBox, type Box } from './face.js';
@@ -12,6 +16,21 @@ export interface MatchCandidate {
   identity: string;
   /** Similarity (cosine of L2-normalised embeddings), -1..1. */
   score: number;
+}
+
+export interface TrackDecision {
+  /** The track's identity so far, or null for unknown. */
+  identity: string | null;
+  /** 0..1: how sure the matcher is of `identity` (of "unknown" when identity is null). */
+  confidence: number;
+  /** Capture time of the track's first face, ms since the epoch. */
+  startTs: number;
+  /** Faces in the track so far (this one included). */
+  faces: number;
+  /** Why the identity is what it is: match | above-threshold | ambiguous | empty-gallery | pending. */
+  reason: string;
+  /** The reference of the track's best face crop, when crops are stored. */
+  bestCropRef?: string;
 }
 
 export interface Match {
@@ -31,6 +50,7 @@ export interface Match {
   /** The gallery version the face was compared against. */
   galleryVersion: number;
   cropRef?: string;
+  track?: TrackDecision;
 }
 
 export const MatchSchema = defineJsonSchema<Match>('match', 1, (r) => {
@@ -56,5 +76,19 @@ export const MatchSchema = defineJsonSchema<Match>('match', 1, (r) => {
   };
   const cropRef = r.optionalString('cropRef', { max: 1024 });
   if (cropRef !== undefined) m.cropRef = cropRef;
+  if (r.has('track')) {
+    const t = r.object('track');
+    const track: TrackDecision = {
+      identity: t.nullableString('identity', { max: 256 }),
+      confidence: t.number('confidence', { min: 0, max: 1 }),
+      startTs: t.timestamp('startTs'),
+      faces: t.number('faces', { integer: true, min: 1 }),
+      reason: t.string('reason', { max: 64 }),
+    };
+    const best = t.optionalString('bestCropRef', { max: 1024 });
+    if (best !== undefined) track.bestCropRef = best;
+    if (track.startTs > m.captureTs) throw t.fail('startTs', 'must be <= captureTs');
+    m.track = track;
+  }
   return m;
 });

@@ -1,0 +1,2 @@
+/** @faceflow/alerts: the alerts stage (the service itself is main.ts). */
+export * from './stage.js';

@@ -1,0 +1,109 @@
+import { describe, expect, it } from 'vitest';
+import { IdentityEventSchema, MatchSchema, type ConsumedMessage, type HandlerContext, type IdentityEvent, type Match, type StageResult } from '@faceflow/shared';
+import { AlertsStage, type AlertRules } from './stage.js';
+
+const T0 = Date.UTC(2026, 0, 1);
+const ctx: HandlerContext = { signal: new AbortController().signal, heartbeat: async () => undefined, markProcessed: () => undefined };
+let offset = 0;
+
+function match(trackId: string, t: number, identity: string | null, faces: number, o: { camera?: string; confidence?: number; startTs?: number } = {}): ConsumedMessage {
+  const m: Match = {
+    frameId: `f${t}`,
+    cameraId: o.camera ?? 'cam',
+    captureTs: T0 + t,
+    faceIndex: 0,
+    trackId,
+    box: { x: 0, y: 0, width: 50, height: 50 },
+    identity,
+    score: 0.8,
+    candidates: [],
+    quality: 0.7,
+    galleryVersion: 1,
+    track: { identity, confidence: o.confidence ?? 0.8, startTs: o.startTs ?? T0 + t - (faces - 1) * 100, faces, reason: identity ? 'match' : 'above-threshold' },
+  };
+  return { topic: 'matches', partition: 0, offset: String(offset++), key: m.cameraId, value: MatchSchema.encode(m), headers: {}, timestamp: Date.now() };
+}
+
+function events(r: StageResult | { topic: string; messages: { value: Buffer }[] }[]): IdentityEvent[] {
+  const outputs = Array.isArray(r) ? r : r.outputs;
+  return outputs.flatMap((o) => o.messages.map((m) => IdentityEventSchema.decode(m.value)));
+}
+
+async function run(stage: AlertsStage, msgs: ConsumedMessage[]): Promise<IdentityEvent[]> {
+  const r = await stage.process(msgs, ctx);
+  r.commit?.();
+  return events(r);
+}
+
+function stageWith(rules: Partial<AlertRules> = {}, now = () => 0): AlertsStage {
+  return new AlertsStage({ eventsTopic: 'identity-events', rules: { minFaces: 3, cooldownMs: 10_000, ...rules }, trackTimeoutMs: 2000, idleMs: 5000, now });
+}
+
+describe('AlertsStage', () => {
+  it('announces a confirmed track once, updates on an identity change, exits after the timeout', async () => {
+    const s = stageWith();
+    expect(await run(s, [match('t1', 0, null, 1), match('t1', 100, null, 2)])).toEqual([]);
+    const enter = await run(s, [match('t1', 200, null, 3), match('t1', 300, null, 4)]);
+    expect(enter.map((e) => [e.type, e.identity])).toEqual([['enter', null]]);
+    const upd = await run(s, [match('t1', 400, 'alice', 5), match('t1', 500, 'alice', 6)]);
+    expect(upd.map((e) => [e.type, e.identity])).toEqual([['update', 'alice']]);
+    // another track on the same camera, 3 s later: t1 has timed out
+    const later = await run(s, [match('t2', 3500, null, 1)]);
+    expect(later).toMatchObject([{ type: 'exit', trackId: 't1', identity: 'alice', startTs: T0, endTs: T0 + 500 }]);
+  });
+
+  it('does not flood: a person who flickers out and back within the cooldown is one visit', async () => {
+    const s = stageWith();
+    const a = await run(s, [match('t1', 0, 'alice', 3), match('t1', 100, 'alice', 4)]);
+    expect(a.map((e) => e.type)).toEqual(['enter']);
+    const b = await run(s, [match('x', 2500, null, 1), match('t2', 2600, 'alice', 3), match('t2', 2700, 'alice', 4)]);
+    expect(b.map((e) => `${e.type}:${e.trackId}`)).toEqual(['exit:t1']);
+    // a second track of alice while the first is still live is not announced either
+    const c = await run(s, [match('t3', 2800, 'alice', 3)]);
+    expect(c).toEqual([]);
+    // after the cooldown (measured from the last sighting, suppressed tracks included) she enters again
+    await run(s, [match('y', 20_000, null, 1)]);
+    const d = await run(s, [match('t4', 20_100, 'alice', 3)]);
+    expect(d.map((e) => `${e.type}:${e.trackId}`)).toEqual(['enter:t4']);
+  });
+
+  it('applies the rules: watched identities, unknown faces, cameras, minimum confidence', async () => {
+    const s = stageWith({ watch: ['alice'], unknown: false, cameras: ['door'], minConfidence: 0.6 });
+    const out = await run(s, [
+      match('a', 0, 'alice', 3, { camera: 'door' }),
+      match('b', 0, 'bob', 3, { camera: 'door' }),
+      match('u', 0, null, 3, { camera: 'door' }),
+      match('c', 0, 'alice', 3, { camera: 'yard' }),
+      match('d', 0, 'alice', 3, { camera: 'door', confidence: 0.55 }),
+    ]);
+    expect(out.map((e) => `${e.type}:${e.trackId}`)).toEqual(['enter:a']);
+  });
+
+  it('ends tracks of a silent camera on the wall clock (sweep), and all of them at flush', async () => {
+    let now = 0;
+    const s = stageWith({}, () => now);
+    await run(s, [match('t1', 0, 'alice', 3, { camera: 'a' }), match('t2', 0, 'bob', 3, { camera: 'b' })]);
+    now = 4000;
+    await run(s, [match('t2', 100, 'bob', 4, { camera: 'b' })]);
+    now = 6000;
+    expect(events(s.sweep()).map((e) => `${e.type}:${e.trackId}`)).toEqual(['exit:t1']);
+    expect(events(s.flush()).map((e) => `${e.type}:${e.trackId}`)).toEqual(['exit:t2']);
+    expect(s.liveTracks).toBe(0);
+  });
+
+  it('emits nothing new for a redelivered batch, and everything again when the publish failed', async () => {
+    const s = stageWith();
+    const batch = [match('t1', 0, 'alice', 3)];
+    const failed = await s.process(batch, ctx); // not committed: the publish "failed"
+    expect(events(failed).map((e) => e.type)).toEqual(['enter']);
+    expect((await run(s, batch)).map((e) => e.type)).toEqual(['enter']);
+    expect(await run(s, batch)).toEqual([]);
+  });
+
+  it('reports malformed messages as failures', async () => {
+    const s = stageWith();
+    const bad = { ...match('t1', 0, 'alice', 3), value: Buffer.from('not json') };
+    const r = await s.process([bad], ctx);
+    expect(r.failures?.[0]!.error.code).toBe('INVALID_MESSAGE');
+  });
+});

@@ -1,0 +1,280 @@
+/**
+ * The alerts stage: Match messages (each with its track's running decision) in, IdentityEvent messages out
+ * (keyed by camera id). Per track:
+ *   enter  once the track is confirmed (`minFaces`) and the rules want it: the camera is watched, the
+ *          identity is watched (or it is unknown and unknown faces are wanted), the confidence is high enough,
+ *          and the same identity did not leave the same camera less than `cooldownMs` ago (then the track is
+ *          taken as the same visit, and stays silent: one person, one enter);
+ *   update when an announced track's identity changes, or its confidence moves by `confidenceStep`;
+ *   exit   when an announced track ends: no face for `trackTimeoutMs` of capture time on its camera, or no
+ *          face from its camera for `idleMs` of wall time (`sweep`), or at shutdown (`flush`).
+ * State changes are staged and kept only after the events were published (`commit`), so a batch that is
+ * re-run after a failed publish emits its events again instead of losing them; a redelivered batch that
+ * was committed emits nothing new (enter once per track, updates only on change).
+ */
+import {
+  IdentityEventSchema,
+  MatchSchema,
+  toFaceflowError,
+  type ConsumedMessage,
+  type Counter,
+  type HandlerContext,
+  type Histogram,
+  type IdentityEvent,
+  type Match,
+  type Metrics,
+  type OutgoingMessage,
+  type Stage,
+  type StageFailure,
+  type StageOutput,
+  type StageResult,
+} from '@faceflow/shared';
+
+export interface AlertRules {
+  /** Identities to announce; empty: every identity. */
+  watch: string[];
+  /** Announce unknown faces too (default true). */
+  unknown: boolean;
+  /** Cameras to announce; empty: every camera. */
+  cameras: string[];
+  /** Smallest confidence to announce a named identity (default 0). */
+  minConfidence: number;
+  /** Faces a track needs before it is announced (default 3). */
+  minFaces: number;
+  /** No second enter for the same identity on the same camera within this time after an exit (default 30 s). */
+  cooldownMs: number;
+  /** A change of confidence that is worth an update (default 0.2; identity changes always are). */
+  confidenceStep: number;
+}
+
+export const DEFAULT_RULES: AlertRules = {
+  watch: [],
+  unknown: true,
+  cameras: [],
+  minConfidence: 0,
+  minFaces: 3,
+  cooldownMs: 30_000,
+  confidenceStep: 0.2,
+};
+
+export interface AlertsStageOptions {
+  eventsTopic: string;
+  rules?: Partial<AlertRules>;
+  /** A track with no face for this long (capture time) has left (default 2000 ms; as the matcher's). */
+  trackTimeoutMs?: number;
+  /** A track whose camera sent nothing for this long (wall time) has left (default 10 s). */
+  idleMs?: number;
+  metrics?: Metrics;
+  now?: () => number;
+}
+
+interface TrackState {
+  trackId: string;
+  cameraId: string;
+  identity: string | null;
+  confidence: number;
+  startTs: number;
+  lastTs: number;
+  faces: number;
+  /** The announced identity and confidence, when entered. */
+  announced?: { identity: string | null; confidence: number };
+  /** Taken as the continuation of a visit in cooldown: never announced. */
+  suppressed: boolean;
+  lastWall: number;
+  thumbnailRef: string | null;
+}
+
+export class AlertsStage implements Stage {
+  readonly name = 'alerts';
+  readonly rules: AlertRules;
+  private tracks = new Map<string, TrackState>();
+  /** `${camera}\0${identity}` -> capture time the identity was last seen leaving (or staying) on the camera. */
+  private lastSeen = new Map<string, number>();
+  private readonly trackTimeoutMs: number;
+  private readonly idleMs: number;
+  private readonly now: () => number;
+  private readonly m: {
+    events?: Counter<'type' | 'known'>;
+    suppressed?: Counter<'reason'>;
+    latency?: Histogram;
+    dropped?: Counter<'stage' | 'reason'>;
+  };
+
+  constructor(private readonly o: AlertsStageOptions) {
+    this.rules = { ...DEFAULT_RULES, ...o.rules };
+    this.trackTimeoutMs = o.trackTimeoutMs ?? 2000;
+    this.idleMs = o.idleMs ?? 10_000;
+    this.now = o.now ?? Date.now;
+    const mt = o.metrics;
+    this.m = mt
+      ? {
+          events: mt.counter({ name: 'alerts_total', help: 'Identity events emitted, by type and whether the identity is known', labelNames: ['type', 'known'] as const }),
+          suppressed: mt.counter({ name: 'alerts_suppressed_total', help: 'Tracks not announced, by reason', labelNames: ['reason'] as const }),
+          latency: mt.histogram({ name: 'capture_to_event_seconds', help: 'From frame capture to identity event (enter/update)' }),
+          dropped: mt.counter({ name: 'messages_dropped_total', help: 'Messages a stage could not process (dead-lettered), by reason', labelNames: ['stage', 'reason'] as const }),
+        }
+      : {};
+  }
+
+  /** Announced tracks, for tests and debugging. */
+  get liveTracks(): number {
+    return this.tracks.size;
+  }
+
+  private event(type: IdentityEvent['type'], t: TrackState): IdentityEvent {
+    return {
+      type,
+      trackId: t.trackId,
+      identity: t.announced?.identity ?? t.identity,
+      confidence: Math.min(1, Math.max(0, Math.round((t.announced?.confidence ?? t.confidence) * 1e4) / 1e4)),
+      cameraId: t.cameraId,
+      startTs: t.startTs,
+      endTs: Math.max(t.startTs, t.lastTs),
+      thumbnailRef: t.thumbnailRef,
+    };
+  }
+
+  private wanted(t: TrackState): boolean {
+    const r = this.rules;
+    if (r.cameras.length > 0 && !r.cameras.includes(t.cameraId)) return false;
+    if (t.faces < r.minFaces) return false;
+    if (t.identity === null) return r.unknown;
+    if (r.watch.length > 0 && !r.watch.includes(t.identity)) return false;
+    return t.confidence >= r.minConfidence;
+  }
+
+  /** Applies one match to a (staged) track; returns the events it causes. */
+  private onMatch(m: Match, tracks: Map<string, TrackState>, lastSeen: Map<string, number>, events: IdentityEvent[]): void {
+    // tracks of this camera that a later face shows to have ended
+    for (const t of tracks.values()) {
+      if (t.cameraId === m.cameraId && t.trackId !== m.trackId && t.lastTs < m.captureTs - this.trackTimeoutMs) this.end(t, tracks, lastSeen, events);
+    }
+    const decision = m.track ?? { identity: m.identity, confidence: m.score === null ? 0 : Math.max(0, m.score), startTs: m.captureTs, faces: 1, reason: 'frame' };
+    let t = tracks.get(m.trackId);
+    if (!t) {
+      t = {
+        trackId: m.trackId,
+        cameraId: m.cameraId,
+        identity: null,
+        confidence: 0,
+        startTs: Math.min(decision.startTs, m.captureTs),
+        lastTs: m.captureTs,
+        faces: 0,
+        suppressed: false,
+        lastWall: 0,
+        thumbnailRef: null,
+      };
+    } else {
+      t = { ...t };
+    }
+    if (m.captureTs < t.lastTs && decision.faces <= t.faces) return; // an old, redelivered face: nothing new
+    t.identity = decision.identity;
+    t.confidence = decision.confidence;
+    t.faces = Math.max(t.faces, decision.faces);
+    t.lastTs = Math.max(t.lastTs, m.captureTs);
+    t.lastWall = this.now();
+    t.thumbnailRef = m.track?.bestCropRef ?? m.cropRef ?? t.thumbnailRef;
+    tracks.set(t.trackId, t);
+    if (t.suppressed) {
+      if (t.identity !== null) lastSeen.set(`${t.cameraId}\u0000${t.identity}`, t.lastTs);
+      return;
+    }
+    if (!t.announced) {
+      if (!this.wanted(t)) return;
+      if (t.identity !== null) {
+        const prev = lastSeen.get(`${t.cameraId}\u0000${t.identity}`);
+        const othersLive = [...tracks.values()].some((o) => o !== t && o.announced && o.cameraId === t.cameraId && o.announced.identity === t.identity);
+        if (othersLive || (prev !== undefined && t.startTs - prev < this.rules.cooldownMs)) {
+          t.suppressed = true;
+          lastSeen.set(`${t.cameraId}\u0000${t.identity}`, t.lastTs);
+          this.m.suppressed?.inc({ reason: othersLive ? 'same-identity-live' : 'cooldown' });
+          return;
+        }
+      }
+      t.announced = { identity: t.identity, confidence: t.confidence };
+      events.push(this.event('enter', t));
+      this.m.latency?.observe({}, Math.max(0, (this.now() - m.captureTs) / 1000));
+      return;
+    }
+    const a = t.announced;
+    if (a.identity !== t.identity || Math.abs(a.confidence - t.confidence) >= this.rules.confidenceStep) {
+      t.announced = { identity: t.identity, confidence: t.confidence };
+      events.push(this.event('update', t));
+      this.m.latency?.observe({}, Math.max(0, (this.now() - m.captureTs) / 1000));
+    }
+  }
+
+  private end(t: TrackState, tracks: Map<string, TrackState>, lastSeen: Map<string, number>, events: IdentityEvent[]): void {
+    tracks.delete(t.trackId);
+    const id = t.announced?.identity ?? t.identity;
+    if (id !== null && (t.announced || t.suppressed)) {
+      const k = `${t.cameraId}\u0000${id}`;
+      lastSeen.set(k, Math.max(lastSeen.get(k) ?? 0, t.lastTs));
+    }
+    if (t.announced) events.push(this.event('exit', t));
+  }
+
+  private encode(events: IdentityEvent[]): OutgoingMessage[] {
+    for (const e of events) this.m.events?.inc({ type: e.type, known: e.identity === null ? 'false' : 'true' });
+    return events.map((e) => ({ key: e.cameraId, value: IdentityEventSchema.encode(e) }));
+  }
+
+  async process(messages: ConsumedMessage[], _ctx: HandlerContext): Promise<StageResult> {
+    const failures: StageFailure[] = [];
+    // staged copies: kept only once the events are out
+    const tracks = new Map(this.tracks);
+    const lastSeen = new Map(this.lastSeen);
+    const events: IdentityEvent[] = [];
+    for (const msg of messages) {
+      let m: Match;
+      try {
+        m = MatchSchema.decode(msg.value);
+      } catch (e) {
+        const err = toFaceflowError(e);
+        failures.push({ message: msg, error: err });
+        this.m.dropped?.inc({ stage: this.name, reason: err.code.toLowerCase() });
+        continue;
+      }
+      this.onMatch(m, tracks, lastSeen, events);
+    }
+    this.pruneCooldowns(lastSeen);
+    return {
+      outputs: [{ topic: this.o.eventsTopic, messages: this.encode(events) }],
+      failures,
+      commit: () => {
+        this.tracks = tracks;
+        this.lastSeen = lastSeen;
+      },
+    };
+  }
+
+  private pruneCooldowns(lastSeen: Map<string, number>): void {
+    if (lastSeen.size < 10_000) return;
+    let newest = 0;
+    for (const v of lastSeen.values()) newest = Math.max(newest, v);
+    for (const [k, v] of lastSeen) if (v < newest - this.rules.cooldownMs) lastSeen.delete(k);
+  }
+
+  /**
+   * Ends the tracks whose camera has been silent for `idleMs` of wall time (a person left and nobody else
+   * is in view, so no later face moves capture time on). Call it on a timer; publish what it returns.
+   * Applied at once: a lost exit is only a missing event, a repeated one would be a duplicate.
+   */
+  sweep(): StageOutput[] {
+    const now = this.now();
+    const lastByCamera = new Map<string, number>();
+    for (const t of this.tracks.values()) lastByCamera.set(t.cameraId, Math.max(lastByCamera.get(t.cameraId) ?? 0, t.lastWall));
+    const events: IdentityEvent[] = [];
+    for (const t of [...this.tracks.values()]) {
+      if (now - lastByCamera.get(t.cameraId)! >= this.idleMs) this.end(t, this.tracks, this.lastSeen, events);
+    }
+    return events.length ? [{ topic: this.o.eventsTopic, messages: this.encode(events) }] : [];
+  }
+
+  /** Ends every track (end of the source, shutdown). */
+  flush(): StageOutput[] {
+    const events: IdentityEvent[] = [];
+    for (const t of [...this.tracks.values()]) this.end(t, this.tracks, this.lastSeen, events);
+    return events.length ? [{ topic: this.o.eventsTopic, messages: this.encode(events) }] : [];
+  }
+}

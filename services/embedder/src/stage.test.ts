@@ -1,0 +1,84 @@
+import { describe, expect, it } from 'vitest';
+import { encodeJpeg, type Face as EngineFace, type RgbImage } from '@faceflow/engine';
+import { createMetrics, FaceSchema, FaceflowError, FrameSchema, type ConsumedMessage, type HandlerContext } from '@faceflow/shared';
+import { EmbedderStage, type FaceRunner } from './stage.js';
+
+const ctx: HandlerContext = { signal: new AbortController().signal, heartbeat: async () => undefined, markProcessed: () => undefined };
+const TS = Date.UTC(2026, 0, 1);
+let offset = 0;
+
+/** A stand-in for the engine (the engine has its own tests): one face per image, embedding from the image size. */
+class FakeRunner implements FaceRunner {
+  readonly embedderInfo = { name: 'fake-model', dim: 4 };
+  batches: number[] = [];
+  fail: FaceflowError | undefined;
+  async run(images: RgbImage[]): Promise<EngineFace[][]> {
+    this.batches.push(images.length);
+    if (this.fail) throw this.fail;
+    return images.map((img) => {
+      const landmarks = Array.from({ length: 68 }, (_, i) => ({ x: 20 + (i % 10) * 4, y: 20 + Math.floor(i / 10) * 4 }));
+      return [{ box: { x: 10, y: 10, width: 40, height: 40 }, score: 0.9, keypoints: [], landmarks, embedding: Float32Array.from([img.width, 1, 0, 0]).map((v, _i, a) => v / Math.hypot(...a)) }];
+    });
+  }
+}
+
+async function frameMsg(cameraId: string, frameId: string, image?: Buffer): Promise<ConsumedMessage> {
+  const px = new Uint8Array(64 * 48 * 3).fill(128);
+  const jpeg = image ?? (await encodeJpeg({ data: px, width: 64, height: 48 }));
+  return {
+    topic: 'frames',
+    partition: 0,
+    offset: String(offset++),
+    key: cameraId,
+    value: FrameSchema.encode({ frameId, cameraId, captureTs: TS, contentType: 'image/jpeg', image: jpeg }),
+    headers: {},
+    timestamp: Date.now(),
+  };
+}
+
+describe('EmbedderStage', () => {
+  it('turns frames into Face messages keyed by camera, batching frames of several cameras together', async () => {
+    const runner = new FakeRunner();
+    const metrics = createMetrics();
+    const stage = new EmbedderStage({ runner, facesTopic: 'faces', maxBatch: 8, maxWaitMs: 20, metrics });
+    const [a, b] = await Promise.all([
+      stage.process([await frameMsg('cam1', 'a1'), await frameMsg('cam1', 'a2')], ctx),
+      stage.process([await frameMsg('cam2', 'b1')], ctx),
+    ]);
+    expect(runner.batches).toEqual([3]);
+    const faces = a!.outputs[0]!.messages.map((m) => ({ key: m.key, face: FaceSchema.decode(m.value) }));
+    expect(faces.map((f) => [f.key, f.face.frameId, f.face.faceIndex])).toEqual([
+      ['cam1', 'a1', 0],
+      ['cam1', 'a2', 0],
+    ]);
+    expect(faces[0]!.face).toMatchObject({ cameraId: 'cam1', captureTs: TS, model: 'fake-model', score: 0.9 });
+    expect(faces[0]!.face.landmarks).toHaveLength(68);
+    expect(faces[0]!.face.quality).toBeGreaterThanOrEqual(0);
+    expect(b!.outputs[0]!.messages[0]!.key).toBe('cam2');
+    const text = await metrics.metricsText();
+    expect(text).toMatch(/faceflow_embedder_batch_size_count 1/);
+    expect(text).toMatch(/faceflow_frames_in_total\{stage="embedder"\} 3/);
+  });
+
+  it('reports a corrupt image and a malformed message as non-retriable failures, and processes the rest', async () => {
+    const stage = new EmbedderStage({ runner: new FakeRunner(), facesTopic: 'faces', maxWaitMs: 5 });
+    const good = await frameMsg('cam1', 'ok');
+    const corrupt = await frameMsg('cam1', 'corrupt', Buffer.concat([Buffer.from([0xff, 0xd8, 0xff, 0xe0]), Buffer.alloc(100, 7)]));
+    const garbage: ConsumedMessage = { ...good, offset: String(offset++), value: Buffer.from('not a frame') };
+    const r = await stage.process([corrupt, good, garbage], ctx);
+    expect(r.outputs[0]!.messages).toHaveLength(1);
+    expect(r.failures!.map((f) => [f.message.offset, f.error.retriable])).toEqual([
+      [corrupt.offset, false],
+      [garbage.offset, false],
+    ]);
+    expect(r.failures![0]!.error.code).toMatch(/INVALID_IMAGE|UNSUPPORTED_FORMAT/);
+    expect(r.failures![1]!.error.code).toBe('INVALID_MESSAGE');
+  });
+
+  it('throws a retriable engine error for the whole batch (the transport retries, nothing is dead-lettered)', async () => {
+    const runner = new FakeRunner();
+    runner.fail = new FaceflowError('BACKEND_UNAVAILABLE', 'no engine worker is alive');
+    const stage = new EmbedderStage({ runner, facesTopic: 'faces', maxWaitMs: 1 });
+    await expect(stage.process([await frameMsg('cam1', 'x')], ctx)).rejects.toMatchObject({ code: 'BACKEND_UNAVAILABLE', retriable: true });
+  });
+});

@@ -1,0 +1,213 @@
+/**
+ * The embedder stage: Frame messages in, Face messages out (keyed by camera id). Frames of every partition
+ * (camera) handled by this process meet in one dynamic batch (max size, max wait) in front of the engine
+ * (an EnginePool with worker threads, or one FaceEngine); each face carries its embedding, box, 68
+ * landmarks, detector score, the engine's quality score (size, sharpness, pose, detector) and, when a crop store is configured, a small crop ref.
+ *
+ * A frame that cannot be processed (not a frame, an image that does not decode, too large) is a
+ * non-retriable failure: the transport dead-letters it with headers and the partition moves on. An engine
+ * that is unavailable is retriable: the batch is re-run later, nothing is lost.
+ */
+import { decodeImage, faceQuality, imageFromRgb, type Face as EngineFace, type ImageLimits, type RgbImage, type RunOptions } from '@faceflow/engine';
+import {
+  FaceflowError,
+  FaceSchema,
+  FrameSchema,
+  toFaceflowError,
+  type ConsumedMessage,
+  type Face,
+  type Frame,
+  type HandlerContext,
+  type Histogram,
+  type Metrics,
+  type Counter,
+  type Stage,
+  type StageFailure,
+  type StageResult,
+  type Logger,
+  silentLogger,
+} from '@faceflow/shared';
+import { Batcher } from './batcher.js';
+import { faceCropJpeg, type CropStore } from './crops.js';
+
+/** What the stage needs of the engine: FaceEngine and EnginePool both fit. */
+export interface FaceRunner {
+  run(images: RgbImage[], options?: RunOptions): Promise<EngineFace[][]>;
+  readonly embedderInfo: { name: string; dim: number };
+}
+
+export interface EmbedderStageOptions {
+  runner: FaceRunner;
+  facesTopic: string;
+  /** Frames in one engine batch (default 8). */
+  maxBatch?: number;
+  /** How long the first frame of a batch waits for more (default 20 ms). */
+  maxWaitMs?: number;
+  /** Engine batches running at once (default 1; the pool spreads one batch over its workers). */
+  maxInFlight?: number;
+  /** Faces kept per frame, best detector score first (default 32). */
+  maxFacesPerFrame?: number;
+  /** Decoding limits for frame images (default: the engine's). */
+  imageLimits?: ImageLimits;
+  crops?: CropStore;
+  metrics?: Metrics;
+  logger?: Logger;
+}
+
+interface Work {
+  frame: Frame;
+  image: RgbImage;
+}
+
+function round(v: number, digits: number): number {
+  const f = 10 ** digits;
+  return Math.round(v * f) / f;
+}
+
+/** Float32 embedding -> plain numbers, re-normalised in double precision (the schema checks |e| = 1 ± 1e-3). */
+export function embeddingToArray(e: Float32Array): number[] {
+  let n = 0;
+  for (const v of e) n += v * v;
+  n = Math.sqrt(n) || 1;
+  return Array.from(e, (v) => round(v / n, 7));
+}
+
+export async function decodeFrameImage(frame: Frame, limits?: ImageLimits): Promise<RgbImage> {
+  if (frame.contentType === 'image/x-raw-rgb') return imageFromRgb(frame.image, frame.width!, frame.height!);
+  if (frame.contentType === 'image/x-raw-rgba') {
+    const n = frame.width! * frame.height!;
+    const rgb = new Uint8Array(n * 3);
+    for (let i = 0; i < n; i++) {
+      rgb[i * 3] = frame.image[i * 4]!;
+      rgb[i * 3 + 1] = frame.image[i * 4 + 1]!;
+      rgb[i * 3 + 2] = frame.image[i * 4 + 2]!;
+    }
+    return imageFromRgb(rgb, frame.width!, frame.height!);
+  }
+  return decodeImage(frame.image, limits);
+}
+
+export class EmbedderStage implements Stage {
+  readonly name = 'embedder';
+  private readonly batcher: Batcher<Work, EngineFace[]>;
+  private readonly o: Required<Pick<EmbedderStageOptions, 'maxBatch' | 'maxWaitMs' | 'maxFacesPerFrame'>> & EmbedderStageOptions;
+  private readonly logger: Logger;
+  private readonly m: {
+    framesIn?: Counter<'stage'>;
+    framesOut?: Counter<'stage'>;
+    dropped?: Counter<'stage' | 'reason'>;
+    faces?: Counter<'stage'>;
+    batchSize?: Histogram;
+    inference?: Histogram;
+    decode?: Histogram;
+  };
+
+  constructor(options: EmbedderStageOptions) {
+    this.o = { maxBatch: 8, maxWaitMs: 20, maxFacesPerFrame: 32, ...options };
+    this.logger = options.logger ?? silentLogger;
+    const mt = options.metrics;
+    this.m = mt
+      ? {
+          framesIn: mt.counter({ name: 'frames_in_total', help: 'Frames that entered a stage', labelNames: ['stage'] as const }),
+          framesOut: mt.counter({ name: 'frames_out_total', help: 'Frames a stage finished (published or, for ingest, sent on)', labelNames: ['stage'] as const }),
+          dropped: mt.counter({ name: 'frames_dropped_total', help: 'Frames dropped, by stage and reason', labelNames: ['stage', 'reason'] as const }),
+          faces: mt.counter({ name: 'faces_total', help: 'Faces detected and embedded', labelNames: ['stage'] as const }),
+          batchSize: mt.histogram({ name: 'embedder_batch_size', help: 'Frames per engine batch', buckets: [1, 2, 4, 8, 16, 32, 64] }),
+          inference: mt.histogram({ name: 'embedder_inference_seconds', help: 'Engine time of one batch (detection, landmarks, embedding)' }),
+          decode: mt.histogram({ name: 'embedder_decode_seconds', help: 'Time to decode one frame image' }),
+        }
+      : {};
+    this.batcher = new Batcher<Work, EngineFace[]>({
+      maxBatch: this.o.maxBatch,
+      maxWaitMs: this.o.maxWaitMs,
+      maxInFlight: this.o.maxInFlight ?? 1,
+      onBatch: (n) => this.m.batchSize?.observe({}, n),
+      run: (items) => this.runBatch(items),
+    });
+  }
+
+  get model(): string {
+    return this.o.runner.embedderInfo.name;
+  }
+
+  private async runBatch(items: Work[]): Promise<Array<EngineFace[] | Error>> {
+    const end = this.m.inference?.startTimer();
+    const opts: RunOptions = { maxFaces: this.o.maxFacesPerFrame };
+    try {
+      const out = await this.o.runner.run(items.map((w) => w.image), opts);
+      return out;
+    } catch (e) {
+      const err = toFaceflowError(e);
+      if (err.retriable || items.length === 1) throw err;
+      // one bad frame must not fail its batch-mates: run them one by one
+      return Promise.all(items.map((w) => this.o.runner.run([w.image], opts).then((r) => r[0]!, (x: unknown) => toFaceflowError(x))));
+    } finally {
+      end?.();
+    }
+  }
+
+  /** Frame -> its faces as messages (no publishing). Throws a FaceflowError for a frame that fails. */
+  async embedFrame(frame: Frame): Promise<Face[]> {
+    const endDecode = this.m.decode?.startTimer();
+    let image: RgbImage;
+    try {
+      image = await decodeFrameImage(frame, this.o.imageLimits);
+    } catch (e) {
+      const err = toFaceflowError(e, 'INVALID_IMAGE');
+      // the same bytes fail the same way: even a decode timeout is not worth retrying forever
+      throw err.retriable ? new FaceflowError(err.code, err.message, { cause: err, retriable: false, details: err.details }) : err;
+    } finally {
+      endDecode?.();
+    }
+    const faces = await this.batcher.submit({ frame, image });
+    const out: Face[] = [];
+    for (const [i, f] of faces.entries()) {
+      if (!f.embedding || !(f.box.width > 0) || !(f.box.height > 0)) continue;
+      const face: Face = {
+        frameId: frame.frameId,
+        cameraId: frame.cameraId,
+        captureTs: frame.captureTs,
+        faceIndex: i,
+        box: { x: round(f.box.x, 1), y: round(f.box.y, 1), width: round(f.box.width, 1), height: round(f.box.height, 1) },
+        landmarks: f.landmarks.map((p) => [round(p.x, 1), round(p.y, 1)]),
+        score: round(Math.min(1, Math.max(0, f.score)), 4),
+        quality: round(Math.min(1, Math.max(0, faceQuality(image, f).score)), 4),
+        embedding: embeddingToArray(f.embedding),
+        model: this.model,
+      };
+      if (this.o.crops) {
+        try {
+          face.cropRef = await this.o.crops.put(frame.cameraId, frame.frameId, i, await faceCropJpeg(image, f.box));
+        } catch (e) {
+          this.logger.warn('could not store a face crop', { frameId: frame.frameId, err: e });
+        }
+      }
+      out.push(face);
+    }
+    return out;
+  }
+
+  async process(messages: ConsumedMessage[], _ctx: HandlerContext): Promise<StageResult> {
+    const failures: StageFailure[] = [];
+    this.m.framesIn?.inc({ stage: this.name }, messages.length);
+    const results = await Promise.all(
+      messages.map(async (m): Promise<Face[] | undefined> => {
+        try {
+          const frame = FrameSchema.decode(m.value);
+          return await this.embedFrame(frame);
+        } catch (e) {
+          const err = toFaceflowError(e);
+          if (err.retriable) throw err;
+          failures.push({ message: m, error: err });
+          this.m.dropped?.inc({ stage: this.name, reason: err.code.toLowerCase() });
+          return undefined;
+        }
+      }),
+    );
+    const outgoing = results.flatMap((faces) => (faces ?? []).map((f) => ({ key: f.cameraId, value: FaceSchema.encode(f) })));
+    this.m.framesOut?.inc({ stage: this.name }, results.filter((r) => r !== undefined).length);
+    this.m.faces?.inc({ stage: this.name }, outgoing.length);
+    failures.sort((a, b) => Number(BigInt(a.message.offset) - BigInt(b.message.offset)));
+    return { outputs: [{ topic: this.o.facesTopic, messages: outgoing }], failures };
+  }
+}

@@ -1,0 +1,94 @@
+import { describe, expect, it } from 'vitest';
+import { Gallery } from '@faceflow/engine';
+import { FaceSchema, MatchSchema, MemoryGalleryStore, type ConsumedMessage, type Face, type HandlerContext } from '@faceflow/shared';
+import { GalleryCache } from './gallery-cache.js';
+import { MatcherStage } from './stage.js';
+import { near, person } from './embeddings.testkit.js';
+
+const T0 = Date.UTC(2026, 0, 1);
+const ctx: HandlerContext = { signal: new AbortController().signal, heartbeat: async () => undefined, markProcessed: () => undefined };
+let offset = 0;
+
+function msg(value: Buffer): ConsumedMessage {
+  return { topic: 'faces', partition: 0, offset: String(offset++), key: 'cam', value, headers: {}, timestamp: Date.now() };
+}
+
+function faceMsg(frame: number, index: number, embedding: number[], x = 100): ConsumedMessage {
+  const f: Face = {
+    frameId: `f${frame}`,
+    cameraId: 'cam',
+    captureTs: T0 + frame * 200,
+    faceIndex: index,
+    box: { x, y: 50, width: 80, height: 80 },
+    landmarks: [],
+    score: 0.9,
+    quality: 0.8,
+    embedding,
+    model: 'test',
+  };
+  return msg(FaceSchema.encode(f));
+}
+
+describe('MatcherStage', () => {
+  const alice = person(1);
+  const view = (g: Gallery | undefined) => ({ current: g, version: 1 });
+  const galleryOf = () => {
+    const g = new Gallery('test', 128);
+    g.add('alice', [Float32Array.from(alice)]);
+    return g;
+  };
+
+  it('emits one Match per face with the track decision', async () => {
+    const stage = new MatcherStage({ gallery: view(galleryOf()), matchesTopic: 'matches', threshold: 0.6 });
+    const r = await stage.process([faceMsg(0, 0, near(alice, 1)), faceMsg(0, 1, person(9), 500), faceMsg(1, 0, near(alice, 2))], ctx);
+    r.commit?.();
+    const matches = r.outputs[0]!.messages.map((m) => MatchSchema.decode(m.value));
+    expect(matches).toHaveLength(3);
+    expect(matches[0]!.track).toMatchObject({ identity: 'alice', faces: 1, reason: 'match' });
+    expect(matches[1]!.track?.identity).toBeNull();
+    expect(matches[2]!.trackId).toBe(matches[0]!.trackId);
+    expect(matches[2]!.track?.faces).toBe(2);
+    expect(matches[0]!.candidates[0]!.identity).toBe('alice');
+    expect(r.outputs[0]!.messages[0]!.key).toBe('cam');
+  });
+
+  it('drops redelivered faces (same frameId and faceIndex) before they touch a track', async () => {
+    const stage = new MatcherStage({ gallery: view(galleryOf()), matchesTopic: 'matches', threshold: 0.6 });
+    const first = [faceMsg(0, 0, near(alice, 1)), faceMsg(1, 0, near(alice, 2))];
+    const a = await stage.process(first, ctx);
+    a.commit?.();
+    const again = await stage.process([msg(first[0]!.value), msg(first[1]!.value), faceMsg(2, 0, near(alice, 3))], ctx);
+    again.commit?.();
+    const out = again.outputs[0]!.messages.map((m) => MatchSchema.decode(m.value));
+    expect(out.map((m) => m.frameId)).toEqual(['f2']);
+    expect(out[0]!.track?.faces).toBe(3);
+  });
+
+  it('reports a malformed message as a failure and goes on', async () => {
+    const stage = new MatcherStage({ gallery: view(undefined), matchesTopic: 'matches', threshold: 0.6 });
+    const bad = msg(Buffer.from('{"schema":"face","v":1}'));
+    const r = await stage.process([bad, faceMsg(0, 0, alice)], ctx);
+    expect(r.failures?.map((f) => f.message.offset)).toEqual([bad.offset]);
+    expect(r.failures?.[0]!.error.code).toBe('INVALID_MESSAGE');
+    expect(r.outputs[0]!.messages).toHaveLength(1);
+    expect(MatchSchema.decode(r.outputs[0]!.messages[0]!.value).track?.reason).toBe('empty-gallery');
+  });
+
+  it('follows gallery changes without a restart', async () => {
+    const store = new MemoryGalleryStore();
+    const cache = new GalleryCache({ store });
+    await cache.start();
+    const stage = new MatcherStage({ gallery: cache, matchesTopic: 'matches', threshold: 0.6 });
+    const before = await stage.process([faceMsg(0, 0, near(alice, 1))], ctx);
+    expect(MatchSchema.decode(before.outputs[0]!.messages[0]!.value).track?.identity).toBeNull();
+    await store.put('alice', [alice]);
+    await new Promise((r) => setTimeout(r, 10));
+    expect(cache.version).toBe(1);
+    const after = await stage.process([faceMsg(1, 0, near(alice, 2))], ctx);
+    expect(MatchSchema.decode(after.outputs[0]!.messages[0]!.value)).toMatchObject({ galleryVersion: 1, track: { identity: 'alice' } });
+    await store.delete('alice');
+    await new Promise((r) => setTimeout(r, 10));
+    expect(cache.current).toBeUndefined();
+    await cache.close();
+  });
+});

@@ -1,0 +1,200 @@
+/**
+ * The matcher stage: Face messages in, Match messages out (keyed by camera id). Per camera, faces are
+ * tracked across frames (tracker.ts) and each track is named from its best faces against the gallery held
+ * in memory (gallery-cache.ts, refreshed on change notifications). Every Match carries this face's own best
+ * candidates and the track's running decision (`track`), which the alerts stage turns into identity events.
+ *
+ * Upstream is at-least-once (an embedder that dies re-embeds frames whose faces were already published), so
+ * faces are deduplicated by (frameId, faceIndex) before they touch a track.
+ */
+import type { Gallery } from '@faceflow/engine';
+import {
+  FaceSchema,
+  MatchSchema,
+  toFaceflowError,
+  type ConsumedMessage,
+  type Counter,
+  type Face,
+  type HandlerContext,
+  type Histogram,
+  type Match,
+  type Metrics,
+  type Stage,
+  type StageFailure,
+  type StageResult,
+} from '@faceflow/shared';
+import { CameraTracker, decide, type DecideOptions, type TrackerOptions } from './tracker.js';
+
+/** The L2 distance threshold when neither the configuration nor a calibration gives one (dlib's published 0.6). */
+export const FALLBACK_THRESHOLD = 0.6;
+export const DEFAULT_MARGIN = 0.03;
+
+export interface GalleryView {
+  readonly current: Gallery | undefined;
+  readonly version: number;
+}
+
+export interface MatcherStageOptions {
+  gallery: GalleryView;
+  matchesTopic: string;
+  threshold: number;
+  margin?: number;
+  tracker?: Partial<TrackerOptions>;
+  /** Candidates listed per Match (default 3). */
+  topK?: number;
+  /** (frameId, faceIndex) pairs remembered for deduplication (default 100 000). */
+  dedupSize?: number;
+  metrics?: Metrics;
+}
+
+export class LruSet {
+  private readonly items = new Map<string, true>();
+  constructor(private readonly max: number) {}
+  has(k: string): boolean {
+    return this.items.has(k);
+  }
+  add(k: string): void {
+    this.items.delete(k);
+    this.items.set(k, true);
+    if (this.items.size > this.max) this.items.delete(this.items.keys().next().value!);
+  }
+  get size(): number {
+    return this.items.size;
+  }
+}
+
+export class MatcherStage implements Stage {
+  readonly name = 'matcher';
+  private readonly trackers = new Map<string, CameraTracker>();
+  private readonly seen: LruSet;
+  private readonly decideOptions: DecideOptions;
+  private readonly m: {
+    faces?: Counter<'stage'>;
+    duplicates?: Counter<'stage'>;
+    matches?: Counter<'result'>;
+    search?: Histogram;
+    dropped?: Counter<'stage' | 'reason'>;
+  };
+
+  constructor(private readonly o: MatcherStageOptions) {
+    this.seen = new LruSet(o.dedupSize ?? 100_000);
+    this.decideOptions = { threshold: o.threshold, margin: o.margin ?? DEFAULT_MARGIN };
+    const mt = o.metrics;
+    this.m = mt
+      ? {
+          faces: mt.counter({ name: 'faces_in_total', help: 'Faces that entered a stage', labelNames: ['stage'] as const }),
+          duplicates: mt.counter({ name: 'duplicates_total', help: 'Redelivered messages skipped by deduplication', labelNames: ['stage'] as const }),
+          matches: mt.counter({ name: 'matches_total', help: 'Faces matched against the gallery, by per-track result', labelNames: ['result'] as const }),
+          search: mt.histogram({ name: 'matcher_search_seconds', help: 'Tracking and gallery search time of one frame' }),
+          dropped: mt.counter({ name: 'messages_dropped_total', help: 'Messages a stage could not process (dead-lettered), by reason', labelNames: ['stage', 'reason'] as const }),
+        }
+      : {};
+  }
+
+  private tracker(cameraId: string): CameraTracker {
+    let t = this.trackers.get(cameraId);
+    if (!t) {
+      t = new CameraTracker(cameraId, this.o.tracker);
+      this.trackers.set(cameraId, t);
+    }
+    return t;
+  }
+
+  /** Tracks of every camera, for tests and debugging. */
+  liveTracks(): { cameraId: string; id: string; identity: string | null; faces: number }[] {
+    return [...this.trackers.values()].flatMap((c) => c.live.map((t) => ({ cameraId: c.cameraId, id: t.id, identity: t.decision.identity, faces: t.faces })));
+  }
+
+  /** Faces of one frame -> their Matches (updates the camera's tracks). */
+  matchFrame(faces: Face[]): Match[] {
+    const end = this.m.search?.startTimer();
+    const gallery = this.o.gallery.current;
+    const galleryVersion = this.o.gallery.version;
+    const tracker = this.tracker(faces[0]!.cameraId);
+    const inputs = faces.map((f) => ({
+      frameId: f.frameId,
+      faceIndex: f.faceIndex,
+      captureTs: f.captureTs,
+      box: f.box,
+      embedding: Float32Array.from(f.embedding),
+      quality: f.quality,
+      ...(f.cropRef ? { cropRef: f.cropRef } : {}),
+    }));
+    const tracks = tracker.update(inputs, gallery, this.decideOptions);
+    const topK = this.o.topK ?? 3;
+    const out = faces.map((f, i): Match => {
+      const t = tracks[i]!;
+      const own = decide(inputs[i]!.embedding, gallery, this.decideOptions);
+      const candidates = gallery
+        ? gallery.search(inputs[i]!.embedding, topK).map((c) => ({ identity: c.name, score: Math.round((1 - (c.distance * c.distance) / 2) * 1e4) / 1e4 }))
+        : [];
+      const best = t.best[0];
+      const m: Match = {
+        frameId: f.frameId,
+        cameraId: f.cameraId,
+        captureTs: f.captureTs,
+        faceIndex: f.faceIndex,
+        trackId: t.id,
+        box: f.box,
+        identity: own.identity,
+        score: candidates[0]?.score ?? null,
+        candidates,
+        quality: f.quality,
+        galleryVersion,
+        track: {
+          identity: t.decision.identity,
+          confidence: Math.round(t.decision.confidence * 1e4) / 1e4,
+          startTs: t.startTs,
+          faces: t.faces,
+          reason: t.decision.reason,
+          ...(best?.cropRef ? { bestCropRef: best.cropRef } : {}),
+        },
+      };
+      if (f.cropRef) m.cropRef = f.cropRef;
+      this.m.matches?.inc({ result: t.decision.identity === null ? 'unknown' : 'identified' });
+      return m;
+    });
+    end?.();
+    return out;
+  }
+
+  async process(messages: ConsumedMessage[], _ctx: HandlerContext): Promise<StageResult> {
+    const failures: StageFailure[] = [];
+    const fresh: Face[] = [];
+    const keys: string[] = [];
+    const inBatch = new Set<string>();
+    for (const msg of messages) {
+      let face: Face;
+      try {
+        face = FaceSchema.decode(msg.value);
+      } catch (e) {
+        const err = toFaceflowError(e);
+        failures.push({ message: msg, error: err });
+        this.m.dropped?.inc({ stage: this.name, reason: err.code.toLowerCase() });
+        continue;
+      }
+      const key = `${face.cameraId}\u0000${face.frameId}\u0000${face.faceIndex}`;
+      if (this.seen.has(key) || inBatch.has(key)) {
+        this.m.duplicates?.inc({ stage: this.name });
+        continue;
+      }
+      inBatch.add(key);
+      keys.push(key);
+      fresh.push(face);
+    }
+    this.m.faces?.inc({ stage: this.name }, fresh.length);
+    // consecutive faces of one frame are tracked together
+    const matches: Match[] = [];
+    for (let i = 0; i < fresh.length; ) {
+      let j = i + 1;
+      while (j < fresh.length && fresh[j]!.frameId === fresh[i]!.frameId && fresh[j]!.cameraId === fresh[i]!.cameraId) j++;
+      matches.push(...this.matchFrame(fresh.slice(i, j)));
+      i = j;
+    }
+    return {
+      outputs: [{ topic: this.o.matchesTopic, messages: matches.map((m) => ({ key: m.cameraId, value: MatchSchema.encode(m) })) }],
+      failures,
+      commit: () => keys.forEach((k) => this.seen.add(k)),
+    };
+  }
+}

@@ -1,0 +1,81 @@
+import { describe, expect, it } from 'vitest';
+import { Gallery } from '@faceflow/engine';
+import { CameraTracker, decide, matchConfidence, type TrackFace } from './tracker.js';
+import { near, person } from './embeddings.testkit.js';
+
+const T0 = Date.UTC(2026, 0, 1);
+const opts = { threshold: 0.6, margin: 0.03 };
+
+function face(frame: number, index: number, emb: number[], x: number, quality = 0.5): TrackFace {
+  return { frameId: `f${frame}`, faceIndex: index, captureTs: T0 + frame * 200, box: { x, y: 100, width: 80, height: 80 }, embedding: Float32Array.from(emb), quality };
+}
+
+function gallery(people: Record<string, number[]>): Gallery {
+  const g = new Gallery('test', 128);
+  for (const [name, e] of Object.entries(people)) g.add(name, [Float32Array.from(e)]);
+  return g;
+}
+
+describe('CameraTracker', () => {
+  const alice = person(1);
+  const bob = person(2);
+
+  it('keeps a person walking across the scene as one track', () => {
+    const t = new CameraTracker('cam');
+    const ids = new Set<string>();
+    for (let i = 0; i < 10; i++) ids.add(t.update([face(i, 0, near(alice, i, 0.25), 50 + i * 40)], undefined, opts)[0]!.id);
+    expect(ids.size).toBe(1);
+    expect(t.live[0]!.faces).toBe(10);
+  });
+
+  it('gives two people in one frame two tracks, and keeps them apart when they cross', () => {
+    const t = new CameraTracker('cam');
+    const seen = { a: new Set<string>(), b: new Set<string>() };
+    for (let i = 0; i < 8; i++) {
+      const [ta, tb] = t.update([face(i, 0, near(alice, i, 0.2), 100 + i * 30), face(i, 1, near(bob, 100 + i, 0.2), 340 - i * 30)], undefined, opts);
+      seen.a.add(ta!.id);
+      seen.b.add(tb!.id);
+    }
+    expect(seen.a.size).toBe(1);
+    expect(seen.b.size).toBe(1);
+    expect([...seen.a][0]).not.toBe([...seen.b][0]);
+  });
+
+  it('starts a new track when another person appears where someone was (a shot cut)', () => {
+    const t = new CameraTracker('cam');
+    const a = t.update([face(0, 0, alice, 100)], undefined, opts)[0]!.id;
+    const b = t.update([face(1, 0, bob, 100)], undefined, opts)[0]!.id;
+    expect(b).not.toBe(a);
+  });
+
+  it('ends a track after the timeout; the same person later is a new track', () => {
+    const t = new CameraTracker('cam', { timeoutMs: 1000 });
+    const a = t.update([face(0, 0, alice, 100)], undefined, opts)[0]!.id;
+    expect(t.update([face(4, 0, near(alice, 4), 100)], undefined, opts)[0]!.id).toBe(a); // 800 ms later
+    expect(t.update([face(20, 0, near(alice, 20), 100)], undefined, opts)[0]!.id).not.toBe(a); // 3.2 s later
+    expect(t.expire(T0 + 20 * 200 + 1001)).toHaveLength(1);
+  });
+
+  it('names a track from its best faces, and keeps unknown people unknown', () => {
+    const g = gallery({ alice, bob });
+    const t = new CameraTracker('cam', { bestK: 3 });
+    // poor faces far from alice first, then good ones close to her
+    let track = t.update([face(0, 0, near(alice, 1, 0.75), 100, 0.1)], g, opts)[0]!;
+    for (let i = 1; i < 6; i++) track = t.update([face(i, 0, near(alice, i + 10, 0.2), 100, 0.9)], g, opts)[0]!;
+    expect(track.decision.identity).toBe('alice');
+    expect(track.decision.reason).toBe('match');
+    expect(track.best).toHaveLength(3);
+    expect(track.best.every((f) => f.quality === 0.9)).toBe(true);
+    const stranger = person(3);
+    const s = t.update([face(6, 1, stranger, 600)], g, opts)[1 - 1]!;
+    expect(s.decision.identity).toBeNull();
+    expect(s.decision.reason).toBe('above-threshold');
+  });
+
+  it('decides unknown with an empty gallery, and maps distances to confidences', () => {
+    expect(decide(Float32Array.from(person(1)), undefined, opts)).toMatchObject({ identity: null, reason: 'empty-gallery' });
+    expect(matchConfidence(0, 0.6)).toBe(1);
+    expect(matchConfidence(0.6, 0.6)).toBeCloseTo(0.5);
+    expect(matchConfidence(2, 0.6)).toBe(0);
+  });
+});

@@ -1,0 +1,219 @@
+/**
+ * Per-camera face tracking: a person who walks through the scene is one track. Each frame's faces are
+ * associated with the camera's live tracks greedily, cheapest first, by embedding distance (the same person
+ * stays close in embedding space) gated by position (IoU with the track's last box, or a centre within a
+ * few face sizes: at a capped frame rate a walking face moves), or by a very close embedding alone (the
+ * person came back after an occlusion). A face that joins no track starts one. A track not seen for
+ * `timeoutMs` of capture time is ended.
+ *
+ * Each track keeps its best `bestK` faces by quality; its identity is decided from the L2-normalised mean
+ * of their embeddings (identify(): threshold and margin; unknown is an answer), so it is named from its
+ * best faces and not from one blurry frame.
+ */
+import { identify, type Gallery } from '@faceflow/engine';
+
+export interface TrackBox {
+  x: number;
+  y: number;
+  width: number;
+  height: number;
+}
+
+export interface TrackFace {
+  frameId: string;
+  faceIndex: number;
+  captureTs: number;
+  box: TrackBox;
+  embedding: Float32Array;
+  quality: number;
+  cropRef?: string;
+}
+
+export interface TrackerOptions {
+  /** A track not seen for this long (capture time) ends (default 2000 ms). */
+  timeoutMs: number;
+  /** Largest embedding distance to continue a track near its last position (default 0.55). */
+  maxDistance: number;
+  /** Largest embedding distance to continue a track anywhere in the frame (default 0.4). */
+  reidDistance: number;
+  /** Smallest IoU that counts as "near" (default 0.1); a centre within `maxCentreShift` face sizes also does. */
+  minIou: number;
+  maxCentreShift: number;
+  /** Faces kept for the identity decision (default 5). */
+  bestK: number;
+}
+
+export const DEFAULT_TRACKER_OPTIONS: TrackerOptions = {
+  timeoutMs: 2000,
+  maxDistance: 0.55,
+  reidDistance: 0.4,
+  minIou: 0.1,
+  maxCentreShift: 1.5,
+  bestK: 5,
+};
+
+export interface TrackIdentity {
+  identity: string | null;
+  /** Distance of the track's mean embedding to the nearest identity (null: empty gallery). */
+  distance: number | null;
+  confidence: number;
+  reason: 'match' | 'above-threshold' | 'ambiguous' | 'empty-gallery';
+}
+
+export interface Track {
+  id: string;
+  cameraId: string;
+  startTs: number;
+  lastTs: number;
+  box: TrackBox;
+  faces: number;
+  last: Float32Array;
+  best: TrackFace[];
+  mean: Float32Array;
+  decision: TrackIdentity;
+}
+
+export interface DecideOptions {
+  threshold: number;
+  margin: number;
+}
+
+export function l2(a: Float32Array, b: Float32Array): number {
+  let s = 0;
+  for (let i = 0; i < a.length; i++) {
+    const d = a[i]! - b[i]!;
+    s += d * d;
+  }
+  return Math.sqrt(s);
+}
+
+export function boxIou(a: TrackBox, b: TrackBox): number {
+  const x0 = Math.max(a.x, b.x);
+  const y0 = Math.max(a.y, b.y);
+  const x1 = Math.min(a.x + a.width, b.x + b.width);
+  const y1 = Math.min(a.y + a.height, b.y + b.height);
+  const inter = Math.max(0, x1 - x0) * Math.max(0, y1 - y0);
+  const union = a.width * a.height + b.width * b.height - inter;
+  return union > 0 ? inter / union : 0;
+}
+
+function centreShift(a: TrackBox, b: TrackBox): number {
+  const dx = a.x + a.width / 2 - (b.x + b.width / 2);
+  const dy = a.y + a.height / 2 - (b.y + b.height / 2);
+  return Math.hypot(dx, dy) / Math.max(a.width, a.height, b.width, b.height, 1);
+}
+
+function meanOf(faces: TrackFace[]): Float32Array {
+  const dim = faces[0]!.embedding.length;
+  const m = new Float32Array(dim);
+  for (const f of faces) for (let i = 0; i < dim; i++) m[i]! += f.embedding[i]!;
+  let n = 0;
+  for (let i = 0; i < dim; i++) n += m[i]! * m[i]!;
+  n = Math.sqrt(n) || 1;
+  for (let i = 0; i < dim; i++) m[i]! /= n;
+  return m;
+}
+
+/** Distance -> confidence in 0..1: 1 at distance 0, 0.5 at the threshold, 0 at twice the threshold. */
+export function matchConfidence(distance: number, threshold: number): number {
+  return Math.min(1, Math.max(0, 1 - distance / (2 * threshold)));
+}
+
+/** The identity of an embedding against the gallery, as a track decision. */
+export function decide(embedding: Float32Array, gallery: Gallery | undefined, o: DecideOptions): TrackIdentity {
+  if (!gallery || gallery.size === 0) return { identity: null, distance: null, confidence: 1, reason: 'empty-gallery' };
+  const r = identify(embedding, gallery, { threshold: o.threshold, margin: o.margin });
+  const named = matchConfidence(r.distance, o.threshold);
+  return r.identity !== null
+    ? { identity: r.identity, distance: r.distance, confidence: named, reason: 'match' }
+    : { identity: null, distance: r.distance, confidence: 1 - named, reason: r.reason === 'ambiguous' ? 'ambiguous' : 'above-threshold' };
+}
+
+export class CameraTracker {
+  private readonly tracks = new Map<string, Track>();
+  private readonly o: TrackerOptions;
+
+  constructor(
+    readonly cameraId: string,
+    options: Partial<TrackerOptions> = {},
+  ) {
+    this.o = { ...DEFAULT_TRACKER_OPTIONS, ...options };
+  }
+
+  get live(): Track[] {
+    return [...this.tracks.values()];
+  }
+
+  /** Ends the tracks not seen since `captureTs - timeoutMs`; returns them. */
+  expire(captureTs: number): Track[] {
+    const ended: Track[] = [];
+    for (const t of this.tracks.values()) {
+      if (t.lastTs < captureTs - this.o.timeoutMs) {
+        this.tracks.delete(t.id);
+        ended.push(t);
+      }
+    }
+    return ended;
+  }
+
+  /**
+   * Associates the faces of one frame (same captureTs) with tracks; returns the track of each face, in
+   * order, after updating it (and its identity decision).
+   */
+  update(faces: TrackFace[], gallery: Gallery | undefined, decideOptions: DecideOptions): Track[] {
+    if (faces.length === 0) return [];
+    const ts = faces[0]!.captureTs;
+    this.expire(ts);
+    const candidates = [...this.tracks.values()].filter((t) => t.lastTs < ts || t.lastTs === ts);
+    const pairs: { f: number; t: Track; cost: number }[] = [];
+    faces.forEach((face, f) => {
+      for (const t of candidates) {
+        if (t.last.length !== face.embedding.length) continue;
+        const d = Math.min(l2(face.embedding, t.last), l2(face.embedding, t.mean));
+        const iou = boxIou(face.box, t.box);
+        const near = iou >= this.o.minIou || centreShift(face.box, t.box) <= this.o.maxCentreShift;
+        if ((near && d <= this.o.maxDistance) || d <= this.o.reidDistance) pairs.push({ f, t, cost: d - 0.2 * iou });
+      }
+    });
+    pairs.sort((a, b) => a.cost - b.cost);
+    const assigned = new Array<Track | undefined>(faces.length);
+    const taken = new Set<Track>();
+    for (const p of pairs) {
+      if (assigned[p.f] || taken.has(p.t)) continue;
+      assigned[p.f] = p.t;
+      taken.add(p.t);
+    }
+    return faces.map((face, f) => {
+      let t = assigned[f];
+      if (!t) {
+        t = {
+          id: `${this.cameraId}:${face.frameId}:${face.faceIndex}`,
+          cameraId: this.cameraId,
+          startTs: face.captureTs,
+          lastTs: face.captureTs,
+          box: face.box,
+          faces: 0,
+          last: face.embedding,
+          best: [],
+          mean: face.embedding,
+          decision: { identity: null, distance: null, confidence: 0, reason: 'empty-gallery' },
+        };
+        this.tracks.set(t.id, t);
+      }
+      this.addFace(t, face);
+      t.decision = decide(t.mean, gallery, decideOptions);
+      return t;
+    });
+  }
+
+  private addFace(t: Track, face: TrackFace): void {
+    t.faces++;
+    t.lastTs = Math.max(t.lastTs, face.captureTs);
+    t.box = face.box;
+    t.last = face.embedding;
+    t.best.push(face);
+    t.best.sort((a, b) => b.quality - a.quality);
+    if (t.best.length > this.o.bestK) t.best.length = this.o.bestK;
+    t.mean = meanOf(t.best);
+  }
+}
