@@ -6,6 +6,7 @@ import { runEval } from './commands/eval.js';
 import { runModels } from './commands/models.js';
 import { segment, redact } from './commands/segment.js';
 import { train } from './commands/train.js';
+import { runPipeline } from './commands/run.js';
 
 const COMMANDS: Record<string, CommandSpec> = {
   detect,
@@ -16,6 +17,7 @@ const COMMANDS: Record<string, CommandSpec> = {
   segment,
   redact,
   train,
+  run: runPipeline,
 };
 
 const GROUPS: Record<string, { summary: string; run: (argv: string[]) => Promise<number> }> = {

@@ -6,3 +6,4 @@ export * from './metrics.js';
 export * from './schemas/index.js';
 export * from './bus/index.js';
 export * from './gallery-store/index.js';
+export * from './ops-server.js';

@@ -1,0 +1,270 @@
+/**
+ * `faceflow run`: the whole pipeline in one process. The same four stages as the services (ingest ->
+ * embedder -> matcher -> alerts), wired with the InProcessBus instead of Kafka and a MemoryGalleryStore
+ * loaded from the gallery file instead of Redis, so the one-process mode cannot drift from the distributed
+ * one. Identity events are printed as they come: readable lines, or JSON lines with --json.
+ *
+ * Shutdown in two phases, at the end of the source or on SIGINT/SIGTERM: stop intake (the source is
+ * closed), let the frames already taken drain through the stages within --grace, end the open tracks (exit
+ * events), then close; a second signal forces it.
+ */
+import { readFile } from 'node:fs/promises';
+import { stat } from 'node:fs/promises';
+import { calibrationFor, EnginePool } from '@faceflow/engine';
+import { AlertsStage } from '@faceflow/alerts';
+import { DirCropStore, EmbedderStage } from '@faceflow/embedder';
+import { ffmpegSource, folderSource, IngestStage, isStreamUrl, type FrameSource } from '@faceflow/ingest';
+import { FALLBACK_THRESHOLD, GalleryCache, MatcherStage } from '@faceflow/matcher';
+import {
+  attachStage,
+  createLogger,
+  createMetrics,
+  FaceflowError,
+  IdentityEventSchema,
+  InProcessBus,
+  MemoryGalleryStore,
+  parseGalleryFile,
+  startOpsServer,
+  topicNames,
+  type GallerySnapshot,
+  type IdentityEvent,
+  type OpsServer,
+  type StageOutput,
+} from '@faceflow/shared';
+import { type CommandSpec, num, str, UsageError } from '../cli.js';
+import { ENGINE_FLAGS, ENGINE_HELP, engineConfig } from '../engine-setup.js';
+
+/** Reads a gallery file: the CLI's (`faceflow enroll`: model, dim, identities[name]) or a FileGalleryStore's. */
+export async function loadGallerySnapshot(file: string): Promise<{ snapshot: GallerySnapshot; model?: string }> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (e) {
+    throw new FaceflowError('NOT_FOUND', `gallery file not found: ${file}`, { cause: e });
+  }
+  let doc: { model?: unknown; identities?: unknown };
+  try {
+    doc = JSON.parse(text) as typeof doc;
+  } catch (e) {
+    throw new FaceflowError('GALLERY_FORMAT', `${file}: not valid JSON`, { cause: e });
+  }
+  if (typeof doc?.model === 'string' && Array.isArray(doc.identities)) {
+    const identities = (doc.identities as { name?: unknown; embeddings?: unknown }[]).map((i, k) => {
+      if (typeof i?.name !== 'string' || !Array.isArray(i.embeddings)) throw new FaceflowError('GALLERY_FORMAT', `${file}: identities[${k}] needs a name and embeddings`);
+      return { id: i.name, embeddings: i.embeddings as number[][], metadata: { model: doc.model as string }, updatedAt: 0 };
+    });
+    return { snapshot: { version: 1, identities }, model: doc.model };
+  }
+  return { snapshot: parseGalleryFile(text, file) };
+}
+
+function clock(ms: number): string {
+  const s = Math.max(0, ms) / 1000;
+  const m = Math.floor(s / 60);
+  return `${String(m).padStart(2, '0')}:${(s - m * 60).toFixed(1).padStart(4, '0')}`;
+}
+
+async function openSource(source: string, cameraId: string, fps: number | undefined, onError: (m: string) => void): Promise<FrameSource> {
+  if (isStreamUrl(source)) return ffmpegSource({ source, cameraId, fps: fps ?? 5, onError });
+  let s;
+  try {
+    s = await stat(source);
+  } catch (e) {
+    throw new FaceflowError('NOT_FOUND', `source not found: ${source}`, { cause: e });
+  }
+  if (s.isDirectory()) return folderSource({ dir: source, cameraId, fps: fps ?? 5 });
+  return ffmpegSource({ source, cameraId, fps: fps ?? 5, onError });
+}
+
+export const runPipeline: CommandSpec = {
+  name: 'run',
+  summary: 'the whole pipeline in one process: a video file, stream or image folder in, identity events out',
+  usage: 'faceflow run --source <video file | rtsp/http url | image folder> --gallery <file> [--json] [--metrics-port N] [--fps N] [--camera ID]',
+  flags: {
+    ...ENGINE_FLAGS,
+    source: { type: 'string' },
+    gallery: { type: 'string' },
+    'metrics-port': { type: 'string' },
+    fps: { type: 'string' },
+    camera: { type: 'string' },
+    threshold: { type: 'string' },
+    margin: { type: 'string' },
+    'max-batch': { type: 'string' },
+    'max-wait': { type: 'string' },
+    'track-timeout': { type: 'string' },
+    'min-faces': { type: 'string' },
+    cooldown: { type: 'string' },
+    watch: { type: 'string' },
+    'no-unknown': { type: 'boolean', default: false },
+    'min-confidence': { type: 'string' },
+    crops: { type: 'string' },
+    grace: { type: 'string' },
+  },
+  help: [
+    '  --source S         a video file, an rtsp:// or http(s):// stream (through ffmpeg), or a folder of images',
+    '  --gallery FILE     the gallery (faceflow enroll writes one)',
+    '  --camera ID        camera id of the source (default "cam1")',
+    '  --fps N            frame-rate cap (default 5)',
+    '  --metrics-port N   serve /metrics, /healthz and /readyz on this port while running',
+    '  --threshold T      L2 distance under which a track is named (default: the model\'s calibrated distance at',
+    '                     FAR 1e-3)',
+    '  --margin M         the nearest identity must beat the second by M (default 0.03)',
+    '  --min-faces N      faces a track needs before it is announced (default 3)',
+    '  --track-timeout MS a track unseen for this long (video time) has left (default 2000)',
+    '  --cooldown MS      no second enter for the same person on the same camera within MS (default 30000)',
+    '  --watch A,B        announce only these identities (default: everyone enrolled)',
+    '  --no-unknown       do not announce unknown faces',
+    '  --min-confidence C announce a named track only from this confidence (0..1, default 0)',
+    '  --max-batch N      frames per engine batch (default 8); --max-wait MS: wait for a batch (default 20)',
+    '  --crops DIR        keep a small crop of every face under DIR (thumbnails of the events)',
+    '  --grace MS         at the end or on Ctrl-C, time to drain the frames taken (default 30000)',
+    ...ENGINE_HELP,
+  ],
+  maxPositionals: 0,
+  async run(ctx) {
+    const sourceArg = str(ctx, 'source', true);
+    const galleryFile = str(ctx, 'gallery', true);
+    const cameraId = str(ctx, 'camera') ?? 'cam1';
+    if (!/^[\w.:@/-]+$/.test(cameraId)) throw new UsageError('--camera may hold letters, digits and _ . : @ / -');
+    const fps = num(ctx, 'fps', { min: 0.1, max: 120 });
+    const metricsPort = num(ctx, 'metrics-port', { min: 0, max: 65535, integer: true });
+    const margin = num(ctx, 'margin', { min: 0, max: 2 }) ?? 0.03;
+    const trackTimeoutMs = num(ctx, 'track-timeout', { min: 100, max: 600_000, integer: true }) ?? 2000;
+    const graceMs = num(ctx, 'grace', { min: 0, max: 3_600_000, integer: true }) ?? 30_000;
+    const watch = (str(ctx, 'watch') ?? '').split(',').map((s) => s.trim()).filter(Boolean);
+    const { snapshot, model: galleryModel } = await loadGallerySnapshot(galleryFile);
+
+    const logger = createLogger({ level: 'warn', sink: (line) => process.stderr.write(`${line}\n`) });
+    const metrics = createMetrics({ collectDefault: true });
+    const topics = topicNames('');
+    const workers = num(ctx, 'workers', { min: 1, max: 256, integer: true });
+    const pool = await EnginePool.start(engineConfig(ctx), workers);
+    const model = pool.embedderInfo.name;
+    if (galleryModel !== undefined && galleryModel !== model) {
+      await pool.close();
+      throw new FaceflowError('GALLERY_FORMAT', `${galleryFile} holds "${galleryModel}" embeddings; this engine makes "${model}" embeddings (pass --embedder ${galleryModel})`);
+    }
+    const threshold =
+      num(ctx, 'threshold', { min: 0, max: 2 }) ?? pool.embedderInfo.threshold ?? calibrationFor(model)?.distanceAtFar1e3 ?? FALLBACK_THRESHOLD;
+
+    const bus = new InProcessBus({ maxLag: 32, publishTimeoutMs: 600_000, logger, metrics });
+    const store = new MemoryGalleryStore({ initial: snapshot, logger });
+    const gallery = new GalleryCache({ store, model, logger });
+    await gallery.start();
+    const crops = str(ctx, 'crops');
+    const embedder = new EmbedderStage({
+      runner: pool,
+      facesTopic: topics.faces,
+      maxBatch: num(ctx, 'max-batch', { min: 1, max: 256, integer: true }) ?? 8,
+      maxWaitMs: num(ctx, 'max-wait', { min: 0, max: 10_000, integer: true }) ?? 20,
+      metrics,
+      logger,
+      ...(crops ? { crops: new DirCropStore(crops) } : {}),
+    });
+    const matcher = new MatcherStage({ gallery, matchesTopic: topics.matches, threshold, margin, tracker: { timeoutMs: trackTimeoutMs }, metrics });
+    const alerts = new AlertsStage({
+      eventsTopic: topics.identityEvents,
+      rules: {
+        watch,
+        unknown: ctx.values['no-unknown'] !== true,
+        minFaces: num(ctx, 'min-faces', { min: 1, max: 1000, integer: true }) ?? 3,
+        cooldownMs: num(ctx, 'cooldown', { min: 0, max: 86_400_000, integer: true }) ?? 30_000,
+        minConfidence: num(ctx, 'min-confidence', { min: 0, max: 1 }) ?? 0,
+      },
+      trackTimeoutMs,
+      // a file is read as fast as the engine goes, so the wall clock says little: mostly the video's clock decides
+      idleMs: Math.max(10_000, trackTimeoutMs * 5),
+      metrics,
+    });
+    const ingest = new IngestStage({ publish: (t, m) => bus.publish(t, m), framesTopic: topics.frames, metrics, logger });
+
+    let sourceErrors: string[] = [];
+    const source = await openSource(sourceArg, cameraId, fps, (m) => sourceErrors.push(m));
+    const startTs = source.startTs;
+    const counts = { enter: 0, update: 0, exit: 0 };
+    const print = (e: IdentityEvent): void => {
+      counts[e.type]++;
+      if (ctx.json) {
+        process.stdout.write(`${JSON.stringify({ ...e, startOffsetMs: e.startTs - startTs, endOffsetMs: e.endTs - startTs })}\n`);
+      } else {
+        const who = e.identity ?? 'unknown';
+        const span = e.type === 'enter' ? clock(e.startTs - startTs) : `${clock(e.startTs - startTs)}-${clock(e.endTs - startTs)}`;
+        process.stdout.write(`${span.padEnd(15)} ${e.type.padEnd(6)} ${who.padEnd(16)} confidence ${e.confidence.toFixed(2)}  camera ${e.cameraId}  track ${e.trackId}\n`);
+      }
+    };
+    const publishOutputs = async (outs: StageOutput[]): Promise<void> => {
+      for (const o of outs) if (o.messages.length) await bus.publish(o.topic, o.messages);
+    };
+
+    await attachStage(bus, embedder, topics.frames, 'embedder', { maxBatchSize: 8 });
+    await attachStage(bus, matcher, topics.faces, 'matcher');
+    await attachStage(bus, alerts, topics.matches, 'alerts');
+    await bus.subscribe(topics.identityEvents, 'printer', async (batch) => {
+      for (const m of batch.messages) print(IdentityEventSchema.decode(m.value));
+    });
+    const sweeper = setInterval(() => void publishOutputs(alerts.sweep()).catch(() => undefined), 1000);
+
+    let ops: OpsServer | undefined;
+    let stopping = false;
+    if (metricsPort !== undefined) {
+      ops = await startOpsServer({ port: metricsPort, host: '127.0.0.1', metrics, ready: () => !stopping, logger });
+      process.stderr.write(`faceflow run: metrics on ${ops.url}/metrics\n`);
+    }
+
+    let forced: () => void = () => undefined;
+    const force = new Promise<void>((r) => (forced = r));
+    const onSignal = (): void => {
+      if (!stopping) {
+        stopping = true;
+        process.stderr.write('faceflow run: stopping intake, draining (Ctrl-C again to force)\n');
+        ingest.stop();
+      } else {
+        forced();
+      }
+    };
+    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
+
+    const drained = async (topicList: string[]): Promise<boolean> => {
+      const deadline = Date.now() + graceMs;
+      let forcedNow = false;
+      void force.then(() => (forcedNow = true));
+      while (topicList.some((t) => bus.retained(t).length > 0)) {
+        if (Date.now() > deadline || forcedNow) return false;
+        await Promise.race([bus.waitForChange(200), force]);
+      }
+      return true;
+    };
+
+    try {
+      const pumped = await Promise.race([ingest.pump(source), force.then(() => undefined)]);
+      stopping = true;
+      // phase 2: drain what was taken, then end the open tracks
+      const ok = await drained([topics.frames, topics.faces, topics.matches]);
+      if (!ok) process.stderr.write('faceflow run: grace period over; frames still in the pipeline were not processed\n');
+      clearInterval(sweeper);
+      await publishOutputs(alerts.flush());
+      await drained([topics.identityEvents]);
+      const summary = {
+        frames: pumped?.sent ?? 0,
+        dropped: pumped?.dropped ?? {},
+        events: counts,
+        threshold,
+        galleryIdentities: gallery.size,
+      };
+      process.stderr.write(`faceflow run: ${JSON.stringify(summary)}\n`);
+      sourceErrors = sourceErrors.filter(Boolean);
+      if (sourceErrors.length) throw new FaceflowError('INVALID_ARGUMENT', `source ${sourceArg}: ${sourceErrors.join('; ')}`);
+    } finally {
+      clearInterval(sweeper);
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+      ingest.stop();
+      await bus.close({ graceMs: 2000 });
+      await gallery.close();
+      await store.close();
+      await pool.close(2000);
+      await ops?.close();
+    }
+  },
+};

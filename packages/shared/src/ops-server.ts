@@ -1,0 +1,107 @@
+/**
+ * The HTTP surface every process shares (node:http, no framework): GET /metrics (Prometheus text),
+ * GET /healthz (the process is alive), GET /readyz (200 only when `ready()` says the process can do its
+ * work: connected, gallery loaded...). A service adds its own routes with `handle`, which returns true when
+ * it answered the request.
+ */
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { FaceflowError } from './errors.js';
+import type { Logger } from './logger.js';
+import type { Metrics } from './metrics.js';
+
+export interface OpsServerOptions {
+  port: number;
+  host?: string;
+  metrics: Metrics;
+  /** Readiness; a throw counts as not ready. */
+  ready?: () => boolean | Promise<boolean>;
+  /** Extra routes; resolve true when the request was answered. */
+  handle?: (req: http.IncomingMessage, res: http.ServerResponse) => boolean | Promise<boolean>;
+  logger?: Logger;
+}
+
+export interface OpsServer {
+  readonly port: number;
+  readonly url: string;
+  close(): Promise<void>;
+}
+
+export function sendJson(res: http.ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+  const text = JSON.stringify(body);
+  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), ...headers });
+  res.end(text);
+}
+
+/** HTTP status of a FaceflowError code. */
+export function httpStatus(e: FaceflowError): number {
+  switch (e.code) {
+    case 'UNAUTHORIZED':
+      return 401;
+    case 'NOT_FOUND':
+      return 404;
+    case 'IMAGE_TOO_LARGE':
+      return 413;
+    case 'UNSUPPORTED_FORMAT':
+      return 415;
+    case 'OVERLOADED':
+      return 429;
+    case 'BACKEND_UNAVAILABLE':
+    case 'STORE_UNAVAILABLE':
+    case 'TRANSPORT':
+      return 503;
+    case 'TIMEOUT':
+      return 504;
+    case 'INTERNAL':
+      return 500;
+    default:
+      return 400;
+  }
+}
+
+export async function startOpsServer(o: OpsServerOptions): Promise<OpsServer> {
+  const server = http.createServer((req, res) => {
+    void (async () => {
+      const path = (req.url ?? '/').split('?')[0];
+      try {
+        if (req.method === 'GET' && path === '/metrics') {
+          const text = await o.metrics.metricsText();
+          res.writeHead(200, { 'content-type': o.metrics.contentType });
+          res.end(text);
+          return;
+        }
+        if (req.method === 'GET' && path === '/healthz') return sendJson(res, 200, { status: 'ok' });
+        if (req.method === 'GET' && path === '/readyz') {
+          let ok = false;
+          try {
+            ok = o.ready ? await o.ready() : true;
+          } catch {
+            ok = false;
+          }
+          return sendJson(res, ok ? 200 : 503, { status: ok ? 'ready' : 'not ready' });
+        }
+        if (o.handle && (await o.handle(req, res))) return;
+        sendJson(res, 404, { error: { code: 'NOT_FOUND', message: `no route ${req.method} ${path}` } });
+      } catch (e) {
+        const err = e instanceof FaceflowError ? e : new FaceflowError('INTERNAL', (e as Error)?.message ?? String(e));
+        if (err.code === 'INTERNAL') o.logger?.error('http handler failed', { path, err: e });
+        if (!res.headersSent) sendJson(res, httpStatus(err), { error: { code: err.code, message: err.message } }, err.code === 'OVERLOADED' ? { 'retry-after': '1' } : {});
+        else res.destroy();
+      }
+    })();
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(o.port, o.host ?? '0.0.0.0', () => resolve());
+  });
+  const port = (server.address() as AddressInfo).port;
+  return {
+    port,
+    url: `http://${o.host === '0.0.0.0' || !o.host ? '127.0.0.1' : o.host}:${port}`,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections?.();
+      }),
+  };
+}
