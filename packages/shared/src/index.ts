@@ -7,3 +7,4 @@ export * from './schemas/index.js';
 export * from './bus/index.js';
 export * from './gallery-store/index.js';
 export * from './ops-server.js';
+export * from './service.js';

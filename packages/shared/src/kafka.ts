@@ -3,3 +3,4 @@
  * the contracts (the engine, the one-process mode) never loads kafkajs.
  */
 export * from './bus/kafka-bus.js';
+export * from './bus/kafka-lag.js';

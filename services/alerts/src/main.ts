@@ -1,0 +1,79 @@
+#!/usr/bin/env node
+/**
+ * The alerts service: the alerts stage (stage.ts) over Kafka, matches in, identity events out on the
+ * identity-events topic (JSON, schema "identity-event" v1: see packages/shared/src/schemas/identity-event.ts),
+ * keyed by camera id. Rules come from the environment. Tracks whose camera went silent are ended on a timer.
+ */
+import {
+  attachStage,
+  baseConfigFields,
+  createLogger,
+  createMetrics,
+  defineConfig,
+  field,
+  onShutdown,
+  parsers,
+  serviceConfigFields,
+  startOpsServer,
+  topicNames,
+} from '@faceflow/shared';
+import { KafkaBus, pollConsumerLag } from '@faceflow/shared/kafka';
+import { AlertsStage } from './stage.js';
+
+const list = parsers.list(parsers.string({ max: 256 }), { min: 0 });
+
+export const alertsConfig = defineConfig({
+  ...baseConfigFields,
+  ...serviceConfigFields,
+  groupId: field({ env: 'FACEFLOW_ALERTS_GROUP', default: 'faceflow-alerts', parse: parsers.string({ max: 255 }), doc: 'consumer group on the matches topic' }),
+  watch: field({ env: 'FACEFLOW_ALERT_WATCH', default: [] as string[], parse: list, doc: 'identities to announce, comma-separated (empty: all)' }),
+  unknown: field({ env: 'FACEFLOW_ALERT_UNKNOWN', default: true, parse: parsers.boolean(), doc: 'announce unknown faces' }),
+  cameras: field({ env: 'FACEFLOW_ALERT_CAMERAS', default: [] as string[], parse: list, doc: 'cameras to announce, comma-separated (empty: all)' }),
+  minConfidence: field({ env: 'FACEFLOW_ALERT_MIN_CONFIDENCE', default: 0, parse: parsers.number({ min: 0, max: 1 }), doc: 'smallest confidence to announce a named track' }),
+  minFaces: field({ env: 'FACEFLOW_ALERT_MIN_FACES', default: 3, parse: parsers.int({ min: 1, max: 1000 }), doc: 'faces a track needs before it is announced' }),
+  cooldownMs: field({ env: 'FACEFLOW_ALERT_COOLDOWN', default: 30_000, parse: parsers.durationMs({ max: 86_400_000 }), doc: 'no second enter of an identity on a camera within this time' }),
+  trackTimeoutMs: field({ env: 'FACEFLOW_TRACK_TIMEOUT', default: 2000, parse: parsers.durationMs({ min: 100, max: 600_000 }), doc: 'a track unseen for this long (capture time) has left' }),
+  idleMs: field({ env: 'FACEFLOW_ALERT_IDLE', default: 10_000, parse: parsers.durationMs({ min: 100 }), doc: 'a track whose camera sent nothing for this long (wall time) has left' }),
+});
+
+async function main(): Promise<void> {
+  const config = alertsConfig.load();
+  const logger = createLogger({ level: config.logLevel, bindings: { service: 'alerts' } });
+  const metrics = createMetrics({ collectDefault: true, defaultLabels: { service: 'alerts' } });
+  const topics = topicNames(config.topicPrefix);
+  const bus = new KafkaBus({ brokers: [...config.kafkaBrokers], clientId: 'faceflow-alerts', logger, metrics });
+  let ready = false;
+  const ops = await startOpsServer({ port: config.httpPort, host: config.httpHost, metrics, logger, ready: () => ready });
+  await bus.createTopics([topics.matches, topics.identityEvents, `${topics.matches}.dlq`].map((topic) => ({ topic, partitions: config.partitions })));
+  const stage = new AlertsStage({
+    eventsTopic: topics.identityEvents,
+    rules: { watch: [...config.watch], unknown: config.unknown, cameras: [...config.cameras], minConfidence: config.minConfidence, minFaces: config.minFaces, cooldownMs: config.cooldownMs },
+    trackTimeoutMs: config.trackTimeoutMs,
+    idleMs: config.idleMs,
+    metrics,
+  });
+  const sub = await attachStage(bus, stage, topics.matches, config.groupId, { maxBatchSize: 200 });
+  const sweeper = setInterval(() => {
+    for (const o of stage.sweep()) void bus.publish(o.topic, o.messages).catch((e: unknown) => logger.warn('exit events not published', { err: e }));
+  }, 1000);
+  const stopLag = pollConsumerLag(bus, metrics, [{ topic: topics.matches, groupId: config.groupId }], 5000, logger);
+  ready = true;
+  logger.info('alerts ready', { port: ops.port, events: topics.identityEvents, rules: stage.rules });
+  onShutdown(
+    async () => {
+      ready = false;
+      clearInterval(sweeper);
+      stopLag();
+      await sub.close({ graceMs: config.graceMs });
+      await bus.close({ graceMs: config.graceMs });
+      await ops.close();
+    },
+    logger,
+    config.graceMs,
+  );
+}
+
+main().catch((e: unknown) => {
+  createLogger({ bindings: { service: 'alerts' } }).fatal('alerts failed to start', { err: e });
+  process.exit(1);
+});

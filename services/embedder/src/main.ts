@@ -1,0 +1,82 @@
+#!/usr/bin/env node
+/**
+ * The embedder service: the embedder stage (stage.ts) over Kafka. A consumer group on the frames topic
+ * (add instances to add throughput: partitions are shared out), faces to the faces topic, what cannot be
+ * processed to frames.dlq (with headers). Offsets are committed after the faces are published: a worker
+ * killed mid-batch loses no frame (its frames are redelivered; the matcher drops the duplicate faces).
+ */
+import os from 'node:os';
+import { EnginePool } from '@faceflow/engine';
+import {
+  attachStage,
+  baseConfigFields,
+  createLogger,
+  createMetrics,
+  defineConfig,
+  field,
+  onShutdown,
+  optional,
+  parsers,
+  serviceConfigFields,
+  startOpsServer,
+  topicNames,
+} from '@faceflow/shared';
+import { KafkaBus, pollConsumerLag } from '@faceflow/shared/kafka';
+import { DirCropStore } from './crops.js';
+import { EmbedderStage } from './stage.js';
+
+export const embedderConfig = defineConfig({
+  ...baseConfigFields,
+  ...serviceConfigFields,
+  groupId: field({ env: 'FACEFLOW_EMBEDDER_GROUP', default: 'faceflow-embedder', parse: parsers.string({ max: 255 }), doc: 'consumer group on the frames topic' }),
+  workers: field({ env: 'FACEFLOW_EMBEDDER_WORKERS', default: os.availableParallelism(), parse: parsers.int({ min: 1, max: 256 }), doc: 'engine worker threads' }),
+  maxBatch: field({ env: 'FACEFLOW_EMBEDDER_MAX_BATCH', default: 8, parse: parsers.int({ min: 1, max: 256 }), doc: 'frames per engine batch' }),
+  maxWaitMs: field({ env: 'FACEFLOW_EMBEDDER_MAX_WAIT', default: 20, parse: parsers.durationMs({ max: 10_000 }), doc: 'how long a batch waits to fill' }),
+  backend: optional({ env: 'FACEFLOW_BACKEND', parse: parsers.oneOf(['auto', 'tensorflow', 'wasm', 'cpu'] as const), doc: 'TF.js backend' }),
+  cropDir: optional({ env: 'FACEFLOW_CROP_DIR', parse: parsers.string({ max: 4096 }), doc: 'keep a small crop of every face under this folder' }),
+});
+
+async function main(): Promise<void> {
+  const config = embedderConfig.load();
+  const logger = createLogger({ level: config.logLevel, bindings: { service: 'embedder' } });
+  const metrics = createMetrics({ collectDefault: true, defaultLabels: { service: 'embedder' } });
+  const topics = topicNames(config.topicPrefix);
+  const bus = new KafkaBus({ brokers: [...config.kafkaBrokers], clientId: 'faceflow-embedder', logger, metrics });
+  let ready = false;
+  const ops = await startOpsServer({ port: config.httpPort, host: config.httpHost, metrics, logger, ready: () => ready });
+  logger.info('loading the engine', { workers: config.workers });
+  const pool = await EnginePool.start(config.backend ? { backend: config.backend } : {}, config.workers);
+  await bus.createTopics([topics.frames, topics.faces, topics.framesDlq].map((topic) => ({ topic, partitions: config.partitions })));
+  const stage = new EmbedderStage({
+    runner: pool,
+    facesTopic: topics.faces,
+    maxBatch: config.maxBatch,
+    maxWaitMs: config.maxWaitMs,
+    maxFacesPerFrame: 32,
+    metrics,
+    logger,
+    ...(config.cropDir ? { crops: new DirCropStore(config.cropDir) } : {}),
+  });
+  // several partitions at once, so that frames of several cameras meet in one engine batch
+  const sub = await attachStage(bus, stage, topics.frames, config.groupId, { maxBatchSize: config.maxBatch, concurrency: config.partitions });
+  const stopLag = pollConsumerLag(bus, metrics, [{ topic: topics.frames, groupId: config.groupId }], 5000, logger);
+  ready = true;
+  logger.info('embedder ready', { port: ops.port, model: pool.embedderInfo.name, frames: topics.frames, faces: topics.faces, group: config.groupId });
+  onShutdown(
+    async () => {
+      ready = false;
+      stopLag();
+      await sub.close({ graceMs: config.graceMs });
+      await bus.close({ graceMs: config.graceMs });
+      await pool.close(1000);
+      await ops.close();
+    },
+    logger,
+    config.graceMs,
+  );
+}
+
+main().catch((e: unknown) => {
+  createLogger({ bindings: { service: 'embedder' } }).fatal('embedder failed to start', { err: e });
+  process.exit(1);
+});
