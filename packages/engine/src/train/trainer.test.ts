@@ -6,6 +6,7 @@ import { initRuntime, tf } from '../runtime/tf.js';
 import { Rng } from './rng.js';
 import { trainHead, trainStep, splitIdentities, type TrainIdentity } from './trainer.js';
 import { buildHeadModel, saveHead, ProjectionHead, readHeadMeta } from './head.js';
+import { tripletLoss } from '../triplet.js';
 
 /**
  * A small identity set made here: each person is a random direction in 32-d; each image is that direction plus
@@ -142,6 +143,28 @@ describe('training a projection head', () => {
     expect(r.thresholdSource).toBe('training-identities');
     r.model.dispose();
     expect(tf.memory().numTensors).toBe(start);
+  });
+});
+
+describe('the loss the trainer minimises', () => {
+  it('tripletLoss gradients with respect to anchor, positive and negative match the hand-computed ones', async () => {
+    // one violating triplet (|a-p|^2 = 0.5, |a-n|^2 = 0.58, alpha 0.2 -> loss 0.12) and one satisfied triplet
+    const a = [[1, 0], [1, 0]];
+    const p = [[0.5, 0.5], [1, 0]];
+    const n = [[0.7, -0.7], [-1, 0]];
+    const [A, P, N] = [a, p, n].map((x) => tf.tensor2d(x)) as [import('@tensorflow/tfjs').Tensor2D, import('@tensorflow/tfjs').Tensor2D, import('@tensorflow/tfjs').Tensor2D];
+    const loss = tripletLoss(A, P, N);
+    expect((await loss.data())[0]).toBeCloseTo(0.25 + 0.25 - (0.09 + 0.49) + 0.2, 6);
+    const [gA, gP, gN] = tf.grads((x: import('@tensorflow/tfjs').Tensor, y: import('@tensorflow/tfjs').Tensor, z: import('@tensorflow/tfjs').Tensor) => tripletLoss(x, y, z))([A, P, N]);
+    // dL/da = 2(n - p), dL/dp = 2(p - a), dL/dn = 2(a - n) for the violating triplet; zero for the other
+    const close = async (t: import('@tensorflow/tfjs').Tensor, want: number[][]): Promise<void> => {
+      const got = (await t.array()) as number[][];
+      got.forEach((row, i) => row.forEach((v, k) => expect(v).toBeCloseTo(want[i]![k]!, 5)));
+    };
+    await close(gA!, [[2 * (0.7 - 0.5), 2 * (-0.7 - 0.5)], [0, 0]]);
+    await close(gP!, [[2 * (0.5 - 1), 2 * (0.5 - 0)], [0, 0]]);
+    await close(gN!, [[2 * (1 - 0.7), 2 * (0 + 0.7)], [0, 0]]);
+    tf.dispose([A, P, N, loss, gA!, gP!, gN!]);
   });
 });
 
