@@ -280,6 +280,16 @@ status() {
   return $rc
 }
 
+# Tools of the pipeline and its tests: ffmpeg (video and stream sources), kcat (the tests' external Kafka
+# client), promtool (Debian's prometheus package: the tests check every /metrics output with it).
+ensure_apt_packages() {
+  local missing=()
+  command -v ffmpeg >/dev/null 2>&1 || missing+=(ffmpeg)
+  command -v kcat >/dev/null 2>&1 || missing+=(kcat)
+  command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
+  if [ "${#missing[@]}" -gt 0 ]; then apt_install "${missing[@]}"; fi
+}
+
 with_lock() {
   mkdir -p "$INFRA_DIR"
   # fd 9 holds the lock; the daemons started under it close it (9>&-) so that they do not keep it held
@@ -293,6 +303,7 @@ cmd="${1:-}"
 case "$cmd" in
   up)
     with_lock
+    ensure_apt_packages
     redis_up
     kafka_up
     print_env
