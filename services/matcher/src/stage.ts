@@ -23,7 +23,7 @@ import {
   type StageFailure,
   type StageResult,
 } from '@faceflow/shared';
-import { CameraTracker, decide, type DecideOptions, type TrackerOptions } from './tracker.js';
+import { CameraTracker, decide, trackerOptionsFor, type DecideOptions, type TrackerOptions } from './tracker.js';
 
 /** The L2 distance threshold when neither the configuration nor a calibration gives one (dlib's published 0.6). */
 export const FALLBACK_THRESHOLD = 0.6;
@@ -94,7 +94,7 @@ export class MatcherStage implements Stage {
   private tracker(cameraId: string): CameraTracker {
     let t = this.trackers.get(cameraId);
     if (!t) {
-      t = new CameraTracker(cameraId, this.o.tracker);
+      t = new CameraTracker(cameraId, trackerOptionsFor(this.o.threshold, this.o.tracker));
       this.trackers.set(cameraId, t);
     }
     return t;

@@ -72,6 +72,16 @@ describe('CameraTracker', () => {
     expect(s.decision.reason).toBe('above-threshold');
   });
 
+  it('does not name a track whose best faces, one by one, mostly disagree with their mean', () => {
+    const g = gallery({ alice, bob });
+    const mixed = [near(alice, 1, 0.1), near(bob, 2, 0.1), near(bob, 3, 0.1)].map((e) => Float32Array.from(e));
+    const aliceMean = Float32Array.from(near(alice, 4, 0.05));
+    expect(decide(aliceMean, g, opts).identity).toBe('alice');
+    expect(decide(aliceMean, g, opts, mixed)).toMatchObject({ identity: null, reason: 'ambiguous' });
+    const agreeing = [near(alice, 5, 0.1), near(alice, 6, 0.1), near(bob, 7, 0.1)].map((e) => Float32Array.from(e));
+    expect(decide(aliceMean, g, opts, agreeing).identity).toBe('alice');
+  });
+
   it('decides unknown with an empty gallery, and maps distances to confidences', () => {
     expect(decide(Float32Array.from(person(1)), undefined, opts)).toMatchObject({ identity: null, reason: 'empty-gallery' });
     expect(matchConfidence(0, 0.6)).toBe(1);

@@ -7,8 +7,12 @@
  * `timeoutMs` of capture time is ended.
  *
  * Each track keeps its best `bestK` faces by quality; its identity is decided from the L2-normalised mean
- * of their embeddings (identify(): threshold and margin; unknown is an answer), so it is named from its
- * best faces and not from one blurry frame.
+ * of their embeddings (identify(): threshold and margin; unknown is an answer), and only when a majority of
+ * those faces, each on its own, agree: it is named from its best faces, not from one blurry frame, and a
+ * track that wrongly merged two people stays unknown rather than naming one of them.
+ *
+ * The distance gates scale with the decision threshold of the embedding model (`trackerOptionsFor`): the
+ * same person in consecutive frames is much closer than the threshold, two people rarely are.
  */
 import { identify, type Gallery } from '@faceflow/engine';
 
@@ -51,6 +55,11 @@ export const DEFAULT_TRACKER_OPTIONS: TrackerOptions = {
   maxCentreShift: 1.5,
   bestK: 5,
 };
+
+/** Tracker gates for an embedding model whose same-person threshold is `threshold`. */
+export function trackerOptionsFor(threshold: number, o: Partial<TrackerOptions> = {}): TrackerOptions {
+  return { ...DEFAULT_TRACKER_OPTIONS, maxDistance: threshold * 1.1, reidDistance: threshold * 0.8, ...o };
+}
 
 export interface TrackIdentity {
   identity: string | null;
@@ -120,9 +129,22 @@ export function matchConfidence(distance: number, threshold: number): number {
 }
 
 /** The identity of an embedding against the gallery, as a track decision. */
-export function decide(embedding: Float32Array, gallery: Gallery | undefined, o: DecideOptions): TrackIdentity {
+export function decide(embedding: Float32Array, gallery: Gallery | undefined, o: DecideOptions, support?: Float32Array[]): TrackIdentity {
   if (!gallery || gallery.size === 0) return { identity: null, distance: null, confidence: 1, reason: 'empty-gallery' };
   const r = identify(embedding, gallery, { threshold: o.threshold, margin: o.margin });
+  if (r.identity !== null && support && support.length > 1) {
+    // the mean must not speak for faces that disagree: a majority of the best faces must, each on its own,
+    // have the same nearest identity within the threshold (a merged track or one lucky mean stays unknown)
+    let agree = 0;
+    for (const e of support) {
+      const s = gallery.search(e, 1)[0]!;
+      if (s.name === r.identity && s.distance < o.threshold) agree++;
+    }
+    if (agree * 2 <= support.length) {
+      const named = matchConfidence(r.distance, o.threshold);
+      return { identity: null, distance: r.distance, confidence: 1 - named, reason: 'ambiguous' };
+    }
+  }
   const named = matchConfidence(r.distance, o.threshold);
   return r.identity !== null
     ? { identity: r.identity, distance: r.distance, confidence: named, reason: 'match' }
@@ -201,7 +223,7 @@ export class CameraTracker {
         this.tracks.set(t.id, t);
       }
       this.addFace(t, face);
-      t.decision = decide(t.mean, gallery, decideOptions);
+      t.decision = decide(t.mean, gallery, decideOptions, t.best.map((b) => b.embedding));
       return t;
     });
   }
