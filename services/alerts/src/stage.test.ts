@@ -36,7 +36,7 @@ async function run(stage: AlertsStage, msgs: ConsumedMessage[]): Promise<Identit
 }
 
 function stageWith(rules: Partial<AlertRules> = {}, now = () => 0): AlertsStage {
-  return new AlertsStage({ eventsTopic: 'identity-events', rules: { minFaces: 3, cooldownMs: 10_000, ...rules }, trackTimeoutMs: 2000, idleMs: 5000, now });
+  return new AlertsStage({ eventsTopic: 'identity-events', rules: { minFaces: 3, cooldownMs: 10_000, minStable: 1, ...rules }, trackTimeoutMs: 2000, idleMs: 5000, now });
 }
 
 describe('AlertsStage', () => {
@@ -98,6 +98,22 @@ describe('AlertsStage', () => {
     expect(events(failed).map((e) => e.type)).toEqual(['enter']);
     expect((await run(s, batch)).map((e) => e.type)).toEqual(['enter']);
     expect(await run(s, batch)).toEqual([]);
+  });
+
+  it('waits until the identity of a track has settled before announcing or changing it', async () => {
+    const s = stageWith({ minStable: 3 });
+    // a name that flickers for two faces is never announced
+    expect(await run(s, [match('t1', 0, null, 1), match('t1', 100, 'rachael', 2), match('t1', 200, 'rachael', 3), match('t1', 300, null, 4)])).toEqual([]);
+    expect((await run(s, [match('t1', 400, null, 5), match('t1', 450, null, 6)])).map((e) => [e.type, e.identity])).toEqual([['enter', null]]);
+    expect(await run(s, [match('t1', 500, 'alice', 7), match('t1', 600, 'alice', 8)])).toEqual([]);
+    expect((await run(s, [match('t1', 700, 'alice', 9)])).map((e) => [e.type, e.identity])).toEqual([['update', 'alice']]);
+  });
+
+  it('does not start an ended track again when a late face of it arrives', async () => {
+    const s = stageWith();
+    await run(s, [match('t1', 0, 'alice', 3)]);
+    expect(events(s.flush()).map((e) => e.type)).toEqual(['exit']);
+    expect(await run(s, [match('t1', 100, 'alice', 4)])).toEqual([]);
   });
 
   it('reports malformed messages as failures', async () => {

@@ -45,6 +45,8 @@ export interface AlertRules {
   cooldownMs: number;
   /** A change of confidence that is worth an update (default 0.2; identity changes always are). */
   confidenceStep: number;
+  /** Consecutive matches a track's identity must keep before it is announced or changed (default 3). */
+  minStable: number;
 }
 
 export const DEFAULT_RULES: AlertRules = {
@@ -55,6 +57,7 @@ export const DEFAULT_RULES: AlertRules = {
   minFaces: 3,
   cooldownMs: 30_000,
   confidenceStep: 0.2,
+  minStable: 3,
 };
 
 export interface AlertsStageOptions {
@@ -82,6 +85,8 @@ interface TrackState {
   suppressed: boolean;
   lastWall: number;
   thumbnailRef: string | null;
+  /** Consecutive matches with the current identity. */
+  stable: number;
 }
 
 export class AlertsStage implements Stage {
@@ -90,6 +95,8 @@ export class AlertsStage implements Stage {
   private tracks = new Map<string, TrackState>();
   /** `${camera}\0${identity}` -> capture time the identity was last seen leaving (or staying) on the camera. */
   private lastSeen = new Map<string, number>();
+  /** Tracks that ended (a late face of one must not start it again). */
+  private ended = new Map<string, true>();
   private readonly trackTimeoutMs: number;
   private readonly idleMs: number;
   private readonly now: () => number;
@@ -150,6 +157,7 @@ export class AlertsStage implements Stage {
       if (t.cameraId === m.cameraId && t.trackId !== m.trackId && t.lastTs < m.captureTs - this.trackTimeoutMs) this.end(t, tracks, lastSeen, events);
     }
     const decision = m.track ?? { identity: m.identity, confidence: m.score === null ? 0 : Math.max(0, m.score), startTs: m.captureTs, faces: 1, reason: 'frame' };
+    if (this.ended.has(m.trackId)) return; // a late face of a track that has ended
     let t = tracks.get(m.trackId);
     if (!t) {
       t = {
@@ -163,11 +171,13 @@ export class AlertsStage implements Stage {
         suppressed: false,
         lastWall: 0,
         thumbnailRef: null,
+        stable: 0,
       };
     } else {
       t = { ...t };
     }
     if (m.captureTs < t.lastTs && decision.faces <= t.faces) return; // an old, redelivered face: nothing new
+    t.stable = t.identity === decision.identity ? t.stable + 1 : 1;
     t.identity = decision.identity;
     t.confidence = decision.confidence;
     t.faces = Math.max(t.faces, decision.faces);
@@ -179,6 +189,7 @@ export class AlertsStage implements Stage {
       if (t.identity !== null) lastSeen.set(`${t.cameraId}\u0000${t.identity}`, t.lastTs);
       return;
     }
+    if (t.stable < this.rules.minStable) return; // the identity is still settling
     if (!t.announced) {
       if (!this.wanted(t)) return;
       if (t.identity !== null) {
@@ -206,6 +217,8 @@ export class AlertsStage implements Stage {
 
   private end(t: TrackState, tracks: Map<string, TrackState>, lastSeen: Map<string, number>, events: IdentityEvent[]): void {
     tracks.delete(t.trackId);
+    this.ended.set(t.trackId, true);
+    if (this.ended.size > 100_000) this.ended.delete(this.ended.keys().next().value!);
     const id = t.announced?.identity ?? t.identity;
     if (id !== null && (t.announced || t.suppressed)) {
       const k = `${t.cameraId}\u0000${id}`;

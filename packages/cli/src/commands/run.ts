@@ -172,8 +172,9 @@ export const runPipeline: CommandSpec = {
         minConfidence: num(ctx, 'min-confidence', { min: 0, max: 1 }) ?? 0,
       },
       trackTimeoutMs,
-      // a file is read as fast as the engine goes, so the wall clock says little: mostly the video's clock decides
-      idleMs: Math.max(10_000, trackTimeoutMs * 5),
+      // a file is read as fast as the engine goes, so the wall clock says nothing: the video's clock decides
+      // (and the end of the file ends every track); a live source's silent camera ends its tracks after 10 s
+      idleMs: isStreamUrl(sourceArg) ? Math.max(10_000, trackTimeoutMs * 5) : Number.MAX_SAFE_INTEGER,
       metrics,
     });
     const ingest = new IngestStage({ publish: (t, m) => bus.publish(t, m), framesTopic: topics.frames, metrics, logger });
