@@ -89,16 +89,19 @@ export function largestFace(faces: Face[], source: string): Face {
 }
 
 /**
- * The decision threshold: --threshold, else the one the engine's model carries (a projection head's) when
- * `embedder` makes `model`'s embeddings, else the shipped calibration for the model, else an error.
+ * The decision threshold: --threshold; else the one the engine's model carries (a projection head's) when
+ * `embedder` makes `model`'s embeddings; else the model's shipped calibration: for verify (1:1) the
+ * accuracy-optimal threshold, for identify (1:N) the stricter distance at FAR 1e-3, because every enrolled
+ * identity is one more chance to name a stranger (false accepts grow with N), and naming a stranger is the
+ * failure users of face search complain about most. Else an error.
  */
-export function threshold(ctx: CommandContext, model: string, embedder?: EmbedderInfo): number {
+export function threshold(ctx: CommandContext, model: string, kind: 'verify' | 'identify', embedder?: EmbedderInfo): number {
   const t = num(ctx, 'threshold', { min: 0, max: 2 });
   if (t !== undefined) return t;
   if (embedder?.name === model && embedder.threshold !== undefined) return embedder.threshold;
   const cal = calibrationFor(model);
   if (!cal) throw new FaceflowError('INVALID_CONFIG', `model "${model}" has no calibrated threshold; pass --threshold`);
-  return cal.threshold;
+  return kind === 'verify' ? cal.threshold : cal.distanceAtFar1e3;
 }
 
 export function round(v: number, digits = 4): number {
