@@ -318,6 +318,7 @@ export async function maskToPng(m: FaceMask): Promise<Buffer> {
   const dense = toDenseMask(m);
   for (let k = 0; k < dense.length; k++) dense[k] = dense[k] ? 255 : 0;
   return sharp(Buffer.from(dense.buffer, dense.byteOffset, dense.byteLength), { raw: { width: m.width, height: m.height, channels: 1 } })
+    .toColourspace('b-w')
     .png({ compressionLevel: 9, palette: false })
     .toBuffer();
 }

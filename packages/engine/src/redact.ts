@@ -12,6 +12,7 @@ import { identify, type IdentifyOptions } from './decide.js';
 import type { Gallery } from './gallery.js';
 import { iou, type Box, type Point, type RgbImage } from './geometry.js';
 import { type FaceMask, dilateMask, rasterizePolygon, unionMasks } from './mask.js';
+import { landmarkPolygon } from './segment.js';
 
 export type RedactStyle = 'blur' | 'pixelate' | 'fill';
 export const REDACT_STYLES: readonly RedactStyle[] = ['blur', 'pixelate', 'fill'];
@@ -23,7 +24,7 @@ export interface RedactOptions {
   dilate?: number;
   /** colour for 'fill' (default mid grey) */
   fill?: [number, number, number];
-  /** blur radius, or pixel block size, as a fraction of the mask's width (default 0.25 blur, 0.2 pixelate) */
+  /** blur radius, or pixel block size, as a fraction of the mask's width (default 0.5 blur, 0.34 pixelate: about 3 blocks across a face) */
   strength?: number;
 }
 
@@ -51,10 +52,12 @@ export function redactImage(image: RgbImage, masks: FaceMask[], options: RedactO
         out.data[o] = r; out.data[o + 1] = g; out.data[o + 2] = b;
       }, image.width);
     } else if (style === 'pixelate') {
-      const block = Math.max(4, Math.round(side * (options.strength ?? 0.2)));
+      const block = Math.max(4, Math.round(side * (options.strength ?? 0.34)));
       pixelate(out, m, block);
+      // soften the block edges: a hard-edged 3x4 mosaic of light and dark still reads as a face to detectors
+      blur(out, m, Math.max(2, Math.round(block / 2)));
     } else {
-      const radius = Math.max(3, Math.round(side * (options.strength ?? 0.25)));
+      const radius = Math.max(3, Math.round(side * (options.strength ?? 0.5)));
       blur(out, m, radius);
     }
   }
@@ -298,8 +301,25 @@ function trackIdentity(t: Track): string | null {
   return best;
 }
 
-/** A redaction mask from several outlines of one face (e.g. the mesh oval and the landmark polygon), united. */
-export function unionOfOutlines(polygons: Point[][], width: number, height: number): FaceMask {
-  const masks = polygons.filter((p) => p.length >= 3).map((p) => rasterizePolygon(p, width, height));
-  return unionMasks(masks, width, height);
+/**
+ * Everything of a face that redaction should cover: its segmentation mask (when there is one), the outline of
+ * its 68 landmarks with the forehead, and the ellipse inscribed in its detector box (10% taller), united.
+ * Each covers for the others' failures (a mesh on a profile, landmarks on a tiny face).
+ */
+export function faceRedactionMask(
+  frame: { width: number; height: number },
+  face: { box: Box; landmarks: Point[] },
+  segmentMask?: FaceMask,
+): FaceMask {
+  const { width, height } = frame;
+  const b = face.box;
+  const ellipse: Point[] = [];
+  for (let k = 0; k < 32; k++) {
+    const t = (2 * Math.PI * k) / 32;
+    ellipse.push({ x: b.x + b.width / 2 + (b.width / 2) * Math.cos(t), y: b.y + b.height / 2 + (b.height / 2) * 1.1 * Math.sin(t) });
+  }
+  const parts = [rasterizePolygon(ellipse, width, height)];
+  if (segmentMask) parts.push(segmentMask);
+  if (face.landmarks.length === 68) parts.push(rasterizePolygon(landmarkPolygon(face.landmarks), width, height));
+  return unionMasks(parts, width, height);
 }

@@ -2,14 +2,18 @@
  * Face segmentation: a mask per face at the frame's resolution, as a polygon and a binary mask.
  *
  * Methods (measured on LFW Part Labels in BENCHMARKS.md, "Segmentation (issue 4)"):
- *   - `mesh`: the MediaPipe face mesh's silhouette (FACEMESH_FACE_OVAL, 36 of its 468 points, forehead top
- *     to chin) on a crop upright along the eye line; rasterised by scanline fill. Face only: no ears, no neck.
+ *   - `mesh`: the outline of the MediaPipe face mesh (468 points, on a crop upright along the eye line): the
+ *     convex hull of its points, which on a frontal face is the silhouette FACEMESH_FACE_OVAL traces (forehead
+ *     top to chin) and on a profile also takes in the nose and lips; rasterised by scanline fill. Face only:
+ *     no ears, no neck.
  *   - `landmarks`: no extra model: the 68-point jaw line (ear to ear through the chin) closed by the eyebrows
  *     raised towards the hairline. Cheaper, coarser at the forehead.
- * Either can add the neck (`neck: true`): the skin below the jaw line, found by a colour model of this face's
- * own skin (sampled inside its cheeks and nose, where the mesh or landmarks say skin is) and grown from the
- * jaw down through connected skin-coloured pixels within a band under the chin. Clothing, hair and background
- * that do not look like the face's skin stay out.
+ * Either can grow (`grow: true`) into the skin around the outline: the forehead up to the hairline, the ears
+ * and the neck. A colour model of this face's own skin (chroma in YCbCr, sampled inside its cheeks and nose,
+ * where the landmarks say skin is) decides which pixels look like skin; the mask grows from the outline
+ * through connected skin-coloured pixels, only inside a region around the face (see `growRegion`). Clothing,
+ * hair and background that do not look like the face's skin stay out; skin-coloured hair or walls next to
+ * the face do not (see BENCHMARKS.md for what that costs in precision).
  *
  * Everything here is a pure function of (RgbImage, face geometry) except the model call in FaceSegmenter,
  * so a pipeline stage can call it per frame.
@@ -34,6 +38,35 @@ export type SegmentMethod = 'mesh' | 'landmarks';
 export function faceOvalPolygon(mesh: Point[]): Point[] {
   if (mesh.length < 468) throw new FaceflowError('INVALID_ARGUMENT', `faceOvalPolygon needs the 468-point mesh, got ${mesh.length} points`);
   return FACE_OVAL.map((i) => ({ x: mesh[i]!.x, y: mesh[i]!.y }));
+}
+
+/**
+ * The mesh's outline: the convex hull of all 468 points. On a frontal face it is the face oval (the oval's
+ * points are the hull's); on a profile it also takes in the nose and lips, which stick out of the silhouette
+ * that FACE_OVAL traces on the canonical, frontal face.
+ */
+export function meshOutline(mesh: Point[]): Point[] {
+  if (mesh.length < 468) throw new FaceflowError('INVALID_ARGUMENT', `meshOutline needs the 468-point mesh, got ${mesh.length} points`);
+  return convexHull(mesh.slice(0, 468));
+}
+
+/** Andrew's monotone chain; counter-clockwise in a y-down image, first point not repeated. */
+export function convexHull(points: Point[]): Point[] {
+  const p = points.map((q) => ({ x: q.x, y: q.y })).sort((a, b) => a.x - b.x || a.y - b.y);
+  if (p.length < 3) return p;
+  const cross = (o: Point, a: Point, b: Point): number => (a.x - o.x) * (b.y - o.y) - (a.y - o.y) * (b.x - o.x);
+  const lower: Point[] = [];
+  for (const q of p) {
+    while (lower.length >= 2 && cross(lower[lower.length - 2]!, lower[lower.length - 1]!, q) <= 0) lower.pop();
+    lower.push(q);
+  }
+  const upper: Point[] = [];
+  for (let i = p.length - 1; i >= 0; i--) {
+    const q = p[i]!;
+    while (upper.length >= 2 && cross(upper[upper.length - 2]!, upper[upper.length - 1]!, q) <= 0) upper.pop();
+    upper.push(q);
+  }
+  return [...lower.slice(0, -1), ...upper.slice(0, -1)];
 }
 
 /** The jaw line of the mesh's oval, from the image-right ear level (454) through the chin to the image-left one (234). */
@@ -236,6 +269,7 @@ export interface FaceGeometry {
 }
 
 export interface FaceSegment {
+  /** the method that made the outline ('landmarks' also when the mesh found no face in its crop) */
   method: SegmentMethod;
   /** the face outline (closed polygon, image pixels); the neck, when asked for, is in `mask` only */
   polygon: Point[];
@@ -266,7 +300,7 @@ export function segmentFromLandmarks(image: RgbImage, face: FaceGeometry, option
 
 /** The mesh method from an already computed mesh, as a pure function. */
 export function segmentFromMesh(image: RgbImage, face: FaceGeometry, mesh: MeshResult, options: SegmentOptions = {}): FaceSegment {
-  const polygon = faceOvalPolygon(mesh.points);
+  const polygon = meshOutline(mesh.points);
   let mask = rasterizePolygon(polygon, image.width, image.height);
   if (options.grow) mask = grownMask(image, mask, polygon, face.landmarks, options.grow);
   return { method: 'mesh', polygon, mask, mesh: mesh.points, meshScore: mesh.faceScore };
@@ -302,6 +336,8 @@ export interface FaceSegmenterConfig {
   batchSize?: number;
   /** defaults for run() */
   options?: SegmentOptions;
+  /** under this mesh face-presence score the landmarks method is used instead (default 0.5) */
+  minMeshScore?: number;
 }
 
 /** Segments faces the engine found. The only model it may hold is the face mesh. */
@@ -312,6 +348,7 @@ export class FaceSegmenter {
     readonly method: SegmentMethod,
     private readonly refine: boolean,
     private readonly defaults: SegmentOptions,
+    private readonly minMeshScore: number,
   ) {}
 
   static async load(config: FaceSegmenterConfig = {}): Promise<FaceSegmenter> {
@@ -322,7 +359,7 @@ export class FaceSegmenter {
       if (!config.meshModelPath) throw new FaceflowError('INVALID_CONFIG', 'the mesh segmentation method needs meshModelPath (registry entry "facemesh")');
       mesh = await FaceMesh.load({ modelPath: config.meshModelPath, ...(config.batchSize ? { batchSize: config.batchSize } : {}) });
     }
-    return new FaceSegmenter(mesh, method, config.refine ?? true, config.options ?? {});
+    return new FaceSegmenter(mesh, method, config.refine ?? true, config.options ?? {}, config.minMeshScore ?? 0.5);
   }
 
   /** One segment per face, per image; faces[i] are the faces of images[i]. */
@@ -336,7 +373,13 @@ export class FaceSegmenter {
     let meshes = await this.mesh.run(flat.map((f) => ({ image: f.image, roi: meshRoiFromLandmarks(f.face.landmarks) })));
     if (this.refine) meshes = await this.mesh.run(meshes.map((m, k) => ({ image: flat[k]!.image, roi: meshRoiFromMesh(m.points) })));
     const out: FaceSegment[][] = images.map(() => []);
-    flat.forEach((f, k) => out[f.i]!.push(segmentFromMesh(f.image, f.face, meshes[k]!, opts)));
+    flat.forEach((f, k) => {
+      const m = meshes[k]!;
+      if (m.faceScore >= this.minMeshScore) out[f.i]!.push(segmentFromMesh(f.image, f.face, m, opts));
+      // the mesh says this crop holds no face (a false detection, or a face the mesh cannot read): its points
+      // mean nothing, so the outline comes from the 68 landmarks; meshScore tells the caller
+      else out[f.i]!.push({ ...segmentFromLandmarks(f.image, f.face, opts), mesh: m.points, meshScore: m.faceScore });
+    });
     return out;
   }
 

@@ -14,6 +14,7 @@ import {
   calibrationFor,
   decideRedaction,
   faceQuality,
+  faceRedactionMask,
   landmarkPolygon,
   maskToPng,
   maskToRle,
@@ -228,19 +229,6 @@ export const segment: CommandSpec = {
 
 // ----------------------------------------------------------------------------------------- redact
 
-/** Everything that may show the face: the grown mesh mask, the landmark outline and the ellipse in the box. */
-function redactionMaskOf(image: RgbImage, face: Face, seg: FaceSegment): FaceMask {
-  const b = face.box;
-  const ellipse: Point[] = [];
-  for (let k = 0; k < 32; k++) {
-    const t = (2 * Math.PI * k) / 32;
-    ellipse.push({ x: b.x + b.width / 2 + (b.width / 2) * Math.cos(t), y: b.y + b.height / 2 + (b.height / 2) * 1.1 * Math.sin(t) });
-  }
-  const parts = [seg.mask, rasterizePolygon(ellipse, image.width, image.height)];
-  if (face.landmarks.length === 68) parts.push(rasterizePolygon(landmarkPolygon(face.landmarks), image.width, image.height));
-  return unionMasks(parts, image.width, image.height);
-}
-
 export const redact: CommandSpec = {
   name: 'redact',
   summary: 'hide faces along their masks in an image or a video (all, or all but the enrolled)',
@@ -319,7 +307,7 @@ export const redact: CommandSpec = {
         const [faces] = await tools.engine.run([image], { embed: keep.keep === 'enrolled' });
         const segs = await segmentWith(tools, 'mesh+grow', image, faces!);
         const decisions = decideRedaction(faces!, keep);
-        return faces!.map((f, i) => ({ face: f, mask: redactionMaskOf(image, f, segs[i]!), identity: decisions[i]!.identity, hide: decisions[i]!.hide }));
+        return faces!.map((f, i) => ({ face: f, mask: faceRedactionMask(image, f, segs[i]!.mask), identity: decisions[i]!.identity, hide: decisions[i]!.hide }));
       };
 
       if (!video) {

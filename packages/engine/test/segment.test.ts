@@ -1,0 +1,396 @@
+/**
+ * Issue 4: face masks, quality and redaction, on the photos an npm package ships (@vladmandic/face-api's
+ * demo group photos) and on images the tests make. No data from ../shared is needed.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import sharp from 'sharp';
+import { FaceEngine, type Face, defaultModelPaths } from '../src/engine.js';
+import { decodeImage } from '../src/image.js';
+import { tf, initRuntime } from '../src/runtime/tf.js';
+import { resolveModel } from '../src/registry/index.js';
+import { FaceMesh, MESH_INPUT, meshRoiFromLandmarks } from '../src/models/facemesh.js';
+import { FaceSegmenter, faceOvalPolygon, landmarkPolygon, segmentFromLandmarks } from '../src/segment.js';
+import {
+  dilateMask,
+  fromDenseMask,
+  maskArea,
+  maskAt,
+  maskToPng,
+  maskToRle,
+  rasterizePolygon,
+  rleCountsFromString,
+  rleCountsToString,
+  rleToMask,
+  toDenseMask,
+  type FaceMask,
+} from '../src/mask.js';
+import { faceQuality, assertQuality, DEFAULT_QUALITY_FLOOR, poseFromLandmarks } from '../src/quality.js';
+import { RedactionTracker, decideRedaction, faceRedactionMask, redactImage } from '../src/redact.js';
+import { Gallery } from '../src/gallery.js';
+import { iou, type Point, type RgbImage } from '../src/geometry.js';
+import { GROUP_PHOTOS } from './fixtures.js';
+
+// ------------------------------------------------------------------------------------- pure masks
+
+describe('masks', () => {
+  it('rasterises a polygon by pixel centres', () => {
+    // the square [1.5, 5.5] x [2.5, 4.5] holds centres x = 2..5, y = 3..4
+    const m = rasterizePolygon([{ x: 1.5, y: 2.5 }, { x: 5.5, y: 2.5 }, { x: 5.5, y: 4.5 }, { x: 1.5, y: 4.5 }], 10, 8);
+    expect(maskArea(m)).toBe(8);
+    expect([m.x, m.y, m.w, m.h]).toEqual([2, 3, 4, 2]);
+    expect(maskAt(m, 2, 3)).toBe(1);
+    expect(maskAt(m, 1, 3)).toBe(0);
+    // a polygon partly outside the frame is clipped, an empty one gives an empty mask
+    expect(maskArea(rasterizePolygon([{ x: -5, y: -5 }, { x: 2.5, y: -5 }, { x: 2.5, y: 1.5 }, { x: -5, y: 1.5 }], 10, 8))).toBe(6);
+    expect(maskArea(rasterizePolygon([{ x: 1, y: 1 }, { x: 2, y: 2 }], 10, 8))).toBe(0);
+  });
+
+  it('a circle polygon has about the circle\'s area', () => {
+    const pts: Point[] = Array.from({ length: 360 }, (_, k) => ({ x: 50 + 20 * Math.cos((k * Math.PI) / 180), y: 40 + 20 * Math.sin((k * Math.PI) / 180) }));
+    expect(Math.abs(maskArea(rasterizePolygon(pts, 100, 80)) - Math.PI * 400) / (Math.PI * 400)).toBeLessThan(0.02);
+  });
+
+  it('COCO RLE: column-major, zeros first, and round trips (counts and compressed string)', () => {
+    // 3x2 frame (w=3, h=2): ones at (x=1,y=0) and (x=1,y=1) and (x=2,y=1)
+    const dense = Uint8Array.from([0, 1, 0, 0, 1, 1]);
+    const m = fromDenseMask(dense, 3, 2);
+    const rle = maskToRle(m);
+    // column-major: x=0: 0 0 | x=1: 1 1 | x=2: 0 1
+    expect(rle).toEqual({ size: [2, 3], counts: [2, 2, 1, 1] });
+    expect(toDenseMask(rleToMask(rle))).toEqual(dense);
+    const s = rleCountsToString(rle.counts);
+    expect(rleCountsFromString(s)).toEqual(rle.counts);
+    // a mask that starts with ones has a zero-length first run
+    expect(maskToRle(fromDenseMask(Uint8Array.from([1, 0]), 1, 2)).counts).toEqual([0, 1, 1]);
+    // larger random masks round trip through the string form
+    let seed = 7;
+    const rnd = (): number => ((seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648);
+    for (let t = 0; t < 5; t++) {
+      const d = Uint8Array.from({ length: 37 * 23 }, () => (rnd() > 0.7 ? 1 : 0));
+      const r = maskToRle(fromDenseMask(d, 37, 23));
+      expect(toDenseMask(rleToMask({ size: r.size, counts: rleCountsFromString(rleCountsToString(r.counts)) }))).toEqual(d);
+    }
+  });
+
+  it('compressed RLE strings match pycocotools', () => {
+    // strings printed by pycocotools 2.0 mask.encode: [[0,1,0],[0,1,1]] -> '221O'; 100x1 zeros -> 'T3';
+    // a 10x10 mask with rows 2..6 x columns 3..7 set -> 'P1550000000b0'
+    expect(rleCountsToString([2, 2, 1, 1])).toBe('221O');
+    expect(rleCountsFromString('221O')).toEqual([2, 2, 1, 1]);
+    expect(rleCountsToString([100])).toBe('T3');
+    const sq = new Uint8Array(100);
+    for (let y = 2; y < 7; y++) for (let x = 3; x < 8; x++) sq[y * 10 + x] = 1;
+    expect(rleCountsToString(maskToRle(fromDenseMask(sq, 10, 10)).counts)).toBe('P1550000000b0');
+  });
+
+  it('dilates by a Euclidean radius', () => {
+    const dot = fromDenseMask(Uint8Array.from({ length: 21 * 21 }, (_, k) => (k === 10 * 21 + 10 ? 1 : 0)), 21, 21);
+    // lattice points within distance 2 of a point: 13
+    expect(maskArea(dilateMask(dot, 2))).toBe(13);
+    expect(maskArea(dilateMask(dot, 0))).toBe(1);
+  });
+
+  it('writes a frame-sized PNG', async () => {
+    const m = rasterizePolygon([{ x: 2, y: 2 }, { x: 8, y: 2 }, { x: 8, y: 6 }, { x: 2, y: 6 }], 12, 9);
+    const png = await maskToPng(m);
+    const meta = await sharp(png).metadata();
+    expect([meta.width, meta.height, meta.channels]).toEqual([12, 9, 1]);
+    const { data } = await sharp(png).extractChannel(0).raw().toBuffer({ resolveWithObject: true });
+    expect(data.filter((v) => v === 255).length).toBe(maskArea(m));
+  });
+});
+
+// ------------------------------------------------------------------------------------ tracker, decide
+
+describe('redaction decisions and tracking', () => {
+  const frame = { width: 100, height: 100 };
+  const square = (x: number): FaceMask => rasterizePolygon([{ x, y: 10 }, { x: x + 20, y: 10 }, { x: x + 20, y: 30 }, { x, y: 30 }], frame.width, frame.height);
+  const box = (x: number) => ({ x, y: 10, width: 20, height: 20 });
+
+  it('holds a missed face hidden for `hold` frames, then lets go', () => {
+    const t = new RedactionTracker({ hold: 2 });
+    expect(t.update([{ box: box(10), mask: square(10), identity: null }]).hide).toHaveLength(1);
+    const miss1 = t.update([]);
+    expect(miss1.held).toBe(1);
+    // the held mask is the last one, widened
+    expect(maskArea(miss1.hide[0]!)).toBeGreaterThan(maskArea(square(10)));
+    expect(t.update([]).held).toBe(1);
+    expect(t.update([]).held).toBe(0);
+  });
+
+  it('decides identity per track: one frame naming a stranger does not unveil them', () => {
+    const t = new RedactionTracker();
+    const r1 = t.update([{ box: box(10), mask: square(10), identity: null }]);
+    const r2 = t.update([{ box: box(12), mask: square(12), identity: 'alice' }]);
+    expect(r1.faces[0]!.hide).toBe(true);
+    expect(r2.faces[0]!.track).toBe(r1.faces[0]!.track);
+    expect(r2.faces[0]!.hide).toBe(true);
+    // an enrolled person named in most frames stays visible
+    const u = new RedactionTracker();
+    expect(u.update([{ box: box(50), mask: square(50), identity: 'bob' }]).faces[0]!.hide).toBe(false);
+    expect(u.update([{ box: box(51), mask: square(51), identity: 'bob' }]).hide).toHaveLength(0);
+  });
+
+  it('keeps enrolled faces and hides the rest (and everything with --all)', () => {
+    const g = new Gallery('m', 2);
+    g.add('alice', [Float32Array.from([1, 0])]);
+    g.add('bob', [Float32Array.from([0, 1])]);
+    const faces = [{ embedding: Float32Array.from([1, 0]) }, { embedding: Float32Array.from([Math.SQRT1_2, Math.SQRT1_2]) }, {}];
+    const d = decideRedaction(faces, { keep: 'enrolled', gallery: g, identify: { threshold: 0.5 } });
+    expect(d.map((x) => x.hide)).toEqual([false, true, true]);
+    expect(d[0]!.identity).toBe('alice');
+    expect(decideRedaction(faces).every((x) => x.hide)).toBe(true);
+  });
+
+  it('redacts only under the mask, in every style', () => {
+    const img: RgbImage = { width: 100, height: 100, data: Uint8Array.from({ length: 100 * 100 * 3 }, (_, k) => (k * 37) % 256) };
+    const m = square(40);
+    for (const style of ['blur', 'pixelate', 'fill'] as const) {
+      const out = redactImage(img, [m], { style, dilate: 0 });
+      const dilated = dilateMask(m, 2);
+      let changedOutside = 0;
+      let changedInside = 0;
+      for (let y = 0; y < 100; y++) {
+        for (let x = 0; x < 100; x++) {
+          const o = (y * 100 + x) * 3;
+          const changed = out.data[o] !== img.data[o] || out.data[o + 1] !== img.data[o + 1];
+          if (maskAt(dilated, x, y)) changedInside += changed ? 1 : 0;
+          else changedOutside += changed ? 1 : 0;
+        }
+      }
+      expect(changedOutside, style).toBe(0);
+      expect(changedInside, style).toBeGreaterThan(maskArea(m) * 0.8);
+    }
+    expect(() => redactImage(img, [rasterizePolygon([{ x: 1, y: 1 }, { x: 5, y: 1 }, { x: 5, y: 5 }], 50, 50)])).toThrow(/frame/);
+  });
+});
+
+// --------------------------------------------------------------------------------------- models
+
+const noise = (n: number): Uint8Array => Uint8Array.from({ length: n }, (_, i) => (i * 2654435761) % 251);
+
+describe('FaceMesh', () => {
+  it('leaks no tensors, batches consistently, and frees its weights on dispose', async () => {
+    await initRuntime({ backend: 'wasm' });
+    const start = tf.memory().numTensors;
+    const mesh = await FaceMesh.load({ modelPath: (await resolveModel('facemesh')).main, batchSize: 2 });
+    const img: RgbImage = { width: 300, height: 240, data: noise(300 * 240 * 3) };
+    const roi = { cx: 150, cy: 120, size: 200, angle: 0.2 };
+    const [single] = await mesh.run([{ image: img, roi }]);
+    const before = tf.memory().numTensors;
+    const batch = await mesh.run([{ image: img, roi: { ...roi, angle: 0 } }, { image: img, roi }, { image: img, roi: { ...roi, size: 150 } }]);
+    expect(tf.memory().numTensors).toBe(before);
+    expect(batch).toHaveLength(3);
+    expect(batch[1]!.points).toHaveLength(468);
+    for (let i = 0; i < 468; i += 47) expect(batch[1]!.points[i]!.x).toBeCloseTo(single!.points[i]!.x, 2);
+    expect(single!.faceScore).toBeGreaterThanOrEqual(0);
+    expect(single!.faceScore).toBeLessThanOrEqual(1);
+    mesh.dispose();
+    expect(tf.memory().numTensors).toBe(start);
+    await expect(mesh.run([{ image: img, roi }])).rejects.toThrow(/after dispose/);
+    expect(MESH_INPUT).toBe(192);
+  });
+
+  it('a model that is not a face mesh is refused', async () => {
+    await initRuntime({ backend: 'wasm' });
+    await expect(FaceMesh.load({ modelPath: (await defaultModelPaths()).detector })).rejects.toMatchObject({ code: 'MODEL_LOAD' });
+  });
+});
+
+// ------------------------------------------------------------------------------- on real photos
+
+let engine: FaceEngine;
+let segmenter: FaceSegmenter;
+const photos: Array<{ file: string; image: RgbImage; faces: Face[] }> = [];
+
+beforeAll(async () => {
+  engine = await FaceEngine.load({ backend: 'wasm' });
+  segmenter = await FaceSegmenter.load({ method: 'mesh', meshModelPath: (await resolveModel('facemesh')).main });
+  for (const p of GROUP_PHOTOS) {
+    const image = await decodeImage(p.file);
+    const [faces] = await engine.run([image], { embed: false });
+    photos.push({ file: p.file, image, faces: faces! });
+  }
+});
+afterAll(() => {
+  segmenter?.dispose();
+  engine?.dispose();
+});
+
+function convexHull(points: Point[]): Point[] {
+  const p = [...points].sort((a, b) => a.x - b.x || a.y - b.y);
+  const cross = (o: Point, a: Point, b: Point): number => (a.x - o.x) * (b.y - o.y) - (a.y - o.y) * (b.x - o.x);
+  const lower: Point[] = [];
+  for (const q of p) {
+    while (lower.length >= 2 && cross(lower[lower.length - 2]!, lower[lower.length - 1]!, q) <= 0) lower.pop();
+    lower.push(q);
+  }
+  const upper: Point[] = [];
+  for (const q of [...p].reverse()) {
+    while (upper.length >= 2 && cross(upper[upper.length - 2]!, upper[upper.length - 1]!, q) <= 0) upper.pop();
+    upper.push(q);
+  }
+  return [...lower.slice(0, -1), ...upper.slice(0, -1)];
+}
+
+function overlap(a: FaceMask, b: FaceMask): number {
+  let n = 0;
+  for (let j = 0; j < a.h; j++) for (let i = 0; i < a.w; i++) if (a.data[j * a.w + i] && maskAt(b, a.x + i, a.y + j)) n++;
+  return n;
+}
+
+describe('segmentation on the demo photos', () => {
+  it('covers each face (the inner landmarks\' hull) and stays on it (inside the enlarged box)', async () => {
+    for (const variant of [{ grow: false }, { grow: true }]) {
+      for (const { file, image, faces } of photos) {
+        const [segs] = await segmenter.run([image], [faces], variant);
+        expect(segs).toHaveLength(faces.length);
+        // detections the mesh says are not faces (sample4 has a 51 px false positive, mesh score 0.00) are
+        // not what this test is about
+        expect(segs!.filter((x) => (x.meshScore ?? 0) >= 0.5).length, file).toBeGreaterThan(0);
+        segs!.forEach((s, k) => {
+          if ((s.meshScore ?? 0) < 0.5) return;
+          const f = faces[k]!;
+          const what = `${file} face ${k} grow=${variant.grow}`;
+          // the inner features (eyes, nose, mouth: landmarks 27..67) are under the mask; with growth the brows
+          // too (17..67: on a turned face the far brow's end can lie outside the mesh's silhouette). Not 100%:
+          // the 68 landmarks themselves are off by a few pixels on sample1's painted face (0.94 covered).
+          const hull = rasterizePolygon(convexHull(f.landmarks.slice(variant.grow ? 17 : 27)), image.width, image.height);
+          expect(overlap(hull, s.mask) / maskArea(hull), what).toBeGreaterThan(variant.grow ? 0.95 : 0.9);
+          // and the mask is not the background: the outline stays within the detector's box enlarged 1.5x; grown,
+          // within 2x (the neck of a tilted head goes sideways)
+          const b = f.box;
+          const e = variant.grow ? 0.5 : 0.25;
+          const region = rasterizePolygon(
+            [{ x: b.x - e * b.width, y: b.y - e * b.height }, { x: b.x + (1 + e) * b.width, y: b.y - e * b.height }, { x: b.x + (1 + e) * b.width, y: b.y + 2.2 * b.height }, { x: b.x - e * b.width, y: b.y + 2.2 * b.height }],
+            image.width,
+            image.height,
+          );
+          expect(overlap(s.mask, region) / maskArea(s.mask), what).toBeGreaterThan(0.98);
+          // a face-sized mask: between 40% and 250% of the box's area
+          const ratio = maskArea(s.mask) / (b.width * b.height);
+          expect(ratio, what).toBeGreaterThan(0.4);
+          expect(ratio, what).toBeLessThan(2.5);
+          expect(s.polygon.length).toBeGreaterThanOrEqual(20);
+        });
+      }
+    }
+  });
+
+  it('the landmarks method (no mesh) covers the face too', () => {
+    for (const { image, faces } of photos.slice(0, 2)) {
+      for (const f of faces) {
+        const s = segmentFromLandmarks(image, f);
+        const hull = rasterizePolygon(convexHull(f.landmarks.slice(17)), image.width, image.height);
+        expect(overlap(hull, s.mask) / maskArea(hull)).toBeGreaterThan(0.97);
+        expect(s.polygon).toEqual(landmarkPolygon(f.landmarks));
+      }
+    }
+  });
+
+  it('a mask does not spill onto a uniform background: a face pasted on flat grey', async () => {
+    const { image, faces } = photos[0]!;
+    const f = faces[0]!;
+    // cut the face with its surroundings and paste it on grey, so everything outside the cut is background
+    const side = Math.round(f.box.width * 1.8);
+    const left = Math.round(f.box.x + f.box.width / 2 - side / 2);
+    const top = Math.round(f.box.y + f.box.height / 2 - side / 2);
+    const crop = await sharp(image.data, { raw: { width: image.width, height: image.height, channels: 3 } }).extract({ left, top, width: side, height: side }).raw().toBuffer();
+    const W = side * 3;
+    const canvas = await sharp({ create: { width: W, height: W, channels: 3, background: { r: 128, g: 128, b: 128 } } })
+      .composite([{ input: crop, raw: { width: side, height: side, channels: 3 }, left: side, top: side }])
+      .removeAlpha()
+      .raw()
+      .toBuffer();
+    const img: RgbImage = { width: W, height: W, data: new Uint8Array(canvas) };
+    const [found] = await engine.run([img], { embed: false });
+    expect(found!.length).toBeGreaterThan(0);
+    const [segs] = await segmenter.run([img], [found!.slice(0, 1)], { grow: true });
+    const m = segs![0]!.mask;
+    let onGrey = 0;
+    for (let j = 0; j < m.h; j++) {
+      for (let i = 0; i < m.w; i++) {
+        if (!m.data[j * m.w + i]) continue;
+        const x = m.x + i, y = m.y + j;
+        if (x < side || y < side || x >= 2 * side || y >= 2 * side) onGrey++;
+      }
+    }
+    expect(onGrey / maskArea(m)).toBeLessThan(0.02);
+  });
+
+  it('the face oval polygon follows the mesh silhouette', async () => {
+    const { image, faces } = photos[1]!;
+    const mesh = await FaceMesh.load({ modelPath: (await resolveModel('facemesh')).main });
+    try {
+      const [r] = await mesh.run([{ image, roi: meshRoiFromLandmarks(faces[0]!.landmarks) }]);
+      expect(r!.faceScore).toBeGreaterThan(0.5);
+      const oval = faceOvalPolygon(r!.points);
+      // the chin of the oval (mesh 152) is near the 68-point chin (8)
+      const chin = oval[18]!;
+      const d = Math.hypot(chin.x - faces[0]!.landmarks[8]!.x, chin.y - faces[0]!.landmarks[8]!.y);
+      expect(d).toBeLessThan(0.15 * faces[0]!.box.height);
+    } finally {
+      mesh.dispose();
+    }
+  });
+});
+
+describe('quality', () => {
+  it('scores sharp frontal faces above the floor, and blur, tiny faces and profiles lower', async () => {
+    const { image, faces } = photos[0]!;
+    const f = faces[0]!;
+    const q = faceQuality(image, f);
+    expect(q.score).toBeGreaterThan(DEFAULT_QUALITY_FLOOR);
+    for (const v of Object.values(q.components)) {
+      expect(v).toBeGreaterThanOrEqual(0);
+      expect(v).toBeLessThanOrEqual(1);
+    }
+    expect(q.score).toBeCloseTo(q.components.size * q.components.sharpness * q.components.pose * q.components.detector, 10);
+    // the same photo blurred: sharpness collapses, the face is refused
+    const blurred = await sharp(image.data, { raw: { width: image.width, height: image.height, channels: 3 } }).blur(8).raw().toBuffer();
+    const qb = faceQuality({ ...image, data: new Uint8Array(blurred) }, f);
+    expect(qb.components.sharpness).toBeLessThan(q.components.sharpness / 2);
+    expect(() => assertQuality(qb, DEFAULT_QUALITY_FLOOR)).toThrow(expect.objectContaining({ code: 'LOW_QUALITY' }));
+    expect(() => engine.assertEnrollable({ ...image, data: new Uint8Array(blurred) }, f)).toThrow(/under the floor/);
+    expect(engine.assertEnrollable(image, f, 0).score).toBeCloseTo(q.score, 10);
+    // a tiny face: landmarks scaled down 10x give a size component near 0
+    const tiny = { ...f, landmarks: f.landmarks.map((p) => ({ x: p.x / 10, y: p.y / 10 })) };
+    expect(faceQuality(image, tiny).components.size).toBeLessThan(0.3);
+  });
+
+  it('estimates yaw from landmarks with the right sign', () => {
+    // a synthetic frontal layout: nose centred between the jaw ends; move the nose right = turn right
+    const lm: Point[] = Array.from({ length: 68 }, () => ({ x: 50, y: 50 }));
+    for (let i = 36; i < 42; i++) lm[i] = { x: 35, y: 40 };
+    for (let i = 42; i < 48; i++) lm[i] = { x: 65, y: 40 };
+    lm[0] = { x: 20, y: 45 };
+    lm[16] = { x: 80, y: 45 };
+    lm[8] = { x: 50, y: 100 };
+    lm[30] = { x: 50, y: 60 };
+    expect(Math.abs(poseFromLandmarks(lm).yaw)).toBeLessThan(1);
+    lm[30] = { x: 65, y: 60 };
+    expect(poseFromLandmarks(lm).yaw).toBeGreaterThan(10);
+  });
+});
+
+describe('redaction on the demo photos', () => {
+  // A leak is a detection centred on a face that was hidden. The detector can also fire on the hidden face's
+  // surroundings (one such box on sample5, below a hidden face, IoU 0.1-0.2 with it, in blur and fill): that
+  // is a false positive on hair and neck, not a face, and is counted separately.
+  const centredOn = (a: { box: { x: number; y: number; width: number; height: number } }, f: Face): boolean => {
+    const cx = a.box.x + a.box.width / 2, cy = a.box.y + a.box.height / 2;
+    return cx > f.box.x && cx < f.box.x + f.box.width && cy > f.box.y && cy < f.box.y + f.box.height;
+  };
+
+  it.each(['blur', 'pixelate', 'fill'] as const)('%s leaves no face that the detector finds', async (style) => {
+    let strays = 0;
+    for (const { file, image, faces } of photos) {
+      const [segs] = await segmenter.run([image], [faces], { grow: true });
+      const out = redactImage(image, segs!.map((s, k) => faceRedactionMask(image, faces[k]!, s.mask)), { style });
+      const [after] = await engine.run([out], { embed: false });
+      expect(after!.filter((a) => faces.some((f) => centredOn(a, f))), `${file} ${style}`).toHaveLength(0);
+      strays += after!.filter((a) => faces.some((f) => iou(a.box, f.box) > 0)).length;
+    }
+    expect(strays).toBeLessThanOrEqual(1);
+  });
+});
