@@ -118,5 +118,6 @@ describe.skipIf(skip)('the pipeline over real Kafka and Redis', () => {
     expect(embedderMetrics).toMatch(/faceflow_embedder_batch_size_bucket/);
     const alertsMetrics = await (await fetch(`http://127.0.0.1:${alerts.port}/metrics`)).text();
     expect(alertsMetrics).toMatch(/faceflow_capture_to_event_seconds_count\{service="alerts"\} [1-9]/);
-  });
+   }, 480_000); // several engine processes on a shared 2-core machine
+
 });

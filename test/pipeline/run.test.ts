@@ -34,5 +34,5 @@ describe('faceflow run (one process)', () => {
     const alice = enters.find((e) => e.identity === 'alice')!;
     expect(alice.startOffsetMs).toBe(0);
     expect(stderr).toMatch(/"frames":10/);
-  });
+  }, 300_000);
 });
