@@ -132,6 +132,8 @@ export function encodeFrames(out: string, info: VideoInfo, audioFrom: string): F
     '-f', 'rawvideo', '-pix_fmt', 'rgb24', '-s', `${info.width}x${info.height}`, '-framerate', info.rate, '-i', 'pipe:0',
     '-i', audioFrom,
     '-map', '0:v:0', '-map', '1:a?',
+    // yuv420p needs even sides: an odd-sized input gets one black column or row
+    '-vf', 'pad=ceil(iw/2)*2:ceil(ih/2)*2',
     '-c:v', 'libx264', '-preset', 'veryfast', '-crf', '20', '-pix_fmt', 'yuv420p',
     '-c:a', 'aac', '-b:a', '128k',
     '-shortest',
