@@ -89,7 +89,9 @@ describe.skipIf(skip)('kill -9 of an embedder mid-stream', () => {
       },
       120_000,
       'enter and exit events',
-    );
+    ).catch((e: Error) => {
+      throw new Error(`${e.message}; events: ${JSON.stringify(events.map((x) => [x.type, x.identity, x.trackId]))}; faces of frames: ${faceFrames.size}`);
+    });
     const key = (e: { type: string; trackId: string }): string => `${e.type}:${e.trackId}`;
     expect(new Set(events.map(key)).size).toBe(events.length);
     expect(events.filter((e) => e.type === 'enter' && e.identity === 'alice')).toHaveLength(1);

@@ -217,8 +217,11 @@ export class AlertsStage implements Stage {
 
   private end(t: TrackState, tracks: Map<string, TrackState>, lastSeen: Map<string, number>, events: IdentityEvent[]): void {
     tracks.delete(t.trackId);
-    this.ended.set(t.trackId, true);
-    if (this.ended.size > 100_000) this.ended.delete(this.ended.keys().next().value!);
+    if (t.announced) {
+      // its exit is out: a late face must not enter it again (an unannounced one may simply come back)
+      this.ended.set(t.trackId, true);
+      if (this.ended.size > 100_000) this.ended.delete(this.ended.keys().next().value!);
+    }
     const id = t.announced?.identity ?? t.identity;
     if (id !== null && (t.announced || t.suppressed)) {
       const k = `${t.cameraId}\u0000${id}`;
