@@ -58,7 +58,7 @@ export const DEFAULT_TRACKER_OPTIONS: TrackerOptions = {
 
 /** Tracker gates for an embedding model whose same-person threshold is `threshold`. */
 export function trackerOptionsFor(threshold: number, o: Partial<TrackerOptions> = {}): TrackerOptions {
-  return { ...DEFAULT_TRACKER_OPTIONS, maxDistance: threshold * 1.1, reidDistance: threshold * 0.8, ...o };
+  return { ...DEFAULT_TRACKER_OPTIONS, maxDistance: threshold * 0.85, reidDistance: threshold * 0.6, ...o };
 }
 
 export interface TrackIdentity {
@@ -191,10 +191,14 @@ export class CameraTracker {
     faces.forEach((face, f) => {
       for (const t of candidates) {
         if (t.last.length !== face.embedding.length) continue;
-        const d = Math.min(l2(face.embedding, t.last), l2(face.embedding, t.mean));
+        // near its last position: close to its last face; anywhere: close to its last face and its mean
+        // (a chain of small steps must not walk a track from one person to the next across shot cuts)
+        const d = l2(face.embedding, t.last);
+        const dMean = l2(face.embedding, t.mean);
         const iou = boxIou(face.box, t.box);
         const near = iou >= this.o.minIou || centreShift(face.box, t.box) <= this.o.maxCentreShift;
-        if ((near && d <= this.o.maxDistance) || d <= this.o.reidDistance) pairs.push({ f, t, cost: d - 0.2 * iou });
+        const anywhere = Math.max(d, dMean) <= this.o.reidDistance;
+        if ((near && d <= this.o.maxDistance && dMean <= this.o.maxDistance * 1.2) || anywhere) pairs.push({ f, t, cost: d - 0.2 * iou });
       }
     });
     pairs.sort((a, b) => a.cost - b.cost);
