@@ -64,6 +64,58 @@ export function redactImage(image: RgbImage, masks: FaceMask[], options: RedactO
   return out;
 }
 
+export interface VerifiedRedaction {
+  image: RgbImage;
+  /** extra passes it took (0: the first redaction already hid every face from the detector) */
+  passes: number;
+  /** detections still centred on a hidden face after the last pass (0 unless `maxPasses` ran out) */
+  residual: number;
+}
+
+/**
+ * Redacts, then asks the detector whether it still finds a face where one was hidden: a hidden head can still
+ * read as a face to a detector (a smooth skin-coloured blob under a fringe of hair). Each detection centred
+ * inside a hidden mask's rectangle is hidden too (the ellipse in its box, widened by 20%), with the masks
+ * widened and the blur made stronger, up to `maxPasses` more times.
+ */
+export async function redactVerified(
+  image: RgbImage,
+  masks: FaceMask[],
+  detect: (image: RgbImage) => Promise<Array<{ box: Box }>>,
+  options: RedactOptions = {},
+  maxPasses = 2,
+): Promise<VerifiedRedaction> {
+  let out = redactImage(image, masks, options);
+  if (masks.length === 0) return { image: out, passes: 0, residual: 0 };
+  const extra: FaceMask[] = [];
+  let dilate = options.dilate ?? 0.06;
+  let strength = options.strength;
+  for (let pass = 0; ; pass++) {
+    const hits = (await detect(out)).filter((d) => masks.some((m) => centredIn(d.box, m)));
+    if (hits.length === 0) return { image: out, passes: pass, residual: 0 };
+    if (pass >= maxPasses) return { image: out, passes: pass, residual: hits.length };
+    for (const d of hits) extra.push(boxEllipse(d.box, 1.2, image.width, image.height));
+    dilate += 0.1;
+    strength = (strength ?? (options.style === 'pixelate' ? 0.34 : 0.5)) * 1.5;
+    out = redactImage(image, [...masks, ...extra], { ...options, dilate, strength });
+  }
+}
+
+function centredIn(b: Box, m: FaceMask): boolean {
+  const cx = b.x + b.width / 2, cy = b.y + b.height / 2;
+  const gx = 0.2 * m.w, gy = 0.2 * m.h;
+  return cx > m.x - gx && cx < m.x + m.w + gx && cy > m.y - gy && cy < m.y + m.h + gy;
+}
+
+function boxEllipse(b: Box, scale: number, width: number, height: number): FaceMask {
+  const pts: Point[] = [];
+  for (let k = 0; k < 32; k++) {
+    const t = (2 * Math.PI * k) / 32;
+    pts.push({ x: b.x + b.width / 2 + ((b.width * scale) / 2) * Math.cos(t), y: b.y + b.height / 2 + ((b.height * scale) / 2) * Math.sin(t) });
+  }
+  return rasterizePolygon(pts, width, height);
+}
+
 function forEachMasked(m: FaceMask, fn: (offset: number) => void, width: number): void {
   for (let j = 0; j < m.h; j++) {
     for (let i = 0; i < m.w; i++) if (m.data[j * m.w + i]) fn(((m.y + j) * width + m.x + i) * 3);

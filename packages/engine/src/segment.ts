@@ -126,6 +126,15 @@ export interface GrowOptions {
   chroma?: number;
   /** luma range of skin relative to the sampled mean luma: [low, high] (default [0.35, 1.5]) */
   luma?: [number, number];
+  /**
+   * 'contrast' (default): a pixel is skin when it is likelier under this face's skin colours than under the
+   * colours around the head (hair, background: sampled in a ring outside the region), and within the chroma
+   * and luma bounds above; also trims the outline's outer band of pixels that look like the surroundings
+   * (hair over the forehead, a beard at the jaw). 'skin-only': the bounds alone, no trimming.
+   */
+  classifier?: 'contrast' | 'skin-only';
+  /** width of the outline's outer band that may be trimmed, as a fraction of the outline's width (default 0.1) */
+  trimBand?: number;
 }
 
 /** A colour model of one face's skin in YCbCr: the chroma's mean and inverse covariance, and the mean luma. */
@@ -184,11 +193,115 @@ export function isSkin(model: SkinModel, r: number, g: number, b: number, chroma
   return a * (q[0] * a + q[1] * c) + c * (q[2] * a + q[3] * c) <= chroma * chroma;
 }
 
+interface Gauss3 {
+  mean: [number, number, number];
+  inv: number[];
+  /** log of the prior weight minus half the log-determinant */
+  bias: number;
+}
+
+function gauss3(samples: Float32Array, idx: number[], weight: number): Gauss3 | undefined {
+  if (idx.length < 10) return undefined;
+  const m = [0, 0, 0];
+  for (const k of idx) for (let c = 0; c < 3; c++) m[c]! += samples[3 * k + c]!;
+  for (let c = 0; c < 3; c++) m[c]! /= idx.length;
+  const cov = new Array<number>(9).fill(0);
+  for (const k of idx) {
+    for (let a = 0; a < 3; a++) for (let b = 0; b < 3; b++) cov[a * 3 + b]! += (samples[3 * k + a]! - m[a]!) * (samples[3 * k + b]! - m[b]!);
+  }
+  for (let k = 0; k < 9; k++) cov[k] = cov[k]! / idx.length + (k % 4 === 0 ? 9 : 0);
+  const [a0, a1, a2, a3, a4, a5, a6, a7, a8] = cov as [number, number, number, number, number, number, number, number, number];
+  const c0 = a4 * a8 - a5 * a7, c1 = a5 * a6 - a3 * a8, c2 = a3 * a7 - a4 * a6;
+  const det = a0 * c0 + a1 * c1 + a2 * c2;
+  if (!(det > 0)) return undefined;
+  const inv = [c0 / det, (a2 * a7 - a1 * a8) / det, (a1 * a5 - a2 * a4) / det, c1 / det, (a0 * a8 - a2 * a6) / det, (a2 * a3 - a0 * a5) / det, c2 / det, (a1 * a6 - a0 * a7) / det, (a0 * a4 - a1 * a3) / det];
+  return { mean: [m[0]!, m[1]!, m[2]!], inv, bias: Math.log(weight) - 0.5 * Math.log(det) };
+}
+
+function logLik(g: Gauss3, y: number, cb: number, cr: number): number {
+  const d0 = y - g.mean[0], d1 = cb - g.mean[1], d2 = cr - g.mean[2];
+  const q = g.inv;
+  return g.bias - 0.5 * (d0 * (q[0]! * d0 + q[1]! * d1 + q[2]! * d2) + d1 * (q[3]! * d0 + q[4]! * d1 + q[5]! * d2) + d2 * (q[6]! * d0 + q[7]! * d1 + q[8]! * d2));
+}
+
+function samplesOf(image: RgbImage, m: FaceMask, max = 4000): Float32Array {
+  const n = m.data.reduce((a, v) => a + v, 0);
+  const step = Math.max(1, Math.floor(n / max));
+  const out: number[] = [];
+  let seen = 0;
+  for (let j = 0; j < m.h; j++) {
+    for (let i = 0; i < m.w; i++) {
+      if (!m.data[j * m.w + i]) continue;
+      if (seen++ % step) continue;
+      const o = ((m.y + j) * image.width + m.x + i) * 3;
+      out.push(...ycbcr(image.data[o]!, image.data[o + 1]!, image.data[o + 2]!));
+    }
+  }
+  return Float32Array.from(out);
+}
+
+/**
+ * Skin against its surroundings: one Gaussian (YCbCr, full covariance) for the face's skin sample, k for the
+ * surroundings' sample (k-means, k = 3: hair, background, anything else), equal prior for skin and
+ * surroundings. `isSkin` tells whether a colour is likelier skin.
+ */
+export interface ContrastModel {
+  isSkin(r: number, g: number, b: number): boolean;
+}
+
+export function contrastModel(image: RgbImage, skinSampleMask: FaceMask, surroundSample: FaceMask, k = 3): ContrastModel | undefined {
+  const skin = samplesOf(image, skinSampleMask);
+  const ns = skin.length / 3;
+  const skinG = gauss3(skin, Array.from({ length: ns }, (_, i) => i), 0.5);
+  const other = samplesOf(image, surroundSample);
+  const no = other.length / 3;
+  if (!skinG || no < 30) return undefined;
+  // k-means on the surroundings, initialised at luma quantiles (deterministic)
+  const byLuma = Array.from({ length: no }, (_, i) => i).sort((a, b) => other[3 * a]! - other[3 * b]!);
+  const centres = Array.from({ length: k }, (_, c) => {
+    const i = byLuma[Math.floor(((c + 0.5) / k) * no)]!;
+    return [other[3 * i]!, other[3 * i + 1]!, other[3 * i + 2]!];
+  });
+  const assign = new Int32Array(no);
+  for (let it = 0; it < 8; it++) {
+    for (let i = 0; i < no; i++) {
+      let best = 0, bd = Infinity;
+      for (let c = 0; c < k; c++) {
+        const d = (other[3 * i]! - centres[c]![0]!) ** 2 + (other[3 * i + 1]! - centres[c]![1]!) ** 2 + (other[3 * i + 2]! - centres[c]![2]!) ** 2;
+        if (d < bd) { bd = d; best = c; }
+      }
+      assign[i] = best;
+    }
+    for (let c = 0; c < k; c++) {
+      const s = [0, 0, 0];
+      let n = 0;
+      for (let i = 0; i < no; i++) if (assign[i] === c) { s[0]! += other[3 * i]!; s[1]! += other[3 * i + 1]!; s[2]! += other[3 * i + 2]!; n++; }
+      if (n > 0) centres[c] = [s[0]! / n, s[1]! / n, s[2]! / n];
+    }
+  }
+  const others: Gauss3[] = [];
+  for (let c = 0; c < k; c++) {
+    const idx: number[] = [];
+    for (let i = 0; i < no; i++) if (assign[i] === c) idx.push(i);
+    const g = gauss3(other, idx, (0.5 * idx.length) / no);
+    if (g) others.push(g);
+  }
+  if (others.length === 0) return undefined;
+  return {
+    isSkin(r, g, b) {
+      const [y, cb, cr] = ycbcr(r, g, b);
+      const ls = logLik(skinG, y, cb, cr);
+      for (const o of others) if (logLik(o, y, cb, cr) > ls) return false;
+      return true;
+    },
+  };
+}
+
 /**
  * Grows a face mask into the skin around it: the pixels of `region` that look like this face's skin and
  * connect to `core` through such pixels (4-connected flood fill seeded with the core).
  */
-export function growSkin(image: RgbImage, core: FaceMask, region: FaceMask, skin: SkinModel, options: GrowOptions = {}): FaceMask {
+export function growSkin(image: RgbImage, core: FaceMask, region: FaceMask, skin: SkinModel, options: GrowOptions = {}, contrast?: ContrastModel): FaceMask {
   const all = unionMasks([core, region], image.width, image.height);
   const { x: rx, y: ry, w, h } = all;
   if (w === 0) return core;
@@ -210,7 +323,8 @@ export function growSkin(image: RgbImage, core: FaceMask, region: FaceMask, skin
       const inRegion = px >= region.x && py >= region.y && px < region.x + region.w && py < region.y + region.h && region.data[(py - region.y) * region.w + (px - region.x)];
       if (!inRegion) continue;
       const o = (py * image.width + px) * 3;
-      ok[k] = isSkin(skin, image.data[o]!, image.data[o + 1]!, image.data[o + 2]!, chroma, luma) ? 1 : 0;
+      const r = image.data[o]!, g = image.data[o + 1]!, b = image.data[o + 2]!;
+      ok[k] = isSkin(skin, r, g, b, chroma, luma) && (!contrast || contrast.isSkin(r, g, b)) ? 1 : 0;
     }
   }
   while (stack.length > 0) {
@@ -321,8 +435,114 @@ function grownMask(image: RgbImage, core: FaceMask, outline: Point[], landmarks6
   const skin = skinModel(image, skinSample(image, landmarks68));
   if (!skin) return core;
   const opts = typeof grow === 'object' ? grow : {};
-  const region = growRegion(outline, eyeLineAngle68(landmarks68), image.width, image.height, opts);
-  return growSkin(image, core, region, skin, opts);
+  const angle = eyeLineAngle68(landmarks68);
+  const region = growRegion(outline, angle, image.width, image.height, opts);
+  if ((opts.classifier ?? 'contrast') === 'skin-only') return growSkin(image, core, region, skin, opts);
+  const sample = skinSample(image, landmarks68);
+  const contrast = contrastModel(image, sample, surroundRing(outline, angle, landmarks68, image.width, image.height));
+  if (!contrast) return growSkin(image, core, region, skin, opts);
+  const trimmed = trimBand(image, core, outline, contrast, opts.trimBand ?? 0.1);
+  return growSkin(image, trimmed, region, skin, opts, contrast);
+}
+
+/** Scales a polygon about its centroid, in the frame rotated by `angle`, by (sx, sy). */
+function scalePolygon(poly: Point[], angle: number, sx: number, sy: number): Point[] {
+  const c = Math.cos(angle), s = Math.sin(angle);
+  const m = mean(poly);
+  return poly.map((p) => {
+    const u = c * (p.x - m.x) + s * (p.y - m.y);
+    const v = -s * (p.x - m.x) + c * (p.y - m.y);
+    return { x: m.x + c * u * sx - s * v * sy, y: m.y + s * u * sx + c * v * sy };
+  });
+}
+
+/**
+ * Where the surroundings are sampled: a ring between the outline scaled by 1.35 and by 1.8 (about its
+ * centre, along the face's axes), above the mouth: hair and background, not the neck or the clothes.
+ */
+function surroundRing(outline: Point[], angle: number, landmarks68: Point[], width: number, height: number): FaceMask {
+  const outer = rasterizePolygon(scalePolygon(outline, angle, 1.8, 1.6), width, height);
+  const inner = rasterizePolygon(scalePolygon(outline, angle, 1.35, 1.3), width, height);
+  const mouth = landmarks68[62]!;
+  const c = Math.cos(angle), s = Math.sin(angle);
+  const mouthV = -s * mouth.x + c * mouth.y;
+  const data = new Uint8Array(outer.w * outer.h);
+  for (let j = 0; j < outer.h; j++) {
+    for (let i = 0; i < outer.w; i++) {
+      if (!outer.data[j * outer.w + i]) continue;
+      const x = outer.x + i, y = outer.y + j;
+      if (-s * x + c * y > mouthV) continue;
+      const ii = x - inner.x, jj = y - inner.y;
+      if (ii >= 0 && jj >= 0 && ii < inner.w && jj < inner.h && inner.data[jj * inner.w + ii]) continue;
+      data[j * outer.w + i] = 1;
+    }
+  }
+  return trimMask({ ...outer, data });
+}
+
+/**
+ * Removes from the outline's outer band (pixels within `band` x its width of the edge) those that look like
+ * the surroundings and connect to the outside through such pixels: hair over the forehead or temples, a beard
+ * at the jaw. Eyes, brows and lips are further in than the band.
+ */
+function trimBand(image: RgbImage, core: FaceMask, outline: Point[], contrast: ContrastModel, band: number): FaceMask {
+  if (!(band > 0)) return core;
+  let x1 = Infinity, x2 = -Infinity;
+  for (const p of outline) { x1 = Math.min(x1, p.x); x2 = Math.max(x2, p.x); }
+  const r = Math.max(1, Math.round((x2 - x1) * band));
+  // distance to the outside, up to r, by repeated 4-neighbour erosion layers
+  const { w, h } = core;
+  const depth = new Uint8Array(w * h);
+  const out = new Uint8Array(core.data);
+  let frontier: number[] = [];
+  for (let j = 0; j < h; j++) {
+    for (let i = 0; i < w; i++) {
+      const k = j * w + i;
+      if (!core.data[k]) continue;
+      const edge = i === 0 || j === 0 || i === w - 1 || j === h - 1 || !core.data[k - 1] || !core.data[k + 1] || !core.data[k - w] || !core.data[k + w];
+      if (edge) { depth[k] = 1; frontier.push(k); }
+    }
+  }
+  const isOther = (k: number): boolean => {
+    const i = k % w, j = (k - i) / w;
+    const o = ((core.y + j) * image.width + core.x + i) * 3;
+    return !contrast.isSkin(image.data[o]!, image.data[o + 1]!, image.data[o + 2]!);
+  };
+  // peel: a pixel goes when it looks like the surroundings and touches the outside or a peeled pixel
+  let queue = frontier.filter(isOther);
+  for (const k of queue) out[k] = 0;
+  frontier = [];
+  while (queue.length > 0) {
+    const next: number[] = [];
+    for (const k of queue) {
+      const i = k % w;
+      for (const kk of [i > 0 ? k - 1 : -1, i + 1 < w ? k + 1 : -1, k - w, k + w]) {
+        if (kk < 0 || kk >= w * h || !out[kk] || depth[kk] === 255) continue;
+        depth[kk] = 255;
+        if (bandDistance(kk, core, w) > r) continue;
+        if (isOther(kk)) {
+          out[kk] = 0;
+          next.push(kk);
+        }
+      }
+    }
+    queue = next;
+  }
+  return trimMask({ ...core, data: out });
+}
+
+/** Distance from pixel k to the nearest outside pixel along the 4 axis directions (bounded by the rectangle). */
+function bandDistance(k: number, m: FaceMask, w: number): number {
+  const i = k % w, j = (k - i) / w;
+  let d = Infinity;
+  for (let t = 1; t <= Math.max(m.w, m.h); t++) {
+    const l = i - t >= 0 ? m.data[j * w + i - t] : 0;
+    const rr = i + t < w ? m.data[j * w + i + t] : 0;
+    const u = j - t >= 0 ? m.data[(j - t) * w + i] : 0;
+    const dn = j + t < m.h ? m.data[(j + t) * w + i] : 0;
+    if (!l || !rr || !u || !dn) { d = t; break; }
+  }
+  return d;
 }
 
 export interface FaceSegmenterConfig {

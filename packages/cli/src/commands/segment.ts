@@ -20,7 +20,7 @@ import {
   maskToRle,
   rasterizePolygon,
   readPartLabels,
-  redactImage,
+  redactVerified,
   resolveModel,
   rleCountsToString,
   scoreSegmentation,
@@ -256,7 +256,9 @@ export const redact: CommandSpec = {
     '  --hold N           video: keep hiding a face for N frames after the detector loses it (default 2)',
     '  --max-frames N     video: stop after N frames',
     '  Videos are decoded and encoded with ffmpeg (Debian package ffmpeg). Faces are tracked across frames',
-    '  (box IoU), identity is decided per track, and masks are widened a little.',
+    '  (box IoU), identity is decided per track, and masks are widened a little. After hiding, the detector',
+    '  looks again; where it still finds a face on a hidden one, that is hidden harder (up to 2 more passes;',
+    '  JSON "extraPasses", and "residual": detections left after them).',
     ...ENGINE_HELP,
   ],
   minPositionals: 1,
@@ -303,6 +305,7 @@ export const redact: CommandSpec = {
       if (gallery && (gallery.model !== tools.engine.embedderInfo.name || gallery.dim !== tools.engine.embedderInfo.dim)) {
         throw new FaceflowError('GALLERY_FORMAT', `${galleryFile} holds "${gallery.model}" embeddings; this engine makes "${tools.engine.embedderInfo.name}" embeddings (pass --embedder ${gallery.model})`);
       }
+      const detect = async (img: RgbImage): Promise<Face[]> => (await tools.engine.run([img], { embed: false }))[0]!;
       const analyse = async (image: RgbImage): Promise<Array<{ face: Face; mask: FaceMask; identity: string | null; hide: boolean }>> => {
         const [faces] = await tools.engine.run([image], { embed: keep.keep === 'enrolled' });
         const segs = await segmentWith(tools, 'mesh+grow', image, faces!);
@@ -314,13 +317,16 @@ export const redact: CommandSpec = {
         const image = await decodeImage(input);
         const faces = await analyse(image);
         const hidden = faces.filter((f) => f.hide);
-        await writeImage(redactImage(image, hidden.map((f) => f.mask), { style }), out);
+        const r = await redactVerified(image, hidden.map((f) => f.mask), detect, { style });
+        await writeImage(r.image, out);
         ctx.out(`${out}: hid ${hidden.length} of ${faces.length} face(s)${faces.length > hidden.length ? `; kept ${faces.filter((f) => !f.hide).map((f) => f.identity).join(', ')}` : ''}`, {
           input,
           output: out,
           faces: faces.length,
           hidden: hidden.length,
           kept: faces.filter((f) => !f.hide).map((f) => ({ identity: f.identity, box: boxJson(f.face.box) })),
+          extraPasses: r.passes,
+          residual: r.residual,
         });
         return;
       }
@@ -328,14 +334,17 @@ export const redact: CommandSpec = {
       const tracker = new RedactionTracker({ hold });
       const writer = encodeFrames(out, video, input);
       const bar = ctx.progress('redacting', maxFrames ?? video.frames ?? 0);
-      let frames = 0, faceCount = 0, hiddenCount = 0, heldCount = 0;
+      let frames = 0, faceCount = 0, hiddenCount = 0, heldCount = 0, extraPasses = 0, residual = 0;
       const kept = new Map<string, number>();
       try {
         for await (const data of decodeFrames(input, video)) {
           const image: RgbImage = { data, width: video.width, height: video.height };
           const faces = await analyse(image);
           const r = tracker.update(faces.map((f) => ({ box: f.face.box, mask: f.mask, identity: f.identity })));
-          await writer.write(redactImage(image, r.hide, { style }).data);
+          const red = await redactVerified(image, r.hide, detect, { style });
+          extraPasses += red.passes;
+          residual += red.residual;
+          await writer.write(red.image.data);
           frames++;
           faceCount += faces.length;
           hiddenCount += r.faces.filter((f) => f.hide).length;
@@ -361,6 +370,8 @@ export const redact: CommandSpec = {
         held: heldCount,
         kept: Object.fromEntries(kept),
         audio: video.hasAudio,
+        extraPasses,
+        residual,
       });
     } finally {
       tools.close();
