@@ -117,7 +117,8 @@ export const runPipeline: CommandSpec = {
     '  --min-confidence C announce a named track only from this confidence (0..1, default 0)',
     '  --max-batch N      frames per engine batch (default 8); --max-wait MS: wait for a batch (default 20)',
     '  --crops DIR        keep a small crop of every face under DIR (thumbnails of the events)',
-    '  --grace MS         at the end or on Ctrl-C, time to drain the frames taken (default 30000)',
+    '  --grace MS         on Ctrl-C, time to drain the frames taken (default 30000; at the end of a file',
+    '                     everything taken is processed); Ctrl-C again forces',
     ...ENGINE_HELP,
   ],
   maxPositionals: 0,
@@ -207,6 +208,7 @@ export const runPipeline: CommandSpec = {
 
     let ops: OpsServer | undefined;
     let stopping = false;
+    let signalledAt: number | undefined;
     if (metricsPort !== undefined) {
       ops = await startOpsServer({ port: metricsPort, host: '127.0.0.1', metrics, ready: () => !stopping, logger });
       process.stderr.write(`faceflow run: metrics on ${ops.url}/metrics\n`);
@@ -215,7 +217,8 @@ export const runPipeline: CommandSpec = {
     let forced: () => void = () => undefined;
     const force = new Promise<void>((r) => (forced = r));
     const onSignal = (): void => {
-      if (!stopping) {
+      if (signalledAt === undefined) {
+        signalledAt = Date.now();
         stopping = true;
         process.stderr.write('faceflow run: stopping intake, draining (Ctrl-C again to force)\n');
         ingest.stop();
@@ -226,12 +229,13 @@ export const runPipeline: CommandSpec = {
     process.on('SIGINT', onSignal);
     process.on('SIGTERM', onSignal);
 
+    // at the end of a file everything taken is processed, however long it takes; after a signal (stop intake)
+    // the frames taken get --grace to drain, and a second signal forces the close at once
     const drained = async (topicList: string[]): Promise<boolean> => {
-      const deadline = Date.now() + graceMs;
       let forcedNow = false;
       void force.then(() => (forcedNow = true));
       while (topicList.some((t) => bus.retained(t).length > 0)) {
-        if (Date.now() > deadline || forcedNow) return false;
+        if (forcedNow || (signalledAt !== undefined && Date.now() > signalledAt + graceMs)) return false;
         await Promise.race([bus.waitForChange(200), force]);
       }
       return true;
