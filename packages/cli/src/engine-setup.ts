@@ -29,7 +29,7 @@ export const ENGINE_HELP = [
   '  --backend B        TF.js backend: auto (default), tensorflow, wasm, cpu (env FACEFLOW_BACKEND)',
   '  --workers N        engine worker threads for long jobs (default: number of cores)',
   '  --min-face PX      smallest face side to look for, in pixels (default 40)',
-  '  --min-score S      detector confidence needed for a face, in (0,1) (default 0.6)',
+  '  --min-score S      detector confidence needed for a face, in (0,1) (default 0.65)',
   '  --whole-image      the image is already a tight face crop: skip detection',
   '  --no-flip          do not average the embedding with the mirrored face (faster, slightly less accurate)',
   '  --embedder NAME    embedding model from the registry (default faceapi-recognition; faceflow models list)',

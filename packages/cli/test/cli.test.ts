@@ -105,7 +105,7 @@ describe('bad input gives one clear line and exit 1', () => {
     expect(missing.code).toBe(1);
     expect(missing.stderr).toMatch(/NOT_FOUND/);
     const empty = path.join(dir, 'empty.json');
-    await writeFile(empty, JSON.stringify({ format: 'faceflow-gallery', version: 1, model: 'faceapi-recognition', dim: 128, identities: [] }));
+    await writeFile(empty, JSON.stringify({ format: 'faceflow-gallery', version: 1, model: 'faceapi-recognition', dim: 128, galleryVersion: 0, updatedAt: 0, identities: [] }));
     const r = await faceflow(['identify', '--gallery', empty, path.join(demo, 'sample1.jpg')]);
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/GALLERY_EMPTY/);

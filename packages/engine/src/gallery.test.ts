@@ -2,6 +2,7 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { FileGalleryStore } from '@faceflow/shared';
 import { Gallery } from './gallery.js';
 import { identify, verify, l2Distance } from './decide.js';
 
@@ -56,8 +57,17 @@ describe('Gallery', () => {
     expect(l2Distance(back.embeddingsOf('alice')[1]!, unit(2))).toBeLessThan(1e-6);
     const json = JSON.parse(await readFile(file, 'utf8'));
     expect(json).toMatchObject({ format: 'faceflow-gallery', version: 1, model: 'test', dim: 8 });
+    expect(json.identities[0]).toMatchObject({ id: 'alice', metadata: {} });
+    // the same file opens as a FileGalleryStore: one gallery format across the project
+    const store = await FileGalleryStore.open(file, { model: 'test' });
+    expect((await store.snapshot()).identities.map((i) => i.id).sort()).toEqual(['alice', "o'brien"]);
+    await store.close();
+    await expect(FileGalleryStore.open(file, { model: 'other-model' })).rejects.toMatchObject({ code: 'GALLERY_FORMAT' });
     await writeFile(file, JSON.stringify({ ...json, version: 99 }));
     await expect(Gallery.load(file)).rejects.toMatchObject({ code: 'GALLERY_FORMAT', message: expect.stringMatching(/version 99/) });
+    const { model: _m, ...noModel } = json;
+    await writeFile(file, JSON.stringify(noModel));
+    await expect(Gallery.load(file)).rejects.toMatchObject({ code: 'GALLERY_FORMAT', message: expect.stringMatching(/no "model"/) });
     await writeFile(file, '{not json');
     await expect(Gallery.load(file)).rejects.toMatchObject({ code: 'GALLERY_FORMAT' });
     await expect(Gallery.load(path.join(dir, 'missing.json'))).rejects.toMatchObject({ code: 'NOT_FOUND' });
@@ -65,9 +75,10 @@ describe('Gallery', () => {
 
   it('refuses embeddings of the wrong size or not normalised, and bad names', () => {
     const g = new Gallery('test', 8);
-    expect(() => g.add('a', [new Float32Array(7)])).toThrow(/7 values/);
-    expect(() => g.add('a', [new Float32Array(8).fill(1)])).toThrow(/not L2-normalised/);
-    expect(() => g.add('../etc', [unit(1)])).toThrow(/identity name/);
+    expect(() => g.add('a', [unit(1, 7)])).toThrow(/dimension 7/);
+    expect(() => g.add('a', [new Float32Array(8).fill(1)])).toThrow(/L2-normalised/);
+    expect(() => g.add('bad\u0001name', [unit(1)])).toThrow(/identity id/);
+    expect(() => g.add('b', [])).toThrow(/non-empty/);
   });
 
   it('an empty gallery is a clear error, and so is an unknown name', () => {

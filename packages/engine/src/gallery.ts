@@ -3,20 +3,17 @@
  * up). Search is vectorised: all embeddings sit in one row-major Float32Array, and since every embedding is
  * L2-normalised, |q - e|^2 = 2 - 2 q.e, so a 1:N search is one pass of dot products.
  */
-import { readFile, rename, writeFile } from 'node:fs/promises';
-import { FaceflowError } from '@faceflow/shared';
-
-export const GALLERY_FORMAT = 'faceflow-gallery';
-export const GALLERY_VERSION = 1;
-
-export interface GalleryFileV1 {
-  format: typeof GALLERY_FORMAT;
-  version: 1;
-  /** name of the embedding model the vectors came from; a gallery never mixes models */
-  model: string;
-  dim: number;
-  identities: Array<{ name: string; embeddings: number[][]; updatedAt: string }>;
-}
+import { readFile } from 'node:fs/promises';
+import {
+  FaceflowError,
+  GALLERY_FILE_FORMAT,
+  GALLERY_FILE_VERSION,
+  checkEmbeddings,
+  checkIdentityId,
+  parseGalleryFile,
+  writeFileAtomic,
+  type GalleryFile,
+} from '@faceflow/shared';
 
 export interface IdentityDistance {
   name: string;
@@ -24,17 +21,10 @@ export interface IdentityDistance {
   distance: number;
 }
 
-const NAME_RE = /^[\p{L}\p{N}][\p{L}\p{N} _.'-]{0,127}$/u;
-
-export function validateIdentityName(name: string): string {
-  if (typeof name !== 'string' || !NAME_RE.test(name)) {
-    throw new FaceflowError('INVALID_ARGUMENT', `identity name "${String(name).slice(0, 40)}" must be 1-128 letters, digits, space, _ . ' -, starting with a letter or digit`);
-  }
-  return name;
-}
-
 export class Gallery {
-  private readonly identities = new Map<string, { embeddings: Float32Array[]; updatedAt: string }>();
+  private readonly identities = new Map<string, { embeddings: Float32Array[]; metadata: Record<string, string>; updatedAt: number }>();
+  /** bumped on every change, as a store's version is */
+  private version = 0;
   private matrix: Float32Array | undefined;
   private rowOwner: Int32Array | undefined;
   private ownerNames: string[] = [];
@@ -67,27 +57,23 @@ export class Gallery {
     return id.embeddings;
   }
 
-  add(name: string, embeddings: Float32Array[]): void {
-    validateIdentityName(name);
-    if (embeddings.length === 0) throw new FaceflowError('INVALID_ARGUMENT', `no embedding given for "${name}"`);
-    for (const e of embeddings) {
-      if (e.length !== this.dim) throw new FaceflowError('INVALID_ARGUMENT', `embedding for "${name}" has ${e.length} values, gallery wants ${this.dim}`);
-      let n = 0;
-      for (const v of e) {
-        if (!Number.isFinite(v)) throw new FaceflowError('INVALID_ARGUMENT', `embedding for "${name}" has a non-finite value`);
-        n += v * v;
-      }
-      if (Math.abs(n - 1) > 1e-3) throw new FaceflowError('INVALID_ARGUMENT', `embedding for "${name}" is not L2-normalised (|e|^2 = ${n.toFixed(4)})`);
-    }
+  /** Adds embeddings to an identity (created if new); validated by the same rules as every gallery store. */
+  add(name: string, embeddings: Float32Array[], metadata?: Record<string, string>): void {
+    checkIdentityId(name);
     const existing = this.identities.get(name);
     const all = [...(existing?.embeddings ?? []), ...embeddings.map((e) => Float32Array.from(e))];
-    this.identities.set(name, { embeddings: all, updatedAt: new Date().toISOString() });
+    checkEmbeddings(name, all.map((e) => Array.from(e)), this.dim);
+    this.identities.set(name, { embeddings: all, metadata: { ...existing?.metadata, ...metadata }, updatedAt: Date.now() });
+    this.version++;
     this.matrix = undefined;
   }
 
   remove(name: string): boolean {
     const had = this.identities.delete(name);
-    if (had) this.matrix = undefined;
+    if (had) {
+      this.version++;
+      this.matrix = undefined;
+    }
     return had;
   }
 
@@ -137,54 +123,46 @@ export class Gallery {
     return top.map((o) => ({ name: this.ownerNames[o]!, distance: Math.sqrt(Math.max(0, 2 - 2 * best[o]!)) }));
   }
 
-  toJSON(): GalleryFileV1 {
+  /** The gallery as the one gallery file format of @faceflow/shared (also read by FileGalleryStore). */
+  toJSON(): GalleryFile {
     return {
-      format: GALLERY_FORMAT,
-      version: GALLERY_VERSION,
+      format: GALLERY_FILE_FORMAT,
+      version: GALLERY_FILE_VERSION,
       model: this.model,
       dim: this.dim,
+      galleryVersion: this.version,
+      updatedAt: Date.now(),
       identities: [...this.identities].map(([name, v]) => ({
-        name,
+        id: name,
         embeddings: v.embeddings.map((e) => Array.from(e, (x) => Math.round(x * 1e7) / 1e7)),
+        metadata: v.metadata,
         updatedAt: v.updatedAt,
       })),
     };
   }
 
-  static fromJSON(json: unknown, source = 'gallery'): Gallery {
-    const bad = (why: string): never => {
-      throw new FaceflowError('GALLERY_FORMAT', `${source}: ${why}`);
-    };
-    if (typeof json !== 'object' || json === null) bad('not a JSON object');
-    const j = json as Partial<GalleryFileV1>;
-    if (j.format !== GALLERY_FORMAT) bad(`"format" must be "${GALLERY_FORMAT}"`);
-    if (j.version !== GALLERY_VERSION) bad(`unsupported format version ${String(j.version)}; this build reads version ${GALLERY_VERSION}`);
-    if (typeof j.model !== 'string' || j.model === '') bad('"model" must be a non-empty string');
-    if (typeof j.dim !== 'number') bad('"dim" must be a number');
-    if (!Array.isArray(j.identities)) bad('"identities" must be an array');
-    const g = new Gallery(j.model!, j.dim!);
-    for (const [i, id] of j.identities!.entries()) {
-      if (typeof id?.name !== 'string') bad(`identities[${i}].name must be a string`);
-      if (!Array.isArray(id.embeddings)) bad(`identities[${i}].embeddings must be an array`);
-      try {
-        g.add(id.name, id.embeddings.map((e) => Float32Array.from(e)));
-      } catch (e) {
-        bad(`identities[${i}] ("${id.name}"): ${(e as Error).message}`);
-      }
-      if (typeof id.updatedAt === 'string') g.identities.get(id.name)!.updatedAt = id.updatedAt;
+  static parse(text: string, source = 'gallery'): Gallery {
+    const content = parseGalleryFile(text, source);
+    if (content.model === undefined) {
+      throw new FaceflowError('GALLERY_FORMAT', `gallery file ${source}: has no "model": cannot tell which embeddings it holds`);
     }
+    const dim = content.dim ?? content.identities[0]?.embeddings[0]?.length;
+    if (dim === undefined) throw new FaceflowError('GALLERY_FORMAT', `gallery file ${source}: has no "dim" and no embeddings`);
+    const g = new Gallery(content.model, dim);
+    for (const id of content.identities) {
+      g.identities.set(id.id, { embeddings: id.embeddings.map((e) => Float32Array.from(e)), metadata: id.metadata, updatedAt: id.updatedAt });
+    }
+    g.version = content.version;
     return g;
   }
 
-  /** Writes atomically (temp file + rename), so a crash never leaves half a gallery. */
+  static fromJSON(json: unknown, source = 'gallery'): Gallery {
+    return Gallery.parse(JSON.stringify(json), source);
+  }
+
+  /** Writes atomically (temp file, fsync, rename), so a crash never leaves half a gallery. */
   async save(file: string): Promise<void> {
-    const tmp = `${file}.${process.pid}.${Date.now()}.tmp`;
-    try {
-      await writeFile(tmp, JSON.stringify(this.toJSON()));
-      await rename(tmp, file);
-    } catch (e) {
-      throw new FaceflowError('INVALID_ARGUMENT', `cannot write gallery ${file}: ${(e as Error).message}`, { cause: e });
-    }
+    await writeFileAtomic(file, JSON.stringify(this.toJSON()));
   }
 
   static async load(file: string): Promise<Gallery> {
@@ -194,12 +172,6 @@ export class Gallery {
     } catch (e) {
       throw new FaceflowError('NOT_FOUND', `gallery file not found: ${file}`, { cause: e });
     }
-    let json: unknown;
-    try {
-      json = JSON.parse(text);
-    } catch (e) {
-      throw new FaceflowError('GALLERY_FORMAT', `${file}: not valid JSON`, { cause: e });
-    }
-    return Gallery.fromJSON(json, file);
+    return Gallery.parse(text, file);
   }
 }

@@ -34,7 +34,7 @@ import {
 import { type CommandSpec, num, str, UsageError } from '../cli.js';
 import { ENGINE_FLAGS, ENGINE_HELP, engineConfig } from '../engine-setup.js';
 
-/** Reads a gallery file: the CLI's (`faceflow enroll`: model, dim, identities[name]) or a FileGalleryStore's. */
+/** Reads a gallery file (the one format: `faceflow enroll` and FileGalleryStore both write it). */
 export async function loadGallerySnapshot(file: string): Promise<{ snapshot: GallerySnapshot; model?: string }> {
   let text: string;
   try {
@@ -42,20 +42,8 @@ export async function loadGallerySnapshot(file: string): Promise<{ snapshot: Gal
   } catch (e) {
     throw new FaceflowError('NOT_FOUND', `gallery file not found: ${file}`, { cause: e });
   }
-  let doc: { model?: unknown; identities?: unknown };
-  try {
-    doc = JSON.parse(text) as typeof doc;
-  } catch (e) {
-    throw new FaceflowError('GALLERY_FORMAT', `${file}: not valid JSON`, { cause: e });
-  }
-  if (typeof doc?.model === 'string' && Array.isArray(doc.identities)) {
-    const identities = (doc.identities as { name?: unknown; embeddings?: unknown }[]).map((i, k) => {
-      if (typeof i?.name !== 'string' || !Array.isArray(i.embeddings)) throw new FaceflowError('GALLERY_FORMAT', `${file}: identities[${k}] needs a name and embeddings`);
-      return { id: i.name, embeddings: i.embeddings as number[][], metadata: { model: doc.model as string }, updatedAt: 0 };
-    });
-    return { snapshot: { version: 1, identities }, model: doc.model };
-  }
-  return { snapshot: parseGalleryFile(text, file) };
+  const { model, dim: _dim, ...snapshot } = parseGalleryFile(text, file);
+  return { snapshot, ...(model !== undefined ? { model } : {}) };
 }
 
 function clock(ms: number): string {

@@ -1,8 +1,13 @@
 /**
- * A gallery in one JSON file (the CLI's gallery, and small single-host deployments):
+ * The one gallery file format, written by `faceflow enroll` (the engine's Gallery), by FileGalleryStore
+ * (small single-host deployments) and read by `faceflow run`:
  *
- *     {"format":"faceflow-gallery","version":1,"galleryVersion":7,"updatedAt":1764390000000,
+ *     {"format":"faceflow-gallery","version":1,"model":"faceapi-recognition","dim":128,"galleryVersion":7,
+ *      "updatedAt":1764390000000,
  *      "identities":[{"id":"alice","embeddings":[[...],[...]],"metadata":{},"updatedAt":1764390000000}]}
+ *
+ * `model` names the embedding model the vectors came from (a gallery never mixes models); `dim` their size.
+ * Both are optional for a store that has not been given them yet, and checked when present.
  *
  * `version` is the file format's version; `galleryVersion` the store version (see types.ts). Every change
  * writes the whole file to a temporary file in the same directory, fsyncs it and renames it over the old
@@ -23,6 +28,8 @@ export const GALLERY_FILE_VERSION = 1;
 export interface GalleryFile {
   format: typeof GALLERY_FILE_FORMAT;
   version: typeof GALLERY_FILE_VERSION;
+  model?: string;
+  dim?: number;
   galleryVersion: number;
   updatedAt: number;
   identities: GalleryIdentity[];
@@ -35,8 +42,14 @@ function formatError(path: string, problem: string, cause?: unknown): FaceflowEr
   });
 }
 
+/** What a gallery file holds: the store snapshot plus the model and size of its embeddings. */
+export interface GalleryFileContent extends GallerySnapshot {
+  model?: string;
+  dim?: number;
+}
+
 /** Parses and checks the content of a gallery file. */
-export function parseGalleryFile(text: string, path = '(gallery)'): GallerySnapshot {
+export function parseGalleryFile(text: string, path = '(gallery)'): GalleryFileContent {
   let doc: unknown;
   try {
     doc = JSON.parse(text);
@@ -49,9 +62,11 @@ export function parseGalleryFile(text: string, path = '(gallery)'): GallerySnaps
     throw formatError(path, `format version ${JSON.stringify(d.version)} is not supported (this build reads version ${GALLERY_FILE_VERSION})`);
   }
   if (!Number.isSafeInteger(d.galleryVersion) || (d.galleryVersion as number) < 0) throw formatError(path, '"galleryVersion" must be an integer >= 0');
+  if (d.model !== undefined && (typeof d.model !== 'string' || d.model === '')) throw formatError(path, '"model" must be a non-empty string');
+  if (d.dim !== undefined && (!Number.isSafeInteger(d.dim) || (d.dim as number) <= 0)) throw formatError(path, '"dim" must be a positive integer');
   if (!Array.isArray(d.identities)) throw formatError(path, '"identities" must be an array');
   const seen = new Set<string>();
-  let dim: number | undefined;
+  let dim: number | undefined = d.dim;
   const identities = d.identities.map((raw: unknown, i): GalleryIdentity => {
     const r = raw as Partial<GalleryIdentity> | null;
     try {
@@ -65,13 +80,22 @@ export function parseGalleryFile(text: string, path = '(gallery)'): GallerySnaps
       throw formatError(path, `identities[${i}]: ${(e as Error).message}`, e);
     }
   });
-  return { version: d.galleryVersion as number, identities };
+  return {
+    version: d.galleryVersion as number,
+    identities,
+    ...(d.model !== undefined ? { model: d.model } : {}),
+    ...(dim !== undefined ? { dim } : {}),
+  };
 }
 
-export function serializeGallery(state: GalleryState): string {
+export function serializeGallery(state: GalleryState, meta: { model?: string } = {}): string {
+  const first = state.identities.values().next().value as GalleryIdentity | undefined;
+  const dim = first?.embeddings[0]?.length;
   const file: GalleryFile = {
     format: GALLERY_FILE_FORMAT,
     version: GALLERY_FILE_VERSION,
+    ...(meta.model !== undefined ? { model: meta.model } : {}),
+    ...(dim !== undefined ? { dim } : {}),
     galleryVersion: state.version,
     updatedAt: Date.now(),
     identities: [...state.identities.values()],
@@ -113,13 +137,18 @@ export class FileGalleryStore extends MemoryGalleryStore {
   private constructor(
     readonly path: string,
     initial: GallerySnapshot,
+    /** the embedding model recorded in the file (kept on every write) */
+    readonly model: string | undefined,
     logger?: Logger,
   ) {
     super({ initial, ...(logger ? { logger } : {}) });
   }
 
-  /** Opens the gallery at `path`; a missing file is an empty gallery (created on the first change). */
-  static async open(path: string, options: { logger?: Logger } = {}): Promise<FileGalleryStore> {
+  /**
+   * Opens the gallery at `path`; a missing file is an empty gallery (created on the first change).
+   * `model`, when given, must match the file's (or is recorded in a file that has none).
+   */
+  static async open(path: string, options: { logger?: Logger; model?: string } = {}): Promise<FileGalleryStore> {
     let text: string | undefined;
     try {
       text = await readFile(path, 'utf8');
@@ -128,11 +157,14 @@ export class FileGalleryStore extends MemoryGalleryStore {
         throw new FaceflowError('STORE_UNAVAILABLE', `could not read ${path}: ${(e as Error).message}`, { cause: e, details: { path } });
       }
     }
-    const initial = text === undefined ? { version: 0, identities: [] } : parseGalleryFile(text, path);
-    return new FileGalleryStore(path, initial, options.logger);
+    const initial: GalleryFileContent = text === undefined ? { version: 0, identities: [] } : parseGalleryFile(text, path);
+    if (options.model !== undefined && initial.model !== undefined && initial.model !== options.model) {
+      throw formatError(path, `holds "${initial.model}" embeddings, not "${options.model}"`);
+    }
+    return new FileGalleryStore(path, { version: initial.version, identities: initial.identities }, initial.model ?? options.model, options.logger);
   }
 
   protected override async persist(next: GalleryState): Promise<void> {
-    await writeFileAtomic(this.path, serializeGallery(next));
+    await writeFileAtomic(this.path, serializeGallery(next, this.model !== undefined ? { model: this.model } : {}));
   }
 }
