@@ -90,9 +90,17 @@ async function loadTools(ctx: CommandContext, needMesh: boolean): Promise<{ engi
   }
 }
 
-async function segmentWith(tools: { mesh?: FaceSegmenter; landmarks: FaceSegmenter }, v: Variant, image: RgbImage, faces: Face[]): Promise<FaceSegment[]> {
+type Classifier = 'contrast' | 'skin-only';
+
+function parseClassifier(ctx: CommandContext): Classifier {
+  const c = str(ctx, 'classifier') ?? 'contrast';
+  if (c !== 'contrast' && c !== 'skin-only') throw new UsageError(`--classifier must be contrast or skin-only, got "${c}"`);
+  return c;
+}
+
+async function segmentWith(tools: { mesh?: FaceSegmenter; landmarks: FaceSegmenter }, v: Variant, image: RgbImage, faces: Face[], classifier: Classifier = 'contrast'): Promise<FaceSegment[]> {
   const seg = baseMethod(v) === 'mesh' ? tools.mesh! : tools.landmarks;
-  const [out] = await seg.run([image], [faces], { grow: v.endsWith('+grow') });
+  const [out] = await seg.run([image], [faces], { grow: v.endsWith('+grow') ? { classifier } : false });
   return out!;
 }
 
@@ -153,13 +161,15 @@ export const segment: CommandSpec = {
   name: 'segment',
   summary: 'a mask for every face: polygon, binary mask (PNG, COCO RLE) and quality score',
   usage: 'faceflow segment <image> [-o overlay.png] [--mask mask.png] [--method mesh+grow] [--json]',
-  flags: { ...ENGINE_FLAGS, output: { type: 'string', short: 'o' }, mask: { type: 'string' }, method: { type: 'string' } },
+  flags: { ...ENGINE_FLAGS, output: { type: 'string', short: 'o' }, mask: { type: 'string' }, method: { type: 'string' }, classifier: { type: 'string' } },
   help: [
     '  -o, --output FILE  draw the masks and outlines onto a copy of the image (png, jpg or webp)',
     '  --mask FILE        the union of all face masks as a black-and-white PNG of the image\'s size',
     '  --method M         mesh+grow (default): the face mesh outline grown into the skin around it (forehead,',
     '                     ears, neck); mesh: the face mesh outline only; landmarks, landmarks+grow: from the',
     '                     68 landmarks, no extra model',
+    '  --classifier C     +grow methods: contrast (default: skin vs the colours around the head, trims hair off',
+    '                     the outline\'s edge) or skin-only (chroma and luma bounds around the face\'s own skin)',
     '  JSON per face: box, score, method, polygon [[x,y],...], rle {size:[h,w], counts: COCO compressed string},',
     '  area (pixels), quality {score, components, measures}.',
     ...ENGINE_HELP,
@@ -169,6 +179,7 @@ export const segment: CommandSpec = {
   async run(ctx) {
     const file = ctx.positionals[0]!;
     const variant = parseVariant(str(ctx, 'method') ?? 'mesh+grow');
+    const classifier = parseClassifier(ctx);
     const overlay = str(ctx, 'output');
     const maskOut = str(ctx, 'mask');
     if (overlay) await checkWritable(overlay, 'overlay');
@@ -177,7 +188,7 @@ export const segment: CommandSpec = {
     const tools = await loadTools(ctx, baseMethod(variant) === 'mesh');
     try {
       const [faces] = await tools.engine.run([image], { embed: false, wholeImageIsFace: ctx.values['whole-image'] === true });
-      const segments = await segmentWith(tools, variant, image, faces!);
+      const segments = await segmentWith(tools, variant, image, faces!, classifier);
       if (overlay) await drawOverlay(image, segments, overlay);
       if (maskOut) {
         const png = await maskToPng(unionMasks(segments.map((s) => s.mask), image.width, image.height));
@@ -399,11 +410,13 @@ export const evalSeg: CommandSpec = {
   name: 'eval seg',
   summary: 'face segmentation against LFW Part Labels: mean IoU and precision vs the skin label',
   usage: 'faceflow eval seg --images <dir> --masks <dir> [--method mesh+grow[,mesh,...]] [--limit N] [--json]',
-  flags: { ...ENGINE_FLAGS, images: { type: 'string' }, masks: { type: 'string' }, method: { type: 'string' }, limit: { type: 'string' }, 'per-image': { type: 'boolean', default: false } },
+  flags: { ...ENGINE_FLAGS, images: { type: 'string' }, masks: { type: 'string' }, method: { type: 'string' }, classifier: { type: 'string' }, limit: { type: 'string' }, 'per-image': { type: 'boolean', default: false } },
   help: [
     '  --images DIR       photos (<name>.jpg)',
     '  --masks DIR        label PNGs of the same names (<name>.png): red hair, green skin, blue background',
     `  --method LIST      comma-separated, any of ${METHODS.join(', ')} (default mesh+grow)`,
+    '  --classifier C     +grow methods: contrast (default: skin vs the colours around the head, trims hair off',
+    '                     the outline\'s edge) or skin-only (chroma and luma bounds around the face\'s own skin)',
     '  --limit N          only the first N images (sorted by name)',
     '  --per-image        add every image\'s scores to the JSON',
     '  Scores the face nearest the image centre (if none is detected, the centred 45% box, counted in',
@@ -419,6 +432,7 @@ export const evalSeg: CommandSpec = {
     const masksDir = str(ctx, 'masks', true);
     const variants = (str(ctx, 'method') ?? 'mesh+grow').split(',').map((s) => parseVariant(s.trim()));
     const limit = num(ctx, 'limit', { min: 1, integer: true });
+    const classifier = parseClassifier(ctx);
     let names: string[];
     try {
       names = (await readdir(imagesDir)).filter((f) => /\.(jpe?g|png|webp)$/i.test(f)).sort();
@@ -448,7 +462,7 @@ export const evalSeg: CommandSpec = {
       // one warm-up so the first image does not carry the models' first-call costs
       const warm = await decodeImage(path.join(imagesDir, names[0]!));
       const [wf] = await tools.engine.run([warm], { embed: true, fallbackCenterFraction: 0.45 });
-      for (const v of variants) await segmentWith(tools, v, warm, wf!.slice(0, 1));
+      for (const v of variants) await segmentWith(tools, v, warm, wf!.slice(0, 1), classifier);
       for (const name of names) {
         const image = await decodeImage(path.join(imagesDir, name));
         const labels = await readPartLabels(maskOf(name));
@@ -461,7 +475,7 @@ export const evalSeg: CommandSpec = {
         const row: Record<string, unknown> = { image: name };
         for (const v of variants) {
           const t0 = performance.now();
-          const [s] = await segmentWith(tools, v, image, [face]);
+          const [s] = await segmentWith(tools, v, image, [face], classifier);
           ms.set(v, ms.get(v)! + performance.now() - t0);
           const sc = scoreSegmentation(toDenseMask(s!.mask), labels, face.landmarks);
           scores.get(v)!.push(sc);
@@ -497,6 +511,7 @@ export const evalSeg: CommandSpec = {
     const result = {
       images: n,
       fallbacks,
+      classifier,
       skinLabel: 'green (0,255,0), face and neck',
       embedder: tools.engine.embedderInfo.name,
       embedMsPerFace: round(embedPerFace, 2),
