@@ -1,0 +1,465 @@
+/**
+ * `npm run bench:pipeline -- [options]`: the streaming pipeline on this machine, end to end through Kafka.
+ * A benchmark, not a test: it asserts nothing, it measures and prints a markdown table.
+ *
+ * For each embedder count (`--embedders 1,2`): starts the four services (node services/<name>/dist/main.js)
+ * against the local Kafka and Redis (`bash scripts/infra.sh up`; FACEFLOW_KAFKA_BROKERS / FACEFLOW_REDIS_URL),
+ * on their own topics, groups and gallery prefix (deleted afterwards); N cameras push 720p JPEG frames to the
+ * ingest service's HTTP push API at `--fps` each (frames made from @vladmandic/face-api's demo photo, three
+ * faces, or from `--video`); after `--warmup` seconds it measures `--seconds` seconds:
+ *  - frames/s end to end: frames the embedders finished (their faceflow_frames_out_total) per second of the
+ *    window, next to the frames/s offered; when the pipeline keeps up they are equal, when it does not the
+ *    consumer lag grows and the latency with it (both shown);
+ *  - capture-to-match latency p50/p99 of every frame captured in the window (match messages read from the
+ *    matches topic: now - captureTs), and capture-to-identity-event p50/p99 from the alerts service's
+ *    faceflow_capture_to_event_seconds histogram (per track, so few samples; bucket-interpolated);
+ *  - frames refused (429) or dropped by ingest.
+ * Then 1:N search latency of the engine's `Gallery.search` at `--gallery-sizes` entries (random unit
+ * vectors, dim 128, one embedding per identity).
+ *
+ * Full run (what BENCHMARKS.md reports; needs the machine to itself, ~10 minutes):
+ *   npm run build && bash scripts/infra.sh up && npm run bench:pipeline -- --cameras 4 --fps 5 --seconds 60
+ * Smoke run: npm run bench:pipeline -- --cameras 1 --fps 2 --seconds 5 --warmup 3 --embedders 1 --gallery-sizes 10000
+ */
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs, promisify } from 'node:util';
+import { Gallery } from '@faceflow/engine';
+import { baseConfigFields, defineConfig, MatchSchema, topicNames } from '@faceflow/shared';
+import { KafkaBus } from '@faceflow/shared/kafka';
+import { RedisGalleryStore } from '@faceflow/shared/redis';
+
+const run = promisify(execFile);
+const ROOT = fileURLToPath(new URL('../../../../', import.meta.url));
+const SAMPLE = path.join(ROOT, 'node_modules/@vladmandic/face-api/demo/sample1.jpg');
+const log = (msg: string): void => void process.stderr.write(`[bench:pipeline] ${msg}\n`);
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+interface Service {
+  name: string;
+  child: ChildProcess;
+  port?: number;
+  logs: string[];
+}
+
+function startService(name: string, env: Record<string, string>): Service {
+  const child = spawn(process.execPath, [path.join(ROOT, `services/${name}/dist/main.js`)], {
+    cwd: ROOT,
+    env: { ...process.env, FACEFLOW_HTTP_PORT: '0', FACEFLOW_HTTP_HOST: '127.0.0.1', FACEFLOW_LOG_LEVEL: 'warn', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const s: Service = { name, child, logs: [] };
+  const onData = (d: Buffer): void => {
+    for (const line of d.toString('utf8').split('\n').filter(Boolean)) {
+      s.logs.push(line);
+      if (s.logs.length > 200) s.logs.shift();
+      try {
+        const j = JSON.parse(line) as { msg?: string; port?: number };
+        if (j.msg === `${name} ready`) s.port = j.port;
+      } catch {
+        // not JSON
+      }
+    }
+  };
+  child.stdout!.on('data', onData);
+  child.stderr!.on('data', onData);
+  return s;
+}
+
+async function ready(s: Service, ms = 300_000): Promise<void> {
+  const end = Date.now() + ms;
+  while (s.port === undefined) {
+    if (s.child.exitCode !== null) throw new Error(`${s.name} exited with ${s.child.exitCode}:\n${s.logs.slice(-20).join('\n')}`);
+    if (Date.now() > end) throw new Error(`${s.name} not ready after ${ms} ms:\n${s.logs.slice(-20).join('\n')}`);
+    await sleep(50);
+  }
+}
+
+async function stop(services: Service[]): Promise<void> {
+  await Promise.all(
+    services.map(async (s) => {
+      if (s.child.exitCode !== null) return;
+      const gone = new Promise((r) => s.child.once('exit', r));
+      s.child.kill('SIGTERM');
+      const t = setTimeout(() => s.child.kill('SIGKILL'), 15_000);
+      await gone;
+      clearTimeout(t);
+    }),
+  );
+}
+
+async function metricsText(s: Service): Promise<string> {
+  return (await fetch(`http://127.0.0.1:${s.port}/metrics`)).text();
+}
+
+/** Sum of a metric's samples whose labels contain every `where` pair. */
+function sumMetric(text: string, name: string, where: Record<string, string> = {}): number {
+  let total = 0;
+  for (const line of text.split('\n')) {
+    if (!line.startsWith(name)) continue;
+    const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{([^}]*)\})? (\S+)$/.exec(line);
+    if (!m || m[1] !== name) continue;
+    const labels = Object.fromEntries([...(m[3] ?? '').matchAll(/(\w+)="([^"]*)"/g)].map((x) => [x[1], x[2]]));
+    if (Object.entries(where).every(([k, v]) => labels[k] === v)) total += Number(m[4]);
+  }
+  return total;
+}
+
+/** A quantile from a Prometheus histogram's cumulative buckets (linear inside a bucket, like histogram_quantile). */
+function histogramQuantile(text: string, name: string, q: number): number | undefined {
+  const buckets = new Map<number, number>();
+  for (const m of text.matchAll(new RegExp(`^${name}_bucket\\{[^}]*le="([^"]+)"[^}]*\\} (\\S+)$`, 'gm'))) {
+    const le = m[1] === '+Inf' ? Infinity : Number(m[1]);
+    buckets.set(le, (buckets.get(le) ?? 0) + Number(m[2]));
+  }
+  const sorted = [...buckets].sort((a, b) => a[0] - b[0]);
+  const total = sorted.at(-1)?.[1] ?? 0;
+  if (total === 0) return undefined;
+  const rank = q * total;
+  let prevLe = 0;
+  let prevCount = 0;
+  for (const [le, count] of sorted) {
+    if (count >= rank) {
+      if (le === Infinity) return prevLe;
+      return prevLe + ((le - prevLe) * (rank - prevCount)) / Math.max(1e-9, count - prevCount);
+    }
+    prevLe = le;
+    prevCount = count;
+  }
+  return prevLe;
+}
+
+function quantile(sorted: number[], q: number): number | undefined {
+  if (sorted.length === 0) return undefined;
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))];
+}
+
+/** 720p JPEG frames: the demo photo (one frame), or up to `max` frames of a video. */
+async function makeFrames(video: string | undefined, max: number): Promise<Buffer[]> {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'faceflow-bench-'));
+  try {
+    const vf = 'scale=1280:720:force_original_aspect_ratio=increase,crop=1280:720';
+    if (video) {
+      await run('ffmpeg', ['-y', '-loglevel', 'error', '-i', video, '-vf', vf, '-frames:v', String(max), '-q:v', '3', path.join(dir, 'f%05d.jpg')], { timeout: 300_000 });
+    } else {
+      await run('ffmpeg', ['-y', '-loglevel', 'error', '-i', SAMPLE, '-vf', vf, '-q:v', '3', path.join(dir, 'f00001.jpg')]);
+    }
+    const files = (await readdir(dir)).filter((f) => f.endsWith('.jpg')).sort();
+    if (files.length === 0) throw new Error(`no frames from ${video ?? SAMPLE}`);
+    return Promise.all(files.map((f) => readFile(path.join(dir, f))));
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+interface PipelineRow {
+  embedders: number;
+  cameras: number;
+  offeredFps: number;
+  processedFps: number;
+  matchP50?: number;
+  matchP99?: number;
+  eventP50?: number;
+  eventP99?: number;
+  refused: number;
+  dropped: number;
+  lagAtEnd: number;
+  framesInWindow: number;
+}
+
+async function pipelineRun(o: {
+  embedders: number;
+  cameras: number;
+  fps: number;
+  seconds: number;
+  warmup: number;
+  workers: number;
+  partitions: number;
+  frames: Buffer[];
+  kafkaBrokers: string[];
+  redisUrl: string;
+}): Promise<PipelineRow> {
+  const id = `${Date.now().toString(36)}-${randomBytes(3).toString('hex')}`;
+  const prefix = `bench-${id}`;
+  const topics = topicNames(prefix);
+  const extra = [`${topics.faces}.dlq`, `${topics.matches}.dlq`];
+  const galleryPrefix = `bench:${id}:`;
+  const groups = { embedder: `bench-embedder-${id}`, matcher: `bench-matcher-${id}`, alerts: `bench-alerts-${id}`, reader: `bench-reader-${id}` };
+  const bus = new KafkaBus({ brokers: o.kafkaBrokers, clientId: 'faceflow-bench' });
+  const services: Service[] = [];
+  const cameras = Array.from({ length: o.cameras }, (_, i) => `cam${i + 1}`);
+  const keys = new Map(cameras.map((c) => [c, randomBytes(16).toString('hex')]));
+  try {
+    await bus.createTopics([...Object.values(topics), ...extra].map((topic) => ({ topic, partitions: o.partitions })));
+    // a gallery of 1000 random identities, so that every face is searched against something
+    const store = await RedisGalleryStore.open({ url: o.redisUrl, keyPrefix: galleryPrefix });
+    for (let i = 0; i < 1000; i++) await store.put(`person-${i}`, [randomUnit(128)]);
+    await store.close();
+
+    const common = {
+      FACEFLOW_KAFKA_BROKERS: o.kafkaBrokers.join(','),
+      FACEFLOW_REDIS_URL: o.redisUrl,
+      FACEFLOW_TOPIC_PREFIX: prefix,
+      FACEFLOW_TOPIC_PARTITIONS: String(o.partitions),
+    };
+    const withInfo = { FACEFLOW_LOG_LEVEL: 'info' }; // the "ready" line (with the port) is an info line
+    const embedders = Array.from({ length: o.embedders }, () =>
+      startService('embedder', { ...common, ...withInfo, FACEFLOW_EMBEDDER_GROUP: groups.embedder, FACEFLOW_EMBEDDER_WORKERS: String(o.workers) }),
+    );
+    const matcher = startService('matcher', { ...common, ...withInfo, FACEFLOW_MATCHER_GROUP: groups.matcher, FACEFLOW_GALLERY_PREFIX: galleryPrefix });
+    const alerts = startService('alerts', { ...common, ...withInfo, FACEFLOW_ALERTS_GROUP: groups.alerts, FACEFLOW_ALERT_MIN_FACES: '1' });
+    const ingest = startService('ingest', {
+      ...common,
+      ...withInfo,
+      FACEFLOW_INGEST_API_KEYS: cameras.map((c) => `${c}:${createHash('sha256').update(keys.get(c)!).digest('hex')}`).join(','),
+      FACEFLOW_INGEST_MAX_IN_FLIGHT: String(Math.max(64, o.cameras * 16)),
+    });
+    services.push(...embedders, matcher, alerts, ingest);
+    log(`embedders=${o.embedders}: starting the services (the engine loads in each embedder)`);
+    await Promise.all(services.map((s) => ready(s)));
+
+    // every match: capture-to-match latency, counted per frame (a frame's first match)
+    const seenFrames = new Map<string, { captureTs: number; at: number }>();
+    const sub = await bus.subscribe(
+      topics.matches,
+      groups.reader,
+      async (batch) => {
+        const at = Date.now();
+        for (const m of batch.messages) {
+          const match = MatchSchema.decode(m.value);
+          if (!seenFrames.has(match.frameId)) seenFrames.set(match.frameId, { captureTs: match.captureTs, at });
+        }
+      },
+      { deadLetter: false },
+    );
+
+    // the cameras: each pushes its frames at o.fps, on its own clock
+    let pushing = true;
+    let refused = 0;
+    let pushed = 0;
+    const pushers = cameras.map(async (cam, ci) => {
+      const period = 1000 / o.fps;
+      let next = Date.now() + (ci * period) / o.cameras;
+      let n = 0;
+      while (pushing) {
+        const wait = next - Date.now();
+        if (wait > 0) await sleep(wait);
+        next += period;
+        const frame = o.frames[n++ % o.frames.length]!;
+        const captureTs = Date.now();
+        try {
+          const res = await fetch(`http://127.0.0.1:${ingest.port}/v1/frames`, {
+            method: 'POST',
+            headers: { authorization: `Bearer ${keys.get(cam)}`, 'x-camera-id': cam, 'x-capture-ts': String(captureTs), 'content-type': 'image/jpeg' },
+            body: frame,
+          });
+          await res.arrayBuffer();
+          if (res.status === 429) refused++;
+          else if (!res.ok) throw new Error(`push: HTTP ${res.status}`);
+          else pushed++;
+        } catch (e) {
+          refused++;
+          if (refused < 5) log(`push failed: ${(e as Error).message}`);
+        }
+        if (Date.now() - next > 5 * period) next = Date.now(); // do not burst to catch up
+      }
+    });
+
+    const embedderFrames = async (): Promise<number> =>
+      (await Promise.all(embedders.map(metricsText))).reduce((a, t) => a + sumMetric(t, 'faceflow_frames_out_total', { stage: 'embedder' }), 0);
+    log(`warming up for ${o.warmup} s`);
+    await sleep(o.warmup * 1000);
+    const t0 = Date.now();
+    const f0 = await embedderFrames();
+    const ingestBefore = await metricsText(ingest);
+    log(`measuring for ${o.seconds} s`);
+    await sleep(o.seconds * 1000);
+    const f1 = await embedderFrames();
+    const t1 = Date.now();
+    const ingestAfter = await metricsText(ingest);
+    const lagAtEnd = (await Promise.all(embedders.map(metricsText))).reduce((a, t) => Math.max(a, sumMetric(t, 'faceflow_consumer_lag_messages')), 0);
+    pushing = false;
+    await Promise.all(pushers);
+    // let the frames captured in the window arrive (bounded)
+    const inWindow = (): { captureTs: number; at: number }[] => [...seenFrames.values()].filter((f) => f.captureTs >= t0 && f.captureTs < t1);
+    const drainEnd = Date.now() + 30_000;
+    let before = -1;
+    while (Date.now() < drainEnd && inWindow().length !== before) {
+      before = inWindow().length;
+      await sleep(3_000);
+    }
+    const lat = inWindow()
+      .map((f) => (f.at - f.captureTs) / 1000)
+      .sort((a, b) => a - b);
+    const alertsText = await metricsText(alerts);
+    await sub.close({ graceMs: 1000 });
+    const dropped =
+      sumMetric(ingestAfter, 'faceflow_frames_dropped_total', { stage: 'ingest' }) - sumMetric(ingestBefore, 'faceflow_frames_dropped_total', { stage: 'ingest' });
+    return {
+      embedders: o.embedders,
+      cameras: o.cameras,
+      offeredFps: o.cameras * o.fps,
+      processedFps: (f1 - f0) / ((t1 - t0) / 1000),
+      matchP50: quantile(lat, 0.5),
+      matchP99: quantile(lat, 0.99),
+      eventP50: histogramQuantile(alertsText, 'faceflow_capture_to_event_seconds', 0.5),
+      eventP99: histogramQuantile(alertsText, 'faceflow_capture_to_event_seconds', 0.99),
+      refused,
+      dropped,
+      lagAtEnd,
+      framesInWindow: lat.length,
+    };
+  } finally {
+    await stop(services);
+    await bus.deleteGroups(Object.values(groups)).catch(() => undefined);
+    await bus.deleteTopics([...Object.values(topics), ...extra]).catch(() => undefined);
+    await bus.close().catch(() => undefined);
+    const store = await RedisGalleryStore.open({ url: o.redisUrl, keyPrefix: galleryPrefix }).catch(() => undefined);
+    await store?.drop().catch(() => undefined);
+    await store?.close();
+  }
+}
+
+function randomUnit(dim: number): number[] {
+  const v = Array.from({ length: dim }, () => Math.random() * 2 - 1);
+  const n = Math.hypot(...v);
+  return v.map((x) => x / n);
+}
+
+function randomUnitF32(dim: number, out = new Float32Array(dim)): Float32Array {
+  let s = 0;
+  for (let i = 0; i < dim; i++) {
+    // Box-Muller: uniform on the sphere
+    const u = 1 - Math.random();
+    const x = Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * Math.random());
+    out[i] = x;
+    s += x * x;
+  }
+  const n = Math.sqrt(s);
+  for (let i = 0; i < dim; i++) out[i]! /= n;
+  return out;
+}
+
+interface SearchRow {
+  entries: number;
+  queries: number;
+  p50: number;
+  p99: number;
+  buildSeconds: number;
+}
+
+function searchBench(entries: number, dim = 128): SearchRow {
+  const g = new Gallery('bench-random', dim);
+  const t = process.hrtime.bigint();
+  for (let i = 0; i < entries; i++) g.add(`id-${i}`, [randomUnitF32(dim)]);
+  const q0 = randomUnitF32(dim);
+  g.search(q0, 2); // builds the search matrix
+  const buildSeconds = Number(process.hrtime.bigint() - t) / 1e9;
+  const queries = entries >= 1_000_000 ? 30 : entries >= 100_000 ? 100 : 300;
+  const times: number[] = [];
+  for (let i = 0; i < queries; i++) {
+    const q = randomUnitF32(dim);
+    const s = process.hrtime.bigint();
+    g.search(q, 2);
+    times.push(Number(process.hrtime.bigint() - s) / 1e6);
+  }
+  times.sort((a, b) => a - b);
+  return { entries, queries, p50: quantile(times, 0.5)!, p99: quantile(times, 0.99)!, buildSeconds };
+}
+
+const fmt = (x: number | undefined, d = 2): string => (x === undefined || !Number.isFinite(x) ? 'n/a' : x.toFixed(d));
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: {
+      cameras: { type: 'string', default: '4' },
+      fps: { type: 'string', default: '5' },
+      seconds: { type: 'string', default: '60' },
+      warmup: { type: 'string', default: '15' },
+      embedders: { type: 'string', default: '1,2' },
+      workers: { type: 'string', default: String(os.availableParallelism()) },
+      partitions: { type: 'string', default: '8' },
+      video: { type: 'string' },
+      'gallery-sizes': { type: 'string', default: '10000,100000,1000000' },
+      'skip-pipeline': { type: 'boolean', default: false },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+  });
+  if (values.help) {
+    process.stdout.write(
+      'npm run bench:pipeline -- [--cameras 4] [--fps 5 (per camera)] [--seconds 60] [--warmup 15] [--embedders 1,2]\n' +
+        '  [--workers N (engine threads per embedder)] [--partitions 8] [--video FILE] [--gallery-sizes 10000,100000,1000000] [--skip-pipeline]\n',
+    );
+    return;
+  }
+  const num = (s: string, what: string): number => {
+    const n = Number(s);
+    if (!Number.isFinite(n) || n <= 0) throw new Error(`--${what} must be a positive number`);
+    return n;
+  };
+  const cameras = num(values.cameras, 'cameras');
+  const fps = num(values.fps, 'fps');
+  const seconds = num(values.seconds, 'seconds');
+  const warmup = Number(values.warmup);
+  const workers = num(values.workers, 'workers');
+  const partitions = num(values.partitions, 'partitions');
+  const embedderCounts = values.embedders.split(',').filter(Boolean).map((s) => num(s, 'embedders'));
+  const sizes = values['gallery-sizes'].split(',').filter(Boolean).map((s) => num(s, 'gallery-sizes'));
+
+  const cpus = os.cpus();
+  const machine = `${cpus[0]?.model.trim() ?? 'unknown CPU'}, ${os.availableParallelism()} cores, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, ${os.type()} ${os.release()}, Node ${process.version}, loadavg at start ${os.loadavg().map((x) => x.toFixed(2)).join(' ')}`;
+  const out: string[] = [`## bench:pipeline (${new Date().toISOString()})`, '', `Machine: ${machine}`, ''];
+
+  if (!values['skip-pipeline']) {
+    const infra = defineConfig({ kafkaBrokers: baseConfigFields.kafkaBrokers, redisUrl: baseConfigFields.redisUrl }).load();
+    const frames = await makeFrames(values.video, Math.ceil(fps * (seconds + warmup)));
+    log(`${frames.length} frame(s) of 1280x720 from ${values.video ?? 'the demo photo (3 faces)'}, ${Math.round(frames[0]!.length / 1024)} KiB each`);
+    const rows: PipelineRow[] = [];
+    for (const embedders of embedderCounts) {
+      rows.push(await pipelineRun({ embedders, cameras, fps, seconds, warmup, workers, partitions, frames, kafkaBrokers: [...infra.kafkaBrokers], redisUrl: infra.redisUrl }));
+    }
+    out.push(
+      `Pipeline: ${cameras} camera(s) x ${fps} fps of 720p JPEG (${values.video ? path.basename(values.video) : 'demo photo, 3 faces'}) pushed to ingest; ` +
+        `${workers} engine worker(s) per embedder; ${partitions} partitions; warm-up ${warmup} s, window ${seconds} s.`,
+      '',
+      '| embedders | offered frames/s | processed frames/s | capture→match p50 (s) | p99 (s) | capture→event p50 (s) | p99 (s) | refused (429) | dropped by ingest | lag at end | frames measured |',
+      '|---|---|---|---|---|---|---|---|---|---|---|',
+      ...rows.map(
+        (r) =>
+          `| ${r.embedders} | ${fmt(r.offeredFps, 1)} | ${fmt(r.processedFps, 1)} | ${fmt(r.matchP50)} | ${fmt(r.matchP99)} | ${fmt(r.eventP50)} | ${fmt(r.eventP99)} | ${r.refused} | ${r.dropped} | ${r.lagAtEnd} | ${r.framesInWindow} |`,
+      ),
+      '',
+      'capture→event comes from the alerts service\'s histogram (one sample per enter/update of a track, bucket-interpolated); capture→match is per frame.',
+      '',
+    );
+  }
+
+  if (sizes.length) {
+    const rows: SearchRow[] = [];
+    for (const n of sizes) {
+      log(`gallery search at ${n} entries`);
+      rows.push(searchBench(n));
+    }
+    out.push(
+      '1:N search, engine `Gallery.search` (k=2), random unit vectors, dim 128, one embedding per identity, one thread:',
+      '',
+      '| entries | queries | p50 (ms) | p99 (ms) | build (s) |',
+      '|---|---|---|---|---|',
+      ...rows.map((r) => `| ${r.entries.toLocaleString('en-US')} | ${r.queries} | ${fmt(r.p50, 3)} | ${fmt(r.p99, 3)} | ${fmt(r.buildSeconds, 1)} |`),
+      '',
+    );
+  }
+  process.stdout.write(`${out.join('\n')}\n`);
+}
+
+main().then(
+  () => process.exit(0),
+  (e: unknown) => {
+    process.stderr.write(`bench:pipeline failed: ${e instanceof Error ? e.stack ?? e.message : String(e)}\n`);
+    process.exit(1);
+  },
+);
