@@ -93,7 +93,7 @@ export const train: CommandSpec = {
     `  --head KIND        ${HEAD_KINDS.join(' | ')} (default ${DEFAULT_TRAIN_CONFIG.head}); --dim D output size (default: the base's),`,
     '                     --hidden H hidden units of the mlp (default 256)',
     `  --epochs N         most epochs (default ${DEFAULT_TRAIN_CONFIG.epochs}); --patience N: stop after N epochs without`,
-    `                     validation improvement (default ${DEFAULT_TRAIN_CONFIG.patience}); --monitor loss|accuracy (default loss)`,
+    `                     validation improvement (default ${DEFAULT_TRAIN_CONFIG.patience}); --monitor accuracy|loss (default ${DEFAULT_TRAIN_CONFIG.monitor})`,
     `  --p P --k K        batches of P identities x K images (default ${DEFAULT_TRAIN_CONFIG.p} x ${DEFAULT_TRAIN_CONFIG.k}); --steps N batches per epoch`,
     `  --mining M         ${MINING_STRATEGIES.join(' | ')} (default semi-hard, as FaceNet)`,
     `  --lr LR            Adam learning rate (default ${DEFAULT_TRAIN_CONFIG.lr}); --alpha A triplet margin (default 0.2)`,

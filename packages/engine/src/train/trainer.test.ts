@@ -44,7 +44,7 @@ afterAll(async () => {
   await rm(tmp, { recursive: true, force: true });
 });
 
-const quick = { epochs: 12, p: 8, k: 4, lr: 0.01, patience: 20, seed: 7, valFraction: 0.25 };
+const quick = { epochs: 12, p: 8, k: 4, lr: 0.01, patience: 20, seed: 7, valFraction: 0.25, monitor: 'loss' as const };
 
 describe('training a projection head', () => {
   it('the loss falls and validation improves on a small identity set', async () => {
