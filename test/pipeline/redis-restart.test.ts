@@ -1,17 +1,20 @@
 /**
  * Redis restarted under load: the matcher keeps matching from the gallery it holds in memory while Redis is
  * down, reconnects when it is back (its pub/sub subscription too), and the identity events are the same as
- * without the restart (the enrolled person named once, nobody misnamed, one exit per enter).
+ * without the restart (the enrolled person named, nobody misnamed, one exit per enter).
  *
  * The test owns its Redis (a `redis-server` child on a random port, append-only file in a temporary
  * folder, fsync on every write), so that killing it disturbs no other test. Redis is killed with SIGKILL
- * (a crash, not a clean shutdown) once the first matches are out, and started again on the same port and
- * data folder two seconds later; the gallery comes back from the append-only file, as it would in a
- * deployment that runs Redis with persistence (deploy/ does). After the restart a second identity is
- * enrolled: the matcher must pick the change up (gallery version 2 in its /metrics).
+ * (a crash, not a clean shutdown) once the first matches are out, and started again on the same port two
+ * seconds later:
+ * - with its data (the append-only file), as in a deployment that runs Redis with persistence (deploy/ does);
+ *   a change enrolled after the restart must reach the matcher (gallery version 2 in its /metrics);
+ * - empty (no persistence, like scripts/infra.sh's Redis): the matcher must keep the gallery it holds rather
+ *   than swap it for the empty one (a second camera's stream, pushed after the restart, still names the
+ *   enrolled person), and follow the gallery again once Redis is rebuilt from the source of truth.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -24,13 +27,8 @@ import { fixture, type Fixture } from './fixtures.js';
 import { kcat, kcatCount, ready, startService, type Service } from './services.js';
 
 const skip = skipUnlessReachable(await probeKafka());
-const id = uniq();
-const prefix = `test-redis-${id}`;
-const topics = topicNames(prefix);
-const extra = [`${topics.faces}.dlq`, `${topics.matches}.dlq`];
-const galleryPrefix = `test:redis:${id}:`;
-const groups = { embedder: `embedder-${id}`, matcher: `matcher-${id}`, alerts: `alerts-${id}` };
 const services: Service[] = [];
+const cleanups: (() => Promise<void>)[] = [];
 let bus: KafkaBus;
 let f: Fixture;
 let redisDir = '';
@@ -68,13 +66,19 @@ async function startRedis(): Promise<void> {
   );
 }
 
-async function stopRedis(): Promise<void> {
+/** SIGKILL: a crash. `wipe` also deletes its data, so that it comes back empty. */
+async function killRedis(wipe = false): Promise<void> {
   const r = redis;
   redis = undefined;
-  if (!r || r.exitCode !== null) return;
-  const gone = new Promise((resolve) => r.once('exit', resolve));
-  r.kill('SIGKILL');
-  await gone;
+  if (r && r.exitCode === null) {
+    const gone = new Promise((resolve) => r.once('exit', resolve));
+    r.kill('SIGKILL');
+    await gone;
+  }
+  if (wipe) {
+    await rm(redisDir, { recursive: true, force: true });
+    await mkdir(redisDir, { recursive: true });
+  }
 }
 
 async function metric(port: number, name: string): Promise<number | undefined> {
@@ -83,6 +87,64 @@ async function metric(port: number, name: string): Promise<number | undefined> {
   return m ? Number(m[1]) : undefined;
 }
 
+/** Topics, groups and a gallery prefix of one scenario (deleted in afterAll); the gallery holds alice. */
+async function scenario(tag: string) {
+  const id = `${tag}-${uniq()}`;
+  const prefix = `test-redis-${id}`;
+  const topics = topicNames(prefix);
+  const all = [...Object.values(topics), `${topics.faces}.dlq`, `${topics.matches}.dlq`];
+  const groups = { embedder: `embedder-${id}`, matcher: `matcher-${id}`, alerts: `alerts-${id}` };
+  const galleryPrefix = `test:redis:${id}:`;
+  await bus.createTopics(all.map((topic) => ({ topic, partitions: 2 })));
+  cleanups.push(async () => {
+    await bus.deleteGroups(Object.values(groups)).catch(() => undefined);
+    await bus.deleteTopics(all).catch(() => undefined);
+  });
+  const store = await RedisGalleryStore.open({ url: redisUrl(), keyPrefix: galleryPrefix });
+  await store.put('alice', [f.aliceEmbedding], { metadata: { model: 'faceapi-recognition' } });
+  await store.close();
+  const start = (name: string, env: Record<string, string>): Service => startService(services, prefix, name, { FACEFLOW_REDIS_URL: redisUrl(), ...env });
+  const embedder = start('embedder', { FACEFLOW_EMBEDDER_GROUP: groups.embedder, FACEFLOW_EMBEDDER_WORKERS: '1', FACEFLOW_EMBEDDER_MAX_BATCH: '2' });
+  const matcher = start('matcher', { FACEFLOW_MATCHER_GROUP: groups.matcher, FACEFLOW_GALLERY_PREFIX: galleryPrefix, FACEFLOW_GALLERY_REFRESH: '500ms' });
+  const alerts = start('alerts', { FACEFLOW_ALERTS_GROUP: groups.alerts, FACEFLOW_ALERT_IDLE: '3s' });
+  await Promise.all([ready(embedder), ready(matcher), ready(alerts)]);
+  expect(await metric(matcher.port!, 'faceflow_gallery_version')).toBe(1);
+  return { topics, galleryPrefix, matcher, start, services: [embedder, matcher, alerts] };
+}
+
+/** Waits until every enter has its exit (at least `enters` of them), and returns the events. */
+async function settledEvents(topic: string, enters: number): Promise<IdentityEvent[]> {
+  let events: IdentityEvent[] = [];
+  await until(
+    async () => {
+      events = (await kcat(topic)).map((m) => IdentityEventSchema.decode(Buffer.from(m.value)));
+      const n = events.filter((e) => e.type === 'enter').length;
+      return n >= enters && events.filter((e) => e.type === 'exit').length === n;
+    },
+    180_000,
+    'enter and exit events',
+  ).catch((e: Error) => {
+    throw new Error(`${e.message}; events: ${JSON.stringify(events.map((x) => [x.type, x.identity, x.cameraId, x.trackId]))}`);
+  });
+  return events;
+}
+
+/** A restart as a crash, under load: once the first matches are out, most frames still to come. */
+async function restartUnderLoad(s: Awaited<ReturnType<typeof scenario>>, wipe: boolean): Promise<void> {
+  await until(async () => (await kcat(s.topics.matches)).length >= 1, 240_000, 'first matches');
+  const logsAtKill = s.matcher.logs.length;
+  await killRedis(wipe);
+  await new Promise((r) => setTimeout(r, 2_000));
+  await startRedis();
+  // the matcher saw the outage (a connection error logged while Redis was down) and is still ready
+  expect(s.matcher.logs.slice(logsAtKill).some((l) => l.includes('redis') && l.includes('error'))).toBe(true);
+  expect((await fetch(`http://127.0.0.1:${s.matcher.port}/readyz`)).status).toBe(200);
+}
+
+const stopAll = (list: Service[]): void => {
+  for (const s of list) if (s.child.exitCode === null) s.child.kill('SIGKILL');
+};
+
 beforeAll(async () => {
   if (skip) return;
   f = await fixture();
@@ -90,73 +152,78 @@ beforeAll(async () => {
   redisPort = await freePort();
   await startRedis();
   bus = new KafkaBus({ brokers: [...config.kafkaBrokers] });
-  await bus.createTopics([...Object.values(topics), ...extra].map((topic) => ({ topic, partitions: 2 })));
-  const store = await RedisGalleryStore.open({ url: redisUrl(), keyPrefix: galleryPrefix });
-  await store.put('alice', [f.aliceEmbedding], { metadata: { model: 'faceapi-recognition' } });
-  await store.close();
 });
 
 afterAll(async () => {
-  for (const s of services) if (s.child.exitCode === null) s.child.kill('SIGKILL');
-  await stopRedis();
+  stopAll(services);
+  await killRedis();
   if (redisDir) await rm(redisDir, { recursive: true, force: true });
   if (skip) return;
-  await bus?.deleteGroups(Object.values(groups)).catch(() => undefined);
-  await bus?.deleteTopics([...Object.values(topics), ...extra]).catch(() => undefined);
+  for (const c of cleanups) await c();
   await bus?.close();
 });
 
 describe.skipIf(skip)('Redis restarted under load', () => {
-  it('the matcher recovers and the matches stay the same', async () => {
-    const start = (name: string, env: Record<string, string>): Service => startService(services, prefix, name, { FACEFLOW_REDIS_URL: redisUrl(), ...env });
-    const embedder = start('embedder', { FACEFLOW_EMBEDDER_GROUP: groups.embedder, FACEFLOW_EMBEDDER_WORKERS: '1', FACEFLOW_EMBEDDER_MAX_BATCH: '2' });
-    const matcher = start('matcher', { FACEFLOW_MATCHER_GROUP: groups.matcher, FACEFLOW_GALLERY_PREFIX: galleryPrefix, FACEFLOW_GALLERY_REFRESH: '500ms' });
-    const alerts = start('alerts', { FACEFLOW_ALERTS_GROUP: groups.alerts, FACEFLOW_ALERT_IDLE: '3s' });
-    await Promise.all([ready(embedder), ready(matcher), ready(alerts)]);
-    expect(await metric(matcher.port!, 'faceflow_gallery_version')).toBe(1);
-    const ingest = start('ingest', { FACEFLOW_INGEST_SOURCES: `lobby=${f.clip}`, FACEFLOW_INGEST_FPS: '4' });
+  it('with its data: the matcher recovers, follows a later change, and the matches stay the same', async () => {
+    const s = await scenario('keep');
+    const ingest = s.start('ingest', { FACEFLOW_INGEST_SOURCES: `lobby=${f.clip}`, FACEFLOW_INGEST_FPS: '4' });
     await ready(ingest);
-
-    // under load: the first matches are out, most frames are still to come
-    await until(async () => (await kcat(topics.matches)).length >= 1, 240_000, 'first matches');
-    await stopRedis();
-    const logsAtKill = matcher.logs.length;
-    await new Promise((r) => setTimeout(r, 2_000));
-    await startRedis();
-    // the matcher saw the outage (a connection error logged while Redis was down) and is still ready
-    expect(matcher.logs.slice(logsAtKill).some((l) => l.includes('redis') && l.includes('error'))).toBe(true);
-    expect((await fetch(`http://127.0.0.1:${matcher.port}/readyz`)).status).toBe(200);
+    await restartUnderLoad(s, false);
 
     // a change after the restart reaches the matcher (re-subscribed, or the version backstop)
-    const store = await RedisGalleryStore.open({ url: redisUrl(), keyPrefix: galleryPrefix });
+    const store = await RedisGalleryStore.open({ url: redisUrl(), keyPrefix: s.galleryPrefix });
     expect(await store.version()).toBe(1); // the gallery came back from the append-only file
     const bob = Array.from({ length: f.aliceEmbedding.length }, (_, i) => (i === 0 ? 1 : 0));
     await store.put('bob', [bob], { metadata: { model: 'faceapi-recognition' } });
     await store.close();
-    await until(async () => (await metric(matcher.port!, 'faceflow_gallery_version')) === 2, 30_000, 'gallery version 2 in the matcher');
-    expect(await metric(matcher.port!, 'faceflow_gallery_identities')).toBe(2);
+    await until(async () => (await metric(s.matcher.port!, 'faceflow_gallery_version')) === 2, 30_000, 'gallery version 2 in the matcher');
+    expect(await metric(s.matcher.port!, 'faceflow_gallery_identities')).toBe(2);
 
     // every frame was matched, and the identity events are those of an undisturbed run
-    const frames = await kcatCount(topics.frames);
+    const frames = await kcatCount(s.topics.frames);
     expect(frames).toBe(10);
-    await until(async () => new Set((await kcat(topics.matches)).map((m) => MatchSchema.decode(Buffer.from(m.value)).frameId)).size === frames, 240_000, 'matches of every frame');
-    let events: IdentityEvent[] = [];
-    await until(
-      async () => {
-        events = (await kcat(topics.identityEvents)).map((m) => IdentityEventSchema.decode(Buffer.from(m.value)));
-        const enters = events.filter((e) => e.type === 'enter').length;
-        return enters >= 3 && events.filter((e) => e.type === 'exit').length === enters;
-      },
-      120_000,
-      'enter and exit events',
-    ).catch((e: Error) => {
-      throw new Error(`${e.message}; events: ${JSON.stringify(events.map((x) => [x.type, x.identity, x.trackId]))}`);
-    });
+    await until(async () => new Set((await kcat(s.topics.matches)).map((m) => MatchSchema.decode(Buffer.from(m.value)).frameId)).size === frames, 240_000, 'matches of every frame');
+    const events = await settledEvents(s.topics.identityEvents, 3);
     expect(events.filter((e) => e.type === 'enter' && e.identity === 'alice')).toHaveLength(1);
     expect(events.every((e) => e.identity === 'alice' || e.identity === null)).toBe(true);
-    const matches = (await kcat(topics.matches)).map((m) => MatchSchema.decode(Buffer.from(m.value)));
+    const matches = (await kcat(s.topics.matches)).map((m) => MatchSchema.decode(Buffer.from(m.value)));
     expect(matches.every((m) => m.identity === 'alice' || m.identity === null)).toBe(true);
     expect(matches.some((m) => m.identity === 'alice')).toBe(true);
-    expect(matcher.child.exitCode).toBeNull();
+    expect(s.matcher.child.exitCode).toBeNull();
+    stopAll([...s.services, ingest]);
   }, 480_000); // several engine processes on a shared 2-core machine
+
+  it('empty (no persistence): the matcher keeps the gallery it holds, then follows the rebuilt one', async () => {
+    const s = await scenario('empty');
+    const lobby = s.start('ingest', { FACEFLOW_INGEST_SOURCES: `lobby=${f.clip}`, FACEFLOW_INGEST_FPS: '4' });
+    await ready(lobby);
+    await restartUnderLoad(s, true);
+    // the matcher has looked at the empty store (its version check runs every 500 ms)
+    const store = await RedisGalleryStore.open({ url: redisUrl(), keyPrefix: s.galleryPrefix });
+    expect(await store.version()).toBe(0);
+    await new Promise((r) => setTimeout(r, 2_000));
+    expect(await metric(s.matcher.port!, 'faceflow_gallery_identities')).toBe(1);
+
+    // a second camera streams the same clip after the restart: alice is still named there
+    const hall = s.start('ingest', { FACEFLOW_INGEST_SOURCES: `hall=${f.clip}`, FACEFLOW_INGEST_FPS: '4' });
+    await ready(hall);
+    const events = await settledEvents(s.topics.identityEvents, 6);
+    for (const cam of ['lobby', 'hall']) {
+      expect({ cam, alice: events.filter((e) => e.cameraId === cam && e.type === 'enter' && e.identity === 'alice').length }).toEqual({ cam, alice: 1 });
+    }
+    expect(events.every((e) => e.identity === 'alice' || e.identity === null)).toBe(true);
+
+    // Redis rebuilt from the source of truth (the gallery file): the matcher follows it again
+    const bob = Array.from({ length: f.aliceEmbedding.length }, (_, i) => (i === 0 ? 1 : 0));
+    await store.put('alice', [f.aliceEmbedding], { metadata: { model: 'faceapi-recognition' } });
+    await store.put('bob', [bob], { metadata: { model: 'faceapi-recognition' } });
+    await store.close();
+    await until(
+      async () => (await metric(s.matcher.port!, 'faceflow_gallery_version')) === 2 && (await metric(s.matcher.port!, 'faceflow_gallery_identities')) === 2,
+      30_000,
+      'the rebuilt gallery in the matcher',
+    );
+    expect(s.matcher.child.exitCode).toBeNull();
+    stopAll([...s.services, lobby, hall]);
+  }, 480_000);
 });

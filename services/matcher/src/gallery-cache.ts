@@ -4,6 +4,12 @@
  * step with change notifications: a change whose version follows the one held is applied on its own (the
  * identity is re-read from the store); a gap (a missed notification, e.g. while Redis was down) or anything
  * unexpected reloads a full snapshot. `refresh()` is also safe to call on a timer as a backstop.
+ *
+ * A store that comes back with no gallery at all (version 0, no identities: Redis restarted without
+ * persistence, or was flushed) while a gallery is held does not empty the matcher: the held gallery stays in
+ * use (logged as an error) until the store is rebuilt from the source of truth; the first change after that
+ * reloads the store in full (so a rebuild should be quick: a half-rebuilt store is what that reload sees).
+ * To empty a gallery on purpose, delete its identities (the version moves on); do not drop its keys.
  */
 import { Gallery } from '@faceflow/engine';
 import { silentLogger, type GalleryChange, type GalleryIdentity, type GalleryStore, type Logger, type Unsubscribe } from '@faceflow/shared';
@@ -24,6 +30,8 @@ export class GalleryCache {
   private chain: Promise<void> = Promise.resolve();
   private readonly logger: Logger;
   private skipped = new Set<string>();
+  /** The store lost its gallery (version 0) while one was held: serving the held one until it is rebuilt. */
+  private orphaned = false;
 
   constructor(private readonly o: GalleryCacheOptions) {
     this.logger = o.logger ?? silentLogger;
@@ -81,6 +89,17 @@ export class GalleryCache {
 
   private async reload(): Promise<void> {
     const snap = await this.o.store.snapshot();
+    if (snap.version === 0 && snap.identities.length === 0 && this.size > 0) {
+      if (!this.orphaned) {
+        this.logger.error('the gallery store has no gallery (version 0): keeping the one held until the store is rebuilt', { heldVersion: this.held, identities: this.size });
+      }
+      this.orphaned = true;
+      this.held = 0;
+      this.o.onChange?.(this.held);
+      return;
+    }
+    if (this.orphaned) this.logger.warn('the gallery store was rebuilt: reloaded', { version: snap.version, identities: snap.identities.length });
+    this.orphaned = false;
     this.gallery = this.build(snap.identities);
     this.held = snap.version;
     this.logger.info('gallery loaded', { version: snap.version, identities: this.gallery?.size ?? 0 });
@@ -89,7 +108,7 @@ export class GalleryCache {
 
   private async apply(c: GalleryChange): Promise<void> {
     if (c.version <= this.held) return; // already reflected (the snapshot came after it)
-    if (c.version !== this.held + 1 || !this.gallery) {
+    if (c.version !== this.held + 1 || !this.gallery || this.orphaned) {
       await this.reload();
       return;
     }
