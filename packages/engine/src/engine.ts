@@ -124,6 +124,7 @@ async function loadEmbedder(
     mean: normalisation.mean,
     std: normalisation.std,
     ...(channelOrder ? { channelOrder } : {}),
+    ...(entry.output.embeddingDim !== undefined ? { dim: entry.output.embeddingDim } : {}),
   });
   return { embedder: e, info: { name: entry.name, dim: e.dim, chipSize: width } };
 }

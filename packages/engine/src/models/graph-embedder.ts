@@ -20,6 +20,22 @@ export interface GraphEmbedderConfig {
   std: [number, number, number];
   channelOrder?: 'rgb' | 'bgr';
   batchSize?: number;
+  /**
+   * the embedding's size, to pick the embedding among several outputs (e.g. faceres also outputs age and
+   * gender); without it, the widest [batch, n] output
+   */
+  dim?: number;
+}
+
+type Prediction = Tensor | Tensor[] | Record<string, Tensor>;
+
+/** The [batch, n] output that is the embedding: of size `dim` if given, else the widest. */
+function pickEmbedding(y: Prediction, dim: number | undefined): Tensor {
+  const outs = Array.isArray(y) ? y : 'shape' in y && Array.isArray((y as Tensor).shape) ? [y as Tensor] : Object.values(y);
+  const rank2 = outs.filter((t) => t.shape.length === 2);
+  const pick = dim !== undefined ? rank2.find((t) => t.shape[1] === dim) : rank2.sort((a, b) => b.shape[1]! - a.shape[1]!)[0];
+  if (!pick) throw new FaceflowError('MODEL_LOAD', `no [batch, ${dim ?? 'n'}] output among [${outs.map((t) => `[${t.shape}]`).join(', ')}]`);
+  return pick;
 }
 
 export class GraphEmbedder {
@@ -34,10 +50,7 @@ export class GraphEmbedder {
     // one dry run tells the output size and proves that the declared input fits the model
     let dim: number;
     try {
-      const probe = tf.tidy(() => {
-        const out = model.predict(tf.zeros([1, config.inputSize, config.inputSize, 3])) as Tensor | Tensor[];
-        return Array.isArray(out) ? out[0]! : out;
-      });
+      const probe = tf.tidy(() => pickEmbedding(model.predict(tf.zeros([1, config.inputSize, config.inputSize, 3])) as Prediction, config.dim));
       if (probe.shape.length !== 2) {
         probe.dispose();
         throw new Error(`output has shape [${probe.shape}], expected [batch, dim]`);
@@ -68,8 +81,7 @@ export class GraphEmbedder {
         let x = tf.tensor4d(flat, [batch.length, size, size, 3], 'int32').toFloat();
         if (this.cfg.channelOrder === 'bgr') x = tf.reverse(x, -1);
         x = tf.div(tf.sub(x, tf.tensor1d(this.cfg.mean)), tf.tensor1d(this.cfg.std));
-        const y = model.predict(x) as Tensor | Tensor[];
-        const e = Array.isArray(y) ? y[0]! : y;
+        const e = pickEmbedding(model.predict(x) as Prediction, this.dim);
         return tf.div(e, tf.maximum(tf.norm(e, 'euclidean', 1, true), 1e-12));
       });
       try {
