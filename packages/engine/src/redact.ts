@@ -267,6 +267,10 @@ export interface TrackerOptions {
   hold?: number;
   /** extra dilation of a held mask, per missed frame, as a fraction of its width (default 0.1) */
   holdDilate?: number;
+  /** a track is shown only after its identity was named in at least this many frames (default 2) */
+  minMatches?: number;
+  /** ...and in at least this share of the track's frames (default 0.3) */
+  minShare?: number;
 }
 
 export interface TrackerFrameResult {
@@ -278,9 +282,9 @@ export interface TrackerFrameResult {
 }
 
 /**
- * Greedy IoU tracker for redaction. Identity is decided per track (the identity named in most of its frames,
- * "not enrolled" counting as a vote too), so a single frame that names a stranger as someone enrolled does
- * not unveil them; a face of a track not yet decided as enrolled is hidden.
+ * Greedy IoU tracker for redaction. Identity is decided per track (see trackIdentity), so a single frame that
+ * names a stranger as someone enrolled does not unveil them; a face of a track not yet decided as enrolled is
+ * hidden.
  */
 export class RedactionTracker {
   private tracks: Track[] = [];
@@ -288,7 +292,17 @@ export class RedactionTracker {
   private readonly cfg: Required<TrackerOptions>;
 
   constructor(options: TrackerOptions = {}) {
-    this.cfg = { iou: options.iou ?? 0.3, hold: options.hold ?? 2, holdDilate: options.holdDilate ?? 0.1 };
+    this.cfg = {
+      iou: options.iou ?? 0.3,
+      hold: options.hold ?? 2,
+      holdDilate: options.holdDilate ?? 0.1,
+      minMatches: options.minMatches ?? 2,
+      minShare: options.minShare ?? 0.3,
+    };
+  }
+
+  private identityOf(t: Track): string | null {
+    return trackIdentity(t, this.cfg.minMatches, this.cfg.minShare);
   }
 
   update(faces: TrackedFace[]): TrackerFrameResult {
@@ -319,7 +333,7 @@ export class RedactionTracker {
       }
       t.frames++;
       t.votes.set(f.identity, (t.votes.get(f.identity) ?? 0) + 1);
-      const identity = trackIdentity(t);
+      const identity = this.identityOf(t);
       const hide = identity === null;
       if (hide) result.hide.push(f.mask);
       result.faces.push({ track: t.id, hide, identity });
@@ -330,7 +344,7 @@ export class RedactionTracker {
       t.missed++;
       if (t.missed > this.cfg.hold) return;
       next.push(t);
-      if (trackIdentity(t) === null) {
+      if (this.identityOf(t) === null) {
         result.hide.push(dilateMask(t.mask, Math.max(2, Math.round(this.cfg.holdDilate * t.missed * t.mask.w))));
         result.held++;
       }
@@ -340,17 +354,22 @@ export class RedactionTracker {
   }
 }
 
-/** The identity named in most of the track's frames (ties go to "not enrolled"), or null. */
-function trackIdentity(t: Track): string | null {
+/**
+ * The identity named most often in the track, when it was named in at least `minMatches` frames and in at
+ * least `minShare` of them; else null (hidden). With a strict per-frame threshold (a false accept rate of
+ * 1e-3) a person who is enrolled is often not named in a given frame (pose, blur, one reference photo), so a
+ * plain majority would hide them; two false accepts of one stranger as the same person are far rarer.
+ */
+function trackIdentity(t: Track, minMatches: number, minShare: number): string | null {
   let best: string | null = null;
-  let bestVotes = t.votes.get(null) ?? 0;
+  let bestVotes = 0;
   for (const [name, votes] of t.votes) {
     if (name !== null && votes > bestVotes) {
       best = name;
       bestVotes = votes;
     }
   }
-  return best;
+  return best !== null && bestVotes >= minMatches && bestVotes >= minShare * t.frames ? best : null;
 }
 
 /**

@@ -125,10 +125,15 @@ describe('redaction decisions and tracking', () => {
     expect(r1.faces[0]!.hide).toBe(true);
     expect(r2.faces[0]!.track).toBe(r1.faces[0]!.track);
     expect(r2.faces[0]!.hide).toBe(true);
-    // an enrolled person named in most frames stays visible
+    // an enrolled person is shown once named in 2 frames and in at least 30% of the track's frames
     const u = new RedactionTracker();
-    expect(u.update([{ box: box(50), mask: square(50), identity: 'bob' }]).faces[0]!.hide).toBe(false);
-    expect(u.update([{ box: box(51), mask: square(51), identity: 'bob' }]).hide).toHaveLength(0);
+    expect(u.update([{ box: box(50), mask: square(50), identity: 'bob' }]).faces[0]!.hide).toBe(true);
+    expect(u.update([{ box: box(51), mask: square(51), identity: null }]).faces[0]!.hide).toBe(true);
+    expect(u.update([{ box: box(52), mask: square(52), identity: 'bob' }]).hide).toHaveLength(0);
+    expect(u.update([{ box: box(52), mask: square(52), identity: null }]).faces[0]!.identity).toBe('bob');
+    for (let k = 0; k < 3; k++) u.update([{ box: box(52), mask: square(52), identity: null }]);
+    // 2 of 7 frames is under 30%: hidden again
+    expect(u.update([{ box: box(52), mask: square(52), identity: null }]).faces[0]!.hide).toBe(true);
   });
 
   it('keeps enrolled faces and hides the rest (and everything with --all)', () => {
