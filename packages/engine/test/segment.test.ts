@@ -118,6 +118,12 @@ describe('redaction decisions and tracking', () => {
     expect(t.update([]).held).toBe(0);
   });
 
+  it('by default shows a track only when a majority of its frames name the person', () => {
+    const t = new RedactionTracker();
+    const step = (id: string | null) => t.update([{ box: box(50), mask: square(50), identity: id }]).faces[0]!.hide;
+    expect([step('bob'), step(null), step('bob'), step('bob'), step(null), step(null)]).toEqual([true, true, false, false, false, true]);
+  });
+
   it('decides identity per track: one frame naming a stranger does not unveil them', () => {
     const t = new RedactionTracker();
     const r1 = t.update([{ box: box(10), mask: square(10), identity: null }]);
@@ -125,14 +131,14 @@ describe('redaction decisions and tracking', () => {
     expect(r1.faces[0]!.hide).toBe(true);
     expect(r2.faces[0]!.track).toBe(r1.faces[0]!.track);
     expect(r2.faces[0]!.hide).toBe(true);
-    // an enrolled person is shown once named in 2 frames and in at least 30% of the track's frames
-    const u = new RedactionTracker();
+    // an enrolled person is shown once named in 2 frames and in more than 30% of the track's frames
+    const u = new RedactionTracker({ minShare: 0.3 });
     expect(u.update([{ box: box(50), mask: square(50), identity: 'bob' }]).faces[0]!.hide).toBe(true);
     expect(u.update([{ box: box(51), mask: square(51), identity: null }]).faces[0]!.hide).toBe(true);
     expect(u.update([{ box: box(52), mask: square(52), identity: 'bob' }]).hide).toHaveLength(0);
     expect(u.update([{ box: box(52), mask: square(52), identity: null }]).faces[0]!.identity).toBe('bob');
     for (let k = 0; k < 3; k++) u.update([{ box: box(52), mask: square(52), identity: null }]);
-    // 2 of 7 frames is under 30%: hidden again
+    // 2 of 8 frames is under 30%: hidden again
     expect(u.update([{ box: box(52), mask: square(52), identity: null }]).faces[0]!.hide).toBe(true);
   });
 
