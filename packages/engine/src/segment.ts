@@ -155,32 +155,55 @@ function ycbcr(r: number, g: number, b: number): [number, number, number] {
  * the median chroma (a stray eyebrow hair, a glasses rim) are dropped. Undefined when too few pixels.
  */
 export function skinModel(image: RgbImage, sample: FaceMask): SkinModel | undefined {
-  const ys: number[] = [], cbs: number[] = [], crs: number[] = [];
+  let n = 0;
+  for (let k = 0; k < sample.data.length; k++) n += sample.data[k]!;
+  if (n < 20) return undefined;
+  const ys = new Float32Array(n), cbs = new Float32Array(n), crs = new Float32Array(n);
+  const hcb = new Uint32Array(256), hcr = new Uint32Array(256);
+  let t = 0;
   for (let j = 0; j < sample.h; j++) {
     for (let i = 0; i < sample.w; i++) {
       if (!sample.data[j * sample.w + i]) continue;
       const o = ((sample.y + j) * image.width + sample.x + i) * 3;
       const [y, cb, cr] = ycbcr(image.data[o]!, image.data[o + 1]!, image.data[o + 2]!);
-      ys.push(y); cbs.push(cb); crs.push(cr);
+      ys[t] = y; cbs[t] = cb; crs[t] = cr;
+      hcb[Math.min(255, Math.max(0, Math.round(cb)))]!++;
+      hcr[Math.min(255, Math.max(0, Math.round(cr)))]!++;
+      t++;
     }
   }
-  const n = ys.length;
-  if (n < 20) return undefined;
-  const median = (v: number[]): number => [...v].sort((a, b) => a - b)[Math.floor(v.length / 2)]!;
-  const mcb = median(cbs), mcr = median(crs);
-  const dist = cbs.map((v, k) => (v - mcb) ** 2 + (crs[k]! - mcr) ** 2);
-  const order = Array.from({ length: n }, (_, k) => k).sort((a, b) => dist[a]! - dist[b]!);
-  const keep = order.slice(0, Math.max(20, Math.floor(n * 0.85)));
-  let y = 0, cb = 0, cr = 0;
-  for (const k of keep) { y += ys[k]!; cb += cbs[k]!; cr += crs[k]!; }
-  y /= keep.length; cb /= keep.length; cr /= keep.length;
+  // medians and the 85th percentile of the distance to them from histograms: O(n), no sort
+  const quantile = (h: Uint32Array, q: number, binWidth = 1): number => {
+    let acc = 0;
+    for (let k = 0; k < h.length; k++) {
+      acc += h[k]!;
+      if (acc >= q * n) return (k + 0.5) * binWidth;
+    }
+    return h.length * binWidth;
+  };
+  const mcb = quantile(hcb, 0.5), mcr = quantile(hcr, 0.5);
+  const dist = new Float32Array(n);
+  const hd = new Uint32Array(512);
+  for (let k = 0; k < n; k++) {
+    dist[k] = Math.hypot(cbs[k]! - mcb, crs[k]! - mcr);
+    hd[Math.min(511, Math.floor(dist[k]! * 2))]!++;
+  }
+  const cut = quantile(hd, 0.85, 0.5);
+  let y = 0, cb = 0, cr = 0, m = 0;
+  for (let k = 0; k < n; k++) {
+    if (dist[k]! > cut) continue;
+    y += ys[k]!; cb += cbs[k]!; cr += crs[k]!; m++;
+  }
+  if (m < 10) return undefined;
+  y /= m; cb /= m; cr /= m;
   let saa = 0, sab = 0, sbb = 0;
-  for (const k of keep) {
+  for (let k = 0; k < n; k++) {
+    if (dist[k]! > cut) continue;
     const a = cbs[k]! - cb, b = crs[k]! - cr;
     saa += a * a; sab += a * b; sbb += b * b;
   }
   // a floor on the variance keeps a flat-coloured face (or a synthetic image) from a zero-width model
-  saa = saa / keep.length + 4; sab /= keep.length; sbb = sbb / keep.length + 4;
+  saa = saa / m + 4; sab /= m; sbb = sbb / m + 4;
   const det = saa * sbb - sab * sab;
   return { y, cb, cr, inv: [sbb / det, -sab / det, -sab / det, saa / det] };
 }
@@ -225,20 +248,22 @@ function logLik(g: Gauss3, y: number, cb: number, cr: number): number {
   return g.bias - 0.5 * (d0 * (q[0]! * d0 + q[1]! * d1 + q[2]! * d2) + d1 * (q[3]! * d0 + q[4]! * d1 + q[5]! * d2) + d2 * (q[6]! * d0 + q[7]! * d1 + q[8]! * d2));
 }
 
-function samplesOf(image: RgbImage, m: FaceMask, max = 1500): Float32Array {
-  const n = m.data.reduce((a, v) => a + v, 0);
+function samplesOf(image: RgbImage, m: FaceMask, max = 800): Float32Array {
+  let n = 0;
+  for (let k = 0; k < m.data.length; k++) n += m.data[k]!;
   const step = Math.max(1, Math.floor(n / max));
-  const out: number[] = [];
-  let seen = 0;
+  const out = new Float32Array(Math.ceil(n / step) * 3);
+  let seen = 0, t = 0;
   for (let j = 0; j < m.h; j++) {
     for (let i = 0; i < m.w; i++) {
       if (!m.data[j * m.w + i]) continue;
       if (seen++ % step) continue;
       const o = ((m.y + j) * image.width + m.x + i) * 3;
-      out.push(...ycbcr(image.data[o]!, image.data[o + 1]!, image.data[o + 2]!));
+      const [y, cb, cr] = ycbcr(image.data[o]!, image.data[o + 1]!, image.data[o + 2]!);
+      out[t++] = y; out[t++] = cb; out[t++] = cr;
     }
   }
-  return Float32Array.from(out);
+  return out.subarray(0, t);
 }
 
 /**
@@ -258,13 +283,24 @@ export function contrastModel(image: RgbImage, skinSampleMask: FaceMask, surroun
   const no = other.length / 3;
   if (!skinG || no < 30) return undefined;
   // k-means on the surroundings, initialised at luma quantiles (deterministic)
-  const byLuma = Array.from({ length: no }, (_, i) => i).sort((a, b) => other[3 * a]! - other[3 * b]!);
+  const hy = new Uint32Array(256);
+  for (let i = 0; i < no; i++) hy[Math.min(255, Math.max(0, Math.round(other[3 * i]!)))]!++;
   const centres = Array.from({ length: k }, (_, c) => {
-    const i = byLuma[Math.floor(((c + 0.5) / k) * no)]!;
-    return [other[3 * i]!, other[3 * i + 1]!, other[3 * i + 2]!];
+    // the sample nearest the luma quantile (c + 0.5) / k
+    let acc = 0, level = 255;
+    for (let v = 0; v < 256; v++) {
+      acc += hy[v]!;
+      if (acc >= ((c + 0.5) / k) * no) { level = v; break; }
+    }
+    let best = 0, bd = Infinity;
+    for (let i = 0; i < no; i++) {
+      const d = Math.abs(other[3 * i]! - level);
+      if (d < bd) { bd = d; best = i; }
+    }
+    return [other[3 * best]!, other[3 * best + 1]!, other[3 * best + 2]!];
   });
   const assign = new Int32Array(no);
-  for (let it = 0; it < 6; it++) {
+  for (let it = 0; it < 5; it++) {
     for (let i = 0; i < no; i++) {
       let best = 0, bd = Infinity;
       for (let c = 0; c < k; c++) {
@@ -426,7 +462,7 @@ export function segmentFromMesh(image: RgbImage, face: FaceGeometry, mesh: MeshR
 }
 
 /** Skin sample: the cheeks and nose, between the eyes' and the mouth's lines (68 landmarks 1..15, 27..35). */
-function skinSample(image: RgbImage, landmarks68: Point[]): FaceMask {
+export function skinSample(image: RgbImage, landmarks68: Point[]): FaceMask {
   // polygon: left cheek (1..4) -> nose bottom -> right cheek (12..15) -> up under the eyes
   const L = landmarks68;
   const poly = [L[1]!, L[2]!, L[3]!, L[48]!, L[33]!, L[54]!, L[13]!, L[14]!, L[15]!, L[45]!, L[42]!, L[27]!, L[39]!, L[36]!];
@@ -465,7 +501,7 @@ function scalePolygon(poly: Point[], angle: number, sx: number, sy: number): Poi
  * Where the surroundings are sampled: a ring between the outline scaled by 1.35 and by 1.8 (about its
  * centre, along the face's axes), above the mouth: hair and background, not the neck or the clothes.
  */
-function surroundRing(outline: Point[], angle: number, landmarks68: Point[], width: number, height: number): FaceMask {
+export function surroundRing(outline: Point[], angle: number, landmarks68: Point[], width: number, height: number): FaceMask {
   const outer = rasterizePolygon(scalePolygon(outline, angle, 1.8, 1.6), width, height);
   const inner = rasterizePolygon(scalePolygon(outline, angle, 1.35, 1.3), width, height);
   const mouth = landmarks68[62]!;
@@ -490,7 +526,7 @@ function surroundRing(outline: Point[], angle: number, landmarks68: Point[], wid
  * the surroundings and connect to the outside through such pixels: hair over the forehead or temples, a beard
  * at the jaw. Eyes, brows and lips are further in than the band.
  */
-function trimBand(image: RgbImage, core: FaceMask, outline: Point[], contrast: ContrastModel, band: number): FaceMask {
+export function trimBand(image: RgbImage, core: FaceMask, outline: Point[], contrast: ContrastModel, band: number): FaceMask {
   if (!(band > 0)) return core;
   let x1 = Infinity, x2 = -Infinity;
   for (const p of outline) { x1 = Math.min(x1, p.x); x2 = Math.max(x2, p.x); }

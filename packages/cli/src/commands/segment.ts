@@ -1,5 +1,5 @@
 /** segment, redact and eval seg: face masks, privacy redaction of images and videos, and their measurement. */
-import { access, constants, readdir, stat, writeFile } from 'node:fs/promises';
+import { access, constants, open, readdir, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import sharp from 'sharp';
@@ -15,10 +15,8 @@ import {
   decideRedaction,
   faceQuality,
   faceRedactionMask,
-  landmarkPolygon,
   maskToPng,
   maskToRle,
-  rasterizePolygon,
   readPartLabels,
   redactVerified,
   resolveModel,
@@ -291,7 +289,7 @@ export const redact: CommandSpec = {
     // what the input is: an image by its magic bytes, else whatever ffprobe makes of it
     let head: Buffer;
     try {
-      const fh = await import('node:fs/promises').then((m) => m.open(input, 'r'));
+      const fh = await open(input, 'r');
       try {
         head = Buffer.alloc(64);
         await fh.read(head, 0, 64, 0);
@@ -423,7 +421,8 @@ export const evalSeg: CommandSpec = {
     '  "fallbacks"). The skin label includes the neck: "iou"/"precision" are against the whole skin label;',
     '  "iouFace"/"precisionFace" against the skin above the jaw line of the 68 landmarks (the face without',
     '  the neck; a model\'s estimate of the chin, not a human label). Also reports per-face time of each',
-    '  method and of the embedder on the same faces (wall clock, this process, one face at a time).',
+    '  method and of the embedder on the same faces, one face at a time, as wall clock (msPerFace) and as this',
+    '  process\'s CPU time (cpuMsPerFace, steadier when other jobs share the cores).',
     ...ENGINE_HELP,
   ],
   maxPositionals: 0,
@@ -454,6 +453,12 @@ export const evalSeg: CommandSpec = {
     const tools = await loadTools(ctx, variants.some((v) => baseMethod(v) === 'mesh'));
     const scores = new Map<Variant, SegScore[]>(variants.map((v) => [v, []]));
     const ms = new Map<Variant, number>(variants.map((v) => [v, 0]));
+    const cpu = new Map<Variant, number>(variants.map((v) => [v, 0]));
+    let embedCpu = 0;
+    const cpuMs = (): number => {
+      const u = process.cpuUsage();
+      return (u.user + u.system) / 1000;
+    };
     const perImage: Array<Record<string, unknown>> = [];
     let embedMs = 0;
     let fallbacks = 0;
@@ -475,14 +480,18 @@ export const evalSeg: CommandSpec = {
         const row: Record<string, unknown> = { image: name };
         for (const v of variants) {
           const t0 = performance.now();
+          const c0 = cpuMs();
           const [s] = await segmentWith(tools, v, image, [face], classifier);
+          cpu.set(v, cpu.get(v)! + cpuMs() - c0);
           ms.set(v, ms.get(v)! + performance.now() - t0);
           const sc = scoreSegmentation(toDenseMask(s!.mask), labels, face.landmarks);
           scores.get(v)!.push(sc);
           row[v] = Object.fromEntries(Object.entries(sc).map(([k, x]) => [k, round(x)]));
         }
         const t1 = performance.now();
+        const c1 = cpuMs();
         await tools.engine.embedChips([alignDlibChip(image, face.landmarks, tools.engine.embedderInfo.chipSize, 0.25)]);
+        embedCpu += cpuMs() - c1;
         embedMs += performance.now() - t1;
         if (ctx.values['per-image']) perImage.push(row);
         bar.tick();
@@ -505,6 +514,7 @@ export const evalSeg: CommandSpec = {
         meanOnHair: round(s.meanOnHair),
         failures: s.failures,
         msPerFace: round(ms.get(v)! / n, 2),
+        cpuMsPerFace: round(cpu.get(v)! / n, 2),
       };
     });
     const embedPerFace = embedMs / n;
@@ -515,8 +525,9 @@ export const evalSeg: CommandSpec = {
       skinLabel: 'green (0,255,0), face and neck',
       embedder: tools.engine.embedderInfo.name,
       embedMsPerFace: round(embedPerFace, 2),
+      embedCpuMsPerFace: round(embedCpu / n, 2),
       backend: tools.engine.runtime.backend,
-      methods: methods.map((m) => ({ ...m, costVsEmbedder: round((m.msPerFace as number) / embedPerFace, 3) })),
+      methods: methods.map((m) => ({ ...m, costVsEmbedder: round(m.msPerFace / embedPerFace, 3), cpuCostVsEmbedder: round(m.cpuMsPerFace / (embedCpu / n), 3) })),
       ...(ctx.values['per-image'] ? { perImage } : {}),
     };
     ctx.out(

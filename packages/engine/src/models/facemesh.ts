@@ -113,6 +113,45 @@ export function meshRoiFromMesh(points: Point[], scale = 1.5): MeshRoi {
   return rotatedSquare(points, Math.atan2(b.y - a.y, b.x - a.x), scale);
 }
 
+/**
+ * Samples the crop (bilinear, outside the image black) straight into `out` at `offset`, scaled to [0, 1].
+ * When one crop pixel spans more than 1.5 image pixels it defers to warpAffine, which averages sub-samples
+ * so that a large face does not alias.
+ */
+function cropInto(image: RgbImage, m: Affine, out: Float32Array, offset: number): void {
+  const scale = Math.sqrt(Math.abs(m[0] * m[4] - m[1] * m[3]));
+  const S = MESH_INPUT;
+  if (scale > 1.5) {
+    const px = warpAffine(image, m, S, S);
+    for (let i = 0; i < px.length; i++) out[offset + i] = px[i]! / 255;
+    return;
+  }
+  const { data, width: W, height: H } = image;
+  const inv = 1 / 255;
+  let o = offset;
+  for (let v = 0; v < S; v++) {
+    let x = m[1] * v + m[2];
+    let y = m[4] * v + m[5];
+    for (let u = 0; u < S; u++, x += m[0], y += m[3], o += 3) {
+      const x0 = Math.floor(x), y0 = Math.floor(y);
+      const fx = x - x0, fy = y - y0;
+      if (x0 >= 0 && y0 >= 0 && x0 + 1 < W && y0 + 1 < H) {
+        const p = (y0 * W + x0) * 3;
+        const q = p + W * 3;
+        const w00 = (1 - fx) * (1 - fy), w10 = fx * (1 - fy), w01 = (1 - fx) * fy, w11 = fx * fy;
+        out[o] = (data[p]! * w00 + data[p + 3]! * w10 + data[q]! * w01 + data[q + 3]! * w11) * inv;
+        out[o + 1] = (data[p + 1]! * w00 + data[p + 4]! * w10 + data[q + 1]! * w01 + data[q + 4]! * w11) * inv;
+        out[o + 2] = (data[p + 2]! * w00 + data[p + 5]! * w10 + data[q + 2]! * w01 + data[q + 5]! * w11) * inv;
+      } else {
+        for (let c = 0; c < 3; c++) {
+          const at = (xx: number, yy: number): number => (xx >= 0 && yy >= 0 && xx < W && yy < H ? data[(yy * W + xx) * 3 + c]! : 0);
+          out[o + c] = ((at(x0, y0) * (1 - fx) + at(x0 + 1, y0) * fx) * (1 - fy) + (at(x0, y0 + 1) * (1 - fx) + at(x0 + 1, y0 + 1) * fx) * fy) * inv;
+        }
+      }
+    }
+  }
+}
+
 export interface MeshInput {
   image: RgbImage;
   roi: MeshRoi;
@@ -148,11 +187,7 @@ export class FaceMesh {
         return roiAffine(b.roi);
       });
       const flat = new Float32Array(batch.length * n);
-      batch.forEach((b, k) => {
-        const px = warpAffine(b.image, affines[k]!, MESH_INPUT, MESH_INPUT);
-        const o = k * n;
-        for (let i = 0; i < n; i++) flat[o + i] = px[i]! / 255;
-      });
+      batch.forEach((b, k) => cropInto(b.image, affines[k]!, flat, k * n));
       const [meshT, flagT] = tf.tidy(() => {
         const x = tf.tensor4d(flat, [batch.length, MESH_INPUT, MESH_INPUT, 3]);
         return model.execute(x, ['output_mesh', 'output_faceflag']) as import('@tensorflow/tfjs').Tensor[];
