@@ -9,11 +9,13 @@
  *   - `landmarks`: no extra model: the 68-point jaw line (ear to ear through the chin) closed by the eyebrows
  *     raised towards the hairline. Cheaper, coarser at the forehead.
  * Either can grow (`grow: true`) into the skin around the outline: the forehead up to the hairline, the ears
- * and the neck. A colour model of this face's own skin (chroma in YCbCr, sampled inside its cheeks and nose,
- * where the landmarks say skin is) decides which pixels look like skin; the mask grows from the outline
- * through connected skin-coloured pixels, only inside a region around the face (see `growRegion`). Clothing,
- * hair and background that do not look like the face's skin stay out; skin-coloured hair or walls next to
- * the face do not (see BENCHMARKS.md for what that costs in precision).
+ * and the neck. A colour model of this face's own skin (YCbCr, sampled inside its cheeks and nose, where the
+ * landmarks say skin is), set against a model of the colours around the head (hair, background: k-means of
+ * a ring outside it), decides which pixels look like skin; the mask grows from the outline through connected
+ * skin-like pixels, only inside a region around the face (see `growRegion`), and the outline's outer edge is
+ * first peeled of what looks like the surroundings (hair over the forehead). Clothing, hair and background
+ * that do not look like the face's skin stay out; skin-coloured hair or walls next to the face, necks in
+ * shadow and beards are where it errs (BENCHMARKS.md).
  *
  * Everything here is a pure function of (RgbImage, face geometry) except the model call in FaceSegmenter,
  * so a pipeline stage can call it per frame.
