@@ -176,6 +176,20 @@ describe('faceflow redact', () => {
   });
 });
 
+describe('quality floor on enroll', () => {
+  it('--min-quality refuses a face under the floor with LOW_QUALITY, and accepts it under a lower one', async () => {
+    const gallery = path.join(dir, 'q-gallery.json');
+    const hi = await faceflow(['enroll', '--gallery', gallery, '--name', 'someone', '--min-quality', '0.99', sample]);
+    expect(hi.code).toBe(1);
+    expect(hi.stderr.trim().split('\n')).toHaveLength(1);
+    expect(hi.stderr).toMatch(/LOW_QUALITY: the face in .* quality 0\.\d+ is under the floor 0\.99 \(weakest: /);
+    const lo = await faceflow(['enroll', '--gallery', gallery, '--name', 'someone', '--min-quality', '0.1', sample]);
+    expect(lo.code, lo.stderr).toBe(0);
+    const bad = await faceflow(['enroll', '--gallery', gallery, '--name', 'someone', '--min-quality', '2', sample]);
+    expect(bad.code).toBe(2);
+  });
+});
+
 describe('faceflow eval seg', () => {
   it('scores masks against part labels (a synthetic label: everything skin)', async () => {
     const images = path.join(dir, 'eval-images');

@@ -2,7 +2,7 @@
 import { readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import sharp from 'sharp';
-import { decodeImage, Gallery, verify, identify, type Face, type EmbedderInfo } from '@faceflow/engine';
+import { decodeImage, Gallery, verify, identify, assertQuality, faceQuality, type Face, type EmbedderInfo } from '@faceflow/engine';
 import { FaceflowError } from '@faceflow/shared';
 import { type CommandSpec, num, str, UsageError, mapLimit } from '../cli.js';
 import { ENGINE_FLAGS, ENGINE_HELP, boxJson, largestFace, makeRunner, round, runOptions, threshold, type Runner } from '../engine-setup.js';
@@ -121,11 +121,14 @@ export const enroll: CommandSpec = {
   name: 'enroll',
   summary: 'add people to a gallery file, from images or from a folder with one sub-folder per person',
   usage: 'faceflow enroll --gallery <file> (--name <name> <image>... | --dir <root>)',
-  flags: { ...ENGINE_FLAGS, gallery: { type: 'string' }, name: { type: 'string' }, dir: { type: 'string' } },
+  flags: { ...ENGINE_FLAGS, gallery: { type: 'string' }, name: { type: 'string' }, dir: { type: 'string' }, 'min-quality': { type: 'string' } },
   help: [
     '  --gallery FILE     gallery file (created if missing)',
     '  --name NAME        the person in the given images',
     '  --dir ROOT         enroll every ROOT/<person>/<image>; the folder name is the identity',
+    '  --min-quality Q    refuse a face whose quality score is under Q in [0, 1] (LOW_QUALITY; size, sharpness,',
+    '                     pose, detector score: faceflow segment --json shows it; the engine\'s floor is 0.15);',
+    '                     default: no floor',
     '  An image with several faces enrolls its largest face. An image with no face is an error for --name,',
     '  and is skipped with a warning for --dir.',
     ...ENGINE_HELP,
@@ -134,6 +137,7 @@ export const enroll: CommandSpec = {
     const galleryFile = str(ctx, 'gallery', true);
     const name = str(ctx, 'name');
     const dir = str(ctx, 'dir');
+    const minQuality = num(ctx, 'min-quality', { min: 0, max: 1 });
     if ((name === undefined) === (dir === undefined)) throw new UsageError('give exactly one of --name (with images) or --dir');
     if (name !== undefined && ctx.positionals.length === 0) throw new UsageError('--name needs at least one image');
     if (dir !== undefined && ctx.positionals.length > 0) throw new UsageError('--dir takes no image arguments');
@@ -169,6 +173,7 @@ export const enroll: CommandSpec = {
             const image = await decodeImage(job.file);
             const [faces] = await runner.run([image], runOptions(ctx));
             const face = largestFace(faces!, job.file);
+            if (minQuality !== undefined) assertQuality(faceQuality(image, face), minQuality, `the face in ${job.file}`);
             gallery.add(job.name, [face.embedding!]);
             added[job.name] = (added[job.name] ?? 0) + 1;
           } catch (e) {
