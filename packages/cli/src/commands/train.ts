@@ -20,6 +20,8 @@ import {
   saveHead,
   lossCurveSvg,
   parseAugmentations,
+  degradeImage,
+  faceSizeOf,
   DEFAULT_AUGMENT_RANGES,
   DEFAULT_TRAIN_CONFIG,
   HEAD_KINDS,
@@ -70,6 +72,7 @@ export const train: CommandSpec = {
     'val-fraction': { type: 'string' },
     augment: { type: 'string' },
     'augment-p': { type: 'string' },
+    'augment-stage': { type: 'string' },
     copies: { type: 'string' },
     patience: { type: 'string' },
     monitor: { type: 'string' },
@@ -102,6 +105,9 @@ export const train: CommandSpec = {
     '  --augment LIST     CCTV-like augmentations of the aligned chip: grayscale,lowres,blur,brightness,jpeg',
     `  --copies N         augmented copies per image besides the clean one (default 4 with --augment)`,
     `  --augment-p P      probability of each listed augmentation on a copy (default ${DEFAULT_AUGMENT_RANGES.p})`,
+    '  --augment-stage S  chip (default): degrade the aligned chip (one detection per image); image: degrade',
+    '                     the whole picture before detection and landmarks, as a camera would, so the copies',
+    '                     also carry the alignment errors of degraded footage (one detection per copy)',
     '  --name NAME        the head\'s name (default: the --out folder\'s name)',
     '  --plot FILE        the loss curve PNG (default OUT/loss.png)',
     '  --cache DIR        base-embedding cache (default ~/.cache/faceflow/train); --no-cache to compute afresh',
@@ -128,6 +134,8 @@ export const train: CommandSpec = {
     const copies = num(ctx, 'copies', { min: 0, max: 100, integer: true }) ?? (augment.length ? 4 : 0);
     if (copies > 0 && augment.length === 0) throw new UsageError('--copies needs --augment');
     const augmentP = num(ctx, 'augment-p', { min: 0, max: 1 }) ?? DEFAULT_AUGMENT_RANGES.p;
+    const stage = str(ctx, 'augment-stage') ?? 'chip';
+    if (stage !== 'chip' && stage !== 'image') throw new UsageError(`--augment-stage must be chip or image, got "${stage}"`);
     const fallback = num(ctx, 'fallback-center', { min: 0.05, max: 1 });
     const config: Partial<TrainConfig> = {
       head: kind,
@@ -170,15 +178,36 @@ export const train: CommandSpec = {
     }
     const whole = ctx.values['whole-image'] === true;
     const flip = cfg.flip ?? true;
+    const faceOf = async (image: RgbImage): Promise<Face | undefined> => {
+      const [faces] = await engine.run([image], { embed: false, wholeImageIsFace: whole, ...(fallback ? { fallbackCenterFraction: fallback } : {}) });
+      return pickFace(faces!, image.width, image.height);
+    };
+    const align = (image: RgbImage, face: Face): Uint8Array => alignDlibChip(image, face.landmarks, engine.info.chipSize, 0.25);
     const base: BaseEmbedder = {
       tag: JSON.stringify({ model: engine.info.name, flip, whole, fallback: fallback ?? null, detector: cfg.detector ?? null, pick: 'central-largest', chip: 'dlib-0.25' }),
       chipSize: engine.info.chipSize,
       chipPadding: 0.25,
       async chip(file) {
         const image = await decodeImage(file);
-        const [faces] = await engine.run([image], { embed: false, wholeImageIsFace: whole, ...(fallback ? { fallbackCenterFraction: fallback } : {}) });
-        const face = pickFace(faces!, image.width, image.height);
-        return face ? alignDlibChip(image, face.landmarks, engine.info.chipSize, 0.25) : null;
+        const face = await faceOf(image);
+        return face ? align(image, face) : null;
+      },
+      async imageChips(file, plans) {
+        const image = await decodeImage(file);
+        const clean = await faceOf(image);
+        if (!clean) return null;
+        const size = faceSizeOf(clean.landmarks);
+        const chips: Uint8Array[] = [];
+        for (const ops of plans) {
+          if (ops.length === 0) {
+            chips.push(align(image, clean));
+            continue;
+          }
+          const degraded = await degradeImage(image, ops, size);
+          // a face the detector loses in the degraded copy is aligned where the clean image had it
+          chips.push(align(degraded, (await faceOf(degraded)) ?? clean));
+        }
+        return chips;
       },
       embedChips: (chips) => engine.embedChips(chips),
     };
@@ -187,7 +216,7 @@ export const train: CommandSpec = {
     const started = Date.now();
     let set;
     try {
-      set = await embedIdentities(scan.identities, base, { augment, copies, seed: config.seed!, ranges: { ...DEFAULT_AUGMENT_RANGES, p: augmentP }, ...(cache ? { cache } : {}), concurrency: Math.max(2, workers * 2), onImage: () => bar.tick() });
+      set = await embedIdentities(scan.identities, base, { augment, copies, stage, seed: config.seed!, ranges: { ...DEFAULT_AUGMENT_RANGES, p: augmentP }, ...(cache ? { cache } : {}), concurrency: Math.max(2, workers * 2), onImage: () => bar.tick() });
     } finally {
       bar.done();
       await engine.close();
@@ -228,6 +257,7 @@ export const train: CommandSpec = {
       skippedImages: set.stats.skippedImages,
       augment,
       augmentP,
+      augmentStage: stage,
       copies,
       flip,
       fallbackCenter: fallback ?? null,

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { Rng } from './rng.js';
 import {
   parseAugmentations, parseDegrade, degradeLabel, resizeRgb, lowResolution, toGrayscale, gaussianBlur, adjustBrightness,
-  jpegRoundTrip, degradePixels, drawAugmentation, chipFaceSize, AUGMENTATIONS,
+  jpegRoundTrip, degradePixels, drawAugmentation, chipFaceSize, faceSizeOf, AUGMENTATIONS,
 } from './augment.js';
 
 function gradient(w: number, h: number): Uint8Array {
@@ -67,6 +67,11 @@ describe('CCTV augmentations', () => {
     }
     expect(drawAugmentation([], new Rng(1))).toEqual([]);
     expect(chipFaceSize(150, 0.25)).toBe(100);
+    const lm = Array.from({ length: 68 }, () => ({ x: 0, y: 0 }));
+    lm[17] = { x: 10, y: 50 };
+    lm[26] = { x: 108, y: 50 };
+    expect(faceSizeOf(lm)).toBeCloseTo(100, 6);
+    expect(() => faceSizeOf([])).toThrow(/68 landmarks/);
     const g = gradient(30, 30);
     const ops = drawAugmentation(AUGMENTATIONS, new Rng(3));
     expect(await degradePixels(g, 30, 30, ops, 20)).toEqual(await degradePixels(g, 30, 30, ops, 20));

@@ -291,6 +291,17 @@ export function drawAugmentation(kinds: readonly Augmentation[], rng: Rng, range
   return ops;
 }
 
+/**
+ * The face size (as above) of a face in an image, from its 68 landmarks: the outer brow corners (iBUG 17 and
+ * 26) lie 0.98 of the inner-face width apart in dlib's mean face.
+ */
+export function faceSizeOf(landmarks68: Array<{ x: number; y: number }>): number {
+  const a = landmarks68[17];
+  const b = landmarks68[26];
+  if (!a || !b) throw new FaceflowError('INVALID_ARGUMENT', `faceSizeOf needs 68 landmarks, got ${landmarks68.length}`);
+  return Math.hypot(b.x - a.x, b.y - a.y) / 0.98;
+}
+
 /** The face size of an aligned dlib chip: the inner face spans size / (1 + 2 * padding). */
 export function chipFaceSize(chipSize: number, padding = 0.25): number {
   return chipSize / (1 + 2 * padding);

@@ -94,6 +94,33 @@ describe('training data on disk', () => {
     expect(set2.identities[1]!.samples[1]!.copies).toEqual(set.identities[1]!.samples[1]!.copies);
   });
 
+  it('image-stage augmentation degrades whole images through the base, and caches apart from chip-stage copies', async () => {
+    const dir = path.join(root, 'three');
+    const scan = await scanIdentityFolders(dir);
+    const cache = await EmbeddingCache.open(path.join(root, 'cache', 'stages.jsonl'));
+    const plansSeen: number[][] = [];
+    const calls = { chips: 0, embeds: 0 };
+    const base = fakeBase(calls);
+    const imageBase: BaseEmbedder = {
+      ...base,
+      async imageChips(file, plans) {
+        plansSeen.push(plans.map((p) => p.length));
+        const clean = await base.chip(file);
+        return clean ? plans.map((p) => (p.length ? clean.map((v) => v >> 1) : clean)) : null;
+      },
+    };
+    const opts = { augment: ['grayscale' as const], copies: 2, seed: 1, cache };
+    const chipSet = await embedIdentities(scan.identities, base, opts);
+    expect(chipSet.stats.computed).toBe(12);
+    const imageSet = await embedIdentities(scan.identities, imageBase, { ...opts, stage: 'image' });
+    // the clean copies come from the cache; the two degraded copies of each image are new
+    expect(imageSet.stats).toMatchObject({ fromCache: 4, computed: 8 });
+    expect(plansSeen).toHaveLength(4);
+    for (const p of plansSeen) expect(p).toEqual([0, 1, 1]);
+    expect(imageSet.identities[0]!.samples[0]!.copies[0]).toEqual(chipSet.identities[0]!.samples[0]!.copies[0]);
+    await expect(embedIdentities(scan.identities, base, { ...opts, stage: 'image' })).rejects.toThrow(/image-stage augmentation needs/);
+  });
+
   it('an unexpected failure of the engine is not swallowed', async () => {
     const dir = path.join(root, 'three');
     const scan = await scanIdentityFolders(dir);

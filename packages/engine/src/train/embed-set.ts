@@ -27,6 +27,12 @@ export interface BaseEmbedder {
   chipPadding?: number;
   /** the aligned chip of the image's face, or null when it has none; throws a FaceflowError when unreadable */
   chip(file: string): Promise<Uint8Array | null>;
+  /**
+   * For `stage: 'image'`: the aligned chips of degraded copies of the whole image (plans[i] applied to the
+   * picture before detection and landmarks, as a camera would), or null when the clean image has no face;
+   * the first plan is empty (the clean chip). Throws a FaceflowError when the image is unreadable.
+   */
+  imageChips?(file: string, plans: DegradeOp[][]): Promise<Uint8Array[] | null>;
   embedChips(chips: Uint8Array[]): Promise<Float32Array[]>;
 }
 
@@ -82,6 +88,12 @@ export interface EmbedSetOptions {
   augment: Augmentation[];
   /** augmented copies per image (besides the clean one); 0 without augmentations */
   copies: number;
+  /**
+   * where augmentations apply: 'chip' (default) degrades the aligned chip, cut with the clean image's
+   * landmarks (fast: one detection per image); 'image' degrades the whole picture before detection and
+   * landmarks, so the copies also carry the alignment errors of degraded footage (needs base.imageChips)
+   */
+  stage?: 'chip' | 'image';
   seed: number;
   ranges?: AugmentRanges;
   cache?: EmbeddingCache;
@@ -96,14 +108,19 @@ export interface EmbeddedSet {
   stats: { images: number; usedImages: number; skippedImages: number; vectors: number; fromCache: number; computed: number };
 }
 
-function keyOf(tag: string, file: string, size: number, mtime: number, ops: DegradeOp[]): string {
-  return createHash('sha256').update(JSON.stringify([tag, path.resolve(file), size, mtime, ops])).digest('base64url').slice(0, 32);
+function keyOf(tag: string, file: string, size: number, mtime: number, ops: DegradeOp[], stage: 'chip' | 'image'): string {
+  // the clean copy is the same whatever the stage; the chip stage keeps the keys it had before stages existed
+  const parts: unknown[] = [tag, path.resolve(file), size, mtime, ops];
+  if (stage === 'image' && ops.length > 0) parts.push('image');
+  return createHash('sha256').update(JSON.stringify(parts)).digest('base64url').slice(0, 32);
 }
 
 export async function embedIdentities(folders: IdentityFolder[], base: BaseEmbedder, options: EmbedSetOptions): Promise<EmbeddedSet> {
   const copies = options.augment.length > 0 ? options.copies : 0;
   if (!Number.isInteger(copies) || copies < 0 || copies > 1000) throw new FaceflowError('INVALID_ARGUMENT', `copies must be an integer in [0, 1000], got ${options.copies}`);
   const ranges = options.ranges ?? DEFAULT_AUGMENT_RANGES;
+  const stage = options.stage ?? 'chip';
+  if (stage === 'image' && !base.imageChips) throw new FaceflowError('INVALID_ARGUMENT', 'image-stage augmentation needs a base embedder that can degrade whole images');
   const faceSize = chipFaceSize(base.chipSize, base.chipPadding ?? 0.25);
   const jobs = folders.flatMap((f, id) => f.files.map((file) => ({ id, file })));
   const results: Array<Float32Array[] | null> = new Array(jobs.length).fill(null);
@@ -123,14 +140,20 @@ export async function embedIdentities(folders: IdentityFolder[], base: BaseEmbed
     }
     const plans: DegradeOp[][] = [[]];
     for (let c = 1; c <= copies; c++) plans.push(drawAugmentation(options.augment, new Rng(deriveSeed(options.seed, path.resolve(file), c)), ranges));
-    const keys = plans.map((ops) => keyOf(base.tag, file, st.size, st.mtimeMs, ops));
+    const keys = plans.map((ops) => keyOf(base.tag, file, st.size, st.mtimeMs, ops, stage));
     const vectors: Array<Float32Array | undefined> = keys.map((k) => options.cache?.get(k));
     const missing = vectors.flatMap((v, i) => (v ? [] : [i]));
     stats.fromCache += vectors.length - missing.length;
     if (missing.length > 0) {
-      let chip: Uint8Array | null;
+      let chips: Uint8Array[] | null;
       try {
-        chip = await base.chip(file);
+        if (stage === 'image') {
+          chips = await base.imageChips!(file, [[], ...missing.filter((i) => i > 0).map((i) => plans[i]!)]);
+          if (chips && !missing.includes(0)) chips = chips.slice(1);
+        } else {
+          const chip = await base.chip(file);
+          chips = chip ? await Promise.all(missing.map((i) => degradePixels(chip, base.chipSize, base.chipSize, plans[i]!, faceSize))) : null;
+        }
       } catch (e) {
         if (e instanceof FaceflowError && e.code !== 'INTERNAL') {
           warnings.push(`${file} skipped: ${e.code}: ${e.message}`);
@@ -138,11 +161,10 @@ export async function embedIdentities(folders: IdentityFolder[], base: BaseEmbed
         }
         throw e;
       }
-      if (!chip) {
+      if (!chips) {
         warnings.push(`${file} skipped: no face found`);
         return;
       }
-      const chips = await Promise.all(missing.map((i) => degradePixels(chip, base.chipSize, base.chipSize, plans[i]!, faceSize)));
       const embedded = await base.embedChips(chips);
       missing.forEach((i, n) => (vectors[i] = embedded[n]!));
       stats.computed += missing.length;
