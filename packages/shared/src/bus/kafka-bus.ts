@@ -252,20 +252,31 @@ export class KafkaBus implements Bus {
   }
 
   // ------------------------------------------------------------------------------------------ admin
-  /** Creates the topics that do not exist yet (replication factor: the broker's default). */
+  /**
+   * Creates the topics that do not exist yet (replication factor: the broker's default), and waits for
+   * their leaders. Right after a broker starts, the metadata that waitForLeaders reads can lag the creation
+   * ("This server does not host this topic-partition", a retriable error; seen in CI on a fresh broker):
+   * retriable errors are retried with backoff, as the error type says, and creating again is harmless.
+   */
   async createTopics(topics: TopicSpec[]): Promise<void> {
     const admin = await this.getAdmin();
-    try {
-      await admin.createTopics({
-        waitForLeaders: true,
-        topics: topics.map((t) => ({
-          topic: t.topic,
-          numPartitions: t.partitions ?? 1,
-          ...(t.config ? { configEntries: Object.entries(t.config).map(([name, value]) => ({ name, value })) } : {}),
-        })),
-      });
-    } catch (e) {
-      throw kafkaError(e, 'create topics', { topics: topics.map((t) => t.topic) });
+    const attempts = 8;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await admin.createTopics({
+          waitForLeaders: true,
+          topics: topics.map((t) => ({
+            topic: t.topic,
+            numPartitions: t.partitions ?? 1,
+            ...(t.config ? { configEntries: Object.entries(t.config).map(([name, value]) => ({ name, value })) } : {}),
+          })),
+        });
+        return;
+      } catch (e) {
+        const err = kafkaError(e, 'create topics', { topics: topics.map((t) => t.topic) });
+        if (!err.retriable || attempt >= attempts) throw err;
+        await new Promise((r) => setTimeout(r, Math.min(2000, 100 * 2 ** attempt)));
+      }
     }
   }
 
