@@ -17,26 +17,12 @@ import {
   parseDegrade,
   degradeImage,
   degradeLabel,
-  type Face,
 } from '@faceflow/engine';
 import { FaceflowError } from '@faceflow/shared';
 import { type CommandSpec, num, str, UsageError, runCommand, mapLimit } from '../cli.js';
-import { ENGINE_FLAGS, ENGINE_HELP, makeRunner, round } from '../engine-setup.js';
+import { ENGINE_FLAGS, ENGINE_HELP, centreFace, makeRunner, round } from '../engine-setup.js';
 import { evalSeg } from './segment.js';
 
-/** LFW images are centred on the labelled person: take the detected face nearest the centre. */
-function centreFace(faces: Face[], width: number, height: number): Face | undefined {
-  let best: Face | undefined;
-  let bestD = Infinity;
-  for (const f of faces) {
-    const d = (f.box.x + f.box.width / 2 - width / 2) ** 2 + (f.box.y + f.box.height / 2 - height / 2) ** 2;
-    if (d < bestD) {
-      bestD = d;
-      best = f;
-    }
-  }
-  return best;
-}
 
 const lfw: CommandSpec = {
   name: 'eval lfw',

@@ -37,7 +37,7 @@ import {
 } from '@faceflow/engine';
 import { FaceflowError } from '@faceflow/shared';
 import { type CommandContext, type CommandSpec, num, str, UsageError } from '../cli.js';
-import { ENGINE_FLAGS, ENGINE_HELP, boxJson, engineConfig, round } from '../engine-setup.js';
+import { ENGINE_FLAGS, ENGINE_HELP, boxJson, centreFace, engineConfig, round } from '../engine-setup.js';
 import { decodeFrames, encodeFrames, probeVideo } from '../video.js';
 
 // ------------------------------------------------------------------------------------------ shared
@@ -390,19 +390,6 @@ export const redact: CommandSpec = {
 
 // ---------------------------------------------------------------------------------------- eval seg
 
-/** LFW images are centred on the labelled person: the face nearest the centre. */
-function centreFace(faces: Face[], width: number, height: number): Face | undefined {
-  let best: Face | undefined;
-  let bestD = Infinity;
-  for (const f of faces) {
-    const d = (f.box.x + f.box.width / 2 - width / 2) ** 2 + (f.box.y + f.box.height / 2 - height / 2) ** 2;
-    if (d < bestD) {
-      bestD = d;
-      best = f;
-    }
-  }
-  return best;
-}
 
 export const evalSeg: CommandSpec = {
   name: 'eval seg',
