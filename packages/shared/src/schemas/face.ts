@@ -2,6 +2,10 @@
  * Face v1: one detected face of one frame, with its embedding; the output of the embedder.
  * Keyed by cameraId. `embedding` is L2-normalised (checked, ± 1e-3). Coordinates are pixels of the
  * original frame. `cropRef` optionally points at a stored crop (never the crop itself).
+ *
+ * `mask` (optional, added in v1 without a bump: see codec.ts) is the face's outline as a closed polygon in
+ * frame pixels, and the method that made it, so that whoever later shows or stores a picture of the frame
+ * can hide the face along its outline (a box leaks hair, ears and jaw lines) without running a model again.
  */
 import { defineJsonSchema } from './codec.js';
 import { ID_PATTERN } from './frame.js';
@@ -31,7 +35,25 @@ export interface Face {
   /** Name (and version) of the embedding model; embeddings of different models are not comparable. */
   model: string;
   cropRef?: string;
+  /** The face's outline in frame pixels (see FaceMaskPolygon). */
+  mask?: FaceMaskPolygon;
 }
+
+export const FACE_MASK_METHODS = ['landmarks', 'mesh'] as const;
+export type FaceMaskMethod = (typeof FACE_MASK_METHODS)[number];
+
+/**
+ * A face outline: `landmarks` is the 68-point jaw line closed by the brows raised towards the hairline (27
+ * points), `mesh` the outline of the 468-point face mesh (at most 468 points). Closed: the last point joins
+ * the first, which is not repeated.
+ */
+export interface FaceMaskPolygon {
+  method: FaceMaskMethod;
+  polygon: [number, number][];
+}
+
+/** Most points a mask polygon may have: the mesh outline's 468, with room to spare, and no more (a message stays small). */
+export const MAX_MASK_POINTS = 512;
 
 export function readBox(r: FieldReader): Box {
   return {
@@ -42,8 +64,8 @@ export function readBox(r: FieldReader): Box {
   };
 }
 
-function readLandmarks(r: FieldReader, key: string): [number, number][] {
-  const arr = r.array(key, { max: 1000 });
+function readPoints(r: FieldReader, key: string, opts: { min?: number; max: number }): [number, number][] {
+  const arr = r.array(key, opts);
   return arr.map((p, i) => {
     if (!Array.isArray(p) || p.length !== 2) throw r.fail(`${key}[${i}]`, 'must be a pair [x, y]');
     const [x, y] = p as unknown[];
@@ -61,7 +83,7 @@ export const FaceSchema = defineJsonSchema<Face>('face', 1, (r) => {
     captureTs: r.timestamp('captureTs'),
     faceIndex: r.number('faceIndex', { integer: true, min: 0 }),
     box: readBox(r.object('box')),
-    landmarks: readLandmarks(r, 'landmarks'),
+    landmarks: readPoints(r, 'landmarks', { max: 1000 }),
     score: r.number('score', { min: 0, max: 1 }),
     quality: r.number('quality', { min: 0, max: 1 }),
     embedding: readEmbedding(r, 'embedding'),
@@ -69,5 +91,9 @@ export const FaceSchema = defineJsonSchema<Face>('face', 1, (r) => {
   };
   const cropRef = r.optionalString('cropRef', { max: 1024 });
   if (cropRef !== undefined) face.cropRef = cropRef;
+  if (r.has('mask')) {
+    const m = r.object('mask');
+    face.mask = { method: m.oneOf('method', FACE_MASK_METHODS), polygon: readPoints(m, 'polygon', { min: 3, max: MAX_MASK_POINTS }) };
+  }
   return face;
 });

@@ -131,6 +131,25 @@ describe('Face', () => {
     expect(e.message).toBe('face: field "model" is required');
   });
 
+  it('carries an optional mask polygon in frame pixels, in v1 (a reader of v1 without it still reads the rest)', () => {
+    const mask = { method: 'landmarks' as const, polygon: [[10, 20], [110, 20], [60, 140]] as [number, number][] };
+    const buf = FaceSchema.encode({ ...face, mask });
+    expect(json(buf)).toMatchObject({ v: 1, mask });
+    expect(FaceSchema.decode(buf).mask).toEqual(mask);
+    expect(FaceSchema.decode(FaceSchema.encode(face))).not.toHaveProperty('mask');
+  });
+
+  it('bounds the mask polygon: 3..512 pairs of finite numbers, a known method', () => {
+    const poly = (n: number): [number, number][] => Array.from({ length: n }, (_, i) => [i, i % 7]);
+    expect(thrown(() => FaceSchema.encode({ ...face, mask: { method: 'landmarks', polygon: poly(2) } })).details.field).toBe('mask.polygon');
+    expect(thrown(() => FaceSchema.encode({ ...face, mask: { method: 'mesh', polygon: poly(513) } })).message).toMatch(/"mask.polygon" must have at most 512 items/);
+    expect(FaceSchema.encode({ ...face, mask: { method: 'mesh', polygon: poly(512) } }).length).toBeGreaterThan(0);
+    const nan = [...poly(3), [1, NaN]] as [number, number][];
+    expect(thrown(() => FaceSchema.encode({ ...face, mask: { method: 'landmarks', polygon: nan } })).details.field).toBe('mask.polygon[3]');
+    const bad = { ...json(FaceSchema.encode(face)), mask: { method: 'box', polygon: poly(3) } };
+    expect(thrown(() => FaceSchema.decode(Buffer.from(JSON.stringify(bad)))).details.field).toBe('mask.method');
+  });
+
   it('checks the envelope: JSON, schema name, version', () => {
     expect(thrown(() => FaceSchema.decode(Buffer.from('{nope'))).details.field).toBe('(json)');
     expect(thrown(() => FaceSchema.decode(Buffer.from('[1]'))).details.field).toBe('(root)');
