@@ -25,7 +25,7 @@ import { KafkaBus, pollConsumerLag } from '@faceflow/shared/kafka';
 import { DEFAULT_GALLERY_KEY_PREFIX, RedisGalleryStore } from '@faceflow/shared/redis';
 import { galleryApi, type Embedder } from './gallery-api.js';
 import { GalleryCache } from './gallery-cache.js';
-import { FALLBACK_THRESHOLD, MatcherStage } from './stage.js';
+import { DEFAULT_MATCH_QUALITY_FLOOR, FALLBACK_THRESHOLD, MatcherStage } from './stage.js';
 
 export const matcherConfig = defineConfig({
   ...baseConfigFields,
@@ -34,6 +34,12 @@ export const matcherConfig = defineConfig({
   model: field({ env: 'FACEFLOW_MODEL', default: 'faceapi-recognition', parse: parsers.string({ max: 128 }), doc: 'embedding model of the gallery (its calibration gives the threshold)' }),
   threshold: optional({ env: 'FACEFLOW_MATCH_THRESHOLD', parse: parsers.number({ min: 0, max: 2 }), doc: 'L2 distance under which a track is named (default: the model calibration at FAR 1e-3)' }),
   margin: field({ env: 'FACEFLOW_MATCH_MARGIN', default: 0.03, parse: parsers.number({ min: 0, max: 2 }), doc: 'the nearest identity must beat the second by this distance' }),
+  qualityFloor: field({
+    env: 'FACEFLOW_MATCH_QUALITY_FLOOR',
+    default: DEFAULT_MATCH_QUALITY_FLOOR,
+    parse: parsers.number({ min: 0, max: 1 }),
+    doc: 'faces under this quality score (0..1) are tracked but never named (default: the engine enrolment floor; 0 turns it off)',
+  }),
   trackTimeoutMs: field({ env: 'FACEFLOW_TRACK_TIMEOUT', default: 2000, parse: parsers.durationMs({ min: 100, max: 600_000 }), doc: 'a track unseen for this long (capture time) ends' }),
   galleryPrefix: field({ env: 'FACEFLOW_GALLERY_PREFIX', default: DEFAULT_GALLERY_KEY_PREFIX, parse: parsers.string({ max: 200 }), doc: 'Redis key prefix of the gallery' }),
   galleryRefreshMs: field({ env: 'FACEFLOW_GALLERY_REFRESH', default: 10_000, parse: parsers.durationMs({ min: 100 }), doc: 'backstop: compare the gallery version this often' }),
@@ -82,11 +88,11 @@ async function main(): Promise<void> {
   const refresher = setInterval(() => void cache.refresh().then(onChange, () => undefined), config.galleryRefreshMs);
   const threshold = config.threshold ?? calibrationFor(config.model)?.distanceAtFar1e3 ?? FALLBACK_THRESHOLD;
   await bus.createTopics([topics.faces, topics.matches, `${topics.faces}.dlq`].map((topic) => ({ topic, partitions: config.partitions })));
-  const stage = new MatcherStage({ gallery: cache, matchesTopic: topics.matches, threshold, margin: config.margin, tracker: { timeoutMs: config.trackTimeoutMs }, metrics });
+  const stage = new MatcherStage({ gallery: cache, matchesTopic: topics.matches, threshold, margin: config.margin, qualityFloor: config.qualityFloor, tracker: { timeoutMs: config.trackTimeoutMs }, metrics });
   const sub = await attachStage(bus, stage, topics.faces, config.groupId, { maxBatchSize: 200 });
   const stopLag = pollConsumerLag(bus, metrics, [{ topic: topics.faces, groupId: config.groupId }], 5000, logger);
   ready = true;
-  logger.info('matcher ready', { port: ops.port, threshold, margin: config.margin, galleryVersion: cache.version, identities: cache.size });
+  logger.info('matcher ready', { port: ops.port, threshold, margin: config.margin, qualityFloor: config.qualityFloor, galleryVersion: cache.version, identities: cache.size });
   onShutdown(
     async () => {
       ready = false;

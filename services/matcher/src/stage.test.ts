@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { Gallery } from '@faceflow/engine';
-import { FaceSchema, MatchSchema, MemoryGalleryStore, type ConsumedMessage, type Face, type HandlerContext } from '@faceflow/shared';
+import { DEFAULT_QUALITY_FLOOR, Gallery } from '@faceflow/engine';
+import { createMetrics, FaceSchema, MatchSchema, MemoryGalleryStore, type ConsumedMessage, type Face, type HandlerContext } from '@faceflow/shared';
 import { GalleryCache } from './gallery-cache.js';
-import { MatcherStage } from './stage.js';
+import { DEFAULT_MATCH_QUALITY_FLOOR, MatcherStage } from './stage.js';
 import { near, person } from './embeddings.testkit.js';
 
 const T0 = Date.UTC(2026, 0, 1);
@@ -13,7 +13,7 @@ function msg(value: Buffer): ConsumedMessage {
   return { topic: 'faces', partition: 0, offset: String(offset++), key: 'cam', value, headers: {}, timestamp: Date.now() };
 }
 
-function faceMsg(frame: number, index: number, embedding: number[], x = 100): ConsumedMessage {
+function faceMsg(frame: number, index: number, embedding: number[], x = 100, quality = 0.8): ConsumedMessage {
   const f: Face = {
     frameId: `f${frame}`,
     cameraId: 'cam',
@@ -22,7 +22,7 @@ function faceMsg(frame: number, index: number, embedding: number[], x = 100): Co
     box: { x, y: 50, width: 80, height: 80 },
     landmarks: [],
     score: 0.9,
-    quality: 0.8,
+    quality,
     embedding,
     model: 'test',
   };
@@ -50,6 +50,36 @@ describe('MatcherStage', () => {
     expect(matches[2]!.track?.faces).toBe(2);
     expect(matches[0]!.candidates[0]!.identity).toBe('alice');
     expect(r.outputs[0]!.messages[0]!.key).toBe('cam');
+  });
+
+  it('never names a face under the quality floor, nor a track made only of such faces (reason low-quality)', async () => {
+    const metrics = createMetrics();
+    const stage = new MatcherStage({ gallery: view(galleryOf()), matchesTopic: 'matches', threshold: 0.6, qualityFloor: 0.3, metrics });
+    const poor = await stage.process([faceMsg(0, 0, near(alice, 1), 100, 0.1), faceMsg(1, 0, near(alice, 2), 100, 0.29)], ctx);
+    poor.commit?.();
+    const [m0, m1] = poor.outputs[0]!.messages.map((m) => MatchSchema.decode(m.value));
+    // the same track, candidates listed for diagnosis, but nobody is named
+    expect(m1!.trackId).toBe(m0!.trackId);
+    for (const m of [m0!, m1!]) {
+      expect(m.identity).toBeNull();
+      expect(m.candidates[0]!.identity).toBe('alice');
+      expect(m.track).toMatchObject({ identity: null, reason: 'low-quality' });
+    }
+    expect(m1!.track!.faces).toBe(2);
+    expect(await metrics.metricsText()).toMatch(/faceflow_matcher_low_quality_faces_total 2/);
+    // a good face of the same person joins the track and names it
+    const good = await stage.process([faceMsg(2, 0, near(alice, 3), 100, 0.9)], ctx);
+    const m2 = MatchSchema.decode(good.outputs[0]!.messages[0]!.value);
+    expect(m2).toMatchObject({ trackId: m0!.trackId, identity: 'alice', track: { identity: 'alice', faces: 3, reason: 'match' } });
+  });
+
+  it('applies the default quality floor (the engine\'s enrolment floor) when none is given', async () => {
+    const stage = new MatcherStage({ gallery: view(galleryOf()), matchesTopic: 'matches', threshold: 0.6 });
+    expect(DEFAULT_MATCH_QUALITY_FLOOR).toBe(DEFAULT_QUALITY_FLOOR);
+    const r = await stage.process([faceMsg(0, 0, near(alice, 1), 100, DEFAULT_QUALITY_FLOOR - 0.01), faceMsg(1, 0, near(alice, 2), 400, DEFAULT_QUALITY_FLOOR)], ctx);
+    const [under, at] = r.outputs[0]!.messages.map((m) => MatchSchema.decode(m.value));
+    expect(under!.track).toMatchObject({ identity: null, reason: 'low-quality' });
+    expect(at!.track).toMatchObject({ identity: 'alice', reason: 'match' });
   });
 
   it('drops redelivered faces (same frameId and faceIndex) before they touch a track', async () => {

@@ -4,10 +4,13 @@
  * in memory (gallery-cache.ts, refreshed on change notifications). Every Match carries this face's own best
  * candidates and the track's running decision (`track`), which the alerts stage turns into identity events.
  *
+ * A face under the quality floor (`qualityFloor`) is tracked but never named: its own Match has identity null
+ * (its candidates are still listed, for diagnosis), and it does not count towards its track's identity.
+ *
  * Upstream is at-least-once (an embedder that dies re-embeds frames whose faces were already published), so
  * faces are deduplicated by (frameId, faceIndex) before they touch a track.
  */
-import type { Gallery } from '@faceflow/engine';
+import { DEFAULT_QUALITY_FLOOR, type Gallery } from '@faceflow/engine';
 import {
   FaceSchema,
   MatchSchema,
@@ -23,11 +26,21 @@ import {
   type StageFailure,
   type StageResult,
 } from '@faceflow/shared';
-import { CameraTracker, decide, trackerOptionsFor, type DecideOptions, type TrackerOptions } from './tracker.js';
+import { CameraTracker, decide, LOW_QUALITY_DECISION, trackerOptionsFor, type DecideOptions, type TrackerOptions } from './tracker.js';
 
 /** The L2 distance threshold when neither the configuration nor a calibration gives one (dlib's published 0.6). */
 export const FALLBACK_THRESHOLD = 0.6;
 export const DEFAULT_MARGIN = 0.03;
+/**
+ * Faces under this quality are never named (FACEFLOW_MATCH_QUALITY_FLOOR). It is the engine's floor for
+ * enrolment, on the same score (packages/engine/src/quality.ts), chosen on the 300 LFW Part Labels images: it
+ * refuses the 8 faces the detector missed and only 2 more (clean LFW faces: median 0.48, 5th percentile 0.21),
+ * and 280 of the same images blurred by a 2.5 px Gaussian (median 0.10). Since the score is a product, any
+ * one bad component sinks it: eyes under ~11 px apart, heavy blur, or a head turned past ~55 degrees,
+ * which are the faces strangers get named from. One floor for enrolling and for naming: a face not good
+ * enough to enroll is not good enough to name someone from.
+ */
+export const DEFAULT_MATCH_QUALITY_FLOOR = DEFAULT_QUALITY_FLOOR;
 
 export interface GalleryView {
   readonly current: Gallery | undefined;
@@ -39,6 +52,8 @@ export interface MatcherStageOptions {
   matchesTopic: string;
   threshold: number;
   margin?: number;
+  /** Faces under this quality (0..1) are tracked but never named (default DEFAULT_MATCH_QUALITY_FLOOR). */
+  qualityFloor?: number;
   tracker?: Partial<TrackerOptions>;
   /** Candidates listed per Match (default 3). */
   topK?: number;
@@ -68,8 +83,10 @@ export class MatcherStage implements Stage {
   private readonly trackers = new Map<string, CameraTracker>();
   private readonly seen: LruSet;
   private readonly decideOptions: DecideOptions;
+  private readonly qualityFloor: number;
   private readonly m: {
     faces?: Counter<'stage'>;
+    lowQuality?: Counter<never>;
     duplicates?: Counter<'stage'>;
     matches?: Counter<'result'>;
     search?: Histogram;
@@ -79,10 +96,12 @@ export class MatcherStage implements Stage {
   constructor(private readonly o: MatcherStageOptions) {
     this.seen = new LruSet(o.dedupSize ?? 100_000);
     this.decideOptions = { threshold: o.threshold, margin: o.margin ?? DEFAULT_MARGIN };
+    this.qualityFloor = o.qualityFloor ?? o.tracker?.qualityFloor ?? DEFAULT_MATCH_QUALITY_FLOOR;
     const mt = o.metrics;
     this.m = mt
       ? {
           faces: mt.counter({ name: 'faces_in_total', help: 'Faces that entered a stage', labelNames: ['stage'] as const }),
+          lowQuality: mt.counter({ name: 'matcher_low_quality_faces_total', help: 'Faces under the quality floor: tracked, never named' }),
           duplicates: mt.counter({ name: 'duplicates_total', help: 'Redelivered messages skipped by deduplication', labelNames: ['stage'] as const }),
           matches: mt.counter({ name: 'matches_total', help: 'Faces matched against the gallery, by per-track result', labelNames: ['result'] as const }),
           search: mt.histogram({ name: 'matcher_search_seconds', help: 'Tracking and gallery search time of one frame' }),
@@ -94,7 +113,7 @@ export class MatcherStage implements Stage {
   private tracker(cameraId: string): CameraTracker {
     let t = this.trackers.get(cameraId);
     if (!t) {
-      t = new CameraTracker(cameraId, trackerOptionsFor(this.o.threshold, this.o.tracker));
+      t = new CameraTracker(cameraId, trackerOptionsFor(this.o.threshold, { ...this.o.tracker, qualityFloor: this.qualityFloor }));
       this.trackers.set(cameraId, t);
     }
     return t;
@@ -124,7 +143,9 @@ export class MatcherStage implements Stage {
     const topK = this.o.topK ?? 3;
     const out = faces.map((f, i): Match => {
       const t = tracks[i]!;
-      const own = decide(inputs[i]!.embedding, gallery, this.decideOptions);
+      const lowQuality = f.quality < this.qualityFloor;
+      if (lowQuality) this.m.lowQuality?.inc();
+      const own = lowQuality && gallery ? LOW_QUALITY_DECISION : decide(inputs[i]!.embedding, gallery, this.decideOptions);
       const candidates = gallery
         ? gallery.search(inputs[i]!.embedding, topK).map((c) => ({ identity: c.name, score: Math.round((1 - (c.distance * c.distance) / 2) * 1e4) / 1e4 }))
         : [];

@@ -82,6 +82,36 @@ describe('CameraTracker', () => {
     expect(decide(aliceMean, g, opts, agreeing).identity).toBe('alice');
   });
 
+  it('faces under the quality floor never name a track: a track made only of them stays unknown (low-quality)', () => {
+    const g = gallery({ alice, bob });
+    const t = new CameraTracker('cam', { qualityFloor: 0.3 });
+    // alice herself, close to her enrolled face, but every face is poor: tracked, never named
+    let track = t.update([face(0, 0, near(alice, 1, 0.1), 100, 0.2)], g, opts)[0]!;
+    for (let i = 1; i < 6; i++) track = t.update([face(i, 0, near(alice, i + 1, 0.1), 100 + i * 10, 0.29)], g, opts)[0]!;
+    expect(track.faces).toBe(6);
+    expect(t.live).toHaveLength(1);
+    expect(track.decision).toMatchObject({ identity: null, distance: null, reason: 'low-quality' });
+    // one good face joins the same track, and it alone may name it
+    track = t.update([face(6, 0, near(alice, 9, 0.1), 160, 0.8)], g, opts)[0]!;
+    expect(t.live).toHaveLength(1);
+    expect(track.decision).toMatchObject({ identity: 'alice', reason: 'match' });
+  });
+
+  it('faces under the quality floor do not vote: poor faces of someone else cannot sway a well-seen track', () => {
+    const g = gallery({ alice, bob });
+    const t = new CameraTracker('cam', { qualityFloor: 0.3, bestK: 5, maxDistance: 2, reidDistance: 2 });
+    // one good face of alice, then four poor faces that look like bob (a merged track, or a misleading blur)
+    let track = t.update([face(0, 0, near(alice, 1, 0.1), 100, 0.9)], g, opts)[0]!;
+    for (let i = 1; i < 5; i++) track = t.update([face(i, 0, near(bob, i + 20, 0.1), 100, 0.2)], g, opts)[0]!;
+    expect(track.faces).toBe(5);
+    expect(track.decision).toMatchObject({ identity: 'alice', reason: 'match' });
+    // without a floor the same faces outvote her: the mean is no one's and the vote is lost
+    const open = new CameraTracker('cam', { qualityFloor: 0, bestK: 5, maxDistance: 2, reidDistance: 2 });
+    let o = open.update([face(0, 0, near(alice, 1, 0.1), 100, 0.9)], g, opts)[0]!;
+    for (let i = 1; i < 5; i++) o = open.update([face(i, 0, near(bob, i + 20, 0.1), 100, 0.2)], g, opts)[0]!;
+    expect(o.decision.identity).not.toBe('alice');
+  });
+
   it('decides unknown with an empty gallery, and maps distances to confidences', () => {
     expect(decide(Float32Array.from(person(1)), undefined, opts)).toMatchObject({ identity: null, reason: 'empty-gallery' });
     expect(matchConfidence(0, 0.6)).toBe(1);

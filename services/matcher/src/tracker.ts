@@ -11,10 +11,16 @@
  * those faces, each on its own, agree: it is named from its best faces, not from one blurry frame, and a
  * track that wrongly merged two people stays unknown rather than naming one of them.
  *
+ * Quality floor (`qualityFloor`, default the engine's DEFAULT_QUALITY_FLOOR): a face under it still joins or
+ * starts a track (it is still where the person is, and association needs it), but it never speaks for the
+ * track's identity: only the best faces at or above the floor are averaged and vote. A tiny, blurred or
+ * profile face is how a stranger gets named as someone; a track made only of such faces stays unknown with
+ * the reason `low-quality` (not `above-threshold`: nobody compared it, so it says nothing about the person).
+ *
  * The distance gates scale with the decision threshold of the embedding model (`trackerOptionsFor`): the
  * same person in consecutive frames is much closer than the threshold, two people rarely are.
  */
-import { identify, type Gallery } from '@faceflow/engine';
+import { DEFAULT_QUALITY_FLOOR, identify, type Gallery } from '@faceflow/engine';
 
 export interface TrackBox {
   x: number;
@@ -45,6 +51,8 @@ export interface TrackerOptions {
   maxCentreShift: number;
   /** Faces kept for the identity decision (default 5). */
   bestK: number;
+  /** Faces under this quality (0..1) never count towards the identity (default DEFAULT_QUALITY_FLOOR). */
+  qualityFloor: number;
 }
 
 export const DEFAULT_TRACKER_OPTIONS: TrackerOptions = {
@@ -54,6 +62,7 @@ export const DEFAULT_TRACKER_OPTIONS: TrackerOptions = {
   minIou: 0.1,
   maxCentreShift: 1.5,
   bestK: 5,
+  qualityFloor: DEFAULT_QUALITY_FLOOR,
 };
 
 /** Tracker gates for an embedding model whose same-person threshold is `threshold`. */
@@ -66,7 +75,7 @@ export interface TrackIdentity {
   /** Distance of the track's mean embedding to the nearest identity (null: empty gallery). */
   distance: number | null;
   confidence: number;
-  reason: 'match' | 'above-threshold' | 'ambiguous' | 'empty-gallery';
+  reason: 'match' | 'above-threshold' | 'ambiguous' | 'empty-gallery' | 'low-quality';
 }
 
 export interface Track {
@@ -127,6 +136,9 @@ function meanOf(faces: TrackFace[]): Float32Array {
 export function matchConfidence(distance: number, threshold: number): number {
   return Math.min(1, Math.max(0, 1 - distance / (2 * threshold)));
 }
+
+/** The decision for faces that are all under the quality floor: not compared, so not named. */
+export const LOW_QUALITY_DECISION: TrackIdentity = Object.freeze({ identity: null, distance: null, confidence: 0, reason: 'low-quality' });
 
 /** The identity of an embedding against the gallery, as a track decision. */
 export function decide(embedding: Float32Array, gallery: Gallery | undefined, o: DecideOptions, support?: Float32Array[]): TrackIdentity {
@@ -227,9 +239,19 @@ export class CameraTracker {
         this.tracks.set(t.id, t);
       }
       this.addFace(t, face);
-      t.decision = decide(t.mean, gallery, decideOptions, t.best.map((b) => b.embedding));
+      t.decision = this.decideTrack(t, gallery, decideOptions);
       return t;
     });
+  }
+
+  /** The track's identity from its best faces at or above the quality floor only. */
+  private decideTrack(t: Track, gallery: Gallery | undefined, o: DecideOptions): TrackIdentity {
+    if (!gallery || gallery.size === 0) return decide(t.mean, gallery, o);
+    // `best` is sorted by quality, so the faces that may speak are its head
+    const named = t.best.filter((b) => b.quality >= this.o.qualityFloor);
+    if (named.length === 0) return { ...LOW_QUALITY_DECISION };
+    const mean = named.length === t.best.length ? t.mean : meanOf(named);
+    return decide(mean, gallery, o, named.map((b) => b.embedding));
   }
 
   private addFace(t: Track, face: TrackFace): void {

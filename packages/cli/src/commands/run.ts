@@ -14,7 +14,7 @@ import { calibrationFor, EnginePool } from '@faceflow/engine';
 import { AlertsStage } from '@faceflow/alerts';
 import { DirCropStore, EmbedderStage } from '@faceflow/embedder';
 import { ffmpegSource, folderSource, IngestStage, isStreamUrl, type FrameSource } from '@faceflow/ingest';
-import { FALLBACK_THRESHOLD, GalleryCache, MatcherStage } from '@faceflow/matcher';
+import { DEFAULT_MATCH_QUALITY_FLOOR, FALLBACK_THRESHOLD, GalleryCache, MatcherStage } from '@faceflow/matcher';
 import {
   attachStage,
   createLogger,
@@ -77,6 +77,7 @@ export const runPipeline: CommandSpec = {
     camera: { type: 'string' },
     threshold: { type: 'string' },
     margin: { type: 'string' },
+    'quality-floor': { type: 'string' },
     'max-batch': { type: 'string' },
     'max-wait': { type: 'string' },
     'track-timeout': { type: 'string' },
@@ -97,6 +98,8 @@ export const runPipeline: CommandSpec = {
     '  --threshold T      L2 distance under which a track is named (default: the model\'s calibrated distance at',
     '                     FAR 1e-3)',
     '  --margin M         the nearest identity must beat the second by M (default 0.03)',
+    `  --quality-floor Q  faces under quality Q (0..1) are tracked but never named (default ${DEFAULT_MATCH_QUALITY_FLOOR},`,
+    '                     the enrolment floor; 0 turns it off); a track of only such faces stays unknown',
     '  --min-faces N      faces a track needs before it is announced (default 3)',
     '  --track-timeout MS a track unseen for this long (video time) has left (default 2000)',
     '  --cooldown MS      no second enter for the same person on the same camera within MS (default 30000)',
@@ -118,6 +121,7 @@ export const runPipeline: CommandSpec = {
     const fps = num(ctx, 'fps', { min: 0.1, max: 120 });
     const metricsPort = num(ctx, 'metrics-port', { min: 0, max: 65535, integer: true });
     const margin = num(ctx, 'margin', { min: 0, max: 2 }) ?? 0.03;
+    const qualityFloor = num(ctx, 'quality-floor', { min: 0, max: 1 }) ?? DEFAULT_MATCH_QUALITY_FLOOR;
     const trackTimeoutMs = num(ctx, 'track-timeout', { min: 100, max: 600_000, integer: true }) ?? 2000;
     const graceMs = num(ctx, 'grace', { min: 0, max: 3_600_000, integer: true }) ?? 30_000;
     const watch = (str(ctx, 'watch') ?? '').split(',').map((s) => s.trim()).filter(Boolean);
@@ -150,7 +154,7 @@ export const runPipeline: CommandSpec = {
       logger,
       ...(crops ? { crops: new DirCropStore(crops) } : {}),
     });
-    const matcher = new MatcherStage({ gallery, matchesTopic: topics.matches, threshold, margin, tracker: { timeoutMs: trackTimeoutMs }, metrics });
+    const matcher = new MatcherStage({ gallery, matchesTopic: topics.matches, threshold, margin, qualityFloor, tracker: { timeoutMs: trackTimeoutMs }, metrics });
     const alerts = new AlertsStage({
       eventsTopic: topics.identityEvents,
       rules: {
@@ -243,6 +247,7 @@ export const runPipeline: CommandSpec = {
         dropped: pumped?.dropped ?? {},
         events: counts,
         threshold,
+        qualityFloor,
         galleryIdentities: gallery.size,
       };
       process.stderr.write(`faceflow run: ${JSON.stringify(summary)}\n`);

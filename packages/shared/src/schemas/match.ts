@@ -27,7 +27,10 @@ export interface TrackDecision {
   startTs: number;
   /** Faces in the track so far (this one included). */
   faces: number;
-  /** Why the identity is what it is: match | above-threshold | ambiguous | empty-gallery | pending. */
+  /**
+   * Why the identity is what it is: match | above-threshold | ambiguous | empty-gallery | pending |
+   * low-quality (every face of the track so far is under the matcher's quality floor: not compared, not named).
+   */
   reason: string;
   /** The reference of the track's best face crop, when crops are stored. */
   bestCropRef?: string;
