@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { baseConfigFields, defineConfig, field, optional, parsers } from './config.js';
+import { baseConfigFields, defineConfig, field, optional, parsers, redactionConfigFields, redactionExempt } from './config.js';
 import { FaceflowError } from './errors.js';
 
 const spec = defineConfig(
@@ -119,5 +119,16 @@ describe('config', () => {
     })();
     expect(e?.message).toContain('FACEFLOW_KAFKA_BROKERS');
     expect(e?.message).toContain('FACEFLOW_TOPIC_PREFIX');
+  });
+
+  it('redaction is on for every camera unless FACEFLOW_REDACT_EXEMPT_CAMERAS lists it (or says *)', () => {
+    const spec = defineConfig(redactionConfigFields);
+    const none = spec.load({}).redactExemptCameras;
+    expect(none).toEqual([]);
+    expect(redactionExempt(none, 'door')).toBe(false);
+    const some = spec.load({ FACEFLOW_REDACT_EXEMPT_CAMERAS: 'staff-room, lab/2' }).redactExemptCameras;
+    expect([redactionExempt(some, 'lab/2'), redactionExempt(some, 'staff-room'), redactionExempt(some, 'door')]).toEqual([true, true, false]);
+    expect(redactionExempt(spec.load({ FACEFLOW_REDACT_EXEMPT_CAMERAS: '*' }).redactExemptCameras, 'door')).toBe(true);
+    expect(() => spec.load({ FACEFLOW_REDACT_EXEMPT_CAMERAS: 'door,bad camera' })).toThrow(/FACEFLOW_REDACT_EXEMPT_CAMERAS: item 2/);
   });
 });

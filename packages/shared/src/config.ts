@@ -236,3 +236,22 @@ export const baseConfigFields = {
     doc: 'log level: trace|debug|info|warn|error|fatal|silent',
   }),
 };
+
+/**
+ * Privacy redaction of the pictures the pipeline keeps or points at (face crops, event thumbnails) is on for
+ * every camera unless the camera is listed here: an operator must opt a camera out (a staff-only door with
+ * consent, say), never in. Read by the embedder (crops) and alerts (thumbnails); see docs/identity-events.md.
+ */
+export const redactionConfigFields = {
+  redactExemptCameras: field({
+    env: 'FACEFLOW_REDACT_EXEMPT_CAMERAS',
+    default: [] as string[],
+    parse: parsers.list(parsers.string({ max: 256, pattern: /^(\*|[\w.:@/-]+)$/ }), { min: 0 }),
+    doc: 'cameras whose pictures are not redacted, comma-separated, * for all (default none: unknown faces are hidden on every camera)',
+  }),
+};
+
+/** Whether `cameraId` is exempt from redaction under a FACEFLOW_REDACT_EXEMPT_CAMERAS list. */
+export function redactionExempt(exemptCameras: readonly string[], cameraId: string): boolean {
+  return exemptCameras.includes('*') || exemptCameras.includes(cameraId);
+}

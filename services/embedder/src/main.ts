@@ -17,12 +17,14 @@ import {
   onShutdown,
   optional,
   parsers,
+  redactionConfigFields,
   serviceConfigFields,
   startOpsServer,
   topicNames,
 } from '@faceflow/shared';
 import { KafkaBus, pollConsumerLag } from '@faceflow/shared/kafka';
 import { DirCropStore } from './crops.js';
+import { EMBEDDER_MASK_METHODS, type EmbedderMaskMethod } from './face-mask.js';
 import { EmbedderStage } from './stage.js';
 
 export const embedderConfig = defineConfig({
@@ -34,6 +36,13 @@ export const embedderConfig = defineConfig({
   maxWaitMs: field({ env: 'FACEFLOW_EMBEDDER_MAX_WAIT', default: 20, parse: parsers.durationMs({ max: 10_000 }), doc: 'how long a batch waits to fill' }),
   backend: optional({ env: 'FACEFLOW_BACKEND', parse: parsers.oneOf(['auto', 'tensorflow', 'wasm', 'cpu'] as const), doc: 'TF.js backend' }),
   cropDir: optional({ env: 'FACEFLOW_CROP_DIR', parse: parsers.string({ max: 4096 }), doc: 'keep a small crop of every face under this folder' }),
+  mask: field({
+    env: 'FACEFLOW_EMBEDDER_MASK',
+    default: 'landmarks' as EmbedderMaskMethod,
+    parse: parsers.oneOf(EMBEDDER_MASK_METHODS),
+    doc: 'face outline in each Face message: landmarks (from the 68 landmarks, no model) | none; the face mesh is not wired in the pool',
+  }),
+  ...redactionConfigFields,
 });
 
 async function main(): Promise<void> {
@@ -53,6 +62,8 @@ async function main(): Promise<void> {
     maxBatch: config.maxBatch,
     maxWaitMs: config.maxWaitMs,
     maxFacesPerFrame: 32,
+    mask: config.mask,
+    redactExemptCameras: config.redactExemptCameras,
     metrics,
     logger,
     ...(config.cropDir ? { crops: new DirCropStore(config.cropDir) } : {}),

@@ -82,3 +82,70 @@ describe('EmbedderStage', () => {
     await expect(stage.process([await frameMsg('cam1', 'x')], ctx)).rejects.toMatchObject({ code: 'BACKEND_UNAVAILABLE', retriable: true });
   });
 });
+
+describe('EmbedderStage: masks and crops', () => {
+  /** Two faces side by side whose crops overlap, with landmarks inside their boxes. */
+  class TwoFaces implements FaceRunner {
+    readonly embedderInfo = { name: 'fake-model', dim: 4 };
+    async run(images: RgbImage[]): Promise<EngineFace[][]> {
+      const at = (x: number, e: number[]): EngineFace => ({
+        box: { x, y: 40, width: 60, height: 60 },
+        score: 0.9,
+        keypoints: [],
+        landmarks: Array.from({ length: 68 }, (_, i) => ({ x: x + 9 + (i % 10) * 4.2, y: 49 + Math.floor(i / 10) * 6 })),
+        embedding: Float32Array.from(e),
+      });
+      return images.map(() => [at(40, [1, 0, 0, 0]), at(85, [0, 1, 0, 0])]);
+    }
+  }
+
+  class MemoryCrops {
+    readonly crops = new Map<string, Buffer>();
+    async put(cameraId: string, frameId: string, faceIndex: number, jpeg: Buffer): Promise<string> {
+      const ref = `mem://${cameraId}/${frameId}/${faceIndex}`;
+      this.crops.set(ref, jpeg);
+      return ref;
+    }
+  }
+
+  async function rawFrame(cameraId: string, frameId: string): Promise<ConsumedMessage> {
+    const width = 240, height = 120;
+    const px = new Uint8Array(width * height * 3);
+    for (let y = 0; y < height; y++) for (let x = 0; x < width; x++) px.fill((x + y) % 2 ? 255 : 0, (y * width + x) * 3, (y * width + x) * 3 + 3);
+    return {
+      topic: 'frames',
+      partition: 0,
+      offset: String(offset++),
+      key: cameraId,
+      value: FrameSchema.encode({ frameId, cameraId, captureTs: TS, contentType: 'image/x-raw-rgb', width, height, image: Buffer.from(px) }),
+      headers: {},
+      timestamp: Date.now(),
+    };
+  }
+
+  const facesOf = (r: { outputs: { messages: { value: Buffer }[] }[] }) => r.outputs[0]!.messages.map((m) => FaceSchema.decode(m.value));
+
+  it('attaches the landmarks outline to every face by default, and none when asked', async () => {
+    const byDefault = facesOf(await new EmbedderStage({ runner: new TwoFaces(), facesTopic: 'faces', maxWaitMs: 1 }).process([await rawFrame('cam1', 'm1')], ctx));
+    expect(byDefault).toHaveLength(2);
+    for (const f of byDefault) {
+      expect(f.mask?.method).toBe('landmarks');
+      expect(f.mask?.polygon).toHaveLength(27);
+      // frame pixels: the jaw line is the first 17 landmarks
+      expect(f.mask!.polygon.slice(0, 17)).toEqual(f.landmarks.slice(0, 17));
+    }
+    const none = facesOf(await new EmbedderStage({ runner: new TwoFaces(), facesTopic: 'faces', maxWaitMs: 1, mask: 'none' }).process([await rawFrame('cam1', 'm2')], ctx));
+    expect(none.every((f) => f.mask === undefined)).toBe(true);
+  });
+
+  it('a stored crop hides the neighbouring faces, unless its camera is exempt from redaction', async () => {
+    const crops = new MemoryCrops();
+    const stage = new EmbedderStage({ runner: new TwoFaces(), facesTopic: 'faces', maxWaitMs: 1, crops, redactExemptCameras: ['staff-room'] });
+    const [lobby] = facesOf(await stage.process([await rawFrame('lobby', 'c1')], ctx));
+    const [staff] = facesOf(await stage.process([await rawFrame('staff-room', 'c1')], ctx));
+    expect(lobby!.cropRef).toBe('mem://lobby/c1/0');
+    expect(staff!.cropRef).toBe('mem://staff-room/c1/0');
+    // the same pixels and faces: only the redaction of the neighbour tells the two crops apart
+    expect(crops.crops.get(lobby!.cropRef!)!.equals(crops.crops.get(staff!.cropRef!)!)).toBe(false);
+  });
+});

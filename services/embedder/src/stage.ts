@@ -25,10 +25,12 @@ import {
   type StageFailure,
   type StageResult,
   type Logger,
+  redactionExempt,
   silentLogger,
 } from '@faceflow/shared';
 import { Batcher } from './batcher.js';
 import { faceCropJpeg, type CropStore } from './crops.js';
+import { faceMaskPolygon, type EmbedderMaskMethod } from './face-mask.js';
 
 /** What the stage needs of the engine: FaceEngine and EnginePool both fit. */
 export interface FaceRunner {
@@ -50,6 +52,10 @@ export interface EmbedderStageOptions {
   /** Decoding limits for frame images (default: the engine's). */
   imageLimits?: ImageLimits;
   crops?: CropStore;
+  /** The face outline put in each Face message (default 'landmarks'; see face-mask.ts). */
+  mask?: EmbedderMaskMethod;
+  /** Cameras whose crops keep the neighbouring faces (default none: every crop hides them; see crops.ts). */
+  redactExemptCameras?: readonly string[];
   metrics?: Metrics;
   logger?: Logger;
 }
@@ -175,9 +181,14 @@ export class EmbedderStage implements Stage {
         embedding: embeddingToArray(f.embedding),
         model: this.model,
       };
+      const mask = faceMaskPolygon(f.landmarks, this.o.mask ?? 'landmarks');
+      if (mask) face.mask = mask;
       if (this.o.crops) {
         try {
-          face.cropRef = await this.o.crops.put(frame.cameraId, frame.frameId, i, await faceCropJpeg(image, f.box));
+          // the crop hides the other faces of the frame that reach into it, unless the camera is exempt
+          const exempt = redactionExempt(this.o.redactExemptCameras ?? [], frame.cameraId);
+          const others = exempt ? [] : faces.filter((_, j) => j !== i);
+          face.cropRef = await this.o.crops.put(frame.cameraId, frame.frameId, i, await faceCropJpeg(image, f.box, 96, 1.3, others));
         } catch (e) {
           this.logger.warn('could not store a face crop', { frameId: frame.frameId, err: e });
         }
