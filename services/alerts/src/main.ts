@@ -13,6 +13,7 @@ import {
   field,
   onShutdown,
   parsers,
+  redactionConfigFields,
   serviceConfigFields,
   startOpsServer,
   topicNames,
@@ -34,6 +35,7 @@ export const alertsConfig = defineConfig({
   cooldownMs: field({ env: 'FACEFLOW_ALERT_COOLDOWN', default: 30_000, parse: parsers.durationMs({ max: 86_400_000 }), doc: 'no second enter of an identity on a camera within this time' }),
   trackTimeoutMs: field({ env: 'FACEFLOW_TRACK_TIMEOUT', default: 2000, parse: parsers.durationMs({ min: 100, max: 600_000 }), doc: 'a track unseen for this long (capture time) has left' }),
   idleMs: field({ env: 'FACEFLOW_ALERT_IDLE', default: 10_000, parse: parsers.durationMs({ min: 100 }), doc: 'a track whose camera sent nothing for this long (wall time) has left' }),
+  ...redactionConfigFields,
 });
 
 async function main(): Promise<void> {
@@ -50,6 +52,7 @@ async function main(): Promise<void> {
     rules: { watch: [...config.watch], unknown: config.unknown, cameras: [...config.cameras], minConfidence: config.minConfidence, minFaces: config.minFaces, cooldownMs: config.cooldownMs },
     trackTimeoutMs: config.trackTimeoutMs,
     idleMs: config.idleMs,
+    redactExemptCameras: config.redactExemptCameras,
     metrics,
   });
   const sub = await attachStage(bus, stage, topics.matches, config.groupId, { maxBatchSize: 200 });
@@ -58,7 +61,7 @@ async function main(): Promise<void> {
   }, 1000);
   const stopLag = pollConsumerLag(bus, metrics, [{ topic: topics.matches, groupId: config.groupId }], 5000, logger);
   ready = true;
-  logger.info('alerts ready', { port: ops.port, events: topics.identityEvents, rules: stage.rules });
+  logger.info('alerts ready', { port: ops.port, events: topics.identityEvents, rules: stage.rules, redactExemptCameras: config.redactExemptCameras });
   onShutdown(
     async () => {
       ready = false;

@@ -1,12 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { IdentityEventSchema, MatchSchema, type ConsumedMessage, type HandlerContext, type IdentityEvent, type Match, type StageResult } from '@faceflow/shared';
-import { AlertsStage, type AlertRules } from './stage.js';
+import { createMetrics, IdentityEventSchema, MatchSchema, type ConsumedMessage, type HandlerContext, type IdentityEvent, type Match, type StageResult } from '@faceflow/shared';
+import { AlertsStage, type AlertRules, type AlertsStageOptions } from './stage.js';
 
 const T0 = Date.UTC(2026, 0, 1);
 const ctx: HandlerContext = { signal: new AbortController().signal, heartbeat: async () => undefined, markProcessed: () => undefined };
 let offset = 0;
 
-function match(trackId: string, t: number, identity: string | null, faces: number, o: { camera?: string; confidence?: number; startTs?: number } = {}): ConsumedMessage {
+function match(trackId: string, t: number, identity: string | null, faces: number, o: { camera?: string; confidence?: number; startTs?: number; crop?: string } = {}): ConsumedMessage {
   const m: Match = {
     frameId: `f${t}`,
     cameraId: o.camera ?? 'cam',
@@ -19,7 +19,15 @@ function match(trackId: string, t: number, identity: string | null, faces: numbe
     candidates: [],
     quality: 0.7,
     galleryVersion: 1,
-    track: { identity, confidence: o.confidence ?? 0.8, startTs: o.startTs ?? T0 + t - (faces - 1) * 100, faces, reason: identity ? 'match' : 'above-threshold' },
+    track: {
+      identity,
+      confidence: o.confidence ?? 0.8,
+      startTs: o.startTs ?? T0 + t - (faces - 1) * 100,
+      faces,
+      reason: identity ? 'match' : 'above-threshold',
+      ...(o.crop ? { bestCropRef: o.crop } : {}),
+    },
+    ...(o.crop ? { cropRef: o.crop } : {}),
   };
   return { topic: 'matches', partition: 0, offset: String(offset++), key: m.cameraId, value: MatchSchema.encode(m), headers: {}, timestamp: Date.now() };
 }
@@ -35,8 +43,8 @@ async function run(stage: AlertsStage, msgs: ConsumedMessage[]): Promise<Identit
   return events(r);
 }
 
-function stageWith(rules: Partial<AlertRules> = {}, now = () => 0): AlertsStage {
-  return new AlertsStage({ eventsTopic: 'identity-events', rules: { minFaces: 3, cooldownMs: 10_000, minStable: 1, ...rules }, trackTimeoutMs: 2000, idleMs: 5000, now });
+function stageWith(rules: Partial<AlertRules> = {}, now = () => 0, extra: Partial<AlertsStageOptions> = {}): AlertsStage {
+  return new AlertsStage({ eventsTopic: 'identity-events', rules: { minFaces: 3, cooldownMs: 10_000, minStable: 1, ...rules }, trackTimeoutMs: 2000, idleMs: 5000, now, ...extra });
 }
 
 describe('AlertsStage', () => {
@@ -114,6 +122,43 @@ describe('AlertsStage', () => {
     await run(s, [match('t1', 0, 'alice', 3)]);
     expect(events(s.flush()).map((e) => e.type)).toEqual(['exit']);
     expect(await run(s, [match('t1', 100, 'alice', 4)])).toEqual([]);
+  });
+
+  it('an unknown track\'s thumbnail is redacted (withheld) by default; a named track keeps its own', async () => {
+    const metrics = createMetrics();
+    const s = stageWith({}, () => 0, { metrics });
+    const out = await run(s, [match('u', 0, null, 3, { crop: 'file:///crops/cam/f0-1.jpg' }), match('a', 0, 'alice', 3, { crop: 'file:///crops/cam/f0-0.jpg' })]);
+    expect(out.map((e) => [e.type, e.trackId, e.identity, e.thumbnailRef])).toEqual([
+      ['enter', 'u', null, null],
+      ['enter', 'a', 'alice', 'file:///crops/cam/f0-0.jpg'],
+    ]);
+    const exits = events(s.flush());
+    expect(exits.map((e) => [e.trackId, e.thumbnailRef])).toEqual([
+      ['u', null],
+      ['a', 'file:///crops/cam/f0-0.jpg'],
+    ]);
+    expect(await metrics.metricsText()).toMatch(/faceflow_alerts_thumbnails_withheld_total 2/);
+  });
+
+  it('a track that is named later gets its thumbnail then, and loses it again if it turns unknown', async () => {
+    const s = stageWith();
+    const enter = await run(s, [match('t', 0, null, 3, { crop: 'mem://0' })]);
+    expect(enter.map((e) => [e.type, e.thumbnailRef])).toEqual([['enter', null]]);
+    const named = await run(s, [match('t', 100, 'alice', 4, { crop: 'mem://1' })]);
+    expect(named.map((e) => [e.type, e.identity, e.thumbnailRef])).toEqual([['update', 'alice', 'mem://1']]);
+    const lost = await run(s, [match('t', 200, null, 5, { crop: 'mem://2' })]);
+    expect(lost.map((e) => [e.type, e.identity, e.thumbnailRef])).toEqual([['update', null, null]]);
+  });
+
+  it('keeps unknown tracks\' thumbnails only on cameras exempt from redaction', async () => {
+    const s = stageWith({}, () => 0, { redactExemptCameras: ['staff-room'] });
+    const out = await run(s, [match('x', 0, null, 3, { camera: 'staff-room', crop: 'mem://staff' }), match('y', 0, null, 3, { camera: 'lobby', crop: 'mem://lobby' })]);
+    expect(out.map((e) => [e.cameraId, e.thumbnailRef])).toEqual([
+      ['staff-room', 'mem://staff'],
+      ['lobby', null],
+    ]);
+    const all = await run(stageWith({}, () => 0, { redactExemptCameras: ['*'] }), [match('z', 0, null, 3, { camera: 'lobby', crop: 'mem://z' })]);
+    expect(all[0]!.thumbnailRef).toBe('mem://z');
   });
 
   it('reports malformed messages as failures', async () => {

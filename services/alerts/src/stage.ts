@@ -11,10 +11,16 @@
  * State changes are staged and kept only after the events were published (`commit`), so a batch that is
  * re-run after a failed publish emits its events again instead of losing them; a redelivered batch that
  * was committed emits nothing new (enter once per track, updates only on change).
+ *
+ * Thumbnails (privacy): an event points at a stored crop of its track's best face (`thumbnailRef`) only when
+ * the event names an enrolled identity. An unknown track's events carry `thumbnailRef: null`: a passer-by's
+ * face is not handed downstream, unless the camera is exempt from redaction (`redactExemptCameras`,
+ * FACEFLOW_REDACT_EXEMPT_CAMERAS). The crops themselves hide every other face of the frame (embedder).
  */
 import {
   IdentityEventSchema,
   MatchSchema,
+  redactionExempt,
   toFaceflowError,
   type ConsumedMessage,
   type Counter,
@@ -67,6 +73,11 @@ export interface AlertsStageOptions {
   trackTimeoutMs?: number;
   /** A track whose camera sent nothing for this long (wall time) has left (default 10 s). */
   idleMs?: number;
+  /**
+   * Cameras whose unknown tracks' events keep their thumbnail (default none: an unknown person's thumbnail is
+   * withheld on every camera; '*' exempts all).
+   */
+  redactExemptCameras?: readonly string[];
   metrics?: Metrics;
   now?: () => number;
 }
@@ -103,6 +114,7 @@ export class AlertsStage implements Stage {
   private readonly m: {
     events?: Counter<'type' | 'known'>;
     suppressed?: Counter<'reason'>;
+    withheld?: Counter<never>;
     latency?: Histogram;
     dropped?: Counter<'stage' | 'reason'>;
   };
@@ -117,6 +129,7 @@ export class AlertsStage implements Stage {
       ? {
           events: mt.counter({ name: 'alerts_total', help: 'Identity events emitted, by type and whether the identity is known', labelNames: ['type', 'known'] as const }),
           suppressed: mt.counter({ name: 'alerts_suppressed_total', help: 'Tracks not announced, by reason', labelNames: ['reason'] as const }),
+          withheld: mt.counter({ name: 'alerts_thumbnails_withheld_total', help: 'Events of unknown tracks whose thumbnail was withheld (privacy redaction)' }),
           latency: mt.histogram({ name: 'capture_to_event_seconds', help: 'From frame capture to identity event (enter/update)' }),
           dropped: mt.counter({ name: 'messages_dropped_total', help: 'Messages a stage could not process (dead-lettered), by reason', labelNames: ['stage', 'reason'] as const }),
         }
@@ -129,16 +142,24 @@ export class AlertsStage implements Stage {
   }
 
   private event(type: IdentityEvent['type'], t: TrackState): IdentityEvent {
+    const identity = t.announced?.identity ?? t.identity;
     return {
       type,
       trackId: t.trackId,
-      identity: t.announced?.identity ?? t.identity,
+      identity,
       confidence: Math.min(1, Math.max(0, Math.round((t.announced?.confidence ?? t.confidence) * 1e4) / 1e4)),
       cameraId: t.cameraId,
       startTs: t.startTs,
       endTs: Math.max(t.startTs, t.lastTs),
-      thumbnailRef: t.thumbnailRef,
+      thumbnailRef: this.thumbnail(identity, t),
     };
+  }
+
+  /** The thumbnail an event may point at: a named identity's, or anyone's on an exempt camera. */
+  private thumbnail(identity: string | null, t: TrackState): string | null {
+    if (t.thumbnailRef === null || identity !== null || redactionExempt(this.o.redactExemptCameras ?? [], t.cameraId)) return t.thumbnailRef;
+    this.m.withheld?.inc();
+    return null;
   }
 
   private wanted(t: TrackState): boolean {

@@ -19,7 +19,10 @@ export interface IdentityEvent {
   /** First and last capture time of the track so far, ms since the epoch; endTs >= startTs. */
   startTs: number;
   endTs: number;
-  /** Where a thumbnail of the best face is stored, or null. */
+  /**
+   * Where a thumbnail of the best face is stored, or null. Null for an unknown person unless the camera is
+   * exempt from redaction (FACEFLOW_REDACT_EXEMPT_CAMERAS): alerts never hands a passer-by's face on.
+   */
   thumbnailRef: string | null;
 }
 
