@@ -8,7 +8,11 @@ import {
   type RunOptions,
   type RgbImage,
   type EmbedderInfo,
-  calibrationFor,
+  DEFAULT_MODELS,
+  headEmbedderName,
+  parseHeadEmbedderName,
+  readHeadMeta,
+  thresholdsFor,
 } from '@faceflow/engine';
 import { FaceflowError } from '@faceflow/shared';
 import { type CommandContext, type Flags, num, str } from './cli.js';
@@ -34,8 +38,11 @@ export const ENGINE_HELP = [
   '  --no-flip          do not average the embedding with the mirrored face (faster, slightly less accurate)',
   '  --embedder NAME    embedding model from the registry (default faceapi-recognition; faceflow models list)',
   '  --registry FILE    a registry file with your own models (env FACEFLOW_MODEL_REGISTRY)',
-  '  --head DIR         a projection head trained by `faceflow train`, applied to every embedding (its own',
-  '                     embedder name and recalibrated threshold come with it)',
+  '  --head DIR         a projection head trained by `faceflow train`, applied to every embedding; its own',
+  '                     embedder name and thresholds come with it (verify: its accuracy-optimal one; identify',
+  '                     and run: its distance at FAR 1e-3, or, for a head trained before heads recorded one,',
+  '                     its accuracy-optimal one, with a warning). A gallery enrolled with a head is used only',
+  '                     with that head, and one enrolled without a head only without',
 ];
 
 export interface Runner {
@@ -103,19 +110,62 @@ export function centreFace(faces: Face[], width: number, height: number): Face |
 }
 
 /**
- * The decision threshold: --threshold; else the one the engine's model carries (a projection head's) when
- * `embedder` makes `model`'s embeddings; else the model's shipped calibration: for verify (1:1) the
- * accuracy-optimal threshold, for identify (1:N) the stricter distance at FAR 1e-3, because every enrolled
+ * The decision threshold: --threshold; else the ones the engine's model carries (a projection head's) when
+ * `embedder` makes `model`'s embeddings; else the model's shipped calibration (thresholdsFor). For verify (1:1)
+ * the accuracy-optimal threshold, for identify (1:N) the stricter distance at FAR 1e-3, because every enrolled
  * identity is one more chance to name a stranger (false accepts grow with N), and naming a stranger is the
- * failure users of face search complain about most. Else an error.
+ * failure users of face search complain about most. A head trained before heads recorded a FAR-1e-3 distance
+ * gives its accuracy-optimal threshold for identify too, with a warning on stderr. Else an error.
  */
 export function threshold(ctx: CommandContext, model: string, kind: 'verify' | 'identify', embedder?: EmbedderInfo): number {
   const t = num(ctx, 'threshold', { min: 0, max: 2 });
   if (t !== undefined) return t;
-  if (embedder?.name === model && embedder.threshold !== undefined) return embedder.threshold;
-  const cal = calibrationFor(model);
-  if (!cal) throw new FaceflowError('INVALID_CONFIG', `model "${model}" has no calibrated threshold; pass --threshold`);
-  return kind === 'verify' ? cal.threshold : cal.distanceAtFar1e3;
+  const th = thresholdsFor(embedder?.name === model ? embedder : { name: model });
+  if (!th) throw new FaceflowError('INVALID_CONFIG', `model "${model}" has no calibrated threshold; pass --threshold`);
+  if (kind === 'verify') return th.threshold;
+  if (th.fallback) warnIdentifyFallback(model, th.distanceAtFar1e3);
+  return th.distanceAtFar1e3;
+}
+
+/** The warning for a head without a FAR-1e-3 distance, used for identify (1:N) decisions. */
+export function warnIdentifyFallback(model: string, used: number): void {
+  process.stderr.write(
+    `faceflow: warning: the projection head of "${model}" records no distance at FAR 1e-3 (it was trained before heads did): identify uses its accuracy-optimal threshold ${used}, which names more strangers; train it again, or pass --threshold\n`,
+  );
+}
+
+/**
+ * The error for a gallery whose embeddings another model made than this engine's (another embedder, another
+ * projection head, or a head on one side only), with what to do about it.
+ */
+export function galleryModelMismatch(file: string, galleryModel: string, engineModel: string, headDir?: string): FaceflowError {
+  const g = parseHeadEmbedderName(galleryModel);
+  const e = parseHeadEmbedderName(engineModel);
+  const headOf = (h: { name: string; sha256Prefix: string }): string => `head "${h.name}" (weights ${h.sha256Prefix}...)`;
+  let advice: string;
+  if (g.base !== e.base) advice = `pass --embedder ${g.base}${g.head ? ` and --head with the folder of its ${headOf(g.head)}` : ''}`;
+  else if (g.head && !e.head) advice = `it was enrolled through the projection ${headOf(g.head)}: pass --head with that head's folder`;
+  else if (!g.head && e.head) advice = `it was enrolled without a projection head and this engine applies ${headOf(e.head)}${headDir ? ` (--head ${headDir})` : ''}: enroll the gallery again with this --head, or drop --head`;
+  else advice = `it was enrolled through another projection head, ${headOf(g.head!)}: pass --head with that head's folder, or enroll the gallery again with this one`;
+  return new FaceflowError('GALLERY_FORMAT', `${file} holds "${galleryModel}" embeddings; this engine makes "${engineModel}" embeddings, which cannot be compared: ${advice}`);
+}
+
+/**
+ * Before any model loads: a gallery of `galleryModel` embeddings that --head (or its absence) cannot match is
+ * refused at once (head.json alone gives the head's embedder name). The engine's own name is checked again once
+ * it is loaded (another --embedder, say).
+ */
+export async function precheckGalleryHead(ctx: CommandContext, file: string, galleryModel: string | undefined): Promise<void> {
+  if (galleryModel === undefined) return;
+  const headDir = str(ctx, 'head');
+  const g = parseHeadEmbedderName(galleryModel);
+  if (headDir === undefined) {
+    if (g.head) throw galleryModelMismatch(file, galleryModel, str(ctx, 'embedder') ?? DEFAULT_MODELS.embedder);
+    return;
+  }
+  const meta = await readHeadMeta(headDir);
+  const expected = headEmbedderName(meta.baseModel, meta);
+  if (expected !== galleryModel) throw galleryModelMismatch(file, galleryModel, expected, headDir);
 }
 
 export function round(v: number, digits = 4): number {

@@ -10,8 +10,8 @@ import { DlibResNetEmbedder, EMBED_INPUT } from './models/embedder.js';
 import { GraphEmbedder, type GraphEmbedderConfig } from './models/graph-embedder.js';
 import { loadModelRegistry, resolveModel, type ModelRegistry } from './registry/index.js';
 import { alignDlibChip, cropSquare } from './align.js';
-import { ProjectionHead } from './train/head.js';
-import { calibrationFor } from './calibration.js';
+import { headIdentifyThreshold, ProjectionHead } from './train/head.js';
+import { thresholdsFor } from './calibration.js';
 import { applyAffine, boundingBox, flipHorizontal, type Box, type Point, type RgbImage } from './geometry.js';
 import { assertQuality, DEFAULT_QUALITY_FLOOR, faceQuality, type FaceQuality, type QualityOptions } from './quality.js';
 
@@ -98,6 +98,13 @@ export interface EmbedderInfo {
   chipSize: number;
   /** a decision threshold shipped with the model itself (a projection head's, recalibrated when trained) */
   threshold?: number;
+  /**
+   * the identify (1:N) threshold shipped with the model itself: a projection head's distance at FAR 1e-3 on
+   * its validation identities; for a head written before that was recorded, its `threshold` (and
+   * `distanceAtFar1e3Fallback` is true). thresholdsFor() (calibration.ts) reads both.
+   */
+  distanceAtFar1e3?: number;
+  distanceAtFar1e3Fallback?: boolean;
 }
 
 async function loadEmbedder(
@@ -137,7 +144,18 @@ async function loadHead(dir: string, info: EmbedderInfo, owned: Array<{ dispose(
     if (head.meta.baseModel !== info.name || head.inputDim !== info.dim) {
       throw new FaceflowError('INVALID_CONFIG', `the head at ${dir} was trained on "${head.meta.baseModel}" (${head.inputDim}-d); this engine's embedder is "${info.name}" (${info.dim}-d)`);
     }
-    return { head, info: { name: head.embedderName(info.name), dim: head.dim, chipSize: info.chipSize, threshold: head.threshold } };
+    const identify = headIdentifyThreshold(head.meta);
+    return {
+      head,
+      info: {
+        name: head.embedderName(info.name),
+        dim: head.dim,
+        chipSize: info.chipSize,
+        threshold: head.threshold,
+        distanceAtFar1e3: identify.threshold,
+        ...(identify.fallback ? { distanceAtFar1e3Fallback: true } : {}),
+      },
+    };
   } catch (e) {
     head?.dispose();
     owned.forEach((m) => m.dispose());
@@ -196,9 +214,17 @@ export class FaceEngine {
     return engine;
   }
 
-  /** The decision threshold for this engine's embeddings: its head's, else the shipped calibration, if any. */
+  /** The verify (1:1) threshold for this engine's embeddings: its head's, else the shipped calibration, if any. */
   get calibratedThreshold(): number | undefined {
-    return this.embedderInfo.threshold ?? calibrationFor(this.embedderInfo.name)?.threshold;
+    return thresholdsFor(this.embedderInfo)?.threshold;
+  }
+
+  /**
+   * The identify (1:N) threshold for this engine's embeddings, the distance at FAR 1e-3: its head's (the
+   * accuracy-optimal one for a head that predates it), else the shipped calibration's, if any.
+   */
+  get calibratedDistanceAtFar1e3(): number | undefined {
+    return thresholdsFor(this.embedderInfo)?.distanceAtFar1e3;
   }
 
   /** Faces of each image, with landmarks and (unless `embed: false`) embeddings. */

@@ -1,6 +1,6 @@
 /**
  * A projection head in the engine (EngineConfig.head): applied after the base embedding, it changes the
- * embeddings, their name and the threshold, and nothing else of the pipeline.
+ * embeddings, their name and the thresholds (verify's and identify's), and nothing else of the pipeline.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
@@ -11,6 +11,7 @@ import { EnginePool } from '../src/pool.js';
 import { decodeImage } from '../src/image.js';
 import { tf } from '../src/runtime/tf.js';
 import { buildHeadModel, saveHead, ProjectionHead, type HeadMeta } from '../src/train/head.js';
+import { thresholdsFor } from '../src/calibration.js';
 import { GROUP_PHOTOS } from './fixtures.js';
 
 let tmp: string;
@@ -23,7 +24,9 @@ beforeAll(async () => {
   base = await FaceEngine.load({ backend: 'wasm' });
   // an untrained mlp head (seeded random hidden layer, zero residual) after a random 128 -> 64 projection
   const model = buildHeadModel({ kind: 'mlp', inputDim: 128, dim: 64, hidden: 32 }, 11);
-  meta = await saveHead(model, headDir(), { name: 'test', baseModel: base.embedderInfo.name, kind: 'mlp', inputDim: 128, dim: 64, hidden: 32, threshold: 0.777, thresholdSource: 'validation-identities' });
+  meta = await saveHead(model, headDir(), { name: 'test', baseModel: base.embedderInfo.name, kind: 'mlp', inputDim: 128, dim: 64, hidden: 32, threshold: 0.777, thresholdSource: 'validation-identities', distanceAtFar1e3: 0.555 });
+  // the same weights as written before heads recorded a FAR-1e-3 distance
+  await saveHead(model, path.join(tmp, 'old'), { name: 'test', baseModel: base.embedderInfo.name, kind: 'mlp', inputDim: 128, dim: 64, hidden: 32, threshold: 0.777, thresholdSource: 'validation-identities' });
   model.dispose();
   const other = buildHeadModel({ kind: 'linear', inputDim: 128, dim: 128 }, 1);
   await saveHead(other, path.join(tmp, 'other'), { name: 'other', baseModel: 'some-other-model', kind: 'linear', inputDim: 128, dim: 128, threshold: 1, thresholdSource: 'validation-identities' });
@@ -39,9 +42,12 @@ describe('FaceEngine with a projection head', () => {
     const engine = await FaceEngine.load({ backend: 'wasm', head: headDir() });
     const head = await ProjectionHead.load({ dir: headDir() });
     try {
-      expect(engine.embedderInfo).toEqual({ name: `faceapi-recognition+head:test@${meta.weightsSha256.slice(0, 8)}`, dim: 64, chipSize: 150, threshold: 0.777 });
+      expect(engine.embedderInfo).toEqual({ name: `faceapi-recognition+head:test@${meta.weightsSha256.slice(0, 8)}`, dim: 64, chipSize: 150, threshold: 0.777, distanceAtFar1e3: 0.555 });
       expect(engine.calibratedThreshold).toBe(0.777);
+      expect(engine.calibratedDistanceAtFar1e3).toBe(0.555);
       expect(base.embedderInfo.threshold).toBeUndefined();
+      // without a head: the shipped calibration of the base model
+      expect([base.calibratedThreshold, base.calibratedDistanceAtFar1e3]).toEqual([0.4144, 0.3874]);
 
       const image = await decodeImage(GROUP_PHOTOS[0]!.file);
       const [withHead] = await engine.run([image]);
@@ -79,11 +85,23 @@ describe('FaceEngine with a projection head', () => {
     expect(tf.memory().numTensors).toBe(before);
   });
 
+  it('a head without a FAR-1e-3 distance (written before heads recorded one) loads, and identify falls back to its threshold', async () => {
+    const engine = await FaceEngine.load({ backend: 'wasm', head: path.join(tmp, 'old') });
+    try {
+      expect(engine.embedderInfo).toMatchObject({ name: `faceapi-recognition+head:test@${meta.weightsSha256.slice(0, 8)}`, threshold: 0.777, distanceAtFar1e3: 0.777, distanceAtFar1e3Fallback: true });
+      expect(engine.calibratedDistanceAtFar1e3).toBe(0.777);
+      expect(thresholdsFor(engine.embedderInfo)).toEqual({ threshold: 0.777, distanceAtFar1e3: 0.777, source: 'model', fallback: true });
+    } finally {
+      engine.dispose();
+    }
+  });
+
   it('an engine pool takes the head too (the path of services and faceflow run)', async () => {
     const pool = await EnginePool.start({ backend: 'wasm', head: headDir() }, 1);
     try {
       expect(pool.embedderInfo.name).toMatch(/\+head:test@/);
       expect(pool.embedderInfo.threshold).toBe(0.777);
+      expect(thresholdsFor(pool.embedderInfo)).toEqual({ threshold: 0.777, distanceAtFar1e3: 0.555, source: 'model', fallback: false });
       const [faces] = await pool.run([await decodeImage(GROUP_PHOTOS[0]!.file)]);
       expect(faces![0]!.embedding!.length).toBe(64);
     } finally {

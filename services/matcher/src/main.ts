@@ -4,47 +4,25 @@
  * of truth is the GalleryStore in Redis (rebuildable from a gallery file with `faceflow`); each instance
  * holds it in memory for search and follows its change notifications (version + pub/sub), with a periodic
  * version check as a backstop (e.g. after Redis restarted). Also serves the gallery management API.
+ *
+ * A projection head (`faceflow train`): when the embedder runs with FACEFLOW_HEAD, the matcher must be given
+ * the same FACEFLOW_HEAD. It reads only the head's head.json at start-up (it loads no model): the gallery's
+ * model becomes the head's embedder name (FACEFLOW_MODEL + head), and the default threshold the head's distance
+ * at FAR 1e-3 on its validation identities (its accuracy-optimal one for a head trained before heads recorded
+ * that, with a warning). Faces of another model or head are refused (dead-lettered), so a half-configured
+ * pair of services shows at once instead of comparing embeddings that cannot be compared. The gallery API
+ * embeds enrolment images through the same head.
  */
-import { decodeImage, FaceEngine, calibrationFor } from '@faceflow/engine';
-import {
-  attachStage,
-  baseConfigFields,
-  createLogger,
-  createMetrics,
-  defineConfig,
-  FaceflowError,
-  field,
-  onShutdown,
-  optional,
-  parsers,
-  serviceConfigFields,
-  startOpsServer,
-  topicNames,
-} from '@faceflow/shared';
+import { decodeImage, FaceEngine } from '@faceflow/engine';
+import { attachStage, createLogger, createMetrics, FaceflowError, onShutdown, startOpsServer, topicNames } from '@faceflow/shared';
 import { KafkaBus, pollConsumerLag } from '@faceflow/shared/kafka';
-import { DEFAULT_GALLERY_KEY_PREFIX, RedisGalleryStore } from '@faceflow/shared/redis';
+import { RedisGalleryStore } from '@faceflow/shared/redis';
+import { matcherConfig, matcherModelAndThreshold } from './config.js';
 import { galleryApi, type Embedder } from './gallery-api.js';
 import { GalleryCache } from './gallery-cache.js';
-import { DEFAULT_MATCH_QUALITY_FLOOR, FALLBACK_THRESHOLD, MatcherStage } from './stage.js';
+import { MatcherStage } from './stage.js';
 
-export const matcherConfig = defineConfig({
-  ...baseConfigFields,
-  ...serviceConfigFields,
-  groupId: field({ env: 'FACEFLOW_MATCHER_GROUP', default: 'faceflow-matcher', parse: parsers.string({ max: 255 }), doc: 'consumer group on the faces topic' }),
-  model: field({ env: 'FACEFLOW_MODEL', default: 'faceapi-recognition', parse: parsers.string({ max: 128 }), doc: 'embedding model of the gallery (its calibration gives the threshold)' }),
-  threshold: optional({ env: 'FACEFLOW_MATCH_THRESHOLD', parse: parsers.number({ min: 0, max: 2 }), doc: 'L2 distance under which a track is named (default: the model calibration at FAR 1e-3)' }),
-  margin: field({ env: 'FACEFLOW_MATCH_MARGIN', default: 0.03, parse: parsers.number({ min: 0, max: 2 }), doc: 'the nearest identity must beat the second by this distance' }),
-  qualityFloor: field({
-    env: 'FACEFLOW_MATCH_QUALITY_FLOOR',
-    default: DEFAULT_MATCH_QUALITY_FLOOR,
-    parse: parsers.number({ min: 0, max: 1 }),
-    doc: 'faces under this quality score (0..1) are tracked but never named (default: the engine enrolment floor; 0 turns it off)',
-  }),
-  trackTimeoutMs: field({ env: 'FACEFLOW_TRACK_TIMEOUT', default: 2000, parse: parsers.durationMs({ min: 100, max: 600_000 }), doc: 'a track unseen for this long (capture time) ends' }),
-  galleryPrefix: field({ env: 'FACEFLOW_GALLERY_PREFIX', default: DEFAULT_GALLERY_KEY_PREFIX, parse: parsers.string({ max: 200 }), doc: 'Redis key prefix of the gallery' }),
-  galleryRefreshMs: field({ env: 'FACEFLOW_GALLERY_REFRESH', default: 10_000, parse: parsers.durationMs({ min: 100 }), doc: 'backstop: compare the gallery version this often' }),
-  apiKeys: optional({ env: 'FACEFLOW_GALLERY_API_KEYS_SHA256', parse: parsers.list(parsers.string({ pattern: /^[0-9a-f]{64}$/ })), secret: true, doc: 'hex SHA-256 of each gallery API key (none: the API refuses every call)' }),
-});
+export { matcherConfig } from './config.js';
 
 async function main(): Promise<void> {
   const config = matcherConfig.load();
@@ -53,12 +31,20 @@ async function main(): Promise<void> {
   const topics = topicNames(config.topicPrefix);
   const bus = new KafkaBus({ brokers: [...config.kafkaBrokers], clientId: 'faceflow-matcher', logger, metrics });
   const store = await RedisGalleryStore.open({ url: config.redisUrl, keyPrefix: config.galleryPrefix, logger });
-  const cache = new GalleryCache({ store, model: config.model, logger });
+  const { model, threshold, thresholdSource } = matcherModelAndThreshold(config);
+  if (thresholdSource === 'head-accuracy-optimal') {
+    logger.warn("the projection head records no distance at FAR 1e-3 (trained before heads did): tracks are named at its accuracy-optimal threshold, which names more strangers; train it again or set FACEFLOW_MATCH_THRESHOLD", { head: config.head!.dir, threshold });
+  }
+  if (thresholdSource === 'fallback') logger.warn('no calibration for FACEFLOW_MODEL and no FACEFLOW_MATCH_THRESHOLD: using the fallback threshold', { model, threshold });
+  const cache = new GalleryCache({ store, model, logger });
   let ready = false;
   let engine: Promise<FaceEngine> | undefined;
   const embedder = async (): Promise<Embedder> => {
-    engine ??= FaceEngine.load({ models: { embedder: config.model } });
+    engine ??= FaceEngine.load({ models: { embedder: config.model }, ...(config.head ? { head: config.head.dir } : {}) });
     const e = await engine;
+    if (e.embedderInfo.name !== model) {
+      throw new FaceflowError('INVALID_CONFIG', `the engine makes "${e.embedderInfo.name}" embeddings, the gallery holds "${model}" ones (did ${config.head?.dir ?? 'the head'} change since start-up?)`);
+    }
     return {
       async embedLargestFace(bytes) {
         const image = await decodeImage(bytes, { maxBytes: 10 * 1024 * 1024 });
@@ -86,13 +72,12 @@ async function main(): Promise<void> {
   await cache.start();
   onChange();
   const refresher = setInterval(() => void cache.refresh().then(onChange, () => undefined), config.galleryRefreshMs);
-  const threshold = config.threshold ?? calibrationFor(config.model)?.distanceAtFar1e3 ?? FALLBACK_THRESHOLD;
   await bus.createTopics([topics.faces, topics.matches, `${topics.faces}.dlq`].map((topic) => ({ topic, partitions: config.partitions })));
-  const stage = new MatcherStage({ gallery: cache, matchesTopic: topics.matches, threshold, margin: config.margin, qualityFloor: config.qualityFloor, tracker: { timeoutMs: config.trackTimeoutMs }, metrics });
+  const stage = new MatcherStage({ gallery: cache, matchesTopic: topics.matches, model, threshold, margin: config.margin, qualityFloor: config.qualityFloor, tracker: { timeoutMs: config.trackTimeoutMs }, metrics });
   const sub = await attachStage(bus, stage, topics.faces, config.groupId, { maxBatchSize: 200 });
   const stopLag = pollConsumerLag(bus, metrics, [{ topic: topics.faces, groupId: config.groupId }], 5000, logger);
   ready = true;
-  logger.info('matcher ready', { port: ops.port, threshold, margin: config.margin, qualityFloor: config.qualityFloor, galleryVersion: cache.version, identities: cache.size });
+  logger.info('matcher ready', { port: ops.port, model, threshold, thresholdSource, margin: config.margin, qualityFloor: config.qualityFloor, galleryVersion: cache.version, identities: cache.size });
   onShutdown(
     async () => {
       ready = false;

@@ -104,6 +104,23 @@ describe('MatcherStage', () => {
     expect(MatchSchema.decode(r.outputs[0]!.messages[0]!.value).track?.reason).toBe('empty-gallery');
   });
 
+  it('with a model set, refuses faces of another model or projection head (failure, counted), and matches its own', async () => {
+    const metrics = createMetrics();
+    const headed = 'test+head:site@0123abcd';
+    const stage = new MatcherStage({ gallery: view(galleryOf()), matchesTopic: 'matches', threshold: 0.6, model: headed, metrics });
+    const base = faceMsg(0, 0, near(alice, 1));
+    const r = await stage.process([base], ctx);
+    expect(r.outputs[0]!.messages).toHaveLength(0);
+    expect(r.failures?.map((f) => f.message.offset)).toEqual([base.offset]);
+    expect(r.failures?.[0]!.error.code).toBe('INVALID_MESSAGE');
+    expect(r.failures?.[0]!.error.message).toMatch(/embedded by "test"; this matcher compares "test\+head:site@0123abcd" embeddings.*FACEFLOW_HEAD/);
+    expect(await metrics.metricsText()).toMatch(/faceflow_messages_dropped_total\{stage="matcher",reason="model_mismatch"\} 1/);
+    const own = new MatcherStage({ gallery: view(galleryOf()), matchesTopic: 'matches', threshold: 0.6, model: 'test' });
+    const ok = await own.process([faceMsg(0, 0, near(alice, 1))], ctx);
+    expect(ok.failures ?? []).toHaveLength(0);
+    expect(MatchSchema.decode(ok.outputs[0]!.messages[0]!.value).track?.identity).toBe('alice');
+  });
+
   it('follows gallery changes without a restart', async () => {
     const store = new MemoryGalleryStore();
     const cache = new GalleryCache({ store });

@@ -12,6 +12,7 @@
  */
 import { DEFAULT_QUALITY_FLOOR, type Gallery } from '@faceflow/engine';
 import {
+  FaceflowError,
   FaceSchema,
   MatchSchema,
   toFaceflowError,
@@ -52,6 +53,12 @@ export interface MatcherStageOptions {
   matchesTopic: string;
   threshold: number;
   margin?: number;
+  /**
+   * The embedding model the gallery holds (with a projection head: its embedder name, base+head:...). When
+   * set, a face embedded by another model or head is not compared (its distances would mean nothing): it is
+   * reported as a failure (dead-lettered, counted with reason "model_mismatch").
+   */
+  model?: string;
   /** Faces under this quality (0..1) are tracked but never named (default DEFAULT_MATCH_QUALITY_FLOOR). */
   qualityFloor?: number;
   tracker?: Partial<TrackerOptions>;
@@ -192,6 +199,16 @@ export class MatcherStage implements Stage {
         const err = toFaceflowError(e);
         failures.push({ message: msg, error: err });
         this.m.dropped?.inc({ stage: this.name, reason: err.code.toLowerCase() });
+        continue;
+      }
+      if (this.o.model !== undefined && face.model !== this.o.model) {
+        const error = new FaceflowError(
+          'INVALID_MESSAGE',
+          `face ${face.faceIndex} of frame ${face.frameId} was embedded by "${face.model}"; this matcher compares "${this.o.model}" embeddings: the embedder and the matcher must run the same model and projection head (FACEFLOW_HEAD on both or on neither)`,
+          { details: { faceModel: face.model, matcherModel: this.o.model } },
+        );
+        failures.push({ message: msg, error });
+        this.m.dropped?.inc({ stage: this.name, reason: 'model_mismatch' });
         continue;
       }
       const key = `${face.cameraId}\u0000${face.frameId}\u0000${face.faceIndex}`;

@@ -5,7 +5,7 @@ import sharp from 'sharp';
 import { decodeImage, Gallery, verify, identify, assertQuality, faceQuality, type Face, type EmbedderInfo } from '@faceflow/engine';
 import { FaceflowError } from '@faceflow/shared';
 import { type CommandSpec, num, str, UsageError, mapLimit } from '../cli.js';
-import { ENGINE_FLAGS, ENGINE_HELP, boxJson, largestFace, makeRunner, round, runOptions, threshold, type Runner } from '../engine-setup.js';
+import { ENGINE_FLAGS, ENGINE_HELP, boxJson, galleryModelMismatch, largestFace, makeRunner, precheckGalleryHead, round, runOptions, threshold, type Runner } from '../engine-setup.js';
 
 function faceJson(f: Face, withEmbedding: boolean): Record<string, unknown> {
   return {
@@ -86,28 +86,28 @@ export const encode: CommandSpec = {
   },
 };
 
-function checkModel(g: Gallery, file: string, embedder: EmbedderInfo): Gallery {
-  if (g.model !== embedder.name || g.dim !== embedder.dim) {
-    throw new FaceflowError('GALLERY_FORMAT', `${file} holds "${g.model}" embeddings; this engine makes "${embedder.name}" embeddings, which cannot be compared (pass --embedder ${g.model})`);
-  }
+function checkModel(g: Gallery, file: string, embedder: EmbedderInfo, headDir?: string): Gallery {
+  if (g.model !== embedder.name) throw galleryModelMismatch(file, g.model, embedder.name, headDir);
+  if (g.dim !== embedder.dim) throw new FaceflowError('GALLERY_FORMAT', `${file} holds ${g.dim}-d "${g.model}" embeddings; this engine makes ${embedder.dim}-d ones`);
   return g;
 }
 
-async function loadOrCreateGallery(file: string, embedder: EmbedderInfo): Promise<Gallery> {
+async function loadOrCreateGallery(file: string, embedder: EmbedderInfo, headDir?: string): Promise<Gallery> {
   try {
     await stat(file);
   } catch {
     return new Gallery(embedder.name, embedder.dim);
   }
-  return checkModel(await Gallery.load(file), file, embedder);
+  return checkModel(await Gallery.load(file), file, embedder, headDir);
 }
 
 /** Loads the gallery first (a missing or broken file fails before any model loads), then the engine. */
 async function galleryAndRunner(file: string, ctx: Parameters<CommandSpec['run']>[0]): Promise<{ gallery: Gallery; runner: Runner }> {
   const gallery = await Gallery.load(file);
+  await precheckGalleryHead(ctx, file, gallery.model);
   const runner = await makeRunner(ctx, false);
   try {
-    checkModel(gallery, file, runner.embedder);
+    checkModel(gallery, file, runner.embedder, str(ctx, 'head'));
   } catch (e) {
     await runner.close();
     throw e;
@@ -159,7 +159,7 @@ export const enroll: CommandSpec = {
     const runner = await makeRunner(ctx, jobs.length > 4);
     let gallery: Gallery;
     try {
-      gallery = await loadOrCreateGallery(galleryFile, runner.embedder);
+      gallery = await loadOrCreateGallery(galleryFile, runner.embedder, str(ctx, 'head'));
     } catch (e) {
       await runner.close();
       throw e;
@@ -204,7 +204,8 @@ export const verifyCmd: CommandSpec = {
   help: [
     '  --gallery FILE     gallery file',
     '  --name NAME        the claimed identity',
-    '  --threshold T      L2 distance below which it is a match (default: the model\'s calibrated threshold)',
+    '  --threshold T      L2 distance below which it is a match (default: the model\'s calibrated threshold;',
+    '                     with --head, the head\'s accuracy-optimal one)',
     '  Exit code 0 whether or not it matches; read "match". The largest face in the image is used.',
     ...ENGINE_HELP,
   ],
@@ -242,7 +243,8 @@ export const identifyCmd: CommandSpec = {
   help: [
     '  --gallery FILE     gallery file',
     '  --threshold T      the nearest identity must be closer than T (default: the calibrated distance at',
-    '                     a false-accept rate of 1e-3, stricter than verify\'s: unknown beats a wrong name)',
+    '                     a false-accept rate of 1e-3, stricter than verify\'s: unknown beats a wrong name;',
+    '                     with --head, the head\'s own, measured on its validation identities)',
     '  --margin M         ...and closer than the second-nearest identity by M (default 0.03)',
     ...ENGINE_HELP,
   ],

@@ -10,7 +10,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { stat } from 'node:fs/promises';
-import { calibrationFor, EnginePool } from '@faceflow/engine';
+import { EnginePool, thresholdsFor } from '@faceflow/engine';
 import { AlertsStage } from '@faceflow/alerts';
 import { DirCropStore, EmbedderStage } from '@faceflow/embedder';
 import { ffmpegSource, folderSource, IngestStage, isStreamUrl, type FrameSource } from '@faceflow/ingest';
@@ -32,7 +32,7 @@ import {
   type StageOutput,
 } from '@faceflow/shared';
 import { type CommandSpec, num, str, UsageError } from '../cli.js';
-import { ENGINE_FLAGS, ENGINE_HELP, engineConfig } from '../engine-setup.js';
+import { ENGINE_FLAGS, ENGINE_HELP, engineConfig, galleryModelMismatch, precheckGalleryHead, warnIdentifyFallback } from '../engine-setup.js';
 
 /** Reads a gallery file (the one format: `faceflow enroll` and FileGalleryStore both write it). */
 export async function loadGallerySnapshot(file: string): Promise<{ snapshot: GallerySnapshot; model?: string }> {
@@ -96,7 +96,7 @@ export const runPipeline: CommandSpec = {
     '  --fps N            frame-rate cap (default 5)',
     '  --metrics-port N   serve /metrics, /healthz and /readyz on this port while running',
     '  --threshold T      L2 distance under which a track is named (default: the model\'s calibrated distance at',
-    '                     FAR 1e-3)',
+    '                     FAR 1e-3; with --head, the head\'s own, measured on its validation identities)',
     '  --margin M         the nearest identity must beat the second by M (default 0.03)',
     `  --quality-floor Q  faces under quality Q (0..1) are tracked but never named (default ${DEFAULT_MATCH_QUALITY_FLOOR},`,
     '                     the enrolment floor; 0 turns it off); a track of only such faces stays unknown',
@@ -126,6 +126,8 @@ export const runPipeline: CommandSpec = {
     const graceMs = num(ctx, 'grace', { min: 0, max: 3_600_000, integer: true }) ?? 30_000;
     const watch = (str(ctx, 'watch') ?? '').split(',').map((s) => s.trim()).filter(Boolean);
     const { snapshot, model: galleryModel } = await loadGallerySnapshot(galleryFile);
+    // a gallery that --head (or its absence) cannot match fails here, before any model loads
+    await precheckGalleryHead(ctx, galleryFile, galleryModel);
 
     const logger = createLogger({ level: 'warn', sink: (line) => process.stderr.write(`${line}\n`) });
     const metrics = createMetrics({ collectDefault: true });
@@ -135,10 +137,15 @@ export const runPipeline: CommandSpec = {
     const model = pool.embedderInfo.name;
     if (galleryModel !== undefined && galleryModel !== model) {
       await pool.close();
-      throw new FaceflowError('GALLERY_FORMAT', `${galleryFile} holds "${galleryModel}" embeddings; this engine makes "${model}" embeddings (pass --embedder ${galleryModel})`);
+      throw galleryModelMismatch(galleryFile, galleryModel, model, str(ctx, 'head'));
     }
-    const threshold =
-      num(ctx, 'threshold', { min: 0, max: 2 }) ?? pool.embedderInfo.threshold ?? calibrationFor(model)?.distanceAtFar1e3 ?? FALLBACK_THRESHOLD;
+    // tracks are named as identify names faces (1:N): at the distance at FAR 1e-3, the head's own with --head
+    const explicit = num(ctx, 'threshold', { min: 0, max: 2 });
+    const calibrated = thresholdsFor(pool.embedderInfo);
+    if (explicit === undefined && calibrated?.fallback) warnIdentifyFallback(model, calibrated.distanceAtFar1e3);
+    const threshold = explicit ?? calibrated?.distanceAtFar1e3 ?? FALLBACK_THRESHOLD;
+    const thresholdSource =
+      explicit !== undefined ? 'flag' : !calibrated ? 'fallback' : calibrated.fallback ? 'head-accuracy-optimal' : calibrated.source === 'model' ? 'head-far-1e-3' : 'calibration-far-1e-3';
 
     const bus = new InProcessBus({ maxLag: 32, publishTimeoutMs: 600_000, logger, metrics });
     const store = new MemoryGalleryStore({ initial: snapshot, logger });
@@ -246,7 +253,9 @@ export const runPipeline: CommandSpec = {
         frames: pumped?.sent ?? 0,
         dropped: pumped?.dropped ?? {},
         events: counts,
+        model,
         threshold,
+        thresholdSource,
         qualityFloor,
         galleryIdentities: gallery.size,
       };

@@ -11,7 +11,6 @@ import {
   Gallery,
   RedactionTracker,
   alignDlibChip,
-  calibrationFor,
   decideRedaction,
   faceQuality,
   faceRedactionMask,
@@ -37,22 +36,10 @@ import {
 } from '@faceflow/engine';
 import { FaceflowError } from '@faceflow/shared';
 import { type CommandContext, type CommandSpec, num, str, UsageError } from '../cli.js';
-import { ENGINE_FLAGS, ENGINE_HELP, boxJson, centreFace, engineConfig, round } from '../engine-setup.js';
+import { ENGINE_FLAGS, ENGINE_HELP, boxJson, centreFace, engineConfig, galleryModelMismatch, precheckGalleryHead, round, threshold } from '../engine-setup.js';
 import { decodeFrames, encodeFrames, probeVideo } from '../video.js';
 
 // ------------------------------------------------------------------------------------------ shared
-
-/**
- * Keeping a face visible must not happen by a false match, so the default threshold is the calibrated
- * distance at a false-accept rate of 1e-3, stricter than the accuracy-optimal one.
- */
-function keepThreshold(ctx: CommandContext, model: string): number {
-  const t = num(ctx, 'threshold', { min: 0, max: 2 });
-  if (t !== undefined) return t;
-  const cal = calibrationFor(model);
-  if (!cal) throw new FaceflowError('INVALID_CONFIG', `model "${model}" has no calibrated threshold; pass --threshold`);
-  return cal.distanceAtFar1e3;
-}
 
 const METHODS = ['mesh', 'mesh+grow', 'landmarks', 'landmarks+grow'] as const;
 type Variant = (typeof METHODS)[number];
@@ -260,7 +247,8 @@ export const redact: CommandSpec = {
     '  --gallery FILE --keep enrolled',
     '                     leave faces identified in the gallery visible; unknown or ambiguous faces are hidden',
     '  --threshold T      identification threshold (default: the calibrated distance at 1e-3 false accepts,',
-    '                     so that a stranger is not left visible by a false match); --margin M (default 0.03)',
+    '                     so that a stranger is not left visible by a false match; with --head, the head\'s own);',
+    '                     --margin M (default 0.03)',
     '  --style S          blur (default), pixelate or fill',
     '  --hold N           video: keep hiding a face for N frames after the detector loses it (default 2)',
     '  --max-frames N     video: stop after N frames',
@@ -306,14 +294,16 @@ export const redact: CommandSpec = {
     if (!video && !/\.(png|jpe?g|webp)$/i.test(out)) throw new UsageError(`an image's output must end in .png, .jpg or .webp, got ${out}`);
 
     const gallery = galleryFile ? await Gallery.load(galleryFile) : undefined;
+    if (gallery) await precheckGalleryHead(ctx, galleryFile!, gallery.model);
     const tools = await loadTools(ctx, true);
     try {
-      const keep: KeepOptions = gallery
-        ? { keep: 'enrolled', gallery, identify: { threshold: keepThreshold(ctx, gallery.model), margin } }
-        : { keep: 'none' };
       if (gallery && (gallery.model !== tools.engine.embedderInfo.name || gallery.dim !== tools.engine.embedderInfo.dim)) {
-        throw new FaceflowError('GALLERY_FORMAT', `${galleryFile} holds "${gallery.model}" embeddings; this engine makes "${tools.engine.embedderInfo.name}" embeddings (pass --embedder ${gallery.model})`);
+        throw galleryModelMismatch(galleryFile!, gallery.model, tools.engine.embedderInfo.name, str(ctx, 'head'));
       }
+      // who stays visible is an identify (1:N) decision: the distance at FAR 1e-3 (a head's own with --head)
+      const keep: KeepOptions = gallery
+        ? { keep: 'enrolled', gallery, identify: { threshold: threshold(ctx, gallery.model, 'identify', tools.engine.embedderInfo), margin } }
+        : { keep: 'none' };
       const detect = async (img: RgbImage): Promise<Face[]> => (await tools.engine.run([img], { embed: false }))[0]!;
       const analyse = async (image: RgbImage): Promise<Array<{ face: Face; mask: FaceMask; identity: string | null; hide: boolean }>> => {
         const [faces] = await tools.engine.run([image], { embed: keep.keep === 'enrolled' });

@@ -91,8 +91,12 @@ export const train: CommandSpec = {
   help: [
     '  --data ROOT        training images, one sub-folder per identity (sub-folders may be symlinks);',
     '                     identities with one image and unreadable or faceless images are skipped with a warning',
-    '  --out DIR          where the head goes: model.json + weights.bin (TF.js layers), head.json (threshold,',
+    '  --out DIR          where the head goes: model.json + weights.bin (TF.js layers), head.json (thresholds,',
     '                     base model, config), report.json (history, warnings) and loss.png',
+    '                     Two thresholds, both on the validation identities: the accuracy-optimal one (verify)',
+    '                     and the distance at a false-accept rate of 1e-3 on their impostor pairs (identify and',
+    '                     run); with under 1000 impostor pairs the latter is the smallest impostor distance',
+    '                     (reported as unresolved: add validation identities)',
     `  --head KIND        ${HEAD_KINDS.join(' | ')} (default ${DEFAULT_TRAIN_CONFIG.head}); --dim D output size (default: the base's),`,
     '                     --hidden H hidden units of the mlp (default 256)',
     `  --epochs N         most epochs (default ${DEFAULT_TRAIN_CONFIG.epochs}); --patience N: stop after N epochs without`,
@@ -271,9 +275,16 @@ export const train: CommandSpec = {
       pairs: result.validationPairs,
       monitor,
       improved: result.improved,
-      base: metrics(result.base),
-      head: metrics(result.best),
+      base: { ...metrics(result.base), distanceAtFar1e3: round(result.baseFar.distance, 4) },
+      head: { ...metrics(result.best), distanceAtFar1e3: round(result.far.distance, 4) },
+      impostorPairs: result.far.impostorPairs,
+      farResolved: result.far.resolved,
     };
+    if (!result.far.resolved) {
+      const w = `only ${result.far.impostorPairs} impostor pairs among the ${result.thresholdSource.replace('-', ' ')}: FAR 1e-3 needs 1000; the identify threshold is the smallest impostor distance (no false accept among ${result.far.impostorPairs}), add identities or raise --val-fraction to resolve it`;
+      warnings.push(w);
+      process.stderr.write(`faceflow train: warning: ${w}\n`);
+    }
     let meta;
     try {
       meta = await saveHead(result.model, out, {
@@ -285,6 +296,8 @@ export const train: CommandSpec = {
         ...(kind === 'mlp' ? { hidden: result.config.hidden ?? 256 } : {}),
         threshold: round(result.threshold, 6),
         thresholdSource: result.thresholdSource,
+        distanceAtFar1e3: round(result.distanceAtFar1e3, 6),
+        far: { ...result.far, distance: round(result.far.distance, 6) },
         validation,
         training: trainingRecord,
       });
@@ -304,6 +317,8 @@ export const train: CommandSpec = {
       embedder: `${engine.info.name}+head:${meta.name}@${meta.weightsSha256.slice(0, 8)}`,
       threshold: meta.threshold,
       thresholdSource: meta.thresholdSource,
+      distanceAtFar1e3: meta.distanceAtFar1e3,
+      far: meta.far,
       validation,
       training: trainingRecord,
       split: result.split,
@@ -330,7 +345,7 @@ export const train: CommandSpec = {
         `${set.identities.length} identities (${result.split.train.length} training, ${result.split.validation.length} validation), ${set.stats.usedImages} images x ${1 + copies} copies; ${warnings.length} warning(s)`,
         `best epoch ${result.bestEpoch} of ${result.history.length - 1}${result.stoppedEarly ? ' (stopped early)' : ''}${result.improved ? '' : ': no epoch beat the initial head on validation'}`,
         `validation (${result.thresholdSource}): base ${pct(result.base.accuracy)} (AUC ${result.base.auc.toFixed(4)}, loss ${result.base.loss.toFixed(4)}) -> head ${pct(result.best.accuracy)} (AUC ${result.best.auc.toFixed(4)}, loss ${result.best.loss.toFixed(4)})`,
-        `threshold ${meta.threshold.toFixed(4)}; loss curve ${plot}`,
+        `thresholds: ${meta.threshold.toFixed(4)} (verify, accuracy-optimal), ${meta.distanceAtFar1e3!.toFixed(4)} (identify and run, FAR 1e-3 on ${result.far.impostorPairs} impostor pairs${result.far.resolved ? '' : ': unresolved'}); loss curve ${plot}`,
       ].join('\n'),
       report,
     );

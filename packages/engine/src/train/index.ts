@@ -6,3 +6,4 @@ export * from './trainer.js';
 export * from './dataset.js';
 export * from './embed-set.js';
 export * from './plot.js';
+export * from './far.js';

@@ -5,7 +5,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { initRuntime, tf } from '../runtime/tf.js';
 import { Rng } from './rng.js';
 import { trainHead, trainStep, splitIdentities, type TrainIdentity } from './trainer.js';
-import { buildHeadModel, saveHead, ProjectionHead, readHeadMeta } from './head.js';
+import { buildHeadModel, saveHead, ProjectionHead, readHeadMeta, readHeadMetaSync, headIdentifyThreshold, headEmbedderName, parseHeadEmbedderName } from './head.js';
+import { calibrateFar } from './far.js';
 import { tripletLoss } from '../triplet.js';
 
 /**
@@ -65,6 +66,35 @@ describe('training a projection head', () => {
       // validation identities never appear in training
       expect(r.split.validation.some((n) => r.split.train.includes(n))).toBe(false);
       expect(r.split.validation).toHaveLength(10);
+    } finally {
+      r.model.dispose();
+    }
+  });
+
+  it('records an identify threshold: the distance at FAR 1e-3 on the validation impostor pairs, under the verify one', async () => {
+    const data = syntheticSet(40, 5, 1);
+    const r = await trainHead(data, { ...quick, epochs: 3 });
+    try {
+      // 10 validation identities x 5 images: 50 x 49 / 2 pairs, less 10 x (5 x 4 / 2) genuine ones
+      expect(r.far).toMatchObject({ far: 1e-3, impostorPairs: 1125, falseAccepts: 1, resolved: true, sampled: false });
+      expect(r.baseFar.impostorPairs).toBe(1125);
+      expect(r.distanceAtFar1e3).toBe(Math.min(r.far.distance, r.threshold));
+      expect(r.distanceAtFar1e3).toBeLessThanOrEqual(r.threshold);
+      expect(r.distanceAtFar1e3).toBeGreaterThan(0);
+      // the same number from the validation embeddings of the returned head, recomputed here
+      const names = r.split.validation;
+      const rows = data.filter((p) => names.includes(p.name)).flatMap((p, id) => p.samples.map((s) => ({ id, v: s.copies[0]! })));
+      const emb = tf.tidy(() => {
+        const y = r.model.predict(tf.tensor2d(rows.map((x) => Array.from(x.v)))) as import('@tensorflow/tfjs').Tensor2D;
+        return tf.div(y, tf.norm(y, 'euclidean', 1, true)).dataSync() as Float32Array;
+      });
+      const again = calibrateFar(emb, 32, rows.map((x) => x.id), { seed: 1 });
+      expect(again.impostorPairs).toBe(1125);
+      expect(again.distance).toBeCloseTo(r.far.distance, 5);
+      // few validation people: 2 identities x 3 images = 9 impostor pairs, unresolved (the smallest one)
+      const small = await trainHead(syntheticSet(6, 3, 2), { ...quick, epochs: 1, valFraction: 0.3 });
+      small.model.dispose();
+      expect(small.far).toMatchObject({ impostorPairs: 9, falseAccepts: 0, resolved: false });
     } finally {
       r.model.dispose();
     }
@@ -196,6 +226,31 @@ describe('ProjectionHead', () => {
     head.dispose();
     expect(tf.memory().numTensors).toBe(start);
     await expect(head.run(input)).rejects.toThrow(/after dispose/);
+  });
+
+  it('carries its FAR-1e-3 distance; a head saved without one loads and falls back to its accuracy-optimal threshold', async () => {
+    const r = await trainHead(syntheticSet(8, 3, 9), { ...quick, epochs: 1, valFraction: 0 });
+    const withFar = path.join(tmp, 'with-far');
+    const without = path.join(tmp, 'without-far');
+    const common = { baseModel: 'synthetic', kind: 'linear' as const, inputDim: 32, dim: 32, threshold: 0.9, thresholdSource: 'training-identities' as const };
+    const meta = await saveHead(r.model, withFar, { ...common, name: 'new', distanceAtFar1e3: 0.7, far: r.far });
+    await saveHead(r.model, without, { ...common, name: 'old' });
+    r.model.dispose();
+    expect(readHeadMetaSync(withFar)).toEqual(await readHeadMeta(withFar));
+    expect(headIdentifyThreshold(meta)).toEqual({ threshold: 0.7, fallback: false });
+    const a = await ProjectionHead.load({ dir: withFar });
+    const b = await ProjectionHead.load({ dir: without });
+    expect([a.threshold, a.distanceAtFar1e3]).toEqual([0.9, 0.7]);
+    expect([b.threshold, b.distanceAtFar1e3]).toEqual([0.9, 0.9]);
+    expect(headIdentifyThreshold(b.meta)).toEqual({ threshold: 0.9, fallback: true });
+    a.dispose();
+    b.dispose();
+    const name = headEmbedderName('base', meta);
+    expect(parseHeadEmbedderName(name)).toEqual({ base: 'base', head: { name: 'new', sha256Prefix: meta.weightsSha256.slice(0, 8) } });
+    expect(parseHeadEmbedderName('faceapi-recognition')).toEqual({ base: 'faceapi-recognition' });
+    const { writeFile } = await import('node:fs/promises');
+    await writeFile(path.join(without, 'head.json'), JSON.stringify({ ...meta, distanceAtFar1e3: 'low' }));
+    await expect(readHeadMeta(without)).rejects.toThrow(/"distanceAtFar1e3" must be a distance in \(0, 2\]/);
   });
 
   it('refuses a folder that is not a head, or whose weights changed', async () => {

@@ -18,6 +18,11 @@
  * beats the initial head (the identity map for a linear head of the base's size), that is what is returned,
  * and `improved` says so.
  *
+ * The returned head also carries an identify (1:N) threshold: its distance at a false-accept rate of 1e-3 on
+ * the impostor pairs of the validation identities (far.ts: every pair of images of two different validation
+ * people, all copies, sampled above 2 million pairs), never looser than the accuracy-optimal threshold. With
+ * fewer than 1000 impostor pairs that is the smallest impostor distance, and `far.resolved` is false.
+ *
  * Everything random is seeded: the same data, config and seed give the same head, bit for bit.
  */
 import { FaceflowError } from '@faceflow/shared';
@@ -26,6 +31,7 @@ import { tripletLoss, TRIPLET_ALPHA } from '../triplet.js';
 import { bestThreshold, roc, auc, type Scored } from '../eval/lfw.js';
 import { applyHead, buildHeadModel, restoreWeights, snapshotWeights, type HeadKind } from './head.js';
 import { mineTriplets, squaredDistances, type MiningStrategy, MINING_STRATEGIES } from './mining.js';
+import { calibrateFar, IDENTIFY_FAR, type FarCalibration } from './far.js';
 import { Rng, deriveSeed } from './rng.js';
 import type { LayersModel, Scalar, Tensor2D, Variable } from '@tensorflow/tfjs';
 
@@ -66,6 +72,8 @@ export interface TrainConfig {
   stepsPerEpoch?: number;
   /** cap on validation pairs per class (default 5000) */
   maxValPairs?: number;
+  /** cap on the validation impostor pairs of the FAR-1e-3 threshold (default 2 000 000; sampled above it) */
+  maxImpostorPairs?: number;
 }
 
 export const DEFAULT_TRAIN_CONFIG: Readonly<TrainConfig> = Object.freeze({
@@ -115,8 +123,17 @@ export interface TrainResult {
   /** whether the best epoch is a trained one (> 0) */
   improved: boolean;
   stoppedEarly: boolean;
+  /** the accuracy-optimal threshold (verify, 1:1) on the validation identities */
   threshold: number;
   thresholdSource: 'validation-identities' | 'training-identities';
+  /**
+   * the identify (1:N) threshold: min(far.distance, threshold), on the same identities as `threshold`
+   */
+  distanceAtFar1e3: number;
+  /** how distanceAtFar1e3 was measured: impostor pairs, false accepts, resolved or not (far.ts) */
+  far: FarCalibration;
+  /** the same FAR calibration of the base embedding alone (no head), on the same pairs, for comparison */
+  baseFar: FarCalibration;
   split: { train: string[]; validation: string[] };
   /** validation figures of the base embedding alone (no head) and of the returned head */
   base: ValMetrics;
@@ -145,6 +162,7 @@ function validate(identities: TrainIdentity[], c: TrainConfig): number {
   int('k', c.k, 2, 1000);
   int('patience', c.patience, 1, 100000);
   if (c.stepsPerEpoch !== undefined) int('stepsPerEpoch', c.stepsPerEpoch, 1, 10_000_000);
+  if (c.maxImpostorPairs !== undefined) int('maxImpostorPairs', c.maxImpostorPairs, 1, 100_000_000);
   if (!(MINING_STRATEGIES as readonly string[]).includes(c.mining)) throw new FaceflowError('INVALID_ARGUMENT', `mining must be one of ${MINING_STRATEGIES.join(', ')}`);
   if (!(c.alpha > 0 && c.alpha <= 4)) throw new FaceflowError('INVALID_ARGUMENT', `alpha must be in (0, 4], got ${c.alpha}`);
   if (!(c.lr > 0 && c.lr < 10)) throw new FaceflowError('INVALID_ARGUMENT', `lr must be in (0, 10), got ${c.lr}`);
@@ -437,9 +455,21 @@ export async function trainHead(identities: TrainIdentity[], config: Partial<Tra
     }
   } catch (e) {
     model.dispose();
-    throw e;
-  } finally {
     optimizer.dispose();
+    throw e;
+  }
+  optimizer.dispose();
+  // the identify threshold of the returned head, and of the base for comparison, on the same impostor pairs
+  let far: FarCalibration;
+  let baseFar: FarCalibration;
+  try {
+    const ids = Int32Array.from(evalItems, (it) => it.id);
+    const farOptions = { far: IDENTIFY_FAR, seed: deriveSeed(c.seed, 'far'), ...(c.maxImpostorPairs !== undefined ? { maxPairs: c.maxImpostorPairs } : {}) };
+    far = calibrateFar(embedFlat(model, evaluator.flat, evalItems.length, inputDim), dim, ids, farOptions);
+    baseFar = calibrateFar(evaluator.flat, inputDim, ids, farOptions);
+  } catch (e) {
+    model.dispose();
+    throw e;
   }
   return {
     model,
@@ -451,6 +481,9 @@ export async function trainHead(identities: TrainIdentity[], config: Partial<Tra
     stoppedEarly,
     threshold: bestMetrics.threshold,
     thresholdSource: split.validation.length > 0 ? 'validation-identities' : 'training-identities',
+    distanceAtFar1e3: Math.min(far.distance, bestMetrics.threshold),
+    far,
+    baseFar,
     split,
     base,
     best: bestMetrics,

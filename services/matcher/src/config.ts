@@ -1,0 +1,78 @@
+/**
+ * The matcher service's configuration (environment variables, checked at start-up: every problem is reported
+ * at once, naming its variable), and how it gives the gallery's model and the default threshold.
+ *
+ * With a projection head (FACEFLOW_HEAD, the same folder the embedder service is given): only head.json is
+ * read, at start-up, and no model is loaded. The gallery's model becomes the head's embedder name (FACEFLOW_MODEL, the
+ * base, + the head's name and weights hash: what the embedder stamps on every face), and the default threshold
+ * the head's distance at FAR 1e-3 on its validation identities; a head trained before heads recorded one gives
+ * its accuracy-optimal threshold instead (thresholdSource "head-accuracy-optimal", logged as a warning).
+ * FACEFLOW_MATCH_THRESHOLD overrides either.
+ */
+import { calibrationFor, headEmbedderName, headIdentifyThreshold, parseHeadEmbedderName, readHeadMetaSync, type HeadMeta } from '@faceflow/engine';
+import { baseConfigFields, defineConfig, field, optional, parsers, serviceConfigFields } from '@faceflow/shared';
+import { DEFAULT_GALLERY_KEY_PREFIX } from '@faceflow/shared/redis';
+import { DEFAULT_MATCH_QUALITY_FLOOR, FALLBACK_THRESHOLD } from './stage.js';
+
+/** FACEFLOW_HEAD: the folder, and its head.json read and checked at start-up. */
+function parseHead(raw: string): { dir: string; meta: HeadMeta } {
+  return { dir: raw, meta: readHeadMetaSync(raw) };
+}
+
+export const matcherConfig = defineConfig({
+  ...baseConfigFields,
+  ...serviceConfigFields,
+  groupId: field({ env: 'FACEFLOW_MATCHER_GROUP', default: 'faceflow-matcher', parse: parsers.string({ max: 255 }), doc: 'consumer group on the faces topic' }),
+  model: field({ env: 'FACEFLOW_MODEL', default: 'faceapi-recognition', parse: parsers.string({ max: 128 }), doc: 'base embedding model of the gallery (its calibration gives the threshold unless FACEFLOW_HEAD is set)' }),
+  head: optional({
+    env: 'FACEFLOW_HEAD',
+    parse: parseHead,
+    doc: "folder of the projection head the embedder applies (set the same FACEFLOW_HEAD on both): only head.json is read; the gallery model becomes the head's and the default threshold its distance at FAR 1e-3",
+  }),
+  threshold: optional({ env: 'FACEFLOW_MATCH_THRESHOLD', parse: parsers.number({ min: 0, max: 2 }), doc: "L2 distance under which a track is named (default: the head's distance at FAR 1e-3 with FACEFLOW_HEAD, else the model calibration at FAR 1e-3)" }),
+  margin: field({ env: 'FACEFLOW_MATCH_MARGIN', default: 0.03, parse: parsers.number({ min: 0, max: 2 }), doc: 'the nearest identity must beat the second by this distance' }),
+  qualityFloor: field({
+    env: 'FACEFLOW_MATCH_QUALITY_FLOOR',
+    default: DEFAULT_MATCH_QUALITY_FLOOR,
+    parse: parsers.number({ min: 0, max: 1 }),
+    doc: 'faces under this quality score (0..1) are tracked but never named (default: the engine enrolment floor; 0 turns it off)',
+  }),
+  trackTimeoutMs: field({ env: 'FACEFLOW_TRACK_TIMEOUT', default: 2000, parse: parsers.durationMs({ min: 100, max: 600_000 }), doc: 'a track unseen for this long (capture time) ends' }),
+  galleryPrefix: field({ env: 'FACEFLOW_GALLERY_PREFIX', default: DEFAULT_GALLERY_KEY_PREFIX, parse: parsers.string({ max: 200 }), doc: 'Redis key prefix of the gallery' }),
+  galleryRefreshMs: field({ env: 'FACEFLOW_GALLERY_REFRESH', default: 10_000, parse: parsers.durationMs({ min: 100 }), doc: 'backstop: compare the gallery version this often' }),
+  apiKeys: optional({ env: 'FACEFLOW_GALLERY_API_KEYS_SHA256', parse: parsers.list(parsers.string({ pattern: /^[0-9a-f]{64}$/ })), secret: true, doc: 'hex SHA-256 of each gallery API key (none: the API refuses every call)' }),
+}, [
+  {
+    envs: ['FACEFLOW_HEAD', 'FACEFLOW_MODEL'],
+    check: (c) =>
+      c.head && c.head.meta.baseModel !== c.model
+        ? `the head at ${c.head.dir} was trained on "${c.head.meta.baseModel}" embeddings, but FACEFLOW_MODEL is "${c.model}": set FACEFLOW_MODEL=${c.head.meta.baseModel}`
+        : undefined,
+  },
+  {
+    envs: ['FACEFLOW_MODEL'],
+    check: (c) => {
+      const named = parseHeadEmbedderName(c.model);
+      return named.head
+        ? `"${c.model}" is the embedder name of a projection head: set FACEFLOW_MODEL=${named.base} and FACEFLOW_HEAD to the folder of head "${named.head.name}" (its thresholds come with it)`
+        : undefined;
+    },
+  },
+]);
+
+/** The gallery's model and the default threshold, from FACEFLOW_MODEL, FACEFLOW_HEAD and FACEFLOW_MATCH_THRESHOLD. */
+export function matcherModelAndThreshold(config: { model: string; head?: { dir: string; meta: HeadMeta } | undefined; threshold?: number | undefined }): {
+  model: string;
+  threshold: number;
+  thresholdSource: 'FACEFLOW_MATCH_THRESHOLD' | 'head-far-1e-3' | 'head-accuracy-optimal' | 'calibration-far-1e-3' | 'fallback';
+} {
+  if (config.head) {
+    const model = headEmbedderName(config.model, config.head.meta);
+    if (config.threshold !== undefined) return { model, threshold: config.threshold, thresholdSource: 'FACEFLOW_MATCH_THRESHOLD' };
+    const identify = headIdentifyThreshold(config.head.meta);
+    return { model, threshold: identify.threshold, thresholdSource: identify.fallback ? 'head-accuracy-optimal' : 'head-far-1e-3' };
+  }
+  if (config.threshold !== undefined) return { model: config.model, threshold: config.threshold, thresholdSource: 'FACEFLOW_MATCH_THRESHOLD' };
+  const cal = calibrationFor(config.model);
+  return cal ? { model: config.model, threshold: cal.distanceAtFar1e3, thresholdSource: 'calibration-far-1e-3' } : { model: config.model, threshold: FALLBACK_THRESHOLD, thresholdSource: 'fallback' };
+}
