@@ -12,7 +12,7 @@ import { loadModelRegistry, resolveModel, type ModelRegistry } from './registry/
 import { alignDlibChip, cropSquare } from './align.js';
 import { headIdentifyThreshold, ProjectionHead } from './train/head.js';
 import { thresholdsFor } from './calibration.js';
-import { applyAffine, boundingBox, flipHorizontal, type Box, type Point, type RgbImage } from './geometry.js';
+import { applyAffine, boundingBox, flipHorizontal, iou as boxIou, type Box, type Point, type RgbImage } from './geometry.js';
 import { assertQuality, DEFAULT_QUALITY_FLOOR, faceQuality, type FaceQuality, type QualityOptions } from './quality.js';
 
 export interface Face {
@@ -25,7 +25,12 @@ export interface Face {
   landmarks: Point[];
   /** L2-normalised embedding, when asked for */
   embedding?: Float32Array;
+  /** detected near a box of RunOptions.trackOnlyNear: box, score and keypoints only (no landmarks, no embedding) */
+  trackOnly?: boolean;
 }
+
+/** A detection this close to a trackOnlyNear box is the same face. */
+const TRACK_ONLY_IOU = 0.3;
 
 export interface EngineConfig {
   /** TF.js backend: auto | tensorflow | wasm | cpu (default auto, or FACEFLOW_BACKEND) */
@@ -43,7 +48,7 @@ export interface EngineConfig {
    * Models by registry name (`faceflow models list`), defaults: the npm-shipped facemesh-detection-full,
    * faceapi-landmarks68 and faceapi-recognition. The embedder may also be a user's own TF.js model by path.
    */
-  models?: { detector?: string; landmarks?: string; embedder?: string | (GraphEmbedderConfig & { name?: string }) };
+  models?: { detector?: string; regionDetector?: string; landmarks?: string; embedder?: string | (GraphEmbedderConfig & { name?: string }) };
   /** a user registry file adding or overriding model entries (else env FACEFLOW_MODEL_REGISTRY) */
   registryFile?: string;
   /** where pulled models live (else env FACEFLOW_MODEL_CACHE, else ~/.cache/faceflow/models) */
@@ -69,20 +74,33 @@ export interface RunOptions {
    * LFW's 250 px funneled images, where the face is centred by construction); off by default
    */
   fallbackCenterFraction?: number;
+  /**
+   * per image: look for faces only near these boxes (faces of the camera's previous frame) instead of the
+   * whole frame; undefined for an image = full detection. See BlazeFaceDetector.run.
+   */
+  regions?: Array<Box[] | undefined>;
+  /**
+   * per image: faces detected over one of these boxes (IoU >= 0.3) are only located, not landmarked or
+   * embedded: a video pipeline that embedded a face a moment ago follows it without paying for it again
+   * (DeepStream's secondary-reinfer-interval). They come back with `trackOnly: true`.
+   */
+  trackOnlyNear?: Array<Box[] | undefined>;
 }
 
 export const DEFAULT_MODELS = {
   detector: 'facemesh-detection-full',
+  /** looks near faces of the previous frame (RunOptions.regions), where faces are large: short range */
+  regionDetector: 'facemesh-detection-short',
   landmarks: 'faceapi-landmarks68',
   embedder: 'faceapi-recognition',
 } as const;
 
 /** Files of the default npm-shipped models (verified against the registry's sha256). */
-export async function defaultModelPaths(): Promise<{ detector: string; landmarks: string; embedder: string }> {
-  const [detector, landmarks, embedder] = await Promise.all(
-    [DEFAULT_MODELS.detector, DEFAULT_MODELS.landmarks, DEFAULT_MODELS.embedder].map((n) => resolveModel(n)),
+export async function defaultModelPaths(): Promise<{ detector: string; regionDetector: string; landmarks: string; embedder: string }> {
+  const [detector, regionDetector, landmarks, embedder] = await Promise.all(
+    [DEFAULT_MODELS.detector, DEFAULT_MODELS.regionDetector, DEFAULT_MODELS.landmarks, DEFAULT_MODELS.embedder].map((n) => resolveModel(n)),
   );
-  return { detector: detector!.main, landmarks: landmarks!.main, embedder: embedder!.main };
+  return { detector: detector!.main, regionDetector: regionDetector!.main, landmarks: landmarks!.main, embedder: embedder!.main };
 }
 
 interface Embedder {
@@ -179,7 +197,11 @@ export class FaceEngine {
     const registry = await loadModelRegistry(config.registryFile ? { registryFile: config.registryFile } : {});
     const models = { ...DEFAULT_MODELS, ...config.models };
     const where = { registry, ...(config.cacheDir ? { cacheDir: config.cacheDir } : {}) };
-    const [detectorModel, landmarkModel] = await Promise.all([resolveModel(models.detector, where), resolveModel(models.landmarks, where)]);
+    const [detectorModel, regionModel, landmarkModel] = await Promise.all([
+      resolveModel(models.detector, where),
+      resolveModel(models.regionDetector, where),
+      resolveModel(models.landmarks, where),
+    ]);
     if (landmarkModel.entry.name !== DEFAULT_MODELS.landmarks) {
       throw new FaceflowError('INVALID_CONFIG', `landmarks model "${landmarkModel.entry.name}" is not supported; the aligner needs the 68-point ${DEFAULT_MODELS.landmarks}`);
     }
@@ -192,7 +214,7 @@ export class FaceEngine {
     if (!(cfg.landmarkCropScale >= 0.8 && cfg.landmarkCropScale <= 3)) {
       throw new FaceflowError('INVALID_CONFIG', `landmarkCropScale must be in [0.8, 3], got ${cfg.landmarkCropScale}`);
     }
-    const detector = await BlazeFaceDetector.load({ ...config.detector, modelPath: detectorModel.main });
+    const detector = await BlazeFaceDetector.load({ ...config.detector, modelPath: detectorModel.main, regionModelPath: regionModel.main });
     const landmarker = await Landmark68.load({ manifestPath: landmarkModel.main }).catch((e) => {
       detector.dispose();
       throw e;
@@ -233,7 +255,7 @@ export class FaceEngine {
     if (options.wholeImageIsFace) {
       detections = images.map((img) => [{ box: { x: 0, y: 0, width: img.width, height: img.height }, score: 1, keypoints: [] }]);
     } else {
-      detections = await this.detector.run(images);
+      detections = await this.detector.run(images, options.regions);
       const f = options.fallbackCenterFraction;
       if (f !== undefined && f > 0) {
         detections = detections.map((d, i) => {
@@ -245,8 +267,15 @@ export class FaceEngine {
       }
     }
     if (options.maxFaces !== undefined) detections = detections.map((d) => d.slice(0, options.maxFaces));
-    const flat: Array<{ img: RgbImage; det: Detection; imageIndex: number }> = [];
-    detections.forEach((dets, imageIndex) => dets.forEach((det) => flat.push({ img: images[imageIndex]!, det, imageIndex })));
+    const all: Array<{ img: RgbImage; det: Detection; imageIndex: number; trackOnly: boolean }> = [];
+    detections.forEach((dets, imageIndex) =>
+      dets.forEach((det) => {
+        const skip = options.trackOnlyNear?.[imageIndex];
+        const trackOnly = skip !== undefined && skip.some((b) => boxIou(b, det.box) >= TRACK_ONLY_IOU);
+        all.push({ img: images[imageIndex]!, det, imageIndex, trackOnly });
+      }),
+    );
+    const flat = all.filter((f) => !f.trackOnly);
 
     const landmarks = await this.landmarks(flat.map((f) => f.img), flat.map((f) => f.det.box), options.wholeImageIsFace ? 1 : this.cfg.landmarkCropScale);
     let refined = landmarks;
@@ -260,11 +289,17 @@ export class FaceEngine {
       embeddings = await this.embedChips(chips);
     }
     const result: Face[][] = images.map(() => []);
-    flat.forEach((f, i) => {
-      const face: Face = { box: f.det.box, score: f.det.score, keypoints: f.det.keypoints, landmarks: refined[i]! };
-      if (embeddings) face.embedding = embeddings[i]!;
+    let i = 0;
+    for (const f of all) {
+      const face: Face = { box: f.det.box, score: f.det.score, keypoints: f.det.keypoints, landmarks: [] };
+      if (f.trackOnly) face.trackOnly = true;
+      else {
+        face.landmarks = refined[i]!;
+        if (embeddings) face.embedding = embeddings[i]!;
+        i++;
+      }
       result[f.imageIndex]!.push(face);
-    });
+    }
     return result;
   }
 

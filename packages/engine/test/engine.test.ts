@@ -11,6 +11,12 @@ import { l2Distance } from '../src/decide.js';
 import { GROUP_PHOTOS } from './fixtures.js';
 import type { RgbImage } from '../src/geometry.js';
 
+function boxIou(a: Face['box'], b: Face['box']): number {
+  const w = Math.max(0, Math.min(a.x + a.width, b.x + b.width) - Math.max(a.x, b.x));
+  const h = Math.max(0, Math.min(a.y + a.height, b.y + b.height) - Math.max(a.y, b.y));
+  return (w * h) / (a.width * a.height + b.width * b.height - w * h);
+}
+
 let engine: FaceEngine;
 beforeAll(async () => {
   engine = await FaceEngine.load({ backend: process.env.FACEFLOW_BACKEND ?? 'wasm' });
@@ -57,6 +63,44 @@ describe('FaceEngine on group photos', () => {
     expect(found!.length).toBe(1);
     expect(found![0]!.box.x).toBeGreaterThan(1490);
     expect(found![0]!.box.y).toBeGreaterThan(690);
+  });
+
+  it('regions: near the faces of a previous frame it finds those faces again, moved, and looks nowhere else', async () => {
+    for (const photo of GROUP_PHOTOS) {
+      const img = await decodeImage(photo.file);
+      const [full] = await engine.run([img], { embed: false });
+      // the previous frame's boxes, shifted by a third of a face: the faces have moved since
+      const previous = full!.map((f) => ({ ...f.box, x: f.box.x + f.box.width / 3, y: f.box.y - f.box.height / 4 }));
+      const [near] = await engine.run([img], { embed: false, regions: [previous] });
+      for (const f of full!) {
+        const iou = Math.max(...near!.map((g) => boxIou(f.box, g.box)));
+        expect(iou, photo.file).toBeGreaterThan(0.5);
+      }
+      expect(near!.length, photo.file).toBe(full!.length);
+      // nothing to follow: nothing is run; a region of background: no face
+      const [none] = await engine.run([img], { embed: false, regions: [[]] });
+      expect(none).toEqual([]);
+    }
+    const grey = await decodeImage(await sharp({ create: { width: 640, height: 480, channels: 3, background: { r: 90, g: 90, b: 90 } } }).jpeg().toBuffer());
+    const [bg] = await engine.run([grey], { embed: false, regions: [[{ x: 200, y: 150, width: 80, height: 80 }]] });
+    expect(bg).toEqual([]);
+  });
+
+  it('trackOnlyNear: a face over a given box is located only (no landmarks, no embedding), the others in full', async () => {
+    const photo = GROUP_PHOTOS[0]!;
+    const img = await decodeImage(photo.file);
+    const [full] = await engine.run([img]);
+    const [first, ...rest] = full!;
+    const [mixed] = await engine.run([img], { trackOnlyNear: [[first!.box]] });
+    expect(mixed).toHaveLength(full!.length);
+    const followed = mixed!.filter((f) => f.trackOnly);
+    expect(followed).toHaveLength(1);
+    expect(boxIou(followed[0]!.box, first!.box)).toBeGreaterThan(0.9);
+    expect(followed[0]!.embedding).toBeUndefined();
+    expect(followed[0]!.landmarks).toEqual([]);
+    const embedded = mixed!.filter((f) => !f.trackOnly);
+    expect(embedded).toHaveLength(rest.length);
+    for (const f of embedded) expect(f.embedding).toHaveLength(128);
   });
 
   it('embeddings are L2-normalised, and a person is closer to herself (re-photographed) than to the others', async () => {

@@ -15,11 +15,14 @@ describe('model wrappers', () => {
   it('BlazeFaceDetector leaks no tensors and frees its weights on dispose', async () => {
     await initRuntime({ backend: 'wasm' });
     const start = tf.memory().numTensors;
-    const det = await BlazeFaceDetector.load({ modelPath: (await defaultModelPaths()).detector, minFaceSize: 20 });
+    const paths = await defaultModelPaths();
+    const det = await BlazeFaceDetector.load({ modelPath: paths.detector, regionModelPath: paths.regionDetector, minFaceSize: 20 });
     const img = { width: 640, height: 480, data: noise(640 * 480 * 3) };
+    const near = [{ x: 100, y: 100, width: 60, height: 60 }];
     await det.run([img]);
+    await det.run([img], [near]);
     const before = tf.memory().numTensors;
-    for (let i = 0; i < 3; i++) await det.run([img, img]);
+    for (let i = 0; i < 3; i++) await det.run([img, img], [undefined, near]);
     expect(tf.memory().numTensors).toBe(before);
     det.dispose();
     expect(tf.memory().numTensors).toBe(start);

@@ -2,3 +2,4 @@
 export * from './stage.js';
 export * from './batcher.js';
 export * from './crops.js';
+export * from './scheduler.js';

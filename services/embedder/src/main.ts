@@ -25,6 +25,7 @@ import {
 import { KafkaBus, pollConsumerLag } from '@faceflow/shared/kafka';
 import { DirCropStore } from './crops.js';
 import { EMBEDDER_MASK_METHODS, type EmbedderMaskMethod } from './face-mask.js';
+import { DEFAULT_FULL_DETECTION_EVERY_MS, DEFAULT_REEMBED_EVERY_MS } from './scheduler.js';
 import { EmbedderStage } from './stage.js';
 
 export const embedderConfig = defineConfig({
@@ -42,6 +43,21 @@ export const embedderConfig = defineConfig({
     parse: parsers.oneOf(EMBEDDER_MASK_METHODS),
     doc: 'face outline in each Face message: landmarks (from the 68 landmarks, no model) | none; the face mesh is not wired in the pool',
   }),
+  fullDetectionEveryMs: field({
+    env: 'FACEFLOW_FULL_DETECTION_EVERY',
+    default: DEFAULT_FULL_DETECTION_EVERY_MS,
+    parse: parsers.durationMs({ max: 600_000 }),
+    doc: 'capture time between full detections of a camera; in between, faces are looked for near the last ones (0: every frame)',
+  }),
+  reembedEveryMs: field({
+    env: 'FACEFLOW_REEMBED_EVERY',
+    default: DEFAULT_REEMBED_EVERY_MS,
+    parse: parsers.durationMs({ max: 600_000 }),
+    doc: 'a face followed from the previous frame is embedded and published again only after this much capture time (0: every frame)',
+  }),
+  minFaceSize: field({ env: 'FACEFLOW_MIN_FACE', default: 40, parse: parsers.int({ min: 8, max: 10_000 }), doc: 'smallest face side to find in a full detection, in pixels (smaller costs more tiles)' }),
+  flip: field({ env: 'FACEFLOW_EMBED_FLIP', default: true, parse: parsers.boolean(), doc: 'average each embedding with the mirrored face (costs a second forward pass)' }),
+  head: optional({ env: 'FACEFLOW_HEAD', parse: parsers.string({ max: 4096 }), doc: 'folder of a projection head trained by faceflow train, applied to every embedding' }),
   ...redactionConfigFields,
 });
 
@@ -54,7 +70,15 @@ async function main(): Promise<void> {
   let ready = false;
   const ops = await startOpsServer({ port: config.httpPort, host: config.httpHost, metrics, logger, ready: () => ready });
   logger.info('loading the engine', { workers: config.workers });
-  const pool = await EnginePool.start(config.backend ? { backend: config.backend } : {}, config.workers);
+  const pool = await EnginePool.start(
+    {
+      ...(config.backend ? { backend: config.backend } : {}),
+      ...(config.head ? { head: config.head } : {}),
+      detector: { minFaceSize: config.minFaceSize },
+      flip: config.flip,
+    },
+    config.workers,
+  );
   await bus.createTopics([topics.frames, topics.faces, topics.framesDlq].map((topic) => ({ topic, partitions: config.partitions })));
   const stage = new EmbedderStage({
     runner: pool,
@@ -62,6 +86,10 @@ async function main(): Promise<void> {
     maxBatch: config.maxBatch,
     maxWaitMs: config.maxWaitMs,
     maxFacesPerFrame: 32,
+    fullDetectionEveryMs: config.fullDetectionEveryMs,
+    reembedEveryMs: config.reembedEveryMs,
+    // a batch per worker in flight: a slow full detection on one does not leave the other idle
+    maxInFlight: config.workers,
     mask: config.mask,
     redactExemptCameras: config.redactExemptCameras,
     metrics,

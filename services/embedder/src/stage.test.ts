@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { encodeJpeg, type Face as EngineFace, type RgbImage } from '@faceflow/engine';
+import { encodeJpeg, type Face as EngineFace, type RgbImage, type RunOptions } from '@faceflow/engine';
 import { createMetrics, FaceSchema, FaceflowError, FrameSchema, type ConsumedMessage, type HandlerContext } from '@faceflow/shared';
 import { EmbedderStage, type FaceRunner } from './stage.js';
 
@@ -22,7 +22,7 @@ class FakeRunner implements FaceRunner {
   }
 }
 
-async function frameMsg(cameraId: string, frameId: string, image?: Buffer): Promise<ConsumedMessage> {
+async function frameMsg(cameraId: string, frameId: string, image?: Buffer, captureTs = TS): Promise<ConsumedMessage> {
   const px = new Uint8Array(64 * 48 * 3).fill(128);
   const jpeg = image ?? (await encodeJpeg({ data: px, width: 64, height: 48 }));
   return {
@@ -30,7 +30,7 @@ async function frameMsg(cameraId: string, frameId: string, image?: Buffer): Prom
     partition: 0,
     offset: String(offset++),
     key: cameraId,
-    value: FrameSchema.encode({ frameId, cameraId, captureTs: TS, contentType: 'image/jpeg', image: jpeg }),
+    value: FrameSchema.encode({ frameId, cameraId, captureTs, contentType: 'image/jpeg', image: jpeg }),
     headers: {},
     timestamp: Date.now(),
   };
@@ -80,6 +80,53 @@ describe('EmbedderStage', () => {
     runner.fail = new FaceflowError('BACKEND_UNAVAILABLE', 'no engine worker is alive');
     const stage = new EmbedderStage({ runner, facesTopic: 'faces', maxWaitMs: 1 });
     await expect(stage.process([await frameMsg('cam1', 'x')], ctx)).rejects.toMatchObject({ code: 'BACKEND_UNAVAILABLE', retriable: true });
+  });
+});
+
+describe('EmbedderStage: detection scheduling', () => {
+  /** Records the regions each image was run with; finds one face, moved 5 px right per call. */
+  class Recording implements FaceRunner {
+    readonly embedderInfo = { name: 'fake-model', dim: 4 };
+    calls: Array<Array<unknown>> = [];
+    /** a batch with a full detection in it takes this long */
+    delayFull = 0;
+    private x = 10;
+    async run(images: RgbImage[], options?: RunOptions): Promise<EngineFace[][]> {
+      this.calls.push(images.map((_, i) => options?.regions?.[i]));
+      if (this.delayFull > 0 && images.some((_, i) => !options?.regions?.[i])) await new Promise((r) => setTimeout(r, this.delayFull));
+      return images.map(() => {
+        this.x += 5;
+        const landmarks = Array.from({ length: 68 }, (_, i) => ({ x: this.x + 10 + (i % 10) * 3, y: 20 + Math.floor(i / 10) * 3 }));
+        return [{ box: { x: this.x, y: 10, width: 40, height: 40 }, score: 0.9, keypoints: [], landmarks, embedding: Float32Array.from([1, 0, 0, 0]) }];
+      });
+    }
+  }
+
+  it('a_region_frame_looks_where_the_cameras_previous_frame_found_faces_even_in_the_same_batch', async () => {
+    const runner = new Recording();
+    const stage = new EmbedderStage({ runner, facesTopic: 'faces', maxBatch: 8, maxWaitMs: 5, fullDetectionEveryMs: 1000 });
+    const face = (x: number) => [{ x, y: 10, width: 40, height: 40 }];
+    await stage.process([await frameMsg('cam1', 'f0', undefined, TS)], ctx);
+    // f1 and f2 arrive together: f2 waits for f1's result and looks near it
+    const r = await stage.process([await frameMsg('cam1', 'f1', undefined, TS + 200), await frameMsg('cam1', 'f2', undefined, TS + 400)], ctx);
+    expect(r.outputs[0]!.messages).toHaveLength(2);
+    await stage.process([await frameMsg('cam1', 'f3', undefined, TS + 1000)], ctx);
+    // f0 full (finds x 15); f1 near it (finds x 20); f2 near f1's face; f3 full again (the interval passed)
+    expect(runner.calls).toEqual([[undefined], [face(15)], [face(20)], [undefined]]);
+  });
+
+  it('a_full_detection_does_not_hold_up_the_region_frames_of_other_cameras', async () => {
+    const runner = new Recording();
+    runner.delayFull = 300;
+    const stage = new EmbedderStage({ runner, facesTopic: 'faces', maxBatch: 8, maxWaitMs: 5, maxInFlight: 2, fullDetectionEveryMs: 1000 });
+    await stage.process([await frameMsg('camA', 'a0', undefined, TS)], ctx);
+    const order: string[] = [];
+    const [b0, a1] = [await frameMsg('camB', 'b0', undefined, TS + 200), await frameMsg('camA', 'a1', undefined, TS + 200)];
+    await Promise.all([
+      stage.process([b0], ctx).then(() => order.push('camB full')), // camB's first frame: a full detection, slow
+      stage.process([a1], ctx).then(() => order.push('camA region')),
+    ]);
+    expect(order).toEqual(['camA region', 'camB full']);
   });
 });
 

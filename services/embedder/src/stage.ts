@@ -8,7 +8,7 @@
  * non-retriable failure: the transport dead-letters it with headers and the partition moves on. An engine
  * that is unavailable is retriable: the batch is re-run later, nothing is lost.
  */
-import { decodeImage, faceQuality, imageFromRgb, type Face as EngineFace, type ImageLimits, type RgbImage, type RunOptions } from '@faceflow/engine';
+import { decodeImage, faceQuality, imageFromRgb, type Box, type Face as EngineFace, type ImageLimits, type RgbImage, type RunOptions } from '@faceflow/engine';
 import {
   FaceflowError,
   FaceSchema,
@@ -30,6 +30,7 @@ import {
 } from '@faceflow/shared';
 import { Batcher } from './batcher.js';
 import { faceCropJpeg, type CropStore } from './crops.js';
+import { DetectionScheduler } from './scheduler.js';
 import { faceMaskPolygon, type EmbedderMaskMethod } from './face-mask.js';
 
 /** What the stage needs of the engine: FaceEngine and EnginePool both fit. */
@@ -49,6 +50,17 @@ export interface EmbedderStageOptions {
   maxInFlight?: number;
   /** Faces kept per frame, best detector score first (default 32). */
   maxFacesPerFrame?: number;
+  /**
+   * Capture time between full detections of a camera (default 0: every frame); in between, faces are
+   * looked for only near the camera's latest faces (scheduler.ts).
+   */
+  fullDetectionEveryMs?: number;
+  /**
+   * A face followed from the camera's previous frame is embedded (and published) again only after this
+   * much capture time (default 0: every frame); in between it is located only, which keeps the regions
+   * on it (scheduler.ts). Each track still gets a face every this often for the matcher.
+   */
+  reembedEveryMs?: number;
   /** Decoding limits for frame images (default: the engine's). */
   imageLimits?: ImageLimits;
   crops?: CropStore;
@@ -63,6 +75,10 @@ export interface EmbedderStageOptions {
 interface Work {
   frame: Frame;
   image: RgbImage;
+  /** look only near these boxes; undefined: full detection */
+  regions: Box[] | undefined;
+  /** faces over these boxes are located only */
+  trackOnlyNear: Box[];
 }
 
 function round(v: number, digits: number): number {
@@ -95,9 +111,15 @@ export async function decodeFrameImage(frame: Frame, limits?: ImageLimits): Prom
 
 export class EmbedderStage implements Stage {
   readonly name = 'embedder';
+  /** full detections */
   private readonly batcher: Batcher<Work, EngineFace[]>;
+  /** detections near known faces */
+  private readonly regionBatcher: Batcher<Work, EngineFace[]>;
   private readonly o: Required<Pick<EmbedderStageOptions, 'maxBatch' | 'maxWaitMs' | 'maxFacesPerFrame'>> & EmbedderStageOptions;
   private readonly logger: Logger;
+  private readonly scheduler: DetectionScheduler;
+  /** per camera: settles when its latest submitted frame has its result */
+  private readonly cameraTails = new Map<string, Promise<void>>();
   private readonly m: {
     framesIn?: Counter<'stage'>;
     framesOut?: Counter<'stage'>;
@@ -106,11 +128,14 @@ export class EmbedderStage implements Stage {
     batchSize?: Histogram;
     inference?: Histogram;
     decode?: Histogram;
+    detections?: Counter<'kind'>;
+    followed?: Counter;
   };
 
   constructor(options: EmbedderStageOptions) {
     this.o = { maxBatch: 8, maxWaitMs: 20, maxFacesPerFrame: 32, ...options };
     this.logger = options.logger ?? silentLogger;
+    this.scheduler = new DetectionScheduler(options.fullDetectionEveryMs ?? 0);
     const mt = options.metrics;
     this.m = mt
       ? {
@@ -121,15 +146,20 @@ export class EmbedderStage implements Stage {
           batchSize: mt.histogram({ name: 'embedder_batch_size', help: 'Frames per engine batch', buckets: [1, 2, 4, 8, 16, 32, 64] }),
           inference: mt.histogram({ name: 'embedder_inference_seconds', help: 'Engine time of one batch (detection, landmarks, embedding)' }),
           decode: mt.histogram({ name: 'embedder_decode_seconds', help: 'Time to decode one frame image' }),
+          followed: mt.counter({ name: 'embedder_faces_followed_total', help: 'Faces located near a face embedded a moment ago, and not embedded again (reembed interval)' }),
+          detections: mt.counter({ name: 'embedder_detections_total', help: 'Frames by detection kind: full (whole frame and tiles) or region (near the last faces)', labelNames: ['kind'] as const }),
         }
       : {};
-    this.batcher = new Batcher<Work, EngineFace[]>({
-      maxBatch: this.o.maxBatch,
-      maxWaitMs: this.o.maxWaitMs,
-      maxInFlight: this.o.maxInFlight ?? 1,
-      onBatch: (n) => this.m.batchSize?.observe({}, n),
-      run: (items) => this.runBatch(items),
-    });
+    const batcher = (): Batcher<Work, EngineFace[]> =>
+      new Batcher<Work, EngineFace[]>({
+        maxBatch: this.o.maxBatch,
+        maxWaitMs: this.o.maxWaitMs,
+        maxInFlight: this.o.maxInFlight ?? 1,
+        onBatch: (n) => this.m.batchSize?.observe({}, n),
+        run: (items) => this.runBatch(items),
+      });
+    this.batcher = batcher();
+    this.regionBatcher = batcher();
   }
 
   get model(): string {
@@ -139,33 +169,83 @@ export class EmbedderStage implements Stage {
   private async runBatch(items: Work[]): Promise<Array<EngineFace[] | Error>> {
     const end = this.m.inference?.startTimer();
     const opts: RunOptions = { maxFaces: this.o.maxFacesPerFrame };
+    if (items.some((w) => w.regions)) opts.regions = items.map((w) => w.regions);
+    if (items.some((w) => w.trackOnlyNear.length > 0)) opts.trackOnlyNear = items.map((w) => w.trackOnlyNear);
     try {
-      const out = await this.o.runner.run(items.map((w) => w.image), opts);
+      const out = await this.o.runner.run(
+        items.map((w) => w.image),
+        opts,
+      );
       return out;
     } catch (e) {
       const err = toFaceflowError(e);
       if (err.retriable || items.length === 1) throw err;
       // one bad frame must not fail its batch-mates: run them one by one
-      return Promise.all(items.map((w) => this.o.runner.run([w.image], opts).then((r) => r[0]!, (x: unknown) => toFaceflowError(x))));
+      return Promise.all(
+        items.map((w) =>
+          this.o.runner.run([w.image], { maxFaces: this.o.maxFacesPerFrame, ...(w.regions ? { regions: [w.regions] } : {}), trackOnlyNear: [w.trackOnlyNear] }).then(
+            (r) => r[0]!,
+            (x: unknown) => toFaceflowError(x),
+          ),
+        ),
+      );
     } finally {
       end?.();
     }
   }
 
+  /**
+   * Runs one frame through the engine, with a full detection or one near the camera's latest faces
+   * (scheduler.ts). A region frame waits for the camera's previous region frame, so that it looks where the
+   * faces are now, not where they were a batch ago. Full detections need no history: they start at once,
+   * in batches of their own (a 17-window full detection must not hold up the cheap region frames batched
+   * with it), and the faces they find join the regions of the frames planned after they finish.
+   */
+  private async detectAndEmbed(frame: Frame, decode: () => Promise<RgbImage>): Promise<{ image: RgbImage; faces: EngineFace[] }> {
+    // decided before the first await, so in the order the frames came (decoding may finish out of order)
+    const camera = frame.cameraId;
+    const full = this.scheduler.wantsFull(camera, frame.captureTs);
+    const previous = full ? undefined : this.cameraTails.get(camera);
+    let finished: (() => void) | undefined;
+    const tail = full ? undefined : new Promise<void>((r) => (finished = r));
+    if (tail) this.cameraTails.set(camera, tail);
+    try {
+      const image = await decode();
+      if (previous) await previous;
+      const regions = full ? undefined : this.scheduler.regions(camera, frame.captureTs);
+      const trackOnlyNear = this.scheduler.recentlyEmbedded(camera, frame.captureTs, this.o.reembedEveryMs ?? 0);
+      this.m.detections?.inc({ kind: full ? 'full' : 'region' });
+      const faces = await (full ? this.batcher : this.regionBatcher).submit({ frame, image, regions, trackOnlyNear });
+      this.scheduler.observe(
+        camera,
+        frame.captureTs,
+        faces.map((f) => ({ box: f.box, embedded: !f.trackOnly })),
+        full,
+      );
+      const followed = faces.filter((f) => f.trackOnly).length;
+      if (followed > 0) this.m.followed?.inc({}, followed);
+      return { image, faces };
+    } finally {
+      finished?.();
+      if (tail && this.cameraTails.get(camera) === tail) this.cameraTails.delete(camera);
+    }
+  }
+
   /** Frame -> its faces as messages (no publishing). Throws a FaceflowError for a frame that fails. */
   async embedFrame(frame: Frame): Promise<Face[]> {
-    const endDecode = this.m.decode?.startTimer();
-    let image: RgbImage;
-    try {
-      image = await decodeFrameImage(frame, this.o.imageLimits);
-    } catch (e) {
-      const err = toFaceflowError(e, 'INVALID_IMAGE');
-      // the same bytes fail the same way: even a decode timeout is not worth retrying forever
-      throw err.retriable ? new FaceflowError(err.code, err.message, { cause: err, retriable: false, details: err.details }) : err;
-    } finally {
-      endDecode?.();
-    }
-    const faces = await this.batcher.submit({ frame, image });
+    const decode = async (): Promise<RgbImage> => {
+      const endDecode = this.m.decode?.startTimer();
+      try {
+        return await decodeFrameImage(frame, this.o.imageLimits);
+      } catch (e) {
+        const err = toFaceflowError(e, 'INVALID_IMAGE');
+        // the same bytes fail the same way: even a decode timeout is not worth retrying forever
+        throw err.retriable ? new FaceflowError(err.code, err.message, { cause: err, retriable: false, details: err.details }) : err;
+      } finally {
+        endDecode?.();
+      }
+    };
+    const { image, faces } = await this.detectAndEmbed(frame, decode);
     const out: Face[] = [];
     for (const [i, f] of faces.entries()) {
       if (!f.embedding || !(f.box.width > 0) || !(f.box.height > 0)) continue;

@@ -139,12 +139,14 @@ function quantile(sorted: number[], q: number): number | undefined {
 }
 
 /** 720p JPEG frames: the demo photo (one frame), or up to `max` frames of a video. */
-async function makeFrames(video: string | undefined, max: number): Promise<Buffer[]> {
+async function makeFrames(video: string | undefined, max: number, fps: number): Promise<Buffer[]> {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'faceflow-bench-'));
   try {
     const vf = 'scale=1280:720:force_original_aspect_ratio=increase,crop=1280:720';
     if (video) {
-      await run('ffmpeg', ['-y', '-loglevel', 'error', '-i', video, '-vf', vf, '-frames:v', String(max), '-q:v', '3', path.join(dir, 'f%05d.jpg')], { timeout: 300_000 });
+      // sampled at the cameras' frame rate, so that a camera plays the video at its real speed (faces move
+      // between frames as much as they would live)
+      await run('ffmpeg', ['-y', '-loglevel', 'error', '-i', video, '-vf', `fps=${fps},${vf}`, '-frames:v', String(max), '-q:v', '3', path.join(dir, 'f%05d.jpg')], { timeout: 300_000 });
     } else {
       await run('ffmpeg', ['-y', '-loglevel', 'error', '-i', SAMPLE, '-vf', vf, '-q:v', '3', path.join(dir, 'f00001.jpg')]);
     }
@@ -184,6 +186,8 @@ async function pipelineRun(o: {
   frames: Buffer[];
   kafkaBrokers: string[];
   redisUrl: string;
+  /** the embedder's engine settings (FACEFLOW_FULL_DETECTION_EVERY, FACEFLOW_MIN_FACE, FACEFLOW_EMBED_FLIP) */
+  engineEnv: Record<string, string>;
 }): Promise<PipelineRow> {
   const id = `${Date.now().toString(36)}-${randomBytes(3).toString('hex')}`;
   const prefix = `bench-${id}`;
@@ -210,7 +214,7 @@ async function pipelineRun(o: {
     };
     const withInfo = { FACEFLOW_LOG_LEVEL: 'info' }; // the "ready" line (with the port) is an info line
     const embedders = Array.from({ length: o.embedders }, () =>
-      startService('embedder', { ...common, ...withInfo, FACEFLOW_EMBEDDER_GROUP: groups.embedder, FACEFLOW_EMBEDDER_WORKERS: String(o.workers) }),
+      startService('embedder', { ...common, ...withInfo, FACEFLOW_EMBEDDER_GROUP: groups.embedder, FACEFLOW_EMBEDDER_WORKERS: String(o.workers), ...o.engineEnv }),
     );
     const matcher = startService('matcher', { ...common, ...withInfo, FACEFLOW_MATCHER_GROUP: groups.matcher, FACEFLOW_GALLERY_PREFIX: galleryPrefix });
     const alerts = startService('alerts', { ...common, ...withInfo, FACEFLOW_ALERTS_GROUP: groups.alerts, FACEFLOW_ALERT_MIN_FACES: '1' });
@@ -246,7 +250,8 @@ async function pipelineRun(o: {
     const pushers = cameras.map(async (cam, ci) => {
       const period = 1000 / o.fps;
       let next = Date.now() + (ci * period) / o.cameras;
-      let n = 0;
+      // each camera starts at its own point of the video, so the cameras do not show the same picture
+      let n = Math.floor((ci * o.frames.length) / o.cameras);
       while (pushing) {
         const wait = next - Date.now();
         if (wait > 0) await sleep(wait);
@@ -387,6 +392,10 @@ async function main(): Promise<void> {
       workers: { type: 'string', default: String(os.availableParallelism()) },
       partitions: { type: 'string', default: '8' },
       video: { type: 'string' },
+      'full-detection-every': { type: 'string', default: '1000' },
+      'reembed-every': { type: 'string', default: '400' },
+      'min-face': { type: 'string', default: '40' },
+      flip: { type: 'string', default: 'true' },
       'gallery-sizes': { type: 'string', default: '10000,100000,1000000' },
       'skip-pipeline': { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
@@ -395,7 +404,8 @@ async function main(): Promise<void> {
   if (values.help) {
     process.stdout.write(
       'npm run bench:pipeline -- [--cameras 4] [--fps 5 (per camera)] [--seconds 60] [--warmup 15] [--embedders 1,2]\n' +
-        '  [--workers N (engine threads per embedder)] [--partitions 8] [--video FILE] [--gallery-sizes 10000,100000,1000000] [--skip-pipeline]\n',
+        '  [--workers N (engine threads per embedder)] [--partitions 8] [--video FILE] [--gallery-sizes 10000,100000,1000000] [--skip-pipeline]\n' +
+        '  [--full-detection-every 1000 (ms; 0 = every frame)] [--reembed-every 400 (ms; 0 = every frame)] [--min-face 40] [--flip true|false]\n',
     );
     return;
   }
@@ -419,15 +429,22 @@ async function main(): Promise<void> {
 
   if (!values['skip-pipeline']) {
     const infra = defineConfig({ kafkaBrokers: baseConfigFields.kafkaBrokers, redisUrl: baseConfigFields.redisUrl }).load();
-    const frames = await makeFrames(values.video, Math.ceil(fps * (seconds + warmup)));
+    const engineEnv = {
+      FACEFLOW_FULL_DETECTION_EVERY: values['full-detection-every'],
+      FACEFLOW_REEMBED_EVERY: values['reembed-every'],
+      FACEFLOW_MIN_FACE: values['min-face'],
+      FACEFLOW_EMBED_FLIP: values.flip,
+    };
+    const frames = await makeFrames(values.video, Math.ceil(fps * (seconds + warmup)), fps);
     log(`${frames.length} frame(s) of 1280x720 from ${values.video ?? 'the demo photo (3 faces)'}, ${Math.round(frames[0]!.length / 1024)} KiB each`);
     const rows: PipelineRow[] = [];
     for (const embedders of embedderCounts) {
-      rows.push(await pipelineRun({ embedders, cameras, fps, seconds, warmup, workers, partitions, frames, kafkaBrokers: [...infra.kafkaBrokers], redisUrl: infra.redisUrl }));
+      rows.push(await pipelineRun({ embedders, cameras, fps, seconds, warmup, workers, partitions, frames, kafkaBrokers: [...infra.kafkaBrokers], redisUrl: infra.redisUrl, engineEnv }));
     }
     out.push(
       `Pipeline: ${cameras} camera(s) x ${fps} fps of 720p JPEG (${values.video ? path.basename(values.video) : 'demo photo, 3 faces'}) pushed to ingest; ` +
-        `${workers} engine worker(s) per embedder; ${partitions} partitions; warm-up ${warmup} s, window ${seconds} s.`,
+        `${workers} engine worker(s) per embedder; ${partitions} partitions; warm-up ${warmup} s, window ${seconds} s; ` +
+        `embedder: full detection every ${values['full-detection-every']} ms, faces re-embedded every ${values['reembed-every']} ms (0 = every frame), min face ${values['min-face']} px, flip ${values.flip}.`,
       '',
       '| embedders | offered frames/s | processed frames/s | per embedder | capture→match p50 (s) | p99 (s) | capture→event p50 (s) | p99 (s) | refused (429) | dropped by ingest | lag at end | frames measured |',
       '|---|---|---|---|---|---|---|---|---|---|---|---|',

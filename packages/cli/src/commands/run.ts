@@ -12,7 +12,7 @@ import { readFile } from 'node:fs/promises';
 import { stat } from 'node:fs/promises';
 import { EnginePool, thresholdsFor } from '@faceflow/engine';
 import { AlertsStage } from '@faceflow/alerts';
-import { DirCropStore, EmbedderStage } from '@faceflow/embedder';
+import { DEFAULT_FULL_DETECTION_EVERY_MS, DEFAULT_REEMBED_EVERY_MS, DirCropStore, EmbedderStage } from '@faceflow/embedder';
 import { ffmpegSource, folderSource, IngestStage, isStreamUrl, type FrameSource } from '@faceflow/ingest';
 import { DEFAULT_MATCH_QUALITY_FLOOR, FALLBACK_THRESHOLD, GalleryCache, MatcherStage } from '@faceflow/matcher';
 import {
@@ -44,6 +44,14 @@ export async function loadGallerySnapshot(file: string): Promise<{ snapshot: Gal
   }
   const { model, dim: _dim, ...snapshot } = parseGalleryFile(text, file);
   return { snapshot, ...(model !== undefined ? { model } : {}) };
+}
+
+async function isFolder(source: string): Promise<boolean> {
+  if (isStreamUrl(source)) return false;
+  return stat(source).then(
+    (s) => s.isDirectory(),
+    () => false,
+  );
 }
 
 function clock(ms: number): string {
@@ -80,6 +88,8 @@ export const runPipeline: CommandSpec = {
     'quality-floor': { type: 'string' },
     'max-batch': { type: 'string' },
     'max-wait': { type: 'string' },
+    'full-detection-every': { type: 'string' },
+    'reembed-every': { type: 'string' },
     'track-timeout': { type: 'string' },
     'min-faces': { type: 'string' },
     cooldown: { type: 'string' },
@@ -107,6 +117,11 @@ export const runPipeline: CommandSpec = {
     '  --no-unknown       do not announce unknown faces',
     '  --min-confidence C announce a named track only from this confidence (0..1, default 0)',
     '  --max-batch N      frames per engine batch (default 8); --max-wait MS: wait for a batch (default 20)',
+    '  --full-detection-every MS  look at the whole frame (and its tiles, for small faces) every MS of video',
+    '                     time, and in between only near the last faces (default 1000 for video and streams:',
+    '                     a new face is found up to MS late; 0 for an image folder, whose images are unrelated)',
+    '  --reembed-every MS a face followed from the previous frame is embedded again only after MS of video time',
+    '                     (default 400 for video and streams, 0 = every frame; 0 for an image folder)',
     '  --crops DIR        keep a small crop of every face under DIR (thumbnails of the events)',
     '  --grace MS         on Ctrl-C, time to drain the frames taken (default 30000; at the end of a file',
     '                     everything taken is processed); Ctrl-C again forces',
@@ -124,6 +139,9 @@ export const runPipeline: CommandSpec = {
     const qualityFloor = num(ctx, 'quality-floor', { min: 0, max: 1 }) ?? DEFAULT_MATCH_QUALITY_FLOOR;
     const trackTimeoutMs = num(ctx, 'track-timeout', { min: 100, max: 600_000, integer: true }) ?? 2000;
     const graceMs = num(ctx, 'grace', { min: 0, max: 3_600_000, integer: true }) ?? 30_000;
+    const fullDetectionEveryMs = num(ctx, 'full-detection-every', { min: 0, max: 600_000, integer: true });
+    const reembedEveryMs = num(ctx, 'reembed-every', { min: 0, max: 600_000, integer: true });
+    const folder = await isFolder(sourceArg);
     const watch = (str(ctx, 'watch') ?? '').split(',').map((s) => s.trim()).filter(Boolean);
     const { snapshot, model: galleryModel } = await loadGallerySnapshot(galleryFile);
     // a gallery that --head (or its absence) cannot match fails here, before any model loads
@@ -157,6 +175,9 @@ export const runPipeline: CommandSpec = {
       facesTopic: topics.faces,
       maxBatch: num(ctx, 'max-batch', { min: 1, max: 256, integer: true }) ?? 8,
       maxWaitMs: num(ctx, 'max-wait', { min: 0, max: 10_000, integer: true }) ?? 20,
+      maxInFlight: pool.size,
+      fullDetectionEveryMs: fullDetectionEveryMs ?? (folder ? 0 : DEFAULT_FULL_DETECTION_EVERY_MS),
+      reembedEveryMs: reembedEveryMs ?? (folder ? 0 : DEFAULT_REEMBED_EVERY_MS),
       metrics,
       logger,
       ...(crops ? { crops: new DirCropStore(crops) } : {}),
