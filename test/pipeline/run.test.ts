@@ -1,8 +1,12 @@
 /**
  * `faceflow run` end to end, in one process: a short clip of three people, one of them enrolled, in; identity
- * events out as JSON lines. The enrolled one is named, the others are unknown, nobody is misnamed.
+ * events out as JSON lines. The enrolled one is named, the others are unknown, nobody is misnamed; only the
+ * enrolled one's events point at a crop, unless --no-redact exempts the camera.
  */
 import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { IdentityEventSchema } from '@faceflow/shared';
@@ -10,20 +14,22 @@ import { CLI, fixture, ROOT } from './fixtures.js';
 
 const run = promisify(execFile);
 
+/** The identity events `faceflow run` prints with --json, checked against the schema. */
+async function runEvents(args: string[]): Promise<{ events: Record<string, unknown>[]; stderr: string }> {
+  const { stdout, stderr } = await run('node', [CLI, 'run', ...args, '--json', '--fps', '4', '--workers', '1', '--camera', 'lobby'], { cwd: ROOT, timeout: 240_000 });
+  const events = stdout
+    .trim()
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => JSON.parse(l) as Record<string, unknown>);
+  for (const e of events) IdentityEventSchema.validate(e);
+  return { events, stderr };
+}
+
 describe('faceflow run (one process)', () => {
   it('names the enrolled person on a clip, calls the others unknown, and ends every track', async () => {
     const f = await fixture();
-    const { stdout, stderr } = await run('node', [CLI, 'run', '--source', f.clip, '--gallery', f.gallery, '--json', '--fps', '4', '--workers', '1', '--camera', 'lobby'], {
-      cwd: ROOT,
-      timeout: 240_000,
-    });
-    const events = stdout
-      .trim()
-      .split('\n')
-      .filter(Boolean)
-      .map((l) => JSON.parse(l) as Record<string, unknown>);
-    // every line is a valid identity event
-    for (const e of events) IdentityEventSchema.validate(e);
+    const { events, stderr } = await runEvents(['--source', f.clip, '--gallery', f.gallery, '--crops', path.join(f.dir, 'crops-default')]);
     const enters = events.filter((e) => e.type === 'enter');
     expect(enters.filter((e) => e.identity === 'alice')).toHaveLength(1);
     expect(enters.filter((e) => e.identity === null).length).toBe(2);
@@ -34,5 +40,18 @@ describe('faceflow run (one process)', () => {
     const alice = enters.find((e) => e.identity === 'alice')!;
     expect(alice.startOffsetMs).toBe(0);
     expect(stderr).toMatch(/"frames":10/);
+    // privacy by default: the enrolled person's events point at her crop, the strangers' at nothing
+    expect(alice.thumbnailRef).toMatch(/^file:/);
+    expect(fileURLToPath(String(alice.thumbnailRef))).toSatisfy(existsSync);
+    expect(enters.filter((e) => e.identity === null).map((e) => e.thumbnailRef)).toEqual([null, null]);
+  }, 300_000);
+
+  it('--no-redact exempts the camera: the unknown tracks keep their thumbnails', async () => {
+    const f = await fixture();
+    const { events } = await runEvents(['--source', f.clip, '--gallery', f.gallery, '--crops', path.join(f.dir, 'crops-exempt'), '--no-redact']);
+    const unknown = events.filter((e) => e.type === 'enter' && e.identity === null);
+    expect(unknown.map((e) => e.thumbnailRef)).toEqual([expect.stringMatching(/^file:/), expect.stringMatching(/^file:/)]);
+    for (const e of unknown) expect(fileURLToPath(String(e.thumbnailRef))).toSatisfy(existsSync);
+    expect(events.filter((e) => e.identity !== null).every((e) => e.identity === 'alice')).toBe(true);
   }, 300_000);
 });

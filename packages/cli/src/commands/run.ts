@@ -97,6 +97,7 @@ export const runPipeline: CommandSpec = {
     'no-unknown': { type: 'boolean', default: false },
     'min-confidence': { type: 'string' },
     crops: { type: 'string' },
+    'no-redact': { type: 'boolean', default: false },
     grace: { type: 'string' },
   },
   help: [
@@ -122,7 +123,10 @@ export const runPipeline: CommandSpec = {
     '                     a new face is found up to MS late; 0 for an image folder, whose images are unrelated)',
     '  --reembed-every MS a face followed from the previous frame is embedded again only after MS of video time',
     '                     (default 400 for video and streams, 0 = every frame; 0 for an image folder)',
-    '  --crops DIR        keep a small crop of every face under DIR (thumbnails of the events)',
+    '  --crops DIR        keep a small crop of every face under DIR, unknown people\'s too; events point only at',
+    '                     crops of enrolled people, and other faces are blurred out of each crop',
+    '  --no-redact        exempt this camera from that redaction (unknown tracks keep their thumbnails, crops',
+    '                     keep their neighbours): only where everyone filmed has consented',
     '  --grace MS         on Ctrl-C, time to drain the frames taken (default 30000; at the end of a file',
     '                     everything taken is processed); Ctrl-C again forces',
     ...ENGINE_HELP,
@@ -170,6 +174,8 @@ export const runPipeline: CommandSpec = {
     const gallery = new GalleryCache({ store, model, logger });
     await gallery.start();
     const crops = str(ctx, 'crops');
+    // the services' FACEFLOW_REDACT_EXEMPT_CAMERAS, for the one camera of this run
+    const redactExemptCameras = ctx.values['no-redact'] === true ? [cameraId] : [];
     const embedder = new EmbedderStage({
       runner: pool,
       facesTopic: topics.faces,
@@ -181,6 +187,7 @@ export const runPipeline: CommandSpec = {
       metrics,
       logger,
       ...(crops ? { crops: new DirCropStore(crops) } : {}),
+      redactExemptCameras,
     });
     const matcher = new MatcherStage({ gallery, matchesTopic: topics.matches, threshold, margin, qualityFloor, tracker: { timeoutMs: trackTimeoutMs }, metrics });
     const alerts = new AlertsStage({
@@ -196,6 +203,7 @@ export const runPipeline: CommandSpec = {
       // a file is read as fast as the engine goes, so the wall clock says nothing: the video's clock decides
       // (and the end of the file ends every track); a live source's silent camera ends its tracks after 10 s
       idleMs: isStreamUrl(sourceArg) ? Math.max(10_000, trackTimeoutMs * 5) : Number.MAX_SAFE_INTEGER,
+      redactExemptCameras,
       metrics,
     });
     const ingest = new IngestStage({ publish: (t, m) => bus.publish(t, m), framesTopic: topics.frames, metrics, logger });
