@@ -122,7 +122,9 @@ export class EnginePool {
     const live = this.slots.filter((s) => Number.isFinite(s.inflight));
     if (live.length === 0) throw new FaceflowError('BACKEND_UNAVAILABLE', 'no engine worker is alive');
     const weight = (i: number): number => (options.regions?.[i] ? 1 : 4);
-    const chunks = live.slice(0, Math.max(1, Math.min(live.length, images.length))).map((slot) => ({ slot, load: slot.inflight, items: [] as number[] }));
+    // the least loaded workers first: a batch of one image goes to the idlest worker, not the first
+    const byLoad = [...live].sort((a, b) => a.inflight - b.inflight);
+    const chunks = byLoad.slice(0, Math.max(1, Math.min(live.length, images.length))).map((slot) => ({ slot, load: slot.inflight, items: [] as number[] }));
     const order = images.map((_, i) => i).sort((a, b) => weight(b) - weight(a));
     for (const i of order) {
       const c = chunks.reduce((a, b) => (b.load < a.load ? b : a));

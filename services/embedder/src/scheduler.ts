@@ -123,6 +123,12 @@ export class DetectionScheduler {
     return latest.boxes.filter((_, i) => captureTs - latest.embeddedTs[i]! < withinMs);
   }
 
+  /** Whether a result of a frame captured at or after `ts` is in. */
+  hasResultSince(cameraId: string, ts: number): boolean {
+    const results = this.cameras.get(cameraId)?.results;
+    return results !== undefined && results.length > 0 && results[results.length - 1]!.ts >= ts;
+  }
+
   /**
    * What a frame's detection found: each face's box and whether it was embedded in this frame (else it
    * inherits the embedding time of the face it continues, in the newest earlier result).

@@ -107,8 +107,9 @@ describe('EmbedderStage: detection scheduling', () => {
     const stage = new EmbedderStage({ runner, facesTopic: 'faces', maxBatch: 8, maxWaitMs: 5, fullDetectionEveryMs: 1000 });
     const face = (x: number) => [{ x, y: 10, width: 40, height: 40 }];
     await stage.process([await frameMsg('cam1', 'f0', undefined, TS)], ctx);
-    // f1 and f2 arrive together: f2 waits for f1's result and looks near it
-    const r = await stage.process([await frameMsg('cam1', 'f1', undefined, TS + 200), await frameMsg('cam1', 'f2', undefined, TS + 400)], ctx);
+    // f1 and f2 arrive together: f0's faces are fresh enough for f1 (200 ms), not for f2 (500 ms), which
+    // waits for f1's result and looks near it
+    const r = await stage.process([await frameMsg('cam1', 'f1', undefined, TS + 200), await frameMsg('cam1', 'f2', undefined, TS + 500)], ctx);
     expect(r.outputs[0]!.messages).toHaveLength(2);
     await stage.process([await frameMsg('cam1', 'f3', undefined, TS + 1000)], ctx);
     // f0 full (finds x 15); f1 near it (finds x 20); f2 near f1's face; f3 full again (the interval passed)

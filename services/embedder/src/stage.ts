@@ -72,6 +72,9 @@ export interface EmbedderStageOptions {
   logger?: Logger;
 }
 
+/** How old (capture time) the latest known faces of a camera may be for a region frame not to wait. */
+const REGION_STALE_MS = 450;
+
 interface Work {
   frame: Frame;
   image: RgbImage;
@@ -211,7 +214,10 @@ export class EmbedderStage implements Stage {
     if (tail) this.cameraTails.set(camera, tail);
     try {
       const image = await decode();
-      if (previous) await previous;
+      // wait for the camera's previous frame only when what is known of the camera is stale: a result a
+      // frame or two old is as good a place to look (regions are three faces wide), and not waiting lets a
+      // camera's frames overlap in the engine
+      if (previous && !this.scheduler.hasResultSince(camera, frame.captureTs - REGION_STALE_MS)) await previous;
       const regions = full ? undefined : this.scheduler.regions(camera, frame.captureTs);
       const trackOnlyNear = this.scheduler.recentlyEmbedded(camera, frame.captureTs, this.o.reembedEveryMs ?? 0);
       this.m.detections?.inc({ kind: full ? 'full' : 'region' });

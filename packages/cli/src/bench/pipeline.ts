@@ -11,8 +11,9 @@
  *    window, next to the frames/s offered; when the pipeline keeps up they are equal, when it does not the
  *    consumer lag grows and the latency with it (both shown);
  *  - capture-to-match latency p50/p99 of every frame captured in the window (match messages read from the
- *    matches topic: now - captureTs), and capture-to-identity-event p50/p99 from the alerts service's
- *    faceflow_capture_to_event_seconds histogram (per track, so few samples; bucket-interpolated);
+ *    matches topic: now - captureTs), and capture-to-identity-event p50/p99 of every enter/update event
+ *    read from the identity-events topic (now - endTs, the capture time of the frame that triggered it);
+ *  - what the embedders did: full vs region detections, faces embedded vs followed, CPU cores used;
  *  - frames refused (429) or dropped by ingest.
  * Then 1:N search latency of the engine's `Gallery.search` at `--gallery-sizes` entries (random unit
  * vectors, dim 128, one embedding per identity).
@@ -29,7 +30,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs, promisify } from 'node:util';
 import { Gallery } from '@faceflow/engine';
-import { baseConfigFields, defineConfig, MatchSchema, topicNames } from '@faceflow/shared';
+import { baseConfigFields, defineConfig, IdentityEventSchema, MatchSchema, topicNames } from '@faceflow/shared';
 import { KafkaBus } from '@faceflow/shared/kafka';
 import { RedisGalleryStore } from '@faceflow/shared/redis';
 
@@ -109,30 +110,6 @@ function sumMetric(text: string, name: string, where: Record<string, string> = {
   return total;
 }
 
-/** A quantile from a Prometheus histogram's cumulative buckets (linear inside a bucket, like histogram_quantile). */
-function histogramQuantile(text: string, name: string, q: number): number | undefined {
-  const buckets = new Map<number, number>();
-  for (const m of text.matchAll(new RegExp(`^${name}_bucket\\{[^}]*le="([^"]+)"[^}]*\\} (\\S+)$`, 'gm'))) {
-    const le = m[1] === '+Inf' ? Infinity : Number(m[1]);
-    buckets.set(le, (buckets.get(le) ?? 0) + Number(m[2]));
-  }
-  const sorted = [...buckets].sort((a, b) => a[0] - b[0]);
-  const total = sorted.at(-1)?.[1] ?? 0;
-  if (total === 0) return undefined;
-  const rank = q * total;
-  let prevLe = 0;
-  let prevCount = 0;
-  for (const [le, count] of sorted) {
-    if (count >= rank) {
-      if (le === Infinity) return prevLe;
-      return prevLe + ((le - prevLe) * (rank - prevCount)) / Math.max(1e-9, count - prevCount);
-    }
-    prevLe = le;
-    prevCount = count;
-  }
-  return prevLe;
-}
-
 function quantile(sorted: number[], q: number): number | undefined {
   if (sorted.length === 0) return undefined;
   return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))];
@@ -169,10 +146,15 @@ interface PipelineRow {
   matchP99?: number;
   eventP50?: number;
   eventP99?: number;
+  /** enter/update events whose triggering frame was captured in the window */
+  events: number;
   refused: number;
   dropped: number;
   lagAtEnd: number;
   framesInWindow: number;
+  /** embedder counters over the window (all instances): detections by kind, faces embedded / followed, CPU seconds, batches */
+  work: Record<string, number>;
+  seconds: number;
 }
 
 async function pipelineRun(o: {
@@ -194,7 +176,7 @@ async function pipelineRun(o: {
   const topics = topicNames(prefix);
   const extra = [`${topics.faces}.dlq`, `${topics.matches}.dlq`];
   const galleryPrefix = `bench:${id}:`;
-  const groups = { embedder: `bench-embedder-${id}`, matcher: `bench-matcher-${id}`, alerts: `bench-alerts-${id}`, reader: `bench-reader-${id}` };
+  const groups = { embedder: `bench-embedder-${id}`, matcher: `bench-matcher-${id}`, alerts: `bench-alerts-${id}`, reader: `bench-reader-${id}`, eventReader: `bench-events-${id}` };
   const bus = new KafkaBus({ brokers: o.kafkaBrokers, clientId: 'faceflow-bench' });
   const services: Service[] = [];
   const cameras = Array.from({ length: o.cameras }, (_, i) => `cam${i + 1}`);
@@ -242,6 +224,21 @@ async function pipelineRun(o: {
       },
       { deadLetter: false },
     );
+    // every enter/update identity event, read as a downstream consumer reads it: arrival - the capture time
+    // of the track's newest face (endTs), i.e. of the frame whose match triggered the event
+    const eventLatencies: Array<{ endTs: number; at: number }> = [];
+    const eventSub = await bus.subscribe(
+      topics.identityEvents,
+      groups.eventReader,
+      async (batch) => {
+        const at = Date.now();
+        for (const m of batch.messages) {
+          const e = IdentityEventSchema.decode(m.value);
+          if (e.type !== 'exit') eventLatencies.push({ endTs: e.endTs, at });
+        }
+      },
+      { deadLetter: false },
+    );
 
     // the cameras: each pushes its frames at o.fps, on its own clock
     let pushing = true;
@@ -278,14 +275,30 @@ async function pipelineRun(o: {
 
     const embedderFrames = async (): Promise<number[]> =>
       (await Promise.all(embedders.map(metricsText))).map((t) => sumMetric(t, 'faceflow_frames_out_total', { stage: 'embedder' }));
+    // what the embedders did in the window: detection kinds, faces embedded vs followed, their CPU
+    const embedderWork = async (): Promise<Record<string, number>> => {
+      const texts = await Promise.all(embedders.map(metricsText));
+      const sum = (name: string, where: Record<string, string> = {}): number => texts.reduce((a, t) => a + sumMetric(t, name, where), 0);
+      return {
+        full: sum('faceflow_embedder_detections_total', { kind: 'full' }),
+        region: sum('faceflow_embedder_detections_total', { kind: 'region' }),
+        embedded: sum('faceflow_faces_total', { stage: 'embedder' }),
+        followed: sum('faceflow_embedder_faces_followed_total'),
+        cpu: sum('faceflow_process_cpu_seconds_total'),
+        batches: sum('faceflow_embedder_batch_size_count'),
+        batchFrames: sum('faceflow_embedder_batch_size_sum'),
+      };
+    };
     log(`warming up for ${o.warmup} s`);
     await sleep(o.warmup * 1000);
     const t0 = Date.now();
     const f0 = await embedderFrames();
+    const w0 = await embedderWork();
     const ingestBefore = await metricsText(ingest);
     log(`measuring for ${o.seconds} s`);
     await sleep(o.seconds * 1000);
     const f1 = await embedderFrames();
+    const w1 = await embedderWork();
     const t1 = Date.now();
     const ingestAfter = await metricsText(ingest);
     const lagAtEnd = (await Promise.all(embedders.map(metricsText))).reduce((a, t) => Math.max(a, sumMetric(t, 'faceflow_consumer_lag_messages')), 0);
@@ -302,8 +315,12 @@ async function pipelineRun(o: {
     const lat = inWindow()
       .map((f) => (f.at - f.captureTs) / 1000)
       .sort((a, b) => a - b);
-    const alertsText = await metricsText(alerts);
+    const eventLat = eventLatencies
+      .filter((e) => e.endTs >= t0 && e.endTs < t1)
+      .map((e) => (e.at - e.endTs) / 1000)
+      .sort((a, b) => a - b);
     await sub.close({ graceMs: 1000 });
+    await eventSub.close({ graceMs: 1000 });
     const dropped =
       sumMetric(ingestAfter, 'faceflow_frames_dropped_total', { stage: 'ingest' }) - sumMetric(ingestBefore, 'faceflow_frames_dropped_total', { stage: 'ingest' });
     return {
@@ -314,12 +331,15 @@ async function pipelineRun(o: {
       perEmbedder: f1.map((x, i) => (x - f0[i]!) / ((t1 - t0) / 1000)),
       matchP50: quantile(lat, 0.5),
       matchP99: quantile(lat, 0.99),
-      eventP50: histogramQuantile(alertsText, 'faceflow_capture_to_event_seconds', 0.5),
-      eventP99: histogramQuantile(alertsText, 'faceflow_capture_to_event_seconds', 0.99),
+      eventP50: quantile(eventLat, 0.5),
+      eventP99: quantile(eventLat, 0.99),
+      events: eventLat.length,
       refused,
       dropped,
       lagAtEnd,
       framesInWindow: lat.length,
+      work: Object.fromEntries(Object.keys(w1).map((k) => [k, w1[k]! - w0[k]!])),
+      seconds: (t1 - t0) / 1000,
     };
   } finally {
     await stop(services);
@@ -446,14 +466,21 @@ async function main(): Promise<void> {
         `${workers} engine worker(s) per embedder; ${partitions} partitions; warm-up ${warmup} s, window ${seconds} s; ` +
         `embedder: full detection every ${values['full-detection-every']} ms, faces re-embedded every ${values['reembed-every']} ms (0 = every frame), min face ${values['min-face']} px, flip ${values.flip}.`,
       '',
-      '| embedders | offered frames/s | processed frames/s | per embedder | capture→match p50 (s) | p99 (s) | capture→event p50 (s) | p99 (s) | refused (429) | dropped by ingest | lag at end | frames measured |',
-      '|---|---|---|---|---|---|---|---|---|---|---|---|',
+      '| embedders | offered frames/s | processed frames/s | per embedder | capture→match p50 (s) | p99 (s) | capture→event p50 (s) | p99 (s) | events | refused (429) | dropped by ingest | lag at end | frames measured |',
+      '|---|---|---|---|---|---|---|---|---|---|---|---|---|',
       ...rows.map(
         (r) =>
-          `| ${r.embedders} | ${fmt(r.offeredFps, 1)} | ${fmt(r.processedFps, 1)} | ${r.perEmbedder.map((x) => fmt(x, 1)).join(' / ')} | ${fmt(r.matchP50)} | ${fmt(r.matchP99)} | ${fmt(r.eventP50)} | ${fmt(r.eventP99)} | ${r.refused} | ${r.dropped} | ${r.lagAtEnd} | ${r.framesInWindow} |`,
+          `| ${r.embedders} | ${fmt(r.offeredFps, 1)} | ${fmt(r.processedFps, 1)} | ${r.perEmbedder.map((x) => fmt(x, 1)).join(' / ')} | ${fmt(r.matchP50)} | ${fmt(r.matchP99)} | ${fmt(r.eventP50)} | ${fmt(r.eventP99)} | ${r.events} | ${r.refused} | ${r.dropped} | ${r.lagAtEnd} | ${r.framesInWindow} |`,
       ),
       '',
-      'capture→event comes from the alerts service\'s histogram (one sample per enter/update of a track, bucket-interpolated); capture→match is per frame.',
+      '| embedders | full detections | region detections | faces embedded | faces followed | mean batch (frames) | embedder CPU (cores) |',
+      '|---|---|---|---|---|---|---|',
+      ...rows.map(
+        (r) =>
+          `| ${r.embedders} | ${r.work.full} | ${r.work.region} | ${r.work.embedded} | ${r.work.followed} | ${fmt(r.work.batchFrames! / Math.max(1, r.work.batches!), 1)} | ${fmt(r.work.cpu! / r.seconds, 2)} |`,
+      ),
+      '',
+      'capture→match: per frame (its first match, read from the matches topic); capture→event: per enter/update identity event read from the identity-events topic (arrival minus the capture time of the frame whose match triggered it).',
       '',
     );
   }
