@@ -118,13 +118,16 @@ export class EnginePool {
    * each worker runs its images as one batch: on wasm a model call has a fixed cost of ~10 ms, which
    * batching across frames pays once.
    */
-  async run(images: RgbImage[], options: RunOptions = {}): Promise<Face[][]> {
+  async run(images: RgbImage[], options: RunOptions = {}, placement: { split?: boolean } = {}): Promise<Face[][]> {
     const live = this.slots.filter((s) => Number.isFinite(s.inflight));
     if (live.length === 0) throw new FaceflowError('BACKEND_UNAVAILABLE', 'no engine worker is alive');
     const weight = (i: number): number => (options.regions?.[i] ? 1 : 4);
-    // the least loaded workers first: a batch of one image goes to the idlest worker, not the first
+    // the least loaded workers first: a batch of one image goes to the idlest worker, not the first;
+    // `split: false` keeps the whole batch on that one worker (slow full detections, so that they never
+    // occupy every worker at once)
     const byLoad = [...live].sort((a, b) => a.inflight - b.inflight);
-    const chunks = byLoad.slice(0, Math.max(1, Math.min(live.length, images.length))).map((slot) => ({ slot, load: slot.inflight, items: [] as number[] }));
+    const n = placement.split === false ? 1 : Math.max(1, Math.min(live.length, images.length));
+    const chunks = byLoad.slice(0, n).map((slot) => ({ slot, load: slot.inflight, items: [] as number[] }));
     const order = images.map((_, i) => i).sort((a, b) => weight(b) - weight(a));
     for (const i of order) {
       const c = chunks.reduce((a, b) => (b.load < a.load ? b : a));

@@ -13,6 +13,7 @@ describe('DetectionScheduler', () => {
     const s = new DetectionScheduler(1000);
     expect(s.wantsFull('cam', 0)).toBe(true);
     s.observe('cam', 0, [{ box: box(10, 10), embedded: true }], true);
+    s.fullDone('cam');
     expect(s.wantsFull('cam', 200)).toBe(false);
     expect(s.regions('cam', 200)).toEqual([box(10, 10)]);
     s.observe('cam', 200, [{ box: box(20, 10), embedded: true }], false);
@@ -35,6 +36,7 @@ describe('DetectionScheduler', () => {
     const s = new DetectionScheduler(1000);
     s.wantsFull('cam', 0);
     s.observe('cam', 0, [{ box: box(10, 10), embedded: true }, { box: box(500, 300), embedded: true }], true);
+    s.fullDone('cam');
     s.observe('cam', 200, [{ box: box(12, 10), embedded: true }], false); // the face at 500,300 turned away
     expect(s.regions('cam', 400)).toEqual([box(12, 10), box(500, 300)]);
   });
@@ -43,8 +45,10 @@ describe('DetectionScheduler', () => {
     const s = new DetectionScheduler(1000);
     s.wantsFull('cam', 0);
     s.observe('cam', 0, [{ box: box(10, 10), embedded: true }], true);
+    s.fullDone('cam');
     s.wantsFull('cam', 1000);
-    s.observe('cam', 1000, [{ box: box(400, 10), embedded: true }], true); // the later full detection finished first
+    s.observe('cam', 1000, [{ box: box(400, 10), embedded: true }], true);
+    s.fullDone('cam'); // the later full detection finished first
     expect(s.regions('cam', 200)).toEqual([box(10, 10)]);
     expect(s.regions('cam', 1200)).toEqual([box(400, 10)]);
   });
@@ -53,6 +57,7 @@ describe('DetectionScheduler', () => {
     const s = new DetectionScheduler(1000);
     s.wantsFull('cam', 0);
     s.observe('cam', 0, [{ box: box(10, 10), embedded: true }, { box: box(300, 10), embedded: true }], true);
+    s.fullDone('cam');
     expect(s.recentlyEmbedded('cam', 200, 400)).toEqual([box(10, 10), box(300, 10)]);
     expect(s.recentlyEmbedded('cam', 200, 0)).toEqual([]);
     // at 200 both are followed (moved a little): they keep their embedding time, 0
@@ -63,10 +68,22 @@ describe('DetectionScheduler', () => {
     expect(s.recentlyEmbedded('cam', 600, 400)).toEqual([box(18, 10)]);
   });
 
+  it('a_cameras_full_detections_never_queue_up: the next waits until the previous one finished', () => {
+    const s = new DetectionScheduler(1000);
+    expect(s.wantsFull('cam', 0)).toBe(true);
+    expect(s.wantsFull('cam', 1000)).toBe(false); // the one at 0 is still running: put off
+    expect(s.wantsFull('cam', 1200)).toBe(false);
+    expect(s.deferred).toBe(2);
+    s.observe('cam', 0, [], true);
+    s.fullDone('cam');
+    expect(s.wantsFull('cam', 1400)).toBe(true);
+  });
+
   it('a replayed (much older) frame gets a full detection', () => {
     const s = new DetectionScheduler(1000);
     s.wantsFull('cam', 10_000);
     s.observe('cam', 10_000, [{ box: box(10, 10), embedded: true }], true);
+    s.fullDone('cam');
     expect(s.wantsFull('cam', 5000)).toBe(true);
   });
 

@@ -59,6 +59,9 @@ function overlaps(a: Box, b: Box): boolean {
 
 export class DetectionScheduler {
   private readonly cameras = new Map<string, CameraState>();
+  private readonly fullInFlight = new Set<string>();
+  /** full detections put off because the camera's previous one had not finished */
+  deferred = 0;
 
   /**
    * @param fullEveryMs capture time between full detections of a camera; 0 = every frame is a full one
@@ -79,6 +82,13 @@ export class DetectionScheduler {
     if (this.fullEveryMs === 0) return true;
     const s = this.cameras.get(cameraId);
     if (s && captureTs - s.lastFullTs < this.fullEveryMs && captureTs >= s.lastTs - this.fullEveryMs) return false;
+    // under load a camera's full detections wait for each other: the interval stretches instead of a queue
+    // of full detections growing (regions still follow the known faces meanwhile)
+    if (s && this.fullInFlight.has(cameraId)) {
+      this.deferred++;
+      return false;
+    }
+    this.fullInFlight.add(cameraId);
     this.remember(cameraId, { lastFullTs: captureTs, lastTs: Math.max(s?.lastTs ?? captureTs, captureTs), results: s?.results ?? [] });
     return true;
   }
@@ -121,6 +131,11 @@ export class DetectionScheduler {
     const latest = this.latestBefore(cameraId, captureTs);
     if (!latest) return [];
     return latest.boxes.filter((_, i) => captureTs - latest.embeddedTs[i]! < withinMs);
+  }
+
+  /** The camera's full detection (one that wantsFull said yes to) has finished, or failed. */
+  fullDone(cameraId: string): void {
+    this.fullInFlight.delete(cameraId);
   }
 
   /** Whether a result of a frame captured at or after `ts` is in. */

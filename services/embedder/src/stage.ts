@@ -35,7 +35,8 @@ import { faceMaskPolygon, type EmbedderMaskMethod } from './face-mask.js';
 
 /** What the stage needs of the engine: FaceEngine and EnginePool both fit. */
 export interface FaceRunner {
-  run(images: RgbImage[], options?: RunOptions): Promise<EngineFace[][]>;
+  /** `placement.split: false`: run the batch on one worker (EnginePool; FaceEngine has one anyway) */
+  run(images: RgbImage[], options?: RunOptions, placement?: { split?: boolean }): Promise<EngineFace[][]>;
   readonly embedderInfo: { name: string; dim: number };
 }
 
@@ -133,6 +134,7 @@ export class EmbedderStage implements Stage {
     decode?: Histogram;
     detections?: Counter<'kind'>;
     followed?: Counter;
+    deferred?: Counter;
   };
 
   constructor(options: EmbedderStageOptions) {
@@ -149,27 +151,34 @@ export class EmbedderStage implements Stage {
           batchSize: mt.histogram({ name: 'embedder_batch_size', help: 'Frames per engine batch', buckets: [1, 2, 4, 8, 16, 32, 64] }),
           inference: mt.histogram({ name: 'embedder_inference_seconds', help: 'Engine time of one batch (detection, landmarks, embedding)' }),
           decode: mt.histogram({ name: 'embedder_decode_seconds', help: 'Time to decode one frame image' }),
+          deferred: mt.counter({ name: 'embedder_full_detections_deferred_total', help: 'Full detections put off because the camera\'s previous one was still running (the engine is behind)' }),
           followed: mt.counter({ name: 'embedder_faces_followed_total', help: 'Faces located near a face embedded a moment ago, and not embedded again (reembed interval)' }),
           detections: mt.counter({ name: 'embedder_detections_total', help: 'Frames by detection kind: full (whole frame and tiles) or region (near the last faces)', labelNames: ['kind'] as const }),
         }
       : {};
-    const batcher = (): Batcher<Work, EngineFace[]> =>
-      new Batcher<Work, EngineFace[]>({
-        maxBatch: this.o.maxBatch,
-        maxWaitMs: this.o.maxWaitMs,
-        maxInFlight: this.o.maxInFlight ?? 1,
-        onBatch: (n) => this.m.batchSize?.observe({}, n),
-        run: (items) => this.runBatch(items),
-      });
-    this.batcher = batcher();
-    this.regionBatcher = batcher();
+    // full detections: one batch at a time, on one worker, so that a worker is always free for the region
+    // frames that the cameras' next frames wait on; region frames: spread over the workers
+    this.batcher = new Batcher<Work, EngineFace[]>({
+      maxBatch: this.o.maxBatch,
+      maxWaitMs: this.o.maxWaitMs,
+      maxInFlight: this.o.fullDetectionEveryMs ? 1 : (this.o.maxInFlight ?? 1),
+      onBatch: (n) => this.m.batchSize?.observe({}, n),
+      run: (items) => this.runBatch(items, this.o.fullDetectionEveryMs ? { split: false } : {}),
+    });
+    this.regionBatcher = new Batcher<Work, EngineFace[]>({
+      maxBatch: this.o.maxBatch,
+      maxWaitMs: this.o.maxWaitMs,
+      maxInFlight: this.o.maxInFlight ?? 1,
+      onBatch: (n) => this.m.batchSize?.observe({}, n),
+      run: (items) => this.runBatch(items),
+    });
   }
 
   get model(): string {
     return this.o.runner.embedderInfo.name;
   }
 
-  private async runBatch(items: Work[]): Promise<Array<EngineFace[] | Error>> {
+  private async runBatch(items: Work[], placement: { split?: boolean } = {}): Promise<Array<EngineFace[] | Error>> {
     const end = this.m.inference?.startTimer();
     const opts: RunOptions = { maxFaces: this.o.maxFacesPerFrame };
     if (items.some((w) => w.regions)) opts.regions = items.map((w) => w.regions);
@@ -178,6 +187,7 @@ export class EmbedderStage implements Stage {
       const out = await this.o.runner.run(
         items.map((w) => w.image),
         opts,
+        placement,
       );
       return out;
     } catch (e) {
@@ -207,7 +217,9 @@ export class EmbedderStage implements Stage {
   private async detectAndEmbed(frame: Frame, decode: () => Promise<RgbImage>): Promise<{ image: RgbImage; faces: EngineFace[] }> {
     // decided before the first await, so in the order the frames came (decoding may finish out of order)
     const camera = frame.cameraId;
+    const deferredBefore = this.scheduler.deferred;
     const full = this.scheduler.wantsFull(camera, frame.captureTs);
+    if (this.scheduler.deferred > deferredBefore) this.m.deferred?.inc();
     const previous = full ? undefined : this.cameraTails.get(camera);
     let finished: (() => void) | undefined;
     const tail = full ? undefined : new Promise<void>((r) => (finished = r));
@@ -232,6 +244,7 @@ export class EmbedderStage implements Stage {
       if (followed > 0) this.m.followed?.inc({}, followed);
       return { image, faces };
     } finally {
+      if (full) this.scheduler.fullDone(camera);
       finished?.();
       if (tail && this.cameraTails.get(camera) === tail) this.cameraTails.delete(camera);
     }
