@@ -4,6 +4,12 @@
  * (an EnginePool with worker threads, or one FaceEngine); each face carries its embedding, box, 68
  * landmarks, detector score, the engine's quality score (size, sharpness, pose, detector) and, when a crop store is configured, a small crop ref.
  *
+ * Video, not stills (scheduler.ts): with `fullDetectionEveryMs`, a camera's frame is looked at whole (and
+ * tiled, for small faces) only that often; the frames in between are looked at only near the camera's
+ * latest faces. With `reembedEveryMs`, a face followed from the previous frame is located only, and
+ * embedded and published again when that much capture time has passed. Both default to 0 (every frame,
+ * every face) here; the service and `faceflow run` set them for video (BENCHMARKS.md has what each costs).
+ *
  * A frame that cannot be processed (not a frame, an image that does not decode, too large) is a
  * non-retriable failure: the transport dead-letters it with headers and the partition moves on. An engine
  * that is unavailable is retriable: the batch is re-run later, nothing is lost.
@@ -209,8 +215,8 @@ export class EmbedderStage implements Stage {
 
   /**
    * Runs one frame through the engine, with a full detection or one near the camera's latest faces
-   * (scheduler.ts). A region frame waits for the camera's previous region frame, so that it looks where the
-   * faces are now, not where they were a batch ago. Full detections need no history: they start at once,
+   * (scheduler.ts). A region frame whose camera's known faces are stale waits for the camera's previous
+   * region frame, so that it looks where the faces are now. Full detections need no history: they start at once,
    * in batches of their own (a 17-window full detection must not hold up the cheap region frames batched
    * with it), and the faces they find join the regions of the frames planned after they finish.
    */
