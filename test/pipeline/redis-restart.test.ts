@@ -104,7 +104,14 @@ async function scenario(tag: string) {
   await store.put('alice', [f.aliceEmbedding], { metadata: { model: 'faceapi-recognition' } });
   await store.close();
   const start = (name: string, env: Record<string, string>): Service => startService(services, prefix, name, { FACEFLOW_REDIS_URL: redisUrl(), ...env });
-  const embedder = start('embedder', { FACEFLOW_EMBEDDER_GROUP: groups.embedder, FACEFLOW_EMBEDDER_WORKERS: '1', FACEFLOW_EMBEDDER_MAX_BATCH: '2' });
+  // every frame fully detected and every face published: the test compares the matches of every frame
+  const embedder = start('embedder', {
+    FACEFLOW_EMBEDDER_GROUP: groups.embedder,
+    FACEFLOW_EMBEDDER_WORKERS: '1',
+    FACEFLOW_EMBEDDER_MAX_BATCH: '2',
+    FACEFLOW_FULL_DETECTION_EVERY: '0',
+    FACEFLOW_REEMBED_EVERY: '0',
+  });
   const matcher = start('matcher', { FACEFLOW_MATCHER_GROUP: groups.matcher, FACEFLOW_GALLERY_PREFIX: galleryPrefix, FACEFLOW_GALLERY_REFRESH: '500ms' });
   const alerts = start('alerts', { FACEFLOW_ALERTS_GROUP: groups.alerts, FACEFLOW_ALERT_IDLE: '3s' });
   await Promise.all([ready(embedder), ready(matcher), ready(alerts)]);
