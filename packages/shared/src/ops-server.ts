@@ -105,3 +105,20 @@ export async function startOpsServer(o: OpsServerOptions): Promise<OpsServer> {
       }),
   };
 }
+
+/**
+ * An HTTP request body, refused with IMAGE_TOO_LARGE as soon as it is over `maxBytes`: by its declared
+ * Content-Length before anything is read, else while it streams, before the rest is buffered.
+ */
+export async function readBody(req: http.IncomingMessage, maxBytes: number, what = 'body'): Promise<Buffer> {
+  const declared = Number(req.headers['content-length']);
+  if (Number.isFinite(declared) && declared > maxBytes) throw new FaceflowError('IMAGE_TOO_LARGE', `${what} of ${declared} bytes is over the limit of ${maxBytes}`);
+  const chunks: Buffer[] = [];
+  let n = 0;
+  for await (const c of req as AsyncIterable<Buffer>) {
+    n += c.length;
+    if (n > maxBytes) throw new FaceflowError('IMAGE_TOO_LARGE', `${what} is over the limit of ${maxBytes} bytes`);
+    chunks.push(c);
+  }
+  return Buffer.concat(chunks);
+}

@@ -23,7 +23,7 @@
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type http from 'node:http';
-import { FaceflowError, sendJson, type FrameContentType } from '@faceflow/shared';
+import { FaceflowError, readBody, sendJson, type FrameContentType } from '@faceflow/shared';
 import type { IngestStage } from './stage.js';
 
 export interface PushApiOptions {
@@ -47,18 +47,6 @@ function parseCaptureTs(raw: string, from: string): number {
   const ts = Number(raw);
   if (raw.trim() === '' || !Number.isSafeInteger(ts) || ts < MIN_CAPTURE_TS) throw new FaceflowError('INVALID_ARGUMENT', `${from} must be ms since the epoch`);
   return ts;
-}
-
-/** The body, counted while it streams: refused once over `limit`, before the rest is buffered. */
-async function readBody(req: http.IncomingMessage, limit: number): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  let n = 0;
-  for await (const c of req as AsyncIterable<Buffer>) {
-    n += c.length;
-    if (n > limit) throw new FaceflowError('IMAGE_TOO_LARGE', `frame is over the limit of ${limit} bytes`);
-    chunks.push(c);
-  }
-  return Buffer.concat(chunks);
 }
 
 interface MultipartFrame {
@@ -147,7 +135,7 @@ export function pushApi(o: PushApiOptions): (req: http.IncomingMessage, res: htt
     const declared = Number(req.headers['content-length']);
     if (Number.isFinite(declared) && declared > limit) throw new FaceflowError('IMAGE_TOO_LARGE', `frame of ${declared} bytes is over the limit of ${limit}`);
     if (!multipart && !IMAGE_TYPES.includes(type)) throw new FaceflowError('UNSUPPORTED_FORMAT', 'Content-Type must be image/jpeg, image/png, image/webp or multipart/form-data');
-    const body = await readBody(req, limit);
+    const body = await readBody(req, limit, 'frame');
     let image = body;
     let declaredType = '';
     let cameraId = headerCamera ?? '';

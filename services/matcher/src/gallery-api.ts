@@ -12,7 +12,7 @@
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type http from 'node:http';
-import { FaceflowError, sendJson, type GalleryStore, type Logger } from '@faceflow/shared';
+import { FaceflowError, readBody, sendJson, type GalleryStore, type Logger } from '@faceflow/shared';
 
 export interface Embedder {
   /** The embedding of the largest face of an encoded image (NO_FACE when there is none). */
@@ -41,19 +41,6 @@ export function keyMatches(key: string, digests: string[]): boolean {
     if (w.length === d.length && timingSafeEqual(w, d)) ok = true;
   }
   return ok;
-}
-
-export async function readBody(req: http.IncomingMessage, maxBytes: number): Promise<Buffer> {
-  const declared = Number(req.headers['content-length']);
-  if (Number.isFinite(declared) && declared > maxBytes) throw new FaceflowError('IMAGE_TOO_LARGE', `body of ${declared} bytes is over the limit of ${maxBytes}`);
-  const chunks: Buffer[] = [];
-  let n = 0;
-  for await (const c of req as AsyncIterable<Buffer>) {
-    n += c.length;
-    if (n > maxBytes) throw new FaceflowError('IMAGE_TOO_LARGE', `body is over the limit of ${maxBytes} bytes`);
-    chunks.push(c);
-  }
-  return Buffer.concat(chunks);
 }
 
 export function galleryApi(o: GalleryApiOptions): (req: http.IncomingMessage, res: http.ServerResponse) => Promise<boolean> {
