@@ -117,6 +117,16 @@ describe('AlertsStage', () => {
     expect((await run(s, [match('t1', 700, 'alice', 9)])).map((e) => [e.type, e.identity])).toEqual([['update', 'alice']]);
   });
 
+  it('an_exit_never_names_an_identity_that_was_not_announced (unknown, then unsettled just before the end)', async () => {
+    const s = stageWith({ minStable: 3 });
+    const enter = await run(s, [match('t1', 0, null, 1), match('t1', 100, null, 2), match('t1', 200, null, 3), match('t1', 300, null, 4)]);
+    expect(enter.map((e) => [e.type, e.identity])).toEqual([['enter', null]]);
+    // the track leans to alice in its last face, not long enough to be announced; then it times out
+    expect(await run(s, [match('t1', 400, 'alice', 5)])).toEqual([]);
+    const exit = await run(s, [match('t2', 4000, null, 1)]);
+    expect(exit).toMatchObject([{ type: 'exit', trackId: 't1', identity: null }]);
+  });
+
   it('does not start an ended track again when a late face of it arrives', async () => {
     const s = stageWith();
     await run(s, [match('t1', 0, 'alice', 3)]);

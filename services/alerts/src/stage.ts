@@ -142,12 +142,15 @@ export class AlertsStage implements Stage {
   }
 
   private event(type: IdentityEvent['type'], t: TrackState): IdentityEvent {
-    const identity = t.announced?.identity ?? t.identity;
+    // once announced, events speak for what was announced (an unknown stays unknown), never for an
+    // identity the track had not settled on: `??` here once turned an announced null into that identity
+    const identity = t.announced ? t.announced.identity : t.identity;
+    const confidence = t.announced ? t.announced.confidence : t.confidence;
     return {
       type,
       trackId: t.trackId,
       identity,
-      confidence: Math.min(1, Math.max(0, Math.round((t.announced?.confidence ?? t.confidence) * 1e4) / 1e4)),
+      confidence: Math.min(1, Math.max(0, Math.round(confidence * 1e4) / 1e4)),
       cameraId: t.cameraId,
       startTs: t.startTs,
       endTs: Math.max(t.startTs, t.lastTs),

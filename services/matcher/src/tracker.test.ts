@@ -48,6 +48,25 @@ describe('CameraTracker', () => {
     expect(b).not.toBe(a);
   });
 
+  it('a_face_the_gallery_names_as_someone_else_never_continues_a_named_track (a look-alike after a shot cut)', () => {
+    const evan = person(11);
+    const eddie = near(evan, 12, 0.3); // a brother: within the tracker's distance gate of evan
+    const g = gallery({ evan, eddie });
+    const t = new CameraTracker('cam');
+    let track = '';
+    for (let i = 0; i < 5; i++) track = t.update([face(i, 0, near(evan, 20 + i, 0.05), 100 + i * 5)], g, opts)[0]!.id;
+    expect(t.live[0]!.decision.identity).toBe('evan');
+    const next = t.update([face(5, 0, near(eddie, 30, 0.05), 130)], g, opts)[0]!;
+    expect(next.id).not.toBe(track);
+    expect(next.decision.identity).toBe('eddie');
+    // evan's own next face still continues his track
+    expect(t.update([face(6, 0, near(evan, 31, 0.05), 135)], g, opts)[0]!.id).toBe(track);
+    // without a gallery the same faces would have joined: the gate is what splits them
+    const blind = new CameraTracker('cam');
+    for (let i = 0; i < 5; i++) blind.update([face(i, 0, near(evan, 20 + i, 0.05), 100 + i * 5)], undefined, opts);
+    expect(blind.update([face(5, 0, near(eddie, 30, 0.05), 130)], undefined, opts)[0]!.faces).toBe(6);
+  });
+
   it('ends a track after the timeout; the same person later is a new track', () => {
     const t = new CameraTracker('cam', { timeoutMs: 1000 });
     const a = t.update([face(0, 0, alice, 100)], undefined, opts)[0]!.id;

@@ -17,6 +17,9 @@
  * profile face is how a stranger gets named as someone; a track made only of such faces stays unknown with
  * the reason `low-quality` (not `above-threshold`: nobody compared it, so it says nothing about the person).
  *
+ * A face that the gallery names, on its own, as someone other than a named track's person never continues
+ * that track (a shot cut that puts a look-alike where someone was starts a new track).
+ *
  * The distance gates scale with the decision threshold of the embedding model (`trackerOptionsFor`): the
  * same person in consecutive frames is much closer than the threshold, two people rarely are.
  */
@@ -199,10 +202,22 @@ export class CameraTracker {
     const ts = faces[0]!.captureTs;
     this.expire(ts);
     const candidates = [...this.tracks.values()].filter((t) => t.lastTs < ts || t.lastTs === ts);
+    // who each face is on its own: a face the gallery confidently names as someone other than a track's
+    // person does not continue that track. Without this, a track followed a new face across a shot cut
+    // (a sibling 0.3 away in embedding space, a few face widths off) and kept the first person's name for
+    // the second (issue 3's sitcom check, --cooldown 0: "evan" over eddie's face).
+    const own = gallery && gallery.size > 0 && candidates.some((t) => t.decision.identity !== null)
+      ? faces.map((face) =>
+          // a face under the quality floor names no one, so it splits nothing either
+          face.quality < this.o.qualityFloor ? null : identify(face.embedding, gallery, { threshold: decideOptions.threshold, margin: decideOptions.margin }).identity,
+        )
+      : faces.map(() => null);
     const pairs: { f: number; t: Track; cost: number }[] = [];
     faces.forEach((face, f) => {
       for (const t of candidates) {
         if (t.last.length !== face.embedding.length) continue;
+        const named = t.decision.identity;
+        if (named !== null && own[f] !== null && own[f] !== named) continue;
         // near its last position: close to its last face; anywhere: close to its last face and its mean
         // (a chain of small steps must not walk a track from one person to the next across shot cuts)
         const d = l2(face.embedding, t.last);
