@@ -124,13 +124,14 @@ export function invertAffine(m: Affine): Affine {
  * Samples an output image of `width` x `height` where output pixel (u, v) takes the source colour at
  * `outToSrc(u, v)` (bilinear; outside the source is black, as dlib's extract_image_chip pads).
  * When one output pixel spans more than ~1.5 source pixels, it averages a grid of sub-samples so that
- * downscaling a large face does not alias (dlib uses an image pyramid for the same reason).
+ * downscaling a large face does not alias (dlib uses an image pyramid for the same reason); at most
+ * `maxSubsamples` per side (cost grows with its square).
  * Pixel centres are at integer coordinates, as in dlib.
  */
-export function warpAffine(src: RgbImage, outToSrc: Affine, width: number, height: number): Uint8Array {
+export function warpAffine(src: RgbImage, outToSrc: Affine, width: number, height: number, maxSubsamples = 4): Uint8Array {
   const out = new Uint8Array(width * height * 3);
   const scale = Math.sqrt(Math.abs(outToSrc[0] * outToSrc[4] - outToSrc[1] * outToSrc[3]));
-  const k = scale > 1.5 ? Math.min(4, Math.ceil(scale)) : 1;
+  const k = scale > 1.5 ? Math.min(maxSubsamples, Math.ceil(scale)) : 1;
   const { data, width: sw, height: sh } = src;
   const acc = [0, 0, 0];
   for (let v = 0; v < height; v++) {

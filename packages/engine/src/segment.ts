@@ -473,8 +473,73 @@ export function skinSample(image: RgbImage, landmarks68: Point[]): FaceMask {
   return rasterizePolygon(poly.map((p) => ({ x: c.x + (p.x - c.x) * 0.85, y: c.y + (p.y - c.y) * 0.85 })), image.width, image.height);
 }
 
+/**
+ * Above this face size (the outline's larger side, pixels), growing runs on a copy of the face's
+ * neighbourhood scaled down to it, and the mask is scaled back up: the per-pixel work of growing (skin
+ * models, trimming, flood) would otherwise grow with the face's area while the embedder's cost is fixed
+ * (a 150 px chip). Measured: on LFW faces (~100 px) mesh+grow costs 0.28 of the embedder; enlarged 3x,
+ * 1.17 before this cap (BENCHMARKS.md, Segmentation, Cost).
+ */
+export const GROW_MAX_FACE_PX = 128;
+
 function grownMask(image: RgbImage, core: FaceMask, outline: Point[], landmarks68: Point[], grow: boolean | GrowOptions): FaceMask {
   if (core.w === 0 || landmarks68.length !== 68) return core;
+  let x1 = Infinity, x2 = -Infinity, y1 = Infinity, y2 = -Infinity;
+  for (const p of outline) { x1 = Math.min(x1, p.x); x2 = Math.max(x2, p.x); y1 = Math.min(y1, p.y); y2 = Math.max(y2, p.y); }
+  const face = Math.max(x2 - x1, y2 - y1);
+  if (!(face > GROW_MAX_FACE_PX)) return grownMaskAt(image, core, outline, landmarks68, grow);
+  // the neighbourhood growing looks at: the surround ring reaches 0.9 face widths from the centre, the
+  // neck 1.1 face heights below it; 1.25 leaves room for a tilted head
+  const half = 1.25 * face;
+  const cx = (x1 + x2) / 2, cy = (y1 + y2) / 2;
+  const ox = Math.max(0, Math.floor(cx - half)), oy = Math.max(0, Math.floor(cy - half));
+  const ex = Math.min(image.width, Math.ceil(cx + half)), ey = Math.min(image.height, Math.ceil(cy + half));
+  const k = GROW_MAX_FACE_PX / face; // small px per frame px
+  const sw = Math.max(1, Math.round((ex - ox) * k)), sh = Math.max(1, Math.round((ey - oy) * k));
+  const small = resampleBilinear(image, ox, oy, ex - ox, ey - oy, sw, sh);
+  const toSmall = (p: Point): Point => ({ x: (p.x - ox) * k, y: (p.y - oy) * k });
+  const smallOutline = outline.map(toSmall);
+  const m = grownMaskAt(small, rasterizePolygon(smallOutline, sw, sh), smallOutline, landmarks68.map(toSmall), grow);
+  if (m.w === 0) return core;
+  // back to the frame, nearest neighbour: each frame pixel takes the small pixel its centre falls in
+  const fx0 = Math.max(0, Math.floor(ox + m.x / k)), fy0 = Math.max(0, Math.floor(oy + m.y / k));
+  const fx1 = Math.min(image.width, Math.ceil(ox + (m.x + m.w) / k)), fy1 = Math.min(image.height, Math.ceil(oy + (m.y + m.h) / k));
+  const w = Math.max(0, fx1 - fx0), h = Math.max(0, fy1 - fy0);
+  const data = new Uint8Array(w * h);
+  for (let j = 0; j < h; j++) {
+    const sy = Math.floor((fy0 + j + 0.5 - oy) * k) - m.y;
+    if (sy < 0 || sy >= m.h) continue;
+    for (let i = 0; i < w; i++) {
+      const sx = Math.floor((fx0 + i + 0.5 - ox) * k) - m.x;
+      if (sx >= 0 && sx < m.w && m.data[sy * m.w + sx]) data[j * w + i] = 1;
+    }
+  }
+  return trimMask({ width: image.width, height: image.height, x: fx0, y: fy0, w, h, data });
+}
+
+/** The region [x0, x0 + w) x [y0, y0 + h) of the image resampled (bilinear) to outW x outH. */
+function resampleBilinear(image: RgbImage, x0: number, y0: number, w: number, h: number, outW: number, outH: number): RgbImage {
+  const out = new Uint8Array(outW * outH * 3);
+  const src = image.data;
+  const W = image.width;
+  for (let j = 0; j < outH; j++) {
+    const fy = Math.min(image.height - 1, Math.max(0, y0 + ((j + 0.5) * h) / outH - 0.5));
+    const yA = Math.floor(fy), yB = Math.min(image.height - 1, yA + 1), ty = fy - yA;
+    for (let i = 0; i < outW; i++) {
+      const fx = Math.min(W - 1, Math.max(0, x0 + ((i + 0.5) * w) / outW - 0.5));
+      const xA = Math.floor(fx), xB = Math.min(W - 1, xA + 1), tx = fx - xA;
+      for (let c = 0; c < 3; c++) {
+        const a = src[(yA * W + xA) * 3 + c]!, b = src[(yA * W + xB) * 3 + c]!;
+        const d = src[(yB * W + xA) * 3 + c]!, e = src[(yB * W + xB) * 3 + c]!;
+        out[(j * outW + i) * 3 + c] = Math.round((a + (b - a) * tx) * (1 - ty) + (d + (e - d) * tx) * ty);
+      }
+    }
+  }
+  return { width: outW, height: outH, data: out };
+}
+
+function grownMaskAt(image: RgbImage, core: FaceMask, outline: Point[], landmarks68: Point[], grow: boolean | GrowOptions): FaceMask {
+  if (core.w === 0) return core;
   const skin = skinModel(image, skinSample(image, landmarks68));
   if (!skin) return core;
   const opts = typeof grow === 'object' ? grow : {};

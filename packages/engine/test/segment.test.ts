@@ -9,7 +9,7 @@ import { decodeImage } from '../src/image.js';
 import { tf, initRuntime } from '../src/runtime/tf.js';
 import { resolveModel } from '../src/registry/index.js';
 import { FaceMesh, MESH_INPUT, meshRoiFromLandmarks } from '../src/models/facemesh.js';
-import { FaceSegmenter, faceOvalPolygon, landmarkPolygon, segmentFromLandmarks } from '../src/segment.js';
+import { FaceSegmenter, GROW_MAX_FACE_PX, faceOvalPolygon, landmarkPolygon, segmentFromLandmarks } from '../src/segment.js';
 import {
   dilateMask,
   fromDenseMask,
@@ -251,6 +251,31 @@ function overlap(a: FaceMask, b: FaceMask): number {
 }
 
 describe('segmentation on the demo photos', () => {
+  it('a_large_face_grows_its_mask_on_a_scaled_copy: the same mask as at the original size, scaled up', async () => {
+    const { image, faces } = photos[0]!;
+    const face = faces.reduce((a, b) => (b.box.width > a.box.width ? b : a));
+    const small = segmentFromLandmarks(image, face, { grow: true });
+    // the same photo 3x: the face is well over GROW_MAX_FACE_PX, so growing runs on a scaled copy
+    const k = 3;
+    const big = await decodeImage(await sharp(image.data, { raw: { width: image.width, height: image.height, channels: 3 } }).resize(image.width * k, image.height * k).png().toBuffer());
+    const bigFace = { ...face, landmarks: face.landmarks.map((p) => ({ x: p.x * k + (k - 1) / 2, y: p.y * k + (k - 1) / 2 })) };
+    expect(Math.max(face.box.width, face.box.height) * k).toBeGreaterThan(GROW_MAX_FACE_PX * 1.5);
+    const large = segmentFromLandmarks(big, bigFace, { grow: true });
+    expect(large.mask.width).toBe(big.width);
+    // compare at the large size: the small mask, each pixel k x k
+    let inter = 0;
+    let union = 0;
+    for (let y = large.mask.y - 10; y < large.mask.y + large.mask.h + 10; y++) {
+      for (let x = large.mask.x - 10; x < large.mask.x + large.mask.w + 10; x++) {
+        const a = maskAt(large.mask, x, y);
+        const b = maskAt(small.mask, Math.floor(x / k), Math.floor(y / k));
+        if (a && b) inter++;
+        if (a || b) union++;
+      }
+    }
+    expect(inter / union).toBeGreaterThan(0.85);
+  });
+
   it('covers each face (the inner landmarks\' hull) and stays on it (inside the enlarged box)', async () => {
     for (const variant of [{ grow: false }, { grow: true }]) {
       for (const { file, image, faces } of photos) {

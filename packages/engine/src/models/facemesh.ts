@@ -122,7 +122,9 @@ function cropInto(image: RgbImage, m: Affine, out: Float32Array, offset: number)
   const scale = Math.sqrt(Math.abs(m[0] * m[4] - m[1] * m[3]));
   const S = MESH_INPUT;
   if (scale > 1.5) {
-    const px = warpAffine(image, m, S, S);
+    // 2x2 sub-samples: enough against aliasing for the mesh (same mean IoU on LFW Part Labels at 1x and
+    // 3x), at a quarter of the 4x4 that the embedder's chips use
+    const px = warpAffine(image, m, S, S, 2);
     for (let i = 0; i < px.length; i++) out[offset + i] = px[i]! / 255;
     return;
   }
