@@ -42,21 +42,20 @@
  * Example (issue 3): npm run build && node packages/cli/dist/bench/compare-run-kafka.js \
  *   ../shared/data/video/sitcom/Video_2.mp4 ../shared/data/video/sitcom/database --fps 5 --backend wasm
  */
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, statSync } from 'node:fs';
 import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { DEFAULT_FULL_DETECTION_EVERY_MS, DEFAULT_REEMBED_EVERY_MS } from '@faceflow/embedder';
 import { baseConfigFields, defineConfig, IdentityEventSchema, MatchSchema, parseGalleryFile, topicNames, type IdentityEvent, type Match } from '@faceflow/shared';
 import { KafkaBus } from '@faceflow/shared/kafka';
 import { RedisGalleryStore } from '@faceflow/shared/redis';
+import { ready, ROOT, startService, stopServices, sumMetric, type Service, type ServiceName } from './services.js';
 
 const execP = promisify(execFile);
-const ROOT = fileURLToPath(new URL('../../../../', import.meta.url));
 const CLI = path.join(ROOT, 'packages/cli/dist/main.js');
 const log = (msg: string): void => void process.stderr.write(`[compare-run-kafka] ${msg}\n`);
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -73,7 +72,6 @@ interface FlagSpec {
   /** also given to `faceflow enroll` */
   enroll?: boolean;
 }
-type ServiceName = 'ingest' | 'embedder' | 'matcher' | 'alerts';
 
 const FLAGS: Record<string, FlagSpec> = {
   fps: { env: (v) => ({ ingest: { FACEFLOW_INGEST_FPS: v } }) },
@@ -309,73 +307,6 @@ async function runMode(o: Options, flags: Map<string, string>, gallery: string):
   };
 }
 
-interface Service {
-  name: ServiceName;
-  child: ChildProcess;
-  port?: number;
-  logs: string[];
-  lines: Array<Record<string, unknown>>;
-}
-
-function startService(name: ServiceName, env: Record<string, string>): Service {
-  const child = spawn(process.execPath, [path.join(ROOT, `services/${name}/dist/main.js`)], {
-    cwd: ROOT,
-    env: { ...process.env, FACEFLOW_HTTP_PORT: '0', FACEFLOW_HTTP_HOST: '127.0.0.1', FACEFLOW_LOG_LEVEL: 'info', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  const s: Service = { name, child, logs: [], lines: [] };
-  const onData = (d: Buffer): void => {
-    for (const line of d.toString('utf8').split('\n').filter(Boolean)) {
-      s.logs.push(line);
-      if (s.logs.length > 200) s.logs.shift();
-      try {
-        const j = JSON.parse(line) as Record<string, unknown>;
-        s.lines.push(j);
-        if (j.msg === `${name} ready`) s.port = j.port as number;
-      } catch {
-        // not JSON
-      }
-    }
-  };
-  child.stdout!.on('data', onData);
-  child.stderr!.on('data', onData);
-  return s;
-}
-
-async function ready(s: Service, ms = 300_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (s.port === undefined) {
-    if (s.child.exitCode !== null) throw new Error(`${s.name} exited with ${s.child.exitCode}:\n${s.logs.slice(-20).join('\n')}`);
-    if (Date.now() > end) throw new Error(`${s.name} not ready after ${ms} ms:\n${s.logs.slice(-20).join('\n')}`);
-    await sleep(100);
-  }
-}
-
-async function stopAll(services: Service[]): Promise<void> {
-  await Promise.all(
-    services.map(async (s) => {
-      if (s.child.exitCode !== null || s.child.signalCode !== null) return;
-      const gone = new Promise((r) => s.child.once('exit', r));
-      s.child.kill('SIGTERM');
-      const t = setTimeout(() => s.child.kill('SIGKILL'), 15_000);
-      await gone;
-      clearTimeout(t);
-    }),
-  );
-}
-
-/** Sum of a metric's samples whose labels contain every `where` pair. */
-function sumMetric(text: string, name: string, where: Record<string, string> = {}): number {
-  let total = 0;
-  for (const line of text.split('\n')) {
-    const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{([^}]*)\})? (\S+)$/.exec(line);
-    if (!m || m[1] !== name) continue;
-    const labels = Object.fromEntries([...(m[3] ?? '').matchAll(/(\w+)="([^"]*)"/g)].map((x) => [x[1], x[2]]));
-    if (Object.entries(where).every(([k, v]) => labels[k] === v)) total += Number(m[4]);
-  }
-  return total;
-}
-
 /** The header of the first message on the frames topic (kcat, an external client): its frame id and capture time. */
 async function firstFrame(broker: string, topic: string): Promise<{ frameId: string; captureTs: number }> {
   const { stdout } = await execP('kcat', ['-b', broker, '-C', '-t', topic, '-o', 'beginning', '-c', '1', '-e', '-q', '-f', '%s'], {
@@ -418,7 +349,7 @@ async function kafkaMode(o: Options, flags: Map<string, string>, gallery: string
   };
   const bus = new KafkaBus({ brokers, clientId: 'faceflow-compare' });
   const services: Service[] = [];
-  const onSignal = (): void => void stopAll(services).finally(() => process.exit(130));
+  const onSignal = (): void => void stopServices(services).finally(() => process.exit(130));
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
   const t0 = Date.now();
@@ -517,7 +448,7 @@ async function kafkaMode(o: Options, flags: Map<string, string>, gallery: string
   } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
-    await stopAll(services);
+    await stopServices(services);
     await bus.deleteGroups(Object.values(groups)).catch(() => undefined);
     await bus.deleteTopics([...Object.values(topics), ...extra]).catch(() => undefined);
     await bus.close().catch(() => undefined);

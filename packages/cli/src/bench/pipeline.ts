@@ -22,93 +22,22 @@
  *   npm run build && bash scripts/infra.sh up && npm run bench:pipeline -- --cameras 4 --fps 5 --seconds 60
  * Smoke run: npm run bench:pipeline -- --cameras 1 --fps 2 --seconds 5 --warmup 3 --embedders 1 --gallery-sizes 10000
  */
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { parseArgs, promisify } from 'node:util';
 import { Gallery } from '@faceflow/engine';
 import { baseConfigFields, defineConfig, IdentityEventSchema, MatchSchema, topicNames } from '@faceflow/shared';
 import { KafkaBus } from '@faceflow/shared/kafka';
 import { RedisGalleryStore } from '@faceflow/shared/redis';
+import { metricsText, ready, ROOT, startService, stopServices, sumMetric, type Service } from './services.js';
 
 const run = promisify(execFile);
-const ROOT = fileURLToPath(new URL('../../../../', import.meta.url));
 const SAMPLE = path.join(ROOT, 'node_modules/@vladmandic/face-api/demo/sample1.jpg');
 const log = (msg: string): void => void process.stderr.write(`[bench:pipeline] ${msg}\n`);
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
-interface Service {
-  name: string;
-  child: ChildProcess;
-  port?: number;
-  logs: string[];
-}
-
-function startService(name: string, env: Record<string, string>): Service {
-  const child = spawn(process.execPath, [path.join(ROOT, `services/${name}/dist/main.js`)], {
-    cwd: ROOT,
-    env: { ...process.env, FACEFLOW_HTTP_PORT: '0', FACEFLOW_HTTP_HOST: '127.0.0.1', FACEFLOW_LOG_LEVEL: 'warn', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  const s: Service = { name, child, logs: [] };
-  const onData = (d: Buffer): void => {
-    for (const line of d.toString('utf8').split('\n').filter(Boolean)) {
-      s.logs.push(line);
-      if (s.logs.length > 200) s.logs.shift();
-      try {
-        const j = JSON.parse(line) as { msg?: string; port?: number };
-        if (j.msg === `${name} ready`) s.port = j.port;
-      } catch {
-        // not JSON
-      }
-    }
-  };
-  child.stdout!.on('data', onData);
-  child.stderr!.on('data', onData);
-  return s;
-}
-
-async function ready(s: Service, ms = 300_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (s.port === undefined) {
-    if (s.child.exitCode !== null) throw new Error(`${s.name} exited with ${s.child.exitCode}:\n${s.logs.slice(-20).join('\n')}`);
-    if (Date.now() > end) throw new Error(`${s.name} not ready after ${ms} ms:\n${s.logs.slice(-20).join('\n')}`);
-    await sleep(50);
-  }
-}
-
-async function stop(services: Service[]): Promise<void> {
-  await Promise.all(
-    services.map(async (s) => {
-      if (s.child.exitCode !== null) return;
-      const gone = new Promise((r) => s.child.once('exit', r));
-      s.child.kill('SIGTERM');
-      const t = setTimeout(() => s.child.kill('SIGKILL'), 15_000);
-      await gone;
-      clearTimeout(t);
-    }),
-  );
-}
-
-async function metricsText(s: Service): Promise<string> {
-  return (await fetch(`http://127.0.0.1:${s.port}/metrics`)).text();
-}
-
-/** Sum of a metric's samples whose labels contain every `where` pair. */
-function sumMetric(text: string, name: string, where: Record<string, string> = {}): number {
-  let total = 0;
-  for (const line of text.split('\n')) {
-    if (!line.startsWith(name)) continue;
-    const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{([^}]*)\})? (\S+)$/.exec(line);
-    if (!m || m[1] !== name) continue;
-    const labels = Object.fromEntries([...(m[3] ?? '').matchAll(/(\w+)="([^"]*)"/g)].map((x) => [x[1], x[2]]));
-    if (Object.entries(where).every(([k, v]) => labels[k] === v)) total += Number(m[4]);
-  }
-  return total;
-}
 
 function quantile(sorted: number[], q: number): number | undefined {
   if (sorted.length === 0) return undefined;
@@ -342,7 +271,7 @@ async function pipelineRun(o: {
       seconds: (t1 - t0) / 1000,
     };
   } finally {
-    await stop(services);
+    await stopServices(services);
     await bus.deleteGroups(Object.values(groups)).catch(() => undefined);
     await bus.deleteTopics([...Object.values(topics), ...extra]).catch(() => undefined);
     await bus.close().catch(() => undefined);

@@ -1,0 +1,91 @@
+/**
+ * The four services as child processes, for the benchmarks that run the pipeline over the real Kafka and
+ * Redis (bench/pipeline.ts, bench/compare-run-kafka.ts): start one (its "<name> ready" log line gives its
+ * HTTP port), wait for it, read its /metrics, stop them all (SIGTERM, then SIGKILL after 15 s).
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const ROOT = fileURLToPath(new URL('../../../../', import.meta.url));
+
+export type ServiceName = 'ingest' | 'embedder' | 'matcher' | 'alerts';
+
+export interface Service {
+  name: ServiceName;
+  child: ChildProcess;
+  port?: number;
+  /** the last 200 output lines, for error messages */
+  logs: string[];
+  /** the JSON log lines, parsed (the last 5000) */
+  lines: Array<Record<string, unknown>>;
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/** Starts services/<name>/dist/main.js with `env` over this process's environment (HTTP on a free port). */
+export function startService(name: ServiceName, env: Record<string, string>, logLevel: 'info' | 'warn' = 'info'): Service {
+  const child = spawn(process.execPath, [path.join(ROOT, `services/${name}/dist/main.js`)], {
+    cwd: ROOT,
+    env: { ...process.env, FACEFLOW_HTTP_PORT: '0', FACEFLOW_HTTP_HOST: '127.0.0.1', FACEFLOW_LOG_LEVEL: logLevel, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const s: Service = { name, child, logs: [], lines: [] };
+  const onData = (d: Buffer): void => {
+    for (const line of d.toString('utf8').split('\n').filter(Boolean)) {
+      s.logs.push(line);
+      if (s.logs.length > 200) s.logs.shift();
+      try {
+        const j = JSON.parse(line) as Record<string, unknown>;
+        s.lines.push(j);
+        if (s.lines.length > 5000) s.lines.shift();
+        if (j.msg === `${name} ready`) s.port = j.port as number;
+      } catch {
+        // not JSON
+      }
+    }
+  };
+  child.stdout!.on('data', onData);
+  child.stderr!.on('data', onData);
+  return s;
+}
+
+/** Waits for the service's ready line; fails with its last output if it exits or takes longer than `ms`. */
+export async function ready(s: Service, ms = 300_000): Promise<void> {
+  const end = Date.now() + ms;
+  while (s.port === undefined) {
+    if (s.child.exitCode !== null) throw new Error(`${s.name} exited with ${s.child.exitCode}:\n${s.logs.slice(-20).join('\n')}`);
+    if (Date.now() > end) throw new Error(`${s.name} not ready after ${ms} ms:\n${s.logs.slice(-20).join('\n')}`);
+    await sleep(50);
+  }
+}
+
+export async function stopServices(services: Service[]): Promise<void> {
+  await Promise.all(
+    services.map(async (s) => {
+      if (s.child.exitCode !== null || s.child.signalCode !== null) return;
+      const gone = new Promise((r) => s.child.once('exit', r));
+      s.child.kill('SIGTERM');
+      const t = setTimeout(() => s.child.kill('SIGKILL'), 15_000);
+      await gone;
+      clearTimeout(t);
+    }),
+  );
+}
+
+export async function metricsText(s: Service): Promise<string> {
+  return (await fetch(`http://127.0.0.1:${s.port}/metrics`)).text();
+}
+
+/** Sum of a metric's samples whose labels contain every `where` pair. */
+export function sumMetric(text: string, name: string, where: Record<string, string> = {}): number {
+  let total = 0;
+  for (const line of text.split('\n')) {
+    if (!line.startsWith(name)) continue;
+    const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{([^}]*)\})? (\S+)$/.exec(line);
+    if (!m || m[1] !== name) continue;
+    const labels = Object.fromEntries([...(m[3] ?? '').matchAll(/(\w+)="([^"]*)"/g)].map((x) => [x[1], x[2]]));
+    if (Object.entries(where).every(([k, v]) => labels[k] === v)) total += Number(m[4]);
+  }
+  return total;
+}
