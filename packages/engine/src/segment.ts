@@ -21,7 +21,7 @@
  * so a pipeline stage can call it per frame.
  */
 import { FaceflowError } from '@faceflow/shared';
-import type { Point, RgbImage } from './geometry.js';
+import { warpAffine, type Point, type RgbImage } from './geometry.js';
 import { type FaceMask, emptyMask, rasterizePolygon, trimMask, unionMasks } from './mask.js';
 import { FaceMesh, type MeshResult, eyeLineAngle68, meshRoiFromLandmarks, meshRoiFromMesh, type Point3 } from './models/facemesh.js';
 
@@ -496,7 +496,9 @@ function grownMask(image: RgbImage, core: FaceMask, outline: Point[], landmarks6
   const ex = Math.min(image.width, Math.ceil(cx + half)), ey = Math.min(image.height, Math.ceil(cy + half));
   const k = GROW_MAX_FACE_PX / face; // small px per frame px
   const sw = Math.max(1, Math.round((ex - ox) * k)), sh = Math.max(1, Math.round((ey - oy) * k));
-  const small = resampleBilinear(image, ox, oy, ex - ox, ey - oy, sw, sh);
+  // plain bilinear (no sub-sample averaging): the skin models want colours, not an anti-aliased picture
+  const sx = (ex - ox) / sw, sy = (ey - oy) / sh;
+  const small: RgbImage = { width: sw, height: sh, data: warpAffine(image, [sx, 0, ox + 0.5 * sx - 0.5, 0, sy, oy + 0.5 * sy - 0.5], sw, sh, 1) };
   const toSmall = (p: Point): Point => ({ x: (p.x - ox) * k, y: (p.y - oy) * k });
   const smallOutline = outline.map(toSmall);
   const m = grownMaskAt(small, rasterizePolygon(smallOutline, sw, sh), smallOutline, landmarks68.map(toSmall), grow);
@@ -515,27 +517,6 @@ function grownMask(image: RgbImage, core: FaceMask, outline: Point[], landmarks6
     }
   }
   return trimMask({ width: image.width, height: image.height, x: fx0, y: fy0, w, h, data });
-}
-
-/** The region [x0, x0 + w) x [y0, y0 + h) of the image resampled (bilinear) to outW x outH. */
-function resampleBilinear(image: RgbImage, x0: number, y0: number, w: number, h: number, outW: number, outH: number): RgbImage {
-  const out = new Uint8Array(outW * outH * 3);
-  const src = image.data;
-  const W = image.width;
-  for (let j = 0; j < outH; j++) {
-    const fy = Math.min(image.height - 1, Math.max(0, y0 + ((j + 0.5) * h) / outH - 0.5));
-    const yA = Math.floor(fy), yB = Math.min(image.height - 1, yA + 1), ty = fy - yA;
-    for (let i = 0; i < outW; i++) {
-      const fx = Math.min(W - 1, Math.max(0, x0 + ((i + 0.5) * w) / outW - 0.5));
-      const xA = Math.floor(fx), xB = Math.min(W - 1, xA + 1), tx = fx - xA;
-      for (let c = 0; c < 3; c++) {
-        const a = src[(yA * W + xA) * 3 + c]!, b = src[(yA * W + xB) * 3 + c]!;
-        const d = src[(yB * W + xA) * 3 + c]!, e = src[(yB * W + xB) * 3 + c]!;
-        out[(j * outW + i) * 3 + c] = Math.round((a + (b - a) * tx) * (1 - ty) + (d + (e - d) * tx) * ty);
-      }
-    }
-  }
-  return { width: outW, height: outH, data: out };
 }
 
 function grownMaskAt(image: RgbImage, core: FaceMask, outline: Point[], landmarks68: Point[], grow: boolean | GrowOptions): FaceMask {

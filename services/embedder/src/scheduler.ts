@@ -12,7 +12,7 @@
  * over in a rebalance) gets a full detection; so does a frame older than the latest one by more than the
  * interval (a replay after a crash).
  */
-import type { Box } from '@faceflow/engine';
+import { iou, type Box } from '@faceflow/engine';
 
 /**
  * Default for video and live streams: a full detection a second. On the sitcom clip at 5 fps this keeps
@@ -43,13 +43,6 @@ interface CameraState {
 }
 
 const HISTORY = 16;
-
-function iou(a: Box, b: Box): number {
-  const w = Math.max(0, Math.min(a.x + a.width, b.x + b.width) - Math.max(a.x, b.x));
-  const h = Math.max(0, Math.min(a.y + a.height, b.y + b.height) - Math.max(a.y, b.y));
-  const u = a.width * a.height + b.width * b.height - w * h;
-  return u > 0 ? (w * h) / u : 0;
-}
 
 function overlaps(a: Box, b: Box): boolean {
   const w = Math.min(a.x + a.width, b.x + b.width) - Math.max(a.x, b.x);
@@ -93,12 +86,7 @@ export class DetectionScheduler {
     return true;
   }
 
-  /**
-   * Where to look in the camera's frame captured at `captureTs`: the faces of its newest earlier frame with
-   * a result, plus those of its newest earlier full detection that that frame did not find again (a face
-   * lost for a frame, a turned head, is looked for until the next full detection replaces the list). A
-   * result of a later frame (a backlog processed out of order) is not used.
-   */
+  /** The camera's newest result of a frame captured at or before `captureTs`. */
   private latestBefore(cameraId: string, captureTs: number): Result | undefined {
     let latest: Result | undefined;
     for (const r of this.cameras.get(cameraId)?.results ?? []) {
@@ -108,13 +96,17 @@ export class DetectionScheduler {
     return latest;
   }
 
+  /**
+   * Where to look in the camera's frame captured at `captureTs`: the faces of its newest earlier frame with
+   * a result, plus those of its newest earlier full detection that that frame did not find again (a face
+   * lost for a frame, a turned head, is looked for until the next full detection replaces the list). A
+   * result of a later frame (a backlog processed out of order) is not used.
+   */
   regions(cameraId: string, captureTs: number): Box[] {
-    const results = this.cameras.get(cameraId)?.results ?? [];
-    let latest: Result | undefined;
+    const latest = this.latestBefore(cameraId, captureTs);
     let latestFull: Result | undefined;
-    for (const r of results) {
+    for (const r of this.cameras.get(cameraId)?.results ?? []) {
       if (r.ts > captureTs) break;
-      latest = r;
       if (r.full) latestFull = r;
     }
     if (!latest) return [];

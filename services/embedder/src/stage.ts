@@ -184,25 +184,29 @@ export class EmbedderStage implements Stage {
     return this.o.runner.embedderInfo.name;
   }
 
-  private async runBatch(items: Work[], placement: { split?: boolean } = {}): Promise<Array<EngineFace[] | Error>> {
-    const end = this.m.inference?.startTimer();
+  /** Engine options for these frames: each frame's regions and faces to follow, when any has some. */
+  private optionsFor(items: Work[]): RunOptions {
     const opts: RunOptions = { maxFaces: this.o.maxFacesPerFrame };
     if (items.some((w) => w.regions)) opts.regions = items.map((w) => w.regions);
     if (items.some((w) => w.trackOnlyNear.length > 0)) opts.trackOnlyNear = items.map((w) => w.trackOnlyNear);
+    return opts;
+  }
+
+  private async runBatch(items: Work[], placement: { split?: boolean } = {}): Promise<Array<EngineFace[] | Error>> {
+    const end = this.m.inference?.startTimer();
     try {
-      const out = await this.o.runner.run(
+      return await this.o.runner.run(
         items.map((w) => w.image),
-        opts,
+        this.optionsFor(items),
         placement,
       );
-      return out;
     } catch (e) {
       const err = toFaceflowError(e);
       if (err.retriable || items.length === 1) throw err;
       // one bad frame must not fail its batch-mates: run them one by one
       return Promise.all(
         items.map((w) =>
-          this.o.runner.run([w.image], { maxFaces: this.o.maxFacesPerFrame, ...(w.regions ? { regions: [w.regions] } : {}), trackOnlyNear: [w.trackOnlyNear] }).then(
+          this.o.runner.run([w.image], this.optionsFor([w]), placement).then(
             (r) => r[0]!,
             (x: unknown) => toFaceflowError(x),
           ),
