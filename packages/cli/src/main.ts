@@ -6,6 +6,7 @@ import { runEval } from './commands/eval.js';
 import { runModels } from './commands/models.js';
 import { segment, redact } from './commands/segment.js';
 import { train } from './commands/train.js';
+import { trainSeg } from './commands/train-seg.js';
 import { runPipeline } from './commands/run.js';
 
 const COMMANDS: Record<string, CommandSpec> = {
@@ -39,6 +40,8 @@ async function main(argv: string[]): Promise<number> {
     process.stdout.write(`${usage()}\n`);
     return name === undefined ? 2 : 0;
   }
+  // `train seg` (the skin classifier of segmentation) sits beside `train` (a projection head), which takes no positionals
+  if (name === 'train' && rest[0] === 'seg') return runCommand(trainSeg, rest.slice(1));
   const spec = COMMANDS[name];
   if (spec) return runCommand(spec, rest);
   const group = GROUPS[name];

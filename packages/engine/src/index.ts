@@ -19,6 +19,7 @@ export { Landmark68 } from './models/landmarks.js';
 export { DlibResNetEmbedder, EMBED_DIM, EMBED_INPUT } from './models/embedder.js';
 export * from './mask.js';
 export * from './segment.js';
+export * from './skin-classifier.js';
 export * from './quality.js';
 export * from './eval/segmentation.js';
 export {

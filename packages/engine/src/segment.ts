@@ -24,6 +24,7 @@ import { FaceflowError } from '@faceflow/shared';
 import { warpAffine, type Point, type RgbImage } from './geometry.js';
 import { type FaceMask, emptyMask, rasterizePolygon, trimMask, unionMasks } from './mask.js';
 import { FaceMesh, type MeshResult, eyeLineAngle68, meshRoiFromLandmarks, meshRoiFromMesh, type Point3 } from './models/facemesh.js';
+import { type SkinClassifier, type SkinField, learnedMask, loadSkinClassifier, skinField } from './skin-classifier.js';
 
 /** MediaPipe FACEMESH_FACE_OVAL as a closed loop: 10 (forehead top), clockwise in the image, 152 (chin) ... */
 export const FACE_OVAL: readonly number[] = [
@@ -133,11 +134,19 @@ export interface GrowOptions {
    * colours around the head (hair, background: sampled in a ring outside the region), and within the chroma
    * and luma bounds above; also trims the outline's outer band of pixels that look like the surroundings
    * (hair over the forehead, a beard at the jaw). 'skin-only': the bounds alone, no trimming.
+   * 'learned': the trees of `skinClassifier` (skin-classifier.ts) decide every pixel around the inner face,
+   * outline included, from its position in the face's frame and its colour against the same two models; the
+   * region, chroma, luma and trimBand options do not apply to it.
    */
-  classifier?: 'contrast' | 'skin-only';
+  classifier?: GrowClassifier;
+  /** the 'learned' classifier's trees (FaceSegmenter passes its own; loadSkinClassifier() reads the bundled one) */
+  skinClassifier?: SkinClassifier;
   /** width of the outline's outer band that may be trimmed, as a fraction of the outline's width (default 0.1) */
   trimBand?: number;
 }
+
+export type GrowClassifier = 'contrast' | 'skin-only' | 'learned';
+export const GROW_CLASSIFIERS: readonly GrowClassifier[] = ['contrast', 'skin-only', 'learned'];
 
 /** A colour model of one face's skin in YCbCr: the chroma's mean and inverse covariance, and the mean luma. */
 export interface SkinModel {
@@ -275,6 +284,8 @@ function samplesOf(image: RgbImage, m: FaceMask, max = 800): Float32Array {
  */
 export interface ContrastModel {
   isSkin(r: number, g: number, b: number): boolean;
+  /** log-likelihood of skin minus that of the likeliest surroundings cluster, of a YCbCr colour */
+  score(y: number, cb: number, cr: number): number;
 }
 
 export function contrastModel(image: RgbImage, skinSampleMask: FaceMask, surroundSample: FaceMask, k = 3): ContrastModel | undefined {
@@ -332,6 +343,11 @@ export function contrastModel(image: RgbImage, skinSampleMask: FaceMask, surroun
       const ls = logLik(skinG, y, cb, cr);
       for (const o of others) if (logLik(o, y, cb, cr) > ls) return false;
       return true;
+    },
+    score(y, cb, cr) {
+      let lo = -Infinity;
+      for (const o of others) lo = Math.max(lo, logLik(o, y, cb, cr));
+      return logLik(skinG, y, cb, cr) - lo;
     },
   };
 }
@@ -482,26 +498,50 @@ export function skinSample(image: RgbImage, landmarks68: Point[]): FaceMask {
  */
 export const GROW_MAX_FACE_PX = 128;
 
-function grownMask(image: RgbImage, core: FaceMask, outline: Point[], landmarks68: Point[], grow: boolean | GrowOptions): FaceMask {
-  if (core.w === 0 || landmarks68.length !== 68) return core;
+/**
+ * Where growing happens: the frame itself, or (a face larger than GROW_MAX_FACE_PX) a copy of the face's
+ * neighbourhood scaled so that the face is GROW_MAX_FACE_PX; `k` is space pixels per frame pixel and
+ * (ox, oy) the frame pixel at the copy's origin. `faceflow train seg` fits the learned classifier in the same
+ * space, so that it sees faces at the size it will be used at.
+ */
+export interface GrowthSpace {
+  image: RgbImage;
+  outline: Point[];
+  landmarks68: Point[];
+  k: number;
+  ox: number;
+  oy: number;
+}
+
+export function growthSpace(image: RgbImage, outline: Point[], landmarks68: Point[], maxFace = GROW_MAX_FACE_PX): GrowthSpace {
+  if (!(maxFace >= 16)) throw new FaceflowError('INVALID_ARGUMENT', `growthSpace: maxFace must be >= 16 px, got ${maxFace}`);
   let x1 = Infinity, x2 = -Infinity, y1 = Infinity, y2 = -Infinity;
   for (const p of outline) { x1 = Math.min(x1, p.x); x2 = Math.max(x2, p.x); y1 = Math.min(y1, p.y); y2 = Math.max(y2, p.y); }
   const face = Math.max(x2 - x1, y2 - y1);
-  if (!(face > GROW_MAX_FACE_PX)) return grownMaskAt(image, core, outline, landmarks68, grow);
+  if (!(face > maxFace)) return { image, outline, landmarks68, k: 1, ox: 0, oy: 0 };
   // the neighbourhood growing looks at: the surround ring reaches 0.9 face widths from the centre, the
   // neck 1.1 face heights below it; 1.25 leaves room for a tilted head
   const half = 1.25 * face;
   const cx = (x1 + x2) / 2, cy = (y1 + y2) / 2;
   const ox = Math.max(0, Math.floor(cx - half)), oy = Math.max(0, Math.floor(cy - half));
   const ex = Math.min(image.width, Math.ceil(cx + half)), ey = Math.min(image.height, Math.ceil(cy + half));
-  const k = GROW_MAX_FACE_PX / face; // small px per frame px
+  const k = maxFace / face; // small px per frame px
   const sw = Math.max(1, Math.round((ex - ox) * k)), sh = Math.max(1, Math.round((ey - oy) * k));
   // plain bilinear (no sub-sample averaging): the skin models want colours, not an anti-aliased picture
   const sx = (ex - ox) / sw, sy = (ey - oy) / sh;
   const small: RgbImage = { width: sw, height: sh, data: warpAffine(image, [sx, 0, ox + 0.5 * sx - 0.5, 0, sy, oy + 0.5 * sy - 0.5], sw, sh, 1) };
   const toSmall = (p: Point): Point => ({ x: (p.x - ox) * k, y: (p.y - oy) * k });
-  const smallOutline = outline.map(toSmall);
-  const m = grownMaskAt(small, rasterizePolygon(smallOutline, sw, sh), smallOutline, landmarks68.map(toSmall), grow);
+  return { image: small, outline: outline.map(toSmall), landmarks68: landmarks68.map(toSmall), k, ox, oy };
+}
+
+function grownMask(image: RgbImage, core: FaceMask, outline: Point[], landmarks68: Point[], grow: boolean | GrowOptions): FaceMask {
+  if (core.w === 0 || landmarks68.length !== 68) return core;
+  const learned = typeof grow === 'object' && grow.classifier === 'learned';
+  const space = growthSpace(image, outline, landmarks68, learned ? LEARNED_GROW_MAX_FACE_PX : GROW_MAX_FACE_PX);
+  if (space.k === 1) return grownMaskAt(image, core, outline, landmarks68, grow);
+  const { k, ox, oy } = space;
+  const sw = space.image.width, sh = space.image.height;
+  const m = grownMaskAt(space.image, rasterizePolygon(space.outline, sw, sh), space.outline, space.landmarks68, grow);
   if (m.w === 0) return core;
   // back to the frame, nearest neighbour: each frame pixel takes the small pixel its centre falls in
   const fx0 = Math.max(0, Math.floor(ox + m.x / k)), fy0 = Math.max(0, Math.floor(oy + m.y / k));
@@ -519,14 +559,55 @@ function grownMask(image: RgbImage, core: FaceMask, outline: Point[], landmarks6
   return trimMask({ width: image.width, height: image.height, x: fx0, y: fy0, w, h, data });
 }
 
+/**
+ * The learned classifier grows on a copy with the face at most this size (see growthSpace): its per-pixel
+ * work (features and trees at every pixel the flood reaches) is several times the hand rules', and at LFW's
+ * ~110 px faces it cost 0.74 of the embedder at full size. `faceflow train seg` fits it at this size too.
+ */
+export const LEARNED_GROW_MAX_FACE_PX = 64;
+
+/**
+ * Where the learned classifier may put skin, around the outline (fractions as in GrowOptions): more room than
+ * the hand rules' region, at the neck above all (in LFW Part Labels the neck often runs to the picture's
+ * bottom edge, and it is wider than the rules' band), since the trees, not the region, bound the mask.
+ */
+export const LEARNED_REGION: Readonly<Required<Pick<GrowOptions, 'forehead' | 'sides' | 'neck' | 'neckWidth'>>> = { forehead: 0.35, sides: 0.2, neck: 0.9, neckWidth: 1 };
+
+/**
+ * The learned classifier's feature field of one face (in the space the caller grows in; see growthSpace):
+ * undefined when this face's skin or surroundings cannot be sampled (growing then falls back as the other
+ * classifiers do). Exported for `faceflow train seg`, which fits the trees on exactly these features.
+ */
+export function learnedSkinField(image: RgbImage, core: FaceMask, outline: Point[], landmarks68: Point[]): SkinField | undefined {
+  if (core.w === 0 || landmarks68.length !== 68) return undefined;
+  const sample = skinSample(image, landmarks68);
+  const skin = skinModel(image, sample);
+  if (!skin) return undefined;
+  const angle = eyeLineAngle68(landmarks68);
+  const contrast = contrastModel(image, sample, surroundRing(outline, angle, landmarks68, image.width, image.height));
+  if (!contrast) return undefined;
+  const region = unionMasks([core, growRegion(outline, angle, image.width, image.height, LEARNED_REGION)], image.width, image.height);
+  // the seed: eyes, nose and mouth (landmarks 27..67), always face, whatever their colour
+  const seed = rasterizePolygon(convexHull(landmarks68.slice(27)), image.width, image.height);
+  return skinField(image, { outline, landmarks68, region, seed }, { skin, contrastScore: (y, cb, cr) => contrast.score(y, cb, cr) });
+}
+
 function grownMaskAt(image: RgbImage, core: FaceMask, outline: Point[], landmarks68: Point[], grow: boolean | GrowOptions): FaceMask {
   if (core.w === 0) return core;
+  const opts = typeof grow === 'object' ? grow : {};
+  const classifier = opts.classifier ?? 'contrast';
+  if (!GROW_CLASSIFIERS.includes(classifier)) throw new FaceflowError('INVALID_ARGUMENT', `grow classifier must be one of ${GROW_CLASSIFIERS.join(', ')}, got "${String(classifier)}"`);
+  if (classifier === 'learned') {
+    if (!opts.skinClassifier) throw new FaceflowError('INVALID_ARGUMENT', "the 'learned' grow classifier needs skinClassifier (loadSkinClassifier(), or use FaceSegmenter, which loads it)");
+    const field = learnedSkinField(image, core, outline, landmarks68);
+    // no skin or surroundings sample: the hand rules' own fallback (bounds around whatever skin there is)
+    if (field) return learnedMask(field, opts.skinClassifier);
+  }
   const skin = skinModel(image, skinSample(image, landmarks68));
   if (!skin) return core;
-  const opts = typeof grow === 'object' ? grow : {};
   const angle = eyeLineAngle68(landmarks68);
   const region = growRegion(outline, angle, image.width, image.height, opts);
-  if ((opts.classifier ?? 'contrast') === 'skin-only') return growSkin(image, core, region, skin, opts);
+  if (classifier !== 'contrast') return growSkin(image, core, region, skin, opts);
   const sample = skinSample(image, landmarks68);
   const contrast = contrastModel(image, sample, surroundRing(outline, angle, landmarks68, image.width, image.height));
   if (!contrast) return growSkin(image, core, region, skin, opts);
@@ -650,9 +731,14 @@ export interface FaceSegmenterConfig {
   options?: SegmentOptions;
   /** under this mesh face-presence score the landmarks method is used instead (default 0.5) */
   minMeshScore?: number;
+  /**
+   * the trees for grow classifier 'learned': a loaded classifier, or a file (default: the bundled
+   * packages/engine/models/skin-classifier.json)
+   */
+  skinClassifier?: SkinClassifier | string;
 }
 
-/** Segments faces the engine found. The only model it may hold is the face mesh. */
+/** Segments faces the engine found. The only TF.js model it may hold is the face mesh (the skin trees are plain JS). */
 export class FaceSegmenter {
   private disposed = false;
   private constructor(
@@ -661,17 +747,21 @@ export class FaceSegmenter {
     private readonly refine: boolean,
     private readonly defaults: SegmentOptions,
     private readonly minMeshScore: number,
+    /** the learned grow classifier's trees, given to growing whenever the options ask for 'learned' without their own */
+    readonly skinClassifier: SkinClassifier,
   ) {}
 
   static async load(config: FaceSegmenterConfig = {}): Promise<FaceSegmenter> {
     const method = config.method ?? 'mesh';
     if (method !== 'mesh' && method !== 'landmarks') throw new FaceflowError('INVALID_CONFIG', `segmentation method must be mesh or landmarks, got "${String(method)}"`);
+    // read before the mesh loads, so a bad file fails fast and leaves nothing to dispose
+    const skin = typeof config.skinClassifier === 'object' ? config.skinClassifier : await loadSkinClassifier(config.skinClassifier);
     let mesh: FaceMesh | undefined;
     if (method === 'mesh') {
       if (!config.meshModelPath) throw new FaceflowError('INVALID_CONFIG', 'the mesh segmentation method needs meshModelPath (registry entry "facemesh")');
       mesh = await FaceMesh.load({ modelPath: config.meshModelPath, ...(config.batchSize ? { batchSize: config.batchSize } : {}) });
     }
-    return new FaceSegmenter(mesh, method, config.refine ?? false, config.options ?? {}, config.minMeshScore ?? 0.5);
+    return new FaceSegmenter(mesh, method, config.refine ?? false, config.options ?? {}, config.minMeshScore ?? 0.5, skin);
   }
 
   /** One segment per face, per image; faces[i] are the faces of images[i]. */
@@ -679,6 +769,7 @@ export class FaceSegmenter {
     if (this.disposed) throw new FaceflowError('INTERNAL', 'segmenter used after dispose()');
     if (images.length !== faces.length) throw new FaceflowError('INVALID_ARGUMENT', `segmenter got ${images.length} images and ${faces.length} face lists`);
     const opts = { ...this.defaults, ...options };
+    if (typeof opts.grow === 'object' && opts.grow.classifier === 'learned' && !opts.grow.skinClassifier) opts.grow = { ...opts.grow, skinClassifier: this.skinClassifier };
     if (this.method === 'landmarks' || !this.mesh) return images.map((img, i) => faces[i]!.map((f) => segmentFromLandmarks(img, f, opts)));
     const flat: Array<{ image: RgbImage; face: FaceGeometry; i: number }> = [];
     faces.forEach((fs, i) => fs.forEach((face) => flat.push({ image: images[i]!, face, i })));

@@ -277,7 +277,7 @@ describe('segmentation on the demo photos', () => {
   });
 
   it('covers each face (the inner landmarks\' hull) and stays on it (inside the enlarged box)', async () => {
-    for (const variant of [{ grow: false }, { grow: true }]) {
+    for (const variant of [{ grow: false }, { grow: true }, { grow: { classifier: 'learned' as const } }]) {
       for (const { file, image, faces } of photos) {
         const [segs] = await segmenter.run([image], [faces], variant);
         expect(segs).toHaveLength(faces.length);
@@ -287,7 +287,7 @@ describe('segmentation on the demo photos', () => {
         segs!.forEach((s, k) => {
           if ((s.meshScore ?? 0) < 0.5) return;
           const f = faces[k]!;
-          const what = `${file} face ${k} grow=${variant.grow}`;
+          const what = `${file} face ${k} grow=${JSON.stringify(variant.grow)}`;
           // the inner features (eyes, nose, mouth: landmarks 27..67) are under the mask. Not 100%: the 68
           // landmarks themselves are off by a few pixels on sample1's painted face (0.94 covered), and growing
           // trims the outline's edge of what looks like hair, which the black and white paint does (0.92)
@@ -324,7 +324,7 @@ describe('segmentation on the demo photos', () => {
     }
   });
 
-  it('a mask does not spill onto a uniform background: a face pasted on flat grey', async () => {
+  it.each([['contrast'], ['learned']] as const)('a mask does not spill onto a uniform background: a face pasted on flat grey (%s)', async (classifier) => {
     const { image, faces } = photos[0]!;
     const f = faces[0]!;
     // cut the face with its surroundings and paste it on grey, so everything outside the cut is background
@@ -341,8 +341,10 @@ describe('segmentation on the demo photos', () => {
     const img: RgbImage = { width: W, height: W, data: new Uint8Array(canvas) };
     const [found] = await engine.run([img], { embed: false });
     expect(found!.length).toBeGreaterThan(0);
-    const [segs] = await segmenter.run([img], [found!.slice(0, 1)], { grow: true });
+    const [segs] = await segmenter.run([img], [found!.slice(0, 1)], { grow: { classifier } });
     const m = segs![0]!.mask;
+    // and it is the face, not a sliver: at least 60% of the detector's box
+    expect(maskArea(m), classifier).toBeGreaterThan(0.6 * found![0]!.box.width * found![0]!.box.height);
     let onGrey = 0;
     for (let j = 0; j < m.h; j++) {
       for (let i = 0; i < m.w; i++) {

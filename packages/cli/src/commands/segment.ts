@@ -5,6 +5,9 @@ import { performance } from 'node:perf_hooks';
 import sharp from 'sharp';
 import {
   decodeImage,
+  loadSkinClassifier,
+  GROW_CLASSIFIERS,
+  type GrowClassifier,
   sniffImageFormat,
   FaceEngine,
   FaceSegmenter,
@@ -39,6 +42,7 @@ import { FaceflowError } from '@faceflow/shared';
 import { type CommandContext, type CommandSpec, num, str, UsageError } from '../cli.js';
 import { ENGINE_FLAGS, ENGINE_HELP, boxJson, centreFace, engineConfig, galleryModelMismatch, precheckGalleryHead, round, threshold } from '../engine-setup.js';
 import { decodeFrames, encodeFrames, probeVideo } from '../video.js';
+import { parseSplit, splitNames } from './train-seg.js';
 
 // ------------------------------------------------------------------------------------------ shared
 
@@ -56,10 +60,13 @@ function baseMethod(v: Variant): SegmentMethod {
 
 /** Loads the engine and, for mesh variants, the face mesh; both are disposed by the returned close(). */
 async function loadTools(ctx: CommandContext, needMesh: boolean): Promise<{ engine: FaceEngine; mesh?: FaceSegmenter; landmarks: FaceSegmenter; close: () => void }> {
+  // the learned classifier's trees: --skin-classifier FILE, else the bundled ones (read before any model loads)
+  const skinFile = typeof ctx.values['skin-classifier'] === 'string' ? ctx.values['skin-classifier'] : undefined;
+  const skinClassifier = await loadSkinClassifier(skinFile);
   const engine = await FaceEngine.load(engineConfig(ctx));
   try {
-    const landmarks = await FaceSegmenter.load({ method: 'landmarks' });
-    const mesh = needMesh ? await FaceSegmenter.load({ method: 'mesh', meshModelPath: (await resolveModel('facemesh')).main }) : undefined;
+    const landmarks = await FaceSegmenter.load({ method: 'landmarks', skinClassifier });
+    const mesh = needMesh ? await FaceSegmenter.load({ method: 'mesh', meshModelPath: (await resolveModel('facemesh')).main, skinClassifier }) : undefined;
     return {
       engine,
       landmarks,
@@ -76,13 +83,20 @@ async function loadTools(ctx: CommandContext, needMesh: boolean): Promise<{ engi
   }
 }
 
-type Classifier = 'contrast' | 'skin-only';
+type Classifier = GrowClassifier;
 
 function parseClassifier(ctx: CommandContext): Classifier {
   const c = str(ctx, 'classifier') ?? 'contrast';
-  if (c !== 'contrast' && c !== 'skin-only') throw new UsageError(`--classifier must be contrast or skin-only, got "${c}"`);
-  return c;
+  if (!(GROW_CLASSIFIERS as readonly string[]).includes(c)) throw new UsageError(`--classifier must be one of ${GROW_CLASSIFIERS.join(', ')}, got "${c}"`);
+  return c as Classifier;
 }
+
+const CLASSIFIER_HELP = [
+  '  --classifier C     +grow methods: contrast (default: skin vs the colours around the head, trims hair off',
+  '                     the outline\'s edge), skin-only (chroma and luma bounds around the face\'s own skin) or',
+  '                     learned (boosted trees on each pixel\'s place in the face and its colour, fitted on LFW',
+  '                     Part Labels by faceflow train seg; --skin-classifier FILE for other trees than the bundled)',
+];
 
 async function segmentWith(tools: { mesh?: FaceSegmenter; landmarks: FaceSegmenter }, v: Variant, image: RgbImage, faces: Face[], classifier: Classifier = 'contrast'): Promise<FaceSegment[]> {
   const seg = baseMethod(v) === 'mesh' ? tools.mesh! : tools.landmarks;
@@ -147,15 +161,14 @@ export const segment: CommandSpec = {
   name: 'segment',
   summary: 'a mask for every face: polygon, binary mask (PNG, COCO RLE) and quality score',
   usage: 'faceflow segment <image> [-o overlay.png] [--mask mask.png] [--method mesh+grow] [--json]',
-  flags: { ...ENGINE_FLAGS, output: { type: 'string', short: 'o' }, mask: { type: 'string' }, method: { type: 'string' }, classifier: { type: 'string' } },
+  flags: { ...ENGINE_FLAGS, output: { type: 'string', short: 'o' }, mask: { type: 'string' }, method: { type: 'string' }, classifier: { type: 'string' }, 'skin-classifier': { type: 'string' } },
   help: [
     '  -o, --output FILE  draw the masks and outlines onto a copy of the image (png, jpg or webp)',
     '  --mask FILE        the union of all face masks as a black-and-white PNG of the image\'s size',
     '  --method M         mesh+grow (default): the face mesh outline grown into the skin around it (forehead,',
     '                     ears, neck); mesh: the face mesh outline only; landmarks, landmarks+grow: from the',
     '                     68 landmarks, no extra model',
-    '  --classifier C     +grow methods: contrast (default: skin vs the colours around the head, trims hair off',
-    '                     the outline\'s edge) or skin-only (chroma and luma bounds around the face\'s own skin)',
+    ...CLASSIFIER_HELP,
     '  JSON per face: box, score, method, polygon [[x,y],...], rle {size:[h,w], counts: COCO compressed string},',
     '  area (pixels), quality {score, components, measures}.',
     ...ENGINE_HELP,
@@ -392,6 +405,8 @@ export const evalSeg: CommandSpec = {
     masks: { type: 'string' },
     method: { type: 'string' },
     classifier: { type: 'string' },
+    'skin-classifier': { type: 'string' },
+    split: { type: 'string' },
     limit: { type: 'string' },
     scale: { type: 'string' },
     'per-image': { type: 'boolean', default: false },
@@ -400,8 +415,9 @@ export const evalSeg: CommandSpec = {
     '  --images DIR       photos (<name>.jpg)',
     '  --masks DIR        label PNGs of the same names (<name>.png): red hair, green skin, blue background',
     `  --method LIST      comma-separated, any of ${METHODS.join(', ')} (default mesh+grow)`,
-    '  --classifier C     +grow methods: contrast (default: skin vs the colours around the head, trims hair off',
-    '                     the outline\'s edge) or skin-only (chroma and luma bounds around the face\'s own skin)',
+    ...CLASSIFIER_HELP,
+    '  --split S          all (default), or even / odd: the images at even / odd positions (0-based) sorted by',
+    '                     name (faceflow train seg fits on the even ones by default; odd is the held-out check)',
     '  --limit N          only the first N images (sorted by name)',
     '  --scale S          enlarge every image (Lanczos) and its labels (nearest) S times first, 1..4 (default 1):',
     '                     the cost of segmenting large faces (LFW faces are ~100 px; x3 is a 300 px face)',
@@ -422,6 +438,7 @@ export const evalSeg: CommandSpec = {
     const limit = num(ctx, 'limit', { min: 1, integer: true });
     const scale = num(ctx, 'scale', { min: 1, max: 4 }) ?? 1;
     const classifier = parseClassifier(ctx);
+    const split = parseSplit(str(ctx, 'split'), 'all');
     const loadImage = async (file: string): Promise<RgbImage> => {
       if (scale === 1) return decodeImage(file);
       const meta = await sharp(file).metadata();
@@ -438,6 +455,7 @@ export const evalSeg: CommandSpec = {
     } catch (e) {
       throw new FaceflowError('NOT_FOUND', `cannot read folder ${imagesDir}: ${(e as Error).message}`, { cause: e });
     }
+    names = splitNames(names, split);
     if (limit !== undefined) names = names.slice(0, limit);
     if (names.length === 0) throw new FaceflowError('INVALID_ARGUMENT', `no images in ${imagesDir}`);
     const maskOf = (n: string): string => path.join(masksDir, n.replace(/\.[^.]+$/, '.png'));
@@ -520,6 +538,7 @@ export const evalSeg: CommandSpec = {
     const embedPerFace = embedMs / n;
     const result = {
       images: n,
+      split,
       scale,
       fallbacks,
       classifier,

@@ -7,3 +7,4 @@ export * from './dataset.js';
 export * from './embed-set.js';
 export * from './plot.js';
 export * from './far.js';
+export * from './skin-gbt.js';

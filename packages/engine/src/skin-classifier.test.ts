@@ -1,0 +1,166 @@
+/**
+ * The learned skin classifier: the bundled weights load and have the shape the code expects, bad files are
+ * refused with a reason, the tree evaluation, the mask rule and the fitter do what they say. (Masks on real
+ * photos with the learned classifier: packages/engine/test/segment.test.ts.)
+ */
+import { readFile } from 'node:fs/promises';
+import { describe, expect, it } from 'vitest';
+import {
+  DEFAULT_SKIN_CLASSIFIER_URL,
+  SKIN_FEATURES,
+  SKIN_FEATURE_COUNT,
+  SKIN_TREE_DEPTH,
+  type SkinClassifierFile,
+  type SkinField,
+  fieldMask,
+  loadSkinClassifier,
+  parseSkinClassifier,
+  skinMargin,
+} from './skin-classifier.js';
+import { NO_SPLIT, fitSkinTrees, treeValue } from './train/skin-gbt.js';
+import { maskArea, maskAt } from './mask.js';
+
+const bundledJson = async (): Promise<SkinClassifierFile> => JSON.parse(await readFile(DEFAULT_SKIN_CLASSIFIER_URL, 'utf8')) as SkinClassifierFile;
+
+describe('the bundled skin classifier', () => {
+  it('loads, with the expected shape and a recorded origin', async () => {
+    const c = await loadSkinClassifier();
+    const raw = await bundledJson();
+    expect(raw.features).toEqual([...SKIN_FEATURES]);
+    expect(raw.depth).toBe(SKIN_TREE_DEPTH);
+    expect(c.trees).toBe(raw.trees.length);
+    expect(c.trees).toBeGreaterThanOrEqual(10);
+    for (const t of raw.trees) {
+      expect(t.f).toHaveLength(7);
+      expect(t.t).toHaveLength(7);
+      expect(t.v).toHaveLength(8);
+    }
+    expect(c.feat).toHaveLength(c.trees * 7);
+    expect(c.leaf).toHaveLength(c.trees * 8);
+    expect(c.threshold).toBeGreaterThan(0);
+    expect(c.threshold).toBeLessThan(1);
+    // fitted on the even half only: the odd half is the held-out check in BENCHMARKS.md
+    expect(c.origin.trainedOn).toMatch(/^even-indexed/);
+    expect(c.origin.command).toMatch(/^faceflow train seg /);
+    expect(c.origin.date).toMatch(/^\d{4}-\d\d-\d\d$/);
+    // small: it ships in the repository
+    expect(JSON.stringify(raw).length).toBeLessThan(40_000);
+  });
+
+  it('scores a face-like pixel as skin and a far, hair-coloured one as not', async () => {
+    const c = await loadSkinClassifier();
+    // across, down, belowJaw, radial, beyond, chroma, luma, contrast, dCb, dCr, gradient, faceLuma
+    const cheek = [0.4, 0.5, -0.5, 0.5, -0.4, 0.5, 1, 10, 0, 0, 0.05, 0.6];
+    const hairAbove = [0.3, -1.2, -2, 1.3, 0.3, 60, 0.3, -20, 8, -12, 0.4, 0.6];
+    expect(skinMargin(c, cheek)).toBeGreaterThan(c.logitThreshold);
+    expect(skinMargin(c, hairAbove)).toBeLessThan(c.logitThreshold);
+  });
+});
+
+describe('parseSkinClassifier', () => {
+  const tree = { f: [0, 0, 0, 0, 0, 0, 0], t: [0.5, NO_SPLIT, NO_SPLIT, NO_SPLIT, NO_SPLIT, NO_SPLIT, NO_SPLIT], v: [-1, 0, 0, 0, 2, 0, 0, 0] };
+  const good = (): SkinClassifierFile => ({
+    format: 'faceflow-skin-gbt',
+    version: 1,
+    features: [...SKIN_FEATURES],
+    depth: 3,
+    base: 0.25,
+    threshold: 0.5,
+    trees: [tree],
+    origin: { trainedOn: 'test', command: 'none', date: '2026-11-29' },
+  });
+
+  it('evaluates trees: left when <= threshold', () => {
+    const c = parseSkinClassifier(good());
+    const x = new Array<number>(SKIN_FEATURE_COUNT).fill(0);
+    // x0 = 0.5 goes left three times: leaf 0
+    x[0] = 0.5;
+    expect(skinMargin(c, x)).toBeCloseTo(0.25 - 1, 12);
+    // x0 = 0.6 goes right at the root, then left twice (NO_SPLIT): node 2 -> 5 -> 11, leaf 4
+    x[0] = 0.6;
+    expect(skinMargin(c, x)).toBeCloseTo(0.25 + 2, 12);
+    expect(treeValue(tree, x)).toBe(2);
+    expect(c.logitThreshold).toBeCloseTo(0, 12);
+  });
+
+  it('refuses what is not a classifier of these features, with the reason', () => {
+    expect(() => parseSkinClassifier(null)).toThrow(/not a JSON object/);
+    expect(() => parseSkinClassifier({ ...good(), format: 'x' })).toThrow(/format/);
+    expect(() => parseSkinClassifier({ ...good(), features: ['across'] })).toThrow(/retrain/);
+    expect(() => parseSkinClassifier({ ...good(), trees: [{ ...tree, v: [1, 2] }] })).toThrow(/tree 0 needs/);
+    expect(() => parseSkinClassifier({ ...good(), trees: [{ ...tree, f: [99, 0, 0, 0, 0, 0, 0] }] })).toThrow(/feature 99/);
+    expect(() => parseSkinClassifier({ ...good(), threshold: 1 })).toThrow(/threshold/);
+    expect(() => parseSkinClassifier({ ...good(), origin: undefined })).toThrow(/origin/);
+  });
+
+  it('a missing or broken file is a clear error', async () => {
+    await expect(loadSkinClassifier('/nonexistent/skin.json')).rejects.toMatchObject({ code: 'NOT_FOUND' });
+    await expect(loadSkinClassifier(new URL(import.meta.url))).rejects.toMatchObject({ code: 'MODEL_LOAD' });
+  });
+});
+
+describe('fieldMask', () => {
+  // a 9x7 box: region everywhere but column 8, seed at the centre; accept x <= 6 except a ring around (3,3)
+  const field = (accept: (i: number, j: number) => boolean): { f: SkinField; accept: (k: number) => boolean } => {
+    const w = 9, h = 7;
+    const region = Uint8Array.from({ length: w * h }, (_, k) => (k % w === 8 ? 0 : 1));
+    const seed = new Uint8Array(w * h);
+    seed[3 * w + 2] = 1;
+    return {
+      f: { box: { x: 10, y: 20, w, h }, width: 40, height: 40, region, seed, features: () => undefined },
+      accept: (k) => accept(k % w, Math.floor(k / w)),
+    };
+  };
+
+  it('floods from the seed through accepted region pixels only, and fills enclosed holes', () => {
+    // accepted: columns 0..6 but not (4, 3) (a hole, enclosed) and not column 5 of row 0 (open to the border)
+    const { f, accept } = field((i, j) => i <= 6 && !(i === 4 && j === 3) && !(i === 5 && j === 0));
+    const m = fieldMask(f, accept);
+    expect(maskAt(m, 10 + 4, 20 + 3)).toBe(1); // the hole is filled
+    expect(maskAt(m, 10 + 5, 20 + 0)).toBe(0); // a notch open to the outside is not
+    expect(maskAt(m, 10 + 7, 20 + 3)).toBe(0); // not accepted
+    expect(maskArea(m)).toBe(7 * 7 - 1);
+  });
+
+  it('pixels not connected to the seed stay out', () => {
+    // accepted: columns 0..2 and 5..6; column 3..4 rejected, so 5..6 are cut off from the seed at (2, 3)
+    const { f, accept } = field((i) => i <= 2 || (i >= 5 && i <= 6));
+    const m = fieldMask(f, accept);
+    expect(maskArea(m)).toBe(3 * 7);
+  });
+});
+
+describe('fitSkinTrees', () => {
+  it('learns an interaction of two features (where AND what colour), and fails on noise', () => {
+    let s = 12345;
+    const rnd = (): number => ((s = (s * 1103515245 + 12345) % 2147483648) / 2147483648);
+    const n = 4000;
+    const X = new Float32Array(n * SKIN_FEATURE_COUNT);
+    const y = new Uint8Array(n);
+    for (let i = 0; i < n; i++) {
+      for (let c = 0; c < SKIN_FEATURE_COUNT; c++) X[i * SKIN_FEATURE_COUNT + c] = rnd();
+      // skin: below 0.6 on feature 1 and, there, chroma (feature 5) under 0.5
+      y[i] = X[i * SKIN_FEATURE_COUNT + 1]! < 0.6 && X[i * SKIN_FEATURE_COUNT + 5]! < 0.5 ? 1 : 0;
+    }
+    const fit = fitSkinTrees(X, y, SKIN_FEATURE_COUNT, { trees: 30, learningRate: 0.3 });
+    let right = 0;
+    for (let i = 0; i < n; i++) {
+      const x = X.subarray(i * SKIN_FEATURE_COUNT, (i + 1) * SKIN_FEATURE_COUNT);
+      const m = fit.trees.reduce((a, t) => a + treeValue(t, x), fit.base);
+      right += (m > 0 ? 1 : 0) === y[i] ? 1 : 0;
+    }
+    expect(right / n).toBeGreaterThan(0.97);
+    expect(() => fitSkinTrees(X, y.subarray(0, 10), SKIN_FEATURE_COUNT, { trees: 1 })).toThrow(/expected 10 x/);
+  });
+});
+
+describe('growing with the learned classifier', () => {
+  it('asks for its trees when none are given', async () => {
+    const { segmentFromLandmarks } = await import('./segment.js');
+    // a synthetic face: 68 points on an ellipse, on a skin-toned picture
+    const landmarks = Array.from({ length: 68 }, (_, i) => ({ x: 50 + 20 * Math.cos((i / 68) * 2 * Math.PI), y: 50 + 25 * Math.sin((i / 68) * 2 * Math.PI) }));
+    const image = { width: 100, height: 100, data: Uint8Array.from({ length: 100 * 100 * 3 }, (_, k) => [200, 150, 120][k % 3]!) };
+    expect(() => segmentFromLandmarks(image, { landmarks }, { grow: { classifier: 'learned' } })).toThrow(/needs skinClassifier/);
+    expect(() => segmentFromLandmarks(image, { landmarks }, { grow: { classifier: 'nope' as 'learned' } })).toThrow(/must be one of/);
+  });
+});

@@ -1,0 +1,368 @@
+/**
+ * The learned skin classifier for growing a face mask (`classifier: 'learned'` in GrowOptions): a small
+ * gradient-boosted ensemble of depth-3 trees over per-pixel features that put together where the pixel is
+ * relative to this face's geometry (eye line, chin, jaw, outline) and how its colour compares with this
+ * face's own skin and with the colours around the head. The hand-made rules of the `contrast` classifier
+ * judge colour alone inside a fixed region; a neck in shadow is darker than the cheeks but sits right under
+ * the jaw, and a beard can be skin-coloured at a distance but sits on the jaw line with a strong gradient:
+ * position and colour together is what the trees learn.
+ *
+ * The weights ship as JSON (packages/engine/models/skin-classifier.json, a few KB) with their origin; they are
+ * made by `faceflow train seg` (packages/cli/src/commands/train-seg.ts) on LFW Part Labels images.
+ *
+ * This module holds the feature field (features of any pixel of a face's candidate region, computed on
+ * demand: the flood fill asks only where it reaches), the tree evaluation, the mask rule (flood from the
+ * inner face through accepted pixels, then fill holes) and the JSON format. The colour and region models it
+ * builds on live in segment.ts.
+ */
+import { readFile } from 'node:fs/promises';
+import { FaceflowError } from '@faceflow/shared';
+import type { Point, RgbImage } from './geometry.js';
+import { type FaceMask, trimMask } from './mask.js';
+
+/** The features, in the order the trees index them. A model names them; a model with other names is refused. */
+export const SKIN_FEATURES = [
+  // position, in the face's frame (x along the eye line, y down), unit: eye line to chin
+  'across', // |x| from the eyes' midpoint
+  'down', // y from the eye line (the chin is near 1)
+  'belowJaw', // y below the 68-point jaw curve at this x (negative above it)
+  'radial', // distance from the outline's centre over the outline's radius in that direction (1 on the outline)
+  'beyond', // distance outside the outline along that direction (negative inside)
+  // colour, against this face's skin (cheeks and nose) and the colours around the head
+  'chroma', // squared Mahalanobis distance of (Cb, Cr) to the skin model
+  'luma', // Y over the skin's mean Y
+  'contrast', // log-likelihood of the skin Gaussian minus that of the best surroundings cluster (YCbCr)
+  'dCb', // Cb minus the skin's
+  'dCr', // Cr minus the skin's
+  'gradient', // |dY/dx| + |dY/dy| (central differences) over the skin's mean Y
+  'faceLuma', // the skin's mean Y / 255 (how bright this face is lit)
+] as const;
+export const SKIN_FEATURE_COUNT = SKIN_FEATURES.length;
+
+/** Depth of every tree: 7 split nodes, 8 leaves, heap order (children of node i: 2i+1 left, 2i+2 right). */
+export const SKIN_TREE_DEPTH = 3;
+const NODES = (1 << SKIN_TREE_DEPTH) - 1;
+const LEAVES = 1 << SKIN_TREE_DEPTH;
+
+export interface SkinTree {
+  /** feature index per split node; a sample goes left when feature <= threshold */
+  f: number[];
+  t: number[];
+  /** leaf values (added to the log-odds) */
+  v: number[];
+}
+
+export interface SkinClassifierOrigin {
+  /** which images, e.g. "even-indexed 150 of 300 (sorted by name) in lfw-parts/images" */
+  trainedOn: string;
+  command: string;
+  date: string;
+  [k: string]: unknown;
+}
+
+/** The JSON file's shape. */
+export interface SkinClassifierFile {
+  format: 'faceflow-skin-gbt';
+  version: 1;
+  features: string[];
+  depth: number;
+  /** starting log-odds */
+  base: number;
+  /** a pixel is skin when its probability is above this */
+  threshold: number;
+  trees: SkinTree[];
+  origin: SkinClassifierOrigin;
+}
+
+/** A parsed, checked classifier, flattened for speed. */
+export interface SkinClassifier {
+  readonly base: number;
+  readonly threshold: number;
+  /** the threshold as log-odds: comparing margins avoids an exp per pixel */
+  readonly logitThreshold: number;
+  readonly trees: number;
+  readonly feat: Int32Array;
+  readonly thr: Float64Array;
+  readonly leaf: Float64Array;
+  readonly origin: SkinClassifierOrigin;
+}
+
+/** The bundled weights: packages/engine/models/ (resolves from src/ under vitest and from dist/ when built). */
+export const DEFAULT_SKIN_CLASSIFIER_URL = new URL('../models/skin-classifier.json', import.meta.url);
+
+/** Checks a parsed JSON value and flattens it. `source` names it in errors. */
+export function parseSkinClassifier(json: unknown, source = 'skin classifier'): SkinClassifier {
+  const bad = (why: string): FaceflowError => new FaceflowError('MODEL_LOAD', `${source} is not a faceflow skin classifier: ${why}`);
+  if (typeof json !== 'object' || json === null) throw bad('not a JSON object');
+  const j = json as Partial<SkinClassifierFile>;
+  if (j.format !== 'faceflow-skin-gbt') throw bad(`format is ${JSON.stringify(j.format)}, expected "faceflow-skin-gbt"`);
+  if (j.version !== 1) throw bad(`version ${JSON.stringify(j.version)} is not supported (1)`);
+  if (!Array.isArray(j.features) || j.features.join(',') !== SKIN_FEATURES.join(',')) {
+    throw bad(`its features (${Array.isArray(j.features) ? j.features.join(',') : 'none'}) are not this code's (${SKIN_FEATURES.join(',')}): retrain it with faceflow train seg`);
+  }
+  if (j.depth !== SKIN_TREE_DEPTH) throw bad(`depth ${JSON.stringify(j.depth)}, expected ${SKIN_TREE_DEPTH}`);
+  if (typeof j.base !== 'number' || !Number.isFinite(j.base)) throw bad('base is not a finite number');
+  if (typeof j.threshold !== 'number' || !(j.threshold > 0 && j.threshold < 1)) throw bad('threshold must be a probability in (0, 1)');
+  if (!Array.isArray(j.trees) || j.trees.length === 0) throw bad('no trees');
+  if (typeof j.origin !== 'object' || j.origin === null || typeof j.origin.trainedOn !== 'string' || typeof j.origin.command !== 'string' || typeof j.origin.date !== 'string') {
+    throw bad('origin (trainedOn, command, date) is missing');
+  }
+  const n = j.trees.length;
+  const feat = new Int32Array(n * NODES);
+  const thr = new Float64Array(n * NODES);
+  const leaf = new Float64Array(n * LEAVES);
+  j.trees.forEach((t, i) => {
+    const ok = (a: unknown, len: number): a is number[] => Array.isArray(a) && a.length === len && a.every((x) => typeof x === 'number' && Number.isFinite(x));
+    if (!ok(t?.f, NODES) || !ok(t.t, NODES) || !ok(t.v, LEAVES)) throw bad(`tree ${i} needs f and t of ${NODES} numbers and v of ${LEAVES}`);
+    for (let k = 0; k < NODES; k++) {
+      const f = t.f[k]!;
+      if (!Number.isInteger(f) || f < 0 || f >= SKIN_FEATURE_COUNT) throw bad(`tree ${i} splits on feature ${f}, out of range`);
+      feat[i * NODES + k] = f;
+      thr[i * NODES + k] = t.t[k]!;
+    }
+    for (let k = 0; k < LEAVES; k++) leaf[i * LEAVES + k] = t.v[k]!;
+  });
+  return { base: j.base, threshold: j.threshold, logitThreshold: Math.log(j.threshold / (1 - j.threshold)), trees: n, feat, thr, leaf, origin: j.origin };
+}
+
+/** Reads and checks a classifier file (default: the bundled one). */
+export async function loadSkinClassifier(file: string | URL = DEFAULT_SKIN_CLASSIFIER_URL): Promise<SkinClassifier> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (e) {
+    throw new FaceflowError('NOT_FOUND', `cannot read skin classifier ${String(file)}: ${(e as Error).message}`, { cause: e });
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (e) {
+    throw new FaceflowError('MODEL_LOAD', `skin classifier ${String(file)} is not JSON: ${(e as Error).message}`, { cause: e });
+  }
+  return parseSkinClassifier(json, `skin classifier ${String(file)}`);
+}
+
+/** The ensemble's log-odds for one feature vector. */
+export function skinMargin(c: SkinClassifier, x: ArrayLike<number>): number {
+  let s = c.base;
+  const { feat, thr, leaf } = c;
+  for (let t = 0, o = 0, l = 0; t < c.trees; t++, o += NODES, l += LEAVES) {
+    let i = 0;
+    while (i < NODES) i = x[feat[o + i]!]! <= thr[o + i]! ? 2 * i + 1 : 2 * i + 2;
+    s += leaf[l + i - NODES]!;
+  }
+  return s;
+}
+
+// ------------------------------------------------------------------------------------------ features
+
+/** What the feature field needs from segment.ts's colour models (kept structural: no import cycle). */
+export interface FieldColourModels {
+  skin: { y: number; cb: number; cr: number; inv: [number, number, number, number] };
+  /** log-likelihood ratio of skin against the surroundings, in YCbCr */
+  contrastScore(y: number, cb: number, cr: number): number;
+}
+
+/**
+ * The features of every pixel of a face's candidate region, on demand. Indices k are into the region's
+ * bounding box (box.w * box.h, row-major).
+ */
+export interface SkinField {
+  box: { x: number; y: number; w: number; h: number };
+  width: number;
+  height: number;
+  /** 1 where the mask may go (inside the candidate region) */
+  region: Uint8Array;
+  /** 1 where the mask always goes (the inner face: eyes, nose, mouth) */
+  seed: Uint8Array;
+  /** writes pixel k's SKIN_FEATURE_COUNT features into out */
+  features(k: number, out: Float32Array | Float64Array): void;
+}
+
+export interface FieldGeometry {
+  /** the face outline (mesh hull or landmark polygon) */
+  outline: Point[];
+  landmarks68: Point[];
+  /** where the mask may go: the outline and the growth region around it */
+  region: FaceMask;
+  /** where it always goes */
+  seed: FaceMask;
+}
+
+const ANGLE_BINS = 72;
+
+/** The skin field of one face. `region` and `seed` are frame masks of `image`. */
+export function skinField(image: RgbImage, geom: FieldGeometry, colour: FieldColourModels): SkinField {
+  const { outline, landmarks68: L, region, seed } = geom;
+  if (L.length !== 68) throw new FaceflowError('INVALID_ARGUMENT', `skinField needs 68 landmarks, got ${L.length}`);
+  if (outline.length < 3) throw new FaceflowError('INVALID_ARGUMENT', `skinField needs an outline of at least 3 points, got ${outline.length}`);
+  const box = { x: region.x, y: region.y, w: region.w, h: region.h };
+  const W = image.width, H = image.height, data = image.data;
+  const regionData = region.data;
+  const seedData = new Uint8Array(box.w * box.h);
+  for (let j = 0; j < seed.h; j++) {
+    for (let i = 0; i < seed.w; i++) {
+      if (!seed.data[j * seed.w + i]) continue;
+      const bi = seed.x + i - box.x, bj = seed.y + j - box.y;
+      if (bi >= 0 && bj >= 0 && bi < box.w && bj < box.h && regionData[bj * box.w + bi]) seedData[bj * box.w + bi] = 1;
+    }
+  }
+  // the face's frame: origin between the eyes, x along the eye line, unit the eye line's distance to the chin
+  let lx = 0, ly = 0, rx = 0, ry = 0;
+  for (let i = 36; i < 42; i++) { lx += L[i]!.x / 6; ly += L[i]!.y / 6; }
+  for (let i = 42; i < 48; i++) { rx += L[i]!.x / 6; ry += L[i]!.y / 6; }
+  const len = Math.hypot(rx - lx, ry - ly) || 1;
+  const ax = (rx - lx) / len, ay = (ry - ly) / len; // across
+  const dx = -ay, dy = ax; // down
+  const ox = (lx + rx) / 2, oy = (ly + ry) / 2;
+  const chinV = (L[8]!.x - ox) * dx + (L[8]!.y - oy) * dy;
+  const unit = Math.max(1, chinV);
+  // the jaw curve y(x) in face units, sampled on a table over x in [-2, 2] (level beyond its ends)
+  const jaw = L.slice(0, 17).map((p) => ({ u: ((p.x - ox) * ax + (p.y - oy) * ay) / unit, v: ((p.x - ox) * dx + (p.y - oy) * dy) / unit })).sort((a, b) => a.u - b.u);
+  const JAW_BINS = 128;
+  const jawTable = new Float64Array(JAW_BINS + 1);
+  for (let b = 0; b <= JAW_BINS; b++) {
+    const u = -2 + (4 * b) / JAW_BINS;
+    let v: number;
+    if (u <= jaw[0]!.u) v = jaw[0]!.v;
+    else if (u >= jaw[jaw.length - 1]!.u) v = jaw[jaw.length - 1]!.v;
+    else {
+      v = jaw[jaw.length - 1]!.v;
+      for (let t = 0; t + 1 < jaw.length; t++) {
+        const a = jaw[t]!, c = jaw[t + 1]!;
+        if (u >= a.u && u <= c.u) { v = c.u === a.u ? Math.max(a.v, c.v) : a.v + ((u - a.u) / (c.u - a.u)) * (c.v - a.v); break; }
+      }
+    }
+    jawTable[b] = v;
+  }
+  // the outline's radius per direction from its centroid (ray against each edge; the largest hit, so a
+  // slightly non-convex polygon still gives its outer boundary)
+  let cx = 0, cy = 0;
+  for (const p of outline) { cx += p.x / outline.length; cy += p.y / outline.length; }
+  const radius = new Float64Array(ANGLE_BINS);
+  for (let b = 0; b < ANGLE_BINS; b++) {
+    const th = ((b + 0.5) / ANGLE_BINS) * 2 * Math.PI - Math.PI;
+    const ux = Math.cos(th), uy = Math.sin(th);
+    let best = 0;
+    for (let e = 0; e < outline.length; e++) {
+      const p = outline[e]!, q = outline[(e + 1) % outline.length]!;
+      // solve c + s*u = p + r*(q - p)
+      const ex = q.x - p.x, ey = q.y - p.y;
+      const den = ux * ey - uy * ex;
+      if (Math.abs(den) < 1e-12) continue;
+      const wx = p.x - cx, wy = p.y - cy;
+      const s = (wx * ey - wy * ex) / den;
+      const r = (wx * uy - wy * ux) / den;
+      if (s > 0 && r >= -1e-9 && r <= 1 + 1e-9 && s > best) best = s;
+    }
+    radius[b] = Math.max(1, best);
+  }
+  const sk = colour.skin;
+  const [q0, q1, q2, q3] = sk.inv;
+  const invY = 1 / Math.max(1, sk.y);
+  const lumaAt = (x: number, y: number): number => {
+    const xx = x < 0 ? 0 : x >= W ? W - 1 : x, yy = y < 0 ? 0 : y >= H ? H - 1 : y;
+    const o = (yy * W + xx) * 3;
+    return 0.299 * data[o]! + 0.587 * data[o + 1]! + 0.114 * data[o + 2]!;
+  };
+  return {
+    box,
+    width: W,
+    height: H,
+    region: regionData,
+    seed: seedData,
+    features(k, out) {
+      const i = k % box.w, j = (k - i) / box.w;
+      const px = box.x + i, py = box.y + j;
+      const rxp = px - ox, ryp = py - oy;
+      const u = (rxp * ax + ryp * ay) / unit, v = (rxp * dx + ryp * dy) / unit;
+      out[0] = Math.abs(u);
+      out[1] = v;
+      const jb = Math.round(((u + 2) / 4) * JAW_BINS);
+      out[2] = v - jawTable[jb < 0 ? 0 : jb > JAW_BINS ? JAW_BINS : jb]!;
+      const qx = px - cx, qy = py - cy;
+      const r = Math.sqrt(qx * qx + qy * qy);
+      let ab = Math.floor(((Math.atan2(qy, qx) + Math.PI) / (2 * Math.PI)) * ANGLE_BINS);
+      if (ab >= ANGLE_BINS) ab = ANGLE_BINS - 1;
+      const ro = radius[ab]!;
+      out[3] = r / ro;
+      out[4] = (r - ro) / unit;
+      const o = (py * W + px) * 3;
+      const R = data[o]!, G = data[o + 1]!, B = data[o + 2]!;
+      const y = 0.299 * R + 0.587 * G + 0.114 * B;
+      const cb = 128 - 0.168736 * R - 0.331264 * G + 0.5 * B;
+      const cr = 128 + 0.5 * R - 0.418688 * G - 0.081312 * B;
+      const a = cb - sk.cb, c = cr - sk.cr;
+      const m2 = a * (q0 * a + q1 * c) + c * (q2 * a + q3 * c);
+      out[5] = m2 > 400 ? 400 : m2;
+      out[6] = y * invY;
+      const ll = colour.contrastScore(y, cb, cr);
+      out[7] = ll > 60 ? 60 : ll < -60 ? -60 : ll;
+      out[8] = a;
+      out[9] = c;
+      out[10] = (Math.abs(lumaAt(px + 1, py) - lumaAt(px - 1, py)) + Math.abs(lumaAt(px, py + 1) - lumaAt(px, py - 1))) * invY;
+      out[11] = sk.y / 255;
+    },
+  };
+}
+
+/**
+ * The mask rule: the seed, plus the region's pixels that `accept` says are skin and that connect to the seed
+ * through such pixels (4-connected), with holes filled (eyes, an open mouth: enclosed by skin, labelled skin).
+ * `accept` is called at most once per pixel, and only where the flood reaches.
+ */
+export function fieldMask(field: SkinField, accept: (k: number) => boolean): FaceMask {
+  const { box, region, seed } = field;
+  const { w, h } = box;
+  const n = w * h;
+  const out = new Uint8Array(n);
+  const stack: number[] = [];
+  for (let k = 0; k < n; k++) if (seed[k]) { out[k] = 1; stack.push(k); }
+  // 0: not judged yet, 1: skin, 2: not skin or outside the region
+  const seen = new Uint8Array(n);
+  const ok = (k: number): boolean => {
+    if (seen[k]) return seen[k] === 1;
+    const yes = region[k] === 1 && accept(k);
+    seen[k] = yes ? 1 : 2;
+    return yes;
+  };
+  while (stack.length > 0) {
+    const k = stack.pop()!;
+    const i = k % w;
+    if (i > 0 && !out[k - 1] && ok(k - 1)) { out[k - 1] = 1; stack.push(k - 1); }
+    if (i + 1 < w && !out[k + 1] && ok(k + 1)) { out[k + 1] = 1; stack.push(k + 1); }
+    if (k >= w && !out[k - w] && ok(k - w)) { out[k - w] = 1; stack.push(k - w); }
+    if (k + w < n && !out[k + w] && ok(k + w)) { out[k + w] = 1; stack.push(k + w); }
+  }
+  fillHoles(out, w, h);
+  return trimMask({ width: field.width, height: field.height, x: box.x, y: box.y, w, h, data: out });
+}
+
+/** Sets every 0 pixel not 4-connected to the rectangle's border through 0 pixels. */
+function fillHoles(m: Uint8Array, w: number, h: number): void {
+  const outside = new Uint8Array(w * h);
+  const stack: number[] = [];
+  const push = (k: number): void => {
+    if (!m[k] && !outside[k]) { outside[k] = 1; stack.push(k); }
+  };
+  for (let i = 0; i < w; i++) { push(i); push((h - 1) * w + i); }
+  for (let j = 0; j < h; j++) { push(j * w); push(j * w + w - 1); }
+  while (stack.length > 0) {
+    const k = stack.pop()!;
+    const i = k % w;
+    if (i > 0) push(k - 1);
+    if (i + 1 < w) push(k + 1);
+    if (k >= w) push(k - w);
+    if (k + w < w * h) push(k + w);
+  }
+  for (let k = 0; k < w * h; k++) if (!outside[k]) m[k] = 1;
+}
+
+/** The learned mask of a face: fieldMask with the classifier deciding each pixel. */
+export function learnedMask(field: SkinField, classifier: SkinClassifier): FaceMask {
+  const x = new Float64Array(SKIN_FEATURE_COUNT);
+  return fieldMask(field, (k) => {
+    field.features(k, x);
+    return skinMargin(classifier, x) > classifier.logitThreshold;
+  });
+}
