@@ -68,30 +68,41 @@ export interface VerifiedRedaction {
   image: RgbImage;
   /** extra passes it took (0: the first redaction already hid every face from the detector) */
   passes: number;
-  /** detections still centred on a hidden face after the last pass (0 unless `maxPasses` ran out) */
+  /** detections other than the kept faces still there after the last pass (0 unless `maxPasses` ran out) */
   residual: number;
 }
 
+export interface VerifyOptions {
+  /** boxes of the faces left visible on purpose (the enrolled): the only detections verification leaves alone */
+  kept?: Box[];
+  /** extra passes at most (default 2) */
+  maxPasses?: number;
+}
+
 /**
- * Redacts, then asks the detector whether it still finds a face where one was hidden: a hidden head can still
- * read as a face to a detector (a smooth skin-coloured blob under a fringe of hair). Each detection centred
- * inside a hidden mask's rectangle is hidden too (the ellipse in its box, widened by 20%), with the masks
- * widened and the blur made stronger, up to `maxPasses` more times.
+ * Redacts, then asks the detector whether it still finds a face that is not one of the `kept` ones: a hidden
+ * head can still read as a face to a detector (a smooth skin-coloured blob under a fringe of hair), and
+ * blurring one region can tip a near-threshold detection elsewhere in the frame over the threshold. Every such
+ * detection is hidden too (the ellipse in its box, widened by 20%), with the masks widened and the blur made
+ * stronger, up to `maxPasses` more times. When in doubt, hide: a detection on a shirt button gets blurred too.
  */
 export async function redactVerified(
   image: RgbImage,
   masks: FaceMask[],
   detect: (image: RgbImage) => Promise<Array<{ box: Box }>>,
   options: RedactOptions = {},
-  maxPasses = 2,
+  verify: VerifyOptions = {},
 ): Promise<VerifiedRedaction> {
   let out = redactImage(image, masks, options);
+  // nothing hidden: the output is the input, whose detections were all decided (kept) by the caller
   if (masks.length === 0) return { image: out, passes: 0, residual: 0 };
+  const kept = verify.kept ?? [];
+  const maxPasses = verify.maxPasses ?? 2;
   const extra: FaceMask[] = [];
   let dilate = options.dilate ?? 0.06;
   let strength = options.strength;
   for (let pass = 0; ; pass++) {
-    const hits = (await detect(out)).filter((d) => masks.some((m) => centredIn(d.box, m)));
+    const hits = (await detect(out)).filter((d) => !kept.some((k) => iou(d.box, k) > 0.3 || centredInBox(d.box, k)));
     if (hits.length === 0) return { image: out, passes: pass, residual: 0 };
     if (pass >= maxPasses) return { image: out, passes: pass, residual: hits.length };
     for (const d of hits) extra.push(boxEllipse(d.box, 1.2, image.width, image.height));
@@ -101,10 +112,9 @@ export async function redactVerified(
   }
 }
 
-function centredIn(b: Box, m: FaceMask): boolean {
+function centredInBox(b: Box, k: Box): boolean {
   const cx = b.x + b.width / 2, cy = b.y + b.height / 2;
-  const gx = 0.2 * m.w, gy = 0.2 * m.h;
-  return cx > m.x - gx && cx < m.x + m.w + gx && cy > m.y - gy && cy < m.y + m.h + gy;
+  return cx > k.x && cx < k.x + k.width && cy > k.y && cy < k.y + k.height;
 }
 
 function boxEllipse(b: Box, scale: number, width: number, height: number): FaceMask {
@@ -281,13 +291,28 @@ export interface TrackerFrameResult {
   held: number;
 }
 
+/** What one frame adds to the tracks, before any decision: for the two-pass (whole-track) redaction of files. */
+export interface TrackObservation {
+  /** per face of this frame: its track, and whether the track starts here */
+  faces: Array<{ track: number; fresh: boolean }>;
+  /** tracks whose face was not detected in this frame but which are still held: their last mask, widened */
+  held: Array<{ track: number; mask: FaceMask }>;
+}
+
 /**
  * Greedy IoU tracker for redaction. Identity is decided per track (see trackIdentity), so a single frame that
- * names a stranger as someone enrolled does not unveil them; a face of a track not yet decided as enrolled is
- * hidden.
+ * names a stranger as someone enrolled does not unveil them. Two ways to use it:
+ * - online, `update()`: each frame is decided from the track's frames so far; a track not yet decided as
+ *   enrolled is hidden (for a stream, where the future is not known);
+ * - whole-track, `observe()` every frame first and then `identityOf(track)`: each track is decided once from
+ *   all its frames (for a file: a stranger the matcher names as someone enrolled in the first frames of his
+ *   track, as on the sitcom clip in BENCHMARKS.md, stays hidden, and an enrolled person is visible from the
+ *   track's first frame, not from its second named one).
  */
 export class RedactionTracker {
   private tracks: Track[] = [];
+  /** every track's votes, kept after it ends (a few numbers per track), for identityOf */
+  private readonly history = new Map<number, Track>();
   private nextId = 1;
   private readonly cfg: Required<TrackerOptions>;
 
@@ -301,11 +326,18 @@ export class RedactionTracker {
     };
   }
 
-  private identityOf(t: Track): string | null {
-    return trackIdentity(t, this.cfg.minMatches, this.cfg.minShare);
+  /** The track's identity from its frames so far (after the last observe: all of them), or null (hidden). */
+  identityOf(track: number): string | null {
+    const t = this.history.get(track);
+    return t ? trackIdentity(t, this.cfg.minMatches, this.cfg.minShare) : null;
   }
 
-  update(faces: TrackedFace[]): TrackerFrameResult {
+  /** The mask a missed track is held with, `missed` frames away from its last (or, backwards, first) detection. */
+  heldMask(mask: FaceMask, missed: number): FaceMask {
+    return dilateMask(mask, Math.max(2, Math.round(this.cfg.holdDilate * missed * mask.w)));
+  }
+
+  observe(faces: TrackedFace[]): TrackObservation {
     const pairs: Array<{ t: number; f: number; v: number }> = [];
     this.tracks.forEach((t, ti) => faces.forEach((f, fi) => {
       const v = iou(t.box, f.box);
@@ -319,24 +351,23 @@ export class RedactionTracker {
       usedT.add(p.t);
       trackOf[p.f] = p.t;
     }
-    const result: TrackerFrameResult = { hide: [], faces: [], held: 0 };
+    const result: TrackObservation = { faces: [], held: [] };
     const next: Track[] = [];
     faces.forEach((f, fi) => {
       let t: Track;
-      if (trackOf[fi]! >= 0) {
+      const fresh = trackOf[fi]! < 0;
+      if (!fresh) {
         t = this.tracks[trackOf[fi]!]!;
         t.box = f.box;
         t.mask = f.mask;
         t.missed = 0;
       } else {
         t = { id: this.nextId++, box: f.box, mask: f.mask, missed: 0, votes: new Map(), frames: 0 };
+        this.history.set(t.id, t);
       }
       t.frames++;
       t.votes.set(f.identity, (t.votes.get(f.identity) ?? 0) + 1);
-      const identity = this.identityOf(t);
-      const hide = identity === null;
-      if (hide) result.hide.push(f.mask);
-      result.faces.push({ track: t.id, hide, identity });
+      result.faces.push({ track: t.id, fresh });
       next.push(t);
     });
     this.tracks.forEach((t, ti) => {
@@ -344,12 +375,26 @@ export class RedactionTracker {
       t.missed++;
       if (t.missed > this.cfg.hold) return;
       next.push(t);
-      if (this.identityOf(t) === null) {
-        result.hide.push(dilateMask(t.mask, Math.max(2, Math.round(this.cfg.holdDilate * t.missed * t.mask.w))));
-        result.held++;
-      }
+      result.held.push({ track: t.id, mask: this.heldMask(t.mask, t.missed) });
     });
     this.tracks = next;
+    return result;
+  }
+
+  update(faces: TrackedFace[]): TrackerFrameResult {
+    const seen = this.observe(faces);
+    const result: TrackerFrameResult = { hide: [], faces: [], held: 0 };
+    seen.faces.forEach(({ track }, fi) => {
+      const identity = this.identityOf(track);
+      const hide = identity === null;
+      if (hide) result.hide.push(faces[fi]!.mask);
+      result.faces.push({ track, hide, identity });
+    });
+    for (const h of seen.held) {
+      if (this.identityOf(h.track) !== null) continue;
+      result.hide.push(h.mask);
+      result.held++;
+    }
     return result;
   }
 }
@@ -361,7 +406,7 @@ export class RedactionTracker {
  * like them: on the sitcom clip of BENCHMARKS.md, 0.3 unveiled a son whose distance to his enrolled father
  * hovers at the threshold. The default keeps privacy first.
  */
-function trackIdentity(t: Track, minMatches: number, minShare: number): string | null {
+function trackIdentity(t: Pick<Track, 'votes' | 'frames'>, minMatches: number, minShare: number): string | null {
   let best: string | null = null;
   let bestVotes = 0;
   for (const [name, votes] of t.votes) {

@@ -142,6 +142,62 @@ describe('redaction decisions and tracking', () => {
     expect(u.update([{ box: box(52), mask: square(52), identity: null }]).faces[0]!.hide).toBe(true);
   });
 
+  it('decides a whole track from all its frames: a stranger named in his first frames stays hidden', () => {
+    const t = new RedactionTracker();
+    const stranger: number[] = [];
+    const enrolled: number[] = [];
+    // a stranger the matcher names as bob in his first two frames, then not in the next six; alongside,
+    // alice, named in 5 of her 8 frames but not in her first
+    const names = [null, 'alice', 'alice', null, 'alice', 'alice', null, 'alice'];
+    for (let k = 0; k < 8; k++) {
+      const seen = t.observe([
+        { box: box(10), mask: square(10), identity: k < 2 ? 'bob' : null },
+        { box: box(60), mask: square(60), identity: names[k]! },
+      ]);
+      stranger.push(seen.faces[0]!.track);
+      enrolled.push(seen.faces[1]!.track);
+      expect(seen.faces.map((f) => f.fresh)).toEqual([k === 0, k === 0]);
+    }
+    expect(new Set(stranger).size).toBe(1);
+    expect(t.identityOf(stranger[0]!)).toBeNull();
+    expect(t.identityOf(enrolled[0]!)).toBe('alice');
+    // the online decision would have shown the stranger in frame 2 (named in 2 of 2 frames)
+    const online = new RedactionTracker();
+    online.update([{ box: box(10), mask: square(10), identity: 'bob' }]);
+    expect(online.update([{ box: box(10), mask: square(10), identity: 'bob' }]).faces[0]!.hide).toBe(false);
+  });
+
+  it('observe reports missed tracks as held, widened, for `hold` frames', () => {
+    const t = new RedactionTracker({ hold: 1 });
+    const first = t.observe([{ box: box(10), mask: square(10), identity: null }]);
+    const miss = t.observe([]);
+    expect(miss.held.map((h) => h.track)).toEqual([first.faces[0]!.track]);
+    expect(maskArea(miss.held[0]!.mask)).toBeGreaterThan(maskArea(square(10)));
+    expect(t.observe([]).held).toHaveLength(0);
+  });
+
+  it('verification hides every detection that is not a kept face, and leaves the kept ones', async () => {
+    const img: RgbImage = { width: 100, height: 100, data: Uint8Array.from({ length: 100 * 100 * 3 }, (_, k) => (k * 37) % 256) };
+    const stray = { x: 60, y: 60, width: 20, height: 20 };
+    const kept = { x: 60, y: 10, width: 20, height: 20 };
+    // a detector that finds the kept face always, and a stray face until its pixels change
+    const detect = async (im: RgbImage) => {
+      const o = (70 * 100 + 70) * 3;
+      const strayThere = im.data[o] === img.data[o] && im.data[o + 1] === img.data[o + 1];
+      return strayThere ? [{ box: kept }, { box: stray }] : [{ box: kept }];
+    };
+    const r = await redactVerified(img, [square(10)], detect, { style: 'fill' }, { kept: [kept] });
+    expect(r.passes).toBe(1);
+    expect(r.residual).toBe(0);
+    const px = (x: number, y: number) => Array.from(r.image.data.subarray((y * 100 + x) * 3, (y * 100 + x) * 3 + 3));
+    expect(px(70, 70)).toEqual([128, 128, 128]);
+    // the kept face is untouched
+    expect(px(70, 20)).toEqual(Array.from(img.data.subarray((20 * 100 + 70) * 3, (20 * 100 + 70) * 3 + 3)));
+    // a detector that never lets go: the passes run out and the rest is reported
+    const stubborn = await redactVerified(img, [square(10)], async () => [{ box: stray }], { style: 'fill' }, { maxPasses: 1 });
+    expect([stubborn.passes, stubborn.residual]).toEqual([1, 1]);
+  });
+
   it('keeps enrolled faces and hides the rest (and everything with --all)', () => {
     const g = new Gallery('m', 2);
     g.add('alice', [Float32Array.from([1, 0])]);

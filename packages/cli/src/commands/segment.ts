@@ -28,6 +28,7 @@ import {
   summariseSegmentation,
   toDenseMask,
   unionMasks,
+  type Box,
   type Face,
   type FaceMask,
   type FaceSegment,
@@ -40,6 +41,7 @@ import {
 } from '@faceflow/engine';
 import { FaceflowError } from '@faceflow/shared';
 import { type CommandContext, type CommandSpec, num, str, UsageError } from '../cli.js';
+import { MaskSpool, type SpoolEntry } from '../mask-spool.js';
 import { ENGINE_FLAGS, ENGINE_HELP, boxJson, centreFace, engineConfig, galleryModelMismatch, precheckGalleryHead, round, threshold } from '../engine-setup.js';
 import { decodeFrames, encodeFrames, probeVideo } from '../video.js';
 import { parseSplit, splitNames } from './train-seg.js';
@@ -239,6 +241,8 @@ export const segment: CommandSpec = {
 
 // ----------------------------------------------------------------------------------------- redact
 
+const NO_BOX: Box = { x: 0, y: 0, width: 0, height: 0 };
+
 export const redact: CommandSpec = {
   name: 'redact',
   summary: 'hide faces along their masks in an image or a video (all, or all but the enrolled)',
@@ -266,10 +270,11 @@ export const redact: CommandSpec = {
     '  --style S          blur (default), pixelate or fill',
     '  --hold N           video: keep hiding a face for N frames after the detector loses it (default 2)',
     '  --max-frames N     video: stop after N frames',
-    '  Videos are decoded and encoded with ffmpeg (Debian package ffmpeg). Faces are tracked across frames',
-    '  (box IoU), identity is decided per track, and masks are widened a little. After hiding, the detector',
-    '  looks again; where it still finds a face on a hidden one, that is hidden harder (up to 2 more passes;',
-    '  JSON "extraPasses", and "residual": detections left after them).',
+    '  Videos are decoded and encoded with ffmpeg (Debian package ffmpeg), twice: the first pass tracks the faces',
+    '  across frames (box IoU) and spools their masks to a temporary file, then each track is decided once from',
+    '  all its frames, and the second pass redacts (a track is also hidden --hold frames before it is first',
+    '  detected). After hiding, the detector looks again; any face it still finds that is not a kept one is',
+    '  hidden too, harder (up to 2 more passes; JSON "extraPasses", and "residual": detections left after them).',
     ...ENGINE_HELP,
   ],
   minPositionals: 1,
@@ -330,7 +335,7 @@ export const redact: CommandSpec = {
         const image = await decodeImage(input);
         const faces = await analyse(image);
         const hidden = faces.filter((f) => f.hide);
-        const r = await redactVerified(image, hidden.map((f) => f.mask), detect, { style });
+        const r = await redactVerified(image, hidden.map((f) => f.mask), detect, { style }, { kept: faces.filter((f) => !f.hide).map((f) => f.face.box) });
         await writeImage(r.image, out);
         ctx.out(`${out}: hid ${hidden.length} of ${faces.length} face(s)${faces.length > hidden.length ? `; kept ${faces.filter((f) => !f.hide).map((f) => f.identity).join(', ')}` : ''}`, {
           input,
@@ -344,36 +349,85 @@ export const redact: CommandSpec = {
         return;
       }
 
+      // Two passes (a file's future is known): analyse every frame and track its faces, spooling the masks to
+      // disk; decide each track once from all its frames; then decode again and redact. A track is also hidden
+      // in the `hold` frames before its first detection (a face the detector picks up a frame late).
       const tracker = new RedactionTracker({ hold });
-      const writer = encodeFrames(out, video, input);
-      const bar = ctx.progress('redacting', maxFrames ?? video.frames ?? 0);
+      const spool = await MaskSpool.create(video.width, video.height);
       let frames = 0, faceCount = 0, hiddenCount = 0, heldCount = 0, extraPasses = 0, residual = 0;
       const kept = new Map<string, number>();
       try {
-        for await (const data of decodeFrames(input, video)) {
-          const image: RgbImage = { data, width: video.width, height: video.height };
-          const faces = await analyse(image);
-          const r = tracker.update(faces.map((f) => ({ box: f.face.box, mask: f.mask, identity: f.identity })));
-          const red = await redactVerified(image, r.hide, detect, { style });
-          extraPasses += red.passes;
-          residual += red.residual;
-          await writer.write(red.image.data);
-          frames++;
-          faceCount += faces.length;
-          hiddenCount += r.faces.filter((f) => f.hide).length;
-          heldCount += r.held;
-          for (const f of r.faces) if (!f.hide && f.identity) kept.set(f.identity, (kept.get(f.identity) ?? 0) + 1);
-          bar.tick();
-          if (maxFrames !== undefined && frames >= maxFrames) break;
+        const pending: SpoolEntry[][] = [];
+        const scan = ctx.progress('analysing', maxFrames ?? video.frames ?? 0);
+        try {
+          for await (const data of decodeFrames(input, video)) {
+            const image: RgbImage = { data, width: video.width, height: video.height };
+            const faces = await analyse(image);
+            const seen = tracker.observe(faces.map((f) => ({ box: f.face.box, mask: f.mask, identity: f.identity })));
+            const entries: SpoolEntry[] = faces.map((f, i) => ({ track: seen.faces[i]!.track, kind: 'face', box: f.face.box, mask: f.mask }));
+            for (const h of seen.held) entries.push({ track: h.track, kind: 'held', box: NO_BOX, mask: h.mask });
+            seen.faces.forEach((t, i) => {
+              if (!t.fresh) return;
+              // backwards hold: the frames before this track's first detection, newest first
+              for (let k = 1; k <= pending.length; k++) {
+                pending[pending.length - k]!.push({ track: t.track, kind: 'held', box: NO_BOX, mask: tracker.heldMask(faces[i]!.mask, k) });
+              }
+            });
+            pending.push(entries);
+            if (pending.length > hold) await spool.append(pending.shift()!);
+            frames++;
+            faceCount += faces.length;
+            scan.tick();
+            if (maxFrames !== undefined && frames >= maxFrames) break;
+          }
+          for (const p of pending) await spool.append(p);
+        } finally {
+          scan.done();
         }
-        await writer.close();
-      } catch (e) {
-        writer.abort();
-        throw e;
+        if (frames === 0) throw new FaceflowError('INVALID_ARGUMENT', `${input} has no video frames`);
+
+        const writer = encodeFrames(out, video, input);
+        const bar = ctx.progress('redacting', frames);
+        try {
+          const records = spool.frames();
+          let written = 0;
+          for await (const data of decodeFrames(input, video)) {
+            if (written >= frames) break;
+            const next = await records.next();
+            if (next.done) throw new FaceflowError('INTERNAL', `${input}: the second pass decoded more frames than the first`);
+            const image: RgbImage = { data, width: video.width, height: video.height };
+            const hide: FaceMask[] = [];
+            const keptBoxes: Box[] = [];
+            for (const e of next.value) {
+              const identity = tracker.identityOf(e.track);
+              if (identity === null) {
+                hide.push(e.mask);
+                if (e.kind === 'face') hiddenCount++;
+                else heldCount++;
+              } else if (e.kind === 'face') {
+                keptBoxes.push(e.box);
+                kept.set(identity, (kept.get(identity) ?? 0) + 1);
+              }
+            }
+            const red = await redactVerified(image, hide, detect, { style }, { kept: keptBoxes });
+            extraPasses += red.passes;
+            residual += red.residual;
+            await writer.write(red.image.data);
+            written++;
+            bar.tick();
+          }
+          if (written !== frames) throw new FaceflowError('INTERNAL', `${input}: the second pass decoded ${written} frames, the first ${frames}`);
+          await records.return(undefined);
+          await writer.close();
+        } catch (e) {
+          writer.abort();
+          throw e;
+        } finally {
+          bar.done();
+        }
       } finally {
-        bar.done();
+        await spool.dispose();
       }
-      if (frames === 0) throw new FaceflowError('INVALID_ARGUMENT', `${input} has no video frames`);
       ctx.out(`${out}: ${frames} frame(s), ${faceCount} face detection(s), ${hiddenCount} hidden, ${heldCount} held over missed frames${kept.size ? `; kept ${[...kept.keys()].join(', ')}` : ''}${video.hasAudio ? '; audio kept' : ''}`, {
         input,
         output: out,
