@@ -117,12 +117,16 @@ export function centreFace(faces: Face[], width: number, height: number): Face |
  * failure users of face search complain about most. A head trained before heads recorded a FAR-1e-3 distance
  * gives its accuracy-optimal threshold for identify too, with a warning on stderr. Else an error.
  */
-export function threshold(ctx: CommandContext, model: string, kind: 'verify' | 'identify', embedder?: EmbedderInfo): number {
+export function threshold(ctx: CommandContext, model: string, kind: 'verify' | 'identify' | 'redact', embedder?: EmbedderInfo): number {
   const t = num(ctx, 'threshold', { min: 0, max: 2 });
   if (t !== undefined) return t;
   const th = thresholdsFor(embedder?.name === model ? embedder : { name: model });
   if (!th) throw new FaceflowError('INVALID_CONFIG', `model "${model}" has no calibrated threshold; pass --threshold`);
   if (kind === 'verify') return th.threshold;
+  if (kind === 'redact') {
+    if (th.distanceAtFar1e4 !== undefined) return th.distanceAtFar1e4;
+    process.stderr.write(`faceflow: warning: "${model}" has no measured distance at FAR 1e-4: redaction keeps faces visible at its FAR-1e-3 distance ${th.distanceAtFar1e3} (more strangers may be left visible); pass --threshold\n`);
+  }
   if (th.fallback) warnIdentifyFallback(model, th.distanceAtFar1e3);
   return th.distanceAtFar1e3;
 }

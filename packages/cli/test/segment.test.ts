@@ -176,6 +176,29 @@ describe('faceflow redact', () => {
   });
 });
 
+describe('faceflow redact on a video, keeping the enrolled', () => {
+  videoTest('a track is kept when its mean embedding names an enrolled person; a shot cut ends it; the rest is hidden', async () => {
+    // the gallery of the image test above: the person of sample1's largest face. Video: 3 frames of sample1,
+    // a cut, 3 frames of sample2 (other people): the enrolled face is kept in the first shot only
+    const gallery = path.join(dir, 'gallery.json');
+    await stat(gallery);
+    const a = path.join(dir, 'shot-a.png'), b = path.join(dir, 'shot-b.png');
+    await sharp(sample).resize(640, 426, { fit: 'fill' }).toFile(a);
+    await sharp(path.join(demo, 'sample2.jpg')).resize(640, 426, { fit: 'fill' }).toFile(b);
+    const video = path.join(dir, 'two-shots.mp4');
+    const mk = spawnSync('ffmpeg', ['-v', 'error', '-y', '-loop', '1', '-framerate', '6', '-t', '0.5', '-i', a, '-loop', '1', '-framerate', '6', '-t', '0.5', '-i', b,
+      '-filter_complex', '[0:v][1:v]concat=n=2:v=1[v]', '-map', '[v]', '-c:v', 'libx264rgb', video]);
+    expect(mk.status, String(mk.stderr)).toBe(0);
+    const r = await faceflow(['redact', video, '-o', path.join(dir, 'two-shots-redacted.mp4'), '--gallery', gallery, '--keep', 'enrolled', '--json'], 300_000);
+    expect(r.code, r.stderr).toBe(0);
+    const res = json(r);
+    expect(res.frames).toBe(6);
+    expect(res.shotCuts).toBe(1);
+    expect(res.kept).toEqual({ kept: 3 });
+    expect(res.hidden).toBe(res.faces - 3);
+  });
+});
+
 describe('quality floor on enroll', () => {
   it('--min-quality refuses a face under the floor with LOW_QUALITY, and accepts it under a lower one', async () => {
     const gallery = path.join(dir, 'q-gallery.json');

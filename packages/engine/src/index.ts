@@ -35,3 +35,4 @@ export {
   type Point3,
 } from './models/facemesh.js';
 export * from './redact.js';
+export * from './shot-cut.js';

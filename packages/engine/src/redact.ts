@@ -11,7 +11,7 @@ import { FaceflowError } from '@faceflow/shared';
 import { identify, type IdentifyOptions } from './decide.js';
 import type { Gallery } from './gallery.js';
 import { iou, type Box, type Point, type RgbImage } from './geometry.js';
-import { type FaceMask, dilateMask, rasterizePolygon, unionMasks } from './mask.js';
+import { type FaceMask, dilateMask, emptyMask, rasterizePolygon, unionMasks } from './mask.js';
 import { landmarkPolygon } from './segment.js';
 
 export type RedactStyle = 'blur' | 'pixelate' | 'fill';
@@ -258,6 +258,8 @@ export interface TrackedFace {
   mask: FaceMask;
   /** this frame's decision for the face (identity null = not enrolled) */
   identity: string | null;
+  /** the face's embedding, for a tracker that decides a track from its mean embedding (`decide`) */
+  embedding?: Float32Array;
 }
 
 interface Track {
@@ -268,6 +270,8 @@ interface Track {
   /** per identity, the frames it was named in */
   votes: Map<string | null, number>;
   frames: number;
+  /** sum of the track's embeddings (when faces carry them) */
+  sum: Float32Array | null;
 }
 
 export interface TrackerOptions {
@@ -281,6 +285,13 @@ export interface TrackerOptions {
   minMatches?: number;
   /** ...and in more than this share of the track's frames (default 0.5: a majority) */
   minShare?: number;
+  /**
+   * Decide a track from the mean of its faces' embeddings (L2-normalised) instead of per-frame votes: averaging
+   * over a track's frames cancels much of the pose and blur noise of single frames, so that the enrolled are
+   * named on tracks where single frames rarely pass a strict threshold, and a strict threshold can be used.
+   * Returns the identity or null. minMatches and minShare do not apply then.
+   */
+  decide?: (mean: Float32Array) => string | null;
 }
 
 export interface TrackerFrameResult {
@@ -314,7 +325,10 @@ export class RedactionTracker {
   /** every track's votes, kept after it ends (a few numbers per track), for identityOf */
   private readonly history = new Map<number, Track>();
   private nextId = 1;
-  private readonly cfg: Required<TrackerOptions>;
+  private readonly cfg: Required<Omit<TrackerOptions, 'decide'>>;
+  private readonly decide: ((mean: Float32Array) => string | null) | undefined;
+  /** decisions of `decide` by track, dropped when the track changes */
+  private readonly decided = new Map<number, string | null>();
 
   constructor(options: TrackerOptions = {}) {
     this.cfg = {
@@ -324,12 +338,25 @@ export class RedactionTracker {
       minMatches: options.minMatches ?? 2,
       minShare: options.minShare ?? 0.5,
     };
+    this.decide = options.decide;
   }
 
   /** The track's identity from its frames so far (after the last observe: all of them), or null (hidden). */
   identityOf(track: number): string | null {
     const t = this.history.get(track);
-    return t ? trackIdentity(t, this.cfg.minMatches, this.cfg.minShare) : null;
+    if (!t) return null;
+    if (!this.decide) return trackIdentity(t, this.cfg.minMatches, this.cfg.minShare);
+    if (this.decided.has(track)) return this.decided.get(track)!;
+    let identity: string | null = null;
+    if (t.sum) {
+      let n = 0;
+      for (const v of t.sum) n += v * v;
+      n = Math.sqrt(n);
+      // a track whose faces cancel out has no direction to compare: hidden
+      if (n > 1e-6) identity = this.decide(t.sum.map((v) => v / n));
+    }
+    this.decided.set(track, identity);
+    return identity;
   }
 
   /** The mask a missed track is held with, `missed` frames away from its last (or, backwards, first) detection. */
@@ -337,7 +364,16 @@ export class RedactionTracker {
     return dilateMask(mask, Math.max(2, Math.round(this.cfg.holdDilate * missed * mask.w)));
   }
 
-  observe(faces: TrackedFace[]): TrackObservation {
+  /**
+   * Adds one frame. `cut`: the frame starts a new shot (see shot-cut.ts): every track ends there, and nothing
+   * is held over from the last shot, so a track never runs from one person's shot into another's face at the
+   * same place.
+   */
+  observe(faces: TrackedFace[], frame: { cut?: boolean } = {}): TrackObservation {
+    if (frame.cut) {
+      for (const t of this.tracks) forget(t);
+      this.tracks = [];
+    }
     const pairs: Array<{ t: number; f: number; v: number }> = [];
     this.tracks.forEach((t, ti) => faces.forEach((f, fi) => {
       const v = iou(t.box, f.box);
@@ -362,18 +398,23 @@ export class RedactionTracker {
         t.mask = f.mask;
         t.missed = 0;
       } else {
-        t = { id: this.nextId++, box: f.box, mask: f.mask, missed: 0, votes: new Map(), frames: 0 };
+        t = { id: this.nextId++, box: f.box, mask: f.mask, missed: 0, votes: new Map(), frames: 0, sum: null };
         this.history.set(t.id, t);
       }
       t.frames++;
       t.votes.set(f.identity, (t.votes.get(f.identity) ?? 0) + 1);
+      if (f.embedding) {
+        if (!t.sum) t.sum = new Float32Array(f.embedding.length);
+        if (t.sum.length === f.embedding.length) for (let k = 0; k < t.sum.length; k++) t.sum[k]! += f.embedding[k]!;
+      }
+      this.decided.delete(t.id);
       result.faces.push({ track: t.id, fresh });
       next.push(t);
     });
     this.tracks.forEach((t, ti) => {
       if (usedT.has(ti)) return;
       t.missed++;
-      if (t.missed > this.cfg.hold) return;
+      if (t.missed > this.cfg.hold) return forget(t);
       next.push(t);
       result.held.push({ track: t.id, mask: this.heldMask(t.mask, t.missed) });
     });
@@ -381,8 +422,8 @@ export class RedactionTracker {
     return result;
   }
 
-  update(faces: TrackedFace[]): TrackerFrameResult {
-    const seen = this.observe(faces);
+  update(faces: TrackedFace[], frame: { cut?: boolean } = {}): TrackerFrameResult {
+    const seen = this.observe(faces, frame);
     const result: TrackerFrameResult = { hide: [], faces: [], held: 0 };
     seen.faces.forEach(({ track }, fi) => {
       const identity = this.identityOf(track);
@@ -397,6 +438,11 @@ export class RedactionTracker {
     }
     return result;
   }
+}
+
+/** An ended track keeps only what identityOf needs (its votes and embedding sum), not its last mask. */
+function forget(t: Track): void {
+  t.mask = emptyMask(t.mask.width, t.mask.height);
 }
 
 /**

@@ -167,6 +167,31 @@ describe('redaction decisions and tracking', () => {
     expect(online.update([{ box: box(10), mask: square(10), identity: 'bob' }]).faces[0]!.hide).toBe(false);
   });
 
+  it('with `decide`, a track is named from the mean of its embeddings; a shot cut ends every track', () => {
+    const unit = (v: number[]) => { const n = Math.hypot(...v); return Float32Array.from(v.map((x) => x / n)); };
+    // alice is [1, 0]; single frames scatter around her (each ~0.42 away), their mean is close
+    const decide = (mean: Float32Array) => (Math.hypot(mean[0]! - 1, mean[1]!) < 0.3 ? 'alice' : null);
+    const t = new RedactionTracker({ decide });
+    let id = 0;
+    for (const y of [0.45, -0.45, 0.45, -0.45]) {
+      const seen = t.observe([{ box: box(10), mask: square(10), identity: null, embedding: unit([1, y]) }]);
+      id = seen.faces[0]!.track;
+      expect(Math.hypot(unit([1, y])[0]! - 1, unit([1, y])[1]!)).toBeGreaterThan(0.3);
+    }
+    expect(t.identityOf(id)).toBe('alice');
+    // the same place after a cut: a new track, decided on its own (someone else: hidden), nothing held over
+    const after = t.observe([{ box: box(10), mask: square(10), identity: null, embedding: unit([0, 1]) }], { cut: true });
+    expect(after.faces[0]!.track).not.toBe(id);
+    expect(after.faces[0]!.fresh).toBe(true);
+    expect(t.identityOf(after.faces[0]!.track)).toBeNull();
+    expect(t.identityOf(id)).toBe('alice');
+    const gone = t.observe([], { cut: true });
+    expect(gone.held).toHaveLength(0);
+    // without embeddings a decide-tracker has nothing to name a track with: hidden
+    const u = new RedactionTracker({ decide });
+    expect(u.identityOf(u.observe([{ box: box(10), mask: square(10), identity: 'alice' }]).faces[0]!.track)).toBeNull();
+  });
+
   it('observe reports missed tracks as held, widened, for `hold` frames', () => {
     const t = new RedactionTracker({ hold: 1 });
     const first = t.observe([{ box: box(10), mask: square(10), identity: null }]);

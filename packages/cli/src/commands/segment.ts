@@ -15,6 +15,10 @@ import {
   RedactionTracker,
   alignDlibChip,
   decideRedaction,
+  DEFAULT_SHOT_CUT_THRESHOLD,
+  frameSignature,
+  identify,
+  signatureChange,
   faceQuality,
   faceRedactionMask,
   maskToPng,
@@ -257,6 +261,7 @@ export const redact: CommandSpec = {
     threshold: { type: 'string' },
     margin: { type: 'string' },
     hold: { type: 'string' },
+    'shot-cut': { type: 'string' },
     'max-frames': { type: 'string' },
   },
   help: [
@@ -264,17 +269,20 @@ export const redact: CommandSpec = {
     '  --all              hide every face (the default)',
     '  --gallery FILE --keep enrolled',
     '                     leave faces identified in the gallery visible; unknown or ambiguous faces are hidden',
-    '  --threshold T      identification threshold (default: the calibrated distance at 1e-3 false accepts,',
-    '                     so that a stranger is not left visible by a false match; with --head, the head\'s own);',
-    '                     --margin M (default 0.03)',
+    '  --threshold T      identification threshold (default: the calibrated distance at 1e-4 false accepts over',
+    '                     all LFW pairs, stricter than identify\'s 1e-3: a false match leaves a stranger visible;',
+    '                     with --head, the head\'s FAR-1e-3 distance, with a warning); --margin M (default 0.03)',
     '  --style S          blur (default), pixelate or fill',
     '  --hold N           video: keep hiding a face for N frames after the detector loses it (default 2)',
+    '  --shot-cut C       video: a frame whose coarse colour grid changes by C or more (mean, 0-255) from the',
+    '                     last starts a new shot, and every track ends there (default 14; 0: never)',
     '  --max-frames N     video: stop after N frames',
     '  Videos are decoded and encoded with ffmpeg (Debian package ffmpeg), twice: the first pass tracks the faces',
-    '  across frames (box IoU) and spools their masks to a temporary file, then each track is decided once from',
-    '  all its frames, and the second pass redacts (a track is also hidden --hold frames before it is first',
-    '  detected). After hiding, the detector looks again; any face it still finds that is not a kept one is',
-    '  hidden too, harder (up to 2 more passes; JSON "extraPasses", and "residual": detections left after them).',
+    '  across frames (box IoU, ended at shot cuts) and spools their masks to a temporary file; then each track is',
+    '  decided once, by identifying the mean of all its faces\' embeddings; the second pass redacts (a track is',
+    '  also hidden --hold frames before it is first detected). After hiding, the detector looks again; any face',
+    '  it still finds that is not a kept one is hidden too, harder (up to 2 more passes; JSON "extraPasses", and',
+    '  "residual": detections left after them).',
     ...ENGINE_HELP,
   ],
   minPositionals: 1,
@@ -321,7 +329,7 @@ export const redact: CommandSpec = {
       }
       // who stays visible is an identify (1:N) decision: the distance at FAR 1e-3 (a head's own with --head)
       const keep: KeepOptions = gallery
-        ? { keep: 'enrolled', gallery, identify: { threshold: threshold(ctx, gallery.model, 'identify', tools.engine.embedderInfo), margin } }
+        ? { keep: 'enrolled', gallery, identify: { threshold: threshold(ctx, gallery.model, 'redact', tools.engine.embedderInfo), margin } }
         : { keep: 'none' };
       const detect = async (img: RgbImage): Promise<Face[]> => (await tools.engine.run([img], { embed: false }))[0]!;
       const analyse = async (image: RgbImage): Promise<Array<{ face: Face; mask: FaceMask; identity: string | null; hide: boolean }>> => {
@@ -352,7 +360,15 @@ export const redact: CommandSpec = {
       // Two passes (a file's future is known): analyse every frame and track its faces, spooling the masks to
       // disk; decide each track once from all its frames; then decode again and redact. A track is also hidden
       // in the `hold` frames before its first detection (a face the detector picks up a frame late).
-      const tracker = new RedactionTracker({ hold });
+      // A track is decided from the mean of its faces' embeddings (a file's whole track is known), at the same
+      // threshold and margin as a single image's faces.
+      const tracker = new RedactionTracker({
+        hold,
+        ...(keep.keep === 'enrolled' ? { decide: (mean: Float32Array) => identify(mean, keep.gallery!, keep.identify!).identity } : {}),
+      });
+      const cutAt = num(ctx, 'shot-cut', { min: 0 }) ?? DEFAULT_SHOT_CUT_THRESHOLD;
+      let lastSignature: Float32Array | null = null;
+      let cuts = 0;
       const spool = await MaskSpool.create(video.width, video.height);
       let frames = 0, faceCount = 0, hiddenCount = 0, heldCount = 0, extraPasses = 0, residual = 0;
       const kept = new Map<string, number>();
@@ -363,7 +379,16 @@ export const redact: CommandSpec = {
           for await (const data of decodeFrames(input, video)) {
             const image: RgbImage = { data, width: video.width, height: video.height };
             const faces = await analyse(image);
-            const seen = tracker.observe(faces.map((f) => ({ box: f.face.box, mask: f.mask, identity: f.identity })));
+            const signature = frameSignature(image);
+            const cut = cutAt > 0 && lastSignature !== null && signatureChange(lastSignature, signature) >= cutAt;
+            lastSignature = signature;
+            if (cut) {
+              cuts++;
+              // the frames before a cut are another shot: nothing of this shot's tracks is held back into them
+              for (const p of pending) await spool.append(p);
+              pending.length = 0;
+            }
+            const seen = tracker.observe(faces.map((f) => ({ box: f.face.box, mask: f.mask, identity: f.identity, ...(f.face.embedding ? { embedding: f.face.embedding } : {}) })), { cut });
             const entries: SpoolEntry[] = faces.map((f, i) => ({ track: seen.faces[i]!.track, kind: 'face', box: f.face.box, mask: f.mask }));
             for (const h of seen.held) entries.push({ track: h.track, kind: 'held', box: NO_BOX, mask: h.mask });
             seen.faces.forEach((t, i) => {
@@ -435,6 +460,7 @@ export const redact: CommandSpec = {
         faces: faceCount,
         hidden: hiddenCount,
         held: heldCount,
+        shotCuts: cuts,
         kept: Object.fromEntries(kept),
         audio: video.hasAudio,
         extraPasses,
