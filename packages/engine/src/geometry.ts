@@ -133,35 +133,105 @@ export function warpAffine(src: RgbImage, outToSrc: Affine, width: number, heigh
   const scale = Math.sqrt(Math.abs(outToSrc[0] * outToSrc[4] - outToSrc[1] * outToSrc[3]));
   const k = scale > 1.5 ? Math.min(maxSubsamples, Math.ceil(scale)) : 1;
   const { data, width: sw, height: sh } = src;
-  const acc = [0, 0, 0];
+  if (k === 1 && outToSrc[1] === 0 && outToSrc[3] === 0) {
+    warpAxisAligned(data, sw, sh, outToSrc[0], outToSrc[2], outToSrc[4], outToSrc[5], out, width, height);
+    return out;
+  }
+  const m0 = outToSrc[0], m1 = outToSrc[1], m2 = outToSrc[2], m3 = outToSrc[3], m4 = outToSrc[4], m5 = outToSrc[5];
+  // the sub-sample offsets within an output pixel
+  const off = new Float64Array(k);
+  for (let t = 0; t < k; t++) off[t] = k === 1 ? 0 : (t + 0.5) / k - 0.5;
+  const kk = k * k;
+  let o = 0;
   for (let v = 0; v < height; v++) {
-    for (let u = 0; u < width; u++) {
-      acc[0] = acc[1] = acc[2] = 0;
+    for (let u = 0; u < width; u++, o += 3) {
+      let a0 = 0, a1 = 0, a2 = 0;
       for (let sv = 0; sv < k; sv++) {
+        const ov = v + off[sv]!;
         for (let su = 0; su < k; su++) {
-          const ou = u + (k === 1 ? 0 : (su + 0.5) / k - 0.5);
-          const ov = v + (k === 1 ? 0 : (sv + 0.5) / k - 0.5);
-          const x = outToSrc[0] * ou + outToSrc[1] * ov + outToSrc[2];
-          const y = outToSrc[3] * ou + outToSrc[4] * ov + outToSrc[5];
+          const ou = u + off[su]!;
+          const x = m0 * ou + m1 * ov + m2;
+          const y = m3 * ou + m4 * ov + m5;
           const x0 = Math.floor(x), y0 = Math.floor(y);
           const fx = x - x0, fy = y - y0;
+          if (x0 >= 0 && y0 >= 0 && x0 + 1 < sw && y0 + 1 < sh) {
+            const p = (y0 * sw + x0) * 3, q = p + sw * 3;
+            a0 += (data[p]! * (1 - fx) + data[p + 3]! * fx) * (1 - fy) + (data[q]! * (1 - fx) + data[q + 3]! * fx) * fy;
+            a1 += (data[p + 1]! * (1 - fx) + data[p + 4]! * fx) * (1 - fy) + (data[q + 1]! * (1 - fx) + data[q + 4]! * fx) * fy;
+            a2 += (data[p + 2]! * (1 - fx) + data[p + 5]! * fx) * (1 - fy) + (data[q + 2]! * (1 - fx) + data[q + 5]! * fx) * fy;
+            continue;
+          }
+          // at or beyond the image's edge: a neighbour outside is black
+          const in00 = x0 >= 0 && y0 >= 0 && x0 < sw && y0 < sh;
+          const in10 = x0 + 1 >= 0 && y0 >= 0 && x0 + 1 < sw && y0 < sh;
+          const in01 = x0 >= 0 && y0 + 1 >= 0 && x0 < sw && y0 + 1 < sh;
+          const in11 = x0 + 1 >= 0 && y0 + 1 >= 0 && x0 + 1 < sw && y0 + 1 < sh;
           for (let c = 0; c < 3; c++) {
-            const p00 = x0 >= 0 && y0 >= 0 && x0 < sw && y0 < sh ? data[(y0 * sw + x0) * 3 + c]! : 0;
-            const p10 = x0 + 1 >= 0 && y0 >= 0 && x0 + 1 < sw && y0 < sh ? data[(y0 * sw + x0 + 1) * 3 + c]! : 0;
-            const p01 = x0 >= 0 && y0 + 1 >= 0 && x0 < sw && y0 + 1 < sh ? data[((y0 + 1) * sw + x0) * 3 + c]! : 0;
-            const p11 = x0 + 1 >= 0 && y0 + 1 >= 0 && x0 + 1 < sw && y0 + 1 < sh ? data[((y0 + 1) * sw + x0 + 1) * 3 + c]! : 0;
-            acc[c]! += (p00 * (1 - fx) + p10 * fx) * (1 - fy) + (p01 * (1 - fx) + p11 * fx) * fy;
+            const p00 = in00 ? data[(y0 * sw + x0) * 3 + c]! : 0;
+            const p10 = in10 ? data[(y0 * sw + x0 + 1) * 3 + c]! : 0;
+            const p01 = in01 ? data[((y0 + 1) * sw + x0) * 3 + c]! : 0;
+            const p11 = in11 ? data[((y0 + 1) * sw + x0 + 1) * 3 + c]! : 0;
+            const val = (p00 * (1 - fx) + p10 * fx) * (1 - fy) + (p01 * (1 - fx) + p11 * fx) * fy;
+            if (c === 0) a0 += val;
+            else if (c === 1) a1 += val;
+            else a2 += val;
           }
         }
       }
-      const o = (v * width + u) * 3;
-      const kk = k * k;
-      out[o] = Math.round(acc[0]! / kk);
-      out[o + 1] = Math.round(acc[1]! / kk);
-      out[o + 2] = Math.round(acc[2]! / kk);
+      out[o] = Math.round(a0 / kk);
+      out[o + 1] = Math.round(a1 / kk);
+      out[o + 2] = Math.round(a2 / kk);
     }
   }
   return out;
+}
+
+/**
+ * warpAffine's single-sample case for an affine without rotation (x' = a u + c, y' = d v + f): the source
+ * column and its weight depend on u alone and the row on v alone, so they are worked out once per column and
+ * row. Same arithmetic per pixel as the general loop, so the same bytes (segment.ts's scaled copy for
+ * growing, the detector's square crops).
+ */
+function warpAxisAligned(data: Uint8Array, sw: number, sh: number, a: number, c: number, d: number, f: number, out: Uint8Array, width: number, height: number): void {
+  // per column: the source column, its weight, and whether it and the next column are inside the image
+  // (a pixel outside is black, as in the general loop; its index is never read)
+  const colX0 = new Int32Array(width), colFx = new Float64Array(width), colIn = new Uint8Array(width);
+  for (let u = 0; u < width; u++) {
+    const x = a * u + c;
+    const x0 = Math.floor(x);
+    colFx[u] = x - x0;
+    colIn[u] = (x0 >= 0 && x0 < sw ? 1 : 0) | (x0 + 1 >= 0 && x0 + 1 < sw ? 2 : 0);
+    colX0[u] = x0;
+  }
+  let o = 0;
+  for (let v = 0; v < height; v++) {
+    const y = d * v + f;
+    const y0 = Math.floor(y);
+    const fy = y - y0, gy = 1 - fy;
+    const in0 = y0 >= 0 && y0 < sh, in1 = y0 + 1 >= 0 && y0 + 1 < sh;
+    const r0 = y0 * sw * 3, r1 = r0 + sw * 3;
+    for (let u = 0; u < width; u++, o += 3) {
+      const fx = colFx[u]!, gx = 1 - fx;
+      const m = colIn[u]!;
+      const c0 = colX0[u]! * 3;
+      if (in0 && in1 && m === 3) {
+        const p = r0 + c0, q = r1 + c0;
+        out[o] = Math.round((data[p]! * gx + data[p + 3]! * fx) * gy + (data[q]! * gx + data[q + 3]! * fx) * fy);
+        out[o + 1] = Math.round((data[p + 1]! * gx + data[p + 4]! * fx) * gy + (data[q + 1]! * gx + data[q + 4]! * fx) * fy);
+        out[o + 2] = Math.round((data[p + 2]! * gx + data[p + 5]! * fx) * gy + (data[q + 2]! * gx + data[q + 5]! * fx) * fy);
+        continue;
+      }
+      // at the image's edge: a missing neighbour is black, as in the general loop
+      const a00 = in0 && (m & 1) !== 0, a10 = in0 && (m & 2) !== 0, a01 = in1 && (m & 1) !== 0, a11 = in1 && (m & 2) !== 0;
+      for (let ch = 0; ch < 3; ch++) {
+        const p00 = a00 ? data[r0 + c0 + ch]! : 0;
+        const p10 = a10 ? data[r0 + c0 + 3 + ch]! : 0;
+        const p01 = a01 ? data[r1 + c0 + ch]! : 0;
+        const p11 = a11 ? data[r1 + c0 + 3 + ch]! : 0;
+        out[o + ch] = Math.round((p00 * gx + p10 * fx) * gy + (p01 * gx + p11 * fx) * fy);
+      }
+    }
+  }
 }
 
 /** An axis-aligned square crop of `box` enlarged by `scale` around its centre, as an out->src affine. */

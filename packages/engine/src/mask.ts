@@ -72,7 +72,7 @@ export function rasterizePolygon(polygon: Point[], width: number, height: number
     for (let k = 0; k + 1 < xs.length; k += 2) {
       const from = Math.max(x0, Math.ceil(xs[k]!));
       const to = Math.min(x1, Math.ceil(xs[k + 1]!) - 1);
-      for (let i = from; i <= to; i++) data[row + i - x0] = 1;
+      if (from <= to) data.fill(1, row + from - x0, row + to - x0 + 1);
     }
   }
   return trimMask({ width, height, x: x0, y: y0, w, h, data });
@@ -81,16 +81,19 @@ export function rasterizePolygon(polygon: Point[], width: number, height: number
 /** Shrinks the rectangle to the ones' bounding box. */
 export function trimMask(m: FaceMask): FaceMask {
   let minX = m.w, minY = m.h, maxX = -1, maxY = -1;
+  const d = m.data;
   for (let j = 0; j < m.h; j++) {
+    // a row's first and last one: only its empty ends are read
     const row = j * m.w;
-    for (let i = 0; i < m.w; i++) {
-      if (m.data[row + i]) {
-        if (i < minX) minX = i;
-        if (i > maxX) maxX = i;
-        if (j < minY) minY = j;
-        if (j > maxY) maxY = j;
-      }
-    }
+    let a = 0;
+    while (a < m.w && !d[row + a]) a++;
+    if (a === m.w) continue;
+    let b = m.w - 1;
+    while (!d[row + b]) b--;
+    if (a < minX) minX = a;
+    if (b > maxX) maxX = b;
+    if (j < minY) minY = j;
+    maxY = j;
   }
   if (maxX < 0) return emptyMask(m.width, m.height);
   if (minX === 0 && minY === 0 && maxX === m.w - 1 && maxY === m.h - 1) return m;

@@ -228,7 +228,8 @@ export function isSkin(model: SkinModel, r: number, g: number, b: number, chroma
   return a * (q[0] * a + q[1] * c) + c * (q[2] * a + q[3] * c) <= chroma * chroma;
 }
 
-interface Gauss3 {
+/** A Gaussian of YCbCr colours (full covariance). */
+export interface Gauss3 {
   mean: [number, number, number];
   inv: number[];
   /** log of the prior weight minus half the log-determinant */
@@ -270,8 +271,11 @@ function samplesOf(image: RgbImage, m: FaceMask, max = 800): Float32Array {
       if (!m.data[j * m.w + i]) continue;
       if (seen++ % step) continue;
       const o = ((m.y + j) * image.width + m.x + i) * 3;
-      const [y, cb, cr] = ycbcr(image.data[o]!, image.data[o + 1]!, image.data[o + 2]!);
-      out[t++] = y; out[t++] = cb; out[t++] = cr;
+      const r = image.data[o]!, g = image.data[o + 1]!, b = image.data[o + 2]!;
+      // ycbcr(), inline: no array per pixel
+      out[t++] = 0.299 * r + 0.587 * g + 0.114 * b;
+      out[t++] = 128 - 0.168736 * r - 0.331264 * g + 0.5 * b;
+      out[t++] = 128 + 0.5 * r - 0.418688 * g - 0.081312 * b;
     }
   }
   return out.subarray(0, t);
@@ -286,6 +290,9 @@ export interface ContrastModel {
   isSkin(r: number, g: number, b: number): boolean;
   /** log-likelihood of skin minus that of the likeliest surroundings cluster, of a YCbCr colour */
   score(y: number, cb: number, cr: number): number;
+  /** the Gaussians: the skin's, and one per surroundings cluster (the learned classifier's features use them) */
+  readonly skin: Gauss3;
+  readonly others: readonly Gauss3[];
 }
 
 export function contrastModel(image: RgbImage, skinSampleMask: FaceMask, surroundSample: FaceMask, k = 3): ContrastModel | undefined {
@@ -313,20 +320,28 @@ export function contrastModel(image: RgbImage, skinSampleMask: FaceMask, surroun
     return [other[3 * best]!, other[3 * best + 1]!, other[3 * best + 2]!];
   });
   const assign = new Int32Array(no);
+  // centres flat (cen[3c + channel]); sums per cluster in one pass, each in the samples' order
+  const cen = new Float64Array(3 * k);
+  centres.forEach((m, c) => { cen[3 * c] = m[0]!; cen[3 * c + 1] = m[1]!; cen[3 * c + 2] = m[2]!; });
+  const sum = new Float64Array(3 * k), count = new Int32Array(k);
   for (let it = 0; it < 5; it++) {
+    sum.fill(0);
+    count.fill(0);
     for (let i = 0; i < no; i++) {
+      const a0 = other[3 * i]!, a1 = other[3 * i + 1]!, a2 = other[3 * i + 2]!;
       let best = 0, bd = Infinity;
       for (let c = 0; c < k; c++) {
-        const d = (other[3 * i]! - centres[c]![0]!) ** 2 + (other[3 * i + 1]! - centres[c]![1]!) ** 2 + (other[3 * i + 2]! - centres[c]![2]!) ** 2;
+        const e0 = a0 - cen[3 * c]!, e1 = a1 - cen[3 * c + 1]!, e2 = a2 - cen[3 * c + 2]!;
+        const d = e0 * e0 + e1 * e1 + e2 * e2;
         if (d < bd) { bd = d; best = c; }
       }
       assign[i] = best;
+      sum[3 * best]! += a0; sum[3 * best + 1]! += a1; sum[3 * best + 2]! += a2;
+      count[best]!++;
     }
     for (let c = 0; c < k; c++) {
-      const s = [0, 0, 0];
-      let n = 0;
-      for (let i = 0; i < no; i++) if (assign[i] === c) { s[0]! += other[3 * i]!; s[1]! += other[3 * i + 1]!; s[2]! += other[3 * i + 2]!; n++; }
-      if (n > 0) centres[c] = [s[0]! / n, s[1]! / n, s[2]! / n];
+      const n = count[c]!;
+      if (n > 0) { cen[3 * c] = sum[3 * c]! / n; cen[3 * c + 1] = sum[3 * c + 1]! / n; cen[3 * c + 2] = sum[3 * c + 2]! / n; }
     }
   }
   const others: Gauss3[] = [];
@@ -338,6 +353,8 @@ export function contrastModel(image: RgbImage, skinSampleMask: FaceMask, surroun
   }
   if (others.length === 0) return undefined;
   return {
+    skin: skinG,
+    others,
     isSkin(r, g, b) {
       const [y, cb, cr] = ycbcr(r, g, b);
       const ls = logLik(skinG, y, cb, cr);
@@ -466,16 +483,14 @@ export interface SegmentOptions {
  */
 export function segmentFromLandmarks(image: RgbImage, face: FaceGeometry, options: SegmentOptions = {}): FaceSegment {
   const polygon = landmarkPolygon(face.landmarks, options.foreheadRaise === undefined ? {} : { foreheadRaise: options.foreheadRaise });
-  let mask = rasterizePolygon(polygon, image.width, image.height);
-  if (options.grow) mask = grownMask(image, mask, polygon, face.landmarks, options.grow);
+  const mask = options.grow ? grownMask(image, polygon, face.landmarks, options.grow) : rasterizePolygon(polygon, image.width, image.height);
   return { method: 'landmarks', polygon, mask };
 }
 
 /** The mesh method from an already computed mesh, as a pure function. */
 export function segmentFromMesh(image: RgbImage, face: FaceGeometry, mesh: MeshResult, options: SegmentOptions = {}): FaceSegment {
   const polygon = meshOutline(mesh.points);
-  let mask = rasterizePolygon(polygon, image.width, image.height);
-  if (options.grow) mask = grownMask(image, mask, polygon, face.landmarks, options.grow);
+  const mask = options.grow ? grownMask(image, polygon, face.landmarks, options.grow) : rasterizePolygon(polygon, image.width, image.height);
   return { method: 'mesh', polygon, mask, mesh: mesh.points, meshScore: mesh.faceScore };
 }
 
@@ -534,27 +549,49 @@ export function growthSpace(image: RgbImage, outline: Point[], landmarks68: Poin
   return { image: small, outline: outline.map(toSmall), landmarks68: landmarks68.map(toSmall), k, ox, oy };
 }
 
-function grownMask(image: RgbImage, core: FaceMask, outline: Point[], landmarks68: Point[], grow: boolean | GrowOptions): FaceMask {
-  if (core.w === 0 || landmarks68.length !== 68) return core;
+/**
+ * The outline grown (see GrowOptions), at the frame's resolution. The outline's own mask at the frame's
+ * resolution is only rasterised where it is used: growing in the frame itself, or as what is returned when
+ * growing cannot run (no 68 landmarks, an empty outline, nothing grown).
+ */
+function grownMask(image: RgbImage, outline: Point[], landmarks68: Point[], grow: boolean | GrowOptions): FaceMask {
+  const core = (): FaceMask => rasterizePolygon(outline, image.width, image.height);
+  if (landmarks68.length !== 68) return core();
   const learned = typeof grow === 'object' && grow.classifier === 'learned';
   const space = growthSpace(image, outline, landmarks68, learned ? LEARNED_GROW_MAX_FACE_PX : GROW_MAX_FACE_PX);
-  if (space.k === 1) return grownMaskAt(image, core, outline, landmarks68, grow);
+  if (space.k === 1) {
+    const c = core();
+    return c.w === 0 ? c : grownMaskAt(image, c, outline, landmarks68, grow);
+  }
   const { k, ox, oy } = space;
   const sw = space.image.width, sh = space.image.height;
-  const m = grownMaskAt(space.image, rasterizePolygon(space.outline, sw, sh), space.outline, space.landmarks68, grow);
-  if (m.w === 0) return core;
-  // back to the frame, nearest neighbour: each frame pixel takes the small pixel its centre falls in
-  const fx0 = Math.max(0, Math.floor(ox + m.x / k)), fy0 = Math.max(0, Math.floor(oy + m.y / k));
-  const fx1 = Math.min(image.width, Math.ceil(ox + (m.x + m.w) / k)), fy1 = Math.min(image.height, Math.ceil(oy + (m.y + m.h) / k));
+  const small = rasterizePolygon(space.outline, sw, sh);
+  // the outline covers no pixel centre even at the frame's resolution: nothing to grow from
+  if (small.w === 0 && core().w === 0) return core();
+  const m = grownMaskAt(space.image, small, space.outline, space.landmarks68, grow);
+  if (m.w === 0) return core();
+  // back to the frame, nearest neighbour: each frame pixel takes the small pixel its centre falls in. The
+  // small column of every frame column is worked out once; a frame row that falls in the same small row as
+  // the one above is a copy of it; only the frame rows and columns that fall inside m are allocated
+  const smallCol = (fx: number): number => Math.floor((fx + 0.5 - ox) * k) - m.x;
+  const smallRow = (fy: number): number => Math.floor((fy + 0.5 - oy) * k) - m.y;
+  let fx0 = Math.max(0, Math.floor(ox + m.x / k)), fy0 = Math.max(0, Math.floor(oy + m.y / k));
+  let fx1 = Math.min(image.width, Math.ceil(ox + (m.x + m.w) / k)), fy1 = Math.min(image.height, Math.ceil(oy + (m.y + m.h) / k));
+  while (fx0 < fx1 && smallCol(fx0) < 0) fx0++;
+  while (fx1 > fx0 && smallCol(fx1 - 1) >= m.w) fx1--;
+  while (fy0 < fy1 && smallRow(fy0) < 0) fy0++;
+  while (fy1 > fy0 && smallRow(fy1 - 1) >= m.h) fy1--;
   const w = Math.max(0, fx1 - fx0), h = Math.max(0, fy1 - fy0);
   const data = new Uint8Array(w * h);
+  const col = new Int32Array(w);
+  for (let i = 0; i < w; i++) col[i] = smallCol(fx0 + i);
+  let prev = -1;
   for (let j = 0; j < h; j++) {
-    const sy = Math.floor((fy0 + j + 0.5 - oy) * k) - m.y;
-    if (sy < 0 || sy >= m.h) continue;
-    for (let i = 0; i < w; i++) {
-      const sx = Math.floor((fx0 + i + 0.5 - ox) * k) - m.x;
-      if (sx >= 0 && sx < m.w && m.data[sy * m.w + sx]) data[j * w + i] = 1;
-    }
+    const sy = smallRow(fy0 + j);
+    if (sy === prev) { data.copyWithin(j * w, (j - 1) * w, j * w); continue; }
+    prev = sy;
+    const src = sy * m.w, dst = j * w;
+    for (let i = 0; i < w; i++) if (m.data[src + col[i]!]) data[dst + i] = 1;
   }
   return trimMask({ width: image.width, height: image.height, x: fx0, y: fy0, w, h, data });
 }
@@ -589,7 +626,7 @@ export function learnedSkinField(image: RgbImage, core: FaceMask, outline: Point
   const region = unionMasks([core, growRegion(outline, angle, image.width, image.height, LEARNED_REGION)], image.width, image.height);
   // the seed: eyes, nose and mouth (landmarks 27..67), always face, whatever their colour
   const seed = rasterizePolygon(convexHull(landmarks68.slice(27)), image.width, image.height);
-  return skinField(image, { outline, landmarks68, region, seed }, { skin, contrastScore: (y, cb, cr) => contrast.score(y, cb, cr) });
+  return skinField(image, { outline, landmarks68, region, seed }, { skin, contrast: { skin: contrast.skin, others: contrast.others } });
 }
 
 function grownMaskAt(image: RgbImage, core: FaceMask, outline: Point[], landmarks68: Point[], grow: boolean | GrowOptions): FaceMask {

@@ -13,12 +13,15 @@ import {
   type SkinClassifierFile,
   type SkinField,
   fieldMask,
+  learnedMask,
   loadSkinClassifier,
   parseSkinClassifier,
+  skinDecision,
   skinMargin,
 } from './skin-classifier.js';
 import { NO_SPLIT, fitSkinTrees, treeValue } from './train/skin-gbt.js';
-import { maskArea, maskAt } from './mask.js';
+import { maskArea, maskAt, rasterizePolygon } from './mask.js';
+import { warpAffine, type Affine, type RgbImage } from './geometry.js';
 
 const bundledJson = async (): Promise<SkinClassifierFile> => JSON.parse(await readFile(DEFAULT_SKIN_CLASSIFIER_URL, 'utf8')) as SkinClassifierFile;
 
@@ -162,5 +165,106 @@ describe('growing with the learned classifier', () => {
     const image = { width: 100, height: 100, data: Uint8Array.from({ length: 100 * 100 * 3 }, (_, k) => [200, 150, 120][k % 3]!) };
     expect(() => segmentFromLandmarks(image, { landmarks }, { grow: { classifier: 'learned' } })).toThrow(/needs skinClassifier/);
     expect(() => segmentFromLandmarks(image, { landmarks }, { grow: { classifier: 'nope' as 'learned' } })).toThrow(/must be one of/);
+  });
+});
+
+describe('the fast paths decide as the plain ones do', () => {
+  // deterministic pseudo-random numbers
+  const lcg = (seed: number): (() => number) => {
+    let s = seed;
+    return () => (s = (s * 1103515245 + 12345) % 2147483648) / 2147483648;
+  };
+
+  it('skinDecision (early exit) gives skinMargin > threshold for every vector, also near the threshold', async () => {
+    const c = await loadSkinClassifier();
+    const rnd = lcg(7);
+    // ranges around what the features take on faces (see SKIN_FEATURES)
+    const lo = [0, -2, -3, 0, -1, 0, 0, -60, -30, -30, 0, 0];
+    const hi = [2, 2.5, 2, 3, 2, 400, 2, 60, 30, 30, 2, 1];
+    let near = 0;
+    for (let n = 0; n < 20000; n++) {
+      const x = lo.map((a, f) => a + (hi[f]! - a) * rnd());
+      const m = skinMargin(c, x);
+      if (Math.abs(m - c.logitThreshold) < 0.5) near++;
+      expect(skinDecision(c, x)).toBe(m > c.logitThreshold);
+    }
+    expect(near).toBeGreaterThan(100);
+  });
+
+  it('learnedMask (features and trees inline) makes the mask fieldMask makes with features() and skinMargin', async () => {
+    const { learnedSkinField } = await import('./segment.js');
+    const c = await loadSkinClassifier();
+    const rnd = lcg(11);
+    // a skin-toned ellipse (face) on a noisy, darker background with a brown cap above it
+    const W = 96, H = 112;
+    const data = new Uint8Array(W * H * 3);
+    for (let y = 0; y < H; y++) {
+      for (let x = 0; x < W; x++) {
+        const inFace = ((x - 48) / 22) ** 2 + ((y - 52) / 28) ** 2 <= 1;
+        const cap = y < 30 && Math.abs(x - 48) < 30;
+        const base = inFace ? [205, 150, 120] : cap ? [70, 45, 30] : [90, 110, 140];
+        for (let ch = 0; ch < 3; ch++) data[(y * W + x) * 3 + ch] = Math.max(0, Math.min(255, base[ch]! + Math.round((rnd() - 0.5) * 30)));
+      }
+    }
+    const image: RgbImage = { width: W, height: H, data };
+    // 68 points: jaw on the ellipse's lower half, brows, nose, eyes, mouth where a frontal face has them
+    const L = Array.from({ length: 68 }, () => ({ x: 48, y: 52 }));
+    for (let i = 0; i <= 16; i++) { const a = Math.PI * (1 - i / 16); L[i] = { x: 48 + 22 * Math.cos(a), y: 44 + 36 * Math.sin(a) * 0.9 }; }
+    for (let i = 17; i <= 26; i++) L[i] = { x: 30 + (i - 17) * 4, y: 38 };
+    for (let i = 27; i <= 35; i++) L[i] = { x: 48 + (i > 30 ? (i - 33) * 3 : 0), y: 44 + (i <= 30 ? (i - 27) * 4 : 16) };
+    for (let i = 36; i <= 41; i++) L[i] = { x: 36 + (i - 36) * 2, y: 44 + (i % 2) };
+    for (let i = 42; i <= 47; i++) L[i] = { x: 52 + (i - 42) * 2, y: 44 + (i % 2) };
+    for (let i = 48; i <= 67; i++) L[i] = { x: 40 + ((i - 48) % 10) * 1.8, y: 70 + (i < 58 ? 0 : 2) };
+    const outline = Array.from({ length: 40 }, (_, i) => ({ x: 48 + 22 * Math.cos((i / 40) * 2 * Math.PI), y: 52 + 28 * Math.sin((i / 40) * 2 * Math.PI) }));
+    const field = learnedSkinField(image, rasterizePolygon(outline, W, H), outline, L);
+    expect(field?.data).toBeDefined();
+    const x = new Float64Array(SKIN_FEATURE_COUNT);
+    const plain = fieldMask(field!, (k) => {
+      field!.features(k, x);
+      return skinMargin(c, x) > c.logitThreshold;
+    });
+    const fast = learnedMask(field!, c);
+    expect(maskArea(plain)).toBeGreaterThan(500);
+    expect([fast.x, fast.y, fast.w, fast.h]).toEqual([plain.x, plain.y, plain.w, plain.h]);
+    expect(Array.from(fast.data)).toEqual(Array.from(plain.data));
+  });
+
+  it('warpAffine\'s fast loops give the bytes of a plain per-sample bilinear loop (any affine, edges, sub-samples)', () => {
+    const rnd = lcg(3);
+    const W = 50, H = 40;
+    const src: RgbImage = { width: W, height: H, data: Uint8Array.from({ length: W * H * 3 }, () => Math.floor(rnd() * 256)) };
+    // the loop warpAffine had before its fast paths
+    const reference = (m: Affine, w: number, h: number, maxSub: number): Uint8Array => {
+      const out = new Uint8Array(w * h * 3);
+      const scale = Math.sqrt(Math.abs(m[0] * m[4] - m[1] * m[3]));
+      const k = scale > 1.5 ? Math.min(maxSub, Math.ceil(scale)) : 1;
+      const at = (x: number, y: number, c: number): number => (x >= 0 && y >= 0 && x < W && y < H ? src.data[(y * W + x) * 3 + c]! : 0);
+      for (let v = 0; v < h; v++) {
+        for (let u = 0; u < w; u++) {
+          const acc = [0, 0, 0];
+          for (let sv = 0; sv < k; sv++) {
+            for (let su = 0; su < k; su++) {
+              const ou = u + (k === 1 ? 0 : (su + 0.5) / k - 0.5);
+              const ov = v + (k === 1 ? 0 : (sv + 0.5) / k - 0.5);
+              const x = m[0] * ou + m[1] * ov + m[2];
+              const y = m[3] * ou + m[4] * ov + m[5];
+              const x0 = Math.floor(x), y0 = Math.floor(y);
+              const fx = x - x0, fy = y - y0;
+              for (let c = 0; c < 3; c++) acc[c]! += (at(x0, y0, c) * (1 - fx) + at(x0 + 1, y0, c) * fx) * (1 - fy) + (at(x0, y0 + 1, c) * (1 - fx) + at(x0 + 1, y0 + 1, c) * fx) * fy;
+            }
+          }
+          for (let c = 0; c < 3; c++) out[(v * w + u) * 3 + c] = Math.round(acc[c]! / (k * k));
+        }
+      }
+      return out;
+    };
+    for (let n = 0; n < 200; n++) {
+      const s = 0.3 + rnd() * 4, a = rnd() * 2 * Math.PI;
+      const m: Affine = n % 2
+        ? [s * Math.cos(a), -s * Math.sin(a), -30 + rnd() * 60, s * Math.sin(a), s * Math.cos(a), -30 + rnd() * 60]
+        : [s, 0, -30 + rnd() * 60, 0, s * (0.5 + rnd()), -30 + rnd() * 60]; // no rotation: the separable path
+      const w = 1 + Math.floor(rnd() * 30), h = 1 + Math.floor(rnd() * 30), maxSub = 1 + Math.floor(rnd() * 4);
+      expect(Buffer.from(warpAffine(src, m, w, h, maxSub)).equals(Buffer.from(reference(m, w, h, maxSub)))).toBe(true);
+    }
   });
 });
