@@ -85,6 +85,12 @@ export interface RunOptions {
    * (DeepStream's secondary-reinfer-interval). They come back with `trackOnly: true`.
    */
   trackOnlyNear?: Array<Box[] | undefined>;
+  /**
+   * the full-frame detector's confidence threshold for this call instead of its configured one (in (0,1)):
+   * redaction's verification looks again at a lower one, so that a face just under the threshold, which a
+   * re-encoded copy of the frame may tip over it, is hidden too
+   */
+  minScore?: number;
 }
 
 export const DEFAULT_MODELS = {
@@ -255,7 +261,7 @@ export class FaceEngine {
     if (options.wholeImageIsFace) {
       detections = images.map((img) => [{ box: { x: 0, y: 0, width: img.width, height: img.height }, score: 1, keypoints: [] }]);
     } else {
-      detections = await this.detector.run(images, options.regions);
+      detections = await this.detector.run(images, options.regions, options.minScore === undefined ? {} : { scoreThreshold: options.minScore });
       const f = options.fallbackCenterFraction;
       if (f !== undefined && f > 0) {
         detections = detections.map((d, i) => {

@@ -167,9 +167,11 @@ export class BlazeFaceDetector {
    * analytics pipelines (DeepStream's `interval`, MediaPipe's face mesh re-using the last frame's ROI).
    * An empty list means "no face to follow": nothing is run for that image.
    */
-  async run(images: RgbImage[], regions?: ReadonlyArray<readonly Box[] | undefined>): Promise<Detection[][]> {
+  async run(images: RgbImage[], regions?: ReadonlyArray<readonly Box[] | undefined>, override: { scoreThreshold?: number } = {}): Promise<Detection[][]> {
     const full = this.full;
     if (!full) throw new FaceflowError('INTERNAL', 'detector used after dispose()');
+    const scoreThreshold = override.scoreThreshold ?? this.cfg.scoreThreshold;
+    if (!(scoreThreshold > 0 && scoreThreshold < 1)) throw new FaceflowError('INVALID_ARGUMENT', `detector score threshold must be in (0,1), got ${scoreThreshold}`);
     const windows: Window[] = [];
     for (let i = 0; i < images.length; i++) {
       const r = regions?.[i];
@@ -182,7 +184,7 @@ export class BlazeFaceDetector {
       if (!net) continue;
       for (const inRegion of [false, true]) {
         const mine = windows.filter((w) => w.net === net && (w.region ?? false) === inRegion);
-        const threshold = logit(inRegion ? this.cfg.regionScoreThreshold : this.cfg.scoreThreshold);
+        const threshold = logit(inRegion ? this.cfg.regionScoreThreshold : scoreThreshold);
         for (let start = 0; start < mine.length; start += this.cfg.batchSize) {
           await this.detectBatch(net, mine.slice(start, start + this.cfg.batchSize), threshold, candidates);
         }
