@@ -34,6 +34,7 @@ import {
   redactionExempt,
   silentLogger,
 } from '@faceflow/shared';
+import { performance } from 'node:perf_hooks';
 import { Batcher } from './batcher.js';
 import { faceCropJpeg, type CropStore } from './crops.js';
 import { DetectionScheduler } from './scheduler.js';
@@ -138,6 +139,7 @@ export class EmbedderStage implements Stage {
     batchSize?: Histogram;
     inference?: Histogram;
     decode?: Histogram;
+    phase?: Histogram<'phase'>;
     detections?: Counter<'kind'>;
     followed?: Counter;
     deferred?: Counter;
@@ -157,17 +159,29 @@ export class EmbedderStage implements Stage {
           batchSize: mt.histogram({ name: 'embedder_batch_size', help: 'Frames per engine batch', buckets: [1, 2, 4, 8, 16, 32, 64] }),
           inference: mt.histogram({ name: 'embedder_inference_seconds', help: 'Engine time of one batch (detection, landmarks, embedding)' }),
           decode: mt.histogram({ name: 'embedder_decode_seconds', help: 'Time to decode one frame image' }),
+          // where a frame's time in the embedder goes, for latency tails: before the engine (decoding, waiting
+          // for the camera's previous frame) and in it (batch queue, worker queue, the run itself)
+          phase: mt.histogram({
+            name: 'embedder_frame_phase_seconds',
+            help: 'Per frame: time from its arrival to its engine submission (phase="wait", decoding included) and from submission to its result (phase="engine", queues included)',
+            labelNames: ['phase'] as const,
+            buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 0.75, 1, 1.5, 2.5, 5],
+          }),
           deferred: mt.counter({ name: 'embedder_full_detections_deferred_total', help: 'Full detections put off because the camera\'s previous one was still running (the engine is behind)' }),
           followed: mt.counter({ name: 'embedder_faces_followed_total', help: 'Faces located near a face embedded a moment ago, and not embedded again (reembed interval)' }),
           detections: mt.counter({ name: 'embedder_detections_total', help: 'Frames by detection kind: full (whole frame and tiles) or region (near the last faces)', labelNames: ['kind'] as const }),
         }
       : {};
-    // full detections: one batch at a time, on one worker, so that a worker is always free for the region
-    // frames that the cameras' next frames wait on; region frames: spread over the workers
+    // full detections (video scheduling on): one frame per batch, each on one worker, as many at once as
+    // there are workers. A full detection is the slow frame of its camera (8-17 windows, and its new faces'
+    // landmarks and embeddings), and every frame of its Kafka batch waits for it: batching two or three
+    // cameras' full detections onto one worker made each wait for all (BENCHMARKS.md, "where the time
+    // goes": embedder p99 1.5 s, capture-to-event p99 1.9 s; one per batch, on either worker: 1.2 / 0.9 s).
+    // Region frames: batched, spread over the workers.
     this.batcher = new Batcher<Work, EngineFace[]>({
-      maxBatch: this.o.maxBatch,
+      maxBatch: this.o.fullDetectionEveryMs ? 1 : this.o.maxBatch,
       maxWaitMs: this.o.maxWaitMs,
-      maxInFlight: this.o.fullDetectionEveryMs ? 1 : (this.o.maxInFlight ?? 1),
+      maxInFlight: this.o.maxInFlight ?? 1,
       onBatch: (n) => this.m.batchSize?.observe({}, n),
       run: (items) => this.runBatch(items, this.o.fullDetectionEveryMs ? { split: false } : {}),
     });
@@ -234,6 +248,7 @@ export class EmbedderStage implements Stage {
     let finished: (() => void) | undefined;
     const tail = full ? undefined : new Promise<void>((r) => (finished = r));
     if (tail) this.cameraTails.set(camera, tail);
+    const arrived = performance.now();
     try {
       const image = await decode();
       // wait for the camera's previous frame only when what is known of the camera is stale: a result a
@@ -243,7 +258,10 @@ export class EmbedderStage implements Stage {
       const regions = full ? undefined : this.scheduler.regions(camera, frame.captureTs);
       const trackOnlyNear = this.scheduler.recentlyEmbedded(camera, frame.captureTs, this.o.reembedEveryMs ?? 0);
       this.m.detections?.inc({ kind: full ? 'full' : 'region' });
+      const submitted = performance.now();
+      this.m.phase?.observe({ phase: 'wait' }, (submitted - arrived) / 1000);
       const faces = await (full ? this.batcher : this.regionBatcher).submit({ frame, image, regions, trackOnlyNear });
+      this.m.phase?.observe({ phase: 'engine' }, (performance.now() - submitted) / 1000);
       this.scheduler.observe(
         camera,
         frame.captureTs,

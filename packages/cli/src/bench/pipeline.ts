@@ -29,7 +29,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { parseArgs, promisify } from 'node:util';
 import { Gallery } from '@faceflow/engine';
-import { baseConfigFields, defineConfig, IdentityEventSchema, MatchSchema, topicNames } from '@faceflow/shared';
+import { baseConfigFields, defineConfig, FaceSchema, FrameSchema, IdentityEventSchema, MatchSchema, topicNames } from '@faceflow/shared';
 import { KafkaBus } from '@faceflow/shared/kafka';
 import { RedisGalleryStore } from '@faceflow/shared/redis';
 import { metricsText, ready, ROOT, startService, stopServices, sumMetric, type Service } from './services.js';
@@ -83,7 +83,85 @@ interface PipelineRow {
   framesInWindow: number;
   /** embedder counters over the window (all instances): detections by kind, faces embedded / followed, CPU seconds, batches */
   work: Record<string, number>;
+  breakdown: Breakdown;
+  /** the embedders' per-frame phases over the window (from their histogram: bucket bounds, not exact) */
+  phases: { wait: PhaseStats; engine: PhaseStats };
   seconds: number;
+}
+
+interface PhaseStats {
+  frames: number;
+  /** the histogram bucket bound under which half / 99% of the frames fall */
+  p50le: number | null;
+  p99le: number | null;
+  /** share of frames over 0.5 s */
+  over500ms: number;
+}
+
+/** Seconds per segment of a frame's or an event's way: p50, p99, and the mean over the slowest 5%. */
+interface SegmentStats {
+  p50: number | null;
+  p99: number | null;
+  slowMean: number | null;
+}
+
+interface Breakdown {
+  /** frames with all four stamps (frames without a face have no face message) */
+  frames: number;
+  ingest: SegmentStats;
+  embedder: SegmentStats;
+  matcher: SegmentStats;
+  matchRead: SegmentStats;
+  /** identity events whose triggering frame has all stamps */
+  events: number;
+  eventUpToMatch: SegmentStats;
+  alerts: SegmentStats;
+  eventRead: SegmentStats;
+}
+
+/**
+ * Splits capture-to-match per frame and capture-to-event per event into segments by the Kafka producer
+ * timestamps (the bench, the broker and the services share one clock here). "slowMean" is each segment's mean
+ * over the 5% of frames (events) slowest end to end: where the tail's time goes.
+ */
+function latencyBreakdown(
+  frames: Array<{ frameId: string; captureTs: number; at: number; matchTs: number; cameraId: string }>,
+  events: Array<{ endTs: number; at: number; eventTs: number; cameraId: string }>,
+  ingestTs: Map<string, number>,
+  embedTs: Map<string, number>,
+): Breakdown {
+  const stats = (rows: number[][], k: number): SegmentStats => {
+    if (rows.length === 0) return { p50: null, p99: null, slowMean: null };
+    const v = rows.map((r) => r[k]!).sort((a, b) => a - b);
+    const slow = [...rows].sort((a, b) => b[0]! - a[0]!).slice(0, Math.max(1, Math.ceil(rows.length * 0.05)));
+    return { p50: quantile(v, 0.5)!, p99: quantile(v, 0.99)!, slowMean: slow.reduce((a, r) => a + r[k]!, 0) / slow.length };
+  };
+  const rows: number[][] = [];
+  const byCamCapture = new Map<string, number[]>();
+  for (const f of frames) {
+    const ing = ingestTs.get(f.frameId), emb = embedTs.get(f.frameId);
+    if (ing === undefined || emb === undefined) continue;
+    const r = [(f.at - f.captureTs) / 1000, (ing - f.captureTs) / 1000, (emb - ing) / 1000, (f.matchTs - emb) / 1000, (f.at - f.matchTs) / 1000];
+    rows.push(r);
+    byCamCapture.set(`${f.cameraId}@${f.captureTs}`, [f.matchTs]);
+  }
+  const evRows: number[][] = [];
+  for (const e of events) {
+    const fr = byCamCapture.get(`${e.cameraId}@${e.endTs}`);
+    if (!fr) continue;
+    evRows.push([(e.at - e.endTs) / 1000, (fr[0]! - e.endTs) / 1000, (e.eventTs - fr[0]!) / 1000, (e.at - e.eventTs) / 1000]);
+  }
+  return {
+    frames: rows.length,
+    ingest: stats(rows, 1),
+    embedder: stats(rows, 2),
+    matcher: stats(rows, 3),
+    matchRead: stats(rows, 4),
+    events: evRows.length,
+    eventUpToMatch: stats(evRows, 1),
+    alerts: stats(evRows, 2),
+    eventRead: stats(evRows, 3),
+  };
 }
 
 async function pipelineRun(o: {
@@ -105,7 +183,7 @@ async function pipelineRun(o: {
   const topics = topicNames(prefix);
   const extra = [`${topics.faces}.dlq`, `${topics.matches}.dlq`];
   const galleryPrefix = `bench:${id}:`;
-  const groups = { embedder: `bench-embedder-${id}`, matcher: `bench-matcher-${id}`, alerts: `bench-alerts-${id}`, reader: `bench-reader-${id}`, eventReader: `bench-events-${id}` };
+  const groups = { embedder: `bench-embedder-${id}`, matcher: `bench-matcher-${id}`, alerts: `bench-alerts-${id}`, reader: `bench-reader-${id}`, eventReader: `bench-events-${id}`, stamps: `bench-stamps-${id}` };
   const bus = new KafkaBus({ brokers: o.kafkaBrokers, clientId: 'faceflow-bench' });
   const services: Service[] = [];
   const cameras = Array.from({ length: o.cameras }, (_, i) => `cam${i + 1}`);
@@ -140,7 +218,7 @@ async function pipelineRun(o: {
     await Promise.all(services.map((s) => ready(s)));
 
     // every match: capture-to-match latency, counted per frame (a frame's first match)
-    const seenFrames = new Map<string, { captureTs: number; at: number }>();
+    const seenFrames = new Map<string, { frameId: string; captureTs: number; at: number; matchTs: number; cameraId: string }>();
     const sub = await bus.subscribe(
       topics.matches,
       groups.reader,
@@ -148,14 +226,43 @@ async function pipelineRun(o: {
         const at = Date.now();
         for (const m of batch.messages) {
           const match = MatchSchema.decode(m.value);
-          if (!seenFrames.has(match.frameId)) seenFrames.set(match.frameId, { captureTs: match.captureTs, at });
+          if (!seenFrames.has(match.frameId)) seenFrames.set(match.frameId, { frameId: match.frameId, captureTs: match.captureTs, at, matchTs: m.timestamp, cameraId: match.cameraId });
         }
       },
       { deadLetter: false },
     );
+    // where a frame's time goes: the Kafka timestamps (producer time) of its frame message (ingest's send) and
+    // of its first face message (the embedder's send); with the match's, they split capture-to-match into
+    // ingest, embedder (Kafka hop, queues, engine) and matcher (Kafka hop, tracking, search)
+    const ingestTs = new Map<string, number>();
+    const embedTs = new Map<string, number>();
+    const stampSubs = await Promise.all([
+      bus.subscribe(
+        topics.frames,
+        groups.stamps + '-frames',
+        async (batch) => {
+          for (const m of batch.messages) {
+            const { frameId } = FrameSchema.decode(m.value);
+            if (!ingestTs.has(frameId)) ingestTs.set(frameId, m.timestamp);
+          }
+        },
+        { deadLetter: false },
+      ),
+      bus.subscribe(
+        topics.faces,
+        groups.stamps + '-faces',
+        async (batch) => {
+          for (const m of batch.messages) {
+            const face = FaceSchema.decode(m.value);
+            if (!embedTs.has(face.frameId)) embedTs.set(face.frameId, m.timestamp);
+          }
+        },
+        { deadLetter: false },
+      ),
+    ]);
     // every enter/update identity event, read as a downstream consumer reads it: arrival - the capture time
     // of the track's newest face (endTs), i.e. of the frame whose match triggered the event
-    const eventLatencies: Array<{ endTs: number; at: number }> = [];
+    const eventLatencies: Array<{ endTs: number; at: number; eventTs: number; cameraId: string }> = [];
     const eventSub = await bus.subscribe(
       topics.identityEvents,
       groups.eventReader,
@@ -163,7 +270,7 @@ async function pipelineRun(o: {
         const at = Date.now();
         for (const m of batch.messages) {
           const e = IdentityEventSchema.decode(m.value);
-          if (e.type !== 'exit') eventLatencies.push({ endTs: e.endTs, at });
+          if (e.type !== 'exit') eventLatencies.push({ endTs: e.endTs, at, eventTs: m.timestamp, cameraId: e.cameraId });
         }
       },
       { deadLetter: false },
@@ -221,6 +328,7 @@ async function pipelineRun(o: {
     log(`warming up for ${o.warmup} s`);
     await sleep(o.warmup * 1000);
     const t0 = Date.now();
+    const phaseBefore = await Promise.all(embedders.map(metricsText));
     const f0 = await embedderFrames();
     const w0 = await embedderWork();
     const ingestBefore = await metricsText(ingest);
@@ -229,12 +337,13 @@ async function pipelineRun(o: {
     const f1 = await embedderFrames();
     const w1 = await embedderWork();
     const t1 = Date.now();
+    const phaseAfter = await Promise.all(embedders.map(metricsText));
     const ingestAfter = await metricsText(ingest);
     const lagAtEnd = (await Promise.all(embedders.map(metricsText))).reduce((a, t) => Math.max(a, sumMetric(t, 'faceflow_consumer_lag_messages')), 0);
     pushing = false;
     await Promise.all(pushers);
     // let the frames captured in the window arrive (bounded)
-    const inWindow = (): { captureTs: number; at: number }[] => [...seenFrames.values()].filter((f) => f.captureTs >= t0 && f.captureTs < t1);
+    const inWindow = (): Array<{ frameId: string; captureTs: number; at: number; matchTs: number; cameraId: string }> => [...seenFrames.values()].filter((f) => f.captureTs >= t0 && f.captureTs < t1);
     const drainEnd = Date.now() + 30_000;
     let before = -1;
     while (Date.now() < drainEnd && inWindow().length !== before) {
@@ -250,6 +359,39 @@ async function pipelineRun(o: {
       .sort((a, b) => a - b);
     await sub.close({ graceMs: 1000 });
     await eventSub.close({ graceMs: 1000 });
+    for (const st of stampSubs) await st.close({ graceMs: 1000 });
+    const breakdown = latencyBreakdown(
+      inWindow(),
+      eventLatencies.filter((e) => e.endTs >= t0 && e.endTs < t1),
+      ingestTs,
+      embedTs,
+    );
+    const phase = (w: 'wait' | 'engine'): PhaseStats => {
+      const buckets = (ts: string[]): Map<number, number> => {
+        const out = new Map<number, number>();
+        for (const t of ts) {
+          for (const line of t.split('\n')) {
+            const mm = /^faceflow_embedder_frame_phase_seconds_bucket\{(.*)\} (\S+)$/.exec(line);
+            if (!mm || !mm[1]!.includes(`phase="${w}"`)) continue;
+            const le = /le="([^"]+)"/.exec(mm[1]!)![1]!;
+            const key = le === '+Inf' ? Infinity : Number(le);
+            out.set(key, (out.get(key) ?? 0) + Number(mm[2]));
+          }
+        }
+        return out;
+      };
+      const b0 = buckets(phaseBefore), b1 = buckets(phaseAfter);
+      const les = [...b1.keys()].sort((a, b) => a - b);
+      const counts = les.map((le) => (b1.get(le) ?? 0) - (b0.get(le) ?? 0));
+      const total = counts[counts.length - 1] ?? 0;
+      const q = (p: number): number | null => {
+        if (total === 0) return null;
+        const i = counts.findIndex((c) => c >= p * total);
+        return les[i] ?? null;
+      };
+      const over = (x: number): number => (total === 0 ? 0 : 1 - (counts[les.indexOf(x)] ?? total) / total);
+      return { frames: total, p50le: q(0.5), p99le: q(0.99), over500ms: over(0.5) };
+    };
     const dropped =
       sumMetric(ingestAfter, 'faceflow_frames_dropped_total', { stage: 'ingest' }) - sumMetric(ingestBefore, 'faceflow_frames_dropped_total', { stage: 'ingest' });
     return {
@@ -268,6 +410,8 @@ async function pipelineRun(o: {
       lagAtEnd,
       framesInWindow: lat.length,
       work: Object.fromEntries(Object.keys(w1).map((k) => [k, w1[k]! - w0[k]!])),
+      breakdown,
+      phases: { wait: phase('wait'), engine: phase('engine') },
       seconds: (t1 - t0) / 1000,
     };
   } finally {
@@ -328,7 +472,7 @@ function searchBench(entries: number, dim = 128): SearchRow {
   return { entries, queries, p50: quantile(times, 0.5)!, p99: quantile(times, 0.99)!, buildSeconds };
 }
 
-const fmt = (x: number | undefined, d = 2): string => (x === undefined || !Number.isFinite(x) ? 'n/a' : x.toFixed(d));
+const fmt = (x: number | null | undefined, d = 2): string => (x === undefined || x === null || !Number.isFinite(x) ? 'n/a' : x.toFixed(d));
 
 async function main(): Promise<void> {
   const { values } = parseArgs({
@@ -410,6 +554,17 @@ async function main(): Promise<void> {
       ),
       '',
       'capture→match: per frame (its first match, read from the matches topic); capture→event: per enter/update identity event read from the identity-events topic (arrival minus the capture time of the frame whose match triggered it).',
+      '',
+      'Where the time goes, by the Kafka producer timestamps (one clock): p50 / p99 / mean over the slowest 5% end to end, seconds.',
+      '',
+      '| embedders | frames | capture→ingest sent | →embedder sent | →matcher sent | →read | events | capture→match sent | →alerts sent | →read | embedder wait p50/p99 (le) | engine p50/p99 (le) | engine > 0.5 s |',
+      '|---|---|---|---|---|---|---|---|---|---|---|---|---|',
+      ...rows.map((r) => {
+        const b = r.breakdown;
+        const seg = (x: SegmentStats): string => `${fmt(x.p50)} / ${fmt(x.p99)} / ${fmt(x.slowMean)}`;
+        const ph = (x: PhaseStats): string => `${x.p50le ?? '-'} / ${x.p99le ?? '-'}`;
+        return `| ${r.embedders} | ${b.frames} | ${seg(b.ingest)} | ${seg(b.embedder)} | ${seg(b.matcher)} | ${seg(b.matchRead)} | ${b.events} | ${seg(b.eventUpToMatch)} | ${seg(b.alerts)} | ${seg(b.eventRead)} | ${ph(r.phases.wait)} | ${ph(r.phases.engine)} | ${fmt(r.phases.engine.over500ms * 100, 1)}% |`;
+      }),
       '',
     );
   }
