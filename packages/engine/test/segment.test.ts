@@ -437,6 +437,16 @@ describe('segmentation on the demo photos', () => {
     expect(onGrey / maskArea(m)).toBeLessThan(0.02);
   });
 
+  it('a mesh segmenter grows with the learned classifier unless told otherwise', async () => {
+    const { image, faces } = photos[0]!;
+    const [byDefault] = await segmenter.run([image], [faces], { grow: true });
+    const [learned] = await segmenter.run([image], [faces], { grow: { classifier: 'learned' } });
+    const [contrast] = await segmenter.run([image], [faces], { grow: { classifier: 'contrast' } });
+    const bytes = (segs: typeof byDefault) => segs!.map((x) => Buffer.from(x.mask.data).toString('base64'));
+    expect(bytes(byDefault)).toEqual(bytes(learned));
+    expect(bytes(byDefault)).not.toEqual(bytes(contrast));
+  });
+
   it('the face oval polygon follows the mesh silhouette', async () => {
     const { image, faces } = photos[1]!;
     const mesh = await FaceMesh.load({ modelPath: (await resolveModel('facemesh')).main });

@@ -91,22 +91,25 @@ async function loadTools(ctx: CommandContext, needMesh: boolean): Promise<{ engi
 
 type Classifier = GrowClassifier;
 
-function parseClassifier(ctx: CommandContext): Classifier {
-  const c = str(ctx, 'classifier') ?? 'contrast';
+/** --classifier, or undefined: the segmenter's default (learned on mesh outlines, contrast on landmark ones) */
+function parseClassifier(ctx: CommandContext): Classifier | undefined {
+  const c = str(ctx, 'classifier');
+  if (c === undefined) return undefined;
   if (!(GROW_CLASSIFIERS as readonly string[]).includes(c)) throw new UsageError(`--classifier must be one of ${GROW_CLASSIFIERS.join(', ')}, got "${c}"`);
   return c as Classifier;
 }
 
 const CLASSIFIER_HELP = [
-  '  --classifier C     +grow methods: contrast (default: skin vs the colours around the head, trims hair off',
-  '                     the outline\'s edge), skin-only (chroma and luma bounds around the face\'s own skin) or',
-  '                     learned (boosted trees on each pixel\'s place in the face and its colour, fitted on LFW',
-  '                     Part Labels by faceflow train seg; --skin-classifier FILE for other trees than the bundled)',
+  '  --classifier C     +grow methods: learned (the default with mesh: boosted trees on each pixel\'s place in',
+  '                     the face and its colour, fitted on LFW Part Labels by faceflow train seg; --skin-classifier',
+  '                     FILE for other trees than the bundled), contrast (the default with landmarks: skin vs the',
+  '                     colours around the head, trims hair off the outline\'s edge) or skin-only (chroma and luma',
+  '                     bounds around the face\'s own skin)',
 ];
 
-async function segmentWith(tools: { mesh?: FaceSegmenter; landmarks: FaceSegmenter }, v: Variant, image: RgbImage, faces: Face[], classifier: Classifier = 'contrast'): Promise<FaceSegment[]> {
+async function segmentWith(tools: { mesh?: FaceSegmenter; landmarks: FaceSegmenter }, v: Variant, image: RgbImage, faces: Face[], classifier?: Classifier): Promise<FaceSegment[]> {
   const seg = baseMethod(v) === 'mesh' ? tools.mesh! : tools.landmarks;
-  const [out] = await seg.run([image], [faces], { grow: v.endsWith('+grow') ? { classifier } : false });
+  const [out] = await seg.run([image], [faces], { grow: v.endsWith('+grow') ? (classifier ? { classifier } : true) : false });
   return out!;
 }
 
@@ -635,7 +638,7 @@ export const evalSeg: CommandSpec = {
       split,
       scale,
       fallbacks,
-      classifier,
+      classifier: classifier ?? 'default (mesh: learned, landmarks: contrast)',
       skinLabel: 'green (0,255,0), face and neck',
       embedder: tools.engine.embedderInfo.name,
       embedMsPerFace: round(embedPerFace, 2),
