@@ -340,3 +340,20 @@ export function maskScores(predicted: Uint8Array, truth: Uint8Array): { iou: num
   const union = p + t - inter;
   return { iou: union === 0 ? 1 : inter / union, precision: p === 0 ? 0 : inter / p, recall: t === 0 ? 1 : inter / t, predicted: p, truth: t };
 }
+
+/**
+ * 4-connected flood over a w x h grid: from the cells already on `stack` (and set in `out`), every cell that
+ * `ok` accepts and that touches the flood joins it. `ok` may be asked about a cell more than once (from each
+ * neighbour that reaches it): callers memoise when it is costly.
+ */
+export function flood4(out: Uint8Array, w: number, h: number, stack: number[], ok: (k: number) => boolean): void {
+  const n = w * h;
+  while (stack.length > 0) {
+    const k = stack.pop()!;
+    const i = k % w;
+    if (i > 0 && !out[k - 1] && ok(k - 1)) { out[k - 1] = 1; stack.push(k - 1); }
+    if (i + 1 < w && !out[k + 1] && ok(k + 1)) { out[k + 1] = 1; stack.push(k + 1); }
+    if (k >= w && !out[k - w] && ok(k - w)) { out[k - w] = 1; stack.push(k - w); }
+    if (k + w < n && !out[k + w] && ok(k + w)) { out[k + w] = 1; stack.push(k + w); }
+  }
+}

@@ -22,7 +22,7 @@
  */
 import { FaceflowError } from '@faceflow/shared';
 import { warpAffine, type Point, type RgbImage } from './geometry.js';
-import { type FaceMask, emptyMask, rasterizePolygon, trimMask, unionMasks } from './mask.js';
+import { type FaceMask, emptyMask, flood4, rasterizePolygon, trimMask, unionMasks } from './mask.js';
 import { FaceMesh, type MeshResult, eyeLineAngle68, meshRoiFromLandmarks, meshRoiFromMesh, type Point3 } from './models/facemesh.js';
 import { type SkinClassifier, type SkinField, learnedMask, loadSkinClassifier, skinField } from './skin-classifier.js';
 
@@ -408,14 +408,7 @@ export function growSkin(image: RgbImage, core: FaceMask, region: FaceMask, skin
       stack.push(k);
     }
   }
-  while (stack.length > 0) {
-    const k = stack.pop()!;
-    const i = k % w;
-    if (i > 0 && !out[k - 1] && ok(k - 1)) { out[k - 1] = 1; stack.push(k - 1); }
-    if (i + 1 < w && !out[k + 1] && ok(k + 1)) { out[k + 1] = 1; stack.push(k + 1); }
-    if (k >= w && !out[k - w] && ok(k - w)) { out[k - w] = 1; stack.push(k - w); }
-    if (k + w < w * h && !out[k + w] && ok(k + w)) { out[k + w] = 1; stack.push(k + w); }
-  }
+  flood4(out, w, h, stack, ok);
   return trimMask({ width: image.width, height: image.height, x: rx, y: ry, w, h, data: out });
 }
 

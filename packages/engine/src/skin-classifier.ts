@@ -18,7 +18,7 @@
 import { readFile } from 'node:fs/promises';
 import { FaceflowError } from '@faceflow/shared';
 import type { Point, RgbImage } from './geometry.js';
-import { type FaceMask, trimMask } from './mask.js';
+import { type FaceMask, flood4, trimMask } from './mask.js';
 
 /** The features, in the order the trees index them. A model names them; a model with other names is refused. */
 export const SKIN_FEATURES = [
@@ -436,14 +436,7 @@ export function fieldMask(field: SkinField, accept: (k: number) => boolean): Fac
     seen[k] = yes ? 1 : 2;
     return yes;
   };
-  while (stack.length > 0) {
-    const k = stack.pop()!;
-    const i = k % w;
-    if (i > 0 && !out[k - 1] && ok(k - 1)) { out[k - 1] = 1; stack.push(k - 1); }
-    if (i + 1 < w && !out[k + 1] && ok(k + 1)) { out[k + 1] = 1; stack.push(k + 1); }
-    if (k >= w && !out[k - w] && ok(k - w)) { out[k - w] = 1; stack.push(k - w); }
-    if (k + w < n && !out[k + w] && ok(k + w)) { out[k + w] = 1; stack.push(k + w); }
-  }
+  flood4(out, w, h, stack, ok);
   fillHoles(out, w, h);
   return trimMask({ width: field.width, height: field.height, x: box.x, y: box.y, w, h, data: out });
 }
