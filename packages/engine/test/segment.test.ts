@@ -8,7 +8,7 @@ import { FaceEngine, type Face, defaultModelPaths } from '../src/engine.js';
 import { decodeImage } from '../src/image.js';
 import { tf, initRuntime } from '../src/runtime/tf.js';
 import { resolveModel } from '../src/registry/index.js';
-import { FaceMesh, MESH_INPUT, meshRoiFromLandmarks } from '../src/models/facemesh.js';
+import { FaceMesh, MESH_INPUT, boxShrink, meshRoiFromLandmarks, roiAffine } from '../src/models/facemesh.js';
 import { FaceSegmenter, GROW_MAX_FACE_PX, faceOvalPolygon, landmarkPolygon, segmentFromLandmarks } from '../src/segment.js';
 import {
   dilateMask,
@@ -283,6 +283,43 @@ describe('FaceMesh', () => {
     expect(MESH_INPUT).toBe(192);
   });
 
+  it('boxShrink averages every f x f block, edge blocks over the pixels they have, and maps the crop onto block centres', () => {
+    // R = x, G = y, B = noise: a block's mean R and G are its centre, so sampling the shrunk copy at the
+    // crop's affine must give back the image coordinates the crop pixel stands on
+    const W = 211, H = 197;
+    const data = noise(W * H * 3);
+    for (let y = 0; y < H; y++) for (let x = 0; x < W; x++) { data[(y * W + x) * 3] = x; data[(y * W + x) * 3 + 1] = y; }
+    const image: RgbImage = { width: W, height: H, data };
+    for (const f of [2, 3, 4]) {
+      const m = roiAffine({ cx: 105, cy: 99, size: 192 * f * 0.55, angle: 0.3 });
+      const shrunk = boxShrink(image, m, f)!;
+      const s = shrunk.image;
+      // the region read is the whole image here (the crop reaches past every edge): block (i, j) is the mean
+      // of image pixels [f i, f i + f) x [f j, f j + f), cut at the edge
+      expect(s.width).toBe(Math.ceil(W / f));
+      expect(s.height).toBe(Math.ceil(H / f));
+      for (let j = 0; j < s.height; j++) {
+        for (let i = 0; i < s.width; i++) {
+          let sum = 0, n = 0;
+          for (let y = f * j; y < Math.min(H, f * j + f); y++) for (let x = f * i; x < Math.min(W, f * i + f); x++) { sum += data[(y * W + x) * 3 + 2]!; n++; }
+          expect(Math.abs(s.data[(j * s.width + i) * 3 + 2]! - sum / n)).toBeLessThanOrEqual(0.5);
+        }
+      }
+      for (const [u, v] of [[96, 96], [70, 110], [120, 80]] as const) {
+        const x = m[0] * u + m[1] * v + m[2], y = m[3] * u + m[4] * v + m[5];
+        const xs = shrunk.m[0] * u + shrunk.m[1] * v + shrunk.m[2], ys = shrunk.m[3] * u + shrunk.m[4] * v + shrunk.m[5];
+        const i0 = Math.floor(xs), j0 = Math.floor(ys), fx = xs - i0, fy = ys - j0;
+        const at = (i: number, j: number, c: number): number => s.data[(j * s.width + i) * 3 + c]!;
+        const lerp = (c: number): number => (at(i0, j0, c) * (1 - fx) + at(i0 + 1, j0, c) * fx) * (1 - fy) + (at(i0, j0 + 1, c) * (1 - fx) + at(i0 + 1, j0 + 1, c) * fx) * fy;
+        expect(Math.min(x, y, W - x, H - y)).toBeGreaterThan(2 * f);
+        expect(Math.abs(lerp(0) - x)).toBeLessThan(0.6);
+        expect(Math.abs(lerp(1) - y)).toBeLessThan(0.6);
+      }
+    }
+    // a crop wholly outside the image reads nothing
+    expect(boxShrink(image, roiAffine({ cx: -2000, cy: 50, size: 600, angle: 0 }), 3)).toBeUndefined();
+  });
+
   it('a model that is not a face mesh is refused', async () => {
     await initRuntime({ backend: 'wasm' });
     await expect(FaceMesh.load({ modelPath: (await defaultModelPaths()).detector })).rejects.toMatchObject({ code: 'MODEL_LOAD' });
@@ -355,6 +392,35 @@ describe('segmentation on the demo photos', () => {
       }
     }
     expect(inter / union).toBeGreaterThan(0.85);
+  });
+
+  it('a_large_face_meshes_as_its_small_copy: the box-shrunk crop of a 3x photo gives the same mesh, 3x', async () => {
+    // the largest demo face, shrunk so its crop is sampled plainly (~200 px for 192), and that copy 3x
+    const { image: photo, faces } = photos[0]!;
+    const face = faces.reduce((a, b) => (b.box.width > a.box.width ? b : a));
+    const r = 200 / meshRoiFromLandmarks(face.landmarks).size;
+    const resize = async (w: number, h: number, from: RgbImage): Promise<RgbImage> =>
+      decodeImage(await sharp(from.data, { raw: { width: from.width, height: from.height, channels: 3 } }).resize(w, h, { kernel: 'lanczos3', fit: 'fill' }).png().toBuffer());
+    const image = await resize(Math.round(photo.width * r), Math.round(photo.height * r), photo);
+    const sx = image.width / photo.width, sy = image.height / photo.height;
+    const roi = meshRoiFromLandmarks(face.landmarks.map((p) => ({ x: (p.x + 0.5) * sx - 0.5, y: (p.y + 0.5) * sy - 0.5 })));
+    const k = 3;
+    const big = await resize(image.width * k, image.height * k, image);
+    const bigRoi = { ...roi, cx: roi.cx * k + (k - 1) / 2, cy: roi.cy * k + (k - 1) / 2, size: roi.size * k };
+    // the small crop is sampled plainly; the large one spans > 1.5 image pixels per crop pixel, so it is shrunk first
+    expect(roi.size / MESH_INPUT).toBeLessThan(1.5);
+    expect(bigRoi.size / MESH_INPUT).toBeGreaterThan(1.5);
+    const mesh = await FaceMesh.load({ modelPath: (await resolveModel('facemesh')).main });
+    try {
+      const [a, b] = await mesh.run([{ image, roi }, { image: big, roi: bigRoi }]);
+      let d = 0;
+      for (let i = 0; i < 468; i++) d += Math.hypot((b!.points[i]!.x - (k - 1) / 2) / k - a!.points[i]!.x, (b!.points[i]!.y - (k - 1) / 2) / k - a!.points[i]!.y);
+      // mean point distance under 0.5% of the crop's side (1 px of its 200; measured 0.3 px)
+      expect(d / 468).toBeLessThan(0.005 * roi.size);
+      expect(b!.faceScore).toBeGreaterThan(0.5);
+    } finally {
+      mesh.dispose();
+    }
   });
 
   it('covers each face (the inner landmarks\' hull) and stays on it (inside the enlarged box)', async () => {

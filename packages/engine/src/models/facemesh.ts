@@ -19,7 +19,7 @@
 import { FaceflowError } from '@faceflow/shared';
 import { tf } from '../runtime/tf.js';
 import { loadGraphModelFromFile } from '../runtime/io.js';
-import { type Affine, type Point, type RgbImage, applyAffine, warpAffine } from '../geometry.js';
+import { type Affine, type Point, type RgbImage, applyAffine } from '../geometry.js';
 
 export const MESH_INPUT = 192;
 export const MESH_POINTS = 468;
@@ -115,19 +115,94 @@ export function meshRoiFromMesh(points: Point[], scale = 1.5): MeshRoi {
 
 /**
  * Samples the crop (bilinear, outside the image black) straight into `out` at `offset`, scaled to [0, 1].
- * When one crop pixel spans more than 1.5 image pixels it defers to warpAffine, which averages sub-samples
- * so that a large face does not alias.
+ * When one crop pixel spans more than 1.5 image pixels, the crop's neighbourhood is first shrunk by an
+ * integer box filter (`boxShrink`) so that the bilinear step spans about one pixel: a large face does not
+ * alias, and the cost stays near the small-face path's (2x2 bilinear sub-samples per crop pixel, the
+ * previous anti-aliasing, cost 4 ms of a ~300 px face's 11.5 ms mesh step; BENCHMARKS.md, Segmentation).
  */
 function cropInto(image: RgbImage, m: Affine, out: Float32Array, offset: number): void {
   const scale = Math.sqrt(Math.abs(m[0] * m[4] - m[1] * m[3]));
-  const S = MESH_INPUT;
   if (scale > 1.5) {
-    // 2x2 sub-samples: enough against aliasing for the mesh (same mean IoU on LFW Part Labels at 1x and
-    // 3x), at a quarter of the 4x4 that the embedder's chips use
-    const px = warpAffine(image, m, S, S, 2);
-    for (let i = 0; i < px.length; i++) out[offset + i] = px[i]! / 255;
-    return;
+    const f = Math.round(scale);
+    const shrunk = boxShrink(image, m, f);
+    if (shrunk) {
+      bilinearInto(shrunk.image, shrunk.m, out, offset);
+      return;
+    }
   }
+  bilinearInto(image, m, out, offset);
+}
+
+/**
+ * The part of `image` that the crop `m` (MESH_INPUT square, crop -> image) reads, shrunk `f` times by
+ * averaging f x f blocks, and the crop's affine onto it. A block's pixel centre is the centre of its f x f
+ * source pixels; blocks cut by the image's edge average the pixels inside it. Undefined when the crop lies
+ * wholly outside the image (the plain path then samples black).
+ */
+export function boxShrink(image: RgbImage, m: Affine, f: number): { image: RgbImage; m: Affine } | undefined {
+  const { data, width: W, height: H } = image;
+  const S = MESH_INPUT;
+  // the crop's corners in the image, with a margin of one block for the bilinear neighbours
+  let x1 = Infinity, x2 = -Infinity, y1 = Infinity, y2 = -Infinity;
+  for (const [u, v] of [[-0.5, -0.5], [S - 0.5, -0.5], [-0.5, S - 0.5], [S - 0.5, S - 0.5]] as const) {
+    const x = m[0] * u + m[1] * v + m[2], y = m[3] * u + m[4] * v + m[5];
+    x1 = Math.min(x1, x); x2 = Math.max(x2, x); y1 = Math.min(y1, y); y2 = Math.max(y2, y);
+  }
+  const X0 = Math.max(0, Math.floor(x1) - f), Y0 = Math.max(0, Math.floor(y1) - f);
+  const X1 = Math.min(W, Math.ceil(x2) + f + 1), Y1 = Math.min(H, Math.ceil(y2) + f + 1);
+  if (X1 <= X0 || Y1 <= Y0) return undefined;
+  const w = Math.ceil((X1 - X0) / f), h = Math.ceil((Y1 - Y0) / f);
+  // full f x f blocks: one pass over their pixels, unrolled for f = 2 and 3 (faces of ~200-450 px, where
+  // the generic loop cost twice as much); blocks cut by the region's edge (last column, last row) averaged
+  // over the pixels they have
+  const small = new Uint8Array(w * h * 3);
+  const fullCols = Math.floor((X1 - X0) / f), fullRows = Math.floor((Y1 - Y0) / f);
+  const W3 = W * 3;
+  for (let j = 0; j < h; j++) {
+    const ys = Y0 + j * f;
+    let o = j * w * 3;
+    let i = 0;
+    if (j < fullRows) {
+      let p = (ys * W + X0) * 3;
+      if (f === 2) {
+        for (; i < fullCols; i++, p += 6, o += 3) {
+          const q = p + W3;
+          small[o] = (data[p]! + data[p + 3]! + data[q]! + data[q + 3]! + 2) >> 2;
+          small[o + 1] = (data[p + 1]! + data[p + 4]! + data[q + 1]! + data[q + 4]! + 2) >> 2;
+          small[o + 2] = (data[p + 2]! + data[p + 5]! + data[q + 2]! + data[q + 5]! + 2) >> 2;
+        }
+      } else if (f === 3) {
+        for (; i < fullCols; i++, p += 9, o += 3) {
+          const q = p + W3, t = q + W3;
+          const r = data[p]! + data[p + 3]! + data[p + 6]! + data[q]! + data[q + 3]! + data[q + 6]! + data[t]! + data[t + 3]! + data[t + 6]!;
+          const g = data[p + 1]! + data[p + 4]! + data[p + 7]! + data[q + 1]! + data[q + 4]! + data[q + 7]! + data[t + 1]! + data[t + 4]! + data[t + 7]!;
+          const b = data[p + 2]! + data[p + 5]! + data[p + 8]! + data[q + 2]! + data[q + 5]! + data[q + 8]! + data[t + 2]! + data[t + 5]! + data[t + 8]!;
+          small[o] = Math.round(r / 9);
+          small[o + 1] = Math.round(g / 9);
+          small[o + 2] = Math.round(b / 9);
+        }
+      }
+    }
+    for (; i < w; i++, o += 3) {
+      const xs = X0 + i * f, xe = Math.min(X1, xs + f), ye = Math.min(Y1, ys + f);
+      let r = 0, g = 0, b = 0;
+      for (let y = ys; y < ye; y++) {
+        for (let q = (y * W + xs) * 3, e = (y * W + xe) * 3; q < e; q += 3) { r += data[q]!; g += data[q + 1]!; b += data[q + 2]!; }
+      }
+      const n = (ye - ys) * (xe - xs);
+      small[o] = Math.round(r / n);
+      small[o + 1] = Math.round(g / n);
+      small[o + 2] = Math.round(b / n);
+    }
+  }
+  // image x = X0 + f * xs + (f - 1) / 2 at the centre of block xs, so xs = (x - X0 - (f - 1) / 2) / f
+  const c = X0 + (f - 1) / 2, d = Y0 + (f - 1) / 2;
+  return { image: { width: w, height: h, data: small }, m: [m[0] / f, m[1] / f, (m[2] - c) / f, m[3] / f, m[4] / f, (m[5] - d) / f] };
+}
+
+/** One bilinear sample per crop pixel, straight into `out` at `offset`, scaled to [0, 1]; outside the image black. */
+function bilinearInto(image: RgbImage, m: Affine, out: Float32Array, offset: number): void {
+  const S = MESH_INPUT;
   const { data, width: W, height: H } = image;
   const inv = 1 / 255;
   let o = offset;
