@@ -4,7 +4,7 @@
  * enrolled one's events point at a crop, unless --no-redact exempts the camera.
  */
 import { execFile } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
@@ -26,6 +26,11 @@ async function runEvents(args: string[]): Promise<{ events: Record<string, unkno
   return { events, stderr };
 }
 
+/** Every crop file under a --crops folder (one folder per camera). */
+function cropFiles(dir: string): string[] {
+  return readdirSync(dir, { withFileTypes: true }).flatMap((d) => (d.isDirectory() ? readdirSync(path.join(dir, d.name)).map((f) => path.join(dir, d.name, f)) : []));
+}
+
 describe('faceflow run (one process)', () => {
   it('names the enrolled person on a clip, calls the others unknown, and ends every track', async () => {
     const f = await fixture();
@@ -44,6 +49,11 @@ describe('faceflow run (one process)', () => {
     expect(alice.thumbnailRef).toMatch(/^file:/);
     expect(fileURLToPath(String(alice.thumbnailRef))).toSatisfy(existsSync);
     expect(enters.filter((e) => e.identity === null).map((e) => e.thumbnailRef)).toEqual([null, null]);
+    // and the crop folder keeps only what events point at: the strangers' crops, and every crop no event
+    // showed, were deleted
+    const shown = new Set(events.map((e) => e.thumbnailRef).filter((r): r is string => typeof r === 'string').map((r) => fileURLToPath(r)));
+    expect(shown.size).toBeGreaterThan(0);
+    expect(new Set(cropFiles(path.join(f.dir, 'crops-default')))).toEqual(shown);
   }, 300_000);
 
   it('--no-redact exempts the camera: the unknown tracks keep their thumbnails', async () => {
@@ -53,5 +63,8 @@ describe('faceflow run (one process)', () => {
     expect(unknown.map((e) => e.thumbnailRef)).toEqual([expect.stringMatching(/^file:/), expect.stringMatching(/^file:/)]);
     for (const e of unknown) expect(fileURLToPath(String(e.thumbnailRef))).toSatisfy(existsSync);
     expect(events.filter((e) => e.identity !== null).every((e) => e.identity === 'alice')).toBe(true);
+    // an exempt camera keeps every crop (one per embedded face: more than the events show)
+    const shown = new Set(events.map((e) => e.thumbnailRef).filter((r) => typeof r === 'string'));
+    expect(cropFiles(path.join(f.dir, 'crops-exempt')).length).toBeGreaterThan(shown.size);
   }, 300_000);
 });

@@ -8,3 +8,4 @@ export * from './bus/index.js';
 export * from './gallery-store/index.js';
 export * from './ops-server.js';
 export * from './service.js';
+export * from './crop-store.js';

@@ -10,8 +10,10 @@ import {
   createLogger,
   createMetrics,
   defineConfig,
+  DirCropStore,
   field,
   onShutdown,
+  optional,
   parsers,
   redactionConfigFields,
   serviceConfigFields,
@@ -35,6 +37,13 @@ export const alertsConfig = defineConfig({
   cooldownMs: field({ env: 'FACEFLOW_ALERT_COOLDOWN', default: 30_000, parse: parsers.durationMs({ max: 86_400_000 }), doc: 'no second enter of an identity on a camera within this time' }),
   trackTimeoutMs: field({ env: 'FACEFLOW_TRACK_TIMEOUT', default: 2000, parse: parsers.durationMs({ min: 100, max: 600_000 }), doc: 'a track unseen for this long (capture time) has left' }),
   idleMs: field({ env: 'FACEFLOW_ALERT_IDLE', default: 10_000, parse: parsers.durationMs({ min: 100 }), doc: 'a track whose camera sent nothing for this long (wall time) has left' }),
+  cropDir: optional({ env: 'FACEFLOW_CROP_DIR', parse: parsers.string({ max: 4096 }), doc: "the embedder's crop folder (the same volume): crops no event points at are deleted from it" }),
+  cropRetention: field({
+    env: 'FACEFLOW_CROP_RETENTION',
+    default: 'events' as 'events' | 'all',
+    parse: parsers.oneOf(['events', 'all'] as const),
+    doc: "events: keep only the crops identity events point at (enrolled people's thumbnails); all: keep every crop",
+  }),
   ...redactionConfigFields,
 });
 
@@ -53,7 +62,10 @@ async function main(): Promise<void> {
     trackTimeoutMs: config.trackTimeoutMs,
     idleMs: config.idleMs,
     redactExemptCameras: config.redactExemptCameras,
+    ...(config.cropDir ? { crops: new DirCropStore(config.cropDir) } : {}),
+    keepAllCrops: config.cropRetention === 'all',
     metrics,
+    logger,
   });
   const sub = await attachStage(bus, stage, topics.matches, config.groupId, { maxBatchSize: 200 });
   const sweeper = setInterval(() => {
@@ -61,13 +73,14 @@ async function main(): Promise<void> {
   }, 1000);
   const stopLag = pollConsumerLag(bus, metrics, [{ topic: topics.matches, groupId: config.groupId }], 5000, logger);
   ready = true;
-  logger.info('alerts ready', { port: ops.port, events: topics.identityEvents, rules: stage.rules, redactExemptCameras: config.redactExemptCameras });
+  logger.info('alerts ready', { port: ops.port, events: topics.identityEvents, rules: stage.rules, redactExemptCameras: config.redactExemptCameras, cropDir: config.cropDir ?? null, cropRetention: config.cropRetention });
   onShutdown(
     async () => {
       ready = false;
       clearInterval(sweeper);
       stopLag();
       await sub.close({ graceMs: config.graceMs });
+      await stage.settled();
       await bus.close({ graceMs: config.graceMs });
       await ops.close();
     },

@@ -1,12 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import { createMetrics, IdentityEventSchema, MatchSchema, type ConsumedMessage, type HandlerContext, type IdentityEvent, type Match, type StageResult } from '@faceflow/shared';
 import { AlertsStage, type AlertRules, type AlertsStageOptions } from './stage.js';
+import type { CropStore } from '@faceflow/shared';
 
 const T0 = Date.UTC(2026, 0, 1);
 const ctx: HandlerContext = { signal: new AbortController().signal, heartbeat: async () => undefined, markProcessed: () => undefined };
 let offset = 0;
 
-function match(trackId: string, t: number, identity: string | null, faces: number, o: { camera?: string; confidence?: number; startTs?: number; crop?: string } = {}): ConsumedMessage {
+function match(trackId: string, t: number, identity: string | null, faces: number, o: { camera?: string; confidence?: number; startTs?: number; crop?: string; best?: string } = {}): ConsumedMessage {
   const m: Match = {
     frameId: `f${t}`,
     cameraId: o.camera ?? 'cam',
@@ -25,7 +26,7 @@ function match(trackId: string, t: number, identity: string | null, faces: numbe
       startTs: o.startTs ?? T0 + t - (faces - 1) * 100,
       faces,
       reason: identity ? 'match' : 'above-threshold',
-      ...(o.crop ? { bestCropRef: o.crop } : {}),
+      ...((o.best ?? o.crop) ? { bestCropRef: o.best ?? o.crop } : {}),
     },
     ...(o.crop ? { cropRef: o.crop } : {}),
   };
@@ -169,6 +170,79 @@ describe('AlertsStage', () => {
     ]);
     const all = await run(stageWith({}, () => 0, { redactExemptCameras: ['*'] }), [match('z', 0, null, 3, { camera: 'lobby', crop: 'mem://z' })]);
     expect(all[0]!.thumbnailRef).toBe('mem://z');
+  });
+
+  /** A crop store that records what it is asked to delete (and fails for refs starting with "bad"). */
+  function memoryCrops(): CropStore & { deleted: string[] } {
+    const deleted: string[] = [];
+    return {
+      deleted,
+      put: async () => 'unused',
+      delete: async (ref) => {
+        if (ref.startsWith('bad')) throw new Error(`refused ${ref}`);
+        deleted.push(ref);
+      },
+    };
+  }
+
+  it('crops_no_event_points_at_are_deleted: an unknown track keeps none, a named one the thumbnails its events showed', async () => {
+    const crops = memoryCrops();
+    const metrics = createMetrics();
+    const s = stageWith({}, () => 0, { crops, metrics });
+    // unknown track u: u1 is never its best face; u0 is replaced by u2; u2 goes when it ends unshown
+    await run(s, [match('u', 0, null, 1, { crop: 'u0' }), match('u', 100, null, 2, { crop: 'u1', best: 'u0' }), match('u', 200, null, 3, { crop: 'u2' })]);
+    // named track a: a0 is shown by the enter, a1 replaces it as the candidate (a0 stays: an event points at
+    // it), a2 is never the best, a1 is shown by the exit
+    const enter = await run(s, [match('a', 0, 'alice', 3, { crop: 'a0' })]);
+    expect(enter.map((e) => [e.trackId, e.thumbnailRef])).toEqual([['a', 'a0']]);
+    await run(s, [match('a', 100, 'alice', 4, { crop: 'a1' }), match('a', 200, 'alice', 5, { crop: 'a2', best: 'a1' })]);
+    await s.settled();
+    expect(crops.deleted.sort()).toEqual(['a2', 'u0', 'u1']);
+    const exits = events(s.flush());
+    expect(exits.map((e) => [e.trackId, e.thumbnailRef])).toEqual([
+      ['u', null],
+      ['a', 'a1'],
+    ]);
+    await s.settled();
+    expect(crops.deleted.sort()).toEqual(['a2', 'u0', 'u1', 'u2']);
+    // a late face of the ended named track: its crop goes, a redelivered shown one stays
+    await run(s, [match('a', 300, 'alice', 6, { crop: 'a3' }), match('a', 100, 'alice', 4, { crop: 'a1' })]);
+    await s.settled();
+    expect(crops.deleted.sort()).toEqual(['a2', 'a3', 'u0', 'u1', 'u2']);
+    expect(await metrics.metricsText()).toMatch(/faceflow_alerts_crops_deleted_total 5/);
+  });
+
+  it('deletes crops only once the batch\'s events are out (commit), and never on exempt cameras or with keepAllCrops', async () => {
+    const crops = memoryCrops();
+    const s = stageWith({}, () => 0, { crops });
+    const batch = [match('u', 0, null, 1, { crop: 'u0' }), match('u', 100, null, 2, { crop: 'u1', best: 'u0' })];
+    // publishing failed: no commit, nothing deleted; the batch runs again and is committed
+    await s.process(batch, ctx);
+    await s.settled();
+    expect(crops.deleted).toEqual([]);
+    await run(s, batch);
+    await s.settled();
+    expect(crops.deleted).toEqual(['u1']);
+
+    for (const extra of [{ redactExemptCameras: ['lobby'] }, { keepAllCrops: true }]) {
+      const kept = memoryCrops();
+      const e = stageWith({}, () => 0, { crops: kept, ...extra });
+      await run(e, [match('x', 0, null, 1, { camera: 'lobby', crop: 'x0' }), match('x', 100, null, 2, { camera: 'lobby', crop: 'x1', best: 'x0' })]);
+      e.flush();
+      await e.settled();
+      expect(kept.deleted).toEqual([]);
+    }
+  });
+
+  it('a crop that cannot be deleted is counted, not thrown', async () => {
+    const crops = memoryCrops();
+    const metrics = createMetrics();
+    const s = stageWith({}, () => 0, { crops, metrics });
+    await run(s, [match('u', 0, null, 1, { crop: 'bad-0' }), match('u', 100, null, 2, { crop: 'ok-1', best: 'bad-0' })]);
+    s.flush();
+    await s.settled();
+    expect(crops.deleted).toEqual(['ok-1']);
+    expect(await metrics.metricsText()).toMatch(/faceflow_alerts_crop_delete_failures_total 1/);
   });
 
   it('reports malformed messages as failures', async () => {

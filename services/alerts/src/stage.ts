@@ -16,6 +16,13 @@
  * the event names an enrolled identity. An unknown track's events carry `thumbnailRef: null`: a passer-by's
  * face is not handed downstream, unless the camera is exempt from redaction (`redactExemptCameras`,
  * FACEFLOW_REDACT_EXEMPT_CAMERAS). The crops themselves hide every other face of the frame (embedder).
+ *
+ * Crop retention (privacy): given the crop store (`crops`), alerts deletes every crop that no event points
+ * at, once the events of its batch are out: a face's crop as soon as it is not its track's thumbnail
+ * candidate (the matcher's best face only ever changes to a newer face, so a crop that is not the best when it
+ * arrives never becomes it), a candidate when a better one replaces it, and the last candidate when its track
+ * ends without an event that showed it (an unknown or never-announced track). So the store keeps only the
+ * thumbnails that events carry. Not on cameras exempt from redaction, nor with `keepAllCrops`.
  */
 import {
   IdentityEventSchema,
@@ -26,7 +33,9 @@ import {
   type Counter,
   type HandlerContext,
   type Histogram,
+  type CropStore,
   type IdentityEvent,
+  type Logger,
   type Match,
   type Metrics,
   type OutgoingMessage,
@@ -78,7 +87,15 @@ export interface AlertsStageOptions {
    * withheld on every camera; '*' exempts all).
    */
   redactExemptCameras?: readonly string[];
+  /**
+   * The store the embedder writes crops to (the same folder: FACEFLOW_CROP_DIR). Crops no event points at are
+   * deleted from it (see above); without it nothing is deleted.
+   */
+  crops?: CropStore;
+  /** Keep every crop in `crops` (default false: only the ones events point at). */
+  keepAllCrops?: boolean;
   metrics?: Metrics;
+  logger?: Logger;
   now?: () => number;
 }
 
@@ -96,6 +113,8 @@ interface TrackState {
   suppressed: boolean;
   lastWall: number;
   thumbnailRef: string | null;
+  /** Thumbnails that went out in this track's events (never deleted). */
+  published: readonly string[];
   /** Consecutive matches with the current identity. */
   stable: number;
 }
@@ -106,8 +125,10 @@ export class AlertsStage implements Stage {
   private tracks = new Map<string, TrackState>();
   /** `${camera}\0${identity}` -> capture time the identity was last seen leaving (or staying) on the camera. */
   private lastSeen = new Map<string, number>();
-  /** Tracks that ended (a late face of one must not start it again). */
-  private ended = new Map<string, true>();
+  /** Tracks that ended (a late face of one must not start it again), with the thumbnails their events showed. */
+  private ended = new Map<string, readonly string[]>();
+  /** Crop deletions under way (`settled()` waits for them). */
+  private deleting = new Set<Promise<void>>();
   private readonly trackTimeoutMs: number;
   private readonly idleMs: number;
   private readonly now: () => number;
@@ -117,6 +138,8 @@ export class AlertsStage implements Stage {
     withheld?: Counter<never>;
     latency?: Histogram;
     dropped?: Counter<'stage' | 'reason'>;
+    cropsDeleted?: Counter<never>;
+    cropDeleteFailures?: Counter<never>;
   };
 
   constructor(private readonly o: AlertsStageOptions) {
@@ -132,6 +155,8 @@ export class AlertsStage implements Stage {
           withheld: mt.counter({ name: 'alerts_thumbnails_withheld_total', help: 'Events of unknown tracks whose thumbnail was withheld (privacy redaction)' }),
           latency: mt.histogram({ name: 'capture_to_event_seconds', help: 'From frame capture to identity event (enter/update)' }),
           dropped: mt.counter({ name: 'messages_dropped_total', help: 'Messages a stage could not process (dead-lettered), by reason', labelNames: ['stage', 'reason'] as const }),
+          cropsDeleted: mt.counter({ name: 'alerts_crops_deleted_total', help: 'Stored face crops deleted because no identity event points at them (privacy)' }),
+          cropDeleteFailures: mt.counter({ name: 'alerts_crop_delete_failures_total', help: 'Face crops that could not be deleted (store error, or a reference the store did not make)' }),
         }
       : {};
   }
@@ -146,6 +171,8 @@ export class AlertsStage implements Stage {
     // identity the track had not settled on: `??` here once turned an announced null into that identity
     const identity = t.announced ? t.announced.identity : t.identity;
     const confidence = t.announced ? t.announced.confidence : t.confidence;
+    const thumbnailRef = this.thumbnail(identity, t);
+    if (thumbnailRef !== null && !t.published.includes(thumbnailRef)) t.published = [...t.published, thumbnailRef];
     return {
       type,
       trackId: t.trackId,
@@ -154,8 +181,39 @@ export class AlertsStage implements Stage {
       cameraId: t.cameraId,
       startTs: t.startTs,
       endTs: Math.max(t.startTs, t.lastTs),
-      thumbnailRef: this.thumbnail(identity, t),
+      thumbnailRef,
     };
+  }
+
+  /** Whether crops of this camera are deleted when no event points at them. */
+  private prunesCrops(cameraId: string): boolean {
+    return this.o.crops !== undefined && this.o.keepAllCrops !== true && !redactionExempt(this.o.redactExemptCameras ?? [], cameraId);
+  }
+
+  /** Deletes crops no event points at (after the events are out); a failure is counted and logged, never thrown. */
+  private deleteCrops(refs: readonly string[], events: readonly IdentityEvent[]): void {
+    const store = this.o.crops;
+    if (!store || refs.length === 0) return;
+    // belt and braces: never a crop that one of these events shows
+    const shown = new Set(events.map((e) => e.thumbnailRef));
+    for (const ref of new Set(refs)) {
+      if (shown.has(ref)) continue;
+      const p: Promise<void> = store.delete(ref).then(
+        () => this.m.cropsDeleted?.inc(),
+        (e: unknown) => {
+          this.m.cropDeleteFailures?.inc();
+          // the reference is a file name, not a face: safe to log, shortened
+          this.o.logger?.warn('could not delete a face crop', { ref: ref.slice(0, 200), err: e });
+        },
+      );
+      this.deleting.add(p);
+      void p.finally(() => this.deleting.delete(p));
+    }
+  }
+
+  /** Resolves once every crop deletion started so far has finished (shutdown, tests). */
+  async settled(): Promise<void> {
+    while (this.deleting.size > 0) await Promise.all([...this.deleting]);
   }
 
   /** The thumbnail an event may point at: a named identity's, or anyone's on an exempt camera. */
@@ -175,13 +233,20 @@ export class AlertsStage implements Stage {
   }
 
   /** Applies one match to a (staged) track; returns the events it causes. */
-  private onMatch(m: Match, tracks: Map<string, TrackState>, lastSeen: Map<string, number>, events: IdentityEvent[]): void {
+  private onMatch(m: Match, tracks: Map<string, TrackState>, lastSeen: Map<string, number>, events: IdentityEvent[], obsolete: string[]): void {
     // tracks of this camera that a later face shows to have ended
     for (const t of tracks.values()) {
-      if (t.cameraId === m.cameraId && t.trackId !== m.trackId && t.lastTs < m.captureTs - this.trackTimeoutMs) this.end(t, tracks, lastSeen, events);
+      if (t.cameraId === m.cameraId && t.trackId !== m.trackId && t.lastTs < m.captureTs - this.trackTimeoutMs) this.end(t, tracks, lastSeen, events, obsolete);
     }
     const decision = m.track ?? { identity: m.identity, confidence: m.score === null ? 0 : Math.max(0, m.score), startTs: m.captureTs, faces: 1, reason: 'frame' };
-    if (this.ended.has(m.trackId)) return; // a late face of a track that has ended
+    const prune = this.prunesCrops(m.cameraId);
+    const ended = this.ended.get(m.trackId);
+    if (ended) {
+      // a late face of a track that has ended: its crop can no longer be shown (unless it is one the track's
+      // events showed, redelivered)
+      if (prune && m.cropRef !== undefined && !ended.includes(m.cropRef)) obsolete.push(m.cropRef);
+      return;
+    }
     let t = tracks.get(m.trackId);
     if (!t) {
       t = {
@@ -195,19 +260,30 @@ export class AlertsStage implements Stage {
         suppressed: false,
         lastWall: 0,
         thumbnailRef: null,
+        published: [],
         stable: 0,
       };
     } else {
       t = { ...t };
     }
-    if (m.captureTs < t.lastTs && decision.faces <= t.faces) return; // an old, redelivered face: nothing new
+    if (m.captureTs < t.lastTs && decision.faces <= t.faces) {
+      // an old, redelivered face: nothing new; its crop stays only if it is the candidate or was shown
+      if (prune && m.cropRef !== undefined && m.cropRef !== t.thumbnailRef && !t.published.includes(m.cropRef)) obsolete.push(m.cropRef);
+      return;
+    }
     t.stable = t.identity === decision.identity ? t.stable + 1 : 1;
     t.identity = decision.identity;
     t.confidence = decision.confidence;
     t.faces = Math.max(t.faces, decision.faces);
     t.lastTs = Math.max(t.lastTs, m.captureTs);
     t.lastWall = this.now();
+    const previous = t.thumbnailRef;
     t.thumbnailRef = m.track?.bestCropRef ?? m.cropRef ?? t.thumbnailRef;
+    if (prune) {
+      // this face's crop, when it is not the candidate (it never will be), and the candidate it replaced
+      if (m.cropRef !== undefined && m.cropRef !== t.thumbnailRef && !t.published.includes(m.cropRef)) obsolete.push(m.cropRef);
+      if (previous !== null && previous !== t.thumbnailRef && !t.published.includes(previous)) obsolete.push(previous);
+    }
     tracks.set(t.trackId, t);
     if (t.suppressed) {
       if (t.identity !== null) lastSeen.set(`${t.cameraId}\u0000${t.identity}`, t.lastTs);
@@ -239,19 +315,21 @@ export class AlertsStage implements Stage {
     }
   }
 
-  private end(t: TrackState, tracks: Map<string, TrackState>, lastSeen: Map<string, number>, events: IdentityEvent[]): void {
+  private end(t: TrackState, tracks: Map<string, TrackState>, lastSeen: Map<string, number>, events: IdentityEvent[], obsolete: string[]): void {
     tracks.delete(t.trackId);
-    if (t.announced) {
-      // its exit is out: a late face must not enter it again (an unannounced one may simply come back)
-      this.ended.set(t.trackId, true);
-      if (this.ended.size > 100_000) this.ended.delete(this.ended.keys().next().value!);
-    }
     const id = t.announced?.identity ?? t.identity;
     if (id !== null && (t.announced || t.suppressed)) {
       const k = `${t.cameraId}\u0000${id}`;
       lastSeen.set(k, Math.max(lastSeen.get(k) ?? 0, t.lastTs));
     }
     if (t.announced) events.push(this.event('exit', t));
+    // the last candidate, unless an event showed it (the exit of a named track does)
+    if (this.prunesCrops(t.cameraId) && t.thumbnailRef !== null && !t.published.includes(t.thumbnailRef)) obsolete.push(t.thumbnailRef);
+    if (t.announced) {
+      // its exit is out: a late face must not enter it again (an unannounced one may simply come back)
+      this.ended.set(t.trackId, t.published);
+      if (this.ended.size > 100_000) this.ended.delete(this.ended.keys().next().value!);
+    }
   }
 
   private encode(events: IdentityEvent[]): OutgoingMessage[] {
@@ -265,6 +343,7 @@ export class AlertsStage implements Stage {
     const tracks = new Map(this.tracks);
     const lastSeen = new Map(this.lastSeen);
     const events: IdentityEvent[] = [];
+    const obsolete: string[] = [];
     for (const msg of messages) {
       let m: Match;
       try {
@@ -275,7 +354,7 @@ export class AlertsStage implements Stage {
         this.m.dropped?.inc({ stage: this.name, reason: err.code.toLowerCase() });
         continue;
       }
-      this.onMatch(m, tracks, lastSeen, events);
+      this.onMatch(m, tracks, lastSeen, events, obsolete);
     }
     this.pruneCooldowns(lastSeen);
     return {
@@ -284,6 +363,8 @@ export class AlertsStage implements Stage {
       commit: () => {
         this.tracks = tracks;
         this.lastSeen = lastSeen;
+        // the events are out: the crops none of them points at can go
+        this.deleteCrops(obsolete, events);
       },
     };
   }
@@ -305,16 +386,21 @@ export class AlertsStage implements Stage {
     const lastByCamera = new Map<string, number>();
     for (const t of this.tracks.values()) lastByCamera.set(t.cameraId, Math.max(lastByCamera.get(t.cameraId) ?? 0, t.lastWall));
     const events: IdentityEvent[] = [];
+    const obsolete: string[] = [];
     for (const t of [...this.tracks.values()]) {
-      if (now - lastByCamera.get(t.cameraId)! >= this.idleMs) this.end(t, this.tracks, this.lastSeen, events);
+      if (now - lastByCamera.get(t.cameraId)! >= this.idleMs) this.end(t, this.tracks, this.lastSeen, events, obsolete);
     }
+    // only crops no event points at: deleting them does not wait for the exits to be published
+    this.deleteCrops(obsolete, events);
     return events.length ? [{ topic: this.o.eventsTopic, messages: this.encode(events) }] : [];
   }
 
   /** Ends every track (end of the source, shutdown). */
   flush(): StageOutput[] {
     const events: IdentityEvent[] = [];
-    for (const t of [...this.tracks.values()]) this.end(t, this.tracks, this.lastSeen, events);
+    const obsolete: string[] = [];
+    for (const t of [...this.tracks.values()]) this.end(t, this.tracks, this.lastSeen, events, obsolete);
+    this.deleteCrops(obsolete, events);
     return events.length ? [{ topic: this.o.eventsTopic, messages: this.encode(events) }] : [];
   }
 }

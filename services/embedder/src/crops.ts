@@ -1,7 +1,8 @@
 /**
  * Small face crops: the `cropRef` of a Face (never the crop itself on the bus). A crop store keeps a JPEG of
  * each face somewhere a person can look at it later; the reference goes downstream (thumbnails of identity
- * events). `DirCropStore` writes files under a folder (file:// references).
+ * events). The store (`CropStore`, `DirCropStore`: files under a folder, file:// references) is in
+ * @faceflow/shared; alerts deletes the crops that no event points at.
  *
  * A crop is the face's box grown by 30%, so in a crowd it also catches part of a neighbour's face: the other
  * faces of the frame are hidden in it along their outlines (`hide`), unless the camera is exempt from
@@ -9,29 +10,7 @@
  * neighbour, enrolled or not: when in doubt, hide. Whether the face itself may be shown is decided downstream,
  * once its track is named (alerts: an unknown track's thumbnail is withheld).
  */
-import { mkdir, writeFile } from 'node:fs/promises';
-import path from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { encodeJpeg, faceRedactionMask, redactImage, resizeImage, type Box, type FaceMask, type Point, type RgbImage } from '@faceflow/engine';
-
-export interface CropStore {
-  /** Stores one face crop; resolves with its reference. */
-  put(cameraId: string, frameId: string, faceIndex: number, jpeg: Buffer): Promise<string>;
-}
-
-const SAFE = /[^\w.-]+/g;
-
-export class DirCropStore implements CropStore {
-  constructor(readonly dir: string) {}
-
-  async put(cameraId: string, frameId: string, faceIndex: number, jpeg: Buffer): Promise<string> {
-    const dir = path.join(this.dir, cameraId.replace(SAFE, '_'));
-    await mkdir(dir, { recursive: true });
-    const file = path.join(dir, `${frameId.replace(SAFE, '_')}-${faceIndex}.jpg`);
-    await writeFile(file, jpeg);
-    return pathToFileURL(file).href;
-  }
-}
 
 /** A face to hide in a crop: its box and 68 landmarks in frame pixels (as the engine gives them). */
 export interface HiddenFace {

@@ -13,6 +13,7 @@ import {
   createLogger,
   createMetrics,
   defineConfig,
+  DirCropStore,
   field,
   onShutdown,
   optional,
@@ -23,7 +24,6 @@ import {
   topicNames,
 } from '@faceflow/shared';
 import { KafkaBus, pollConsumerLag } from '@faceflow/shared/kafka';
-import { DirCropStore } from './crops.js';
 import { EMBEDDER_MASK_METHODS, type EmbedderMaskMethod } from './face-mask.js';
 import { DEFAULT_FULL_DETECTION_EVERY_MS, DEFAULT_REEMBED_EVERY_MS } from './scheduler.js';
 import { EmbedderStage } from './stage.js';

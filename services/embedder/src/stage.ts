@@ -27,6 +27,7 @@ import {
   type Histogram,
   type Metrics,
   type Counter,
+  type CropStore,
   type Stage,
   type StageFailure,
   type StageResult,
@@ -36,7 +37,7 @@ import {
 } from '@faceflow/shared';
 import { performance } from 'node:perf_hooks';
 import { Batcher } from './batcher.js';
-import { faceCropJpeg, type CropStore } from './crops.js';
+import { faceCropJpeg } from './crops.js';
 import { DetectionScheduler } from './scheduler.js';
 import { faceMaskPolygon, type EmbedderMaskMethod } from './face-mask.js';
 

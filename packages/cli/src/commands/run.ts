@@ -12,13 +12,14 @@ import { readFile } from 'node:fs/promises';
 import { stat } from 'node:fs/promises';
 import { EnginePool, thresholdsFor } from '@faceflow/engine';
 import { AlertsStage } from '@faceflow/alerts';
-import { DEFAULT_FULL_DETECTION_EVERY_MS, DEFAULT_REEMBED_EVERY_MS, DirCropStore, EmbedderStage } from '@faceflow/embedder';
+import { DEFAULT_FULL_DETECTION_EVERY_MS, DEFAULT_REEMBED_EVERY_MS, EmbedderStage } from '@faceflow/embedder';
 import { ffmpegSource, folderSource, IngestStage, isStreamUrl, type FrameSource } from '@faceflow/ingest';
 import { DEFAULT_MATCH_QUALITY_FLOOR, FALLBACK_THRESHOLD, GalleryCache, MatcherStage } from '@faceflow/matcher';
 import {
   attachStage,
   createLogger,
   createMetrics,
+  DirCropStore,
   FaceflowError,
   IdentityEventSchema,
   InProcessBus,
@@ -97,6 +98,7 @@ export const runPipeline: CommandSpec = {
     'no-unknown': { type: 'boolean', default: false },
     'min-confidence': { type: 'string' },
     crops: { type: 'string' },
+    'keep-all-crops': { type: 'boolean', default: false },
     'no-redact': { type: 'boolean', default: false },
     grace: { type: 'string' },
   },
@@ -123,8 +125,10 @@ export const runPipeline: CommandSpec = {
     '                     a new face is found up to MS late; 0 for an image folder, whose images are unrelated)',
     '  --reembed-every MS a face followed from the previous frame is embedded again only after MS of video time',
     '                     (default 400 for video and streams, 0 = every frame; 0 for an image folder)',
-    '  --crops DIR        keep a small crop of every face under DIR, unknown people\'s too; events point only at',
-    '                     crops of enrolled people, and other faces are blurred out of each crop',
+    '  --crops DIR        keep small face crops under DIR for the events\' thumbnails: events point only at crops',
+    '                     of enrolled people, other faces are blurred out of each crop, and every crop no event',
+    '                     points at is deleted (a passer-by\'s face is not kept)',
+    '  --keep-all-crops   keep every crop under DIR, unknown people\'s too',
     '  --no-redact        exempt this camera from that redaction (unknown tracks keep their thumbnails, crops',
     '                     keep their neighbours): only where everyone filmed has consented',
     '  --grace MS         on Ctrl-C, time to drain the frames taken (default 30000; at the end of a file',
@@ -137,6 +141,7 @@ export const runPipeline: CommandSpec = {
     const galleryFile = str(ctx, 'gallery', true);
     const cameraId = str(ctx, 'camera') ?? 'cam1';
     if (!/^[\w.:@/-]+$/.test(cameraId)) throw new UsageError('--camera may hold letters, digits and _ . : @ / -');
+    if (ctx.values['keep-all-crops'] === true && str(ctx, 'crops') === undefined) throw new UsageError('--keep-all-crops needs --crops DIR');
     const fps = num(ctx, 'fps', { min: 0.1, max: 120 });
     const metricsPort = num(ctx, 'metrics-port', { min: 0, max: 65535, integer: true });
     const margin = num(ctx, 'margin', { min: 0, max: 2 }) ?? 0.03;
@@ -173,7 +178,8 @@ export const runPipeline: CommandSpec = {
     const store = new MemoryGalleryStore({ initial: snapshot, logger });
     const gallery = new GalleryCache({ store, model, logger });
     await gallery.start();
-    const crops = str(ctx, 'crops');
+    const cropDir = str(ctx, 'crops');
+    const crops = cropDir ? new DirCropStore(cropDir) : undefined;
     // the services' FACEFLOW_REDACT_EXEMPT_CAMERAS, for the one camera of this run
     const redactExemptCameras = ctx.values['no-redact'] === true ? [cameraId] : [];
     const embedder = new EmbedderStage({
@@ -186,7 +192,7 @@ export const runPipeline: CommandSpec = {
       reembedEveryMs: reembedEveryMs ?? (folder ? 0 : DEFAULT_REEMBED_EVERY_MS),
       metrics,
       logger,
-      ...(crops ? { crops: new DirCropStore(crops) } : {}),
+      ...(crops ? { crops } : {}),
       redactExemptCameras,
     });
     const matcher = new MatcherStage({ gallery, matchesTopic: topics.matches, threshold, margin, qualityFloor, tracker: { timeoutMs: trackTimeoutMs }, metrics });
@@ -204,7 +210,10 @@ export const runPipeline: CommandSpec = {
       // (and the end of the file ends every track); a live source's silent camera ends its tracks after 10 s
       idleMs: isStreamUrl(sourceArg) ? Math.max(10_000, trackTimeoutMs * 5) : Number.MAX_SAFE_INTEGER,
       redactExemptCameras,
+      ...(crops ? { crops } : {}),
+      keepAllCrops: ctx.values['keep-all-crops'] === true,
       metrics,
+      logger,
     });
     const ingest = new IngestStage({ publish: (t, m) => bus.publish(t, m), framesTopic: topics.frames, metrics, logger });
 
@@ -278,6 +287,7 @@ export const runPipeline: CommandSpec = {
       clearInterval(sweeper);
       await publishOutputs(alerts.flush());
       await drained([topics.identityEvents]);
+      await alerts.settled();
       const summary = {
         frames: pumped?.sent ?? 0,
         dropped: pumped?.dropped ?? {},
