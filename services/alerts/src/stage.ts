@@ -315,7 +315,10 @@ export class AlertsStage implements Stage {
     }
   }
 
-  private end(t: TrackState, tracks: Map<string, TrackState>, lastSeen: Map<string, number>, events: IdentityEvent[], obsolete: string[]): void {
+  private end(ending: TrackState, tracks: Map<string, TrackState>, lastSeen: Map<string, number>, events: IdentityEvent[], obsolete: string[]): void {
+    // a copy: the exit event records its thumbnail in `published`, and a staged batch must not touch the
+    // committed track
+    const t = { ...ending };
     tracks.delete(t.trackId);
     const id = t.announced?.identity ?? t.identity;
     if (id !== null && (t.announced || t.suppressed)) {
