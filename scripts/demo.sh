@@ -4,7 +4,8 @@
 #   npm run demo -- <video file | rtsp/http url | image folder> <reference folder> [faceflow run flags...]
 # The reference folder holds either one image per person (`00NN_name.png` or `name.jpg`: the name is the part
 # after the first '_', without the extension) or one sub-folder per person. The gallery is written to
-# .cache/demo-gallery.json (rebuilt each time). Identity events go to stdout as JSON lines.
+# .cache/demo-gallery.json (rebuilt each time). Identity events go to stdout as JSON lines; everything else
+# (setup: npm ci, ffmpeg, models, build; enrolment) goes to stderr. Works on a fresh clone: scripts/setup.sh.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -15,7 +16,8 @@ fi
 source="$1"; refs="$2"; shift 2
 [ -d "$refs" ] || { echo "demo: reference folder not found: $refs" >&2; exit 1; }
 
-npm run --silent build >&2
+# npm dependencies, ffmpeg, models, build: all on stderr, so stdout carries identity events only (issue 12)
+bash scripts/setup.sh
 mkdir -p .cache
 gallery=.cache/demo-gallery.json
 rm -f "$gallery"

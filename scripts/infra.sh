@@ -53,23 +53,9 @@ print_env() {
 }
 
 # ---------------------------------------------------------------------------------------------- helpers
-APT_UPDATED=0
-apt_install() {
-  local sudo=""
-  if [ "$(id -u)" -ne 0 ]; then
-    command -v sudo >/dev/null 2>&1 || die "need root (or sudo) to apt-get install $*"
-    sudo="sudo -n"
-  fi
-  command -v apt-get >/dev/null 2>&1 || die "apt-get not found; install $* yourself"
-  log "apt-get install $*"
-  if [ "$APT_UPDATED" -eq 0 ]; then
-    $sudo apt-get update -qq >&2 || log "apt-get update failed; trying the install anyway"
-    APT_UPDATED=1
-  fi
-  # Debian's redis-server package tries to start the system-wide service; a policy-rc.d would stop that, but
-  # in a container without init it simply fails harmlessly, and on a real host it listens on 6379, not ours.
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "$@" >&2
-}
+# apt_install: scripts/lib/apt.sh (shared with scripts/setup.sh)
+# shellcheck source=lib/apt.sh
+source "$ROOT/scripts/lib/apt.sh"
 
 pid_alive() { # pidfile [cmdline-substring]
   local pid
