@@ -1,5 +1,5 @@
 /**
- * Video in and out through ffmpeg (Debian package `ffmpeg`; scripts/deps.sh installs it): ffprobe for the
+ * Video in and out through ffmpeg (Debian package `ffmpeg`; scripts/setup.sh installs it): ffprobe for the
  * stream's size and rate, ffmpeg decoding to raw RGB frames on a pipe, and ffmpeg encoding raw RGB frames
  * from a pipe to H.264, taking the audio (if any) from the original file.
  */
