@@ -5,7 +5,7 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { type GalleryChange } from '@faceflow/shared';
 import { RedisGalleryStore } from '@faceflow/shared/redis';
-import { galleryContract, unitVector as vec } from '../../packages/shared/src/gallery-store/contract.testkit.js';
+import { galleryAdminContract, galleryContract, unitVector as vec } from '../../packages/shared/src/gallery-store/contract.testkit.js';
 import { config, probeRedis, skipUnlessReachable, uniq, until } from './infra.js';
 
 const probe = await probeRedis();
@@ -29,6 +29,7 @@ afterAll(async () => {
 
 describe.skipIf(skip)('RedisGalleryStore (real Redis)', () => {
   galleryContract('RedisGalleryStore', () => open(freshPrefix()));
+  galleryAdminContract('RedisGalleryStore', () => open(freshPrefix()));
 
   it('a change made through one instance reaches a second instance, with versions in order', async () => {
     const prefix = freshPrefix();

@@ -5,11 +5,15 @@
  *     <prefix>version      integer, the gallery version (INCR on every change)
  *     <prefix>identities   hash: identity id -> JSON {id, embeddings, metadata, updatedAt}
  *     <prefix>dim          the embedding dimension of the gallery
+ *     <prefix>model        the embedding model of the gallery, when an import recorded one
+ *     <prefix>imported     the version the last import (replace) produced: see types.ts
  *     <prefix>changes      pub/sub channel: one GalleryChange (encoded, see schemas) per change
  *
  * A change is one Lua script: write the identity, INCR the version and PUBLISH the change, atomically, so
  * a notification always carries the version its change produced. Pub/sub is fire-and-forget: a subscriber
  * that was disconnected misses changes, which it notices as a gap in versions (then reload a snapshot).
+ * `replace` (an import) is one script too: the identities hash is rewritten, the version set past both the
+ * store's and the imported gallery's, and one "import" change published.
  * `append` is a compare-and-set on the identity's stored record, retried on a concurrent write.
  * Connection failures are FaceflowError('STORE_UNAVAILABLE', retriable).
  */
@@ -17,6 +21,7 @@ import { Redis } from 'ioredis';
 import { FaceflowError } from '../errors.js';
 import { silentLogger, type Logger } from '../logger.js';
 import { GalleryChangeSchema, type GalleryChange } from '../schemas/gallery-change.js';
+import { checkReplacement } from './memory-gallery-store.js';
 import {
   checkEmbeddings,
   checkIdentityId,
@@ -24,6 +29,7 @@ import {
   notifyAll,
   type GalleryIdentity,
   type GalleryListener,
+  type GalleryReplacement,
   type GallerySnapshot,
   type GalleryStore,
   type PutOptions,
@@ -65,6 +71,21 @@ redis.call('PUBLISH', ARGV[3], ARGV[2] .. v .. '}')
 return v
 `;
 
+// KEYS: version, identities, dim, model, imported. ARGV: imported gallery's version, model ('' = keep), dim
+// ('' = none), change JSON prefix, channel, then id, record pairs.
+const REPLACE_SCRIPT = `
+local cur = tonumber(redis.call('GET', KEYS[1]) or '0')
+local v = math.max(cur, tonumber(ARGV[1])) + 1
+redis.call('DEL', KEYS[2])
+for i = 6, #ARGV, 2 do redis.call('HSET', KEYS[2], ARGV[i], ARGV[i + 1]) end
+if ARGV[3] ~= '' then redis.call('SET', KEYS[3], ARGV[3]) else redis.call('DEL', KEYS[3]) end
+if ARGV[2] ~= '' then redis.call('SET', KEYS[4], ARGV[2]) end
+redis.call('SET', KEYS[1], v)
+redis.call('SET', KEYS[5], v)
+redis.call('PUBLISH', ARGV[5], ARGV[4] .. v .. '}')
+return v
+`;
+
 function storeError(e: unknown, what: string): FaceflowError {
   if (e instanceof FaceflowError) return e;
   return new FaceflowError('STORE_UNAVAILABLE', `redis gallery: ${what}: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
@@ -79,7 +100,7 @@ export class RedisGalleryStore implements GalleryStore {
   private subscriber: Redis | undefined;
   private subscribing: Promise<void> | undefined;
   private readonly listeners = new Set<GalleryListener>();
-  private readonly keys: { version: string; identities: string; dim: string; channel: string };
+  private readonly keys: { version: string; identities: string; dim: string; model: string; imported: string; channel: string };
   private closed = false;
 
   private constructor(
@@ -91,6 +112,8 @@ export class RedisGalleryStore implements GalleryStore {
       version: `${keyPrefix}version`,
       identities: `${keyPrefix}identities`,
       dim: `${keyPrefix}dim`,
+      model: `${keyPrefix}model`,
+      imported: `${keyPrefix}imported`,
       channel: `${keyPrefix}changes`,
     };
   }
@@ -200,6 +223,35 @@ export class RedisGalleryStore implements GalleryStore {
     return v === 0 ? null : { type: 'delete', identity: id, version: v, ts };
   }
 
+  async replace(r: GalleryReplacement): Promise<GalleryChange> {
+    this.check();
+    const identities = [...checkReplacement(r).values()];
+    const ts = Date.now();
+    const dim = identities[0]?.embeddings[0]?.length;
+    const pairs = identities.flatMap((i) => [i.id, JSON.stringify({ ...i, updatedAt: i.updatedAt || ts })]);
+    let v: number;
+    try {
+      v = (await this.redis.eval(
+        REPLACE_SCRIPT,
+        5,
+        this.keys.version,
+        this.keys.identities,
+        this.keys.dim,
+        this.keys.model,
+        this.keys.imported,
+        String(r.version ?? 0),
+        r.model ?? '',
+        dim === undefined ? '' : String(dim),
+        changePrefix('import', '', ts),
+        this.keys.channel,
+        ...pairs,
+      )) as number;
+    } catch (e) {
+      throw storeError(e, 'replace');
+    }
+    return { type: 'import', identity: '', version: v, ts };
+  }
+
   async get(id: string): Promise<GalleryIdentity | undefined> {
     this.check();
     const raw = await this.redis.hget(this.keys.identities, id).catch((e: unknown) => Promise.reject(storeError(e, 'get')));
@@ -220,17 +272,27 @@ export class RedisGalleryStore implements GalleryStore {
     this.check();
     let res: [Error | null, unknown][] | null;
     try {
-      res = await this.redis.multi().get(this.keys.version).hgetall(this.keys.identities).exec();
+      res = await this.redis.multi().get(this.keys.version).hgetall(this.keys.identities).get(this.keys.model).get(this.keys.imported).exec();
     } catch (e) {
       throw storeError(e, 'snapshot');
     }
     if (!res) throw storeError(new Error('transaction aborted'), 'snapshot');
-    const [[e1, version], [e2, hash]] = res as [[Error | null, string | null], [Error | null, Record<string, string>]];
-    if (e1 || e2) throw storeError(e1 ?? e2, 'snapshot');
+    const [[e1, version], [e2, hash], [e3, model], [e4, imported]] = res as [
+      [Error | null, string | null],
+      [Error | null, Record<string, string>],
+      [Error | null, string | null],
+      [Error | null, string | null],
+    ];
+    if (e1 || e2 || e3 || e4) throw storeError(e1 ?? e2 ?? e3 ?? e4, 'snapshot');
     const identities = Object.entries(hash ?? {})
       .map(([id, raw]) => this.parse(raw, id))
       .sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
-    return { version: version === null ? 0 : Number(version), identities };
+    return {
+      version: version === null ? 0 : Number(version),
+      identities,
+      ...(model !== null ? { model } : {}),
+      ...(imported !== null ? { imported: Number(imported) } : {}),
+    };
   }
 
   async subscribe(listener: GalleryListener): Promise<Unsubscribe> {
@@ -270,10 +332,10 @@ export class RedisGalleryStore implements GalleryStore {
     };
   }
 
-  /** Deletes every key of this gallery (tests, and `faceflow gallery reset`). */
+  /** Deletes every key of this gallery (tests; what a Redis restarted without its data looks like). */
   async drop(): Promise<void> {
     this.check();
-    await this.redis.del(this.keys.version, this.keys.identities, this.keys.dim).catch((e: unknown) => Promise.reject(storeError(e, 'drop')));
+    await this.redis.del(this.keys.version, this.keys.identities, this.keys.dim, this.keys.model, this.keys.imported).catch((e: unknown) => Promise.reject(storeError(e, 'drop')));
   }
 
   async close(): Promise<void> {
