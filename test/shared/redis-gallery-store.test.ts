@@ -50,6 +50,29 @@ describe.skipIf(skip)('RedisGalleryStore (real Redis)', () => {
     await reader.close();
   });
 
+  it('the epoch stays while the store keeps its data, and changes once it lost them', async () => {
+    const prefix = freshPrefix();
+    const a = await open(prefix);
+    const seen: GalleryChange[] = [];
+    await a.subscribe((c) => seen.push(c));
+    expect((await a.snapshot()).epoch).toBeUndefined();
+    await a.put('x', [vec(1)]);
+    const e1 = (await a.snapshot()).epoch;
+    expect(e1).toMatch(/^[0-9a-f]{16}$/);
+    await a.put('y', [vec(2)]);
+    await a.delete('y');
+    await a.replace({ identities: [{ id: 'z', embeddings: [vec(3)], metadata: {}, updatedAt: 1 }] });
+    expect((await a.snapshot()).epoch).toBe(e1);
+    await a.drop();
+    await a.put('x', [vec(1)]);
+    const e2 = (await a.snapshot()).epoch;
+    expect(e2).toMatch(/^[0-9a-f]{16}$/);
+    expect(e2).not.toBe(e1);
+    await until(() => seen.length === 5, 10_000, 'five notifications');
+    expect(seen.map((c) => c.epoch)).toEqual([e1, e1, e1, e1, e2]);
+    await a.close();
+  });
+
   it('instances with different prefixes do not see each other', async () => {
     const a = await open(freshPrefix());
     const b = await open(freshPrefix());

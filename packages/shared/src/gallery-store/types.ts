@@ -32,6 +32,12 @@ export interface GallerySnapshot {
   model?: string;
   /** The version the last `replace` (an import) produced, when the store's gallery descends from one. */
   imported?: number;
+  /**
+   * Where a store can lose its data (Redis): an id that stays the same while it keeps them, and differs once
+   * it lost them and was written again, so that a reader can tell a lost store from a continued one whatever
+   * the versions. Absent from stores that cannot lose their data (memory, file) and from an empty one.
+   */
+  epoch?: string;
 }
 
 /** A whole gallery to put in place of a store's (a gallery file's content). */

@@ -16,14 +16,19 @@ export interface GalleryChange {
   version: number;
   /** When the change was made, ms since the epoch. */
   ts: number;
+  /** The store's epoch (GallerySnapshot.epoch), from stores that can lose their data (added in v1 without a bump). */
+  epoch?: string;
 }
 
 export const GalleryChangeSchema = defineJsonSchema<GalleryChange>('gallery-change', 1, (r) => {
   const type = r.oneOf('type', GALLERY_CHANGE_TYPES);
-  return {
+  const c: GalleryChange = {
     type,
     identity: r.string('identity', { min: type === 'import' ? 0 : 1, max: 256 }),
     version: r.number('version', { integer: true, min: 1 }),
     ts: r.timestamp('ts'),
   };
+  const epoch = r.optionalString('epoch', { max: 64 });
+  if (epoch !== undefined) c.epoch = epoch;
+  return c;
 });
