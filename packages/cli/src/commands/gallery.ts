@@ -80,7 +80,8 @@ const importCmd: CommandSpec = {
   async run(ctx) {
     const file = ctx.positionals[0]!;
     const { r, name } = await withTarget(ctx, true, async (t) => ({ r: await importGalleryFile(t.store, file), name: t.name }));
-    const removed = r.removed.length ? `; removed ${r.removed.length} not in the file: ${r.removed.join(', ')}` : '';
+    const shown = r.removed.slice(0, 10).join(', ') + (r.removed.length > 10 ? ', ...' : '');
+    const removed = r.removed.length ? `; removed ${r.removed.length} not in the file: ${shown}` : '';
     ctx.out(`imported ${r.identities} identities from ${file} into ${name}: version ${r.version}${r.model ? `, model ${r.model}` : ''}${removed}`, { target: name, ...r });
   },
 };

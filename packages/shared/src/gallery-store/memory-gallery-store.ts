@@ -33,19 +33,20 @@ function next(s: GalleryState, identities: Map<string, GalleryIdentity>): Galler
  * A gallery in memory. Changes are serialised (one at a time, in call order); `persist` is the hook the
  * FileGalleryStore uses to write the next state before it becomes visible.
  */
-/** Checks a replacement as put checks each identity (ids, one dimension, no duplicates); the identities, cloned. */
+/** Checks a replacement as put checks each identity (ids, one dimension, no duplicates); the identities, cloned (a missing updatedAt: now). */
 export function checkReplacement(r: GalleryReplacement): Map<string, GalleryIdentity> {
   if (!Array.isArray(r.identities)) throw new FaceflowError('INVALID_ARGUMENT', 'gallery: identities must be an array', { details: { field: 'identities' } });
   if (r.version !== undefined && (!Number.isSafeInteger(r.version) || r.version < 0)) {
     throw new FaceflowError('INVALID_ARGUMENT', 'gallery: the imported version must be an integer >= 0', { details: { field: 'version' } });
   }
   const out = new Map<string, GalleryIdentity>();
+  const now = Date.now();
   let dim: number | undefined;
   for (const i of r.identities) {
     const id = checkIdentityId(i.id);
     if (out.has(id)) throw new FaceflowError('INVALID_ARGUMENT', `gallery: identity ${JSON.stringify(id)} appears twice`, { details: { identity: id } });
     dim = checkEmbeddings(id, i.embeddings, dim);
-    out.set(id, cloneIdentity({ ...i, metadata: checkMetadata(i.metadata) }));
+    out.set(id, cloneIdentity({ ...i, metadata: checkMetadata(i.metadata), updatedAt: i.updatedAt || now }));
   }
   return out;
 }

@@ -239,7 +239,7 @@ export class RedisGalleryStore implements GalleryStore {
     const identities = [...checkReplacement(r).values()];
     const ts = Date.now();
     const dim = identities[0]?.embeddings[0]?.length;
-    const pairs = identities.flatMap((i) => [i.id, JSON.stringify({ ...i, updatedAt: i.updatedAt || ts })]);
+    const pairs = identities.flatMap((i) => [i.id, JSON.stringify(i)]);
     let v: number;
     try {
       v = (await this.redis.eval(
