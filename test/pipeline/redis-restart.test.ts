@@ -11,7 +11,8 @@
  *   a change enrolled after the restart must reach the matcher (gallery version 2 in its /metrics);
  * - empty (no persistence, like scripts/infra.sh's Redis): the matcher must keep the gallery it holds rather
  *   than swap it for the empty one (a second camera's stream, pushed after the restart, still names the
- *   enrolled person), and follow the gallery again once Redis is rebuilt from the source of truth.
+ *   enrolled person), not swap it for a re-enrolment made into the empty store either, and follow the
+ *   gallery again once Redis is restored from the gallery file (`faceflow gallery import`).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
@@ -19,7 +20,8 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { IdentityEventSchema, MatchSchema, topicNames, type IdentityEvent } from '@faceflow/shared';
+import { writeFile } from 'node:fs/promises';
+import { IdentityEventSchema, importGalleryFile, MatchSchema, topicNames, type IdentityEvent } from '@faceflow/shared';
 import { KafkaBus } from '@faceflow/shared/kafka';
 import { RedisGalleryStore } from '@faceflow/shared/redis';
 import { config, probeKafka, skipUnlessReachable, uniq, until } from '../shared/infra.js';
@@ -220,16 +222,25 @@ describe.skipIf(skip)('Redis restarted under load', () => {
     }
     expect(events.every((e) => e.identity === 'alice' || e.identity === null)).toBe(true);
 
-    // Redis rebuilt from the source of truth (the gallery file): the matcher follows it again
+    // a re-enrolment into the empty store (version 1 of a new count) does not replace the gallery held
     const bob = Array.from({ length: f.aliceEmbedding.length }, (_, i) => (i === 0 ? 1 : 0));
-    await store.put('alice', [f.aliceEmbedding], { metadata: { model: 'faceapi-recognition' } });
     await store.put('bob', [bob], { metadata: { model: 'faceapi-recognition' } });
+    await new Promise((r) => setTimeout(r, 2_000));
+    expect([await metric(s.matcher.port!, 'faceflow_gallery_version'), await metric(s.matcher.port!, 'faceflow_gallery_store_lost')]).toEqual([1, 1]);
+
+    // Redis restored from the source of truth (the gallery file): the matcher takes it, whole
+    const file = path.join(redisDir, '..', `gallery-${uniq()}.json`);
+    cleanups.push(() => rm(file, { force: true }));
+    const id = (name: string, e: number[]) => ({ id: name, embeddings: [e], metadata: {}, updatedAt: 1 });
+    await writeFile(file, JSON.stringify({ format: 'faceflow-gallery', version: 1, model: 'faceapi-recognition', galleryVersion: 2, updatedAt: 1, identities: [id('alice', f.aliceEmbedding), id('bob', bob)] }));
+    expect(await importGalleryFile(store, file)).toMatchObject({ version: 3, identities: 2 });
     await store.close();
     await until(
-      async () => (await metric(s.matcher.port!, 'faceflow_gallery_version')) === 2 && (await metric(s.matcher.port!, 'faceflow_gallery_identities')) === 2,
+      async () => (await metric(s.matcher.port!, 'faceflow_gallery_version')) === 3 && (await metric(s.matcher.port!, 'faceflow_gallery_identities')) === 2,
       30_000,
-      'the rebuilt gallery in the matcher',
+      'the restored gallery in the matcher',
     );
+    expect(await metric(s.matcher.port!, 'faceflow_gallery_store_lost')).toBe(0);
     expect(s.matcher.child.exitCode).toBeNull();
     stopAll([...s.services, lobby, hall]);
   }, 480_000);

@@ -5,7 +5,7 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { type GalleryChange } from '@faceflow/shared';
 import { RedisGalleryStore } from '@faceflow/shared/redis';
-import { galleryContract, unitVector as vec } from '../../packages/shared/src/gallery-store/contract.testkit.js';
+import { galleryAdminContract, galleryContract, unitVector as vec } from '../../packages/shared/src/gallery-store/contract.testkit.js';
 import { config, probeRedis, skipUnlessReachable, uniq, until } from './infra.js';
 
 const probe = await probeRedis();
@@ -29,6 +29,7 @@ afterAll(async () => {
 
 describe.skipIf(skip)('RedisGalleryStore (real Redis)', () => {
   galleryContract('RedisGalleryStore', () => open(freshPrefix()));
+  galleryAdminContract('RedisGalleryStore', () => open(freshPrefix()));
 
   it('a change made through one instance reaches a second instance, with versions in order', async () => {
     const prefix = freshPrefix();
@@ -47,6 +48,29 @@ describe.skipIf(skip)('RedisGalleryStore (real Redis)', () => {
     expect(snap.identities.map((i) => [i.id, i.embeddings.length, i.metadata])).toEqual([['alice', 2, { name: 'Alice' }]]);
     await writer.close();
     await reader.close();
+  });
+
+  it('the epoch stays while the store keeps its data, and changes once it lost them', async () => {
+    const prefix = freshPrefix();
+    const a = await open(prefix);
+    const seen: GalleryChange[] = [];
+    await a.subscribe((c) => seen.push(c));
+    expect((await a.snapshot()).epoch).toBeUndefined();
+    await a.put('x', [vec(1)]);
+    const e1 = (await a.snapshot()).epoch;
+    expect(e1).toMatch(/^[0-9a-f]{16}$/);
+    await a.put('y', [vec(2)]);
+    await a.delete('y');
+    await a.replace({ identities: [{ id: 'z', embeddings: [vec(3)], metadata: {}, updatedAt: 1 }] });
+    expect((await a.snapshot()).epoch).toBe(e1);
+    await a.drop();
+    await a.put('x', [vec(1)]);
+    const e2 = (await a.snapshot()).epoch;
+    expect(e2).toMatch(/^[0-9a-f]{16}$/);
+    expect(e2).not.toBe(e1);
+    await until(() => seen.length === 5, 10_000, 'five notifications');
+    expect(seen.map((c) => c.epoch)).toEqual([e1, e1, e1, e1, e2]);
+    await a.close();
   });
 
   it('instances with different prefixes do not see each other', async () => {

@@ -8,6 +8,7 @@ import { segment, redact } from './commands/segment.js';
 import { train } from './commands/train.js';
 import { trainSeg } from './commands/train-seg.js';
 import { runPipeline } from './commands/run.js';
+import { GALLERY_SUMMARY, runGallery } from './commands/gallery.js';
 
 const COMMANDS: Record<string, CommandSpec> = {
   detect,
@@ -24,6 +25,7 @@ const COMMANDS: Record<string, CommandSpec> = {
 const GROUPS: Record<string, { summary: string; run: (argv: string[]) => Promise<number> }> = {
   eval: { summary: 'measure: eval lfw (face verification), eval det (face detection), eval seg (face segmentation)', run: runEval },
   models: { summary: 'the model registry: models list, models pull <name> [--mirror <folder|url>]', run: runModels },
+  gallery: { summary: GALLERY_SUMMARY, run: runGallery },
 };
 
 function usage(): string {

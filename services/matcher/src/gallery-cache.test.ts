@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { MemoryGalleryStore, type GalleryListener, type GalleryStore } from '@faceflow/shared';
+import { createMetrics, MemoryGalleryStore, type GalleryListener, type GalleryStore } from '@faceflow/shared';
 import { GalleryCache } from './gallery-cache.js';
 import { person } from './embeddings.testkit.js';
 
@@ -34,7 +34,7 @@ function losableStore(): { store: GalleryStore; lose(): void; inner(): MemoryGal
 const tick = (): Promise<void> => new Promise((r) => setTimeout(r, 10));
 
 describe('GalleryCache', () => {
-  it('keeps the gallery it holds when the store comes back empty, and follows the store once rebuilt', async () => {
+  it('keeps_serving_the_held_gallery_at_its_version_when_the_store_comes_back_empty_until_an_import_restores_it', async () => {
     const alice = person(1);
     const bob = person(2);
     const s = losableStore();
@@ -46,19 +46,59 @@ describe('GalleryCache', () => {
 
     s.lose(); // Redis restarted without its data
     await cache.refresh();
-    expect(cache.size).toBe(2); // still matching with what it held
+    // still matching with what it held, and reporting the version in use (issue 12: it read 0)
+    expect([cache.version, cache.size, cache.storeLost]).toEqual([2, 2, true]);
     expect(cache.current?.search(Float32Array.from(alice), 1)[0]?.name).toBe('alice');
-    await cache.refresh(); // and stays so
-    expect(cache.size).toBe(2);
 
-    // rebuilt from the source of truth, without bob (deleted meanwhile): the first change reloads in full
+    // re-enrolments into the lost store hold part of the gallery at best: none replaces the one held
     await s.inner().put('alice', [alice]);
     await tick();
-    expect([cache.version, cache.size]).toEqual([1, 1]);
-    expect(cache.current?.search(Float32Array.from(bob), 1)[0]?.name).toBe('alice');
     await s.inner().put('carol', [person(3)]);
     await tick();
-    expect([cache.version, cache.size]).toEqual([2, 2]);
+    await cache.refresh();
+    expect([cache.version, cache.size, cache.storeLost]).toEqual([2, 2, true]);
+    expect(cache.current?.search(Float32Array.from(bob), 1)[0]?.name).toBe('bob');
+
+    // the gallery file imported: a whole gallery again, taken at once
+    const id = (name: string, v: number[]) => ({ id: name, embeddings: [v], metadata: {}, updatedAt: 1 });
+    await s.inner().replace({ identities: [id('alice', alice), id('bob', bob), id('dave', person(4))], version: 2 });
+    await tick();
+    expect([cache.version, cache.size, cache.storeLost]).toEqual([3, 3, false]);
+    await s.inner().put('erin', [person(5)]);
+    await tick();
+    expect([cache.version, cache.size]).toEqual([4, 4]);
+    await cache.close();
+  });
+
+  it('a_re_enrolment_into_the_lost_store_before_the_loss_is_noticed_does_not_drop_the_held_gallery', async () => {
+    const s = losableStore();
+    await s.store.put('alice', [person(1)]);
+    await s.store.put('bob', [person(2)]);
+    await s.store.put('carol', [person(3)]);
+    const cache = new GalleryCache({ store: s.store });
+    await cache.start();
+    s.lose();
+    await s.inner().put('bob', [person(2)]); // version 1 of a new count, below the 3 held
+    await tick();
+    await cache.refresh();
+    expect([cache.version, cache.size, cache.storeLost]).toEqual([3, 3, true]);
+    await cache.close();
+  });
+
+  it('gallery_gauges_follow_every_change_without_waiting_for_the_refresh', async () => {
+    const metrics = createMetrics();
+    const store = new MemoryGalleryStore();
+    const cache = new GalleryCache({ store, metrics });
+    await cache.start();
+    const gauges = async (): Promise<string[]> => (await metrics.metricsText()).split('\n').filter((l) => /^faceflow_gallery_(version|identities|store_lost) /.test(l));
+    expect(await gauges()).toEqual(['faceflow_gallery_version 0', 'faceflow_gallery_identities 0', 'faceflow_gallery_store_lost 0']);
+    await store.put('alice', [person(1)]);
+    await store.put('bob', [person(2)]);
+    await tick();
+    expect(await gauges()).toEqual(['faceflow_gallery_version 2', 'faceflow_gallery_identities 2', 'faceflow_gallery_store_lost 0']);
+    await store.delete('alice');
+    await tick();
+    expect(await gauges()).toEqual(['faceflow_gallery_version 3', 'faceflow_gallery_identities 1', 'faceflow_gallery_store_lost 0']);
     await cache.close();
   });
 

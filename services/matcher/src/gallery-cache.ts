@@ -2,25 +2,34 @@
  * The matcher's view of the gallery: the GalleryStore (Redis in the services, memory in `faceflow run`) is
  * the source of truth; this holds it in memory as an engine `Gallery` (vectorised search) and keeps it in
  * step with change notifications: a change whose version follows the one held is applied on its own (the
- * identity is re-read from the store); a gap (a missed notification, e.g. while Redis was down) or anything
- * unexpected reloads a full snapshot. `refresh()` is also safe to call on a timer as a backstop.
+ * identity is re-read from the store); a gap (a missed notification, e.g. while Redis was down), an import
+ * (the whole gallery replaced) or anything unexpected reloads a full snapshot. `refresh()` is also safe to
+ * call on a timer as a backstop.
  *
- * A store that comes back with no gallery at all (version 0, no identities: Redis restarted without
- * persistence, or was flushed) while a gallery is held does not empty the matcher: the held gallery stays in
- * use (logged as an error) until the store is rebuilt from the source of truth; the first change after that
- * reloads the store in full (so a rebuild should be quick: a half-rebuilt store is what that reload sees).
- * To empty a gallery on purpose, delete its identities (the version moves on); do not drop its keys.
+ * Versions only grow, so a store whose version is below the one held has lost its gallery (Redis restarted
+ * without persistence, or flushed), whatever it holds since: enrolments made into it start a new count from 1
+ * and hold part of the gallery at best; so has a store whose epoch (GallerySnapshot.epoch) is not the one
+ * the held gallery was loaded with, even where the new count has caught up with the version held. While a gallery is held, such a store does not replace it: the held
+ * gallery stays in use, at its own version (what matches and the version gauge report), logged as an error
+ * and shown by faceflow_gallery_store_lost, until the store holds a whole gallery again: an import
+ * (`faceflow gallery import FILE`, GalleryStore.replace) marks the store's gallery as imported, and only a
+ * store so marked is loaded again. Changes made to the lost store before that are not served (issue 12: the
+ * first re-enrolment after Redis came back empty used to reload the store in full and drop every identity
+ * not re-enrolled). To empty a gallery on purpose, delete its identities (the version moves on); do not drop
+ * its keys.
  */
 import { Gallery } from '@faceflow/engine';
-import { silentLogger, type GalleryChange, type GalleryIdentity, type GalleryStore, type Logger, type Unsubscribe } from '@faceflow/shared';
+import { silentLogger, type GalleryChange, type GalleryIdentity, type GallerySnapshot, type GalleryStore, type Logger, type Metrics, type Unsubscribe } from '@faceflow/shared';
 
 export interface GalleryCacheOptions {
   store: GalleryStore;
   /** Label of the embedding model (the engine Gallery records it). */
   model?: string;
   logger?: Logger;
-  /** Called after each change was applied (tests, metrics). */
+  /** Called after each change was applied (tests). */
   onChange?: (version: number) => void;
+  /** The gallery gauges (version, identities, store lost), set on every change rather than on a timer. */
+  metrics?: Metrics;
 }
 
 export class GalleryCache {
@@ -30,11 +39,34 @@ export class GalleryCache {
   private chain: Promise<void> = Promise.resolve();
   private readonly logger: Logger;
   private skipped = new Set<string>();
-  /** The store lost its gallery (version 0) while one was held: serving the held one until it is rebuilt. */
+  /** The store lost the gallery held (its version went below it): serving the held one until an import. */
   private orphaned = false;
+  /** The epoch of the store the held gallery came from (undefined: a store without epochs, or none yet). */
+  private epoch: string | undefined;
+  private readonly gauges: { version: (v: number) => void; size: (n: number) => void; lost: (n: number) => void } | undefined;
 
   constructor(private readonly o: GalleryCacheOptions) {
     this.logger = o.logger ?? silentLogger;
+    const m = o.metrics;
+    if (m) {
+      const version = m.gauge({ name: 'gallery_version', help: 'Gallery version held in memory (the one every match reports)' });
+      const size = m.gauge({ name: 'gallery_identities', help: 'Identities in the gallery held in memory' });
+      const lost = m.gauge({ name: 'gallery_store_lost', help: '1 while the gallery store has lost the gallery held (serving the held one until `faceflow gallery import`)' });
+      this.gauges = { version: (v) => version.set({}, v), size: (n) => size.set({}, n), lost: (n) => lost.set({}, n) };
+    }
+  }
+
+  /** Reports the state held: gauges, then the onChange hook. */
+  private changed(): void {
+    this.gauges?.version(this.held);
+    this.gauges?.size(this.size);
+    this.gauges?.lost(this.orphaned ? 1 : 0);
+    this.o.onChange?.(this.held);
+  }
+
+  /** Whether the store holds no continuation of the gallery held (see the file comment). */
+  get storeLost(): boolean {
+    return this.orphaned;
   }
 
   /** Subscribes to changes, then loads the snapshot (so no change falls between the two). */
@@ -89,26 +121,49 @@ export class GalleryCache {
 
   private async reload(): Promise<void> {
     const snap = await this.o.store.snapshot();
-    if (snap.version === 0 && snap.identities.length === 0 && this.size > 0) {
-      if (!this.orphaned) {
-        this.logger.error('the gallery store has no gallery (version 0): keeping the one held until the store is rebuilt', { heldVersion: this.held, identities: this.size });
-      }
-      this.orphaned = true;
-      this.held = 0;
-      this.o.onChange?.(this.held);
+    if (this.keepHeld(snap)) {
+      this.changed();
       return;
     }
-    if (this.orphaned) this.logger.warn('the gallery store was rebuilt: reloaded', { version: snap.version, identities: snap.identities.length });
+    if (this.orphaned) this.logger.warn('the gallery store was restored by an import: reloaded', { version: snap.version, identities: snap.identities.length, heldVersion: this.held });
     this.orphaned = false;
     this.gallery = this.build(snap.identities);
     this.held = snap.version;
+    this.epoch = snap.epoch;
     this.logger.info('gallery loaded', { version: snap.version, identities: this.gallery?.size ?? 0 });
-    this.o.onChange?.(this.held);
+    this.changed();
+  }
+
+  /** True when `snap` must not replace the gallery held: the store lost it, and holds no import since. */
+  private keepHeld(snap: GallerySnapshot): boolean {
+    if (snap.imported !== undefined) return false; // a whole gallery, put there after any loss (a loss wipes the mark)
+    const continued = snap.version >= this.held && (this.epoch === undefined || snap.epoch === this.epoch);
+    if (!this.orphaned && (this.size === 0 || continued)) return false;
+    if (!this.orphaned) {
+      this.logger.error('the gallery store lost the gallery held (its version went below the one held, or its epoch changed): keeping the one held in use until the store is restored with `faceflow gallery import FILE`', {
+        heldVersion: this.held,
+        identities: this.size,
+        storeVersion: snap.version,
+        storeIdentities: snap.identities.length,
+      });
+      this.orphaned = true;
+    }
+    return true;
   }
 
   private async apply(c: GalleryChange): Promise<void> {
-    if (c.version <= this.held) return; // already reflected (the snapshot came after it)
-    if (c.version !== this.held + 1 || !this.gallery || this.orphaned) {
+    if (c.type === 'import' || this.orphaned) {
+      // while the store is lost, only a snapshot that carries an import mark is taken (reload decides)
+      if (this.orphaned && c.type !== 'import') this.logger.warn('gallery change not served: the store lost the gallery held; restore it with `faceflow gallery import FILE`', { change: c.type, identity: c.identity, storeVersion: c.version, heldVersion: this.held });
+      await this.reload();
+      return;
+    }
+    if (c.epoch !== undefined && this.epoch !== undefined && c.epoch !== this.epoch) {
+      await this.reload(); // another epoch: the store lost its data (reload keeps the held gallery)
+      return;
+    }
+    if (c.version <= this.held) return; // already reflected (the snapshot came after it), or from a store that lost the gallery (refresh finds out)
+    if (c.version !== this.held + 1 || !this.gallery) {
       await this.reload();
       return;
     }
@@ -124,7 +179,8 @@ export class GalleryCache {
       this.addTo(this.gallery, identity);
     }
     this.held = c.version;
-    this.o.onChange?.(this.held);
+    this.epoch ??= c.epoch; // the first change of a store that had no epoch yet
+    this.changed();
   }
 
   async close(): Promise<void> {

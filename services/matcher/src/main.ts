@@ -36,7 +36,7 @@ async function main(): Promise<void> {
     logger.warn("the projection head records no distance at FAR 1e-3 (trained before heads did): tracks are named at its accuracy-optimal threshold, which names more strangers; train it again or set FACEFLOW_MATCH_THRESHOLD", { head: config.head!.dir, threshold });
   }
   if (thresholdSource === 'fallback') logger.warn('no calibration for FACEFLOW_MODEL and no FACEFLOW_MATCH_THRESHOLD: using the fallback threshold', { model, threshold });
-  const cache = new GalleryCache({ store, model, logger });
+  const cache = new GalleryCache({ store, model, logger, metrics });
   let ready = false;
   let engine: Promise<FaceEngine> | undefined;
   const embedder = async (): Promise<Embedder> => {
@@ -63,15 +63,8 @@ async function main(): Promise<void> {
     ready: () => ready,
     handle: galleryApi({ store, keyDigests: [...(config.apiKeys ?? [])], embedder, logger }),
   });
-  const galleryVersion = metrics.gauge({ name: 'gallery_version', help: 'Gallery version held in memory' });
-  const gallerySize = metrics.gauge({ name: 'gallery_identities', help: 'Identities in the gallery held in memory' });
-  const onChange = (): void => {
-    galleryVersion.set({}, cache.version);
-    gallerySize.set({}, cache.size);
-  };
-  await cache.start();
-  onChange();
-  const refresher = setInterval(() => void cache.refresh().then(onChange, () => undefined), config.galleryRefreshMs);
+  await cache.start(); // the cache sets the gallery gauges on every change (issue 12: they lagged by the refresh period)
+  const refresher = setInterval(() => void cache.refresh().catch(() => undefined), config.galleryRefreshMs);
   await bus.createTopics([topics.faces, topics.matches, `${topics.faces}.dlq`].map((topic) => ({ topic, partitions: config.partitions })));
   const stage = new MatcherStage({ gallery: cache, matchesTopic: topics.matches, model, threshold, margin: config.margin, qualityFloor: config.qualityFloor, tracker: { timeoutMs: config.trackTimeoutMs }, metrics });
   const sub = await attachStage(bus, stage, topics.faces, config.groupId, { maxBatchSize: 200 });

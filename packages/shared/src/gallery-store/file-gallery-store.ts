@@ -88,19 +88,23 @@ export function parseGalleryFile(text: string, path = '(gallery)'): GalleryFileC
   };
 }
 
-export function serializeGallery(state: GalleryState, meta: { model?: string } = {}): string {
-  const first = state.identities.values().next().value as GalleryIdentity | undefined;
-  const dim = first?.embeddings[0]?.length;
-  const file: GalleryFile = {
+export function serializeGallery(state: Pick<GalleryState, 'version' | 'identities' | 'model'>, meta: { model?: string } = {}): string {
+  return JSON.stringify(galleryFileOf({ version: state.version, identities: [...state.identities.values()], ...(state.model !== undefined ? { model: state.model } : {}) }, meta));
+}
+
+/** A snapshot as the gallery file document (the format `faceflow enroll` writes); `meta.model` wins over the snapshot's. */
+export function galleryFileOf(snap: GallerySnapshot, meta: { model?: string } = {}): GalleryFile {
+  const dim = snap.identities.find((i) => i.embeddings[0])?.embeddings[0]?.length;
+  const model = meta.model ?? snap.model;
+  return {
     format: GALLERY_FILE_FORMAT,
     version: GALLERY_FILE_VERSION,
-    ...(meta.model !== undefined ? { model: meta.model } : {}),
+    ...(model !== undefined ? { model } : {}),
     ...(dim !== undefined ? { dim } : {}),
-    galleryVersion: state.version,
+    galleryVersion: snap.version,
     updatedAt: Date.now(),
-    identities: [...state.identities.values()],
+    identities: snap.identities,
   };
-  return JSON.stringify(file);
 }
 
 /** Writes `data` to `path` atomically: temp file in the same directory, fsync, rename, fsync of the directory. */
@@ -137,11 +141,14 @@ export class FileGalleryStore extends MemoryGalleryStore {
   private constructor(
     readonly path: string,
     initial: GallerySnapshot,
-    /** the embedding model recorded in the file (kept on every write) */
-    readonly model: string | undefined,
     logger?: Logger,
   ) {
     super({ initial, ...(logger ? { logger } : {}) });
+  }
+
+  /** The embedding model recorded in the file (kept on every write; an import may set it). */
+  get model(): string | undefined {
+    return this.state.model;
   }
 
   /**
@@ -161,10 +168,12 @@ export class FileGalleryStore extends MemoryGalleryStore {
     if (options.model !== undefined && initial.model !== undefined && initial.model !== options.model) {
       throw formatError(path, `holds "${initial.model}" embeddings, not "${options.model}"`);
     }
-    return new FileGalleryStore(path, { version: initial.version, identities: initial.identities }, initial.model ?? options.model, options.logger);
+    const model = initial.model ?? options.model;
+    return new FileGalleryStore(path, { version: initial.version, identities: initial.identities, ...(model !== undefined ? { model } : {}) }, options.logger);
   }
 
+  // `imported` is not written: a file is its own source of truth, never a cache that loses its gallery
   protected override async persist(next: GalleryState): Promise<void> {
-    await writeFileAtomic(this.path, serializeGallery(next, this.model !== undefined ? { model: this.model } : {}));
+    await writeFileAtomic(this.path, serializeGallery(next));
   }
 }

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FileGalleryStore, GALLERY_FILE_FORMAT, parseGalleryFile } from './file-gallery-store.js';
 import { MemoryGalleryStore } from './memory-gallery-store.js';
-import { galleryContract, unitVector as vec } from './contract.testkit.js';
+import { galleryAdminContract, galleryContract, unitVector as vec } from './contract.testkit.js';
 
 let dir: string;
 beforeAll(async () => {
@@ -17,6 +17,8 @@ afterAll(async () => {
 galleryContract('MemoryGalleryStore', async () => new MemoryGalleryStore());
 let n = 0;
 galleryContract('FileGalleryStore', async () => FileGalleryStore.open(join(dir, `contract-${n++}.json`)));
+galleryAdminContract('MemoryGalleryStore', async () => new MemoryGalleryStore());
+galleryAdminContract('FileGalleryStore', async () => FileGalleryStore.open(join(dir, `admin-${n++}.json`)));
 
 describe('FileGalleryStore', () => {
   it('writes the versioned format, atomically, and reads it back', async () => {
@@ -60,6 +62,14 @@ describe('FileGalleryStore', () => {
     expect(() =>
       parseGalleryFile(JSON.stringify({ format: GALLERY_FILE_FORMAT, version: 1, galleryVersion: 1, identities: [{ id: 'a', embeddings: [[2, 0]] }] })),
     ).toThrow(/identities\[0\].*L2-normalised/);
+  });
+
+  it('an import is written to the file with its model, and read back', async () => {
+    const path = join(dir, 'imported.json');
+    const a = await FileGalleryStore.open(path);
+    await a.replace({ identities: [{ id: 'alice', embeddings: [vec(1)], metadata: {}, updatedAt: 1 }], model: 'm1', version: 4 });
+    const b = await FileGalleryStore.open(path);
+    expect([await b.version(), b.model, (await b.list()).map((i) => i.id)]).toEqual([5, 'm1', ['alice']]);
   });
 
   it('a missing file is an empty gallery', async () => {

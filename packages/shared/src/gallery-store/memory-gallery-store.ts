@@ -9,6 +9,7 @@ import {
   notifyAll,
   type GalleryIdentity,
   type GalleryListener,
+  type GalleryReplacement,
   type GallerySnapshot,
   type GalleryStore,
   type PutOptions,
@@ -18,12 +19,38 @@ import {
 export interface GalleryState {
   version: number;
   identities: Map<string, GalleryIdentity>;
+  model?: string;
+  /** see GallerySnapshot.imported */
+  imported?: number;
+}
+
+/** The state with one more change: the version moves on, model and import mark are kept. */
+function next(s: GalleryState, identities: Map<string, GalleryIdentity>): GalleryState {
+  return { ...s, version: s.version + 1, identities };
 }
 
 /**
  * A gallery in memory. Changes are serialised (one at a time, in call order); `persist` is the hook the
  * FileGalleryStore uses to write the next state before it becomes visible.
  */
+/** Checks a replacement as put checks each identity (ids, one dimension, no duplicates); the identities, cloned (a missing updatedAt: now). */
+export function checkReplacement(r: GalleryReplacement): Map<string, GalleryIdentity> {
+  if (!Array.isArray(r.identities)) throw new FaceflowError('INVALID_ARGUMENT', 'gallery: identities must be an array', { details: { field: 'identities' } });
+  if (r.version !== undefined && (!Number.isSafeInteger(r.version) || r.version < 0)) {
+    throw new FaceflowError('INVALID_ARGUMENT', 'gallery: the imported version must be an integer >= 0', { details: { field: 'version' } });
+  }
+  const out = new Map<string, GalleryIdentity>();
+  const now = Date.now();
+  let dim: number | undefined;
+  for (const i of r.identities) {
+    const id = checkIdentityId(i.id);
+    if (out.has(id)) throw new FaceflowError('INVALID_ARGUMENT', `gallery: identity ${JSON.stringify(id)} appears twice`, { details: { identity: id } });
+    dim = checkEmbeddings(id, i.embeddings, dim);
+    out.set(id, cloneIdentity({ ...i, metadata: checkMetadata(i.metadata), updatedAt: i.updatedAt || now }));
+  }
+  return out;
+}
+
 export class MemoryGalleryStore implements GalleryStore {
   protected state: GalleryState;
   private readonly listeners = new Set<GalleryListener>();
@@ -33,9 +60,12 @@ export class MemoryGalleryStore implements GalleryStore {
 
   constructor(options: { logger?: Logger; initial?: GallerySnapshot } = {}) {
     this.logger = options.logger ?? silentLogger;
+    const initial = options.initial;
     this.state = {
-      version: options.initial?.version ?? 0,
-      identities: new Map((options.initial?.identities ?? []).map((i) => [i.id, cloneIdentity(i)])),
+      version: initial?.version ?? 0,
+      identities: new Map((initial?.identities ?? []).map((i) => [i.id, cloneIdentity(i)])),
+      ...(initial?.model !== undefined ? { model: initial.model } : {}),
+      ...(initial?.imported !== undefined ? { imported: initial.imported } : {}),
     };
   }
 
@@ -79,8 +109,8 @@ export class MemoryGalleryStore implements GalleryStore {
       checkEmbeddings(id, identity.embeddings); // the append limit
       const identities = new Map(this.state.identities);
       identities.set(id, identity);
-      const version = this.state.version + 1;
-      return { next: { version, identities }, change: { type: 'enroll', identity: id, version, ts: now } };
+      const n = next(this.state, identities);
+      return { next: n, change: { type: 'enroll', identity: id, version: n.version, ts: now } };
     });
     return change!;
   }
@@ -91,9 +121,23 @@ export class MemoryGalleryStore implements GalleryStore {
       if (!this.state.identities.has(id)) return null;
       const identities = new Map(this.state.identities);
       identities.delete(id);
-      const version = this.state.version + 1;
-      return { next: { version, identities }, change: { type: 'delete', identity: id, version, ts: Date.now() } };
+      const n = next(this.state, identities);
+      return { next: n, change: { type: 'delete', identity: id, version: n.version, ts: Date.now() } };
     });
+  }
+
+  async replace(r: GalleryReplacement): Promise<GalleryChange> {
+    const identities = checkReplacement(r);
+    const change = await this.mutate(() => {
+      const now = Date.now();
+      const version = Math.max(this.state.version, r.version ?? 0) + 1;
+      const model = r.model ?? this.state.model;
+      return {
+        next: { version, identities, imported: version, ...(model !== undefined ? { model } : {}) },
+        change: { type: 'import', identity: '', version, ts: now },
+      };
+    });
+    return change!;
   }
 
   async get(id: string): Promise<GalleryIdentity | undefined> {
@@ -111,7 +155,12 @@ export class MemoryGalleryStore implements GalleryStore {
 
   async snapshot(): Promise<GallerySnapshot> {
     const s = this.state;
-    return { version: s.version, identities: [...s.identities.values()].map(cloneIdentity) };
+    return {
+      version: s.version,
+      identities: [...s.identities.values()].map(cloneIdentity),
+      ...(s.model !== undefined ? { model: s.model } : {}),
+      ...(s.imported !== undefined ? { imported: s.imported } : {}),
+    };
   }
 
   async subscribe(listener: GalleryListener): Promise<Unsubscribe> {

@@ -5,18 +5,26 @@
  *     <prefix>version      integer, the gallery version (INCR on every change)
  *     <prefix>identities   hash: identity id -> JSON {id, embeddings, metadata, updatedAt}
  *     <prefix>dim          the embedding dimension of the gallery
+ *     <prefix>model        the embedding model of the gallery, when an import recorded one
+ *     <prefix>imported     the version the last import (replace) produced: see types.ts
+ *     <prefix>epoch        a random id written with the gallery's first change: the same as long as the store
+ *                          keeps its data, another once it lost them and was written again (types.ts)
  *     <prefix>changes      pub/sub channel: one GalleryChange (encoded, see schemas) per change
  *
  * A change is one Lua script: write the identity, INCR the version and PUBLISH the change, atomically, so
- * a notification always carries the version its change produced. Pub/sub is fire-and-forget: a subscriber
+ * a notification always carries the version its change produced (and the store's epoch). Pub/sub is fire-and-forget: a subscriber
  * that was disconnected misses changes, which it notices as a gap in versions (then reload a snapshot).
+ * `replace` (an import) is one script too: the identities hash is rewritten, the version set past both the
+ * store's and the imported gallery's, and one "import" change published.
  * `append` is a compare-and-set on the identity's stored record, retried on a concurrent write.
  * Connection failures are FaceflowError('STORE_UNAVAILABLE', retriable).
  */
+import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { FaceflowError } from '../errors.js';
 import { silentLogger, type Logger } from '../logger.js';
 import { GalleryChangeSchema, type GalleryChange } from '../schemas/gallery-change.js';
+import { checkReplacement } from './memory-gallery-store.js';
 import {
   checkEmbeddings,
   checkIdentityId,
@@ -24,6 +32,7 @@ import {
   notifyAll,
   type GalleryIdentity,
   type GalleryListener,
+  type GalleryReplacement,
   type GallerySnapshot,
   type GalleryStore,
   type PutOptions,
@@ -42,8 +51,8 @@ export interface RedisGalleryStoreOptions {
 
 export const DEFAULT_GALLERY_KEY_PREFIX = 'faceflow:gallery:';
 
-// KEYS: version, identities, dim. ARGV: id, record, dim, mode (set|cas), expected record ('' = none),
-// change JSON without its closing "version": value, channel.
+// KEYS: version, identities, dim, epoch. ARGV: id, record, dim, mode (set|cas), expected record ('' = none),
+// change JSON without its closing "version": value, channel, a new epoch (kept when there is one).
 const PUT_SCRIPT = `
 local cur = redis.call('HGET', KEYS[2], ARGV[1])
 if ARGV[4] == 'cas' and (cur or '') ~= ARGV[5] then return -1 end
@@ -51,26 +60,46 @@ local d = redis.call('GET', KEYS[3])
 local others = redis.call('HLEN', KEYS[2]) - (cur and 1 or 0)
 if d and d ~= ARGV[3] and others > 0 then return -2 end
 redis.call('SET', KEYS[3], ARGV[3])
+redis.call('SETNX', KEYS[4], ARGV[8])
 redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
 local v = redis.call('INCR', KEYS[1])
-redis.call('PUBLISH', ARGV[7], ARGV[6] .. v .. '}')
+redis.call('PUBLISH', ARGV[7], ARGV[6] .. v .. ',"epoch":"' .. redis.call('GET', KEYS[4]) .. '"}')
 return v
 `;
 
-// KEYS: version, identities. ARGV: id, change JSON prefix, channel.
+// KEYS: version, identities, epoch. ARGV: id, change JSON prefix, channel.
 const DELETE_SCRIPT = `
 if redis.call('HDEL', KEYS[2], ARGV[1]) == 0 then return 0 end
 local v = redis.call('INCR', KEYS[1])
-redis.call('PUBLISH', ARGV[3], ARGV[2] .. v .. '}')
+local ep = redis.call('GET', KEYS[3])
+redis.call('PUBLISH', ARGV[3], ARGV[2] .. v .. (ep and (',"epoch":"' .. ep .. '"') or '') .. '}')
 return v
 `;
+
+// KEYS: version, identities, dim, model, imported, epoch. ARGV: imported gallery's version, model ('' = keep),
+// dim ('' = none), change JSON prefix, channel, a new epoch (kept when there is one), then id, record pairs.
+const REPLACE_SCRIPT = `
+local cur = tonumber(redis.call('GET', KEYS[1]) or '0')
+local v = math.max(cur, tonumber(ARGV[1])) + 1
+redis.call('DEL', KEYS[2])
+for i = 7, #ARGV, 2 do redis.call('HSET', KEYS[2], ARGV[i], ARGV[i + 1]) end
+redis.call('SETNX', KEYS[6], ARGV[6])
+if ARGV[3] ~= '' then redis.call('SET', KEYS[3], ARGV[3]) else redis.call('DEL', KEYS[3]) end
+if ARGV[2] ~= '' then redis.call('SET', KEYS[4], ARGV[2]) end
+redis.call('SET', KEYS[1], v)
+redis.call('SET', KEYS[5], v)
+redis.call('PUBLISH', ARGV[5], ARGV[4] .. v .. ',"epoch":"' .. redis.call('GET', KEYS[6]) .. '"}')
+return v
+`;
+
+const newEpoch = (): string => randomBytes(8).toString('hex');
 
 function storeError(e: unknown, what: string): FaceflowError {
   if (e instanceof FaceflowError) return e;
   return new FaceflowError('STORE_UNAVAILABLE', `redis gallery: ${what}: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
 }
 
-/** The encoded change with its version left open: the Lua script appends `<version>}`. */
+/** The encoded change with its version left open: the Lua script appends `<version>,"epoch":"<epoch>"}`. */
 function changePrefix(type: GalleryChange['type'], identity: string, ts: number): string {
   return `${JSON.stringify({ schema: GalleryChangeSchema.name, v: GalleryChangeSchema.version, type, identity, ts }).slice(0, -1)},"version":`;
 }
@@ -79,7 +108,7 @@ export class RedisGalleryStore implements GalleryStore {
   private subscriber: Redis | undefined;
   private subscribing: Promise<void> | undefined;
   private readonly listeners = new Set<GalleryListener>();
-  private readonly keys: { version: string; identities: string; dim: string; channel: string };
+  private readonly keys: { version: string; identities: string; dim: string; model: string; imported: string; epoch: string; channel: string };
   private closed = false;
 
   private constructor(
@@ -91,6 +120,9 @@ export class RedisGalleryStore implements GalleryStore {
       version: `${keyPrefix}version`,
       identities: `${keyPrefix}identities`,
       dim: `${keyPrefix}dim`,
+      model: `${keyPrefix}model`,
+      imported: `${keyPrefix}imported`,
+      epoch: `${keyPrefix}epoch`,
       channel: `${keyPrefix}changes`,
     };
   }
@@ -160,10 +192,11 @@ export class RedisGalleryStore implements GalleryStore {
       try {
         v = (await this.redis.eval(
           PUT_SCRIPT,
-          3,
+          4,
           this.keys.version,
           this.keys.identities,
           this.keys.dim,
+          this.keys.epoch,
           id,
           JSON.stringify(record),
           String(dim),
@@ -171,6 +204,7 @@ export class RedisGalleryStore implements GalleryStore {
           curRaw ?? '',
           changePrefix('enroll', id, ts),
           this.keys.channel,
+          newEpoch(),
         )) as number;
       } catch (e) {
         throw storeError(e, 'put');
@@ -193,11 +227,42 @@ export class RedisGalleryStore implements GalleryStore {
     const ts = Date.now();
     let v: number;
     try {
-      v = (await this.redis.eval(DELETE_SCRIPT, 2, this.keys.version, this.keys.identities, id, changePrefix('delete', id, ts), this.keys.channel)) as number;
+      v = (await this.redis.eval(DELETE_SCRIPT, 3, this.keys.version, this.keys.identities, this.keys.epoch, id, changePrefix('delete', id, ts), this.keys.channel)) as number;
     } catch (e) {
       throw storeError(e, 'delete');
     }
     return v === 0 ? null : { type: 'delete', identity: id, version: v, ts };
+  }
+
+  async replace(r: GalleryReplacement): Promise<GalleryChange> {
+    this.check();
+    const identities = [...checkReplacement(r).values()];
+    const ts = Date.now();
+    const dim = identities[0]?.embeddings[0]?.length;
+    const pairs = identities.flatMap((i) => [i.id, JSON.stringify(i)]);
+    let v: number;
+    try {
+      v = (await this.redis.eval(
+        REPLACE_SCRIPT,
+        6,
+        this.keys.version,
+        this.keys.identities,
+        this.keys.dim,
+        this.keys.model,
+        this.keys.imported,
+        this.keys.epoch,
+        String(r.version ?? 0),
+        r.model ?? '',
+        dim === undefined ? '' : String(dim),
+        changePrefix('import', '', ts),
+        this.keys.channel,
+        newEpoch(),
+        ...pairs,
+      )) as number;
+    } catch (e) {
+      throw storeError(e, 'replace');
+    }
+    return { type: 'import', identity: '', version: v, ts };
   }
 
   async get(id: string): Promise<GalleryIdentity | undefined> {
@@ -220,17 +285,29 @@ export class RedisGalleryStore implements GalleryStore {
     this.check();
     let res: [Error | null, unknown][] | null;
     try {
-      res = await this.redis.multi().get(this.keys.version).hgetall(this.keys.identities).exec();
+      res = await this.redis.multi().get(this.keys.version).hgetall(this.keys.identities).get(this.keys.model).get(this.keys.imported).get(this.keys.epoch).exec();
     } catch (e) {
       throw storeError(e, 'snapshot');
     }
     if (!res) throw storeError(new Error('transaction aborted'), 'snapshot');
-    const [[e1, version], [e2, hash]] = res as [[Error | null, string | null], [Error | null, Record<string, string>]];
-    if (e1 || e2) throw storeError(e1 ?? e2, 'snapshot');
+    const [[e1, version], [e2, hash], [e3, model], [e4, imported], [e5, epoch]] = res as [
+      [Error | null, string | null],
+      [Error | null, Record<string, string>],
+      [Error | null, string | null],
+      [Error | null, string | null],
+      [Error | null, string | null],
+    ];
+    if (e1 || e2 || e3 || e4 || e5) throw storeError(e1 ?? e2 ?? e3 ?? e4 ?? e5, 'snapshot');
     const identities = Object.entries(hash ?? {})
       .map(([id, raw]) => this.parse(raw, id))
       .sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
-    return { version: version === null ? 0 : Number(version), identities };
+    return {
+      version: version === null ? 0 : Number(version),
+      identities,
+      ...(model !== null ? { model } : {}),
+      ...(imported !== null ? { imported: Number(imported) } : {}),
+      ...(epoch !== null ? { epoch } : {}),
+    };
   }
 
   async subscribe(listener: GalleryListener): Promise<Unsubscribe> {
@@ -270,10 +347,10 @@ export class RedisGalleryStore implements GalleryStore {
     };
   }
 
-  /** Deletes every key of this gallery (tests, and `faceflow gallery reset`). */
+  /** Deletes every key of this gallery (tests; what a Redis restarted without its data looks like). */
   async drop(): Promise<void> {
     this.check();
-    await this.redis.del(this.keys.version, this.keys.identities, this.keys.dim).catch((e: unknown) => Promise.reject(storeError(e, 'drop')));
+    await this.redis.del(this.keys.version, this.keys.identities, this.keys.dim, this.keys.model, this.keys.imported, this.keys.epoch).catch((e: unknown) => Promise.reject(storeError(e, 'drop')));
   }
 
   async close(): Promise<void> {

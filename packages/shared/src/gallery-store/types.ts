@@ -5,6 +5,11 @@
  * reflects), then apply changes; a change whose version is not the next one means a notification was
  * missed, and the snapshot is reloaded.
  *
+ * `replace` swaps the whole gallery at once (`faceflow gallery import`, a restore from a gallery file): the
+ * version moves past both the store's and the imported gallery's, so it never goes back and every matcher
+ * reloads; the store remembers that version (`imported`), which a matcher holding a gallery the store has
+ * since lost takes as the sign that the store holds a consistent gallery again (issue 12).
+ *
  * Implementations: MemoryGalleryStore (tests, one-process runs), FileGalleryStore (a JSON file; the
  * CLI's gallery), RedisGalleryStore (services: shared, with pub/sub notifications).
  */
@@ -23,6 +28,25 @@ export interface GalleryIdentity {
 export interface GallerySnapshot {
   version: number;
   identities: GalleryIdentity[];
+  /** The embedding model the gallery's vectors come from, when the store records one. */
+  model?: string;
+  /** The version the last `replace` (an import) produced, when the store's gallery descends from one. */
+  imported?: number;
+  /**
+   * Where a store can lose its data (Redis): an id that stays the same while it keeps them, and differs once
+   * it lost them and was written again, so that a reader can tell a lost store from a continued one whatever
+   * the versions. Absent from stores that cannot lose their data (memory, file) and from an empty one.
+   */
+  epoch?: string;
+}
+
+/** A whole gallery to put in place of a store's (a gallery file's content). */
+export interface GalleryReplacement {
+  identities: GalleryIdentity[];
+  /** Recorded as the store's model (kept when undefined). */
+  model?: string;
+  /** The imported gallery's own version (its file's galleryVersion): the store's version moves past it. */
+  version?: number;
 }
 
 export interface PutOptions {
@@ -45,6 +69,11 @@ export interface GalleryStore {
   version(): Promise<number>;
   /** All identities together with the version they reflect, read atomically. */
   snapshot(): Promise<GallerySnapshot>;
+  /**
+   * Replaces the whole gallery, atomically: afterwards it holds exactly `r.identities` (checked as by put),
+   * at version max(current, r.version) + 1, recorded as `imported`; notifies one change of type "import".
+   */
+  replace(r: GalleryReplacement): Promise<GalleryChange>;
   /** Calls `listener` for every change made through any instance sharing this store's backing storage
    *  (Memory/File: this instance only); resolves once notifications are flowing. */
   subscribe(listener: GalleryListener): Promise<Unsubscribe>;

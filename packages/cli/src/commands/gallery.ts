@@ -1,0 +1,155 @@
+/**
+ * faceflow gallery import | export | list | delete: a gallery in a file (--gallery FILE) or in Redis (--redis
+ * URL, --gallery-prefix: the matcher's FACEFLOW_REDIS_URL and FACEFLOW_GALLERY_PREFIX). The work is in
+ * @faceflow/shared's gallery-admin.ts; this parses, opens the store, makes the one call and prints (issue 12:
+ * nothing wrote a gallery file into Redis, so a Redis that came back empty could not be restored).
+ */
+import { stat } from 'node:fs/promises';
+import {
+  deleteIdentity,
+  exportGalleryFile,
+  FaceflowError,
+  FileGalleryStore,
+  importGalleryFile,
+  listGallery,
+  type GalleryStore,
+} from '@faceflow/shared';
+import { DEFAULT_GALLERY_KEY_PREFIX, RedisGalleryStore, redactUrl } from '@faceflow/shared/redis';
+import { runCommand, str, UsageError, type CommandContext, type CommandSpec } from '../cli.js';
+
+const STORE_FLAGS = { gallery: { type: 'string' as const }, redis: { type: 'string' as const }, 'gallery-prefix': { type: 'string' as const } };
+const STORE_HELP = [
+  '  --gallery FILE         the gallery file (faceflow enroll writes one)',
+  '  --redis URL            or the gallery in Redis, as the services hold it (their FACEFLOW_REDIS_URL)',
+  `  --gallery-prefix P     its key prefix (the matcher's FACEFLOW_GALLERY_PREFIX; default "${DEFAULT_GALLERY_KEY_PREFIX}")`,
+];
+const STORE_USAGE = '(--gallery FILE | --redis URL [--gallery-prefix P])';
+
+interface Target {
+  store: GalleryStore;
+  /** the store, in words (no password) */
+  name: string;
+}
+
+/** Opens the store the flags name; `create`: a missing gallery file is an empty gallery (import writes it). */
+async function openTarget(ctx: CommandContext, create: boolean): Promise<Target> {
+  const file = str(ctx, 'gallery');
+  const url = str(ctx, 'redis');
+  const prefix = str(ctx, 'gallery-prefix');
+  if ((file === undefined) === (url === undefined)) throw new UsageError('give the gallery as either --gallery FILE or --redis URL');
+  if (file !== undefined) {
+    if (prefix !== undefined) throw new UsageError('--gallery-prefix goes with --redis, not --gallery');
+    const st = await stat(file).catch(() => undefined);
+    if (st?.isDirectory()) throw new FaceflowError('INVALID_ARGUMENT', `--gallery ${file} is a directory: give the gallery file (faceflow enroll writes one)`);
+    if (!st && !create) throw new FaceflowError('NOT_FOUND', `gallery file not found: ${file}`);
+    return { store: await FileGalleryStore.open(file), name: file };
+  }
+  let protocol: string;
+  try {
+    protocol = new URL(url!).protocol;
+  } catch {
+    protocol = '';
+  }
+  if (protocol !== 'redis:' && protocol !== 'rediss:') throw new UsageError(`--redis must be a redis:// or rediss:// URL, got "${url}"`);
+  const keyPrefix = prefix ?? DEFAULT_GALLERY_KEY_PREFIX;
+  const store = await RedisGalleryStore.open({ url: url!, keyPrefix, connectTimeoutMs: 3_000 });
+  return { store, name: `${redactUrl(url!)} (prefix "${keyPrefix}")` };
+}
+
+async function withTarget<T>(ctx: CommandContext, create: boolean, fn: (t: Target) => Promise<T>): Promise<T> {
+  const t = await openTarget(ctx, create);
+  try {
+    return await fn(t);
+  } finally {
+    await t.store.close().catch(() => undefined);
+  }
+}
+
+const importCmd: CommandSpec = {
+  name: 'gallery import',
+  summary: "replace a gallery with a gallery file's, at once (restores Redis after it came back empty; every matcher reloads it)",
+  usage: `faceflow gallery import FILE ${STORE_USAGE}`,
+  flags: { ...STORE_FLAGS },
+  help: [
+    '  FILE                   a gallery file (faceflow enroll or gallery export writes one); refused, with nothing',
+    '                         written, when it does not parse or holds another model or size than the gallery it replaces',
+    ...STORE_HELP,
+  ],
+  minPositionals: 1,
+  maxPositionals: 1,
+  async run(ctx) {
+    const file = ctx.positionals[0]!;
+    const { r, name } = await withTarget(ctx, true, async (t) => ({ r: await importGalleryFile(t.store, file), name: t.name }));
+    const shown = r.removed.slice(0, 10).join(', ') + (r.removed.length > 10 ? ', ...' : '');
+    const removed = r.removed.length ? `; removed ${r.removed.length} not in the file: ${shown}` : '';
+    ctx.out(`imported ${r.identities} identities from ${file} into ${name}: version ${r.version}${r.model ? `, model ${r.model}` : ''}${removed}`, { target: name, ...r });
+  },
+};
+
+const exportCmd: CommandSpec = {
+  name: 'gallery export',
+  summary: 'write a gallery to a gallery file (the format faceflow enroll writes), the file to restore it from',
+  usage: `faceflow gallery export FILE ${STORE_USAGE} [--model NAME]`,
+  flags: { ...STORE_FLAGS, model: { type: 'string' } },
+  help: [
+    '  FILE                   written atomically; an empty gallery is refused (the file is left as it was)',
+    ...STORE_HELP,
+    '  --model NAME           the embedding model to record when the gallery names none',
+  ],
+  minPositionals: 1,
+  maxPositionals: 1,
+  async run(ctx) {
+    const file = ctx.positionals[0]!;
+    const model = str(ctx, 'model');
+    const { r, name } = await withTarget(ctx, false, async (t) => ({ r: await exportGalleryFile(t.store, file, model !== undefined ? { model } : {}), name: t.name }));
+    ctx.out(`exported ${r.identities} identities from ${name} to ${file}: version ${r.version}${r.model ? `, model ${r.model}` : ' (no model recorded: pass --model)'}`, { target: name, file, ...r });
+  },
+};
+
+const listCmd: CommandSpec = {
+  name: 'gallery list',
+  summary: 'the identities of a gallery: name, embeddings, last change; with its version, model and size',
+  usage: `faceflow gallery list ${STORE_USAGE} [--json]`,
+  flags: { ...STORE_FLAGS },
+  help: [...STORE_HELP],
+  maxPositionals: 0,
+  async run(ctx) {
+    const { r, name } = await withTarget(ctx, false, async (t) => ({ r: await listGallery(t.store), name: t.name }));
+    const head = `${name}: version ${r.version}, ${r.identities.length} identities${r.model ? `, model ${r.model}` : ''}${r.dim ? `, dim ${r.dim}` : ''}`;
+    const rows = r.identities.map((i) => `${i.id.padEnd(24)} ${String(i.embeddings).padStart(4)} embeddings  ${i.updatedAt ? new Date(i.updatedAt).toISOString() : '-'}`);
+    ctx.out([head, ...rows].join('\n'), r);
+  },
+};
+
+const deleteCmd: CommandSpec = {
+  name: 'gallery delete',
+  summary: 'delete one identity (every matcher drops it); an unknown name changes nothing and fails',
+  usage: `faceflow gallery delete NAME ${STORE_USAGE}`,
+  flags: { ...STORE_FLAGS },
+  help: [...STORE_HELP],
+  minPositionals: 1,
+  maxPositionals: 1,
+  async run(ctx) {
+    const id = ctx.positionals[0]!;
+    const { c, name } = await withTarget(ctx, false, async (t) => ({ c: await deleteIdentity(t.store, id), name: t.name }));
+    ctx.out(`deleted ${JSON.stringify(id)} from ${name}: version ${c.version}`, { target: name, ...c });
+  },
+};
+
+const SUBCOMMANDS: Record<string, CommandSpec> = { import: importCmd, export: exportCmd, list: listCmd, delete: deleteCmd };
+
+export const GALLERY_SUMMARY = 'a gallery file or the Redis gallery: gallery import FILE | export FILE | list | delete NAME';
+
+export async function runGallery(argv: string[]): Promise<number> {
+  const [sub, ...rest] = argv;
+  const spec = sub ? SUBCOMMANDS[sub] : undefined;
+  if (!spec) {
+    const lines = Object.values(SUBCOMMANDS).map((s) => `  ${s.usage}\n      ${s.summary}`);
+    const help = sub === '--help' || sub === '-h';
+    (help ? process.stdout : process.stderr).write(
+      `${help ? '' : sub ? `faceflow gallery: unknown subcommand "${sub}"\n` : 'faceflow gallery: expected a subcommand\n'}${lines.join('\n')}\n`,
+    );
+    return help ? 0 : 2;
+  }
+  return runCommand(spec, rest);
+}

@@ -1,0 +1,144 @@
+/**
+ * `faceflow gallery import | export | list | delete` as a child process (issue 12), against a gallery file
+ * and against the real Redis at FACEFLOW_REDIS_URL (its own random key prefix, deleted afterwards; skipped
+ * with a message when Redis is unreachable outside CI). Every run has a deadline (the helper's timeout).
+ */
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { l2normalize } from '@faceflow/shared';
+import { RedisGalleryStore } from '@faceflow/shared/redis';
+import { config, probeRedis, skipUnlessReachable, uniq } from '../../../test/shared/infra.js';
+import { faceflow, json, type CliResult } from './helpers.js';
+
+const DEADLINE_MS = 30_000;
+const redisSkip = skipUnlessReachable(await probeRedis());
+const prefixes: string[] = [];
+let dir: string;
+
+beforeAll(async () => {
+  dir = await mkdtemp(path.join(os.tmpdir(), 'faceflow-gallery-cli-'));
+});
+afterAll(async () => {
+  await rm(dir, { recursive: true, force: true });
+  for (const keyPrefix of prefixes) {
+    const s = await RedisGalleryStore.open({ url: config.redisUrl, keyPrefix });
+    await s.drop();
+    await s.close();
+  }
+});
+
+const vec = (seed: number): number[] => l2normalize(Array.from({ length: 8 }, (_, i) => Math.sin(seed * 7 + i) + 0.01));
+const galleryDoc = (model: string, galleryVersion: number, ids: [string, number][]): string =>
+  JSON.stringify({
+    format: 'faceflow-gallery',
+    version: 1,
+    model,
+    dim: 8,
+    galleryVersion,
+    updatedAt: 1,
+    identities: ids.map(([id, seed]) => ({ id, embeddings: [vec(seed)], metadata: { team: 'a' }, updatedAt: 1 })),
+  });
+const file = async (name: string, content: string): Promise<string> => {
+  const p = path.join(dir, name);
+  await writeFile(p, content);
+  return p;
+};
+const oneLine = (r: CliResult): string[] => r.stderr.trim().split('\n');
+
+type Target = () => string[];
+const targets: [string, Target, boolean][] = [
+  ['a gallery file', () => ['--gallery', path.join(dir, `g-${uniq()}.json`)], false],
+  [
+    'Redis',
+    () => {
+      const p = `test:gallery-cli:${uniq()}:`;
+      prefixes.push(p);
+      return ['--redis', config.redisUrl, '--gallery-prefix', p];
+    },
+    redisSkip,
+  ],
+];
+
+describe.each(targets)('faceflow gallery against %s', (_name, target, skip) => {
+  it.skipIf(skip)('import -> list -> delete -> export round-trips the versioned gallery file; an unknown name changes nothing', async () => {
+    const at = target();
+    const run = (args: string[]): Promise<CliResult> => faceflow(['gallery', ...args, ...at], DEADLINE_MS);
+    const list = async (): Promise<any> => json(await run(['list', '--json']));
+    const src = await file(`in-${uniq()}.json`, galleryDoc('m1', 5, [['alice', 1], ['bob', 2]]));
+
+    const imported = await run(['import', src, '--json']);
+    expect(imported.code).toBe(0);
+    expect(json(imported)).toMatchObject({ version: 6, identities: 2, model: 'm1', dim: 8, fileVersion: 5 });
+    expect(await list()).toEqual({
+      version: 6,
+      model: 'm1',
+      dim: 8,
+      identities: [
+        { id: 'alice', embeddings: 1, metadata: { team: 'a' }, updatedAt: 1 },
+        { id: 'bob', embeddings: 1, metadata: { team: 'a' }, updatedAt: 1 },
+      ],
+    });
+    const human = await run(['list']);
+    expect(human.stdout).toMatch(/version 6, 2 identities, model m1, dim 8\nalice +1 embeddings/);
+
+    const unknown = await run(['delete', 'carol']);
+    expect(unknown.code).toBe(1);
+    expect(oneLine(unknown)).toEqual([expect.stringMatching(/NOT_FOUND: no identity "carol"/)]);
+    expect((await list()).version).toBe(6);
+
+    expect((await run(['delete', 'bob'])).code).toBe(0);
+    expect(await list()).toMatchObject({ version: 7, identities: [{ id: 'alice' }] });
+
+    const out = path.join(dir, `out-${uniq()}.json`);
+    const exported = await run(['export', out]);
+    expect(exported.code).toBe(0);
+    const doc = JSON.parse(await readFile(out, 'utf8')) as { identities: { id: string; embeddings: number[][] }[] };
+    expect(doc).toMatchObject({ format: 'faceflow-gallery', version: 1, model: 'm1', dim: 8, galleryVersion: 7, identities: [{ id: 'alice', metadata: { team: 'a' } }] });
+    doc.identities[0]!.embeddings[0]!.forEach((x, i) => expect(x).toBeCloseTo(vec(1)[i]!, 12));
+
+    // the exported file restores the same gallery into another store, at a version past its own
+    const again = target();
+    const restored = await faceflow(['gallery', 'import', out, '--json', ...again], DEADLINE_MS);
+    expect(json(restored)).toMatchObject({ version: 8, identities: 1 });
+    const relisted = json(await faceflow(['gallery', 'list', '--json', ...again], DEADLINE_MS));
+    expect(relisted.identities).toEqual((await list()).identities);
+  });
+
+  it.skipIf(skip)('refuses a gallery of another model and a bad file in one line, writing nothing', async () => {
+    const at = target();
+    const run = (args: string[]): Promise<CliResult> => faceflow(['gallery', ...args, ...at], DEADLINE_MS);
+    expect((await run(['import', await file(`m1-${uniq()}.json`, galleryDoc('m1', 1, [['alice', 1]]))])).code).toBe(0);
+    const before = (await run(['list', '--json'])).stdout;
+
+    const other = await run(['import', await file(`m2-${uniq()}.json`, galleryDoc('m2', 9, [['eve', 3]]))]);
+    expect(other.code).toBe(1);
+    expect(oneLine(other)).toEqual([expect.stringMatching(/holds "m2" embeddings, the gallery it would replace holds "m1" ones/)]);
+    const bad = await run(['import', await file(`bad-${uniq()}.json`, '{"format": "faceflow-gallery", "identities": [')]);
+    expect(bad.code).toBe(1);
+    expect(oneLine(bad)).toEqual([expect.stringMatching(/GALLERY_FORMAT: gallery file .* is not valid JSON/)]);
+    const missing = await run(['import', path.join(dir, 'missing.json')]);
+    expect([missing.code, oneLine(missing)]).toEqual([1, [expect.stringMatching(/NOT_FOUND: gallery file not found/)]]);
+    expect((await run(['list', '--json'])).stdout).toBe(before);
+  });
+});
+
+describe('faceflow gallery usage', () => {
+  it('needs exactly one store, a known subcommand and a redis URL: usage errors, exit 2', async () => {
+    const none = await faceflow(['gallery', 'list'], DEADLINE_MS);
+    expect([none.code, oneLine(none)]).toEqual([2, [expect.stringMatching(/either --gallery FILE or --redis URL/)]]);
+    const both = await faceflow(['gallery', 'list', '--gallery', 'g.json', '--redis', 'redis://127.0.0.1:1'], DEADLINE_MS);
+    expect(both.code).toBe(2);
+    const url = await faceflow(['gallery', 'list', '--redis', 'http://127.0.0.1'], DEADLINE_MS);
+    expect([url.code, oneLine(url)]).toEqual([2, [expect.stringMatching(/--redis must be a redis:\/\/ or rediss:\/\/ URL/)]]);
+    expect((await faceflow(['gallery', 'frob'], DEADLINE_MS)).code).toBe(2);
+    const help = await faceflow(['gallery', '--help'], DEADLINE_MS);
+    expect([help.code, help.stdout]).toEqual([0, expect.stringMatching(/faceflow gallery import FILE/)]);
+    for (const sub of ['import', 'export', 'list', 'delete']) expect((await faceflow(['gallery', sub, '--help'], DEADLINE_MS)).code).toBe(0);
+    const missing = await faceflow(['gallery', 'list', '--gallery', path.join(dir, 'nope.json')], DEADLINE_MS);
+    expect([missing.code, oneLine(missing)]).toEqual([1, [expect.stringMatching(/NOT_FOUND: gallery file not found/)]]);
+    const unreachable = await faceflow(['gallery', 'list', '--redis', 'redis://127.0.0.1:1'], DEADLINE_MS);
+    expect([unreachable.code, oneLine(unreachable)]).toEqual([1, [expect.stringMatching(/STORE_UNAVAILABLE: cannot connect to redis/)]]);
+  });
+});

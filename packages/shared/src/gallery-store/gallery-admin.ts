@@ -1,0 +1,141 @@
+/**
+ * Gallery administration over any GalleryStore (the file store or Redis): what `faceflow gallery import |
+ * export | list | delete` do, here so that the command stays an edge (issue 12).
+ *
+ * - import: the gallery file's identities replace the store's, at once (GalleryStore.replace): a store
+ *   restored from the file holds exactly the file's gallery, at a version past both the store's and the
+ *   file's, so every matcher reloads it (and one holding a gallery the store lost takes it: types.ts). A
+ *   file that does not parse, or whose embedding model or size differs from the gallery the store holds, is
+ *   refused before anything is written.
+ * - export: the store's gallery, written atomically in the one gallery file format (`faceflow enroll`'s),
+ *   with its version, model and size; an empty gallery is refused, so that a store that lost its gallery
+ *   (or a wrong key prefix) never overwrites the file it should be rebuilt from.
+ */
+import { readFile } from 'node:fs/promises';
+import { FaceflowError } from '../errors.js';
+import type { GalleryChange } from '../schemas/gallery-change.js';
+import { galleryFileOf, parseGalleryFile, writeFileAtomic } from './file-gallery-store.js';
+import type { GallerySnapshot, GalleryStore } from './types.js';
+
+/** The model a stored gallery holds: the one the store records, else the one its identities name. */
+export function galleryModelOf(snap: GallerySnapshot): string | undefined {
+  return snap.model ?? snap.identities.find((i) => i.metadata.model)?.metadata.model;
+}
+
+function galleryDimOf(snap: GallerySnapshot): number | undefined {
+  return snap.identities.find((i) => i.embeddings[0])?.embeddings[0]?.length;
+}
+
+export interface GalleryImportResult {
+  /** the store's version after the import */
+  version: number;
+  identities: number;
+  /** identities the store held that the file does not (gone with the import) */
+  removed: string[];
+  model?: string;
+  dim?: number;
+  /** the file's own galleryVersion */
+  fileVersion: number;
+}
+
+async function readGalleryText(path: string): Promise<string> {
+  try {
+    return await readFile(path, 'utf8');
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') throw new FaceflowError('NOT_FOUND', `gallery file not found: ${path}`, { cause: e, details: { path } });
+    if (code === 'EISDIR') throw new FaceflowError('INVALID_ARGUMENT', `${path} is a directory, not a gallery file (faceflow enroll or gallery export writes one)`, { cause: e, details: { path } });
+    throw new FaceflowError('INVALID_ARGUMENT', `cannot read gallery file ${path}: ${(e as Error).message}`, { cause: e, details: { path } });
+  }
+}
+
+/** Replaces the store's gallery with the one in the gallery file at `path`. */
+export async function importGalleryFile(store: GalleryStore, path: string): Promise<GalleryImportResult> {
+  const file = parseGalleryFile(await readGalleryText(path), path);
+  const held = await store.snapshot();
+  if (held.identities.length > 0) {
+    const heldModel = galleryModelOf(held);
+    const heldDim = galleryDimOf(held);
+    const fileDim = file.dim ?? file.identities[0]?.embeddings[0]?.length;
+    const other = 'import it into an empty gallery (another key prefix or file), or delete the identities held first';
+    if (heldModel !== undefined && file.model === undefined) {
+      throw new FaceflowError('INVALID_ARGUMENT', `gallery file ${path} names no "model", and the gallery it would replace holds "${heldModel}" embeddings: ${other}`, { details: { path, model: heldModel } });
+    }
+    if (heldModel !== undefined && file.model !== heldModel) {
+      throw new FaceflowError('INVALID_ARGUMENT', `gallery file ${path} holds "${file.model}" embeddings, the gallery it would replace holds "${heldModel}" ones: ${other}`, {
+        details: { path, fileModel: file.model, model: heldModel },
+      });
+    }
+    if (heldDim !== undefined && fileDim !== undefined && fileDim !== heldDim) {
+      throw new FaceflowError('INVALID_ARGUMENT', `gallery file ${path} holds embeddings of dimension ${fileDim}, the gallery it would replace ${heldDim}: ${other}`, {
+        details: { path, fileDim, dim: heldDim },
+      });
+    }
+  }
+  const change = await store.replace({ identities: file.identities, version: file.version, ...(file.model !== undefined ? { model: file.model } : {}) });
+  const kept = new Set(file.identities.map((i) => i.id));
+  const model = file.model ?? galleryModelOf(held);
+  const dim = file.dim ?? galleryDimOf(file);
+  return {
+    version: change.version,
+    identities: file.identities.length,
+    removed: held.identities.map((i) => i.id).filter((id) => !kept.has(id)),
+    fileVersion: file.version,
+    ...(model !== undefined ? { model } : {}),
+    ...(dim !== undefined ? { dim } : {}),
+  };
+}
+
+export interface GalleryExportResult {
+  version: number;
+  identities: number;
+  model?: string;
+  dim?: number;
+}
+
+/** Writes the store's gallery to `path` (atomically); `options.model` names the model when the store records none. */
+export async function exportGalleryFile(store: GalleryStore, path: string, options: { model?: string } = {}): Promise<GalleryExportResult> {
+  const snap = await store.snapshot();
+  if (snap.identities.length === 0) {
+    throw new FaceflowError('GALLERY_EMPTY', `the gallery holds no identities (version ${snap.version}): nothing exported, ${path} left as it was (is it the right gallery or key prefix?)`, {
+      details: { path, version: snap.version },
+    });
+  }
+  const stored = galleryModelOf(snap);
+  if (options.model !== undefined && stored !== undefined && options.model !== stored) {
+    throw new FaceflowError('INVALID_ARGUMENT', `the gallery holds "${stored}" embeddings, not "${options.model}": drop --model`, { details: { model: stored } });
+  }
+  const model = stored ?? options.model;
+  const doc = galleryFileOf(snap, model !== undefined ? { model } : {});
+  await writeFileAtomic(path, JSON.stringify(doc));
+  return { version: snap.version, identities: snap.identities.length, ...(model !== undefined ? { model } : {}), ...(doc.dim !== undefined ? { dim: doc.dim } : {}) };
+}
+
+export interface GalleryListing {
+  version: number;
+  model?: string;
+  dim?: number;
+  identities: { id: string; embeddings: number; metadata: Record<string, string>; updatedAt: number }[];
+}
+
+/** The gallery's identities (no embeddings: their count), sorted by id, with its version, model and size. */
+export async function listGallery(store: GalleryStore): Promise<GalleryListing> {
+  const snap = await store.snapshot();
+  const model = galleryModelOf(snap);
+  const dim = galleryDimOf(snap);
+  return {
+    version: snap.version,
+    ...(model !== undefined ? { model } : {}),
+    ...(dim !== undefined ? { dim } : {}),
+    identities: snap.identities
+      .map((i) => ({ id: i.id, embeddings: i.embeddings.length, metadata: i.metadata, updatedAt: i.updatedAt }))
+      .sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0)),
+  };
+}
+
+/** Deletes one identity; NOT_FOUND (nothing changed) when the gallery has none of that name. */
+export async function deleteIdentity(store: GalleryStore, id: string): Promise<GalleryChange> {
+  const change = await store.delete(id);
+  if (!change) throw new FaceflowError('NOT_FOUND', `no identity ${JSON.stringify(id)} in the gallery: nothing deleted (gallery list shows the names)`, { details: { identity: id } });
+  return change;
+}
