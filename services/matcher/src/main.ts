@@ -72,15 +72,12 @@ async function main(): Promise<void> {
     ready: () => ({ ready: ready && health.ok, dependencies: health.report() }),
     handle: galleryApi({ store, keyDigests: [...(config.apiKeys ?? [])], embedder, logger }),
   });
-  const galleryVersion = metrics.gauge({ name: 'gallery_version', help: 'Gallery version held in memory' });
-  const gallerySize = metrics.gauge({ name: 'gallery_identities', help: 'Identities in the gallery held in memory' });
-  const onChange = (): void => {
-    galleryVersion.set({}, cache.version);
-    gallerySize.set({}, cache.size);
-  };
+  // read at every scrape: they follow the gallery as soon as a change notification is applied, not on the
+  // refresh timer (issue 12: they lagged by up to the refresh interval)
+  metrics.gauge({ name: 'gallery_version', help: 'Gallery version held in memory', read: () => cache.version });
+  metrics.gauge({ name: 'gallery_identities', help: 'Identities in the gallery held in memory', read: () => cache.size });
   await cache.start();
-  onChange();
-  const refresher = setInterval(() => void cache.refresh().then(onChange, () => undefined), config.galleryRefreshMs);
+  const refresher = setInterval(() => void cache.refresh().catch(() => undefined), config.galleryRefreshMs);
   await bus.createTopics([topics.faces, topics.matches, `${topics.faces}.dlq`].map((topic) => ({ topic, partitions: config.partitions })));
   const stage = new MatcherStage({ gallery: cache, matchesTopic: topics.matches, model, threshold, margin: config.margin, qualityFloor: config.qualityFloor, tracker: { timeoutMs: config.trackTimeoutMs }, metrics });
   const sub = await attachStage(bus, stage, topics.faces, config.groupId, { maxBatchSize: 200 });
