@@ -10,3 +10,4 @@ export * from './ops-server.js';
 export * from './service.js';
 export * from './crop-store.js';
 export * from './health.js';
+export * from './image-header.js';
