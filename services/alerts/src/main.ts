@@ -94,7 +94,15 @@ async function main(): Promise<void> {
       stopLag();
       health.stop();
       // every closer runs even if another throws
-      const results = await Promise.allSettled([sub.close({ graceMs: config.graceMs }), outbox.close(config.graceMs)]);
+      const results = await Promise.allSettled([sub.close({ graceMs: config.graceMs })]);
+      // no more batches: the tracks still open end here, so that every enter has its exit (a track that goes
+      // on after a restart is entered again by the next instance)
+      try {
+        outbox.add(stage.flush());
+      } catch (e) {
+        results.push({ status: 'rejected', reason: e });
+      }
+      results.push(...(await Promise.allSettled([outbox.close(config.graceMs)])));
       results.push(...(await Promise.allSettled([stage.settled()])));
       results.push(...(await Promise.allSettled([bus.close({ graceMs: config.graceMs })])));
       results.push(...(await Promise.allSettled([ops.close()])));
