@@ -24,10 +24,17 @@ export interface OutboxOptions {
   pendingMetric?: string;
   /** What is pending, for the gauge's help text and the logs (e.g. "identity events"). */
   what?: string;
+  /** Default OUTBOX_BACKOFF. */
   backoff?: BackoffOptions;
   logger?: Logger;
   metrics?: Metrics;
 }
+
+/**
+ * Retries capped at a few seconds (not the 30 s of DEFAULT_BACKOFF): what is held is delayed by at most that
+ * much once the broker is back.
+ */
+export const OUTBOX_BACKOFF: BackoffOptions = { ...DEFAULT_BACKOFF, initialMs: 200, maxMs: 5000 };
 
 export class Outbox {
   private readonly queue: StageOutput[] = [];
@@ -44,8 +51,9 @@ export class Outbox {
     this.logger = o.logger ?? silentLogger;
     this.what = o.what ?? 'messages';
     const name = o.pendingMetric ?? 'outbox_pending_messages';
-    this.gauge = o.metrics?.gauge({ name, help: `${this.what} emitted and not yet published (held and retried while the bus is unavailable)` });
-    this.dropped = o.metrics?.counter({ name: name.replace(/_pending_\w+$/, '') + '_unpublishable_total', help: `${this.what} dropped because publishing them failed with a non-retriable error` });
+    const What = this.what.charAt(0).toUpperCase() + this.what.slice(1);
+    this.gauge = o.metrics?.gauge({ name, help: `${What} emitted and not yet published (held and retried while the bus is unavailable)` });
+    this.dropped = o.metrics?.counter({ name: name.replace(/_pending_\w+$/, '') + '_unpublishable_total', help: `${What} dropped because publishing them failed with a non-retriable error` });
     this.gauge?.set({}, 0);
   }
 
@@ -85,7 +93,7 @@ export class Outbox {
             this.logger.error(`${this.what} not published: the error is not retriable`, { topic: head.topic, messages: head.messages.length, err });
             break;
           }
-          const delay = backoffMs(attempt, this.o.backoff ?? DEFAULT_BACKOFF);
+          const delay = backoffMs(attempt, this.o.backoff ?? OUTBOX_BACKOFF);
           this.logger.warn(`${this.what} not published yet; held and retried`, { topic: head.topic, pending: this.count, attempt, delayMs: delay, code: err.code, error: err.message });
           await new Promise<void>((r) => {
             const t = setTimeout(r, delay);
