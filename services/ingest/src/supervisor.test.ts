@@ -99,4 +99,24 @@ describe('SourceSupervisor', () => {
     await sup.run();
     expect(delays).toEqual([1000, 2000, 4000, 8000, 8000, 8000]);
   });
+
+  it('a file whose frames could not all be sent is not read twice either', async () => {
+    let opens = 0;
+    const stop = new AbortController();
+    const sup = new SourceSupervisor({
+      cameraId: 'cam',
+      source: '/videos/a.mp4',
+      live: false,
+      open: async () => (opens++, fakeSource(4, false)),
+      pump: async (src) => {
+        for await (const _ of src) throw new FaceflowError('INVALID_MESSAGE', 'frame too large for the topic');
+        return { read: 0, sent: 0, dropped: {} };
+      },
+      logger: silentLogger,
+      signal: stop.signal,
+      sleep: async () => undefined,
+    });
+    expect(await sup.run()).toMatchObject({ state: 'failed', errors: 1, read: 1, lastError: 'frame too large for the topic' });
+    expect(opens).toBe(1);
+  });
 });

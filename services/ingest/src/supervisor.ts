@@ -88,10 +88,25 @@ export class SourceSupervisor {
           break;
         }
         this.set('running');
-        const r = await o.pump(source);
-        read = r.read;
-        this.status.read += r.read;
-        o.logger.info('source ended', { cameraId: o.cameraId, ...r });
+        // frames are counted as they are read, so that a pump that throws midway still says it read some
+        const counted: FrameSource = {
+          cameraId: source.cameraId,
+          live: source.live,
+          startTs: source.startTs,
+          close: () => source.close(),
+          [Symbol.asyncIterator]: async function* () {
+            for await (const c of source) {
+              read++;
+              yield c;
+            }
+          },
+        };
+        try {
+          const r = await o.pump(counted);
+          o.logger.info('source ended', { cameraId: o.cameraId, ...r });
+        } finally {
+          this.status.read += read;
+        }
         if (o.signal.aborted) break;
         if (failure === undefined && !o.live) {
           this.set('ended');
