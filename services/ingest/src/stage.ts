@@ -62,9 +62,9 @@ export function frameMessage(cameraId: string, frameId: string, c: Pick<Captured
   return { key: cameraId, value: FrameSchema.encode(frame) };
 }
 
-/** The error of a push that cannot be handed to Kafka now: 503 with Retry-After. */
+/** The error of a push that cannot be handed to Kafka now: 503, with the ops server's Retry-After. */
 function unavailable(why: string, cause?: unknown): FaceflowError {
-  return new FaceflowError('TRANSPORT', `frame not accepted: ${why}; retry later`, { cause, details: { retryAfterS: 5 } });
+  return new FaceflowError('TRANSPORT', `frame not accepted: ${why}; retry later`, { cause });
 }
 
 export class IngestStage {
