@@ -36,6 +36,7 @@ export interface HealthMonitorOptions {
 
 export class HealthMonitor {
   private readonly states = new Map<string, DependencyState>();
+  private readonly checked = new Set<string>();
   private timer: NodeJS.Timeout | undefined;
   private checking: Promise<void> | undefined;
   private readonly logger: Logger;
@@ -82,13 +83,13 @@ export class HealthMonitor {
     }
     const before = this.states.get(d.name)!;
     const up = error === undefined;
-    if (up !== before.up) {
-      this.states.set(d.name, { up, since: Date.now(), ...(error !== undefined ? { error } : {}) });
-      if (up) this.logger.info('dependency is back', { dependency: d.name, downMs: Date.now() - before.since });
-      else this.logger.warn('dependency is down: not ready', { dependency: d.name, error });
-    } else if (!up) {
-      before.error = error;
-    }
+    const first = !this.checked.has(d.name);
+    if (up !== before.up) this.states.set(d.name, { up, since: Date.now(), ...(error !== undefined ? { error } : {}) });
+    else if (!up) before.error = error;
+    // a change is logged once; the first answer of a dependency that is up is no news
+    if (!up && (first || before.up)) this.logger.warn('dependency is down: not ready', { dependency: d.name, error });
+    else if (up && !before.up && !first) this.logger.info('dependency is back', { dependency: d.name, downMs: Date.now() - before.since });
+    this.checked.add(d.name);
     this.gauge?.set({ dependency: d.name }, up ? 1 : 0);
   }
 
