@@ -9,6 +9,7 @@
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm, symlink } from 'node:fs/promises';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -98,7 +99,21 @@ async function killAndWait(pid: number | undefined, ms = 40_000): Promise<void> 
   }
 }
 
+function portInUse(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const sock = net.connect({ port, host: '127.0.0.1' });
+    sock.once('connect', () => (sock.destroy(), resolve(true)));
+    sock.once('error', () => resolve(false));
+  });
+}
+
 export async function startDedicatedInfra(ports: { kafka: number; controller: number; redis: number }): Promise<DedicatedInfra> {
+  // infra.sh would take a broker already on the port as its own, and the test could not stop it
+  for (const port of [ports.kafka, ports.controller, ports.redis]) {
+    if (await portInUse(port)) {
+      throw new Error(`port ${port} is in use: a dedicated broker or Redis left by an interrupted run? (stop the java kafka.Kafka / redis-server process whose files are under ${os.tmpdir()}/faceflow-outage-infra-*)`);
+    }
+  }
   const dir = await mkdtemp(path.join(os.tmpdir(), 'faceflow-outage-infra-'));
   const libs = process.env.FACEFLOW_KAFKA_LIBS ?? path.join(ROOT, '.infra/kafka/libs');
   await mkdir(path.join(dir, 'kafka'), { recursive: true });
