@@ -9,7 +9,7 @@
  */
 import { readFile, stat } from 'node:fs/promises';
 import sharp from 'sharp';
-import { FaceflowError } from '@faceflow/shared';
+import { FaceflowError, MAX_IMAGE_PIXELS } from '@faceflow/shared';
 import type { RgbImage } from './geometry.js';
 
 /** The formats the engine accepts. */
@@ -44,7 +44,7 @@ export interface ImageLimits {
 
 export const DEFAULT_IMAGE_LIMITS: Readonly<Required<ImageLimits>> = Object.freeze({
   maxBytes: 50 * 1024 * 1024,
-  maxPixels: 40_000_000,
+  maxPixels: MAX_IMAGE_PIXELS,
   failOn: 'warning',
   timeoutSeconds: 30,
 });

@@ -9,3 +9,5 @@ export * from './gallery-store/index.js';
 export * from './ops-server.js';
 export * from './service.js';
 export * from './crop-store.js';
+export * from './health.js';
+export * from './image-header.js';

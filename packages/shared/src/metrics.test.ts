@@ -46,4 +46,13 @@ describe('metrics', () => {
     expect(processMetrics()).toBe(processMetrics());
     expect(await metricsText()).toContain('faceflow_process_cpu_seconds_total');
   });
+
+  it('a_gauge_with_read_shows_the_current_value_at_every_scrape', async () => {
+    const m = createMetrics();
+    let v = 3;
+    m.gauge({ name: 'mirrored', help: 'read at scrape time', read: () => v });
+    expect(await m.metricsText()).toMatch(/faceflow_mirrored 3\n/);
+    v = 10;
+    expect(await m.metricsText()).toMatch(/faceflow_mirrored 10\n/);
+  });
 });

@@ -33,7 +33,11 @@ export interface MetricSpec<L extends string> {
 
 export interface Metrics {
   counter<L extends string = never>(spec: MetricSpec<L>): Counter<L>;
-  gauge<L extends string = never>(spec: MetricSpec<L>): Gauge<L>;
+  /**
+   * `read`: the gauge's value is read from it at every scrape (a label-less gauge that mirrors some state, so
+   * that it cannot lag the state, as the gallery gauges did behind a refresh timer: issue 12).
+   */
+  gauge<L extends string = never>(spec: MetricSpec<L> & { read?: () => number }): Gauge<L>;
   histogram<L extends string = never>(spec: MetricSpec<L> & { buckets?: number[] }): Histogram<L>;
   /** The Prometheus text exposition of every metric of this registry. */
   metricsText(): Promise<string>;
@@ -93,12 +97,25 @@ export function createMetrics(options: CreateMetricsOptions = {}): Metrics {
         new client.Counter({ name, help: spec.help, labelNames: [...labelNames], registers: [registry] });
       return { inc: (labels, value) => (labels ? c.inc(labels as client.LabelValues<string>, value ?? 1) : c.inc(value ?? 1)) };
     },
-    gauge<L extends string = never>(spec: MetricSpec<L>): Gauge<L> {
+    gauge<L extends string = never>(spec: MetricSpec<L> & { read?: () => number }): Gauge<L> {
       const name = fullName(spec.name);
       const labelNames = spec.labelNames ?? [];
+      const read = spec.read;
       const g =
         existing<client.Gauge<string>>(name, 'gauge', labelNames) ??
-        new client.Gauge({ name, help: spec.help, labelNames: [...labelNames], registers: [registry] });
+        new client.Gauge({
+          name,
+          help: spec.help,
+          labelNames: [...labelNames],
+          registers: [registry],
+          ...(read
+            ? {
+                collect(this: client.Gauge<string>) {
+                  this.set(read());
+                },
+              }
+            : {}),
+        });
       return {
         set: (labels, value) => g.set(labels as client.LabelValues<string>, value),
         inc: (labels, value) => (labels ? g.inc(labels as client.LabelValues<string>, value ?? 1) : g.inc(value ?? 1)),

@@ -1,8 +1,12 @@
 /**
  * The HTTP surface every process shares (node:http, no framework): GET /metrics (Prometheus text),
- * GET /healthz (the process is alive), GET /readyz (200 only when `ready()` says the process can do its
- * work: connected, gallery loaded...). A service adds its own routes with `handle`, which returns true when
- * it answered the request.
+ * GET /livez (alias /healthz: the process is alive; it never looks at dependencies, so that an outage of
+ * Kafka or Redis restarts nothing), GET /readyz (200 only when `ready()` says the process can do its work:
+ * broker and Redis answering, gallery loaded...; its body carries what `ready()` reports, e.g. per-dependency
+ * and per-source state). A service adds its own routes with `handle`, which returns true when it answered.
+ *
+ * An error answered 429 or 503 carries Retry-After (issue 12: pushes during an outage got a bare 503): the
+ * error's `details.retryAfterS` when it gives one, else 1 s for 429 and RETRY_AFTER_UNAVAILABLE_S for 503.
  */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -10,12 +14,18 @@ import { FaceflowError } from './errors.js';
 import type { Logger } from './logger.js';
 import type { Metrics } from './metrics.js';
 
+/** Retry-After (seconds) of a 503 whose error does not say. */
+export const RETRY_AFTER_UNAVAILABLE_S = 5;
+
+/** What a readiness check may answer: a boolean, or a report whose `ready` decides and whose rest is shown. */
+export type ReadyReport = { ready: boolean } & Record<string, unknown>;
+
 export interface OpsServerOptions {
   port: number;
   host?: string;
   metrics: Metrics;
   /** Readiness; a throw counts as not ready. */
-  ready?: () => boolean | Promise<boolean>;
+  ready?: () => boolean | ReadyReport | Promise<boolean | ReadyReport>;
   /** Extra routes; resolve true when the request was answered. */
   handle?: (req: http.IncomingMessage, res: http.ServerResponse) => boolean | Promise<boolean>;
   logger?: Logger;
@@ -59,6 +69,15 @@ export function httpStatus(e: FaceflowError): number {
   }
 }
 
+/** The Retry-After header of an error's answer (429 and 503 only). */
+export function retryAfter(e: FaceflowError): Record<string, string> {
+  const status = httpStatus(e);
+  if (status !== 429 && status !== 503) return {};
+  const given = Number(e.details.retryAfterS);
+  const s = Number.isFinite(given) && given > 0 ? Math.ceil(given) : status === 429 ? 1 : RETRY_AFTER_UNAVAILABLE_S;
+  return { 'retry-after': String(s) };
+}
+
 export async function startOpsServer(o: OpsServerOptions): Promise<OpsServer> {
   const server = http.createServer((req, res) => {
     void (async () => {
@@ -70,22 +89,24 @@ export async function startOpsServer(o: OpsServerOptions): Promise<OpsServer> {
           res.end(text);
           return;
         }
-        if (req.method === 'GET' && path === '/healthz') return sendJson(res, 200, { status: 'ok' });
+        if (req.method === 'GET' && (path === '/healthz' || path === '/livez')) return sendJson(res, 200, { status: 'ok' });
         if (req.method === 'GET' && path === '/readyz') {
-          let ok = false;
+          let report: ReadyReport;
           try {
-            ok = o.ready ? await o.ready() : true;
-          } catch {
-            ok = false;
+            const r = o.ready ? await o.ready() : true;
+            report = typeof r === 'boolean' ? { ready: r } : r;
+          } catch (e) {
+            report = { ready: false, error: (e as Error)?.message ?? String(e) };
           }
-          return sendJson(res, ok ? 200 : 503, { status: ok ? 'ready' : 'not ready' });
+          const { ready, ...rest } = report;
+          return sendJson(res, ready ? 200 : 503, { status: ready ? 'ready' : 'not ready', ...rest });
         }
         if (o.handle && (await o.handle(req, res))) return;
         sendJson(res, 404, { error: { code: 'NOT_FOUND', message: `no route ${req.method} ${path}` } });
       } catch (e) {
         const err = e instanceof FaceflowError ? e : new FaceflowError('INTERNAL', (e as Error)?.message ?? String(e));
         if (err.code === 'INTERNAL') o.logger?.error('http handler failed', { path, err: e });
-        if (!res.headersSent) sendJson(res, httpStatus(err), { error: { code: err.code, message: err.message } }, err.code === 'OVERLOADED' ? { 'retry-after': '1' } : {});
+        if (!res.headersSent) sendJson(res, httpStatus(err), { error: { code: err.code, message: err.message } }, retryAfter(err));
         else res.destroy();
       }
     })();

@@ -7,7 +7,7 @@ import { field, parsers } from './config.js';
 import type { Logger } from './logger.js';
 
 export const serviceConfigFields = {
-  httpPort: field({ env: 'FACEFLOW_HTTP_PORT', default: 8080, parse: parsers.int({ min: 0, max: 65535 }), doc: 'port of /metrics, /healthz, /readyz (and the service API)' }),
+  httpPort: field({ env: 'FACEFLOW_HTTP_PORT', default: 8080, parse: parsers.int({ min: 0, max: 65535 }), doc: 'port of /metrics, /livez (/healthz), /readyz (and the service API)' }),
   httpHost: field({ env: 'FACEFLOW_HTTP_HOST', default: '0.0.0.0', parse: parsers.string({ max: 255 }), doc: 'address the HTTP server binds' }),
   partitions: field({ env: 'FACEFLOW_TOPIC_PARTITIONS', default: 4, parse: parsers.int({ min: 1, max: 1024 }), doc: 'partitions of the topics a service creates when they do not exist' }),
   graceMs: field({ env: 'FACEFLOW_GRACE_MS', default: 10_000, parse: parsers.durationMs({ min: 0, max: 600_000 }), doc: 'shutdown: time to drain in-flight work before forcing' }),

@@ -2,7 +2,9 @@
 /**
  * The alerts service: the alerts stage (stage.ts) over Kafka, matches in, identity events out on the
  * identity-events topic (JSON, schema "identity-event" v1: see packages/shared/src/schemas/identity-event.ts),
- * keyed by camera id. Rules come from the environment. Tracks whose camera went silent are ended on a timer.
+ * keyed by camera id. Rules come from the environment. Tracks whose camera went silent are ended on a timer;
+ * their exit events go through an outbox (retried until published, counted by faceflow_alerts_pending_events:
+ * a Kafka outage delays them, never drops them; issue 12). /readyz follows the broker (health.ts).
  */
 import {
   attachStage,
@@ -12,7 +14,9 @@ import {
   defineConfig,
   DirCropStore,
   field,
+  HealthMonitor,
   onShutdown,
+  Outbox,
   optional,
   parsers,
   redactionConfigFields,
@@ -54,7 +58,15 @@ async function main(): Promise<void> {
   const topics = topicNames(config.topicPrefix);
   const bus = new KafkaBus({ brokers: [...config.kafkaBrokers], clientId: 'faceflow-alerts', logger, metrics });
   let ready = false;
-  const ops = await startOpsServer({ port: config.httpPort, host: config.httpHost, metrics, logger, ready: () => ready });
+  const health = new HealthMonitor({ dependencies: [{ name: 'kafka', check: () => bus.ping() }], logger, metrics });
+  const outbox = new Outbox({ publish: (t, m) => bus.publish(t, m), pendingMetric: 'alerts_pending_events', what: 'identity events', logger, metrics });
+  const ops = await startOpsServer({
+    port: config.httpPort,
+    host: config.httpHost,
+    metrics,
+    logger,
+    ready: () => ({ ready: ready && health.ok, dependencies: health.report(), pendingEvents: outbox.pending }),
+  });
   await bus.createTopics([topics.matches, topics.identityEvents, `${topics.matches}.dlq`].map((topic) => ({ topic, partitions: config.partitions })));
   const stage = new AlertsStage({
     eventsTopic: topics.identityEvents,
@@ -68,9 +80,10 @@ async function main(): Promise<void> {
     logger,
   });
   const sub = await attachStage(bus, stage, topics.matches, config.groupId, { maxBatchSize: 200 });
-  const sweeper = setInterval(() => {
-    for (const o of stage.sweep()) void bus.publish(o.topic, o.messages).catch((e: unknown) => logger.warn('exit events not published', { err: e }));
-  }, 1000);
+  // the sweep is applied to the stage at once (a repeated exit would be a duplicate); its events are held
+  // by the outbox until they are out
+  const sweeper = setInterval(() => outbox.add(stage.sweep()), 1000);
+  await health.start();
   const stopLag = pollConsumerLag(bus, metrics, [{ topic: topics.matches, groupId: config.groupId }], 5000, logger);
   ready = true;
   logger.info('alerts ready', { port: ops.port, events: topics.identityEvents, rules: stage.rules, redactExemptCameras: config.redactExemptCameras, cropDir: config.cropDir ?? null, cropRetention: config.cropRetention });
@@ -79,10 +92,22 @@ async function main(): Promise<void> {
       ready = false;
       clearInterval(sweeper);
       stopLag();
-      await sub.close({ graceMs: config.graceMs });
-      await stage.settled();
-      await bus.close({ graceMs: config.graceMs });
-      await ops.close();
+      health.stop();
+      // every closer runs even if another throws
+      const results = await Promise.allSettled([sub.close({ graceMs: config.graceMs })]);
+      // no more batches: the tracks still open end here, so that every enter has its exit (a track that goes
+      // on after a restart is entered again by the next instance)
+      try {
+        outbox.add(stage.flush());
+      } catch (e) {
+        results.push({ status: 'rejected', reason: e });
+      }
+      results.push(...(await Promise.allSettled([outbox.close(config.graceMs)])));
+      results.push(...(await Promise.allSettled([stage.settled()])));
+      results.push(...(await Promise.allSettled([bus.close({ graceMs: config.graceMs })])));
+      results.push(...(await Promise.allSettled([ops.close()])));
+      const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+      if (failed) throw failed.reason;
     },
     logger,
     config.graceMs,

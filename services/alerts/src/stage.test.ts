@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { createMetrics, IdentityEventSchema, MatchSchema, type ConsumedMessage, type HandlerContext, type IdentityEvent, type Match, type StageResult } from '@faceflow/shared';
+import { createMetrics, IdentityEventSchema, MatchSchema, stageHandler, withDeadLetter, type ConsumedMessage, type HandlerContext, type IdentityEvent, type Match, type OutgoingMessage, type StageResult } from '@faceflow/shared';
 import { AlertsStage, type AlertRules, type AlertsStageOptions } from './stage.js';
 import type { CropStore } from '@faceflow/shared';
 
@@ -250,5 +250,21 @@ describe('AlertsStage', () => {
     const bad = { ...match('t1', 0, 'alice', 3), value: Buffer.from('not json') };
     const r = await s.process([bad], ctx);
     expect(r.failures?.[0]!.error.code).toBe('INVALID_MESSAGE');
+  });
+});
+
+describe('AlertsStage failures', () => {
+  it('counts_a_malformed_message_once_though_the_dead_letter_policy_runs_it_again', async () => {
+    const metrics = createMetrics();
+    const stage = new AlertsStage({ eventsTopic: 'events', metrics });
+    const published: Array<{ topic: string; messages: OutgoingMessage[] }> = [];
+    const publish = async (topic: string, messages: OutgoingMessage[]): Promise<void> => void published.push({ topic, messages });
+    let off = 1000;
+    const bad = (): ConsumedMessage => ({ topic: 'matches', partition: 0, offset: String(off++), key: 'cam', value: Buffer.from('garbage'), headers: {}, timestamp: Date.now() });
+    const handler = withDeadLetter(stageHandler(stage, publish), { publish, groupId: 'g' });
+    const good = { ...match('t1', 0, 'alice', 1), offset: String(off++) };
+    await handler({ topic: 'matches', partition: 0, messages: [bad(), good, bad(), bad()] }, ctx);
+    expect(published.filter((p) => p.topic === 'matches.dlq')).toHaveLength(3);
+    expect(await metrics.metricsText()).toMatch(/faceflow_messages_dropped_total\{stage="alerts",reason="invalid_message"\} 3\n/);
   });
 });

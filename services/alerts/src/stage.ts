@@ -25,6 +25,7 @@
  * thumbnails that events carry. Not on cameras exempt from redaction, nor with `keepAllCrops`.
  */
 import {
+  FirstFailures,
   IdentityEventSchema,
   MatchSchema,
   redactionExempt,
@@ -132,6 +133,8 @@ export class AlertsStage implements Stage {
   private readonly trackTimeoutMs: number;
   private readonly idleMs: number;
   private readonly now: () => number;
+  /** Failed messages counted once (the dead-letter policy runs them through process() again). */
+  private readonly failedOnce = new FirstFailures();
   private readonly m: {
     events?: Counter<'type' | 'known'>;
     suppressed?: Counter<'reason'>;
@@ -354,7 +357,7 @@ export class AlertsStage implements Stage {
       } catch (e) {
         const err = toFaceflowError(e);
         failures.push({ message: msg, error: err });
-        this.m.dropped?.inc({ stage: this.name, reason: err.code.toLowerCase() });
+        if (this.failedOnce.first(msg)) this.m.dropped?.inc({ stage: this.name, reason: err.code.toLowerCase() });
         continue;
       }
       this.onMatch(m, tracks, lastSeen, events, obsolete);

@@ -15,6 +15,7 @@ import {
   defineConfig,
   DirCropStore,
   field,
+  HealthMonitor,
   onShutdown,
   optional,
   parsers,
@@ -68,7 +69,9 @@ async function main(): Promise<void> {
   const topics = topicNames(config.topicPrefix);
   const bus = new KafkaBus({ brokers: [...config.kafkaBrokers], clientId: 'faceflow-embedder', logger, metrics });
   let ready = false;
-  const ops = await startOpsServer({ port: config.httpPort, host: config.httpHost, metrics, logger, ready: () => ready });
+  // readiness follows the broker (issue 12); liveness (/livez) does not, so an outage restarts nothing
+  const health = new HealthMonitor({ dependencies: [{ name: 'kafka', check: () => bus.ping() }], logger, metrics });
+  const ops = await startOpsServer({ port: config.httpPort, host: config.httpHost, metrics, logger, ready: () => ({ ready: ready && health.ok, dependencies: health.report() }) });
   logger.info('loading the engine', { workers: config.workers });
   const pool = await EnginePool.start(
     {
@@ -99,16 +102,20 @@ async function main(): Promise<void> {
   // several partitions at once, so that frames of several cameras meet in one engine batch
   const sub = await attachStage(bus, stage, topics.frames, config.groupId, { maxBatchSize: config.maxBatch, concurrency: config.partitions });
   const stopLag = pollConsumerLag(bus, metrics, [{ topic: topics.frames, groupId: config.groupId }], 5000, logger);
+  await health.start();
   ready = true;
   logger.info('embedder ready', { port: ops.port, model: pool.embedderInfo.name, frames: topics.frames, faces: topics.faces, group: config.groupId });
   onShutdown(
     async () => {
       ready = false;
       stopLag();
-      await sub.close({ graceMs: config.graceMs });
-      await bus.close({ graceMs: config.graceMs });
-      await pool.close(1000);
-      await ops.close();
+      health.stop();
+      // every closer runs even if another throws
+      const results = await Promise.allSettled([sub.close({ graceMs: config.graceMs })]);
+      results.push(...(await Promise.allSettled([bus.close({ graceMs: config.graceMs })])));
+      results.push(...(await Promise.allSettled([pool.close(1000), ops.close()])));
+      const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+      if (failed) throw failed.reason;
     },
     logger,
     config.graceMs,

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { encodeJpeg, type Face as EngineFace, type RgbImage, type RunOptions } from '@faceflow/engine';
-import { createMetrics, FaceSchema, FaceflowError, FrameSchema, type ConsumedMessage, type HandlerContext } from '@faceflow/shared';
+import { createMetrics, FaceSchema, FaceflowError, FrameSchema, stageHandler, withDeadLetter, type ConsumedMessage, type HandlerContext, type OutgoingMessage } from '@faceflow/shared';
 import { EmbedderStage, type FaceRunner } from './stage.js';
 
 const ctx: HandlerContext = { signal: new AbortController().signal, heartbeat: async () => undefined, markProcessed: () => undefined };
@@ -195,5 +195,19 @@ describe('EmbedderStage: masks and crops', () => {
     expect(staff!.cropRef).toBe('mem://staff-room/c1/0');
     // the same pixels and faces: only the redaction of the neighbour tells the two crops apart
     expect(crops.crops.get(lobby!.cropRef!)!.equals(crops.crops.get(staff!.cropRef!)!)).toBe(false);
+  });
+});
+
+describe('EmbedderStage failures', () => {
+  it('counts_a_malformed_message_once_though_the_dead_letter_policy_runs_it_again', async () => {
+    const metrics = createMetrics();
+    const stage = new EmbedderStage({ runner: new FakeRunner(), facesTopic: 'faces', maxBatch: 8, maxWaitMs: 0, metrics });
+    const published: Array<{ topic: string; messages: OutgoingMessage[] }> = [];
+    const publish = async (topic: string, messages: OutgoingMessage[]): Promise<void> => void published.push({ topic, messages });
+    const bad = (): ConsumedMessage => ({ topic: 'frames', partition: 0, offset: String(offset++), key: 'cam1', value: Buffer.from('not a frame'), headers: {}, timestamp: Date.now() });
+    const handler = withDeadLetter(stageHandler(stage, publish), { publish, groupId: 'g' });
+    await handler({ topic: 'frames', partition: 0, messages: [bad(), await frameMsg('cam1', 'ok1'), bad(), bad()] }, ctx);
+    expect(published.filter((p) => p.topic === 'frames.dlq')).toHaveLength(3);
+    expect(await metrics.metricsText()).toMatch(/faceflow_frames_dropped_total\{stage="embedder",reason="invalid_message"\} 3\n/);
   });
 });

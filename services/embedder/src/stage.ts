@@ -16,6 +16,7 @@
  */
 import { decodeImage, faceQuality, imageFromRgb, type Box, type Face as EngineFace, type ImageLimits, type RgbImage, type RunOptions } from '@faceflow/engine';
 import {
+  FirstFailures,
   FaceflowError,
   FaceSchema,
   FrameSchema,
@@ -132,6 +133,8 @@ export class EmbedderStage implements Stage {
   private readonly scheduler: DetectionScheduler;
   /** per camera: settles when its latest submitted frame has its result */
   private readonly cameraTails = new Map<string, Promise<void>>();
+  /** Failed messages counted once (the dead-letter policy runs them through process() again). */
+  private readonly failedOnce = new FirstFailures();
   private readonly m: {
     framesIn?: Counter<'stage'>;
     framesOut?: Counter<'stage'>;
@@ -338,7 +341,7 @@ export class EmbedderStage implements Stage {
           const err = toFaceflowError(e);
           if (err.retriable) throw err;
           failures.push({ message: m, error: err });
-          this.m.dropped?.inc({ stage: this.name, reason: err.code.toLowerCase() });
+          if (this.failedOnce.first(m)) this.m.dropped?.inc({ stage: this.name, reason: err.code.toLowerCase() });
           return undefined;
         }
       }),

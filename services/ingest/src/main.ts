@@ -2,7 +2,9 @@
 /**
  * The ingest service: the ingest stage (stage.ts) over Kafka. Pulls the configured sources (a video file,
  * RTSP or HTTP stream per camera, through ffmpeg, capped at FACEFLOW_INGEST_FPS) and serves the HTTP push
- * API (push-api.ts); frames go to the frames topic keyed by camera id.
+ * API (push-api.ts); frames go to the frames topic keyed by camera id. A source that fails is logged,
+ * counted, shown in /readyz and retried (supervisor.ts); /readyz is 503 while the broker does not answer
+ * (health.ts), and a push is then refused at once with 503 + Retry-After (issue 12).
  */
 import { existsSync, statSync } from 'node:fs';
 import {
@@ -11,6 +13,8 @@ import {
   createMetrics,
   defineConfig,
   field,
+  HealthMonitor,
+  MAX_IMAGE_PIXELS,
   onShutdown,
   parsers,
   serviceConfigFields,
@@ -19,8 +23,9 @@ import {
 } from '@faceflow/shared';
 import { KafkaBus } from '@faceflow/shared/kafka';
 import { pushApi } from './push-api.js';
-import { ffmpegSource, folderSource, type FrameSource } from './sources.js';
+import { ffmpegSource, folderSource, isStreamUrl, type FrameSource } from './sources.js';
 import { IngestStage } from './stage.js';
+import { SourceSupervisor } from './supervisor.js';
 
 const pair = (sep: string) =>
   parsers.list((raw: string) => {
@@ -37,6 +42,9 @@ export const ingestConfig = defineConfig({
   maxWidth: field({ env: 'FACEFLOW_INGEST_MAX_WIDTH', default: 1280, parse: parsers.int({ min: 0, max: 16384 }), doc: 'frames wider than this are scaled down (0: never)' }),
   apiKeys: field({ env: 'FACEFLOW_INGEST_API_KEYS', default: [] as [string, string][], parse: pair(':'), secret: true, doc: 'push API keys, camera:sha256hex, comma-separated' }),
   maxBytes: field({ env: 'FACEFLOW_INGEST_MAX_BYTES', default: 8 * 1024 * 1024, parse: parsers.int({ min: 1024 }), doc: 'largest pushed frame, bytes' }),
+  maxPixels: field({ env: 'FACEFLOW_INGEST_MAX_PIXELS', default: MAX_IMAGE_PIXELS, parse: parsers.int({ min: 1 }), doc: "largest width x height a pushed frame's header may declare (413 over it; the engine's limit)" }),
+  pushTimeoutMs: field({ env: 'FACEFLOW_INGEST_PUSH_TIMEOUT', default: 3000, parse: parsers.durationMs({ min: 10, max: 60_000 }), doc: 'how long a push waits for Kafka before it is refused with 503 + Retry-After' }),
+  sourceRetryMaxMs: field({ env: 'FACEFLOW_INGEST_SOURCE_RETRY_MAX', default: 30_000, parse: parsers.durationMs({ min: 100, max: 3_600_000 }), doc: 'longest wait before a failed pull source is opened again (backoff from 1 s)' }),
   maxInFlight: field({ env: 'FACEFLOW_INGEST_MAX_IN_FLIGHT', default: 64, parse: parsers.int({ min: 1 }), doc: 'pushed frames waiting for Kafka before 429' }),
   maxQueue: field({ env: 'FACEFLOW_INGEST_MAX_QUEUE', default: 4, parse: parsers.int({ min: 1 }), doc: 'frames queued per live camera (older ones are dropped)' }),
   maxAgeMs: field({ env: 'FACEFLOW_INGEST_MAX_AGE', default: 2000, parse: parsers.durationMs({ min: 1 }), doc: 'a live frame older than this is dropped' }),
@@ -51,7 +59,11 @@ async function main(): Promise<void> {
   const topics = topicNames(config.topicPrefix);
   const bus = new KafkaBus({ brokers: [...config.kafkaBrokers], clientId: 'faceflow-ingest', logger, metrics });
   await bus.createTopics([topics.frames, topics.framesDlq].map((topic) => ({ topic, partitions: config.partitions })));
+  const health = new HealthMonitor({ dependencies: [{ name: 'kafka', check: () => bus.ping() }], logger, metrics });
+  await health.start();
   const stage = new IngestStage({
+    available: () => health.ok,
+    pushTimeoutMs: config.pushTimeoutMs,
     publish: (t, m) => bus.publish(t, m),
     framesTopic: topics.frames,
     maxQueue: config.maxQueue,
@@ -61,30 +73,56 @@ async function main(): Promise<void> {
     logger,
   });
   let ready = false;
+  const stopping = new AbortController();
+  const supervisors = config.sources.map(
+    ([cameraId, src]) =>
+      [
+        cameraId,
+        new SourceSupervisor({
+          cameraId,
+          source: src,
+          live: isStreamUrl(src),
+          open: async (onError): Promise<FrameSource> => {
+            if (existsSync(src) && statSync(src).isDirectory()) return folderSource({ dir: src, cameraId, fps: config.fps });
+            return ffmpegSource({ source: src, cameraId, fps: config.fps, maxWidth: config.maxWidth, onError });
+          },
+          pump: (s) => stage.pump(s),
+          retryMaxMs: config.sourceRetryMaxMs,
+          logger,
+          metrics,
+          signal: stopping.signal,
+        }),
+      ] as const,
+  );
   const ops = await startOpsServer({
     port: config.httpPort,
     host: config.httpHost,
     metrics,
     logger,
-    ready: () => ready,
-    handle: pushApi({ stage, keys: new Map(config.apiKeys), maxBytes: config.maxBytes }),
+    // a failing source shows in the body; the status follows the broker only, so that one camera that is down
+    // does not take the push API of every other camera out of the load balancer
+    ready: () => ({
+      ready: ready && health.ok,
+      dependencies: health.report(),
+      sources: Object.fromEntries(supervisors.map(([c, s]) => [c, s.status])),
+    }),
+    handle: pushApi({ stage, keys: new Map(config.apiKeys), maxBytes: config.maxBytes, maxPixels: config.maxPixels, metrics }),
   });
-  const pumps = config.sources.map(async ([cameraId, src]) => {
-    let source: FrameSource;
-    if (existsSync(src) && statSync(src).isDirectory()) source = await folderSource({ dir: src, cameraId, fps: config.fps });
-    else source = await ffmpegSource({ source: src, cameraId, fps: config.fps, maxWidth: config.maxWidth, onError: (m) => logger.error('source failed', { cameraId, error: m }) });
-    const r = await stage.pump(source);
-    logger.info('source ended', { cameraId, ...r });
-  });
+  const pumps = supervisors.map(([, s]) => s.run());
   ready = true;
   logger.info('ingest ready', { port: ops.port, frames: topics.frames, cameras: config.sources.map(([c]) => c), pushCameras: config.apiKeys.map(([c]) => c) });
   onShutdown(
     async () => {
       ready = false;
+      stopping.abort();
       stage.stop();
+      health.stop();
       await Promise.race([Promise.allSettled(pumps), new Promise((r) => setTimeout(r, config.graceMs))]);
-      await bus.close({ graceMs: config.graceMs });
-      await ops.close();
+      // every closer runs even if another throws
+      const results = await Promise.allSettled([bus.close({ graceMs: config.graceMs })]);
+      results.push(...(await Promise.allSettled([ops.close()])));
+      const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+      if (failed) throw failed.reason;
     },
     logger,
     config.graceMs,

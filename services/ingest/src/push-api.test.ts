@@ -136,3 +136,67 @@ describe('push API: multipart/form-data', () => {
     });
   });
 });
+
+/** A PNG header that declares width x height (the rest does not matter: nothing decodes it). */
+function pngHeader(width: number, height: number): Buffer {
+  const b = Buffer.alloc(33);
+  Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]).copy(b, 0);
+  b.writeUInt32BE(13, 8);
+  b.write('IHDR', 12, 'latin1');
+  b.writeUInt32BE(width, 16);
+  b.writeUInt32BE(height, 20);
+  return b;
+}
+
+describe('push API: refusals are counted, a bomb is refused, an outage answers at once', () => {
+  const metrics = createMetrics();
+  let broker: 'up' | 'down' | 'hangs' = 'up';
+  let s: OpsServer;
+  const got: Frame[] = [];
+  beforeAll(async () => {
+    const stage = new IngestStage({
+      framesTopic: 'frames',
+      pushTimeoutMs: 200,
+      available: () => broker !== 'down',
+      publish: (_t, m) => (broker === 'hangs' ? new Promise<void>(() => undefined) : Promise.resolve(void got.push(...m.map((x) => FrameSchema.decode(x.value))))),
+    });
+    s = await startOpsServer({ port: 0, host: '127.0.0.1', metrics, handle: pushApi({ stage, keys: new Map([['cam1', sha('key-1')]]), maxBytes: MAX, maxPixels: 1_000_000, metrics, now: () => T0 }) });
+  });
+  afterAll(() => s.close());
+  const send = (body: Buffer, headers: Record<string, string> = {}) =>
+    fetch(`${s.url}/v1/frames`, { method: 'POST', body, headers: { authorization: 'Bearer key-1', 'content-type': 'image/png', 'x-camera-id': 'cam1', ...headers } });
+
+  it('a_decompression_bomb_is_refused_at_ingest_with_413 (the header declares more pixels than the limit)', async () => {
+    const r = await send(pngHeader(100_000, 100_000));
+    expect(r.status).toBe(413);
+    expect(((await r.json()) as { error: { message: string } }).error.message).toMatch(/100000x100000 = 10000000000 pixels, over the limit of 1000000 pixels/);
+    expect((await send(pngHeader(1000, 1000))).status).toBe(202);
+    expect(got).toHaveLength(1);
+  });
+
+  it('every_refused_push_is_counted_by_reason', async () => {
+    await send(png, { authorization: 'Bearer wrong' });
+    await send(Buffer.from('text'), { 'content-type': 'text/plain' });
+    await send(Buffer.alloc(MAX + 1));
+    const text = await metrics.metricsText();
+    expect(text).toMatch(/faceflow_ingest_push_rejected_total\{reason="unauthorized"\} 1\n/);
+    expect(text).toMatch(/faceflow_ingest_push_rejected_total\{reason="unsupported_format"\} 1\n/);
+    // the bomb of the test above, and the body over the byte limit
+    expect(text).toMatch(/faceflow_ingest_push_rejected_total\{reason="image_too_large"\} 2\n/);
+  });
+
+  it('a_push_is_refused_at_once_with_503_and_retry_after_when_kafka_cannot_take_it', async () => {
+    broker = 'down';
+    const down = await send(png);
+    expect(down.status).toBe(503);
+    expect(down.headers.get('retry-after')).toBe('5');
+    broker = 'hangs';
+    const hangs = await send(png);
+    expect(hangs.status).toBe(503);
+    expect(hangs.headers.get('retry-after')).toBe('5');
+    expect(((await hangs.json()) as { error: { message: string } }).error.message).toMatch(/did not take the frame within 200 ms/);
+    broker = 'up';
+    expect((await send(png)).status).toBe(202);
+    expect(await metrics.metricsText()).toMatch(/faceflow_ingest_push_rejected_total\{reason="transport"\} 2\n/);
+  });
+});

@@ -14,8 +14,11 @@
  *                     another. Other fields are ignored.
  *
  * Each camera has its own API key (Authorization: Bearer <key>); the service holds only SHA-256 digests and
- * compares them in constant time. Errors: 401 bad key, 413 too large, 415 not an image, 429 overloaded
- * (Retry-After), 400 anything else malformed (a multipart body that does not parse, no image part).
+ * compares them in constant time. Errors: 401 bad key, 413 too large (bytes, or pixels: the header's width x
+ * height over `maxPixels`, so that a decompression bomb is refused here and not by the embedder later), 415 not
+ * an image, 429 overloaded (Retry-After), 503 Kafka cannot take the frame now (Retry-After), 400 anything else
+ * malformed (a multipart body that does not parse, no image part). Every refusal is counted:
+ * faceflow_ingest_push_rejected_total{reason} (reason: the error code, lower case).
  *
  * Size: the body is counted while it streams in and refused (413) once over the limit, before it is all
  * buffered. A multipart body may exceed the image limit by MULTIPART_ENVELOPE_BYTES (boundaries, part
@@ -23,7 +26,7 @@
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type http from 'node:http';
-import { FaceflowError, readBody, sendJson, type FrameContentType } from '@faceflow/shared';
+import { checkImagePixels, FaceflowError, MAX_IMAGE_PIXELS, readBody, sendJson, toFaceflowError, type FrameContentType, type Metrics } from '@faceflow/shared';
 import type { IngestStage } from './stage.js';
 
 export interface PushApiOptions {
@@ -31,6 +34,9 @@ export interface PushApiOptions {
   /** camera id -> hex SHA-256 of its API key. */
   keys: Map<string, string>;
   maxBytes?: number;
+  /** Largest width x height a frame's header may declare (default MAX_IMAGE_PIXELS, the engine's limit). */
+  maxPixels?: number;
+  metrics?: Metrics;
   now?: () => number;
 }
 
@@ -110,10 +116,22 @@ export function cameraKeyOk(keys: Map<string, string>, cameraId: string, key: st
 
 export function pushApi(o: PushApiOptions): (req: http.IncomingMessage, res: http.ServerResponse) => Promise<boolean> {
   const maxBytes = o.maxBytes ?? 8 * 1024 * 1024;
+  const maxPixels = o.maxPixels ?? MAX_IMAGE_PIXELS;
   const now = o.now ?? Date.now;
+  const rejected = o.metrics?.counter({ name: 'ingest_push_rejected_total', help: 'Pushed frames refused, by reason (the error code: unauthorized, image_too_large, unsupported_format, overloaded, transport...)', labelNames: ['reason'] as const });
   return async (req, res) => {
     const url = new URL(req.url ?? '/', 'http://x');
     if (url.pathname !== '/v1/frames' || req.method !== 'POST') return false;
+    try {
+      await handle(req, res, url);
+    } catch (e) {
+      rejected?.inc({ reason: toFaceflowError(e).code.toLowerCase() });
+      throw e;
+    }
+    return true;
+  };
+
+  async function handle(req: http.IncomingMessage, res: http.ServerResponse, url: URL): Promise<void> {
     const contentType = String(req.headers['content-type'] ?? '');
     const type = contentType.split(';')[0]!.trim().toLowerCase();
     const multipart = type === 'multipart/form-data';
@@ -155,8 +173,8 @@ export function pushApi(o: PushApiOptions): (req: http.IncomingMessage, res: htt
     if (declaredType && declaredType !== 'application/octet-stream' && declaredType !== sniffed) {
       throw new FaceflowError('UNSUPPORTED_FORMAT', `the image part is declared ${declaredType} but its bytes are ${sniffed}`);
     }
+    checkImagePixels(image, maxPixels, 'the frame');
     const frameId = await o.stage.push(cameraId, image, sniffed, captureTs);
     sendJson(res, 202, { frameId, cameraId, captureTs });
-    return true;
-  };
+  }
 }

@@ -6,7 +6,11 @@
  * - a live source cannot wait: each camera has a queue of `maxQueue` frames; a new frame pushes out the
  *   oldest one (reason "queue_full"), and a frame older than `maxAgeMs` when its turn comes is dropped
  *   (reason "stale"); both are counted;
- * - a pushed frame (HTTP) is refused with OVERLOADED (HTTP 429) while `maxInFlight` publishes are pending.
+ * - a pushed frame (HTTP) is refused with OVERLOADED (HTTP 429) while `maxInFlight` publishes are pending,
+ *   and with TRANSPORT (HTTP 503 + Retry-After) at once when the broker is known to be down (`available`), or
+ *   when Kafka has not taken it within `pushTimeoutMs` (issue 12: pushes used to block ~22 s in kafkajs's
+ *   retries). A publish that outlives the timeout still counts against `maxInFlight` until it settles, and may
+ *   still land: the client retries a 503, so the frame can arrive twice (at-least-once).
  */
 import { randomBytes } from 'node:crypto';
 import {
@@ -35,6 +39,10 @@ export interface IngestStageOptions {
   maxAgeMs?: number;
   /** Pending publishes of pushed frames before OVERLOADED (default 64). */
   maxInFlight?: number;
+  /** How long a push waits for Kafka before it is refused with 503 (default 3000 ms). */
+  pushTimeoutMs?: number;
+  /** Whether the bus can take frames now (the broker check of health.ts); false refuses pushes at once. */
+  available?: () => boolean;
   metrics?: Metrics;
   logger?: Logger;
   now?: () => number;
@@ -54,8 +62,13 @@ export function frameMessage(cameraId: string, frameId: string, c: Pick<Captured
   return { key: cameraId, value: FrameSchema.encode(frame) };
 }
 
+/** The error of a push that cannot be handed to Kafka now: 503, with the ops server's Retry-After. */
+function unavailable(why: string, cause?: unknown): FaceflowError {
+  return new FaceflowError('TRANSPORT', `frame not accepted: ${why}; retry later`, { cause });
+}
+
 export class IngestStage {
-  private readonly o: Required<Omit<IngestStageOptions, 'metrics' | 'logger'>> & Pick<IngestStageOptions, 'metrics'>;
+  private readonly o: Required<Omit<IngestStageOptions, 'metrics' | 'logger' | 'available'>> & Pick<IngestStageOptions, 'metrics' | 'available'>;
   private readonly logger: Logger;
   private inFlight = 0;
   private stopped = false;
@@ -65,7 +78,7 @@ export class IngestStage {
   private readonly m: { in?: Counter<'stage'>; out?: Counter<'stage'>; dropped?: Counter<'stage' | 'reason'>; queue?: Gauge<'camera'> };
 
   constructor(options: IngestStageOptions) {
-    this.o = { maxQueue: 4, maxAgeMs: 2000, maxInFlight: 64, now: Date.now, ...options };
+    this.o = { maxQueue: 4, maxAgeMs: 2000, maxInFlight: 64, pushTimeoutMs: 3000, now: Date.now, ...options };
     this.logger = options.logger ?? silentLogger;
     const mt = options.metrics;
     this.m = mt
@@ -115,16 +128,29 @@ export class IngestStage {
       this.drop('overloaded');
       throw new FaceflowError('OVERLOADED', `${this.inFlight} frames are waiting for the bus; try again later`);
     }
+    if (this.o.available && !this.o.available()) {
+      this.drop('unavailable');
+      throw unavailable('the broker is not answering');
+    }
     const frameId = this.nextFrameId(cameraId);
     const msg = frameMessage(cameraId, frameId, { image, contentType, captureTs });
     this.inFlight++;
+    const published = this.o.publish(this.o.framesTopic, [msg]).finally(() => this.inFlight--);
+    let timer: NodeJS.Timeout | undefined;
+    const late = unavailable(`Kafka did not take the frame within ${this.o.pushTimeoutMs} ms`);
     try {
-      await this.o.publish(this.o.framesTopic, [msg]);
-      this.m.out?.inc({ stage: 'ingest' });
-      return frameId;
+      await Promise.race([published, new Promise<never>((_, reject) => (timer = setTimeout(() => reject(late), this.o.pushTimeoutMs)))]);
+    } catch (e) {
+      // the late outcome of a timed-out publish is nobody's business any more
+      published.catch(() => undefined);
+      const err = toFaceflowError(e, 'TRANSPORT');
+      this.drop(err.retriable ? 'unavailable' : 'publish_failed');
+      throw err === late || !err.retriable ? err : unavailable(err.message, err);
     } finally {
-      this.inFlight--;
+      clearTimeout(timer);
     }
+    this.m.out?.inc({ stage: 'ingest' });
+    return frameId;
   }
 
   /** Reads a source to its end (or until stop()), sending its frames. */

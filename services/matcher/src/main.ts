@@ -14,7 +14,7 @@
  * embeds enrolment images through the same head.
  */
 import { decodeImage, FaceEngine } from '@faceflow/engine';
-import { attachStage, createLogger, createMetrics, FaceflowError, onShutdown, startOpsServer, topicNames } from '@faceflow/shared';
+import { attachStage, createLogger, createMetrics, FaceflowError, HealthMonitor, onShutdown, startOpsServer, topicNames } from '@faceflow/shared';
 import { KafkaBus, pollConsumerLag } from '@faceflow/shared/kafka';
 import { RedisGalleryStore } from '@faceflow/shared/redis';
 import { matcherConfig, matcherModelAndThreshold } from './config.js';
@@ -38,6 +38,15 @@ async function main(): Promise<void> {
   if (thresholdSource === 'fallback') logger.warn('no calibration for FACEFLOW_MODEL and no FACEFLOW_MATCH_THRESHOLD: using the fallback threshold', { model, threshold });
   const cache = new GalleryCache({ store, model, logger, metrics });
   let ready = false;
+  // readiness follows the broker and Redis (issue 12); liveness (/livez) does not, so an outage restarts nothing
+  const health = new HealthMonitor({
+    dependencies: [
+      { name: 'kafka', check: () => bus.ping() },
+      { name: 'redis', check: () => store.version() },
+    ],
+    logger,
+    metrics,
+  });
   let engine: Promise<FaceEngine> | undefined;
   const embedder = async (): Promise<Embedder> => {
     engine ??= FaceEngine.load({ models: { embedder: config.model }, ...(config.head ? { head: config.head.dir } : {}) });
@@ -60,7 +69,7 @@ async function main(): Promise<void> {
     host: config.httpHost,
     metrics,
     logger,
-    ready: () => ready,
+    ready: () => ({ ready: ready && health.ok, dependencies: health.report() }),
     handle: galleryApi({ store, keyDigests: [...(config.apiKeys ?? [])], embedder, logger }),
   });
   await cache.start(); // the cache sets the gallery gauges on every change (issue 12: they lagged by the refresh period)
@@ -69,6 +78,7 @@ async function main(): Promise<void> {
   const stage = new MatcherStage({ gallery: cache, matchesTopic: topics.matches, model, threshold, margin: config.margin, qualityFloor: config.qualityFloor, tracker: { timeoutMs: config.trackTimeoutMs }, metrics });
   const sub = await attachStage(bus, stage, topics.faces, config.groupId, { maxBatchSize: 200 });
   const stopLag = pollConsumerLag(bus, metrics, [{ topic: topics.faces, groupId: config.groupId }], 5000, logger);
+  await health.start();
   ready = true;
   logger.info('matcher ready', { port: ops.port, model, threshold, thresholdSource, margin: config.margin, qualityFloor: config.qualityFloor, galleryVersion: cache.version, identities: cache.size });
   onShutdown(
@@ -76,6 +86,7 @@ async function main(): Promise<void> {
       ready = false;
       clearInterval(refresher);
       stopLag();
+      health.stop();
       await sub.close({ graceMs: config.graceMs });
       await bus.close({ graceMs: config.graceMs });
       await cache.close();

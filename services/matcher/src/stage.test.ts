@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_QUALITY_FLOOR, Gallery } from '@faceflow/engine';
-import { createMetrics, FaceSchema, MatchSchema, MemoryGalleryStore, type ConsumedMessage, type Face, type HandlerContext } from '@faceflow/shared';
+import { createMetrics, FaceSchema, MatchSchema, MemoryGalleryStore, stageHandler, withDeadLetter, type ConsumedMessage, type Face, type HandlerContext, type OutgoingMessage } from '@faceflow/shared';
 import { GalleryCache } from './gallery-cache.js';
 import { DEFAULT_MATCH_QUALITY_FLOOR, MatcherStage } from './stage.js';
 import { near, person } from './embeddings.testkit.js';
@@ -137,5 +137,20 @@ describe('MatcherStage', () => {
     await new Promise((r) => setTimeout(r, 10));
     expect(cache.current).toBeUndefined();
     await cache.close();
+  });
+});
+
+describe('MatcherStage failures', () => {
+  it('counts_a_malformed_message_once_though_the_dead_letter_policy_runs_it_again', async () => {
+    const metrics = createMetrics();
+    const g = new Gallery('test', 128);
+    g.add('alice', [Float32Array.from(person(1))]);
+    const stage = new MatcherStage({ gallery: { current: g, version: 1 }, matchesTopic: 'matches', threshold: 0.6, metrics });
+    const published: Array<{ topic: string; messages: OutgoingMessage[] }> = [];
+    const publish = async (topic: string, messages: OutgoingMessage[]): Promise<void> => void published.push({ topic, messages });
+    const handler = withDeadLetter(stageHandler(stage, publish), { publish, groupId: 'g' });
+    await handler({ topic: 'faces', partition: 0, messages: [msg(Buffer.from('{}')), faceMsg(50, 0, near(person(1), 3)), msg(Buffer.from('nope')), msg(Buffer.from('[]'))] }, ctx);
+    expect(published.filter((p) => p.topic === 'faces.dlq')).toHaveLength(3);
+    expect(await metrics.metricsText()).toMatch(/faceflow_messages_dropped_total\{stage="matcher",reason="invalid_message"\} 3\n/);
   });
 });

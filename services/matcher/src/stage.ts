@@ -12,6 +12,7 @@
  */
 import { DEFAULT_QUALITY_FLOOR, type Gallery } from '@faceflow/engine';
 import {
+  FirstFailures,
   FaceflowError,
   FaceSchema,
   MatchSchema,
@@ -91,6 +92,8 @@ export class MatcherStage implements Stage {
   private readonly seen: LruSet;
   private readonly decideOptions: DecideOptions;
   private readonly qualityFloor: number;
+  /** Failed messages counted once (the dead-letter policy runs them through process() again). */
+  private readonly failedOnce = new FirstFailures();
   private readonly m: {
     faces?: Counter<'stage'>;
     lowQuality?: Counter<never>;
@@ -198,7 +201,7 @@ export class MatcherStage implements Stage {
       } catch (e) {
         const err = toFaceflowError(e);
         failures.push({ message: msg, error: err });
-        this.m.dropped?.inc({ stage: this.name, reason: err.code.toLowerCase() });
+        if (this.failedOnce.first(msg)) this.m.dropped?.inc({ stage: this.name, reason: err.code.toLowerCase() });
         continue;
       }
       if (this.o.model !== undefined && face.model !== this.o.model) {
@@ -208,7 +211,7 @@ export class MatcherStage implements Stage {
           { details: { faceModel: face.model, matcherModel: this.o.model } },
         );
         failures.push({ message: msg, error });
-        this.m.dropped?.inc({ stage: this.name, reason: 'model_mismatch' });
+        if (this.failedOnce.first(msg)) this.m.dropped?.inc({ stage: this.name, reason: 'model_mismatch' });
         continue;
       }
       const key = `${face.cameraId}\u0000${face.frameId}\u0000${face.faceIndex}`;

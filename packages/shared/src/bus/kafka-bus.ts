@@ -121,6 +121,8 @@ export class KafkaBus implements Bus {
   private readonly countPublished: ((topic: string, n: number) => void) | undefined;
   private producer: Promise<Producer> | undefined;
   private admin: Promise<Admin> | undefined;
+  private probe: Admin | undefined;
+  private probeConnected = false;
   private readonly subscriptions = new Set<KafkaSubscription>();
   private closed = false;
 
@@ -238,8 +240,40 @@ export class KafkaBus implements Bus {
     return sub;
   }
 
+  /**
+   * Whether the cluster answers now (readiness, health.ts): one metadata request on a client of its own with
+   * no retries, so that an outage is seen in one connection timeout, not after the producer's retries.
+   */
+  async ping(): Promise<void> {
+    if (this.closed) throw new FaceflowError('TRANSPORT', 'ping on a closed bus', { retriable: false });
+    this.probe ??= new Kafka({
+      clientId: `${this.options.clientId ?? 'faceflow'}-probe`,
+      brokers: this.options.brokers,
+      connectionTimeout: Math.min(this.options.connectionTimeoutMs ?? 3_000, 2_000),
+      requestTimeout: 2_000,
+      retry: { retries: 0 },
+      logLevel: logLevel.NOTHING,
+    }).admin();
+    try {
+      if (!this.probeConnected) {
+        await this.probe.connect();
+        this.probeConnected = true;
+      }
+      await this.probe.describeCluster();
+    } catch (e) {
+      // a fresh connection next time: kafkajs's admin does not always recover a broken one by itself
+      this.probeConnected = false;
+      const p = this.probe;
+      this.probe = undefined;
+      await p.disconnect().catch(() => undefined);
+      throw kafkaError(e, 'broker check', { brokers: this.options.brokers });
+    }
+  }
+
   async close(options: CloseOptions = {}): Promise<void> {
     this.closed = true;
+    await this.probe?.disconnect().catch(() => undefined);
+    this.probe = undefined;
     await Promise.all([...this.subscriptions].map((s) => s.close(options)));
     const producer = this.producer;
     const admin = this.admin;

@@ -68,3 +68,23 @@ export function stageHandler(stage: Stage, publish: (topic: string, messages: Ou
 export function attachStage(bus: Bus, stage: Stage, topic: string, groupId: string, options: SubscribeOptions = {}): Promise<Subscription> {
   return bus.subscribe(topic, groupId, stageHandler(stage, (t, msgs) => bus.publish(t, msgs)), options);
 }
+
+/**
+ * Whether a stage sees a message it reports as failed for the first time, so that it counts the message once:
+ * the dead-letter policy re-runs the failed messages of a batch one at a time to find the culprits, so the
+ * same message comes through process() a second time (issue 12: 15 counted against 8 dead letters). Keyed by
+ * topic, partition and offset; remembers the last `max` of them.
+ */
+export class FirstFailures {
+  private readonly seen = new Set<string>();
+
+  constructor(private readonly max = 10_000) {}
+
+  first(m: Pick<ConsumedMessage, 'topic' | 'partition' | 'offset'>): boolean {
+    const k = `${m.topic}\u0000${m.partition}\u0000${m.offset}`;
+    if (this.seen.has(k)) return false;
+    this.seen.add(k);
+    if (this.seen.size > this.max) this.seen.delete(this.seen.values().next().value!);
+    return true;
+  }
+}
