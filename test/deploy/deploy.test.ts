@@ -42,7 +42,7 @@ const sharedEnv = new Set(SERVICES.map(readsEnv).reduce((a, b) => [...a].filter(
 function definedMetrics(): Set<string> {
   const out = new Set<string>();
   for (const dir of ['packages/shared/src', ...SERVICES.map((s) => `services/${s}/src`)]) {
-    for (const t of sources(dir)) for (const m of t.matchAll(/name: '([a-z][a-z0-9_]*)'/g)) out.add(`faceflow_${m[1]!}`);
+    for (const t of sources(dir)) for (const m of t.matchAll(/(?:name|pendingMetric): '([a-z][a-z0-9_]*)'/g)) out.add(`faceflow_${m[1]!}`);
   }
   return out;
 }
