@@ -9,3 +9,4 @@ export * from './gallery-store/index.js';
 export * from './ops-server.js';
 export * from './service.js';
 export * from './crop-store.js';
+export * from './close-all.js';
