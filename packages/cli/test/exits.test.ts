@@ -77,6 +77,14 @@ describe('faceflow run exits promptly on a source error, with one line naming it
     oneLineError(await run(path.join(dir, 'empty')), 'run', /INVALID_ARGUMENT: no \.jpg, \.png or \.webp images in .*empty/);
   });
 
+  it('run_exits_on_a_broken_image', async () => {
+    const jpeg = await readFile(path.join(demo, 'sample1.jpg'));
+    await writeFile(path.join(dir, 'truncated.jpg'), jpeg.subarray(0, Math.floor(jpeg.length / 3)));
+    oneLineError(await run(path.join(dir, 'truncated.jpg')), 'run', /INVALID_IMAGE: .*truncated/i);
+    await writeFile(path.join(dir, 'text.jpg'), 'not an image\n');
+    oneLineError(await run(path.join(dir, 'text.jpg')), 'run', /UNSUPPORTED_FORMAT/);
+  });
+
   it.skipIf(!FFMPEG)('run_exits_on_a_text_file', async () => {
     oneLineError(await run(path.join(dir, 'notes.txt')), 'run', /INVALID_ARGUMENT: cannot read video .*notes\.txt/);
   });
@@ -119,7 +127,7 @@ describe('every command exits promptly with its code on its error paths', () => 
   // [command line, exit code, what the one line says]; files made in beforeAll, `@` is the temp folder
   const cases: Array<[string, number, RegExp]> = [
     ['detect @/nope.jpg', 1, /NOT_FOUND/],
-    ['detect --backend foo DEMO/sample1.jpg', 2, /--backend must be one of auto, tensorflow, wasm, cpu; got "foo"/],
+    ['detect --backend foo @/nope.jpg', 2, /--backend must be one of auto, tensorflow, wasm, cpu; got "foo"/],
     ['encode --embedder no-such-model DEMO/sample1.jpg', 1, /NOT_FOUND: unknown model "no-such-model"/],
     ['encode --workers 2 --embedder no-such-model DEMO/sample1.jpg', 1, /NOT_FOUND: unknown model "no-such-model"/],
     ['detect --registry @/no-registry.json DEMO/sample1.jpg', 1, /NOT_FOUND: model registry file not found/],

@@ -45,6 +45,7 @@ export const detect: CommandSpec = {
   maxPositionals: 1,
   async run(ctx) {
     const file = ctx.positionals[0]!;
+    engineConfig(ctx); // a bad flag is a usage error before the image is read
     const image = await decodeImage(file);
     const runner = await makeRunner(ctx, false);
     try {
@@ -71,6 +72,7 @@ export const encode: CommandSpec = {
   maxPositionals: 1,
   async run(ctx) {
     const file = ctx.positionals[0]!;
+    engineConfig(ctx); // a bad flag is a usage error before the image is read
     const image = await decodeImage(file);
     const runner = await makeRunner(ctx, false);
     try {

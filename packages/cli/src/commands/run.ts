@@ -10,7 +10,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { stat } from 'node:fs/promises';
-import { EnginePool, galleryReadError, thresholdsFor } from '@faceflow/engine';
+import { decodeImage, EnginePool, galleryReadError, thresholdsFor } from '@faceflow/engine';
 import { AlertsStage } from '@faceflow/alerts';
 import { DEFAULT_FULL_DETECTION_EVERY_MS, DEFAULT_REEMBED_EVERY_MS, EmbedderStage } from '@faceflow/embedder';
 import { ffmpegSource, folderSource, imageContentType, imageFileSource, IngestStage, isStreamUrl, type FrameSource } from '@faceflow/ingest';
@@ -72,7 +72,11 @@ async function openSource(source: string, cameraId: string, fps: number | undefi
     throw new FaceflowError('NOT_FOUND', `source not found: ${source}`, { cause: e });
   }
   if (s.isDirectory()) return folderSource({ dir: source, cameraId, fps: fps ?? 5 });
-  if (imageContentType(source) !== undefined) return imageFileSource({ file: source, cameraId });
+  if (imageContentType(source) !== undefined) {
+    // one image: a broken one is the command's error (as in detect), not a frame dead-lettered in passing
+    await decodeImage(source);
+    return imageFileSource({ file: source, cameraId });
+  }
   return ffmpegSource({ source, cameraId, fps: fps ?? 5, onError });
 }
 
