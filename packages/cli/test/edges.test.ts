@@ -4,6 +4,7 @@
  * given as a gallery, symlinked person folders, the hint for a tight crop, one image as a `run` source, its
  * progress, and how an unknown person's events read.
  */
+import { execFileSync } from 'node:child_process';
 import { mkdir, mkdtemp, rm, symlink, writeFile, readFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -18,6 +19,16 @@ const demo = path.join(path.dirname(require.resolve('@vladmandic/face-api/packag
 const sample1 = path.join(demo, 'sample1.jpg');
 let dir: string;
 let emptyGallery: string;
+
+function hasFfmpeg(): boolean {
+  try {
+    execFileSync('ffmpeg', ['-version'], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+}
+const FFMPEG = hasFfmpeg();
 
 beforeAll(async () => {
   dir = await mkdtemp(path.join(os.tmpdir(), 'faceflow-edges-'));
@@ -179,6 +190,33 @@ describe('faceflow run on one image', () => {
     for (const l of lines) {
       expect(l).toMatch(/ unknown +not named +camera /);
       expect(l).not.toMatch(/confidence/);
+    }
+  });
+});
+
+describe.skipIf(!FFMPEG)('faceflow run on a short video (needs ffmpeg to make it)', () => {
+  it('run_reads_every_frame_of_a_video_that_ffmpeg_decodes_while_the_models_load', async () => {
+    // 2 s at 10 fps, capped to 5 fps: 10 frames, a few kB of JPEG, all written before the engine is up
+    const clip = path.join(dir, 'short.mp4');
+    execFileSync('ffmpeg', ['-v', 'error', '-y', '-f', 'lavfi', '-i', 'testsrc=size=160x120:rate=10:duration=2', '-pix_fmt', 'yuv420p', '-movflags', '+faststart', clip]);
+    const r = await faceflow(['run', '--source', clip, '--gallery', emptyGallery, '--workers', '1', '--progress']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(JSON.parse(/faceflow run: (\{.*\})/.exec(r.stderr)![1]!).frames).toBe(10);
+    expect(r.stderr).toMatch(/run: frames \[#+\] 10\/10/);
+    expect(r.stderr).not.toMatch(/warning/);
+    // the first half of a longer one: ffmpeg decodes what it can, and exits 0 (the run says the file looks
+    // damaged) or 1 (the run fails, saying why); either way the run says so, and ends
+    const long = path.join(dir, 'long.mp4');
+    execFileSync('ffmpeg', ['-v', 'error', '-y', '-f', 'lavfi', '-i', 'testsrc=size=320x240:rate=10:duration=3', '-pix_fmt', 'yuv420p', '-movflags', '+faststart', long]);
+    const half = path.join(dir, 'half.mp4');
+    const bytes = await readFile(long);
+    await writeFile(half, bytes.subarray(0, Math.floor(bytes.length / 2)));
+    const h = await faceflow(['run', '--source', half, '--gallery', emptyGallery, '--workers', '1']);
+    if (h.code === 0) expect(h.stderr).toMatch(/warning: .*half\.mp4 gave \d+ of the 15 frames its header announces: is it truncated or damaged\?/);
+    else {
+      expect(h.code).toBe(1);
+      expect(h.stderr.trim().split('\n')).toHaveLength(1);
+      expect(h.stderr).toMatch(/INVALID_ARGUMENT: source .*half\.mp4: ffmpeg exited with code/);
     }
   });
 });

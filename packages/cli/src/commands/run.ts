@@ -13,7 +13,7 @@ import { stat } from 'node:fs/promises';
 import { decodeImage, EnginePool, galleryReadError, thresholdsFor } from '@faceflow/engine';
 import { AlertsStage } from '@faceflow/alerts';
 import { DEFAULT_FULL_DETECTION_EVERY_MS, DEFAULT_REEMBED_EVERY_MS, EmbedderStage } from '@faceflow/embedder';
-import { ffmpegSource, folderSource, imageContentType, imageFileSource, IngestStage, isStreamUrl, type FrameSource } from '@faceflow/ingest';
+import { ffmpegSource, folderSource, imageContentType, imageFileSource, IngestStage, isStreamUrl, probeVideo, type FrameSource } from '@faceflow/ingest';
 import { DEFAULT_MATCH_QUALITY_FLOOR, FALLBACK_THRESHOLD, GalleryCache, MatcherStage } from '@faceflow/matcher';
 import {
   attachStage,
@@ -63,21 +63,32 @@ function clock(ms: number): string {
   return `${String(m).padStart(2, '0')}:${(s - m * 60).toFixed(1).padStart(4, '0')}`;
 }
 
-async function openSource(source: string, cameraId: string, fps: number | undefined, onError: (m: string) => void): Promise<FrameSource> {
-  if (isStreamUrl(source)) return ffmpegSource({ source, cameraId, fps: fps ?? 5, onError });
+/**
+ * Checks a source before the engine starts (not found, a folder with no images, a broken image, not a
+ * video, no ffmpeg) and returns how to open it. ffmpeg itself is started only once the pipeline reads its
+ * output: Node drops what a child process wrote to a pipe nobody was reading when the child exits, so a
+ * short video decoded while the models load would give no frame at all.
+ */
+async function prepareSource(source: string, cameraId: string, fps: number | undefined, onError: (m: string) => void): Promise<() => Promise<FrameSource>> {
+  if (isStreamUrl(source)) return () => ffmpegSource({ source, cameraId, fps: fps ?? 5, onError });
   let s;
   try {
     s = await stat(source);
   } catch (e) {
     throw new FaceflowError('NOT_FOUND', `source not found: ${source}`, { cause: e });
   }
-  if (s.isDirectory()) return folderSource({ dir: source, cameraId, fps: fps ?? 5 });
+  if (s.isDirectory()) {
+    const folder = await folderSource({ dir: source, cameraId, fps: fps ?? 5 });
+    return async () => folder;
+  }
   if (imageContentType(source) !== undefined) {
     // one image: a broken one is the command's error (as in detect), not a frame dead-lettered in passing
     await decodeImage(source);
-    return imageFileSource({ file: source, cameraId });
+    const image = await imageFileSource({ file: source, cameraId });
+    return async () => image;
   }
-  return ffmpegSource({ source, cameraId, fps: fps ?? 5, onError });
+  await probeVideo(source);
+  return () => ffmpegSource({ source, cameraId, fps: fps ?? 5, onError });
 }
 
 export const runPipeline: CommandSpec = {
@@ -190,9 +201,9 @@ export const runPipeline: CommandSpec = {
     let onSignal: (() => void) | undefined;
     let failed = false;
     try {
-      // a file, image or folder is opened (probed: not found, no images, not a video, no ffmpeg) before the
-      // pool starts; a live stream only once the pipeline can take its frames, so none go stale meanwhile
-      if (!live) source = await openSource(sourceArg, cameraId, fps, (m) => sourceErrors.push(m));
+      // the source is checked before the pool starts, and opened once the pipeline can take its frames (a
+      // live stream's would go stale meanwhile; see prepareSource for a file's)
+      const openSource = await prepareSource(sourceArg, cameraId, fps, (m) => sourceErrors.push(m));
       const folder = await isFolder(sourceArg);
       const oneImage = !live && !folder && imageContentType(sourceArg) !== undefined;
       const unrelatedImages = oneImage || folder;
@@ -249,7 +260,7 @@ export const runPipeline: CommandSpec = {
       const stage = new IngestStage({ publish: (t, m) => theBus.publish(t, m), framesTopic: topics.frames, metrics, logger });
       ingest = stage;
 
-      if (live) source = await openSource(sourceArg, cameraId, fps, (m) => sourceErrors.push(m));
+      source = await openSource();
       const src = source!;
       const startTs = src.startTs;
       const counts = { enter: 0, update: 0, exit: 0 };
@@ -333,6 +344,12 @@ export const runPipeline: CommandSpec = {
       // a source that failed part-way is the one line of an error, which says how far it got
       const errors = sourceErrors.filter(Boolean);
       if (errors.length) throw new FaceflowError('INVALID_ARGUMENT', `source ${sourceArg}: ${errors.join('; ')} (${summary.frames} frame(s) processed, ${counts.enter} enter event(s))`);
+      // ffmpeg decodes what it can of a damaged file and exits 0: far fewer frames than the file's header
+      // promised says so (the events cover only the part that was read)
+      const read = pumped?.read ?? 0;
+      if (pumped && signalledAt === undefined && !src.live && src.frames !== undefined && read < src.frames / 2) {
+        process.stderr.write(`faceflow run: warning: ${sourceArg} gave ${read} of the ${src.frames} frames its header announces: is it truncated or damaged?\n`);
+      }
       process.stderr.write(`faceflow run: ${JSON.stringify(summary)}\n`);
     } catch (e) {
       failed = true;
