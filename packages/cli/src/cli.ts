@@ -30,14 +30,62 @@ export interface CommandContext {
 export const COMMON_FLAGS: Flags = {
   json: { type: 'boolean', default: false },
   help: { type: 'boolean', short: 'h', default: false },
+  progress: { type: 'boolean', default: false },
   'no-progress': { type: 'boolean', default: false },
 };
 
 export const COMMON_HELP = [
   '  --json             machine-readable JSON on stdout',
+  '  --progress         a progress bar on stderr even when stderr is not a terminal (default: only on one)',
   '  --no-progress      no progress bar on stderr',
   '  -h, --help         this help',
 ];
+
+/**
+ * `lines` without the help entries of `flags`: each entry's flag line and its continuation lines (indented
+ * further), so a command that drops a shared flag leaves no orphaned description behind (issue 12).
+ */
+export function dropHelp(lines: readonly string[], ...flags: string[]): string[] {
+  const out: string[] = [];
+  let dropping = false;
+  for (const line of lines) {
+    const entry = /^ {2}(?:-\w, )?--([\w-]+)/.exec(line);
+    if (entry) dropping = flags.includes(entry[1]!);
+    else if (!/^ {3,}/.test(line)) dropping = false;
+    if (!dropping) out.push(line);
+  }
+  return out;
+}
+
+const NEGATIVE_NUMBER = /^-(\d|\.\d)/;
+
+/**
+ * parseArgs refuses `--threshold -1` as "ambiguous" (the value starts with a dash): a negative number after
+ * a flag that takes a value is that value, joined as `--threshold=-1`, so the flag's own range check names
+ * the problem (issue 12).
+ */
+export function joinNegativeValues(argv: readonly string[], flags: Flags): string[] {
+  const takesValue = (tok: string): boolean => {
+    const long = /^--([\w-]+)$/.exec(tok);
+    if (long) return flags[long[1]!]?.type === 'string';
+    const short = /^-(\w)$/.exec(tok);
+    return short !== null && Object.values(flags).some((f) => f.short === short[1] && f.type === 'string');
+  };
+  const out: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const tok = argv[i]!;
+    if (tok === '--') {
+      out.push(...argv.slice(i));
+      break;
+    }
+    const next = argv[i + 1];
+    if (next !== undefined && NEGATIVE_NUMBER.test(next) && takesValue(tok)) {
+      out.push(`${tok}=${next}`);
+      i++;
+    } else out.push(tok);
+  }
+  return out;
+}
 
 export class UsageError extends Error {}
 
@@ -78,7 +126,8 @@ export function helpText(spec: CommandSpec): string {
 export async function runCommand(spec: CommandSpec, argv: string[]): Promise<number> {
   let parsed: { values: Record<string, string | boolean | string[] | undefined>; positionals: string[] };
   try {
-    parsed = parseArgs({ args: argv, options: { ...COMMON_FLAGS, ...spec.flags }, allowPositionals: true, strict: true }) as typeof parsed;
+    const options = { ...COMMON_FLAGS, ...spec.flags };
+    parsed = parseArgs({ args: joinNegativeValues(argv, options), options, allowPositionals: true, strict: true }) as typeof parsed;
   } catch (e) {
     process.stderr.write(`faceflow ${spec.name}: ${(e as Error).message.split('\n')[0]} (see faceflow ${spec.name} --help)\n`);
     return 2;
@@ -93,7 +142,7 @@ export async function runCommand(spec: CommandSpec, argv: string[]): Promise<num
     return 2;
   }
   const json = parsed.values.json === true;
-  const progressEnabled = !parsed.values['no-progress'] && process.stderr.isTTY === true;
+  const progressEnabled = !parsed.values['no-progress'] && (parsed.values.progress === true || process.stderr.isTTY === true);
   const ctx: CommandContext = {
     values: parsed.values,
     positionals: parsed.positionals,
@@ -118,6 +167,26 @@ export async function runCommand(spec: CommandSpec, argv: string[]): Promise<num
     if (process.env.FACEFLOW_DEBUG && err.code === 'INTERNAL') process.stderr.write(`${(e as Error)?.stack ?? ''}\n`);
     return 1;
   }
+}
+
+/**
+ * A command with subcommands (`faceflow eval lfw`, `faceflow models list`): `--help` lists the subcommands
+ * (exit 0); no subcommand or an unknown one is a usage error (exit 2).
+ */
+export async function runGroup(name: string, summary: string, subcommands: Record<string, CommandSpec>, argv: string[]): Promise<number> {
+  const [sub, ...rest] = argv;
+  const list = Object.entries(subcommands).map(([n, s]) => `  ${n.padEnd(10)} ${s.summary}`);
+  if (sub === '--help' || sub === '-h' || sub === 'help') {
+    process.stdout.write(`${[`faceflow ${name}: ${summary}`, '', `usage: faceflow ${name} <subcommand> [options]   (faceflow ${name} <subcommand> --help for its options)`, '', ...list].join('\n')}\n`);
+    return 0;
+  }
+  const spec = sub !== undefined ? subcommands[sub] : undefined;
+  if (!spec) {
+    const what = sub === undefined ? 'expected a subcommand' : `unknown subcommand "${sub}"`;
+    process.stderr.write(`faceflow ${name}: ${what}: ${Object.keys(subcommands).join(', ')} (see faceflow ${name} --help)\n`);
+    return 2;
+  }
+  return runCommand(spec, rest);
 }
 
 /** Flag readers that fail with a usage error naming the flag. */

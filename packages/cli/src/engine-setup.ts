@@ -1,6 +1,7 @@
 /** Building the engine from the CLI's common flags, and the face-picking rules the commands share. */
 import os from 'node:os';
 import {
+  BACKENDS,
   EnginePool,
   FaceEngine,
   type EngineConfig,
@@ -15,7 +16,7 @@ import {
   thresholdsFor,
 } from '@faceflow/engine';
 import { FaceflowError } from '@faceflow/shared';
-import { type CommandContext, type Flags, num, str } from './cli.js';
+import { type CommandContext, type Flags, num, str, UsageError } from './cli.js';
 
 export const ENGINE_FLAGS: Flags = {
   backend: { type: 'string' },
@@ -54,6 +55,10 @@ export interface Runner {
 export function engineConfig(ctx: CommandContext): EngineConfig {
   const cfg: EngineConfig = {};
   const backend = str(ctx, 'backend');
+  // a misspelt backend is a usage error (exit 2), found before any model loads (issue 12)
+  if (backend !== undefined && backend !== 'auto' && !(BACKENDS as readonly string[]).includes(backend)) {
+    throw new UsageError(`--backend must be one of auto, ${BACKENDS.join(', ')}; got "${backend}"`);
+  }
   if (backend !== undefined) cfg.backend = backend;
   const minFace = num(ctx, 'min-face', { min: 8, max: 10000 });
   const minScore = num(ctx, 'min-score', { min: 0.01, max: 0.99 });
@@ -90,8 +95,17 @@ export function runOptions(ctx: CommandContext, extra: RunOptions = {}): RunOpti
   return { ...extra, wholeImageIsFace: ctx.values['whole-image'] === true };
 }
 
-export function largestFace(faces: Face[], source: string): Face {
-  if (faces.length === 0) throw new FaceflowError('NO_FACE', `no face found in ${source}`);
+/**
+ * NO_FACE for `source`. The detector needs some context around a face, so a tight crop of one is not found:
+ * without --whole-image the message says so (issue 12).
+ */
+export function noFaceError(ctx: CommandContext, source: string): FaceflowError {
+  const hint = ctx.values['whole-image'] === true ? '' : ' (if the image is a tight crop of one face, pass --whole-image to skip detection)';
+  return new FaceflowError('NO_FACE', `no face found in ${source}${hint}`);
+}
+
+export function largestFace(ctx: CommandContext, faces: Face[], source: string): Face {
+  if (faces.length === 0) throw noFaceError(ctx, source);
   return faces.reduce((a, b) => (b.box.width * b.box.height > a.box.width * a.box.height ? b : a));
 }
 

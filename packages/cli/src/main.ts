@@ -2,8 +2,8 @@
 /** The `faceflow` command. */
 import { runCommand, type CommandSpec } from './cli.js';
 import { detect, encode, enroll, verifyCmd, identifyCmd } from './commands/faces.js';
-import { runEval } from './commands/eval.js';
-import { runModels } from './commands/models.js';
+import { EVAL_SUMMARY, runEval } from './commands/eval.js';
+import { MODELS_SUMMARY, runModels } from './commands/models.js';
 import { segment, redact } from './commands/segment.js';
 import { train } from './commands/train.js';
 import { trainSeg } from './commands/train-seg.js';
@@ -23,8 +23,8 @@ const COMMANDS: Record<string, CommandSpec> = {
 };
 
 const GROUPS: Record<string, { summary: string; run: (argv: string[]) => Promise<number> }> = {
-  eval: { summary: 'measure: eval lfw (face verification), eval det (face detection), eval seg (face segmentation)', run: runEval },
-  models: { summary: 'the model registry: models list, models pull <name> [--mirror <folder|url>]', run: runModels },
+  eval: { summary: EVAL_SUMMARY, run: runEval },
+  models: { summary: MODELS_SUMMARY, run: runModels },
   gallery: { summary: GALLERY_SUMMARY, run: runGallery },
 };
 
@@ -52,12 +52,19 @@ async function main(argv: string[]): Promise<number> {
   return 2;
 }
 
-main(process.argv.slice(2)).then(
-  (code) => {
-    process.exitCode = code;
-  },
-  (e: unknown) => {
-    process.stderr.write(`faceflow: INTERNAL: ${(e as Error)?.message ?? String(e)}\n`);
-    process.exitCode = 1;
-  },
-);
+/**
+ * Every command closes what it opened, so the process ends by itself; should something still hold it open
+ * (a bug), it exits with its code anyway after a moment, saying so, rather than hang (issue 12).
+ */
+function exitSoon(code: number): void {
+  process.exitCode = code;
+  setTimeout(() => {
+    process.stderr.write('faceflow: warning: something was left open at the end of the command; exiting anyway (please report this)\n');
+    process.exit(code);
+  }, 5000).unref();
+}
+
+main(process.argv.slice(2)).then(exitSoon, (e: unknown) => {
+  process.stderr.write(`faceflow: INTERNAL: ${(e as Error)?.message ?? String(e)}\n`);
+  exitSoon(1);
+});

@@ -9,10 +9,19 @@ export interface CliResult {
   stderr: string;
 }
 
-/** Runs the built `faceflow` bin (npm test builds first) with a hard timeout, so a hang fails the test. */
-export function faceflow(args: string[], timeoutMs = 120_000): Promise<CliResult> {
+/**
+ * Runs the built `faceflow` bin (npm test builds first) as a child process with a hard deadline, so a hang
+ * fails the test (the child is killed). `env` is added to (or, with a value of undefined, taken from) the
+ * test's environment.
+ */
+export function faceflow(args: string[], timeoutMs = 120_000, env: Record<string, string | undefined> = {}): Promise<CliResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI, ...args], { env: { ...process.env, FACEFLOW_BACKEND: 'wasm' } });
+    const childEnv: NodeJS.ProcessEnv = { ...process.env, FACEFLOW_BACKEND: 'wasm' };
+    for (const [k, v] of Object.entries(env)) {
+      if (v === undefined) delete childEnv[k];
+      else childEnv[k] = v;
+    }
+    const child = spawn(process.execPath, [CLI, ...args], { env: childEnv });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d) => (stdout += d));

@@ -21,6 +21,14 @@ export interface IdentityDistance {
   distance: number;
 }
 
+/** Why a gallery file could not be read, in words a user can act on: a directory is not "not found" (issue 12). */
+export function galleryReadError(file: string, e: unknown): FaceflowError {
+  const code = (e as NodeJS.ErrnoException | undefined)?.code;
+  if (code === 'EISDIR') return new FaceflowError('INVALID_ARGUMENT', `${file} is a directory; expected a gallery file (faceflow enroll --gallery FILE writes one)`, { cause: e });
+  if (code === 'ENOENT' || code === 'ENOTDIR') return new FaceflowError('NOT_FOUND', `gallery file not found: ${file}`, { cause: e });
+  return new FaceflowError('INVALID_ARGUMENT', `cannot read gallery file ${file}: ${(e as Error)?.message ?? String(e)}`, { cause: e });
+}
+
 export class Gallery {
   private readonly identities = new Map<string, { embeddings: Float32Array[]; metadata: Record<string, string>; updatedAt: number }>();
   /** bumped on every change, as a store's version is */
@@ -170,7 +178,7 @@ export class Gallery {
     try {
       text = await readFile(file, 'utf8');
     } catch (e) {
-      throw new FaceflowError('NOT_FOUND', `gallery file not found: ${file}`, { cause: e });
+      throw galleryReadError(file, e);
     }
     return Gallery.parse(text, file);
   }

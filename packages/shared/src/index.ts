@@ -11,3 +11,4 @@ export * from './service.js';
 export * from './crop-store.js';
 export * from './health.js';
 export * from './image-header.js';
+export * from './close-all.js';

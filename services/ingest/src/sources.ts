@@ -27,6 +27,8 @@ export interface FrameSource extends AsyncIterable<CapturedImage> {
   readonly live: boolean;
   /** Where the source's capture clock started (ms since the epoch). */
   readonly startTs: number;
+  /** How many frames it will give, when that is known beforehand (a file's estimate; a folder's count). */
+  readonly frames?: number;
   /** Stops the source (the iteration ends). */
   close(): void;
 }
@@ -54,7 +56,7 @@ export async function probeVideo(file: string): Promise<VideoInfo> {
     ));
   } catch (e) {
     const err = e as NodeJS.ErrnoException & { stderr?: string };
-    if (err.code === 'ENOENT') throw new FaceflowError('INVALID_CONFIG', 'ffprobe (ffmpeg) is not installed', { cause: e });
+    if (err.code === 'ENOENT') throw new FaceflowError('INVALID_CONFIG', 'ffprobe (ffmpeg) is not installed or not on PATH: install ffmpeg (e.g. apt-get install -y ffmpeg)', { cause: e });
     throw new FaceflowError('INVALID_ARGUMENT', `cannot read video ${file}: ${(err.stderr ?? err.message).trim().split('\n')[0]}`, { cause: e });
   }
   const j = JSON.parse(out) as { streams?: { width?: number; height?: number; avg_frame_rate?: string; r_frame_rate?: string }[]; format?: { duration?: string } };
@@ -116,6 +118,7 @@ export async function ffmpegSource(o: FfmpegSourceOptions): Promise<FrameSource>
   if (!(cap > 0 && cap <= 120)) throw new FaceflowError('INVALID_ARGUMENT', `fps must be in (0, 120], got ${cap}`);
   const args = ['-hide_banner', '-loglevel', 'error', '-nostdin'];
   let fps = cap;
+  let frames: number | undefined;
   const filters: string[] = [];
   if (live) {
     if (/^rtsps?:/i.test(o.source)) args.push('-rtsp_transport', 'tcp');
@@ -125,6 +128,7 @@ export async function ffmpegSource(o: FfmpegSourceOptions): Promise<FrameSource>
     const info = await probeVideo(o.source);
     if (info.fps > cap) filters.push(`fps=${cap}`);
     else fps = info.fps;
+    if (info.durationS !== undefined) frames = Math.max(1, Math.round(info.durationS * fps));
     args.push('-i', o.source);
   }
   const maxWidth = o.maxWidth ?? 1280;
@@ -144,7 +148,7 @@ export async function ffmpegSource(o: FfmpegSourceOptions): Promise<FrameSource>
   });
   const spawned = new Promise<void>((resolve, reject) => {
     child.once('spawn', () => resolve());
-    child.once('error', (e) => reject(new FaceflowError('INVALID_CONFIG', `cannot start ffmpeg (is it installed?): ${e.message}`, { cause: e })));
+    child.once('error', (e) => reject(new FaceflowError('INVALID_CONFIG', `cannot start ffmpeg (${e.message}): install ffmpeg (e.g. apt-get install -y ffmpeg) or put it on PATH`, { cause: e })));
   });
   await spawned;
   const exited = new Promise<number | null>((resolve) => child.once('close', (code) => resolve(code)));
@@ -154,6 +158,7 @@ export async function ffmpegSource(o: FfmpegSourceOptions): Promise<FrameSource>
     cameraId: o.cameraId,
     live,
     startTs,
+    ...(frames !== undefined ? { frames } : {}),
     close() {
       closed = true;
       child.kill('SIGTERM');
@@ -192,6 +197,7 @@ export async function folderSource(o: { dir: string; cameraId: string; fps?: num
     cameraId: o.cameraId,
     live: false,
     startTs,
+    frames: files.length,
     close() {
       closed = true;
     },
@@ -201,6 +207,40 @@ export async function folderSource(o: { dir: string; cameraId: string; fps?: num
         const offsetMs = Math.round((i * 1000) / fps);
         yield { image: await readFile(path.join(o.dir, f)), contentType: IMAGE_TYPES[path.extname(f).toLowerCase()]!, captureTs: startTs + offsetMs, offsetMs };
       }
+    },
+  };
+}
+
+/** The content type of an image file by its name (.jpg, .jpeg, .png, .webp), or undefined. */
+export function imageContentType(file: string): FrameContentType | undefined {
+  return IMAGE_TYPES[path.extname(file).toLowerCase()];
+}
+
+/**
+ * One image file as a source of one frame (`faceflow run --source photo.jpg`): ffmpeg's frame-rate cap
+ * turns a single image into no frame at all (issue 12).
+ */
+export async function imageFileSource(o: { file: string; cameraId: string; startTs?: number }): Promise<FrameSource> {
+  const contentType = imageContentType(o.file);
+  if (!contentType) throw new FaceflowError('INVALID_ARGUMENT', `${o.file} is not a .jpg, .png or .webp image`);
+  let image: Buffer;
+  try {
+    image = await readFile(o.file);
+  } catch (e) {
+    throw new FaceflowError('NOT_FOUND', `cannot read image ${o.file}: ${(e as Error).message}`, { cause: e });
+  }
+  const startTs = o.startTs ?? Date.now();
+  let closed = false;
+  return {
+    cameraId: o.cameraId,
+    live: false,
+    startTs,
+    frames: 1,
+    close() {
+      closed = true;
+    },
+    async *[Symbol.asyncIterator]() {
+      if (!closed) yield { image, contentType, captureTs: startTs, offsetMs: 0 };
     },
   };
 }

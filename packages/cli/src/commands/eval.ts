@@ -19,7 +19,7 @@ import {
   degradeLabel,
 } from '@faceflow/engine';
 import { FaceflowError } from '@faceflow/shared';
-import { type CommandSpec, num, str, UsageError, runCommand, mapLimit } from '../cli.js';
+import { type CommandSpec, num, str, UsageError, runGroup, mapLimit } from '../cli.js';
 import { ENGINE_FLAGS, ENGINE_HELP, centreFace, makeRunner, round } from '../engine-setup.js';
 import { evalSeg } from './segment.js';
 
@@ -259,11 +259,7 @@ export const evalCommand = {
 };
 
 export async function runEval(argv: string[]): Promise<number> {
-  const [sub, ...rest] = argv;
-  const spec = sub ? evalCommand.subcommands[sub] : undefined;
-  if (!spec) {
-    process.stderr.write(`faceflow eval: expected a subcommand: ${Object.keys(evalCommand.subcommands).join(', ')}\n`);
-    return 2;
-  }
-  return runCommand(spec, rest);
+  return runGroup('eval', EVAL_SUMMARY, evalCommand.subcommands, argv);
 }
+
+export const EVAL_SUMMARY = 'measure: eval lfw (face verification), eval det (face detection), eval seg (face segmentation)';

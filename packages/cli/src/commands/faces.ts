@@ -5,7 +5,7 @@ import sharp from 'sharp';
 import { decodeImage, Gallery, verify, identify, assertQuality, faceQuality, type Face, type EmbedderInfo } from '@faceflow/engine';
 import { FaceflowError } from '@faceflow/shared';
 import { type CommandSpec, num, str, UsageError, mapLimit } from '../cli.js';
-import { ENGINE_FLAGS, ENGINE_HELP, boxJson, galleryModelMismatch, largestFace, makeRunner, precheckGalleryHead, round, runOptions, threshold, type Runner } from '../engine-setup.js';
+import { ENGINE_FLAGS, ENGINE_HELP, boxJson, engineConfig, galleryModelMismatch, largestFace, makeRunner, noFaceError, precheckGalleryHead, round, runOptions, threshold, type Runner } from '../engine-setup.js';
 
 function faceJson(f: Face, withEmbedding: boolean): Record<string, unknown> {
   return {
@@ -45,6 +45,7 @@ export const detect: CommandSpec = {
   maxPositionals: 1,
   async run(ctx) {
     const file = ctx.positionals[0]!;
+    engineConfig(ctx); // a bad flag is a usage error before the image is read
     const image = await decodeImage(file);
     const runner = await makeRunner(ctx, false);
     try {
@@ -71,11 +72,12 @@ export const encode: CommandSpec = {
   maxPositionals: 1,
   async run(ctx) {
     const file = ctx.positionals[0]!;
+    engineConfig(ctx); // a bad flag is a usage error before the image is read
     const image = await decodeImage(file);
     const runner = await makeRunner(ctx, false);
     try {
       const [faces] = await runner.run([image], runOptions(ctx));
-      if (faces!.length === 0) throw new FaceflowError('NO_FACE', `no face found in ${file}`);
+      if (faces!.length === 0) throw noFaceError(ctx, file);
       ctx.out(
         faces!.map((f, i) => `#${i} box ${JSON.stringify(boxJson(f.box))} embedding[${f.embedding!.length}] ${Array.from(f.embedding!.slice(0, 4), (v) => v.toFixed(4)).join(' ')} ...`).join('\n'),
         { image: file, model: runner.embedder.name, faces: faces!.map((f) => faceJson(f, true)) },
@@ -92,17 +94,21 @@ function checkModel(g: Gallery, file: string, embedder: EmbedderInfo, headDir?: 
   return g;
 }
 
-async function loadOrCreateGallery(file: string, embedder: EmbedderInfo, headDir?: string): Promise<Gallery> {
+/** The gallery file to add to, or undefined when there is none yet (enroll creates it). */
+async function loadGalleryIfAny(file: string): Promise<Gallery | undefined> {
   try {
     await stat(file);
   } catch {
-    return new Gallery(embedder.name, embedder.dim);
+    return undefined;
   }
-  return checkModel(await Gallery.load(file), file, embedder, headDir);
+  return Gallery.load(file);
 }
 
 /** Loads the gallery first (a missing or broken file fails before any model loads), then the engine. */
 async function galleryAndRunner(file: string, ctx: Parameters<CommandSpec['run']>[0]): Promise<{ gallery: Gallery; runner: Runner }> {
+  // a bad flag value is a usage error, before anything is read
+  num(ctx, 'threshold', { min: 0, max: 2 });
+  engineConfig(ctx);
   const gallery = await Gallery.load(file);
   await precheckGalleryHead(ctx, file, gallery.model);
   const runner = await makeRunner(ctx, false);
@@ -147,7 +153,11 @@ export const enroll: CommandSpec = {
     } else {
       let people: string[];
       try {
-        people = (await readdir(dir!, { withFileTypes: true })).filter((d) => d.isDirectory()).map((d) => d.name).sort();
+        // a person's folder may be a symlink to one (a dataset linked in, not copied): followed (issue 12)
+        const entries = await readdir(dir!, { withFileTypes: true });
+        const isFolder = async (d: (typeof entries)[number]): Promise<boolean> =>
+          d.isDirectory() || (d.isSymbolicLink() && (await stat(path.join(dir!, d.name)).then((st) => st.isDirectory(), () => false)));
+        people = (await Promise.all(entries.map(async (d) => ((await isFolder(d)) ? d.name : undefined)))).filter((n): n is string => n !== undefined).sort();
       } catch (e) {
         throw new FaceflowError('NOT_FOUND', `cannot read folder ${dir}: ${(e as Error).message}`, { cause: e });
       }
@@ -156,10 +166,13 @@ export const enroll: CommandSpec = {
       }
       if (jobs.length === 0) throw new FaceflowError('INVALID_ARGUMENT', `no images found under ${dir}/<person>/`);
     }
+    // an unreadable gallery (a directory, another model's) fails before any model loads
+    const existing = await loadGalleryIfAny(galleryFile);
+    if (existing) await precheckGalleryHead(ctx, galleryFile, existing.model);
     const runner = await makeRunner(ctx, jobs.length > 4);
     let gallery: Gallery;
     try {
-      gallery = await loadOrCreateGallery(galleryFile, runner.embedder, str(ctx, 'head'));
+      gallery = existing ? checkModel(existing, galleryFile, runner.embedder, str(ctx, 'head')) : new Gallery(runner.embedder.name, runner.embedder.dim);
     } catch (e) {
       await runner.close();
       throw e;
@@ -172,7 +185,7 @@ export const enroll: CommandSpec = {
           try {
             const image = await decodeImage(job.file);
             const [faces] = await runner.run([image], runOptions(ctx));
-            const face = largestFace(faces!, job.file);
+            const face = largestFace(ctx, faces!, job.file);
             if (minQuality !== undefined) assertQuality(faceQuality(image, face), minQuality, `the face in ${job.file}`);
             gallery.add(job.name, [face.embedding!]);
             added[job.name] = (added[job.name] ?? 0) + 1;
@@ -221,7 +234,7 @@ export const verifyCmd: CommandSpec = {
       if (!gallery.has(name)) throw new FaceflowError('NOT_FOUND', `no identity "${name}" in ${galleryFile}`);
       const t = threshold(ctx, gallery.model, 'verify', runner.embedder);
       const [faces] = await runner.run([image], runOptions(ctx));
-      const face = largestFace(faces!, file);
+      const face = largestFace(ctx, faces!, file);
       const r = verify(face.embedding!, name, gallery, t);
       ctx.out(`${r.match ? "It's" : "It's not"} ${name}: distance ${r.distance.toFixed(4)} (threshold ${t})`, {
         name,

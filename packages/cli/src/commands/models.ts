@@ -1,6 +1,6 @@
 /** faceflow models list | pull: the model registry from the command line. */
 import { loadModelRegistry, pullModel, resolveModel, defaultCacheDir, type ModelEntry } from '@faceflow/engine';
-import { type CommandSpec, runCommand, str } from '../cli.js';
+import { type CommandSpec, runGroup, str } from '../cli.js';
 
 const REGISTRY_FLAGS = { registry: { type: 'string' as const }, cache: { type: 'string' as const } };
 const REGISTRY_HELP = [
@@ -73,12 +73,8 @@ const pull: CommandSpec = {
 
 const SUBCOMMANDS: Record<string, CommandSpec> = { list, pull };
 
+export const MODELS_SUMMARY = 'the model registry: models list, models pull <name> [--mirror <folder|url>]';
+
 export async function runModels(argv: string[]): Promise<number> {
-  const [sub, ...rest] = argv;
-  const spec = sub ? SUBCOMMANDS[sub] : undefined;
-  if (!spec) {
-    process.stderr.write(`faceflow models: expected a subcommand: ${Object.keys(SUBCOMMANDS).join(', ')}\n`);
-    return 2;
-  }
-  return runCommand(spec, rest);
+  return runGroup('models', MODELS_SUMMARY, SUBCOMMANDS, argv);
 }

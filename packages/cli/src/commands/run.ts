@@ -10,19 +10,21 @@
  */
 import { readFile } from 'node:fs/promises';
 import { stat } from 'node:fs/promises';
-import { EnginePool, thresholdsFor } from '@faceflow/engine';
+import { decodeImage, EnginePool, galleryReadError, thresholdsFor } from '@faceflow/engine';
 import { AlertsStage } from '@faceflow/alerts';
 import { DEFAULT_FULL_DETECTION_EVERY_MS, DEFAULT_REEMBED_EVERY_MS, EmbedderStage } from '@faceflow/embedder';
-import { ffmpegSource, folderSource, IngestStage, isStreamUrl, type FrameSource } from '@faceflow/ingest';
+import { ffmpegSource, folderSource, imageContentType, imageFileSource, IngestStage, isStreamUrl, probeVideo, type FrameSource } from '@faceflow/ingest';
 import { DEFAULT_MATCH_QUALITY_FLOOR, FALLBACK_THRESHOLD, GalleryCache, MatcherStage } from '@faceflow/matcher';
 import {
   attachStage,
+  closeAll,
   createLogger,
   createMetrics,
   DirCropStore,
   FaceflowError,
   IdentityEventSchema,
   InProcessBus,
+  Outbox,
   MemoryGalleryStore,
   parseGalleryFile,
   startOpsServer,
@@ -30,7 +32,7 @@ import {
   type GallerySnapshot,
   type IdentityEvent,
   type OpsServer,
-  type StageOutput,
+  type Stage,
 } from '@faceflow/shared';
 import { type CommandSpec, num, str, UsageError } from '../cli.js';
 import { ENGINE_FLAGS, ENGINE_HELP, engineConfig, galleryModelMismatch, precheckGalleryHead, warnIdentifyFallback } from '../engine-setup.js';
@@ -41,7 +43,7 @@ export async function loadGallerySnapshot(file: string): Promise<{ snapshot: Gal
   try {
     text = await readFile(file, 'utf8');
   } catch (e) {
-    throw new FaceflowError('NOT_FOUND', `gallery file not found: ${file}`, { cause: e });
+    throw galleryReadError(file, e);
   }
   const { model, dim: _dim, ...snapshot } = parseGalleryFile(text, file);
   return { snapshot, ...(model !== undefined ? { model } : {}) };
@@ -61,16 +63,32 @@ function clock(ms: number): string {
   return `${String(m).padStart(2, '0')}:${(s - m * 60).toFixed(1).padStart(4, '0')}`;
 }
 
-async function openSource(source: string, cameraId: string, fps: number | undefined, onError: (m: string) => void): Promise<FrameSource> {
-  if (isStreamUrl(source)) return ffmpegSource({ source, cameraId, fps: fps ?? 5, onError });
+/**
+ * Checks a source before the engine starts (not found, a folder with no images, a broken image, not a
+ * video, no ffmpeg) and returns how to open it. ffmpeg itself is started only once the pipeline reads its
+ * output: Node drops what a child process wrote to a pipe nobody was reading when the child exits, so a
+ * short video decoded while the models load would give no frame at all.
+ */
+async function prepareSource(source: string, cameraId: string, fps: number | undefined, onError: (m: string) => void): Promise<() => Promise<FrameSource>> {
+  if (isStreamUrl(source)) return () => ffmpegSource({ source, cameraId, fps: fps ?? 5, onError });
   let s;
   try {
     s = await stat(source);
   } catch (e) {
     throw new FaceflowError('NOT_FOUND', `source not found: ${source}`, { cause: e });
   }
-  if (s.isDirectory()) return folderSource({ dir: source, cameraId, fps: fps ?? 5 });
-  return ffmpegSource({ source, cameraId, fps: fps ?? 5, onError });
+  if (s.isDirectory()) {
+    const folder = await folderSource({ dir: source, cameraId, fps: fps ?? 5 });
+    return async () => folder;
+  }
+  if (imageContentType(source) !== undefined) {
+    // one image: a broken one is the command's error (as in detect), not a frame dead-lettered in passing
+    await decodeImage(source);
+    const image = await imageFileSource({ file: source, cameraId });
+    return async () => image;
+  }
+  await probeVideo(source);
+  return () => ffmpegSource({ source, cameraId, fps: fps ?? 5, onError });
 }
 
 export const runPipeline: CommandSpec = {
@@ -103,7 +121,7 @@ export const runPipeline: CommandSpec = {
     grace: { type: 'string' },
   },
   help: [
-    '  --source S         a video file, an rtsp:// or http(s):// stream (through ffmpeg), or a folder of images',
+    '  --source S         a video file, an rtsp:// or http(s):// stream (through ffmpeg), a folder of images or one image',
     '  --gallery FILE     the gallery (faceflow enroll writes one)',
     '  --camera ID        camera id of the source (default "cam1")',
     '  --fps N            frame-rate cap (default 5)',
@@ -113,7 +131,7 @@ export const runPipeline: CommandSpec = {
     '  --margin M         the nearest identity must beat the second by M (default 0.03)',
     `  --quality-floor Q  faces under quality Q (0..1) are tracked but never named (default ${DEFAULT_MATCH_QUALITY_FLOOR},`,
     '                     the enrolment floor; 0 turns it off); a track of only such faces stays unknown',
-    '  --min-faces N      faces a track needs before it is announced (default 3)',
+    '  --min-faces N      faces a track needs before it is announced (default 3; 1 for a single image)',
     '  --track-timeout MS a track unseen for this long (video time) has left (default 2000)',
     '  --cooldown MS      no second enter for the same person on the same camera within MS (default 30000)',
     '  --watch A,B        announce only these identities (default: everyone enrolled)',
@@ -137,6 +155,9 @@ export const runPipeline: CommandSpec = {
   ],
   maxPositionals: 0,
   async run(ctx) {
+    // 1. every flag, the gallery and the source are checked before the engine pool starts (seconds of model
+    // loading), and every resource opened from then on is closed on every path, so an error exits at once
+    // (issue 12: a bad source used to leave the pool's workers holding the process open forever)
     const sourceArg = str(ctx, 'source', true);
     const galleryFile = str(ctx, 'gallery', true);
     const cameraId = str(ctx, 'camera') ?? 'cam1';
@@ -150,142 +171,167 @@ export const runPipeline: CommandSpec = {
     const graceMs = num(ctx, 'grace', { min: 0, max: 3_600_000, integer: true }) ?? 30_000;
     const fullDetectionEveryMs = num(ctx, 'full-detection-every', { min: 0, max: 600_000, integer: true });
     const reembedEveryMs = num(ctx, 'reembed-every', { min: 0, max: 600_000, integer: true });
-    const folder = await isFolder(sourceArg);
-    const watch = (str(ctx, 'watch') ?? '').split(',').map((s) => s.trim()).filter(Boolean);
+    const explicit = num(ctx, 'threshold', { min: 0, max: 2 });
+    const maxBatch = num(ctx, 'max-batch', { min: 1, max: 256, integer: true }) ?? 8;
+    const maxWaitMs = num(ctx, 'max-wait', { min: 0, max: 10_000, integer: true }) ?? 20;
+    const rules = {
+      watch: (str(ctx, 'watch') ?? '').split(',').map((s) => s.trim()).filter(Boolean),
+      unknown: ctx.values['no-unknown'] !== true,
+      minFaces: num(ctx, 'min-faces', { min: 1, max: 1000, integer: true }),
+      cooldownMs: num(ctx, 'cooldown', { min: 0, max: 86_400_000, integer: true }) ?? 30_000,
+      minConfidence: num(ctx, 'min-confidence', { min: 0, max: 1 }) ?? 0,
+    };
+    const workers = num(ctx, 'workers', { min: 1, max: 256, integer: true });
+    const cfg = engineConfig(ctx);
+    const cropDir = str(ctx, 'crops');
     const { snapshot, model: galleryModel } = await loadGallerySnapshot(galleryFile);
     // a gallery that --head (or its absence) cannot match fails here, before any model loads
     await precheckGalleryHead(ctx, galleryFile, galleryModel);
 
-    const logger = createLogger({ level: 'warn', sink: (line) => process.stderr.write(`${line}\n`) });
-    const metrics = createMetrics({ collectDefault: true });
-    const topics = topicNames('');
-    const workers = num(ctx, 'workers', { min: 1, max: 256, integer: true });
-    const pool = await EnginePool.start(engineConfig(ctx), workers);
-    const model = pool.embedderInfo.name;
-    if (galleryModel !== undefined && galleryModel !== model) {
-      await pool.close();
-      throw galleryModelMismatch(galleryFile, galleryModel, model, str(ctx, 'head'));
-    }
-    // tracks are named as identify names faces (1:N): at the distance at FAR 1e-3, the head's own with --head
-    const explicit = num(ctx, 'threshold', { min: 0, max: 2 });
-    const calibrated = thresholdsFor(pool.embedderInfo);
-    if (explicit === undefined && calibrated?.fallback) warnIdentifyFallback(model, calibrated.distanceAtFar1e3);
-    const threshold = explicit ?? calibrated?.distanceAtFar1e3 ?? FALLBACK_THRESHOLD;
-    const thresholdSource =
-      explicit !== undefined ? 'flag' : !calibrated ? 'fallback' : calibrated.fallback ? 'head-accuracy-optimal' : calibrated.source === 'model' ? 'head-far-1e-3' : 'calibration-far-1e-3';
-
-    const bus = new InProcessBus({ maxLag: 32, publishTimeoutMs: 600_000, logger, metrics });
-    const store = new MemoryGalleryStore({ initial: snapshot, logger });
-    const gallery = new GalleryCache({ store, model, logger });
-    await gallery.start();
-    const cropDir = str(ctx, 'crops');
-    const crops = cropDir ? new DirCropStore(cropDir) : undefined;
-    // the services' FACEFLOW_REDACT_EXEMPT_CAMERAS, for the one camera of this run
-    const redactExemptCameras = ctx.values['no-redact'] === true ? [cameraId] : [];
-    const embedder = new EmbedderStage({
-      runner: pool,
-      facesTopic: topics.faces,
-      maxBatch: num(ctx, 'max-batch', { min: 1, max: 256, integer: true }) ?? 8,
-      maxWaitMs: num(ctx, 'max-wait', { min: 0, max: 10_000, integer: true }) ?? 20,
-      maxInFlight: pool.size,
-      fullDetectionEveryMs: fullDetectionEveryMs ?? (folder ? 0 : DEFAULT_FULL_DETECTION_EVERY_MS),
-      reembedEveryMs: reembedEveryMs ?? (folder ? 0 : DEFAULT_REEMBED_EVERY_MS),
-      metrics,
-      logger,
-      ...(crops ? { crops } : {}),
-      redactExemptCameras,
-    });
-    const matcher = new MatcherStage({ gallery, matchesTopic: topics.matches, threshold, margin, qualityFloor, tracker: { timeoutMs: trackTimeoutMs }, metrics });
-    const alerts = new AlertsStage({
-      eventsTopic: topics.identityEvents,
-      rules: {
-        watch,
-        unknown: ctx.values['no-unknown'] !== true,
-        minFaces: num(ctx, 'min-faces', { min: 1, max: 1000, integer: true }) ?? 3,
-        cooldownMs: num(ctx, 'cooldown', { min: 0, max: 86_400_000, integer: true }) ?? 30_000,
-        minConfidence: num(ctx, 'min-confidence', { min: 0, max: 1 }) ?? 0,
-      },
-      trackTimeoutMs,
-      // a file is read as fast as the engine goes, so the wall clock says nothing: the video's clock decides
-      // (and the end of the file ends every track); a live source's silent camera ends its tracks after 10 s
-      idleMs: isStreamUrl(sourceArg) ? Math.max(10_000, trackTimeoutMs * 5) : Number.MAX_SAFE_INTEGER,
-      redactExemptCameras,
-      ...(crops ? { crops } : {}),
-      keepAllCrops: ctx.values['keep-all-crops'] === true,
-      metrics,
-      logger,
-    });
-    const ingest = new IngestStage({ publish: (t, m) => bus.publish(t, m), framesTopic: topics.frames, metrics, logger });
-
-    let sourceErrors: string[] = [];
-    const source = await openSource(sourceArg, cameraId, fps, (m) => sourceErrors.push(m));
-    const startTs = source.startTs;
-    const counts = { enter: 0, update: 0, exit: 0 };
-    const print = (e: IdentityEvent): void => {
-      counts[e.type]++;
-      if (ctx.json) {
-        process.stdout.write(`${JSON.stringify({ ...e, startOffsetMs: e.startTs - startTs, endOffsetMs: e.endTs - startTs })}\n`);
-      } else {
-        const who = e.identity ?? 'unknown';
-        const span = e.type === 'enter' ? clock(e.startTs - startTs) : `${clock(e.startTs - startTs)}-${clock(e.endTs - startTs)}`;
-        process.stdout.write(`${span.padEnd(15)} ${e.type.padEnd(6)} ${who.padEnd(16)} confidence ${e.confidence.toFixed(2)}  camera ${e.cameraId}  track ${e.trackId}\n`);
-      }
-    };
-    const publishOutputs = async (outs: StageOutput[]): Promise<void> => {
-      for (const o of outs) if (o.messages.length) await bus.publish(o.topic, o.messages);
-    };
-
-    await attachStage(bus, embedder, topics.frames, 'embedder', { maxBatchSize: 8 });
-    await attachStage(bus, matcher, topics.faces, 'matcher');
-    await attachStage(bus, alerts, topics.matches, 'alerts');
-    await bus.subscribe(topics.identityEvents, 'printer', async (batch) => {
-      for (const m of batch.messages) print(IdentityEventSchema.decode(m.value));
-    });
-    const sweeper = setInterval(() => void publishOutputs(alerts.sweep()).catch(() => undefined), 1000);
-
+    const live = isStreamUrl(sourceArg);
+    const sourceErrors: string[] = [];
+    let source: FrameSource | undefined;
+    let pool: EnginePool | undefined;
+    let bus: InProcessBus | undefined;
+    let store: MemoryGalleryStore | undefined;
+    let gallery: GalleryCache | undefined;
+    let ingest: IngestStage | undefined;
     let ops: OpsServer | undefined;
-    let stopping = false;
-    let signalledAt: number | undefined;
-    if (metricsPort !== undefined) {
-      ops = await startOpsServer({ port: metricsPort, host: '127.0.0.1', metrics, ready: () => !stopping, logger });
-      process.stderr.write(`faceflow run: metrics on ${ops.url}/metrics\n`);
-    }
-
-    let forced: () => void = () => undefined;
-    const force = new Promise<void>((r) => (forced = r));
-    const onSignal = (): void => {
-      if (signalledAt === undefined) {
-        signalledAt = Date.now();
-        stopping = true;
-        process.stderr.write('faceflow run: stopping intake, draining (Ctrl-C again to force)\n');
-        ingest.stop();
-      } else {
-        forced();
-      }
-    };
-    process.on('SIGINT', onSignal);
-    process.on('SIGTERM', onSignal);
-
-    // at the end of a file everything taken is processed, however long it takes; after a signal (stop intake)
-    // the frames taken get --grace to drain, and a second signal forces the close at once
-    const drained = async (topicList: string[]): Promise<boolean> => {
-      let forcedNow = false;
-      void force.then(() => (forcedNow = true));
-      while (topicList.some((t) => bus.retained(t).length > 0)) {
-        if (forcedNow || (signalledAt !== undefined && Date.now() > signalledAt + graceMs)) return false;
-        await Promise.race([bus.waitForChange(200), force]);
-      }
-      return true;
-    };
-
+    let sweeper: NodeJS.Timeout | undefined;
+    let outbox: Outbox | undefined;
+    let onSignal: (() => void) | undefined;
+    let failed = false;
     try {
-      const pumped = await Promise.race([ingest.pump(source), force.then(() => undefined)]);
+      // the source is checked before the pool starts, and opened once the pipeline can take its frames (a
+      // live stream's would go stale meanwhile; see prepareSource for a file's)
+      const openSource = await prepareSource(sourceArg, cameraId, fps, (m) => sourceErrors.push(m));
+      const folder = await isFolder(sourceArg);
+      const oneImage = !live && !folder && imageContentType(sourceArg) !== undefined;
+      const unrelatedImages = oneImage || folder;
+
+      const logger = createLogger({ level: 'warn', sink: (line) => process.stderr.write(`${line}\n`) });
+      const metrics = createMetrics({ collectDefault: true });
+      const topics = topicNames('');
+      pool = await EnginePool.start(cfg, workers);
+      const model = pool.embedderInfo.name;
+      if (galleryModel !== undefined && galleryModel !== model) throw galleryModelMismatch(galleryFile, galleryModel, model, str(ctx, 'head'));
+      // tracks are named as identify names faces (1:N): at the distance at FAR 1e-3, the head's own with --head
+      const calibrated = thresholdsFor(pool.embedderInfo);
+      if (explicit === undefined && calibrated?.fallback) warnIdentifyFallback(model, calibrated.distanceAtFar1e3);
+      const threshold = explicit ?? calibrated?.distanceAtFar1e3 ?? FALLBACK_THRESHOLD;
+      const thresholdSource =
+        explicit !== undefined ? 'flag' : !calibrated ? 'fallback' : calibrated.fallback ? 'head-accuracy-optimal' : calibrated.source === 'model' ? 'head-far-1e-3' : 'calibration-far-1e-3';
+
+      bus = new InProcessBus({ maxLag: 32, publishTimeoutMs: 600_000, logger, metrics });
+      store = new MemoryGalleryStore({ initial: snapshot, logger });
+      gallery = new GalleryCache({ store, model, logger, metrics });
+      await gallery.start();
+      const crops = cropDir ? new DirCropStore(cropDir) : undefined;
+      // the services' FACEFLOW_REDACT_EXEMPT_CAMERAS, for the one camera of this run
+      const redactExemptCameras = ctx.values['no-redact'] === true ? [cameraId] : [];
+      const embedder = new EmbedderStage({
+        runner: pool,
+        facesTopic: topics.faces,
+        maxBatch,
+        maxWaitMs,
+        maxInFlight: pool.size,
+        fullDetectionEveryMs: fullDetectionEveryMs ?? (unrelatedImages ? 0 : DEFAULT_FULL_DETECTION_EVERY_MS),
+        reembedEveryMs: reembedEveryMs ?? (unrelatedImages ? 0 : DEFAULT_REEMBED_EVERY_MS),
+        metrics,
+        logger,
+        ...(crops ? { crops } : {}),
+        redactExemptCameras,
+      });
+      const matcher = new MatcherStage({ gallery, matchesTopic: topics.matches, threshold, margin, qualityFloor, tracker: { timeoutMs: trackTimeoutMs }, metrics });
+      const alerts = new AlertsStage({
+        eventsTopic: topics.identityEvents,
+        // one image is one face per track: a track is confirmed by that face, or never
+        rules: { ...rules, minFaces: rules.minFaces ?? (oneImage ? 1 : 3), ...(oneImage ? { minStable: 1 } : {}) },
+        trackTimeoutMs,
+        // a file is read as fast as the engine goes, so the wall clock says nothing: the video's clock decides
+        // (and the end of the file ends every track); a live source's silent camera ends its tracks after 10 s
+        idleMs: live ? Math.max(10_000, trackTimeoutMs * 5) : Number.MAX_SAFE_INTEGER,
+        redactExemptCameras,
+        ...(crops ? { crops } : {}),
+        keepAllCrops: ctx.values['keep-all-crops'] === true,
+        metrics,
+        logger,
+      });
+      const theBus = bus;
+      const stage = new IngestStage({ publish: (t, m) => theBus.publish(t, m), framesTopic: topics.frames, metrics, logger });
+      ingest = stage;
+
+      source = await openSource();
+      const src = source!;
+      const startTs = src.startTs;
+      const counts = { enter: 0, update: 0, exit: 0 };
+      const print = (e: IdentityEvent): void => {
+        counts[e.type]++;
+        if (ctx.json) process.stdout.write(`${JSON.stringify({ ...e, startOffsetMs: e.startTs - startTs, endOffsetMs: e.endTs - startTs })}\n`);
+        else process.stdout.write(`${eventLine(e, startTs)}\n`);
+      };
+
+      // progress (stderr; on a terminal or with --progress): frames through the engine, of those the source
+      // says it will give (issue 12)
+      const bar = src.frames !== undefined ? ctx.progress('run: frames', src.frames) : undefined;
+      const counted: Stage = bar
+        ? { name: embedder.name, process: async (messages, hctx) => { const r = await embedder.process(messages, hctx); bar.tick(messages.length); return r; } }
+        : embedder;
+      await attachStage(bus, counted, topics.frames, 'embedder', { maxBatchSize: 8 });
+      await attachStage(bus, matcher, topics.faces, 'matcher');
+      await attachStage(bus, alerts, topics.matches, 'alerts');
+      await bus.subscribe(topics.identityEvents, 'printer', async (batch) => {
+        for (const m of batch.messages) print(IdentityEventSchema.decode(m.value));
+      });
+      // the sweeper's exits of idle tracks go through an outbox, as in the alerts service: held and retried until
+      // published, never dropped (issue 12)
+      const sweptOut = new Outbox({ publish: (t, m) => theBus.publish(t, m), pendingMetric: 'alerts_pending_events', what: 'identity events', logger, metrics });
+      outbox = sweptOut;
+      sweeper = setInterval(() => sweptOut.add(alerts.sweep()), 1000);
+
+      let stopping = false;
+      let signalledAt: number | undefined;
+      if (metricsPort !== undefined) {
+        ops = await startOpsServer({ port: metricsPort, host: '127.0.0.1', metrics, ready: () => !stopping, logger });
+        process.stderr.write(`faceflow run: metrics on ${ops.url}/metrics\n`);
+      }
+
+      let forced: () => void = () => undefined;
+      const force = new Promise<void>((r) => (forced = r));
+      onSignal = (): void => {
+        if (signalledAt === undefined) {
+          signalledAt = Date.now();
+          stopping = true;
+          process.stderr.write('faceflow run: stopping intake, draining (Ctrl-C again to force)\n');
+          stage.stop();
+        } else {
+          forced();
+        }
+      };
+      process.on('SIGINT', onSignal);
+      process.on('SIGTERM', onSignal);
+
+      // at the end of a file everything taken is processed, however long it takes; after a signal (stop intake)
+      // the frames taken get --grace to drain, and a second signal forces the close at once
+      const drained = async (topicList: string[]): Promise<boolean> => {
+        let forcedNow = false;
+        void force.then(() => (forcedNow = true));
+        while (topicList.some((t) => theBus.retained(t).length > 0)) {
+          if (forcedNow || (signalledAt !== undefined && Date.now() > signalledAt + graceMs)) return false;
+          await Promise.race([theBus.waitForChange(200), force]);
+        }
+        return true;
+      };
+
+      const pumped = await Promise.race([stage.pump(src), force.then(() => undefined)]);
       stopping = true;
       // phase 2: drain what was taken, then end the open tracks
       const ok = await drained([topics.frames, topics.faces, topics.matches]);
+      bar?.done();
       if (!ok) process.stderr.write('faceflow run: grace period over; frames still in the pipeline were not processed\n');
       clearInterval(sweeper);
-      await publishOutputs(alerts.flush());
+      sweptOut.add(alerts.flush());
+      await sweptOut.close(graceMs);
       await drained([topics.identityEvents]);
       await alerts.settled();
       const summary = {
@@ -298,19 +344,51 @@ export const runPipeline: CommandSpec = {
         qualityFloor,
         galleryIdentities: gallery.size,
       };
+      // a source that failed part-way is the one line of an error, which says how far it got
+      const errors = sourceErrors.filter(Boolean);
+      if (errors.length) throw new FaceflowError('INVALID_ARGUMENT', `source ${sourceArg}: ${errors.join('; ')} (${summary.frames} frame(s) processed, ${counts.enter} enter event(s))`);
+      // ffmpeg decodes what it can of a damaged file and exits 0: far fewer frames than the file's header
+      // promised says so (the events cover only the part that was read)
+      const read = pumped?.read ?? 0;
+      if (pumped && signalledAt === undefined && !src.live && src.frames !== undefined && read < src.frames / 2) {
+        process.stderr.write(`faceflow run: warning: ${sourceArg} gave ${read} of the ${src.frames} frames its header announces: is it truncated or damaged?\n`);
+      }
       process.stderr.write(`faceflow run: ${JSON.stringify(summary)}\n`);
-      sourceErrors = sourceErrors.filter(Boolean);
-      if (sourceErrors.length) throw new FaceflowError('INVALID_ARGUMENT', `source ${sourceArg}: ${sourceErrors.join('; ')}`);
+    } catch (e) {
+      failed = true;
+      throw e;
     } finally {
-      clearInterval(sweeper);
-      process.off('SIGINT', onSignal);
-      process.off('SIGTERM', onSignal);
-      ingest.stop();
-      await bus.close({ graceMs: 2000 });
-      await gallery.close();
-      await store.close();
-      await pool.close(2000);
-      await ops?.close();
+      // every closer runs even if another throws; on an error the command's own error is the one reported
+      const handler = onSignal;
+      const b = bus;
+      const p = pool;
+      const s = source;
+      await closeAll(
+        [
+          ['timers', () => clearInterval(sweeper)],
+          outbox && ['outbox', () => outbox!.close(0)],
+          handler && ['signal handlers', () => (process.off('SIGINT', handler), process.off('SIGTERM', handler))],
+          ingest && ['ingest', () => ingest!.stop()],
+          s && ['source', () => s.close()],
+          b && ['bus', () => b.close({ graceMs: failed ? 0 : 2000 })],
+          gallery && ['gallery', () => gallery!.close()],
+          store && ['gallery store', () => store!.close()],
+          p && ['engine pool', () => p.close(2000)],
+          ops && ['metrics server', () => ops!.close()],
+        ],
+        (name, e) => process.stderr.write(`faceflow run: warning: closing ${name}: ${(e as Error)?.message ?? String(e)}\n`),
+      ).catch((e: unknown) => {
+        if (!failed) throw e;
+        process.stderr.write(`faceflow run: warning: ${(e as Error)?.message ?? String(e)}\n`);
+      });
     }
   },
 };
+
+/** One identity event as a line; an unknown person has no identity to be confident of (issue 12). */
+export function eventLine(e: IdentityEvent, startTs: number): string {
+  const span = e.type === 'enter' ? clock(e.startTs - startTs) : `${clock(e.startTs - startTs)}-${clock(e.endTs - startTs)}`;
+  const who = e.identity ?? 'unknown';
+  const confidence = e.identity === null ? 'not named'.padEnd(15) : `confidence ${e.confidence.toFixed(2)}`;
+  return `${span.padEnd(15)} ${e.type.padEnd(6)} ${who.padEnd(16)} ${confidence}  camera ${e.cameraId}  track ${e.trackId}`;
+}

@@ -36,7 +36,7 @@ import {
   type TrainConfig,
 } from '@faceflow/engine';
 import { FaceflowError } from '@faceflow/shared';
-import { type CommandSpec, num, str, UsageError } from '../cli.js';
+import { type CommandSpec, dropHelp, num, str, UsageError } from '../cli.js';
 import { ENGINE_FLAGS, ENGINE_HELP, engineConfig, round } from '../engine-setup.js';
 
 /** The face of a training image: the largest one containing the image centre, else the largest. */
@@ -54,7 +54,8 @@ interface Engineish {
   close(): Promise<void>;
 }
 
-const HELP_WITHOUT_HEAD = ENGINE_HELP.filter((l) => !/--head DIR|embedder name and recalibrated threshold/.test(l));
+// train's --head is the kind of head it trains, not a head to apply: the engine's --head entry goes, whole
+const HELP_WITHOUT_HEAD = dropHelp(ENGINE_HELP, 'head');
 
 export const train: CommandSpec = {
   name: 'train',

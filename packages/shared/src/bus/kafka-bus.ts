@@ -114,6 +114,9 @@ function withTimeout<T>(p: Promise<T>, ms: number, onTimeout: () => Error): Prom
   ]);
 }
 
+/** Attempts at a retriable admin or subscribe step that the broker is expected to heal within seconds. */
+const START_ATTEMPTS = 8;
+
 export class KafkaBus implements Bus {
   private readonly kafka: InstanceType<typeof Kafka>;
   private readonly logger: Logger;
@@ -145,7 +148,12 @@ export class KafkaBus implements Bus {
           const text = `kafkajs ${namespace}: ${message}`;
           // kafkajs logs every failed request at ERROR, also those it retries (e.g. "coordinator not
           // available" while a group starts); what really fails reaches the caller as an error
-          if (level === logLevel.ERROR && namespace !== 'Connection') log.error(text, rest);
+          // kafkajs logs each consumer crash ("Crash: ...", "Restarting the consumer in ...") at ERROR before
+          // it knows whether it restarts; the CRASH event handler (KafkaSubscription.start) says which it was,
+          // so a crash that heals itself, e.g. a just-created topic's metadata lagging on a healthy start, is
+          // no error line (issue 12)
+          const crash = namespace === 'Consumer' && /^(Crash: |Restarting the consumer)/.test(message);
+          if (level === logLevel.ERROR && namespace !== 'Connection' && !crash) log.error(text, rest);
           else if (level === logLevel.ERROR) log.warn(text, rest);
           else if (level === logLevel.WARN) log.warn(text, rest);
           else if (level === logLevel.INFO) log.info(text, rest);
@@ -218,26 +226,34 @@ export class KafkaBus implements Bus {
       this.metrics,
       groupId,
     );
-    const consumer = this.kafka.consumer({
-      groupId,
-      sessionTimeout: this.options.sessionTimeoutMs ?? 15_000,
-      rebalanceTimeout: 30_000,
-      heartbeatInterval: this.options.heartbeatIntervalMs ?? 1_000,
-      maxWaitTimeInMs: this.options.maxWaitTimeMs ?? 100,
-      allowAutoTopicCreation: false,
-    });
-    const sub = new KafkaSubscription(topic, groupId, consumer, wrapped, options.maxBatchSize ?? DEFAULT_MAX_BATCH, this.logger, () =>
-      this.subscriptions.delete(sub),
-    );
-    this.subscriptions.add(sub);
-    try {
-      await sub.start(options, this.options.joinTimeoutMs ?? 60_000);
-    } catch (e) {
-      this.subscriptions.delete(sub);
-      await consumer.disconnect().catch(() => undefined);
-      throw kafkaError(e, `subscribe to ${topic} as ${groupId}`, { topic, groupId });
+    // a topic another service created a moment ago may not be in the broker's metadata yet ("This server
+    // does not host this topic-partition", retriable): on a healthy start of several services at once that
+    // failed the subscribe, and the service with it; a retriable failure is tried again with backoff (issue 12)
+    for (let attempt = 1; ; attempt++) {
+      const consumer = this.kafka.consumer({
+        groupId,
+        sessionTimeout: this.options.sessionTimeoutMs ?? 15_000,
+        rebalanceTimeout: 30_000,
+        heartbeatInterval: this.options.heartbeatIntervalMs ?? 1_000,
+        maxWaitTimeInMs: this.options.maxWaitTimeMs ?? 100,
+        allowAutoTopicCreation: false,
+      });
+      const sub = new KafkaSubscription(topic, groupId, consumer, wrapped, options.maxBatchSize ?? DEFAULT_MAX_BATCH, this.logger, () =>
+        this.subscriptions.delete(sub),
+      );
+      this.subscriptions.add(sub);
+      try {
+        await sub.start(options, this.options.joinTimeoutMs ?? 60_000);
+        return sub;
+      } catch (e) {
+        this.subscriptions.delete(sub);
+        await consumer.disconnect().catch(() => undefined);
+        const err = kafkaError(e, `subscribe to ${topic} as ${groupId}`, { topic, groupId });
+        if (!err.retriable || err.code === 'TIMEOUT' || this.closed || attempt >= START_ATTEMPTS) throw err;
+        this.logger.warn('kafka subscribe failed; retrying', { topic, group: groupId, attempt, err: err.message });
+        await new Promise((r) => setTimeout(r, Math.min(2000, 100 * 2 ** attempt)));
+      }
     }
-    return sub;
   }
 
   /**
@@ -294,9 +310,11 @@ export class KafkaBus implements Bus {
    */
   async createTopics(topics: TopicSpec[]): Promise<void> {
     const admin = await this.getAdmin();
-    const attempts = 8;
+    const attempts = START_ATTEMPTS;
     for (let attempt = 1; ; attempt++) {
       try {
+        // kafkajs skips waitForLeaders when any topic of the request already exists (it answers false),
+        // also for the topics it did create: their leaders are waited for here, whoever created them
         await admin.createTopics({
           waitForLeaders: true,
           topics: topics.map((t) => ({
@@ -305,6 +323,9 @@ export class KafkaBus implements Bus {
             ...(t.config ? { configEntries: Object.entries(t.config).map(([name, value]) => ({ name, value })) } : {}),
           })),
         });
+        const { topics: meta } = await admin.fetchTopicMetadata({ topics: topics.map((t) => t.topic) });
+        const leaderless = meta.filter((m) => m.partitions.length === 0 || m.partitions.some((p) => p.leader < 0)).map((m) => m.name);
+        if (leaderless.length) throw new FaceflowError('TRANSPORT', `create topics: no leader yet for ${leaderless.join(', ')}`, { retriable: true });
         return;
       } catch (e) {
         const err = kafkaError(e, 'create topics', { topics: topics.map((t) => t.topic) });
@@ -367,6 +388,9 @@ export class KafkaBus implements Bus {
   }
 }
 
+/** Consecutive crashes (no group join in between) from which a restarting consumer's crash is an error. */
+const CRASHES_BEFORE_ERROR = 3;
+
 class KafkaSubscription implements Subscription {
   private stopping = false;
   private inFlight = 0;
@@ -388,8 +412,15 @@ class KafkaSubscription implements Subscription {
     let joined!: () => void;
     const joinedP = new Promise<void>((r) => (joined = r));
     const offJoin = this.consumer.on(this.consumer.events.GROUP_JOIN, () => joined());
+    // crashes since the consumer last joined its group: kafkajs restarts a consumer after a retriable crash,
+    // which is a warning while it heals; one that does not restart, or keeps crashing, is an error
+    let crashes = 0;
+    this.consumer.on(this.consumer.events.GROUP_JOIN, () => (crashes = 0));
     this.consumer.on(this.consumer.events.CRASH, (ev) => {
-      this.logger.error('kafka consumer crashed', { topic: this.topic, group: this.groupId, restart: ev.payload.restart, err: ev.payload.error });
+      crashes++;
+      const fields = { topic: this.topic, group: this.groupId, restart: ev.payload.restart, crashes, err: ev.payload.error };
+      if (ev.payload.restart && crashes < CRASHES_BEFORE_ERROR) this.logger.warn('kafka consumer crashed; restarting', fields);
+      else this.logger.error('kafka consumer crashed', fields);
     });
     await this.consumer.connect();
     await this.consumer.subscribe({ topics: [this.topic], fromBeginning: options.fromBeginning ?? true });
