@@ -147,6 +147,9 @@ async function loadEmbedder(
     const e = await DlibResNetEmbedder.load({ manifestPath: resolved.main });
     return { embedder: e, info: { name: entry.name, dim: 128, chipSize: EMBED_INPUT } };
   }
+  if (entry.format === 'onnx') {
+    throw new FaceflowError('INVALID_CONFIG', `model "${spec}" is an ONNX embedder; ONNX embedders are not wired into the engine yet (issue 11): use --embedder faceapi-recognition`);
+  }
   const { width, normalisation, channelOrder } = entry.input;
   const e = await GraphEmbedder.load({
     path: resolved.main,
