@@ -41,6 +41,21 @@ describe('faceflow --help', () => {
   });
 });
 
+describe('an unknown runtime name is a usage error (issue 11)', () => {
+  it('unknown_runtime_exits_2_with_one_line_naming_the_accepted_names', async () => {
+    const img = path.join(demo, 'sample1.jpg');
+    const a = await faceflow(['detect', '--runtime', 'tensorrt', img]);
+    expect(a.code).toBe(2);
+    expect(a.stderr.trim().split('\n')).toHaveLength(1);
+    expect(a.stderr).toContain('unknown runtime "tensorrt" (--runtime); use one of: auto, onnx, tfjs');
+    expect(a.stdout).toBe('');
+    process.env.FACEFLOW_RUNTIME = 'ort';
+    const b = await faceflow(['encode', img]).finally(() => delete process.env.FACEFLOW_RUNTIME);
+    expect(b.code).toBe(2);
+    expect(b.stderr).toContain('unknown runtime "ort" (FACEFLOW_RUNTIME)');
+  });
+});
+
 describe('bad input gives one clear line and exit 1', () => {
   it('a truncated JPEG', async () => {
     const jpeg = await readFile(path.join(demo, 'sample1.jpg'));

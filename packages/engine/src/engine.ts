@@ -5,6 +5,8 @@
 import { FaceflowError } from '@faceflow/shared';
 import { initRuntime, type RuntimeInfo } from './runtime/tf.js';
 import { BlazeFaceDetector, type DetectorConfig, type Detection } from './models/detector.js';
+import { YuNetDetector } from './models/yunet.js';
+import { parseProviderName, parseRuntimeName, type RuntimeName } from './runtime/onnx.js';
 import { Landmark68, LANDMARK_INPUT } from './models/landmarks.js';
 import { DlibResNetEmbedder, EMBED_INPUT } from './models/embedder.js';
 import { GraphEmbedder, type GraphEmbedderConfig } from './models/graph-embedder.js';
@@ -35,6 +37,14 @@ const TRACK_ONLY_IOU = 0.3;
 export interface EngineConfig {
   /** TF.js backend: auto | tensorflow | wasm | cpu (default auto, or FACEFLOW_BACKEND) */
   backend?: string;
+  /**
+   * model runtime (issue 11): auto (each model on the runtime of its registry format), onnx or tfjs (the
+   * detector must be of that runtime; with onnx and no detector named, YuNet); default env FACEFLOW_RUNTIME,
+   * else auto. The 68-point landmarks and the dlib embedder exist only for TF.js and stay there.
+   */
+  runtime?: string;
+  /** ONNX Runtime execution provider: cpu | cuda (default env FACEFLOW_ORT_PROVIDER, else cpu) */
+  onnxProvider?: string;
   detector?: Partial<DetectorConfig>;
   /** average the embeddings of the chip and its mirror image (default true; costs a second forward pass) */
   flip?: boolean;
@@ -65,6 +75,8 @@ export interface EngineConfig {
 export interface RunOptions {
   /** compute embeddings (default true) */
   embed?: boolean;
+  /** detection only: box, score and keypoints, no landmarks and no embedding (detection evaluation) */
+  detectOnly?: boolean;
   /** the whole image is one face crop: skip detection (the notebook's 96x96 pictures) */
   wholeImageIsFace?: boolean;
   /** keep at most this many faces per image, largest score first */
@@ -91,6 +103,20 @@ export interface RunOptions {
    * re-encoded copy of the frame may tip over it, is hidden too
    */
   minScore?: number;
+}
+
+/** Short detector names the CLI accepts (--detector), and the registry entries they stand for. */
+export const DETECTOR_ALIASES: Readonly<Record<string, string>> = { blazeface: 'facemesh-detection-full', yunet: 'yunet-2023mar' };
+
+/** The detectors the engine can run, by registry name. */
+const SUPPORTED_DETECTORS = ['facemesh-detection-full', 'yunet-2023mar'];
+
+export type ModelRuntime = 'onnx' | 'tfjs';
+
+/** The common contract of the detector wrappers (BlazeFaceDetector, YuNetDetector). */
+export interface FaceDetector {
+  run(images: RgbImage[], regions?: ReadonlyArray<readonly Box[] | undefined>, override?: { scoreThreshold?: number }): Promise<Detection[][]>;
+  dispose(): void | Promise<void>;
 }
 
 export const DEFAULT_MODELS = {
@@ -190,10 +216,54 @@ async function loadHead(dir: string, info: EmbedderInfo, owned: Array<{ dispose(
   }
 }
 
+/** What the engine's models run on, and which detector it uses. */
+export interface EngineModels {
+  detector: { name: string; runtime: ModelRuntime; provider?: string };
+  landmarks: { name: string; runtime: ModelRuntime };
+  embedder: { name: string; runtime: ModelRuntime };
+}
+
+async function loadDetector(
+  name: string,
+  runtime: RuntimeName,
+  config: EngineConfig,
+  where: { registry: ModelRegistry; cacheDir?: string },
+): Promise<{ detector: FaceDetector; info: EngineModels['detector'] }> {
+  const model = await resolveModel(name, where);
+  const entry = model.entry;
+  if (entry.kind !== 'detector') throw new FaceflowError('INVALID_CONFIG', `model "${name}" is a ${entry.kind}, not a detector`);
+  if (!SUPPORTED_DETECTORS.includes(entry.name)) {
+    throw new FaceflowError('INVALID_CONFIG', `detector "${entry.name}" is not wired into the engine; use --detector yunet or --detector blazeface`);
+  }
+  const onnx = entry.format === 'onnx';
+  if (runtime === 'tfjs' && onnx) throw new FaceflowError('INVALID_CONFIG', `detector "${entry.name}" is an ONNX model but the runtime is forced to tfjs; use --detector blazeface or --runtime auto`);
+  if (runtime === 'onnx' && !onnx) throw new FaceflowError('INVALID_CONFIG', `detector "${entry.name}" is a TF.js model but the runtime is forced to onnx; use --detector yunet or --runtime auto`);
+  const d = config.detector ?? {};
+  if (onnx) {
+    const provider = parseProviderName(config.onnxProvider);
+    const detector = await YuNetDetector.load({
+      modelPath: model.main,
+      name: entry.name,
+      provider,
+      ...(d.minFaceSize !== undefined ? { minFaceSize: d.minFaceSize } : {}),
+      ...(d.scoreThreshold !== undefined ? { scoreThreshold: d.scoreThreshold } : {}),
+      ...(d.nmsIou !== undefined ? { nmsIou: d.nmsIou } : {}),
+      ...(d.regionScale !== undefined ? { regionScale: d.regionScale } : {}),
+      ...(d.regionScoreThreshold !== undefined ? { regionScoreThreshold: d.regionScoreThreshold } : {}),
+    });
+    return { detector, info: { name: entry.name, runtime: 'onnx', provider } };
+  }
+  const regionModel = await resolveModel(config.models?.regionDetector ?? DEFAULT_MODELS.regionDetector, where);
+  const detector = await BlazeFaceDetector.load({ ...d, modelPath: model.main, regionModelPath: regionModel.main });
+  return { detector, info: { name: entry.name, runtime: 'tfjs' } };
+}
+
 export class FaceEngine {
   private constructor(
     readonly runtime: RuntimeInfo,
-    private readonly detector: BlazeFaceDetector,
+    /** the detector, landmarks and embedder, and the runtime each runs on */
+    readonly models: EngineModels,
+    private readonly detector: FaceDetector,
     private readonly landmarker: Landmark68,
     private readonly embedder: Embedder,
     readonly embedderInfo: EmbedderInfo,
@@ -202,15 +272,14 @@ export class FaceEngine {
   ) {}
 
   static async load(config: EngineConfig = {}): Promise<FaceEngine> {
+    const runtimeName = parseRuntimeName(config.runtime);
+    if (config.onnxProvider !== undefined) parseProviderName(config.onnxProvider);
     const runtime = await initRuntime(config.backend === undefined ? {} : { backend: config.backend });
     const registry = await loadModelRegistry(config.registryFile ? { registryFile: config.registryFile } : {});
     const models = { ...DEFAULT_MODELS, ...config.models };
+    const detectorName = config.models?.detector ?? (runtimeName === 'onnx' ? DETECTOR_ALIASES.yunet! : DEFAULT_MODELS.detector);
     const where = { registry, ...(config.cacheDir ? { cacheDir: config.cacheDir } : {}) };
-    const [detectorModel, regionModel, landmarkModel] = await Promise.all([
-      resolveModel(models.detector, where),
-      resolveModel(models.regionDetector, where),
-      resolveModel(models.landmarks, where),
-    ]);
+    const landmarkModel = await resolveModel(models.landmarks, where);
     if (landmarkModel.entry.name !== DEFAULT_MODELS.landmarks) {
       throw new FaceflowError('INVALID_CONFIG', `landmarks model "${landmarkModel.entry.name}" is not supported; the aligner needs the 68-point ${DEFAULT_MODELS.landmarks}`);
     }
@@ -223,18 +292,23 @@ export class FaceEngine {
     if (!(cfg.landmarkCropScale >= 0.8 && cfg.landmarkCropScale <= 3)) {
       throw new FaceflowError('INVALID_CONFIG', `landmarkCropScale must be in [0.8, 3], got ${cfg.landmarkCropScale}`);
     }
-    const detector = await BlazeFaceDetector.load({ ...config.detector, modelPath: detectorModel.main, regionModelPath: regionModel.main });
-    const landmarker = await Landmark68.load({ manifestPath: landmarkModel.main }).catch((e) => {
-      detector.dispose();
+    const { detector, info: detectorInfo } = await loadDetector(DETECTOR_ALIASES[detectorName] ?? detectorName, runtimeName, config, where);
+    const landmarker = await Landmark68.load({ manifestPath: landmarkModel.main }).catch(async (e) => {
+      await detector.dispose();
       throw e;
     });
-    const { embedder, info } = await loadEmbedder(models.embedder, registry, config.cacheDir).catch((e) => {
-      detector.dispose();
+    const { embedder, info } = await loadEmbedder(models.embedder, registry, config.cacheDir).catch(async (e) => {
+      await detector.dispose();
       landmarker.dispose();
       throw e;
     });
     const head = config.head ? await loadHead(config.head, info, [detector, landmarker, embedder]) : undefined;
-    const engine = new FaceEngine(runtime, detector, landmarker, embedder, head ? head.info : info, cfg, head?.head);
+    const engineModels: EngineModels = {
+      detector: detectorInfo,
+      landmarks: { name: landmarkModel.entry.name, runtime: 'tfjs' },
+      embedder: { name: info.name, runtime: 'tfjs' },
+    };
+    const engine = new FaceEngine(runtime, engineModels, detector, landmarker, embedder, head ? head.info : info, cfg, head?.head);
     if (config.qualityFloor !== undefined) {
       if (!(config.qualityFloor >= 0 && config.qualityFloor <= 1)) {
         engine.dispose();
@@ -284,6 +358,9 @@ export class FaceEngine {
         all.push({ img: images[imageIndex]!, det, imageIndex, trackOnly });
       }),
     );
+    if (options.detectOnly) {
+      return detections.map((dets) => dets.map((d) => ({ box: d.box, score: d.score, keypoints: d.keypoints, landmarks: [] })));
+    }
     const flat = all.filter((f) => !f.trackOnly);
 
     const landmarks = await this.landmarks(flat.map((f) => f.img), flat.map((f) => f.det.box), options.wholeImageIsFace ? 1 : this.cfg.landmarkCropScale);
@@ -366,10 +443,21 @@ export class FaceEngine {
   /** The configured quality floor. */
   qualityFloor = DEFAULT_QUALITY_FLOOR;
 
+  /** Frees every model; every one is disposed even if another throws (the first error is rethrown). */
   dispose(): void {
-    this.detector.dispose();
-    this.landmarker.dispose();
-    this.embedder.dispose();
-    this.head?.dispose();
+    let first: unknown;
+    const attempt = (f: () => unknown): void => {
+      try {
+        const r = f();
+        if (r instanceof Promise) r.catch(() => undefined);
+      } catch (e) {
+        first ??= e;
+      }
+    };
+    attempt(() => this.detector.dispose());
+    attempt(() => this.landmarker.dispose());
+    attempt(() => this.embedder.dispose());
+    attempt(() => this.head?.dispose());
+    if (first !== undefined) throw first;
   }
 }

@@ -12,7 +12,7 @@ import { resolveModel } from '../src/registry/index.js';
 import { OnnxModel, parseProviderName, parseRuntimeName } from '../src/runtime/onnx.js';
 import { YuNetDetector } from '../src/models/yunet.js';
 import { BlazeFaceDetector } from '../src/models/detector.js';
-import { defaultModelPaths } from '../src/engine.js';
+import { defaultModelPaths, FaceEngine } from '../src/engine.js';
 import { initRuntime } from '../src/runtime/tf.js';
 import { GROUP_PHOTOS } from './fixtures.js';
 
@@ -152,5 +152,36 @@ describe('ONNX models from registry packages', () => {
       await yunet.dispose();
       blaze.dispose();
     }
+  });
+
+  it('yunet_feeds_the_68_landmark_alignment_and_the_embedder_like_blazeface', async () => {
+    const yunet = await FaceEngine.load({ backend: 'wasm', models: { detector: 'yunet' }, detector: { minFaceSize: 20, scoreThreshold: 0.8 } });
+    const blaze = await FaceEngine.load({ backend: 'wasm' });
+    try {
+      expect(yunet.models.detector).toMatchObject({ name: 'yunet-2023mar', runtime: 'onnx', provider: 'cpu' });
+      expect(blaze.models.detector).toMatchObject({ name: 'facemesh-detection-full', runtime: 'tfjs' });
+      const img = await decodeImage(GROUP_PHOTOS[0]!.file);
+      const [a] = await yunet.run([img]);
+      const [b] = await blaze.run([img]);
+      expect(a).toHaveLength(GROUP_PHOTOS[0]!.faces);
+      for (const f of a!) {
+        expect(f.keypoints).toHaveLength(5);
+        expect(f.landmarks).toHaveLength(68);
+        // the same person through either detector: the refined landmarks converge, so the embeddings agree
+        const best = Math.max(...b!.map((g) => g.embedding!.reduce((s, v, i) => s + v * f.embedding![i]!, 0)));
+        expect(best).toBeGreaterThan(0.9);
+      }
+    } finally {
+      yunet.dispose();
+      blaze.dispose();
+    }
+  });
+
+  it('a_forced_runtime_that_does_not_fit_the_detector_is_one_line_naming_the_fix', async () => {
+    await expect(FaceEngine.load({ backend: 'wasm', runtime: 'tfjs', models: { detector: 'yunet' } })).rejects.toThrow(
+      'detector "yunet-2023mar" is an ONNX model but the runtime is forced to tfjs; use --detector blazeface or --runtime auto',
+    );
+    await expect(FaceEngine.load({ backend: 'wasm', runtime: 'onnx', models: { detector: 'blazeface' } })).rejects.toThrow(/use --detector yunet/);
+    await expect(FaceEngine.load({ backend: 'wasm', runtime: 'tensorrt' })).rejects.toThrow(/unknown runtime "tensorrt"/);
   });
 });
