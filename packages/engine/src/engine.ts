@@ -11,7 +11,8 @@ import { Landmark68, LANDMARK_INPUT } from './models/landmarks.js';
 import { DlibResNetEmbedder, EMBED_INPUT } from './models/embedder.js';
 import { GraphEmbedder, type GraphEmbedderConfig } from './models/graph-embedder.js';
 import { loadModelRegistry, resolveModel, type ModelRegistry } from './registry/index.js';
-import { alignDlibChip, cropSquare } from './align.js';
+import { alignArcFaceChip, alignDlibChip, cropSquare } from './align.js';
+import { SFaceEmbedder, SFACE_DIM, SFACE_INPUT } from './models/sface.js';
 import { headIdentifyThreshold, ProjectionHead } from './train/head.js';
 import { thresholdsFor } from './calibration.js';
 import { applyAffine, boundingBox, flipHorizontal, iou as boxIou, type Box, type Point, type RgbImage } from './geometry.js';
@@ -137,7 +138,7 @@ export async function defaultModelPaths(): Promise<{ detector: string; regionDet
 
 interface Embedder {
   run(chips: Uint8Array[]): Promise<Float32Array[]>;
-  dispose(): void;
+  dispose(): void | Promise<void>;
 }
 
 export interface EmbedderInfo {
@@ -146,6 +147,8 @@ export interface EmbedderInfo {
   dim: number;
   /** side of the aligned chip the model takes */
   chipSize: number;
+  /** how the chip is aligned: dlib's 51-landmark chip (default) or the ArcFace 5-point template (SFace) */
+  alignment?: 'dlib' | 'arcface';
   /** a decision threshold shipped with the model itself (a projection head's, recalibrated when trained) */
   threshold?: number;
   /**
@@ -161,20 +164,25 @@ async function loadEmbedder(
   spec: NonNullable<NonNullable<EngineConfig['models']>['embedder']>,
   registry: ModelRegistry,
   cacheDir: string | undefined,
-): Promise<{ embedder: Embedder; info: EmbedderInfo }> {
+  runtime: RuntimeName = 'auto',
+  provider?: string,
+): Promise<{ embedder: Embedder; info: EmbedderInfo; runtime: ModelRuntime }> {
   if (typeof spec !== 'string') {
     const e = await GraphEmbedder.load(spec);
-    return { embedder: e, info: { name: spec.name ?? `file:${spec.path}`, dim: e.dim, chipSize: spec.inputSize } };
+    return { embedder: e, info: { name: spec.name ?? `file:${spec.path}`, dim: e.dim, chipSize: spec.inputSize }, runtime: 'tfjs' };
   }
   const resolved = await resolveModel(spec, { registry, ...(cacheDir ? { cacheDir } : {}) });
   const entry = resolved.entry;
   if (entry.kind !== 'embedder') throw new FaceflowError('INVALID_CONFIG', `model "${spec}" is a ${entry.kind}, not an embedder`);
+  if (runtime === 'tfjs' && entry.format === 'onnx') throw new FaceflowError('INVALID_CONFIG', `embedder "${entry.name}" is an ONNX model but the runtime is forced to tfjs; use --embedder faceapi-recognition or --runtime auto`);
   if (entry.format === 'face-api-weights') {
     const e = await DlibResNetEmbedder.load({ manifestPath: resolved.main });
-    return { embedder: e, info: { name: entry.name, dim: 128, chipSize: EMBED_INPUT } };
+    return { embedder: e, info: { name: entry.name, dim: 128, chipSize: EMBED_INPUT }, runtime: 'tfjs' };
   }
   if (entry.format === 'onnx') {
-    throw new FaceflowError('INVALID_CONFIG', `model "${spec}" is an ONNX embedder; ONNX embedders are not wired into the engine yet (issue 11): use --embedder faceapi-recognition`);
+    if (!entry.name.startsWith('sface-')) throw new FaceflowError('INVALID_CONFIG', `ONNX embedder "${entry.name}" is not wired into the engine; use --embedder sface-2021dec-int8bq or faceapi-recognition`);
+    const e = await SFaceEmbedder.load({ modelPath: resolved.main, name: entry.name, provider: parseProviderName(provider) });
+    return { embedder: e, info: { name: entry.name, dim: SFACE_DIM, chipSize: SFACE_INPUT, alignment: 'arcface' }, runtime: 'onnx' };
   }
   const { width, normalisation, channelOrder } = entry.input;
   const e = await GraphEmbedder.load({
@@ -186,7 +194,7 @@ async function loadEmbedder(
     ...(channelOrder ? { channelOrder } : {}),
     ...(entry.output.embeddingDim !== undefined ? { dim: entry.output.embeddingDim } : {}),
   });
-  return { embedder: e, info: { name: entry.name, dim: e.dim, chipSize: width } };
+  return { embedder: e, info: { name: entry.name, dim: e.dim, chipSize: width }, runtime: 'tfjs' };
 }
 
 /** Loads a projection head for the base embedder `info`; on failure, disposes `owned` and throws. */
@@ -204,6 +212,7 @@ async function loadHead(dir: string, info: EmbedderInfo, owned: Array<{ dispose(
         name: head.embedderName(info.name),
         dim: head.dim,
         chipSize: info.chipSize,
+        ...(info.alignment ? { alignment: info.alignment } : {}),
         threshold: head.threshold,
         distanceAtFar1e3: identify.threshold,
         ...(identify.fallback ? { distanceAtFar1e3Fallback: true } : {}),
@@ -297,7 +306,7 @@ export class FaceEngine {
       await detector.dispose();
       throw e;
     });
-    const { embedder, info } = await loadEmbedder(models.embedder, registry, config.cacheDir).catch(async (e) => {
+    const { embedder, info, runtime: embedderRuntime } = await loadEmbedder(models.embedder, registry, config.cacheDir, runtimeName, config.onnxProvider).catch(async (e) => {
       await detector.dispose();
       landmarker.dispose();
       throw e;
@@ -306,7 +315,7 @@ export class FaceEngine {
     const engineModels: EngineModels = {
       detector: detectorInfo,
       landmarks: { name: landmarkModel.entry.name, runtime: 'tfjs' },
-      embedder: { name: info.name, runtime: 'tfjs' },
+      embedder: { name: info.name, runtime: embedderRuntime },
     };
     const engine = new FaceEngine(runtime, engineModels, detector, landmarker, embedder, head ? head.info : info, cfg, head?.head);
     if (config.qualityFloor !== undefined) {
@@ -370,8 +379,7 @@ export class FaceEngine {
     }
     let embeddings: Float32Array[] | undefined;
     if (options.embed ?? true) {
-      const size = this.embedderInfo.chipSize;
-      const chips = flat.map((f, i) => alignDlibChip(f.img, refined[i]!, size, this.cfg.chipPadding));
+      const chips = flat.map((f, i) => this.alignChip(f.img, refined[i]!));
       embeddings = await this.embedChips(chips);
     }
     const result: Face[][] = images.map(() => []);
@@ -392,8 +400,13 @@ export class FaceEngine {
   /** Aligned chips of every face (what the embedder sees), for benchmarks and debugging. */
   async alignedChips(images: RgbImage[], options: RunOptions = {}): Promise<Uint8Array[][]> {
     const faces = await this.run(images, { ...options, embed: false });
+    return faces.map((fs, i) => fs.map((f) => this.alignChip(images[i]!, f.landmarks)));
+  }
+
+  /** The chip this engine's embedder takes for a face with these 68 landmarks (dlib's chip, or ArcFace's). */
+  alignChip(image: RgbImage, landmarks68: Point[]): Uint8Array {
     const size = this.embedderInfo.chipSize;
-    return faces.map((fs, i) => fs.map((f) => alignDlibChip(images[i]!, f.landmarks, size, this.cfg.chipPadding)));
+    return this.embedderInfo.alignment === 'arcface' ? alignArcFaceChip(image, landmarks68, size) : alignDlibChip(image, landmarks68, size, this.cfg.chipPadding);
   }
 
   /** Embeds aligned chips of embedderInfo.chipSize (flip-averaged when configured, then through the head if any). */

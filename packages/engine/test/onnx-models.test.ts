@@ -11,6 +11,7 @@ import { decodeImage } from '../src/image.js';
 import { resolveModel } from '../src/registry/index.js';
 import { OnnxModel, parseProviderName, parseRuntimeName } from '../src/runtime/onnx.js';
 import { YuNetDetector } from '../src/models/yunet.js';
+import { SFaceEmbedder } from '../src/models/sface.js';
 import { BlazeFaceDetector } from '../src/models/detector.js';
 import { defaultModelPaths, FaceEngine } from '../src/engine.js';
 import { initRuntime } from '../src/runtime/tf.js';
@@ -71,10 +72,45 @@ describe('ONNX models from registry packages', () => {
     const x = noise(3 * 112 * 112);
     const out = await m.run(x, [1, 3, 112, 112]);
     expect(out.fc1!.dims).toEqual([1, 128]);
-    const growth = await rssGrowthMb(() => m.run(x, [1, 3, 112, 112]), 3, 40);
-    expect(growth).toBeLessThan(48);
     await m.dispose();
-    await expect(m.run(x, [1, 3, 112, 112])).rejects.toThrow(/after dispose/);
+    const emb = await SFaceEmbedder.load({ modelPath: (await resolveModel('sface-2021dec-int8bq')).main });
+    const chip = Uint8Array.from(noise(112 * 112 * 3));
+    const [single] = await emb.run([chip]);
+    const batch = await emb.run([chip.map((v) => 255 - v), chip]);
+    // the same chip gives the same embedding alone or inside a batch; unit length
+    for (let i = 0; i < 128; i++) expect(batch[1]![i]).toBeCloseTo(single![i]!, 5);
+    expect(Math.hypot(...single!)).toBeCloseTo(1, 5);
+    const growth = await rssGrowthMb(() => emb.run([chip, chip]), 3, 20);
+    expect(growth).toBeLessThan(48);
+    await emb.dispose();
+    await expect(emb.run([chip])).rejects.toThrow(/after dispose/);
+  });
+
+  it('sface_in_the_engine_embeds_arcface_aligned_chips_same_face_close_different_faces_far', async () => {
+    const engine = await FaceEngine.load({ backend: 'wasm', models: { detector: 'yunet', embedder: 'sface-2021dec-int8bq' }, detector: { minFaceSize: 20, scoreThreshold: 0.8 } });
+    try {
+      expect(engine.models.embedder).toEqual({ name: 'sface-2021dec-int8bq', runtime: 'onnx' });
+      expect(engine.embedderInfo).toMatchObject({ dim: 128, chipSize: 112, alignment: 'arcface' });
+      const img = await decodeImage(GROUP_PHOTOS[0]!.file);
+      // the same photo at 70% size: the same three people
+      const small = await import('sharp').then(async ({ default: sharp }) => {
+        const w = Math.round(img.width * 0.7);
+        const h = Math.round(img.height * 0.7);
+        const data = await sharp(img.data, { raw: { width: img.width, height: img.height, channels: 3 } }).resize(w, h).raw().toBuffer();
+        return { width: w, height: h, data: new Uint8Array(data) };
+      });
+      const [a, b] = await engine.run([img, small]);
+      expect(a).toHaveLength(3);
+      expect(b).toHaveLength(3);
+      const cos = (p: Float32Array, q: Float32Array) => p.reduce((s, v, i) => s + v * q[i]!, 0);
+      for (const f of a!) {
+        const sims = b!.map((g) => cos(f.embedding!, g.embedding!)).sort((x, y) => y - x);
+        expect(sims[0]).toBeGreaterThan(0.8);
+        expect(sims[1]).toBeLessThan(0.5);
+      }
+    } finally {
+      engine.dispose();
+    }
   });
 
   it('an_onnx_file_with_the_wrong_input_shape_is_one_line_naming_the_shape', async () => {
