@@ -42,8 +42,7 @@ export const CALIBRATIONS: Record<string, Calibration> = {
     command: 'faceflow eval lfw --images ../shared/data/lfw/images --pairs ../shared/data/lfw/pairsDevTrain.txt --fit --json',
   },
   // SFace (issue 11) with the YuNet detector, 2-pass 68 landmarks -> ArcFace 5-point chip, flip averaging,
-  // onnxruntime CPU. 2200 pairs, 3443 images (0 fell back), AUC 0.9992, TAR@FAR=1e-3 0.99545, accuracy at
-  // this threshold 99.727% on the same pairs (optimistic by construction; BENCHMARKS.md has pairsDevTest).
+  // onnxruntime CPU; the run's figures and the held-out pairsDevTest result are in BENCHMARKS.md (Engine v2).
   // Calibrated with YuNet: with BlazeFace the landmarks (and so the chips) differ; not calibrated for that.
   'sface-2021dec-int8bq': {
     model: 'sface-2021dec-int8bq',

@@ -33,7 +33,7 @@ export interface YuNetConfig extends OnnxSessionOptions {
   minFaceSize?: number;
   /** input pixels a minFaceSize face should measure (default 20) */
   faceInputPx?: number;
-  /** never enlarge the frame more than this (default 1: YuNet finds faces of 10 px at stride 8) */
+  /** never enlarge the frame more than this (default 1: YuNet's stride-8 head is made for small faces, and the check found upscaling did not pay) */
   maxUpscale?: number;
   /** long side of the model input at most (default 1920) */
   maxInputSide?: number;
