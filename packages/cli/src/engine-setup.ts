@@ -9,17 +9,23 @@ import {
   type RunOptions,
   type RgbImage,
   type EmbedderInfo,
+  type EngineModels,
   DEFAULT_MODELS,
   headEmbedderName,
   parseHeadEmbedderName,
   readHeadMeta,
   thresholdsFor,
+  parseProviderName,
+  parseRuntimeName,
 } from '@faceflow/engine';
 import { FaceflowError } from '@faceflow/shared';
 import { type CommandContext, type Flags, num, str, UsageError } from './cli.js';
 
 export const ENGINE_FLAGS: Flags = {
   backend: { type: 'string' },
+  runtime: { type: 'string' },
+  provider: { type: 'string' },
+  detector: { type: 'string' },
   workers: { type: 'string' },
   'min-face': { type: 'string' },
   'min-score': { type: 'string' },
@@ -32,6 +38,11 @@ export const ENGINE_FLAGS: Flags = {
 
 export const ENGINE_HELP = [
   '  --backend B        TF.js backend: auto (default), tensorflow, wasm, cpu (env FACEFLOW_BACKEND)',
+  '  --runtime R        model runtime: auto (default: each model on its format\'s), onnx, tfjs (env FACEFLOW_RUNTIME);',
+  '                     onnx without --detector means YuNet; landmarks and the dlib embedder stay on TF.js',
+  '  --provider P       ONNX Runtime execution provider: cpu (default), cuda (env FACEFLOW_ORT_PROVIDER)',
+  '  --detector D       face detector: blazeface (default), yunet (ONNX; install: faceflow models pull yunet-2023mar),',
+  '                     or a detector\'s registry name',
   '  --workers N        engine worker threads for long jobs (default: number of cores)',
   '  --min-face PX      smallest face side to look for, in pixels (default 40)',
   '  --min-score S      detector confidence needed for a face, in (0,1) (default 0.65)',
@@ -50,6 +61,9 @@ export interface Runner {
   run(images: RgbImage[], options?: RunOptions): Promise<Face[][]>;
   close(): Promise<void>;
   embedder: EmbedderInfo;
+  /** the detector, landmarks and embedder and the runtime of each */
+  models: EngineModels;
+  workers: number;
 }
 
 export function engineConfig(ctx: CommandContext): EngineConfig {
@@ -60,6 +74,17 @@ export function engineConfig(ctx: CommandContext): EngineConfig {
     throw new UsageError(`--backend must be one of auto, ${BACKENDS.join(', ')}; got "${backend}"`);
   }
   if (backend !== undefined) cfg.backend = backend;
+  // a bad runtime or provider name (flag or env) is a usage error: exit 2 before any model loads
+  const runtime = str(ctx, 'runtime');
+  const provider = str(ctx, 'provider');
+  try {
+    parseRuntimeName(runtime);
+    parseProviderName(provider);
+  } catch (e) {
+    throw new UsageError((e as Error).message);
+  }
+  if (runtime !== undefined) cfg.runtime = runtime;
+  if (provider !== undefined) cfg.onnxProvider = provider;
   const minFace = num(ctx, 'min-face', { min: 8, max: 10000 });
   const minScore = num(ctx, 'min-score', { min: 0.01, max: 0.99 });
   if (minFace !== undefined || minScore !== undefined) {
@@ -67,7 +92,10 @@ export function engineConfig(ctx: CommandContext): EngineConfig {
   }
   if (ctx.values['no-flip']) cfg.flip = false;
   const embedder = str(ctx, 'embedder');
-  if (embedder !== undefined) cfg.models = { embedder };
+  const detector = str(ctx, 'detector');
+  if (embedder !== undefined || detector !== undefined) {
+    cfg.models = { ...(embedder !== undefined ? { embedder } : {}), ...(detector !== undefined ? { detector } : {}) };
+  }
   const registry = str(ctx, 'registry');
   if (registry !== undefined) cfg.registryFile = registry;
   const head = str(ctx, 'head');
@@ -81,13 +109,15 @@ export async function makeRunner(ctx: CommandContext, many: boolean): Promise<Ru
   const workers = num(ctx, 'workers', { min: 1, max: 256, integer: true }) ?? (many ? os.availableParallelism() : 1);
   if (workers > 1) {
     const pool = await EnginePool.start(cfg, workers);
-    return { run: (images, options) => pool.run(images, options), close: () => pool.close(), embedder: pool.embedderInfo };
+    return { run: (images, options) => pool.run(images, options), close: () => pool.close(), embedder: pool.embedderInfo, models: pool.models, workers };
   }
   const engine = await FaceEngine.load(cfg);
   return {
     run: (images, options) => engine.run(images, options),
     close: async () => engine.dispose(),
     embedder: engine.embedderInfo,
+    models: engine.models,
+    workers: 1,
   };
 }
 

@@ -41,6 +41,54 @@ describe('faceflow --help', () => {
   });
 });
 
+describe('an unknown runtime name is a usage error (issue 11)', () => {
+  it('unknown_runtime_exits_2_with_one_line_naming_the_accepted_names', async () => {
+    const img = path.join(demo, 'sample1.jpg');
+    const a = await faceflow(['detect', '--runtime', 'tensorrt', img]);
+    expect(a.code).toBe(2);
+    expect(a.stderr.trim().split('\n')).toHaveLength(1);
+    expect(a.stderr).toContain('unknown runtime "tensorrt" (--runtime); use one of: auto, onnx, tfjs');
+    expect(a.stdout).toBe('');
+    process.env.FACEFLOW_RUNTIME = 'ort';
+    const b = await faceflow(['encode', img]).finally(() => delete process.env.FACEFLOW_RUNTIME);
+    expect(b.code).toBe(2);
+    expect(b.stderr).toContain('unknown runtime "ort" (FACEFLOW_RUNTIME)');
+  });
+});
+
+describe('eval det reports the detector, its runtime, raw and corrected figures (issue 11)', () => {
+  it('eval_det_fit_boxes_stores_a_correction_that_later_runs_apply_and_raw_figures_stay_reported', async () => {
+    const images = path.join(dir, 'det-images');
+    await import('node:fs/promises').then((fs) => fs.mkdir(images, { recursive: true }));
+    await writeFile(path.join(images, 'sample1.jpg'), await readFile(path.join(demo, 'sample1.jpg')));
+    // the three faces of sample1 as YuNet draws them, widened 1.4x and heightened 1.2x about the centre
+    const faces = [[420, 361, 176, 238], [835, 432, 203, 227], [1465, 202, 233, 226]];
+    const lines = faces.map(([x, y, w, h]) => {
+      const cx = x! + w! / 2, cy = y! + h! / 2, W = w! * 1.4, H = h! * 1.2;
+      return `sample1.jpg ${cx - W / 2} ${cy - H / 2} ${cx + W / 2} ${cy + H / 2}`;
+    });
+    const boxes = path.join(dir, 'det-boxes.txt');
+    await writeFile(boxes, `${lines.join('\n')}\n`);
+    const store = path.join(dir, 'box-corrections.json');
+    const args = ['eval', 'det', '--images', images, '--boxes', boxes, '--min-face', '20', '--detector', 'yunet', '--workers', '1', '--box-corrections', store, '--iou', '0.7', '--json'];
+    const fit = await faceflow([...args, '--fit-boxes']);
+    expect(fit.code, fit.stderr).toBe(0);
+    const a = json(fit);
+    expect(a).toMatchObject({ detector: 'yunet-2023mar', runtime: 'onnx', provider: 'cpu', recall: 1, falsePositivesPerImage: 0 });
+    expect(a.raw.recall).toBe(0);
+    expect(typeof a.msPerImage).toBe('number');
+    expect(a.boxCorrection.widthScale).toBeGreaterThan(1.25);
+    expect(a.boxCorrection.widthScale).toBeLessThan(1.55);
+    const stored = JSON.parse(await readFile(store, 'utf8'));
+    expect(stored.detectors['yunet-2023mar'].widthScale).toBe(a.boxCorrection.widthScale);
+    // a later run without --fit-boxes applies the stored correction
+    const again = json(await faceflow(args));
+    expect(again.recall).toBe(1);
+    expect(again.boxCorrection.source).toMatch(/^stored/);
+    expect(again.atMaxFalsePositives.corrected.recall).toBe(1);
+  });
+});
+
 describe('bad input gives one clear line and exit 1', () => {
   it('a truncated JPEG', async () => {
     const jpeg = await readFile(path.join(demo, 'sample1.jpg'));

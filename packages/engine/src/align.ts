@@ -42,6 +42,44 @@ export function alignDlibChip(image: RgbImage, landmarks68: Point[], size = 150,
   return warpAffine(image, dlibChipAffine(landmarks68, size, padding), size, size);
 }
 
+/**
+ * The ArcFace 5-point template in a 112x112 chip (InsightFace; OpenCV FaceRecognizerSF::alignCrop): the eye
+ * on the image's left (the subject's right), the other eye, nose tip, left and right mouth corners.
+ */
+export const ARCFACE_TEMPLATE: readonly Point[] = [
+  { x: 38.2946, y: 51.6963 },
+  { x: 73.5318, y: 51.5014 },
+  { x: 56.0252, y: 71.7366 },
+  { x: 41.5493, y: 92.3655 },
+  { x: 70.7299, y: 92.2041 },
+];
+
+/** The 5 template points from 68 iBUG landmarks: eye centres (36-41, 42-47), nose tip (30), mouth corners (48, 54). */
+export function fivePointsFrom68(l: Point[]): Point[] {
+  if (l.length !== 68) throw new Error(`5-point alignment from 68 landmarks needs 68, got ${l.length}`);
+  const mean = (a: number, b: number): Point => {
+    let x = 0;
+    let y = 0;
+    for (let i = a; i <= b; i++) {
+      x += l[i]!.x;
+      y += l[i]!.y;
+    }
+    return { x: x / (b - a + 1), y: y / (b - a + 1) };
+  };
+  return [mean(36, 41), mean(42, 47), l[30]!, l[48]!, l[54]!];
+}
+
+/** The chip -> image affine that puts the face's 5 points (from its 68 landmarks) on the ArcFace template. */
+export function arcFaceChipAffine(landmarks68: Point[], size = 112): Affine {
+  const k = size / 112;
+  return similarityTransform(ARCFACE_TEMPLATE.map((p) => ({ x: p.x * k, y: p.y * k })), fivePointsFrom68(landmarks68));
+}
+
+/** A 112x112 chip with the face's 5 points on the ArcFace template (SFace's input). */
+export function alignArcFaceChip(image: RgbImage, landmarks68: Point[], size = 112): Uint8Array {
+  return warpAffine(image, arcFaceChipAffine(landmarks68, size), size, size);
+}
+
 /** A square crop around a box, for models that take an axis-aligned face crop (landmarks, whole-image faces). */
 export function cropSquare(image: RgbImage, box: Box, scale: number, size: number): { pixels: Uint8Array; affine: Affine } {
   const affine = squareCropAffine(box, scale, size);

@@ -41,6 +41,18 @@ export const CALIBRATIONS: Record<string, Calibration> = {
     measuredOn: 'LFW View 1 pairsDevTrain.txt, 2026-11-29',
     command: 'faceflow eval lfw --images ../shared/data/lfw/images --pairs ../shared/data/lfw/pairsDevTrain.txt --fit --json',
   },
+  // SFace (issue 11) with the YuNet detector, 2-pass 68 landmarks -> ArcFace 5-point chip, flip averaging,
+  // onnxruntime CPU; the run's figures and the held-out pairsDevTest result are in BENCHMARKS.md (Engine v2).
+  // Calibrated with YuNet: with BlazeFace the landmarks (and so the chips) differ; not calibrated for that.
+  'sface-2021dec-int8bq': {
+    model: 'sface-2021dec-int8bq',
+    threshold: 1.1375,
+    distanceAtFar1e3: 1.1306,
+    farResolved: true,
+    measuredOn: 'LFW View 1 pairsDevTrain.txt, detector yunet-2023mar, 2026-12-02',
+    command:
+      'faceflow eval lfw --images ../shared/data/lfw/images --pairs ../shared/data/lfw/pairsDevTrain.txt --embedder sface-2021dec-int8bq --detector yunet --workers 2 --fit --json',
+  },
 };
 
 export function calibrationFor(model: string): Calibration | undefined {

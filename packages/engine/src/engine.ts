@@ -5,11 +5,14 @@
 import { FaceflowError } from '@faceflow/shared';
 import { initRuntime, type RuntimeInfo } from './runtime/tf.js';
 import { BlazeFaceDetector, type DetectorConfig, type Detection } from './models/detector.js';
+import { YuNetDetector } from './models/yunet.js';
+import { parseProviderName, parseRuntimeName, type RuntimeName } from './runtime/onnx.js';
 import { Landmark68, LANDMARK_INPUT } from './models/landmarks.js';
 import { DlibResNetEmbedder, EMBED_INPUT } from './models/embedder.js';
 import { GraphEmbedder, type GraphEmbedderConfig } from './models/graph-embedder.js';
 import { loadModelRegistry, resolveModel, type ModelRegistry } from './registry/index.js';
-import { alignDlibChip, cropSquare } from './align.js';
+import { alignArcFaceChip, alignDlibChip, cropSquare } from './align.js';
+import { SFaceEmbedder, SFACE_DIM, SFACE_INPUT } from './models/sface.js';
 import { headIdentifyThreshold, ProjectionHead } from './train/head.js';
 import { thresholdsFor } from './calibration.js';
 import { applyAffine, boundingBox, flipHorizontal, iou as boxIou, type Box, type Point, type RgbImage } from './geometry.js';
@@ -35,6 +38,14 @@ const TRACK_ONLY_IOU = 0.3;
 export interface EngineConfig {
   /** TF.js backend: auto | tensorflow | wasm | cpu (default auto, or FACEFLOW_BACKEND) */
   backend?: string;
+  /**
+   * model runtime (issue 11): auto (each model on the runtime of its registry format), onnx or tfjs (the
+   * detector must be of that runtime; with onnx and no detector named, YuNet); default env FACEFLOW_RUNTIME,
+   * else auto. The 68-point landmarks and the dlib embedder exist only for TF.js and stay there.
+   */
+  runtime?: string;
+  /** ONNX Runtime execution provider: cpu | cuda (default env FACEFLOW_ORT_PROVIDER, else cpu) */
+  onnxProvider?: string;
   detector?: Partial<DetectorConfig>;
   /** average the embeddings of the chip and its mirror image (default true; costs a second forward pass) */
   flip?: boolean;
@@ -65,6 +76,8 @@ export interface EngineConfig {
 export interface RunOptions {
   /** compute embeddings (default true) */
   embed?: boolean;
+  /** detection only: box, score and keypoints, no landmarks and no embedding (detection evaluation) */
+  detectOnly?: boolean;
   /** the whole image is one face crop: skip detection (the notebook's 96x96 pictures) */
   wholeImageIsFace?: boolean;
   /** keep at most this many faces per image, largest score first */
@@ -93,6 +106,20 @@ export interface RunOptions {
   minScore?: number;
 }
 
+/** Short detector names the CLI accepts (--detector), and the registry entries they stand for. */
+export const DETECTOR_ALIASES: Readonly<Record<string, string>> = { blazeface: 'facemesh-detection-full', yunet: 'yunet-2023mar' };
+
+/** The detectors the engine can run, by registry name. */
+const SUPPORTED_DETECTORS = ['facemesh-detection-full', 'yunet-2023mar'];
+
+export type ModelRuntime = 'onnx' | 'tfjs';
+
+/** The common contract of the detector wrappers (BlazeFaceDetector, YuNetDetector). */
+export interface FaceDetector {
+  run(images: RgbImage[], regions?: ReadonlyArray<readonly Box[] | undefined>, override?: { scoreThreshold?: number }): Promise<Detection[][]>;
+  dispose(): void | Promise<void>;
+}
+
 export const DEFAULT_MODELS = {
   detector: 'facemesh-detection-full',
   /** looks near faces of the previous frame (RunOptions.regions), where faces are large: short range */
@@ -111,7 +138,7 @@ export async function defaultModelPaths(): Promise<{ detector: string; regionDet
 
 interface Embedder {
   run(chips: Uint8Array[]): Promise<Float32Array[]>;
-  dispose(): void;
+  dispose(): void | Promise<void>;
 }
 
 export interface EmbedderInfo {
@@ -120,6 +147,8 @@ export interface EmbedderInfo {
   dim: number;
   /** side of the aligned chip the model takes */
   chipSize: number;
+  /** how the chip is aligned: dlib's 51-landmark chip (default) or the ArcFace 5-point template (SFace) */
+  alignment?: 'dlib' | 'arcface';
   /** a decision threshold shipped with the model itself (a projection head's, recalibrated when trained) */
   threshold?: number;
   /**
@@ -135,17 +164,25 @@ async function loadEmbedder(
   spec: NonNullable<NonNullable<EngineConfig['models']>['embedder']>,
   registry: ModelRegistry,
   cacheDir: string | undefined,
-): Promise<{ embedder: Embedder; info: EmbedderInfo }> {
+  runtime: RuntimeName = 'auto',
+  provider?: string,
+): Promise<{ embedder: Embedder; info: EmbedderInfo; runtime: ModelRuntime }> {
   if (typeof spec !== 'string') {
     const e = await GraphEmbedder.load(spec);
-    return { embedder: e, info: { name: spec.name ?? `file:${spec.path}`, dim: e.dim, chipSize: spec.inputSize } };
+    return { embedder: e, info: { name: spec.name ?? `file:${spec.path}`, dim: e.dim, chipSize: spec.inputSize }, runtime: 'tfjs' };
   }
   const resolved = await resolveModel(spec, { registry, ...(cacheDir ? { cacheDir } : {}) });
   const entry = resolved.entry;
   if (entry.kind !== 'embedder') throw new FaceflowError('INVALID_CONFIG', `model "${spec}" is a ${entry.kind}, not an embedder`);
+  if (runtime === 'tfjs' && entry.format === 'onnx') throw new FaceflowError('INVALID_CONFIG', `embedder "${entry.name}" is an ONNX model but the runtime is forced to tfjs; use --embedder faceapi-recognition or --runtime auto`);
   if (entry.format === 'face-api-weights') {
     const e = await DlibResNetEmbedder.load({ manifestPath: resolved.main });
-    return { embedder: e, info: { name: entry.name, dim: 128, chipSize: EMBED_INPUT } };
+    return { embedder: e, info: { name: entry.name, dim: 128, chipSize: EMBED_INPUT }, runtime: 'tfjs' };
+  }
+  if (entry.format === 'onnx') {
+    if (!entry.name.startsWith('sface-')) throw new FaceflowError('INVALID_CONFIG', `ONNX embedder "${entry.name}" is not wired into the engine; use --embedder sface-2021dec-int8bq or faceapi-recognition`);
+    const e = await SFaceEmbedder.load({ modelPath: resolved.main, name: entry.name, provider: parseProviderName(provider) });
+    return { embedder: e, info: { name: entry.name, dim: SFACE_DIM, chipSize: SFACE_INPUT, alignment: 'arcface' }, runtime: 'onnx' };
   }
   const { width, normalisation, channelOrder } = entry.input;
   const e = await GraphEmbedder.load({
@@ -157,7 +194,7 @@ async function loadEmbedder(
     ...(channelOrder ? { channelOrder } : {}),
     ...(entry.output.embeddingDim !== undefined ? { dim: entry.output.embeddingDim } : {}),
   });
-  return { embedder: e, info: { name: entry.name, dim: e.dim, chipSize: width } };
+  return { embedder: e, info: { name: entry.name, dim: e.dim, chipSize: width }, runtime: 'tfjs' };
 }
 
 /** Loads a projection head for the base embedder `info`; on failure, disposes `owned` and throws. */
@@ -175,6 +212,7 @@ async function loadHead(dir: string, info: EmbedderInfo, owned: Array<{ dispose(
         name: head.embedderName(info.name),
         dim: head.dim,
         chipSize: info.chipSize,
+        ...(info.alignment ? { alignment: info.alignment } : {}),
         threshold: head.threshold,
         distanceAtFar1e3: identify.threshold,
         ...(identify.fallback ? { distanceAtFar1e3Fallback: true } : {}),
@@ -187,10 +225,54 @@ async function loadHead(dir: string, info: EmbedderInfo, owned: Array<{ dispose(
   }
 }
 
+/** What the engine's models run on, and which detector it uses. */
+export interface EngineModels {
+  detector: { name: string; runtime: ModelRuntime; provider?: string };
+  landmarks: { name: string; runtime: ModelRuntime };
+  embedder: { name: string; runtime: ModelRuntime };
+}
+
+async function loadDetector(
+  name: string,
+  runtime: RuntimeName,
+  config: EngineConfig,
+  where: { registry: ModelRegistry; cacheDir?: string },
+): Promise<{ detector: FaceDetector; info: EngineModels['detector'] }> {
+  const model = await resolveModel(name, where);
+  const entry = model.entry;
+  if (entry.kind !== 'detector') throw new FaceflowError('INVALID_CONFIG', `model "${name}" is a ${entry.kind}, not a detector`);
+  if (!SUPPORTED_DETECTORS.includes(entry.name)) {
+    throw new FaceflowError('INVALID_CONFIG', `detector "${entry.name}" is not wired into the engine; use --detector yunet or --detector blazeface`);
+  }
+  const onnx = entry.format === 'onnx';
+  if (runtime === 'tfjs' && onnx) throw new FaceflowError('INVALID_CONFIG', `detector "${entry.name}" is an ONNX model but the runtime is forced to tfjs; use --detector blazeface or --runtime auto`);
+  if (runtime === 'onnx' && !onnx) throw new FaceflowError('INVALID_CONFIG', `detector "${entry.name}" is a TF.js model but the runtime is forced to onnx; use --detector yunet or --runtime auto`);
+  const d = config.detector ?? {};
+  if (onnx) {
+    const provider = parseProviderName(config.onnxProvider);
+    const detector = await YuNetDetector.load({
+      modelPath: model.main,
+      name: entry.name,
+      provider,
+      ...(d.minFaceSize !== undefined ? { minFaceSize: d.minFaceSize } : {}),
+      ...(d.scoreThreshold !== undefined ? { scoreThreshold: d.scoreThreshold } : {}),
+      ...(d.nmsIou !== undefined ? { nmsIou: d.nmsIou } : {}),
+      ...(d.regionScale !== undefined ? { regionScale: d.regionScale } : {}),
+      ...(d.regionScoreThreshold !== undefined ? { regionScoreThreshold: d.regionScoreThreshold } : {}),
+    });
+    return { detector, info: { name: entry.name, runtime: 'onnx', provider } };
+  }
+  const regionModel = await resolveModel(config.models?.regionDetector ?? DEFAULT_MODELS.regionDetector, where);
+  const detector = await BlazeFaceDetector.load({ ...d, modelPath: model.main, regionModelPath: regionModel.main });
+  return { detector, info: { name: entry.name, runtime: 'tfjs' } };
+}
+
 export class FaceEngine {
   private constructor(
     readonly runtime: RuntimeInfo,
-    private readonly detector: BlazeFaceDetector,
+    /** the detector, landmarks and embedder, and the runtime each runs on */
+    readonly models: EngineModels,
+    private readonly detector: FaceDetector,
     private readonly landmarker: Landmark68,
     private readonly embedder: Embedder,
     readonly embedderInfo: EmbedderInfo,
@@ -199,15 +281,14 @@ export class FaceEngine {
   ) {}
 
   static async load(config: EngineConfig = {}): Promise<FaceEngine> {
+    const runtimeName = parseRuntimeName(config.runtime);
+    if (config.onnxProvider !== undefined) parseProviderName(config.onnxProvider);
     const runtime = await initRuntime(config.backend === undefined ? {} : { backend: config.backend });
     const registry = await loadModelRegistry(config.registryFile ? { registryFile: config.registryFile } : {});
     const models = { ...DEFAULT_MODELS, ...config.models };
+    const detectorName = config.models?.detector ?? (runtimeName === 'onnx' ? DETECTOR_ALIASES.yunet! : DEFAULT_MODELS.detector);
     const where = { registry, ...(config.cacheDir ? { cacheDir: config.cacheDir } : {}) };
-    const [detectorModel, regionModel, landmarkModel] = await Promise.all([
-      resolveModel(models.detector, where),
-      resolveModel(models.regionDetector, where),
-      resolveModel(models.landmarks, where),
-    ]);
+    const landmarkModel = await resolveModel(models.landmarks, where);
     if (landmarkModel.entry.name !== DEFAULT_MODELS.landmarks) {
       throw new FaceflowError('INVALID_CONFIG', `landmarks model "${landmarkModel.entry.name}" is not supported; the aligner needs the 68-point ${DEFAULT_MODELS.landmarks}`);
     }
@@ -220,18 +301,23 @@ export class FaceEngine {
     if (!(cfg.landmarkCropScale >= 0.8 && cfg.landmarkCropScale <= 3)) {
       throw new FaceflowError('INVALID_CONFIG', `landmarkCropScale must be in [0.8, 3], got ${cfg.landmarkCropScale}`);
     }
-    const detector = await BlazeFaceDetector.load({ ...config.detector, modelPath: detectorModel.main, regionModelPath: regionModel.main });
-    const landmarker = await Landmark68.load({ manifestPath: landmarkModel.main }).catch((e) => {
-      detector.dispose();
+    const { detector, info: detectorInfo } = await loadDetector(DETECTOR_ALIASES[detectorName] ?? detectorName, runtimeName, config, where);
+    const landmarker = await Landmark68.load({ manifestPath: landmarkModel.main }).catch(async (e) => {
+      await detector.dispose();
       throw e;
     });
-    const { embedder, info } = await loadEmbedder(models.embedder, registry, config.cacheDir).catch((e) => {
-      detector.dispose();
+    const { embedder, info, runtime: embedderRuntime } = await loadEmbedder(models.embedder, registry, config.cacheDir, runtimeName, config.onnxProvider).catch(async (e) => {
+      await detector.dispose();
       landmarker.dispose();
       throw e;
     });
     const head = config.head ? await loadHead(config.head, info, [detector, landmarker, embedder]) : undefined;
-    const engine = new FaceEngine(runtime, detector, landmarker, embedder, head ? head.info : info, cfg, head?.head);
+    const engineModels: EngineModels = {
+      detector: detectorInfo,
+      landmarks: { name: landmarkModel.entry.name, runtime: 'tfjs' },
+      embedder: { name: info.name, runtime: embedderRuntime },
+    };
+    const engine = new FaceEngine(runtime, engineModels, detector, landmarker, embedder, head ? head.info : info, cfg, head?.head);
     if (config.qualityFloor !== undefined) {
       if (!(config.qualityFloor >= 0 && config.qualityFloor <= 1)) {
         engine.dispose();
@@ -281,6 +367,9 @@ export class FaceEngine {
         all.push({ img: images[imageIndex]!, det, imageIndex, trackOnly });
       }),
     );
+    if (options.detectOnly) {
+      return detections.map((dets) => dets.map((d) => ({ box: d.box, score: d.score, keypoints: d.keypoints, landmarks: [] })));
+    }
     const flat = all.filter((f) => !f.trackOnly);
 
     const landmarks = await this.landmarks(flat.map((f) => f.img), flat.map((f) => f.det.box), options.wholeImageIsFace ? 1 : this.cfg.landmarkCropScale);
@@ -290,8 +379,7 @@ export class FaceEngine {
     }
     let embeddings: Float32Array[] | undefined;
     if (options.embed ?? true) {
-      const size = this.embedderInfo.chipSize;
-      const chips = flat.map((f, i) => alignDlibChip(f.img, refined[i]!, size, this.cfg.chipPadding));
+      const chips = flat.map((f, i) => this.alignChip(f.img, refined[i]!));
       embeddings = await this.embedChips(chips);
     }
     const result: Face[][] = images.map(() => []);
@@ -312,8 +400,13 @@ export class FaceEngine {
   /** Aligned chips of every face (what the embedder sees), for benchmarks and debugging. */
   async alignedChips(images: RgbImage[], options: RunOptions = {}): Promise<Uint8Array[][]> {
     const faces = await this.run(images, { ...options, embed: false });
+    return faces.map((fs, i) => fs.map((f) => this.alignChip(images[i]!, f.landmarks)));
+  }
+
+  /** The chip this engine's embedder takes for a face with these 68 landmarks (dlib's chip, or ArcFace's). */
+  alignChip(image: RgbImage, landmarks68: Point[]): Uint8Array {
     const size = this.embedderInfo.chipSize;
-    return faces.map((fs, i) => fs.map((f) => alignDlibChip(images[i]!, f.landmarks, size, this.cfg.chipPadding)));
+    return this.embedderInfo.alignment === 'arcface' ? alignArcFaceChip(image, landmarks68, size) : alignDlibChip(image, landmarks68, size, this.cfg.chipPadding);
   }
 
   /** Embeds aligned chips of embedderInfo.chipSize (flip-averaged when configured, then through the head if any). */
@@ -363,10 +456,21 @@ export class FaceEngine {
   /** The configured quality floor. */
   qualityFloor = DEFAULT_QUALITY_FLOOR;
 
+  /** Frees every model; every one is disposed even if another throws (the first error is rethrown). */
   dispose(): void {
-    this.detector.dispose();
-    this.landmarker.dispose();
-    this.embedder.dispose();
-    this.head?.dispose();
+    let first: unknown;
+    const attempt = (f: () => unknown): void => {
+      try {
+        const r = f();
+        if (r instanceof Promise) r.catch(() => undefined);
+      } catch (e) {
+        first ??= e;
+      }
+    };
+    attempt(() => this.detector.dispose());
+    attempt(() => this.landmarker.dispose());
+    attempt(() => this.embedder.dispose());
+    attempt(() => this.head?.dispose());
+    if (first !== undefined) throw first;
   }
 }

