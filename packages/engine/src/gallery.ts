@@ -112,9 +112,9 @@ export class Gallery {
   }
 
   /** The same search by a chosen method (benchmarks and agreement tests compare methods on one gallery). */
-  searchWith(method: SearchMethod, query: Float32Array, k = 2): IdentityDistance[] {
+  searchWith(method: SearchMethod, query: Float32Array, k = 2, options: { rerank?: number } = {}): IdentityDistance[] {
     if (this.identities.size === 0) throw new FaceflowError('GALLERY_EMPTY', 'the gallery has no identities: enroll someone first');
-    return this.index.nearest(query, k, method).map((o) => ({ name: this.ownerNames[o.owner]!, distance: o.distance }));
+    return this.index.nearest(query, k, method, options.rerank).map((o) => ({ name: this.ownerNames[o.owner]!, distance: o.distance }));
   }
 
   /** Frees the index (native memory with hnsw); the gallery cannot be searched or changed after. */

@@ -58,7 +58,7 @@ export interface OwnerDistance {
 
 /** int8 quantisation scale: components of a unit vector in 128-d rarely exceed 0.4; larger ones clip. */
 const Q_SCALE = 300;
-const JS_SCAN_MAX_ROWS = 4096;
+const JS_SCAN_MAX_ROWS = 512;
 
 function quantise(src: Float32Array, dst: Int8Array, off: number): void {
   for (let j = 0; j < src.length; j++) {
@@ -279,7 +279,7 @@ export class SearchIndex {
   }
 
   /** The `k` nearest owners to `query`, nearest first, at exact (float) distances. */
-  nearest(query: Float32Array, k: number, method: SearchMethod = this.active): OwnerDistance[] {
+  nearest(query: Float32Array, k: number, method: SearchMethod = this.active, rerank = this.rerank): OwnerDistance[] {
     this.checkOpen();
     checkQuery(query, this.dim);
     if (this.n === 0) return [];
@@ -291,7 +291,7 @@ export class SearchIndex {
       const m = us.exactSearch(this.f32.subarray(0, this.n * this.dim), query, this.dim, Math.min(this.n, cover), us.MetricKind.IP, 1);
       return this.rerankRows(query, Array.from(m.keys, Number), k);
     }
-    const want = Math.min(this.n, Math.max(this.rerank, cover));
+    const want = Math.min(this.n, Math.max(rerank, cover));
     if (method === 'hnsw' && this.hnsw && this.hnswRows >= this.n) {
       const m = this.hnsw.search(query, want, 1);
       const rows = Array.from(m.keys, Number).filter((r) => r < this.n);

@@ -82,8 +82,8 @@ describe('gallery search index (issue 14)', () => {
   }
 
   it('exact_search_matches_a_brute_force_scan_above_the_js_scan_size', () => {
-    const { exact, r } = buildPair('exact', 3000, 11); // > 4096 rows: the native scan
-    expect(exact.embeddingCount).toBeGreaterThan(4096);
+    const { exact, r } = buildPair('exact', 3000, 11); // > 512 rows: the native scan
+    expect(exact.embeddingCount).toBeGreaterThan(512);
     for (let i = 0; i < 50; i++) {
       const q = randomUnit(r);
       const brute = exact
