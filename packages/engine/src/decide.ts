@@ -6,6 +6,9 @@
 import { FaceflowError } from '@faceflow/shared';
 import type { Gallery } from './gallery.js';
 
+/** What identify needs of a gallery: its k-nearest search (a Gallery, or one of its methods in a benchmark). */
+export type Searchable = Pick<Gallery, 'search'>;
+
 export function l2Distance(a: Float32Array, b: Float32Array): number {
   if (a.length !== b.length) throw new FaceflowError('INVALID_ARGUMENT', `embedding sizes differ: ${a.length} vs ${b.length}`);
   let s = 0;
@@ -48,7 +51,7 @@ export interface IdentifyResult {
   reason: 'match' | 'above-threshold' | 'ambiguous';
 }
 
-export function identify(embedding: Float32Array, gallery: Gallery, options: IdentifyOptions): IdentifyResult {
+export function identify(embedding: Float32Array, gallery: Searchable, options: IdentifyOptions): IdentifyResult {
   const margin = options.margin ?? 0.03;
   if (!(margin >= 0)) throw new FaceflowError('INVALID_ARGUMENT', `margin must be >= 0, got ${margin}`);
   const [best, second] = gallery.search(embedding, 2);

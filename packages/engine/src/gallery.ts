@@ -1,7 +1,8 @@
 /**
  * The gallery: named identities with several embeddings each (the notebook's `database` dictionary, grown
- * up). Search is vectorised: all embeddings sit in one row-major Float32Array, and since every embedding is
- * L2-normalised, |q - e|^2 = 2 - 2 q.e, so a 1:N search is one pass of dot products.
+ * up). Search goes through the search index (search/index.ts, issue 14): all embeddings sit in one
+ * row-major Float32Array changed row by row, scanned exactly for small galleries and through an int8 scan or
+ * an HNSW graph, re-ranked in float, for large ones.
  */
 import { readFile } from 'node:fs/promises';
 import {
@@ -14,6 +15,7 @@ import {
   writeFileAtomic,
   type GalleryFile,
 } from '@faceflow/shared';
+import { SearchIndex, type SearchIndexOptions, type SearchMethod } from './search/index.js';
 
 export interface IdentityDistance {
   name: string;
@@ -29,16 +31,25 @@ export function galleryReadError(file: string, e: unknown): FaceflowError {
   return new FaceflowError('INVALID_ARGUMENT', `cannot read gallery file ${file}: ${(e as Error)?.message ?? String(e)}`, { cause: e });
 }
 
+export interface GalleryOptions {
+  /** how `search` finds the nearest identities (issue 14; default: exact for small galleries, int8 + float re-ranking for large) */
+  search?: SearchIndexOptions;
+}
+
 export class Gallery {
-  private readonly identities = new Map<string, { embeddings: Float32Array[]; metadata: Record<string, string>; updatedAt: number }>();
+  private readonly identities = new Map<string, { owner: number; metadata: Record<string, string>; updatedAt: number }>();
   /** bumped on every change, as a store's version is */
   private version = 0;
-  private matrix: Float32Array | undefined;
-  private rowOwner: Int32Array | undefined;
+  private readonly index: SearchIndex;
   private ownerNames: string[] = [];
 
-  constructor(readonly model: string, readonly dim: number) {
+  constructor(
+    readonly model: string,
+    readonly dim: number,
+    options: GalleryOptions = {},
+  ) {
     if (!Number.isInteger(dim) || dim <= 0) throw new FaceflowError('INVALID_ARGUMENT', `gallery dim must be a positive integer, got ${dim}`);
+    this.index = new SearchIndex(dim, options.search);
   }
 
   get size(): number {
@@ -46,9 +57,17 @@ export class Gallery {
   }
 
   get embeddingCount(): number {
-    let n = 0;
-    for (const v of this.identities.values()) n += v.embeddings.length;
-    return n;
+    return this.index.rows;
+  }
+
+  /** The search method the next query uses (exact, int8 or hnsw; hnsw once its background build caught up). */
+  get searchMethod(): SearchMethod {
+    return this.index.active;
+  }
+
+  /** Resolves when a background index build (hnsw) holds every embedding. */
+  whenSearchReady(): Promise<void> {
+    return this.index.whenReady();
   }
 
   names(): string[] {
@@ -62,73 +81,54 @@ export class Gallery {
   embeddingsOf(name: string): Float32Array[] {
     const id = this.identities.get(name);
     if (!id) throw new FaceflowError('NOT_FOUND', `no identity "${name}" in the gallery`);
-    return id.embeddings;
+    return this.index.rowsOf(id.owner);
   }
 
   /** Adds embeddings to an identity (created if new); validated by the same rules as every gallery store. */
   add(name: string, embeddings: Float32Array[], metadata?: Record<string, string>): void {
     checkIdentityId(name);
     const existing = this.identities.get(name);
-    const all = [...(existing?.embeddings ?? []), ...embeddings.map((e) => Float32Array.from(e))];
-    checkEmbeddings(name, all.map((e) => Array.from(e)), this.dim);
-    this.identities.set(name, { embeddings: all, metadata: { ...existing?.metadata, ...metadata }, updatedAt: Date.now() });
+    // validated whole (the stores' limit counts the embeddings held too) before anything changes
+    checkEmbeddings(name, [...(existing ? this.index.rowsOf(existing.owner) : []), ...embeddings].map((e) => Array.from(e)), this.dim);
+    const owner = existing?.owner ?? this.index.newOwner();
+    this.index.add(owner, embeddings.map((e) => Float32Array.from(e)));
+    this.ownerNames[owner] = name;
+    this.identities.set(name, { owner, metadata: { ...existing?.metadata, ...metadata }, updatedAt: Date.now() });
     this.version++;
-    this.matrix = undefined;
   }
 
+  /** Removes an identity if present (false if it was not): the replace step of a re-enrolment. */
   remove(name: string): boolean {
-    const had = this.identities.delete(name);
-    if (had) {
-      this.version++;
-      this.matrix = undefined;
-    }
-    return had;
+    const id = this.identities.get(name);
+    if (!id) return false;
+    this.index.removeOwner(id.owner);
+    this.identities.delete(name);
+    this.version++;
+    return true;
   }
 
-  private index(): { matrix: Float32Array; rowOwner: Int32Array } {
-    if (this.matrix && this.rowOwner) return { matrix: this.matrix, rowOwner: this.rowOwner };
-    const rows = this.embeddingCount;
-    const matrix = new Float32Array(rows * this.dim);
-    const rowOwner = new Int32Array(rows);
-    this.ownerNames = [];
-    let r = 0;
-    for (const [name, id] of this.identities) {
-      const owner = this.ownerNames.push(name) - 1;
-      for (const e of id.embeddings) {
-        matrix.set(e, r * this.dim);
-        rowOwner[r++] = owner;
-      }
-    }
-    this.matrix = matrix;
-    this.rowOwner = rowOwner;
-    return { matrix, rowOwner };
+  /** Deletes an identity; an unknown name is an error and changes nothing. */
+  delete(name: string): void {
+    if (!this.remove(name)) throw new FaceflowError('NOT_FOUND', `no identity "${name}" in the gallery: nothing deleted (see the names with \`faceflow gallery list\`)`);
   }
 
   /** The `k` nearest identities to `query` (distance to each identity's closest embedding), nearest first. */
   search(query: Float32Array, k = 2): IdentityDistance[] {
     if (this.identities.size === 0) throw new FaceflowError('GALLERY_EMPTY', 'the gallery has no identities: enroll someone first');
-    if (query.length !== this.dim) throw new FaceflowError('INVALID_ARGUMENT', `query has ${query.length} values, gallery wants ${this.dim}`);
-    const { matrix, rowOwner } = this.index();
-    const best = new Float32Array(this.ownerNames.length).fill(-Infinity);
-    const dim = this.dim;
-    for (let r = 0, off = 0; r < rowOwner.length; r++, off += dim) {
-      let dot = 0;
-      for (let j = 0; j < dim; j++) dot += matrix[off + j]! * query[j]!;
-      const o = rowOwner[r]!;
-      if (dot > best[o]!) best[o] = dot;
-    }
-    // partial selection of the top k by similarity
-    const top: number[] = [];
-    for (let o = 0; o < best.length; o++) {
-      if (top.length < k) {
-        top.push(o);
-        top.sort((a, b) => best[b]! - best[a]!);
-      } else if (best[o]! > best[top[top.length - 1]!]!) {
-        top[top.length - 1] = o;
-        top.sort((a, b) => best[b]! - best[a]!);
-      }
-    }
-    return top.map((o) => ({ name: this.ownerNames[o]!, distance: Math.sqrt(Math.max(0, 2 - 2 * best[o]!)) }));
+    if (!(Number.isInteger(k) && k >= 1)) throw new FaceflowError('INVALID_ARGUMENT', `k must be an integer >= 1, got ${k}`);
+    return this.index.nearest(query, k).map((o) => ({ name: this.ownerNames[o.owner]!, distance: o.distance }));
+  }
+
+  /** The same search by a chosen method (benchmarks and agreement tests compare methods on one gallery). */
+  searchWith(method: SearchMethod, query: Float32Array, k = 2, options: { rerank?: number } = {}): IdentityDistance[] {
+    if (this.identities.size === 0) throw new FaceflowError('GALLERY_EMPTY', 'the gallery has no identities: enroll someone first');
+    return this.index.nearest(query, k, method, options.rerank).map((o) => ({ name: this.ownerNames[o.owner]!, distance: o.distance }));
+  }
+
+  /** Frees the index (native memory with hnsw); the gallery cannot be searched or changed after. */
+  close(): void {
+    this.index.close();
+    this.identities.clear();
   }
 
   /** The gallery as the one gallery file format of @faceflow/shared (also read by FileGalleryStore). */
@@ -142,23 +142,27 @@ export class Gallery {
       updatedAt: Date.now(),
       identities: [...this.identities].map(([name, v]) => ({
         id: name,
-        embeddings: v.embeddings.map((e) => Array.from(e, (x) => Math.round(x * 1e7) / 1e7)),
+        embeddings: this.index.rowsOf(v.owner).map((e) => Array.from(e, (x) => Math.round(x * 1e7) / 1e7)),
         metadata: v.metadata,
         updatedAt: v.updatedAt,
       })),
     };
   }
 
-  static parse(text: string, source = 'gallery'): Gallery {
+  static parse(text: string, source = 'gallery', options: GalleryOptions = {}): Gallery {
     const content = parseGalleryFile(text, source);
     if (content.model === undefined) {
       throw new FaceflowError('GALLERY_FORMAT', `gallery file ${source}: has no "model": cannot tell which embeddings it holds`);
     }
     const dim = content.dim ?? content.identities[0]?.embeddings[0]?.length;
     if (dim === undefined) throw new FaceflowError('GALLERY_FORMAT', `gallery file ${source}: has no "dim" and no embeddings`);
-    const g = new Gallery(content.model, dim);
+    const g = new Gallery(content.model, dim, options);
     for (const id of content.identities) {
-      g.identities.set(id.id, { embeddings: id.embeddings.map((e) => Float32Array.from(e)), metadata: id.metadata, updatedAt: id.updatedAt });
+      // parseGalleryFile validated every identity already
+      const owner = g.index.newOwner();
+      g.index.add(owner, id.embeddings.map((e) => Float32Array.from(e)));
+      g.ownerNames[owner] = id.id;
+      g.identities.set(id.id, { owner, metadata: id.metadata, updatedAt: id.updatedAt });
     }
     g.version = content.version;
     return g;
@@ -173,13 +177,13 @@ export class Gallery {
     await writeFileAtomic(file, JSON.stringify(this.toJSON()));
   }
 
-  static async load(file: string): Promise<Gallery> {
+  static async load(file: string, options: GalleryOptions = {}): Promise<Gallery> {
     let text: string;
     try {
       text = await readFile(file, 'utf8');
     } catch (e) {
       throw galleryReadError(file, e);
     }
-    return Gallery.parse(text, file);
+    return Gallery.parse(text, file, options);
   }
 }

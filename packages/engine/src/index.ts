@@ -39,3 +39,4 @@ export {
 } from './models/facemesh.js';
 export * from './redact.js';
 export * from './shot-cut.js';
+export * from './search/index.js';

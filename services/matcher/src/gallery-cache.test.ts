@@ -122,4 +122,26 @@ describe('GalleryCache', () => {
     expect([cache.version, cache.size, cache.current]).toEqual([0, 0, undefined]);
     await cache.close();
   });
+
+  it('an_enrolment_or_deletion_changes_the_held_hnsw_index_in_place_without_a_reload', async () => {
+    const store = new MemoryGalleryStore();
+    for (let i = 0; i < 300; i++) await store.put(`p${i}`, [person(100 + i)]);
+    const cache = new GalleryCache({ store, search: { method: 'hnsw' } });
+    await cache.start();
+    const held = cache.current!;
+    await held.whenSearchReady();
+    expect(held.searchMethod).toBe('hnsw');
+    const dave = person(9);
+    await store.put('dave', [dave]);
+    await tick();
+    await store.delete('p7');
+    await tick();
+    // the same Gallery object (no snapshot reload), its graph still complete: the change went into it
+    expect(cache.current).toBe(held);
+    expect(held.searchMethod).toBe('hnsw');
+    expect(held.search(Float32Array.from(dave), 1)[0]?.name).toBe('dave');
+    expect(held.has('p7')).toBe(false);
+    expect(held.search(Float32Array.from(person(107)), 1)[0]?.name).not.toBe('p7');
+    await cache.close();
+  });
 });

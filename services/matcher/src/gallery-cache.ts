@@ -1,10 +1,14 @@
 /**
  * The matcher's view of the gallery: the GalleryStore (Redis in the services, memory in `faceflow run`) is
- * the source of truth; this holds it in memory as an engine `Gallery` (vectorised search) and keeps it in
+ * the source of truth; this holds it in memory as an engine `Gallery` (its search index: exact, int8 or HNSW,
+ * changed row by row, issue 14) and keeps it in
  * step with change notifications: a change whose version follows the one held is applied on its own (the
  * identity is re-read from the store); a gap (a missed notification, e.g. while Redis was down), an import
  * (the whole gallery replaced) or anything unexpected reloads a full snapshot. `refresh()` is also safe to
- * call on a timer as a backstop.
+ * call on a timer as a backstop. A store that streams its snapshot (Redis: HSCAN batches, issue 14) fills a
+ * new gallery batch by batch while the one held keeps serving; the changes made meanwhile queue behind the
+ * load and are applied after it (a put re-reads its identity, a delete removes it), which reaches the
+ * store's state whichever of them the batches already showed.
  *
  * Versions only grow, so a store whose version is below the one held has lost its gallery (Redis restarted
  * without persistence, or flushed), whatever it holds since: enrolments made into it start a new count from 1
@@ -18,7 +22,7 @@
  * not re-enrolled). To empty a gallery on purpose, delete its identities (the version moves on); do not drop
  * its keys.
  */
-import { Gallery } from '@faceflow/engine';
+import { Gallery, type SearchIndexOptions } from '@faceflow/engine';
 import { silentLogger, type GalleryChange, type GalleryIdentity, type GallerySnapshot, type GalleryStore, type Logger, type Metrics, type Unsubscribe } from '@faceflow/shared';
 
 export interface GalleryCacheOptions {
@@ -30,6 +34,10 @@ export interface GalleryCacheOptions {
   onChange?: (version: number) => void;
   /** The gallery gauges (version, identities, store lost), set on every change rather than on a timer. */
   metrics?: Metrics;
+  /** How the gallery is searched (issue 14: exact, int8 or hnsw, or auto by size). */
+  search?: SearchIndexOptions;
+  /** Identities per read when the store streams its snapshot (default: the store's). */
+  batchSize?: number;
 }
 
 export class GalleryCache {
@@ -104,7 +112,7 @@ export class GalleryCache {
   private build(identities: GalleryIdentity[]): Gallery | undefined {
     const first = identities.find((i) => i.embeddings[0]);
     if (!first) return undefined;
-    const g = new Gallery(this.o.model ?? first.metadata.model ?? 'unknown', first.embeddings[0]!.length);
+    const g = new Gallery(this.o.model ?? first.metadata.model ?? 'unknown', first.embeddings[0]!.length, { search: this.o.search });
     for (const i of identities) this.addTo(g, i);
     return g;
   }
@@ -119,15 +127,45 @@ export class GalleryCache {
     }
   }
 
+  /**
+   * Reads the store's gallery: in batches where the store streams (Redis: a million identities never come
+   * in one reply, and the gallery held keeps serving while the new one fills), else one snapshot.
+   */
+  private async read(): Promise<{ head: Omit<GallerySnapshot, 'identities'>; count: number; gallery: Gallery | undefined }> {
+    const store = this.o.store;
+    if (!store.snapshotStream) {
+      const snap = await store.snapshot();
+      return { head: snap, count: snap.identities.length, gallery: this.build(snap.identities) };
+    }
+    let g: Gallery | undefined;
+    try {
+      const head = await store.snapshotStream((batch) => {
+        for (const i of batch) {
+          if (!i.embeddings[0]) continue;
+          g ??= new Gallery(this.o.model ?? i.metadata.model ?? 'unknown', i.embeddings[0].length, { search: this.o.search });
+          g.remove(i.id); // a streamed identity can come twice: the later one wins
+          this.addTo(g, i);
+        }
+      }, { batchSize: this.o.batchSize });
+      return { head, count: g?.size ?? 0, gallery: g };
+    } catch (e) {
+      (g as Gallery | undefined)?.close();
+      throw e;
+    }
+  }
+
   private async reload(): Promise<void> {
-    const snap = await this.o.store.snapshot();
-    if (this.keepHeld(snap)) {
+    const { head: snap, count, gallery } = await this.read();
+    if (this.keepHeld(snap, count)) {
+      gallery?.close();
       this.changed();
       return;
     }
-    if (this.orphaned) this.logger.warn('the gallery store was restored by an import: reloaded', { version: snap.version, identities: snap.identities.length, heldVersion: this.held });
+    if (this.orphaned) this.logger.warn('the gallery store was restored by an import: reloaded', { version: snap.version, identities: count, heldVersion: this.held });
     this.orphaned = false;
-    this.gallery = this.build(snap.identities);
+    const previous = this.gallery;
+    this.gallery = gallery;
+    previous?.close(); // searches are synchronous: none is using it now; frees an HNSW graph's native memory
     this.held = snap.version;
     this.epoch = snap.epoch;
     this.logger.info('gallery loaded', { version: snap.version, identities: this.gallery?.size ?? 0 });
@@ -135,7 +173,7 @@ export class GalleryCache {
   }
 
   /** True when `snap` must not replace the gallery held: the store lost it, and holds no import since. */
-  private keepHeld(snap: GallerySnapshot): boolean {
+  private keepHeld(snap: Omit<GallerySnapshot, 'identities'>, storeIdentities: number): boolean {
     if (snap.imported !== undefined) return false; // a whole gallery, put there after any loss (a loss wipes the mark)
     const continued = snap.version >= this.held && (this.epoch === undefined || snap.epoch === this.epoch);
     if (!this.orphaned && (this.size === 0 || continued)) return false;
@@ -144,7 +182,7 @@ export class GalleryCache {
         heldVersion: this.held,
         identities: this.size,
         storeVersion: snap.version,
-        storeIdentities: snap.identities.length,
+        storeIdentities,
       });
       this.orphaned = true;
     }
@@ -186,5 +224,6 @@ export class GalleryCache {
   async close(): Promise<void> {
     await this.unsubscribe?.().catch(() => undefined);
     await this.chain;
+    this.gallery?.close();
   }
 }

@@ -36,7 +36,7 @@ async function main(): Promise<void> {
     logger.warn("the projection head records no distance at FAR 1e-3 (trained before heads did): tracks are named at its accuracy-optimal threshold, which names more strangers; train it again or set FACEFLOW_MATCH_THRESHOLD", { head: config.head!.dir, threshold });
   }
   if (thresholdSource === 'fallback') logger.warn('no calibration for FACEFLOW_MODEL and no FACEFLOW_MATCH_THRESHOLD: using the fallback threshold', { model, threshold });
-  const cache = new GalleryCache({ store, model, logger, metrics });
+  const cache = new GalleryCache({ store, model, logger, metrics, search: { method: config.searchMethod, approx: config.searchApprox, approxRows: config.searchApproxRows } });
   let ready = false;
   // readiness follows the broker and Redis (issue 12); liveness (/livez) does not, so an outage restarts nothing
   const health = new HealthMonitor({

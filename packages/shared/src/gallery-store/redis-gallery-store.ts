@@ -34,6 +34,7 @@ import {
   type GalleryListener,
   type GalleryReplacement,
   type GallerySnapshot,
+  type GallerySnapshotHead,
   type GalleryStore,
   type PutOptions,
   type Unsubscribe,
@@ -307,6 +308,37 @@ export class RedisGalleryStore implements GalleryStore {
       ...(model !== null ? { model } : {}),
       ...(imported !== null ? { imported: Number(imported) } : {}),
       ...(epoch !== null ? { epoch } : {}),
+    };
+  }
+
+  /** HSCAN in batches: bounded replies and memory, however large the gallery (types.ts: not atomic). */
+  async snapshotStream(onBatch: (identities: GalleryIdentity[]) => void, options: { batchSize?: number } = {}): Promise<GallerySnapshotHead> {
+    this.check();
+    const batchSize = options.batchSize ?? 1000;
+    if (!(Number.isInteger(batchSize) && batchSize >= 1)) throw new FaceflowError('INVALID_ARGUMENT', `batchSize must be an integer >= 1, got ${batchSize}`);
+    let res: [Error | null, unknown][] | null;
+    try {
+      res = await this.redis.multi().get(this.keys.version).get(this.keys.model).get(this.keys.imported).get(this.keys.epoch).exec();
+    } catch (e) {
+      throw storeError(e, 'snapshot');
+    }
+    if (!res) throw storeError(new Error('transaction aborted'), 'snapshot');
+    const failed = res.find(([e]) => e)?.[0];
+    if (failed) throw storeError(failed, 'snapshot');
+    const [version, model, imported, epoch] = res.map(([, v]) => v as string | null);
+    let cursor = '0';
+    do {
+      const [next, flat] = await this.redis.hscan(this.keys.identities, cursor, 'COUNT', batchSize).catch((e: unknown) => Promise.reject(storeError(e, 'snapshot')));
+      cursor = next;
+      const batch: GalleryIdentity[] = [];
+      for (let i = 0; i + 1 < flat.length; i += 2) batch.push(this.parse(flat[i + 1]!, flat[i]!));
+      if (batch.length > 0) onBatch(batch);
+    } while (cursor !== '0');
+    return {
+      version: version === null || version === undefined ? 0 : Number(version),
+      ...(model != null ? { model } : {}),
+      ...(imported != null ? { imported: Number(imported) } : {}),
+      ...(epoch != null ? { epoch } : {}),
     };
   }
 

@@ -40,6 +40,9 @@ export interface GallerySnapshot {
   epoch?: string;
 }
 
+/** A snapshot without its identities (what snapshotStream reports besides the batches). */
+export type GallerySnapshotHead = Omit<GallerySnapshot, 'identities'>;
+
 /** A whole gallery to put in place of a store's (a gallery file's content). */
 export interface GalleryReplacement {
   identities: GalleryIdentity[];
@@ -69,6 +72,15 @@ export interface GalleryStore {
   version(): Promise<number>;
   /** All identities together with the version they reflect, read atomically. */
   snapshot(): Promise<GallerySnapshot>;
+  /**
+   * Optional (issue 14: a million identities are too many for one reply): the identities in batches of
+   * about `batchSize`, and what a snapshot reports besides them. Not atomic: the version is the one read
+   * before the first batch, and a change made while streaming may or may not show in the batches (an
+   * identity may even come twice: the later one wins), so a reader that subscribed before streaming applies
+   * every change above that version again (put: re-read the identity; delete: remove it) and reaches the
+   * store's state.
+   */
+  snapshotStream?(onBatch: (identities: GalleryIdentity[]) => void, options?: { batchSize?: number }): Promise<GallerySnapshotHead>;
   /**
    * Replaces the whole gallery, atomically: afterwards it holds exactly `r.identities` (checked as by put),
    * at version max(current, r.version) + 1, recorded as `imported`; notifies one change of type "import".
