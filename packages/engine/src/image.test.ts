@@ -6,6 +6,7 @@ import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FaceflowError } from '@faceflow/shared';
 import { decodeImage, encodeJpeg, encodePng, imageFromRgb, resizeImage, sniffImageFormat } from './image.js';
+import { failure } from './failure.testkit.js';
 
 sharp.concurrency(1); // two shared cores
 
@@ -18,16 +19,6 @@ afterAll(async () => {
 });
 
 /** Resolves to the FaceflowError that `p` rejects with (fails the test if it resolves or throws anything else). */
-async function failure(p: Promise<unknown>): Promise<FaceflowError> {
-  try {
-    await p;
-  } catch (e) {
-    expect(e).toBeInstanceOf(FaceflowError);
-    return e as FaceflowError;
-  }
-  throw new Error('expected a rejection');
-}
-
 function noise(width = 256, height = 256): sharp.Sharp {
   return sharp({ create: { width, height, channels: 3, background: '#888888', noise: { type: 'gaussian', mean: 128, sigma: 40 } } });
 }

@@ -16,6 +16,7 @@ import { BlazeFaceDetector } from '../src/models/detector.js';
 import { defaultModelPaths, FaceEngine } from '../src/engine.js';
 import { initRuntime } from '../src/runtime/tf.js';
 import { GROUP_PHOTOS } from './fixtures.js';
+import { failure } from '../src/failure.testkit.js';
 
 const noise = (n: number): Float32Array => Float32Array.from({ length: n }, (_, i) => (i * 2654435761) % 251);
 
@@ -25,16 +26,6 @@ async function rssGrowthMb(f: () => Promise<unknown>, warm: number, n: number): 
   const before = process.memoryUsage().rss;
   for (let i = 0; i < n; i++) await f();
   return (process.memoryUsage().rss - before) / 2 ** 20;
-}
-
-async function failure(p: Promise<unknown>): Promise<FaceflowError> {
-  try {
-    await p;
-  } catch (e) {
-    expect(e).toBeInstanceOf(FaceflowError);
-    return e as FaceflowError;
-  }
-  throw new Error('expected a rejection');
 }
 
 describe('ONNX models from registry packages', () => {

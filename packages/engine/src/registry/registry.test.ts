@@ -22,18 +22,9 @@ import {
   validateModelEntry,
   verifyModelFiles,
 } from './index.js';
+import { failure } from '../failure.testkit.js';
 
 const sha256 = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
-
-async function failure(p: Promise<unknown>): Promise<FaceflowError> {
-  try {
-    await p;
-  } catch (e) {
-    expect(e).toBeInstanceOf(FaceflowError);
-    return e as FaceflowError;
-  }
-  throw new Error('expected a rejection');
-}
 
 function failureSync(f: () => unknown): FaceflowError {
   try {

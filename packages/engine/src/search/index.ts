@@ -321,10 +321,7 @@ export class SearchIndex {
       const b = best.get(o);
       if (b === undefined || dot > b) best.set(o, dot);
     }
-    return [...best]
-      .sort((a, b) => b[1] - a[1] || a[0] - b[0])
-      .slice(0, k)
-      .map(([owner, dot]) => ({ owner, distance: Math.sqrt(Math.max(0, 2 - 2 * dot)) }));
+    return nearestOwners(best, k);
   }
 
   /** The plain JS scan (small galleries, or where usearch does not load). */
@@ -339,10 +336,7 @@ export class SearchIndex {
       const b = best.get(o);
       if (b === undefined || dot > b) best.set(o, dot);
     }
-    return [...best]
-      .sort((a, b) => b[1] - a[1] || a[0] - b[0])
-      .slice(0, k)
-      .map(([owner, dot]) => ({ owner, distance: Math.sqrt(Math.max(0, 2 - 2 * dot)) }));
+    return nearestOwners(best, k);
   }
 
   /** Stops the background build and drops the native graph (its memory goes with the next GC). */
@@ -358,4 +352,12 @@ export class SearchIndex {
     this.ownerRows = [];
     this.n = 0;
   }
+}
+
+/** The k owners of highest dot product, nearest first (ties by owner), as L2 distances of unit vectors. */
+function nearestOwners(best: Map<number, number>, k: number): OwnerDistance[] {
+  return [...best]
+    .sort((a, b) => b[1] - a[1] || a[0] - b[0])
+    .slice(0, k)
+    .map(([owner, dot]) => ({ owner, distance: Math.sqrt(Math.max(0, 2 - 2 * dot)) }));
 }
