@@ -133,6 +133,12 @@ export class OnnxModel {
         intraOpNumThreads: threads,
         interOpNumThreads: 1,
         graphOptimizationLevel: 'all',
+        // weight-only int8 files (SFace int8bq: DequantizeLinear on constant weights, float activations):
+        // with QDQ handling on, ONNX Runtime keeps every DequantizeLinear to run on each call, since no int8
+        // kernel takes them; off, constant folding turns them into float weights once, at load. Same
+        // outputs, less work per call (profiled for issue 11, see BENCHMARKS.md). No model here has
+        // quantized activations, which would need QDQ handling for its int8 kernels.
+        extra: { session: { disable_quant_qdq: '1' } },
         // warnings go to stderr on every load otherwise; errors still throw
         logSeverityLevel: 3,
       });
