@@ -16,7 +16,9 @@
 # FACEFLOW_GPU_DIR (default ~/.cache/faceflow/onnxruntime-gpu-<version>), so a second run installs nothing.
 #
 # Usage: bash scripts/gpu-check.sh [arguments of scripts/gpu-check.mjs, e.g. --faces 1000 --frames 120]
-# Environment: FACEFLOW_PIP (a pip command, default python3 -m pip), FACEFLOW_GPU_DIR.
+# Environment: FACEFLOW_PIP (a pip command, default python3 -m pip), FACEFLOW_GPU_DIR. On a machine without
+# access to PyPI, pip's own settings point it at a mirror or a folder of wheels (PIP_INDEX_URL, or
+# PIP_NO_INDEX=1 PIP_FIND_LINKS=DIR); scripts/setup.sh's model step needs the same.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
