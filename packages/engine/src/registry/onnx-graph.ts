@@ -14,18 +14,24 @@
  *   them in every call. Such inputs are removed, as onnxruntime's `remove_initializer_from_input.py` does
  *   for initializers. Inputs read only inside a subgraph (If/Loop bodies) are not seen by this scan, so a
  *   graph with subgraphs keeps its unread inputs.
+ * - 'prelu-as-relu': every PRelu(x, slope) node becomes Relu(x) = p, Sub(x, p) = n, Mul(n, slope) = m,
+ *   Add(p, m) = y: the same numbers (one of p and m is exactly 0, x - p is exactly min(x, 0); a zero's sign
+ *   may differ), for any slope, but on ONNX Runtime's CPU provider PRelu with a per-channel slope takes a slow path that
+ *   cost SFace most of its time per face, and the four plain element-wise kernels do not (profiled for
+ *   issue 11, see BENCHMARKS.md). Intermediate tensors are named `<y>__faceflow_prelu_<p|n|m>`.
  *
  * The edit works on the protobuf wire format with protobufjs's Reader/Writer: only the fields named below
  * are decoded and re-encoded, every other field is copied byte for byte, so no field of any ONNX version is
  * lost (a schema-based decode drops fields its onnx.proto does not know). Field numbers from onnx.proto:
  * ModelProto.graph = 7; GraphProto.initializer = 5, input = 11, output = 12, value_info = 13;
  * TensorProto.name = 8; ValueInfoProto.name = 1, type = 2; TypeProto.tensor_type = 1;
- * TypeProto.Tensor.shape = 2; TensorShapeProto.dim = 1; Dimension.dim_value = 1, dim_param = 2.
+ * TypeProto.Tensor.shape = 2; TensorShapeProto.dim = 1; Dimension.dim_value = 1, dim_param = 2;
+ * GraphProto.node = 1; NodeProto.input = 1, output = 2, name = 3, op_type = 4, domain = 7.
  */
 import protobuf from 'protobufjs';
 import { FaceflowError } from '@faceflow/shared';
 
-export const GRAPH_FIXES = ['symbolic-dims', 'symbolic-spatial-dims', 'drop-unused-inputs'] as const;
+export const GRAPH_FIXES = ['symbolic-dims', 'symbolic-spatial-dims', 'drop-unused-inputs', 'prelu-as-relu'] as const;
 export type GraphFix = (typeof GRAPH_FIXES)[number];
 
 interface Field {
@@ -107,7 +113,51 @@ function symbolicValueInfo(vi: Uint8Array, keep: readonly number[]): Uint8Array 
   return editFields(vi, 'a graph input or output', { 2: type });
 }
 
+/** A NodeProto of the default domain: op_type, inputs, outputs, name. */
+function node(op: string, inputs: string[], outputs: string[], name: string): Uint8Array {
+  const w = protobuf.Writer.create();
+  for (const i of inputs) w.uint32((1 << 3) | 2).string(i);
+  for (const o of outputs) w.uint32((2 << 3) | 2).string(o);
+  w.uint32((3 << 3) | 2).string(name);
+  w.uint32((4 << 3) | 2).string(op);
+  return w.finish();
+}
+
+/** 'prelu-as-relu': each PRelu node replaced in place (the graph's node order stays topological) by four. */
+function preluAsRelu(graph: Uint8Array): { graph: Uint8Array; changed: number } {
+  let changed = 0;
+  const parts: Uint8Array[] = [];
+  for (const f of fields(graph, 'the graph')) {
+    if (f.no !== 1 || !f.payload) {
+      parts.push(f.raw);
+      continue;
+    }
+    const nf = fields(f.payload, 'a node');
+    const str = (no: number): string[] => nf.filter((x) => x.no === no && x.payload).map((x) => stringOf(x.payload!));
+    const domain = str(7)[0] ?? '';
+    // a PRelu with attributes or of another domain is not the ONNX operator: left as it is
+    if (str(4)[0] !== 'PRelu' || (domain !== '' && domain !== 'ai.onnx') || nf.some((x) => x.no === 5)) {
+      parts.push(f.raw);
+      continue;
+    }
+    const [x, slope] = str(1);
+    const [y] = str(2);
+    if (!x || !slope || !y) throw new FaceflowError('MODEL_LOAD', `not a valid ONNX model: a PRelu node has inputs [${str(1).join(', ')}] and outputs [${str(2).join(', ')}]`);
+    const name = str(3)[0] || y;
+    const t = (k: string): string => `${y}__faceflow_prelu_${k}`;
+    parts.push(
+      lengthDelimited(1, node('Relu', [x], [t('p')], `${name}__faceflow_relu`)),
+      lengthDelimited(1, node('Sub', [x, t('p')], [t('n')], `${name}__faceflow_sub`)),
+      lengthDelimited(1, node('Mul', [t('n'), slope], [t('m')], `${name}__faceflow_mul`)),
+      lengthDelimited(1, node('Add', [t('p'), t('m')], [y], `${name}__faceflow_add`)),
+    );
+    changed++;
+  }
+  return { graph: concat(parts), changed };
+}
+
 function editGraph(graph: Uint8Array, fix: GraphFix): { graph: Uint8Array; changed: number } {
+  if (fix === 'prelu-as-relu') return preluAsRelu(graph);
   let changed = 0;
   if (fix === 'symbolic-dims' || fix === 'symbolic-spatial-dims') {
     const keepBatch = fix === 'symbolic-spatial-dims';

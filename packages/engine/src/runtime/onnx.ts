@@ -9,9 +9,10 @@
  *
  * CUDA: onnxruntime-node's npm package ships only the CPU provider; its postinstall would download the
  * CUDA provider from NuGet, which the project skips (.npmrc) so that `npm ci` needs only the npm registry.
- * A user with CUDA 12 puts `libonnxruntime_providers_cuda.so` and `libonnxruntime_providers_shared.so` of
- * the same ONNX Runtime version (e.g. from the `onnxruntime-gpu` PyPI wheel) into onnxruntime-node's binary
- * folder (`cudaProviderDir()`), or runs its installer: `ONNXRUNTIME_NODE_INSTALL=cuda12 node
+ * A user with CUDA puts `libonnxruntime_providers_cuda.so` and `libonnxruntime_providers_shared.so` of
+ * the same ONNX Runtime version (e.g. from the `onnxruntime-gpu` PyPI wheel; its 1.30.0 is built for CUDA 13,
+ * whose runtime libraries come with its `cuda` and `cudnn` extras) into onnxruntime-node's binary folder
+ * (`cudaProviderDir()`), as scripts/gpu-check.sh does, or runs its installer: `ONNXRUNTIME_NODE_INSTALL=cuda12 node
  * node_modules/onnxruntime-node/script/install`.
  *
  * No module-level mutable state: every session belongs to the wrapper that created it and is released by
@@ -133,6 +134,12 @@ export class OnnxModel {
         intraOpNumThreads: threads,
         interOpNumThreads: 1,
         graphOptimizationLevel: 'all',
+        // weight-only int8 files (SFace int8bq: DequantizeLinear on constant weights, float activations):
+        // with QDQ handling on, ONNX Runtime keeps every DequantizeLinear to run on each call, since no int8
+        // kernel takes them; off, constant folding turns them into float weights once, at load. Same
+        // outputs, less work per call (profiled for issue 11, see BENCHMARKS.md). No model here has
+        // quantized activations, which would need QDQ handling for its int8 kernels.
+        extra: { session: { disable_quant_qdq: '1' } },
         // warnings go to stderr on every load otherwise; errors still throw
         logSeverityLevel: 3,
       });
