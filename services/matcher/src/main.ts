@@ -30,7 +30,8 @@ async function main(): Promise<void> {
   const metrics = createMetrics({ collectDefault: true, defaultLabels: { service: 'matcher' } });
   const topics = topicNames(config.topicPrefix);
   const bus = new KafkaBus({ brokers: [...config.kafkaBrokers], clientId: 'faceflow-matcher', logger, metrics });
-  const store = await RedisGalleryStore.open({ url: config.redisUrl, keyPrefix: config.galleryPrefix, logger });
+  // issue 15: sealed at rest with FACEFLOW_GALLERY_KEY_FILE; without it the store warns that templates are in plaintext
+  const store = await RedisGalleryStore.open({ url: config.redisUrl, keyPrefix: config.galleryPrefix, logger, ...(config.galleryKey ? { key: config.galleryKey } : {}) });
   const { model, threshold, thresholdSource } = matcherModelAndThreshold(config);
   if (thresholdSource === 'head-accuracy-optimal') {
     logger.warn("the projection head records no distance at FAR 1e-3 (trained before heads did): tracks are named at its accuracy-optimal threshold, which names more strangers; train it again or set FACEFLOW_MATCH_THRESHOLD", { head: config.head!.dir, threshold });
