@@ -7,7 +7,7 @@ import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { GalleryKey, l2normalize } from '@faceflow/shared';
+import { AuditEventSchema, GalleryKey, l2normalize } from '@faceflow/shared';
 import { RedisGalleryStore } from '@faceflow/shared/redis';
 import { config, probeRedis, skipUnlessReachable, uniq } from '../../../test/shared/infra.js';
 import { faceflow, json, type CliResult } from './helpers.js';
@@ -112,7 +112,8 @@ describe.each(targets)('faceflow gallery against %s', (_name, target, skip) => {
   it.skipIf(skip)('with_a_key_file_import_seals_the_gallery_no_key_or_the_rotated_away_key_is_one_line_and_the_new_key_reads_it', async () => {
     const at = target();
     const [k1, k2] = [path.join(dir, `k1-${uniq()}.key`), path.join(dir, `k2-${uniq()}.key`)];
-    const run = (args: string[], keyFile?: string): Promise<CliResult> => faceflow(['gallery', ...args, ...at], DEADLINE_MS, { FACEFLOW_GALLERY_KEY_FILE: keyFile });
+    const auditLog = path.join(dir, `audit-${uniq()}.jsonl`);
+    const run = (args: string[], keyFile?: string): Promise<CliResult> => faceflow(['gallery', ...args, ...at], DEADLINE_MS, { FACEFLOW_GALLERY_KEY_FILE: keyFile, FACEFLOW_AUDIT_LOG: auditLog });
     for (const k of [k1, k2]) expect((await faceflow(['gallery', 'new-key', k], DEADLINE_MS)).code).toBe(0);
     expect((await stat(k1)).mode & 0o777).toBe(0o600);
     expect(await readFile(k1, 'utf8')).toMatch(/^[A-Za-z0-9+/]{43}=\n$/);
@@ -135,6 +136,22 @@ describe.each(targets)('faceflow gallery against %s', (_name, target, skip) => {
     expect([oldKey.code, oneLine(oldKey)]).toEqual([1, [expect.stringMatching(/GALLERY_KEY: .* is sealed under key [0-9a-f]{16}, but FACEFLOW_GALLERY_KEY_FILE holds key/)]]);
     const listed = json(await run(['list', '--json'], k2));
     expect(listed.identities.map((i: { id: string }) => i.id)).toEqual(['alice', 'bob']);
+    expect((await run(['delete', 'bob'], k2)).code).toBe(0);
+
+    // issue 15 item 4: every command is one audit event, the operator named, no template in it
+    const audit = (await readFile(auditLog, 'utf8')).trim().split('\n');
+    const events = audit.map((l) => AuditEventSchema.decode(Buffer.from(l)));
+    expect(events.map((e) => [e.action, e.outcome, e.code, e.identity])).toEqual([
+      ['gallery.import', 'ok', undefined, undefined],
+      ['gallery.list', 'failed', 'GALLERY_KEY', undefined],
+      ['gallery.rotate-key', 'ok', undefined, undefined],
+      ['gallery.list', 'failed', 'GALLERY_KEY', undefined],
+      ['gallery.list', 'ok', undefined, undefined],
+      ['gallery.delete', 'ok', undefined, 'bob'],
+    ]);
+    expect(events[2]).toMatchObject({ fromKey: GalleryKey.fromFile(k1).id, toKey: GalleryKey.fromFile(k2).id, actorKind: 'operator', service: 'faceflow', source: os.hostname() });
+    expect(audit.join('\n')).not.toContain(String(vec(1)[0]));
+    expect((await stat(auditLog)).mode & 0o777).toBe(0o600);
   });
 
   it.skipIf(skip)('refuses a gallery of another model and a bad file in one line, writing nothing', async () => {

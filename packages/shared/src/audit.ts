@@ -3,7 +3,9 @@
  * the service log (always) and published on the audit topic (when a bus is given). A publish that fails is
  * logged as an error with the event (the log line already holds it) and does not fail the call it audits:
  * the gallery stays usable while Kafka is down, and the log remains the record. Never pass a template.
+ * A command (no service log) appends each event as one JSON line to a file instead (FACEFLOW_AUDIT_LOG).
  */
+import { appendFile } from 'node:fs/promises';
 import { createHash, randomUUID } from 'node:crypto';
 import type { Bus } from './bus/types.js';
 import type { Logger } from './logger.js';
@@ -16,6 +18,8 @@ export interface AuditTrailOptions {
   bus?: Pick<Bus, 'publish'>;
   /** the audit topic (topicNames(prefix).audit) */
   topic?: string;
+  /** a file the events are appended to, one JSON line each (created mode 0600) */
+  file?: string;
 }
 
 /** The id an API key is audited under: the first 16 hex digits of its SHA-256 (the digest the service is configured with). */
@@ -32,6 +36,7 @@ export class AuditTrail {
   async record(r: AuditRecord): Promise<AuditEvent> {
     const event = AuditEventSchema.validate({ ...r, id: randomUUID(), ts: Date.now(), service: this.o.service });
     this.o.logger.info('audit', { audit: event });
+    if (this.o.file) await appendFile(this.o.file, `${AuditEventSchema.encode(event).toString('utf8')}\n`, { mode: 0o600 });
     if (this.o.bus && this.o.topic) {
       try {
         await this.o.bus.publish(this.o.topic, [{ key: event.gallery, value: AuditEventSchema.encode(event) }]);

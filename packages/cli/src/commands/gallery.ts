@@ -9,7 +9,12 @@
  * under a new key (re-wrapping its data key) and/or a new data key (re-sealing every record).
  */
 import { open, stat } from 'node:fs/promises';
+import os from 'node:os';
 import {
+  AuditTrail,
+  silentLogger,
+  type AuditAction,
+  type KeyRotationResult,
   GALLERY_KEY_ENV,
   GalleryKey,
   deleteIdentity,
@@ -63,6 +68,28 @@ async function openTarget(ctx: CommandContext, create: boolean): Promise<Target>
   return { store, name: `${redactUrl(url!)} (prefix "${keyPrefix}")` };
 }
 
+/**
+ * The audit trail of the gallery commands (issue 15, item 4): with FACEFLOW_AUDIT_LOG set, every command
+ * appends one AuditEvent (the operator: OS user and host) to that file, succeeded or failed.
+ */
+async function audited<T>(ctx: CommandContext, action: AuditAction, run: () => Promise<T>, describe: (r: T) => { version?: number; fromKey?: string; toKey?: string } = () => ({})): Promise<T> {
+  const file = process.env.FACEFLOW_AUDIT_LOG;
+  if (!file) return run();
+  const trail = new AuditTrail({ logger: silentLogger, service: 'faceflow', file });
+  const gallery = str(ctx, 'gallery') ?? `${str(ctx, 'redis') ? redactUrl(str(ctx, 'redis')!) : '?'} ${str(ctx, 'gallery-prefix') ?? DEFAULT_GALLERY_KEY_PREFIX}`;
+  const identity = action === 'gallery.delete' ? ctx.positionals[0] : undefined;
+  const base = { action, actorKind: 'operator' as const, actor: os.userInfo().username || 'unknown', source: os.hostname() || 'unknown', gallery, ...(identity ? { identity } : {}) };
+  let r: T;
+  try {
+    r = await run();
+  } catch (e) {
+    await trail.record({ ...base, outcome: 'failed', code: e instanceof FaceflowError ? e.code : 'INTERNAL' });
+    throw e;
+  }
+  await trail.record({ ...base, outcome: 'ok', ...describe(r) });
+  return r;
+}
+
 async function withTarget<T>(ctx: CommandContext, create: boolean, fn: (t: Target) => Promise<T>): Promise<T> {
   const t = await openTarget(ctx, create);
   try {
@@ -86,7 +113,7 @@ const importCmd: CommandSpec = {
   maxPositionals: 1,
   async run(ctx) {
     const file = ctx.positionals[0]!;
-    const { r, name } = await withTarget(ctx, true, async (t) => ({ r: await importGalleryFile(t.store, file, galleryKeyOption()), name: t.name }));
+    const { r, name } = await audited(ctx, 'gallery.import', () => withTarget(ctx, true, async (t) => ({ r: await importGalleryFile(t.store, file, galleryKeyOption()), name: t.name })), (x) => ({ version: x.r.version }));
     const shown = r.removed.slice(0, 10).join(', ') + (r.removed.length > 10 ? ', ...' : '');
     const removed = r.removed.length ? `; removed ${r.removed.length} not in the file: ${shown}` : '';
     ctx.out(`imported ${r.identities} identities from ${file} into ${name}: version ${r.version}${r.model ? `, model ${r.model}` : ''}${removed}`, { target: name, ...r });
@@ -108,7 +135,7 @@ const exportCmd: CommandSpec = {
   async run(ctx) {
     const file = ctx.positionals[0]!;
     const model = str(ctx, 'model');
-    const { r, name } = await withTarget(ctx, false, async (t) => ({ r: await exportGalleryFile(t.store, file, { ...(model !== undefined ? { model } : {}), ...galleryKeyOption() }), name: t.name }));
+    const { r, name } = await audited(ctx, 'gallery.export', () => withTarget(ctx, false, async (t) => ({ r: await exportGalleryFile(t.store, file, { ...(model !== undefined ? { model } : {}), ...galleryKeyOption() }), name: t.name })), (x) => ({ version: x.r.version }));
     ctx.out(`exported ${r.identities} identities from ${name} to ${file}: version ${r.version}${r.model ? `, model ${r.model}` : ' (no model recorded: pass --model)'}`, { target: name, file, ...r });
   },
 };
@@ -121,7 +148,7 @@ const listCmd: CommandSpec = {
   help: [...STORE_HELP],
   maxPositionals: 0,
   async run(ctx) {
-    const { r, name } = await withTarget(ctx, false, async (t) => ({ r: await listGallery(t.store), name: t.name }));
+    const { r, name } = await audited(ctx, 'gallery.list', () => withTarget(ctx, false, async (t) => ({ r: await listGallery(t.store), name: t.name })), (x) => ({ version: x.r.version }));
     const head = `${name}: version ${r.version}, ${r.identities.length} identities${r.model ? `, model ${r.model}` : ''}${r.dim ? `, dim ${r.dim}` : ''}`;
     const rows = r.identities.map((i) => `${i.id.padEnd(24)} ${String(i.embeddings).padStart(4)} embeddings  ${i.updatedAt ? new Date(i.updatedAt).toISOString() : '-'}`);
     ctx.out([head, ...rows].join('\n'), r);
@@ -138,7 +165,7 @@ const deleteCmd: CommandSpec = {
   maxPositionals: 1,
   async run(ctx) {
     const id = ctx.positionals[0]!;
-    const { c, name } = await withTarget(ctx, false, async (t) => ({ c: await deleteIdentity(t.store, id), name: t.name }));
+    const { c, name } = await audited(ctx, 'gallery.delete', () => withTarget(ctx, false, async (t) => ({ c: await deleteIdentity(t.store, id), name: t.name })), (x) => ({ version: x.c.version }));
     ctx.out(`deleted ${JSON.stringify(id)} from ${name}: version ${c.version}`, { target: name, ...c });
   },
 };
@@ -191,10 +218,16 @@ const rotateKeyCmd: CommandSpec = {
     const current = galleryKeyOption().key;
     const key = newFile !== undefined ? GalleryKey.fromFile(newFile) : current;
     if (!key) throw new UsageError(`give --new-key-file FILE, or set ${GALLERY_KEY_ENV} to seal the gallery under that key`);
-    const { r, name } = await withTarget(ctx, false, async (t) => {
-      if (!t.store.rotateKey) throw new FaceflowError('INVALID_ARGUMENT', `${t.name} keeps no templates at rest`);
-      return { r: await t.store.rotateKey({ key, newDataKey }), name: t.name };
-    });
+    const { r, name } = await audited(
+      ctx,
+      'gallery.rotate-key',
+      () =>
+        withTarget(ctx, false, async (t): Promise<{ r: KeyRotationResult; name: string }> => {
+          if (!t.store.rotateKey) throw new FaceflowError('INVALID_ARGUMENT', `${t.name} keeps no templates at rest`);
+          return { r: await t.store.rotateKey({ key, newDataKey }), name: t.name };
+        }),
+      (x) => ({ ...(x.r.fromKey ? { fromKey: x.r.fromKey } : {}), toKey: x.r.toKey }),
+    );
     const how = r.fromKey === undefined ? 'sealed the plaintext gallery' : r.resealed > 0 ? `re-sealed ${r.resealed} identities under data key ${r.toDataKey}` : `re-wrapped data key ${r.toDataKey}`;
     ctx.out(`${name}: ${how}, key ${r.fromKey ?? '(none)'} -> ${r.toKey}${newFile !== undefined ? `; set ${GALLERY_KEY_ENV}=${newFile} for every service and command` : ''}`, { target: name, ...r });
   },
