@@ -90,6 +90,21 @@ describe.skipIf(skip)('RedisGalleryStore (real Redis)', () => {
     await Promise.all([plain.close(), sealed.close()]);
   });
 
+  it('two_writers_with_the_key_sealing_one_plaintext_gallery_at_once_lose_nothing', async () => {
+    const prefix = freshPrefix();
+    const plain = await openSealed(prefix);
+    await plain.put('alice', [vec(1)]);
+    await plain.close();
+    const [a, b] = [await openSealed(prefix, key), await openSealed(prefix, key)];
+    await Promise.all([a.put('bob', [vec(2)]), b.put('carol', [vec(3)]), a.put('dave', [vec(4)], { metadata: {} })]);
+    await Promise.all([a.close(), b.close()]);
+    const values = Object.values(await raw!.hgetall(`${prefix}identities`));
+    expect(values.every((v) => v.startsWith('ff1.'))).toBe(true);
+    const c = await openSealed(prefix, key);
+    expect((await c.list()).map((i) => i.id)).toEqual(['alice', 'bob', 'carol', 'dave']);
+    await c.close();
+  });
+
   it('a_running_store_keeps_its_data_key_when_another_process_rewraps_it_under_a_new_key', async () => {
     const prefix = freshPrefix();
     const matcher = await openSealed(prefix, key);

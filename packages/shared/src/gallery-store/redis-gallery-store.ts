@@ -255,7 +255,7 @@ export class RedisGalleryStore implements GalleryStore {
 
   /** Before a write of templates: a store with a key over a plaintext gallery seals it whole first. */
   private async writable(): Promise<void> {
-    if (this.key && !this.cipher) await this.rotateKey({ key: this.key });
+    if (this.key && !this.cipher) await this.rekey({ key: this.key }, true);
   }
 
   private parse(raw: string, id: string): GalleryIdentity {
@@ -544,10 +544,16 @@ export class RedisGalleryStore implements GalleryStore {
 
   /** See GalleryStore.rotateKey: one script, refused (and built again) when the gallery changed meanwhile. */
   async rotateKey(o: KeyRotation): Promise<KeyRotationResult> {
+    return (await this.rekey(o, false))!;
+  }
+
+  /** `sealOnly`: seal a plaintext gallery, and do nothing once another writer sealed it meanwhile. */
+  private async rekey(o: KeyRotation, sealOnly: boolean): Promise<KeyRotationResult | undefined> {
     this.check();
     for (let attempt = 1; attempt <= 20; attempt++) {
       const snap = await this.snapshot(); // opens every record: a tampered one stops the rotation here
       const before = this.cipher;
+      if (sealOnly && before) return undefined;
       const readKeyring = this.keyringRaw;
       const next = rotatedCipher(before, o);
       const all = !before || o.newDataKey === true;
