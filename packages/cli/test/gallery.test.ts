@@ -3,11 +3,11 @@
  * and against the real Redis at FACEFLOW_REDIS_URL (its own random key prefix, deleted afterwards; skipped
  * with a message when Redis is unreachable outside CI). Every run has a deadline (the helper's timeout).
  */
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { l2normalize } from '@faceflow/shared';
+import { AuditEventSchema, GalleryKey, l2normalize } from '@faceflow/shared';
 import { RedisGalleryStore } from '@faceflow/shared/redis';
 import { config, probeRedis, skipUnlessReachable, uniq } from '../../../test/shared/infra.js';
 import { faceflow, json, type CliResult } from './helpers.js';
@@ -15,18 +15,21 @@ import { faceflow, json, type CliResult } from './helpers.js';
 const DEADLINE_MS = 30_000;
 const redisSkip = skipUnlessReachable(await probeRedis());
 const prefixes: string[] = [];
+/** the key file each sealed Redis prefix ends under (issue 15), to open it for the cleanup */
+const sealedPrefixes = new Map<string, string>();
 let dir: string;
 
 beforeAll(async () => {
   dir = await mkdtemp(path.join(os.tmpdir(), 'faceflow-gallery-cli-'));
 });
 afterAll(async () => {
-  await rm(dir, { recursive: true, force: true });
   for (const keyPrefix of prefixes) {
-    const s = await RedisGalleryStore.open({ url: config.redisUrl, keyPrefix });
+    const keyFile = sealedPrefixes.get(keyPrefix);
+    const s = await RedisGalleryStore.open({ url: config.redisUrl, keyPrefix, ...(keyFile ? { key: GalleryKey.fromFile(keyFile) } : {}) });
     await s.drop();
     await s.close();
   }
+  await rm(dir, { recursive: true, force: true }); // after the key files were read
 });
 
 const vec = (seed: number): number[] => l2normalize(Array.from({ length: 8 }, (_, i) => Math.sin(seed * 7 + i) + 0.01));
@@ -104,6 +107,51 @@ describe.each(targets)('faceflow gallery against %s', (_name, target, skip) => {
     expect(json(restored)).toMatchObject({ version: 8, identities: 1 });
     const relisted = json(await faceflow(['gallery', 'list', '--json', ...again], DEADLINE_MS));
     expect(relisted.identities).toEqual((await list()).identities);
+  });
+
+  it.skipIf(skip)('with_a_key_file_import_seals_the_gallery_no_key_or_the_rotated_away_key_is_one_line_and_the_new_key_reads_it', async () => {
+    const at = target();
+    const [k1, k2] = [path.join(dir, `k1-${uniq()}.key`), path.join(dir, `k2-${uniq()}.key`)];
+    const auditLog = path.join(dir, `audit-${uniq()}.jsonl`);
+    const run = (args: string[], keyFile?: string): Promise<CliResult> => faceflow(['gallery', ...args, ...at], DEADLINE_MS, { FACEFLOW_GALLERY_KEY_FILE: keyFile, FACEFLOW_AUDIT_LOG: auditLog });
+    for (const k of [k1, k2]) expect((await faceflow(['gallery', 'new-key', k], DEADLINE_MS)).code).toBe(0);
+    expect((await stat(k1)).mode & 0o777).toBe(0o600);
+    expect(await readFile(k1, 'utf8')).toMatch(/^[A-Za-z0-9+/]{43}=\n$/);
+    const again = await faceflow(['gallery', 'new-key', k1], DEADLINE_MS);
+    expect([again.code, oneLine(again)]).toEqual([1, [expect.stringMatching(/exists: a key file is never overwritten/)]]);
+
+    const src = await file(`plain-${uniq()}.json`, galleryDoc('m1', 1, [['alice', 1], ['bob', 2]]));
+    expect((await run(['import', src], k1)).code).toBe(0);
+    const redisPrefix = at[at.indexOf('--gallery-prefix') + 1];
+    if (at.includes('--redis')) sealedPrefixes.set(redisPrefix!, k1);
+    if (at.includes('--gallery')) expect(await readFile(at[1]!, 'utf8')).not.toContain(String(vec(1)[0]));
+
+    const noKey = await run(['list']);
+    expect([noKey.code, oneLine(noKey)]).toEqual([1, [expect.stringMatching(/GALLERY_KEY: .* is encrypted \(key [0-9a-f]{16}\): set FACEFLOW_GALLERY_KEY_FILE/)]]);
+    const rotated = await run(['rotate-key', '--new-key-file', k2, '--json'], k1);
+    expect(rotated.code).toBe(0);
+    if (at.includes('--redis')) sealedPrefixes.set(redisPrefix!, k2);
+    expect(json(rotated)).toMatchObject({ toKey: GalleryKey.fromFile(k2).id, fromKey: GalleryKey.fromFile(k1).id, resealed: 0 });
+    const oldKey = await run(['list'], k1);
+    expect([oldKey.code, oneLine(oldKey)]).toEqual([1, [expect.stringMatching(/GALLERY_KEY: .* is sealed under key [0-9a-f]{16}, but FACEFLOW_GALLERY_KEY_FILE holds key/)]]);
+    const listed = json(await run(['list', '--json'], k2));
+    expect(listed.identities.map((i: { id: string }) => i.id)).toEqual(['alice', 'bob']);
+    expect((await run(['delete', 'bob'], k2)).code).toBe(0);
+
+    // issue 15 item 4: every command is one audit event, the operator named, no template in it
+    const audit = (await readFile(auditLog, 'utf8')).trim().split('\n');
+    const events = audit.map((l) => AuditEventSchema.decode(Buffer.from(l)));
+    expect(events.map((e) => [e.action, e.outcome, e.code, e.identity])).toEqual([
+      ['gallery.import', 'ok', undefined, undefined],
+      ['gallery.list', 'failed', 'GALLERY_KEY', undefined],
+      ['gallery.rotate-key', 'ok', undefined, undefined],
+      ['gallery.list', 'failed', 'GALLERY_KEY', undefined],
+      ['gallery.list', 'ok', undefined, undefined],
+      ['gallery.delete', 'ok', undefined, 'bob'],
+    ]);
+    expect(events[2]).toMatchObject({ fromKey: GalleryKey.fromFile(k1).id, toKey: GalleryKey.fromFile(k2).id, actorKind: 'operator', service: 'faceflow', source: os.hostname() });
+    expect(audit.join('\n')).not.toContain(String(vec(1)[0]));
+    expect((await stat(auditLog)).mode & 0o777).toBe(0o600);
   });
 
   it.skipIf(skip)('refuses a gallery of another model and a bad file in one line, writing nothing', async () => {

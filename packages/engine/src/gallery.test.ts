@@ -2,7 +2,7 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { FileGalleryStore } from '@faceflow/shared';
+import { FileGalleryStore, GalleryKey } from '@faceflow/shared';
 import { Gallery } from './gallery.js';
 import { identify, verify, l2Distance } from './decide.js';
 
@@ -28,6 +28,28 @@ const dirs: string[] = [];
 afterAll(async () => Promise.all(dirs.map((d) => rm(d, { recursive: true, force: true }))));
 
 describe('Gallery', () => {
+  it('an_enrolled_gallery_saved_with_a_key_is_sealed_and_stays_sealed_when_saved_again', async () => {
+    // faceflow enroll / verify / identify go through Gallery.load and save (issue 15)
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'faceflow-gallery-sealed-'));
+    dirs.push(dir);
+    const file = path.join(dir, 'g.json');
+    const key = GalleryKey.generate().key;
+    const g = new Gallery('test', 8, { key });
+    g.add('alice', [unit(1)]);
+    await g.save(file);
+    const text = await readFile(file, 'utf8');
+    expect(JSON.parse(text)).toMatchObject({ version: 2, encryption: { kek: key.id }, identities: [{ id: 'alice' }] });
+    expect(text).not.toContain(String(Math.round(unit(1)[0]! * 1e7) / 1e7));
+    await expect(Gallery.load(file)).rejects.toMatchObject({ code: 'GALLERY_KEY', retriable: false, message: expect.stringMatching(/set FACEFLOW_GALLERY_KEY_FILE/) });
+    await expect(Gallery.load(file, { key: GalleryKey.generate().key })).rejects.toMatchObject({ code: 'GALLERY_KEY' });
+    const back = await Gallery.load(file, { key });
+    expect(l2Distance(back.embeddingsOf('alice')[0]!, unit(1))).toBeLessThan(1e-6);
+    back.add('bob', [unit(2)]);
+    await back.save(file);
+    expect(JSON.parse(await readFile(file, 'utf8'))).toMatchObject({ version: 2, encryption: { gallery: JSON.parse(text).encryption.gallery } });
+    expect((await Gallery.load(file, { key })).names()).toEqual(['alice', 'bob']);
+  });
+
   it('search returns the same nearest identities as brute force', () => {
     const g = new Gallery('test', 8);
     const people = Array.from({ length: 50 }, (_, i) => ({ name: `p${i}`, embs: [unit(i * 3 + 1), unit(i * 3 + 2)] }));

@@ -11,9 +11,12 @@ import {
   GALLERY_FILE_VERSION,
   checkEmbeddings,
   checkIdentityId,
+  GalleryCipher,
+  galleryFileText,
   parseGalleryFile,
   writeFileAtomic,
   type GalleryFile,
+  type GalleryKey,
 } from '@faceflow/shared';
 import { SearchIndex, type SearchIndexOptions, type SearchMethod } from './search/index.js';
 
@@ -34,6 +37,11 @@ export function galleryReadError(file: string, e: unknown): FaceflowError {
 export interface GalleryOptions {
   /** how `search` finds the nearest identities (issue 14; default: exact for small galleries, int8 + float re-ranking for large) */
   search?: SearchIndexOptions;
+  /**
+   * The key-encryption key (FACEFLOW_GALLERY_KEY_FILE, issue 15): opens an encrypted gallery file, and seals
+   * the file on save (a gallery read from an encrypted file is always saved sealed, under its own data key).
+   */
+  key?: GalleryKey;
 }
 
 export class Gallery {
@@ -42,6 +50,8 @@ export class Gallery {
   private version = 0;
   private readonly index: SearchIndex;
   private ownerNames: string[] = [];
+  /** seals save(): the file's own keyring when it was encrypted, else a new one when a key was given */
+  private cipher: GalleryCipher | undefined;
 
   constructor(
     readonly model: string,
@@ -50,6 +60,12 @@ export class Gallery {
   ) {
     if (!Number.isInteger(dim) || dim <= 0) throw new FaceflowError('INVALID_ARGUMENT', `gallery dim must be a positive integer, got ${dim}`);
     this.index = new SearchIndex(dim, options.search);
+    this.cipher = options.key ? GalleryCipher.create(options.key) : undefined;
+  }
+
+  /** Whether save() seals the file. */
+  get encrypted(): boolean {
+    return this.cipher !== undefined;
   }
 
   get size(): number {
@@ -150,7 +166,7 @@ export class Gallery {
   }
 
   static parse(text: string, source = 'gallery', options: GalleryOptions = {}): Gallery {
-    const content = parseGalleryFile(text, source);
+    const content = parseGalleryFile(text, source, options.key);
     if (content.model === undefined) {
       throw new FaceflowError('GALLERY_FORMAT', `gallery file ${source}: has no "model": cannot tell which embeddings it holds`);
     }
@@ -165,6 +181,7 @@ export class Gallery {
       g.identities.set(id.id, { owner, metadata: id.metadata, updatedAt: id.updatedAt });
     }
     g.version = content.version;
+    if (content.cipher) g.cipher = content.cipher;
     return g;
   }
 
@@ -174,7 +191,7 @@ export class Gallery {
 
   /** Writes atomically (temp file, fsync, rename), so a crash never leaves half a gallery. */
   async save(file: string): Promise<void> {
-    await writeFileAtomic(file, JSON.stringify(this.toJSON()));
+    await writeFileAtomic(file, galleryFileText(this.toJSON(), this.cipher));
   }
 
   static async load(file: string, options: GalleryOptions = {}): Promise<Gallery> {

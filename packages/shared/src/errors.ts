@@ -17,6 +17,10 @@ export const ERROR_CODES = {
   NOT_FOUND: false,
   GALLERY_EMPTY: false,
   GALLERY_FORMAT: false,
+  // issue 15: no key / another key than the gallery's (set FACEFLOW_GALLERY_KEY_FILE), and a sealed record or
+  // keyring that does not authenticate (tampered): retrying reads the same bytes with the same key
+  GALLERY_KEY: false,
+  GALLERY_INTEGRITY: false,
   MODEL_INTEGRITY: false,
   MODEL_LOAD: false,
   UNAUTHORIZED: false,

@@ -12,3 +12,4 @@ export * from './crop-store.js';
 export * from './health.js';
 export * from './image-header.js';
 export * from './close-all.js';
+export * from './audit.js';

@@ -10,6 +10,7 @@ describe('topics', () => {
       matches: 'matches',
       identityEvents: 'identity-events',
       galleryChanges: 'gallery-changes',
+      audit: 'faceflow.audit',
     });
   });
 

@@ -15,6 +15,8 @@ export const TOPIC_BASE_NAMES = {
   matches: 'matches',
   identityEvents: 'identity-events',
   galleryChanges: 'gallery-changes',
+  /** issue 15: the audit trail of gallery access (schemas/audit-event.ts), keyed by gallery */
+  audit: 'faceflow.audit',
 } as const;
 
 export type TopicKey = keyof typeof TOPIC_BASE_NAMES;

@@ -10,7 +10,7 @@
  * FACEFLOW_MATCH_THRESHOLD overrides either.
  */
 import { calibrationFor, headEmbedderName, headIdentifyThreshold, parseHeadEmbedderName, readHeadMetaSync, type HeadMeta } from '@faceflow/engine';
-import { baseConfigFields, defineConfig, field, optional, parsers, serviceConfigFields } from '@faceflow/shared';
+import { baseConfigFields, defineConfig, field, galleryKeyConfigFields, optional, parsers, serviceConfigFields } from '@faceflow/shared';
 import { DEFAULT_GALLERY_KEY_PREFIX } from '@faceflow/shared/redis';
 import { DEFAULT_MATCH_QUALITY_FLOOR, FALLBACK_THRESHOLD } from './stage.js';
 
@@ -22,6 +22,7 @@ function parseHead(raw: string): { dir: string; meta: HeadMeta } {
 export const matcherConfig = defineConfig({
   ...baseConfigFields,
   ...serviceConfigFields,
+  ...galleryKeyConfigFields,
   groupId: field({ env: 'FACEFLOW_MATCHER_GROUP', default: 'faceflow-matcher', parse: parsers.string({ max: 255 }), doc: 'consumer group on the faces topic' }),
   model: field({ env: 'FACEFLOW_MODEL', default: 'faceapi-recognition', parse: parsers.string({ max: 128 }), doc: 'base embedding model of the gallery (its calibration gives the threshold unless FACEFLOW_HEAD is set)' }),
   head: optional({

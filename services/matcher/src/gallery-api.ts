@@ -9,10 +9,14 @@
  * Every call needs `Authorization: Bearer <key>`; the service holds only the key's SHA-256 and compares
  * digests in constant time. Embeddings come from the same engine as the embedder's (loaded on first use).
  * Changes reach every matcher through the store's notifications.
+ *
+ * Every call on /v1/identities, allowed or refused, is audited (issue 15, item 4): an AuditEvent with the
+ * API key's id (never the key), the action, the identity, the client address and the outcome, in the log
+ * and on the audit topic.
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type http from 'node:http';
-import { FaceflowError, readBody, sendJson, type GalleryStore, type Logger } from '@faceflow/shared';
+import { apiKeyId, FaceflowError, isFaceflowError, readBody, sendJson, type AuditAction, type AuditTrail, type GalleryStore, type Logger } from '@faceflow/shared';
 
 export interface Embedder {
   /** The embedding of the largest face of an encoded image (NO_FACE when there is none). */
@@ -26,6 +30,8 @@ export interface GalleryApiOptions {
   embedder: () => Promise<Embedder>;
   maxBodyBytes?: number;
   logger?: Logger;
+  /** Records every call (issue 15); `gallery` names the store in the events (the Redis key prefix). */
+  audit?: { trail: AuditTrail; gallery: string };
 }
 
 export function sha256Hex(s: string | Buffer): string {
@@ -43,26 +49,69 @@ export function keyMatches(key: string, digests: string[]): boolean {
   return ok;
 }
 
+/** The audited action of a call on /v1/identities (undefined: a route the API does not serve). */
+function actionOf(method: string | undefined, rest: string): AuditAction | undefined {
+  if (rest === '' || rest === '/') return method === 'GET' ? 'gallery.list' : undefined;
+  if (method === 'DELETE') return 'gallery.delete';
+  if (method === 'PUT' || method === 'POST') return 'gallery.enroll';
+  return undefined;
+}
+
 export function galleryApi(o: GalleryApiOptions): (req: http.IncomingMessage, res: http.ServerResponse) => Promise<boolean> {
+  const serve = serveGalleryApi(o);
+  if (!o.audit) return async (req, res) => (await serve(req, res)).served;
+  const { trail, gallery } = o.audit;
+  return async (req, res) => {
+    const url = new URL(req.url ?? '/', 'http://x');
+    const rest = url.pathname.slice('/v1/identities'.length);
+    const action = url.pathname.startsWith('/v1/identities') ? actionOf(req.method, rest) : undefined;
+    const auth = /^Bearer (.+)$/.exec(req.headers.authorization ?? '');
+    let identity: string | undefined;
+    try {
+      identity = rest.length > 1 ? decodeURIComponent(rest.slice(1)) : undefined;
+    } catch {
+      identity = undefined;
+    }
+    const base = {
+      ...(auth ? { actorKind: 'api-key' as const, actor: apiKeyId(auth[1]!) } : { actorKind: 'anonymous' as const, actor: '-' }),
+      source: req.socket.remoteAddress ?? 'unknown',
+      gallery,
+      ...(identity !== undefined && identity.length > 0 && identity.length <= 256 ? { identity } : {}),
+    };
+    try {
+      const r = await serve(req, res);
+      if (action && r.served) await trail.record({ ...base, action, outcome: 'ok', ...(r.version !== undefined ? { version: r.version } : {}) });
+      return r.served;
+    } catch (e) {
+      if (action) {
+        const code = isFaceflowError(e) ? e.code : 'INTERNAL';
+        await trail.record({ ...base, action, outcome: code === 'UNAUTHORIZED' ? 'denied' : 'failed', code });
+      }
+      throw e;
+    }
+  };
+}
+
+function serveGalleryApi(o: GalleryApiOptions): (req: http.IncomingMessage, res: http.ServerResponse) => Promise<{ served: boolean; version?: number }> {
   const maxBytes = o.maxBodyBytes ?? 10 * 1024 * 1024;
   return async (req, res) => {
     const url = new URL(req.url ?? '/', 'http://x');
-    if (!url.pathname.startsWith('/v1/identities')) return false;
+    if (!url.pathname.startsWith('/v1/identities')) return { served: false };
     const auth = /^Bearer (.+)$/.exec(req.headers.authorization ?? '');
     if (!auth || o.keyDigests.length === 0 || !keyMatches(auth[1]!, o.keyDigests)) throw new FaceflowError('UNAUTHORIZED', 'a valid API key is required (Authorization: Bearer <key>)');
     const rest = url.pathname.slice('/v1/identities'.length);
     if (rest === '' || rest === '/') {
-      if (req.method !== 'GET') return false;
+      if (req.method !== 'GET') return { served: false };
       const [list, version] = await Promise.all([o.store.list(), o.store.version()]);
       sendJson(res, 200, { version, identities: list.map((i) => ({ id: i.id, embeddings: i.embeddings.length, metadata: i.metadata, updatedAt: i.updatedAt })) });
-      return true;
+      return { served: true, version };
     }
     const id = decodeURIComponent(rest.slice(1));
     if (req.method === 'DELETE') {
       const change = await o.store.delete(id);
       if (!change) throw new FaceflowError('NOT_FOUND', `no identity ${JSON.stringify(id)}`);
       sendJson(res, 200, change);
-      return true;
+      return { served: true, version: change.version };
     }
     if (req.method === 'PUT' || req.method === 'POST') {
       const body = await readBody(req, maxBytes);
@@ -70,8 +119,8 @@ export function galleryApi(o: GalleryApiOptions): (req: http.IncomingMessage, re
       const change = await o.store.put(id, [embedding], { mode: url.searchParams.get('mode') === 'append' ? 'append' : 'replace' });
       o.logger?.info('identity enrolled', { identity: id, version: change.version });
       sendJson(res, 200, change);
-      return true;
+      return { served: true, version: change.version };
     }
-    return false;
+    return { served: false };
   };
 }

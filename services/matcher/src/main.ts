@@ -14,7 +14,7 @@
  * embeds enrolment images through the same head.
  */
 import { decodeImage, FaceEngine } from '@faceflow/engine';
-import { attachStage, createLogger, createMetrics, FaceflowError, HealthMonitor, onShutdown, startOpsServer, topicNames } from '@faceflow/shared';
+import { attachStage, AuditTrail, createLogger, createMetrics, FaceflowError, HealthMonitor, onShutdown, startOpsServer, topicNames } from '@faceflow/shared';
 import { KafkaBus, pollConsumerLag } from '@faceflow/shared/kafka';
 import { RedisGalleryStore } from '@faceflow/shared/redis';
 import { matcherConfig, matcherModelAndThreshold } from './config.js';
@@ -30,7 +30,8 @@ async function main(): Promise<void> {
   const metrics = createMetrics({ collectDefault: true, defaultLabels: { service: 'matcher' } });
   const topics = topicNames(config.topicPrefix);
   const bus = new KafkaBus({ brokers: [...config.kafkaBrokers], clientId: 'faceflow-matcher', logger, metrics });
-  const store = await RedisGalleryStore.open({ url: config.redisUrl, keyPrefix: config.galleryPrefix, logger });
+  // issue 15: sealed at rest with FACEFLOW_GALLERY_KEY_FILE; without it the store warns that templates are in plaintext
+  const store = await RedisGalleryStore.open({ url: config.redisUrl, keyPrefix: config.galleryPrefix, logger, ...(config.galleryKey ? { key: config.galleryKey } : {}) });
   const { model, threshold, thresholdSource } = matcherModelAndThreshold(config);
   if (thresholdSource === 'head-accuracy-optimal') {
     logger.warn("the projection head records no distance at FAR 1e-3 (trained before heads did): tracks are named at its accuracy-optimal threshold, which names more strangers; train it again or set FACEFLOW_MATCH_THRESHOLD", { head: config.head!.dir, threshold });
@@ -70,11 +71,11 @@ async function main(): Promise<void> {
     metrics,
     logger,
     ready: () => ({ ready: ready && health.ok, dependencies: health.report() }),
-    handle: galleryApi({ store, keyDigests: [...(config.apiKeys ?? [])], embedder, logger }),
+    handle: galleryApi({ store, keyDigests: [...(config.apiKeys ?? [])], embedder, logger, audit: { trail: new AuditTrail({ logger, service: 'matcher', bus, topic: topics.audit }), gallery: config.galleryPrefix } }),
   });
   await cache.start(); // the cache sets the gallery gauges on every change (issue 12: they lagged by the refresh period)
   const refresher = setInterval(() => void cache.refresh().catch(() => undefined), config.galleryRefreshMs);
-  await bus.createTopics([topics.faces, topics.matches, `${topics.faces}.dlq`].map((topic) => ({ topic, partitions: config.partitions })));
+  await bus.createTopics([topics.faces, topics.matches, `${topics.faces}.dlq`, topics.audit].map((topic) => ({ topic, partitions: config.partitions })));
   const stage = new MatcherStage({ gallery: cache, matchesTopic: topics.matches, model, threshold, margin: config.margin, qualityFloor: config.qualityFloor, tracker: { timeoutMs: config.trackTimeoutMs }, metrics });
   const sub = await attachStage(bus, stage, topics.faces, config.groupId, { maxBatchSize: 200 });
   const stopLag = pollConsumerLag(bus, metrics, [{ topic: topics.faces, groupId: config.groupId }], 5000, logger);

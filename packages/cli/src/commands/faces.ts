@@ -5,6 +5,7 @@ import sharp from 'sharp';
 import { decodeImage, Gallery, verify, identify, assertQuality, faceQuality, type Face, type EmbedderInfo } from '@faceflow/engine';
 import { FaceflowError } from '@faceflow/shared';
 import { type CommandSpec, num, str, UsageError, mapLimit } from '../cli.js';
+import { galleryKeyOption } from '../gallery-key.js';
 import { ENGINE_FLAGS, ENGINE_HELP, boxJson, engineConfig, galleryModelMismatch, largestFace, makeRunner, noFaceError, precheckGalleryHead, round, runOptions, threshold, type Runner } from '../engine-setup.js';
 
 function faceJson(f: Face, withEmbedding: boolean): Record<string, unknown> {
@@ -101,7 +102,7 @@ async function loadGalleryIfAny(file: string): Promise<Gallery | undefined> {
   } catch {
     return undefined;
   }
-  return Gallery.load(file);
+  return Gallery.load(file, galleryKeyOption());
 }
 
 /** Loads the gallery first (a missing or broken file fails before any model loads), then the engine. */
@@ -109,7 +110,7 @@ async function galleryAndRunner(file: string, ctx: Parameters<CommandSpec['run']
   // a bad flag value is a usage error, before anything is read
   num(ctx, 'threshold', { min: 0, max: 2 });
   engineConfig(ctx);
-  const gallery = await Gallery.load(file);
+  const gallery = await Gallery.load(file, galleryKeyOption());
   await precheckGalleryHead(ctx, file, gallery.model);
   const runner = await makeRunner(ctx, false);
   try {
@@ -172,7 +173,7 @@ export const enroll: CommandSpec = {
     const runner = await makeRunner(ctx, jobs.length > 4);
     let gallery: Gallery;
     try {
-      gallery = existing ? checkModel(existing, galleryFile, runner.embedder, str(ctx, 'head')) : new Gallery(runner.embedder.name, runner.embedder.dim);
+      gallery = existing ? checkModel(existing, galleryFile, runner.embedder, str(ctx, 'head')) : new Gallery(runner.embedder.name, runner.embedder.dim, galleryKeyOption());
     } catch (e) {
       await runner.close();
       throw e;

@@ -3,9 +3,20 @@
  * URL, --gallery-prefix: the matcher's FACEFLOW_REDIS_URL and FACEFLOW_GALLERY_PREFIX). The work is in
  * @faceflow/shared's gallery-admin.ts; this parses, opens the store, makes the one call and prints (issue 12:
  * nothing wrote a gallery file into Redis, so a Redis that came back empty could not be restored).
+ *
+ * Encryption (issue 15, docs/security.md): every subcommand takes the key-encryption key from the file named
+ * by FACEFLOW_GALLERY_KEY_FILE; `new-key FILE` writes a new one (mode 0600), `rotate-key` seals the gallery
+ * under a new key (re-wrapping its data key) and/or a new data key (re-sealing every record).
  */
-import { stat } from 'node:fs/promises';
+import { open, stat } from 'node:fs/promises';
+import os from 'node:os';
 import {
+  AuditTrail,
+  silentLogger,
+  type AuditAction,
+  type KeyRotationResult,
+  GALLERY_KEY_ENV,
+  GalleryKey,
   deleteIdentity,
   exportGalleryFile,
   FaceflowError,
@@ -16,6 +27,7 @@ import {
 } from '@faceflow/shared';
 import { DEFAULT_GALLERY_KEY_PREFIX, RedisGalleryStore, redactUrl } from '@faceflow/shared/redis';
 import { runCommand, str, UsageError, type CommandContext, type CommandSpec } from '../cli.js';
+import { galleryKeyOption } from '../gallery-key.js';
 
 const STORE_FLAGS = { gallery: { type: 'string' as const }, redis: { type: 'string' as const }, 'gallery-prefix': { type: 'string' as const } };
 const STORE_HELP = [
@@ -42,7 +54,7 @@ async function openTarget(ctx: CommandContext, create: boolean): Promise<Target>
     const st = await stat(file).catch(() => undefined);
     if (st?.isDirectory()) throw new FaceflowError('INVALID_ARGUMENT', `--gallery ${file} is a directory: give the gallery file (faceflow enroll writes one)`);
     if (!st && !create) throw new FaceflowError('NOT_FOUND', `gallery file not found: ${file}`);
-    return { store: await FileGalleryStore.open(file), name: file };
+    return { store: await FileGalleryStore.open(file, galleryKeyOption()), name: file };
   }
   let protocol: string;
   try {
@@ -52,8 +64,30 @@ async function openTarget(ctx: CommandContext, create: boolean): Promise<Target>
   }
   if (protocol !== 'redis:' && protocol !== 'rediss:') throw new UsageError(`--redis must be a redis:// or rediss:// URL, got "${url}"`);
   const keyPrefix = prefix ?? DEFAULT_GALLERY_KEY_PREFIX;
-  const store = await RedisGalleryStore.open({ url: url!, keyPrefix, connectTimeoutMs: 3_000 });
+  const store = await RedisGalleryStore.open({ url: url!, keyPrefix, connectTimeoutMs: 3_000, ...galleryKeyOption() });
   return { store, name: `${redactUrl(url!)} (prefix "${keyPrefix}")` };
+}
+
+/**
+ * The audit trail of the gallery commands (issue 15, item 4): with FACEFLOW_AUDIT_LOG set, every command
+ * appends one AuditEvent (the operator: OS user and host) to that file, succeeded or failed.
+ */
+async function audited<T>(ctx: CommandContext, action: AuditAction, run: () => Promise<T>, describe: (r: T) => { version?: number; fromKey?: string; toKey?: string } = () => ({})): Promise<T> {
+  const file = process.env.FACEFLOW_AUDIT_LOG;
+  if (!file) return run();
+  const trail = new AuditTrail({ logger: silentLogger, service: 'faceflow', file });
+  const gallery = str(ctx, 'gallery') ?? `${str(ctx, 'redis') ? redactUrl(str(ctx, 'redis')!) : '?'} ${str(ctx, 'gallery-prefix') ?? DEFAULT_GALLERY_KEY_PREFIX}`;
+  const identity = action === 'gallery.delete' ? ctx.positionals[0] : undefined;
+  const base = { action, actorKind: 'operator' as const, actor: os.userInfo().username || 'unknown', source: os.hostname() || 'unknown', gallery, ...(identity ? { identity } : {}) };
+  let r: T;
+  try {
+    r = await run();
+  } catch (e) {
+    await trail.record({ ...base, outcome: 'failed', code: e instanceof FaceflowError ? e.code : 'INTERNAL' });
+    throw e;
+  }
+  await trail.record({ ...base, outcome: 'ok', ...describe(r) });
+  return r;
 }
 
 async function withTarget<T>(ctx: CommandContext, create: boolean, fn: (t: Target) => Promise<T>): Promise<T> {
@@ -79,7 +113,7 @@ const importCmd: CommandSpec = {
   maxPositionals: 1,
   async run(ctx) {
     const file = ctx.positionals[0]!;
-    const { r, name } = await withTarget(ctx, true, async (t) => ({ r: await importGalleryFile(t.store, file), name: t.name }));
+    const { r, name } = await audited(ctx, 'gallery.import', () => withTarget(ctx, true, async (t) => ({ r: await importGalleryFile(t.store, file, galleryKeyOption()), name: t.name })), (x) => ({ version: x.r.version }));
     const shown = r.removed.slice(0, 10).join(', ') + (r.removed.length > 10 ? ', ...' : '');
     const removed = r.removed.length ? `; removed ${r.removed.length} not in the file: ${shown}` : '';
     ctx.out(`imported ${r.identities} identities from ${file} into ${name}: version ${r.version}${r.model ? `, model ${r.model}` : ''}${removed}`, { target: name, ...r });
@@ -101,7 +135,7 @@ const exportCmd: CommandSpec = {
   async run(ctx) {
     const file = ctx.positionals[0]!;
     const model = str(ctx, 'model');
-    const { r, name } = await withTarget(ctx, false, async (t) => ({ r: await exportGalleryFile(t.store, file, model !== undefined ? { model } : {}), name: t.name }));
+    const { r, name } = await audited(ctx, 'gallery.export', () => withTarget(ctx, false, async (t) => ({ r: await exportGalleryFile(t.store, file, { ...(model !== undefined ? { model } : {}), ...galleryKeyOption() }), name: t.name })), (x) => ({ version: x.r.version }));
     ctx.out(`exported ${r.identities} identities from ${name} to ${file}: version ${r.version}${r.model ? `, model ${r.model}` : ' (no model recorded: pass --model)'}`, { target: name, file, ...r });
   },
 };
@@ -114,7 +148,7 @@ const listCmd: CommandSpec = {
   help: [...STORE_HELP],
   maxPositionals: 0,
   async run(ctx) {
-    const { r, name } = await withTarget(ctx, false, async (t) => ({ r: await listGallery(t.store), name: t.name }));
+    const { r, name } = await audited(ctx, 'gallery.list', () => withTarget(ctx, false, async (t) => ({ r: await listGallery(t.store), name: t.name })), (x) => ({ version: x.r.version }));
     const head = `${name}: version ${r.version}, ${r.identities.length} identities${r.model ? `, model ${r.model}` : ''}${r.dim ? `, dim ${r.dim}` : ''}`;
     const rows = r.identities.map((i) => `${i.id.padEnd(24)} ${String(i.embeddings).padStart(4)} embeddings  ${i.updatedAt ? new Date(i.updatedAt).toISOString() : '-'}`);
     ctx.out([head, ...rows].join('\n'), r);
@@ -131,14 +165,84 @@ const deleteCmd: CommandSpec = {
   maxPositionals: 1,
   async run(ctx) {
     const id = ctx.positionals[0]!;
-    const { c, name } = await withTarget(ctx, false, async (t) => ({ c: await deleteIdentity(t.store, id), name: t.name }));
+    const { c, name } = await audited(ctx, 'gallery.delete', () => withTarget(ctx, false, async (t) => ({ c: await deleteIdentity(t.store, id), name: t.name })), (x) => ({ version: x.c.version }));
     ctx.out(`deleted ${JSON.stringify(id)} from ${name}: version ${c.version}`, { target: name, ...c });
   },
 };
 
-const SUBCOMMANDS: Record<string, CommandSpec> = { import: importCmd, export: exportCmd, list: listCmd, delete: deleteCmd };
+const newKeyCmd: CommandSpec = {
+  name: 'gallery new-key',
+  summary: `write a new gallery key file (32 random bytes, base64, one line; mode 0600) for ${GALLERY_KEY_ENV}`,
+  usage: 'faceflow gallery new-key FILE',
+  flags: {},
+  help: ['  FILE                   the key file to create; an existing file is never overwritten'],
+  minPositionals: 1,
+  maxPositionals: 1,
+  async run(ctx) {
+    const file = ctx.positionals[0]!;
+    const { key, text } = GalleryKey.generate();
+    let fh;
+    try {
+      fh = await open(file, 'wx', 0o600);
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code === 'EEXIST') throw new FaceflowError('INVALID_ARGUMENT', `${file} exists: a key file is never overwritten (the galleries sealed under it would be lost); give another path`, { details: { path: file } });
+      throw new FaceflowError('INVALID_ARGUMENT', `cannot create key file ${file}: ${code ?? (e as Error).message}`, { cause: e, details: { path: file } });
+    }
+    try {
+      await fh.writeFile(text, 'utf8');
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+    ctx.out(`wrote gallery key ${key.id} to ${file} (mode 0600): set ${GALLERY_KEY_ENV}=${file}; keep a copy offline, a gallery cannot be read without it`, { file, keyId: key.id });
+  },
+};
 
-export const GALLERY_SUMMARY = 'a gallery file or the Redis gallery: gallery import FILE | export FILE | list | delete NAME';
+const rotateKeyCmd: CommandSpec = {
+  name: 'gallery rotate-key',
+  summary: 'seal a gallery under a new key file (its data key re-wrapped) and/or a new data key (every record re-sealed); seals a plaintext gallery',
+  usage: `faceflow gallery rotate-key ${STORE_USAGE} [--new-key-file FILE] [--new-data-key]`,
+  flags: { ...STORE_FLAGS, 'new-key-file': { type: 'string' }, 'new-data-key': { type: 'boolean', default: false } },
+  help: [
+    ...STORE_HELP,
+    `  --new-key-file FILE    the new key-encryption key (faceflow gallery new-key writes one); the gallery is opened`,
+    `                         with ${GALLERY_KEY_ENV}, and afterwards only FILE opens it: point every service at FILE`,
+    '  --new-data-key         also seal every record again under a new data key (when the data key may have leaked)',
+    `  Without --new-key-file the key stays ${GALLERY_KEY_ENV}'s: with --new-data-key, or to seal a plaintext gallery.`,
+  ],
+  maxPositionals: 0,
+  async run(ctx) {
+    const newFile = str(ctx, 'new-key-file');
+    const newDataKey = ctx.values['new-data-key'] === true;
+    const current = galleryKeyOption().key;
+    const key = newFile !== undefined ? GalleryKey.fromFile(newFile) : current;
+    if (!key) throw new UsageError(`give --new-key-file FILE, or set ${GALLERY_KEY_ENV} to seal the gallery under that key`);
+    const { r, name } = await audited(
+      ctx,
+      'gallery.rotate-key',
+      () =>
+        withTarget(ctx, false, async (t): Promise<{ r: KeyRotationResult; name: string }> => {
+          if (!t.store.rotateKey) throw new FaceflowError('INVALID_ARGUMENT', `${t.name} keeps no templates at rest`);
+          return { r: await t.store.rotateKey({ key, newDataKey }), name: t.name };
+        }),
+      (x) => ({ ...(x.r.fromKey ? { fromKey: x.r.fromKey } : {}), toKey: x.r.toKey }),
+    );
+    const how = r.fromKey === undefined ? 'sealed the plaintext gallery' : r.resealed > 0 ? `re-sealed ${r.resealed} identities under data key ${r.toDataKey}` : `re-wrapped data key ${r.toDataKey}`;
+    ctx.out(`${name}: ${how}, key ${r.fromKey ?? '(none)'} -> ${r.toKey}${newFile !== undefined ? `; set ${GALLERY_KEY_ENV}=${newFile} for every service and command` : ''}`, { target: name, ...r });
+  },
+};
+
+const SUBCOMMANDS: Record<string, CommandSpec> = {
+  import: importCmd,
+  export: exportCmd,
+  list: listCmd,
+  delete: deleteCmd,
+  'new-key': newKeyCmd,
+  'rotate-key': rotateKeyCmd,
+};
+
+export const GALLERY_SUMMARY = 'a gallery file or the Redis gallery: gallery import FILE | export FILE | list | delete NAME | new-key FILE | rotate-key';
 
 export async function runGallery(argv: string[]): Promise<number> {
   const [sub, ...rest] = argv;

@@ -35,6 +35,7 @@ import {
   type Stage,
 } from '@faceflow/shared';
 import { type CommandSpec, num, str, UsageError } from '../cli.js';
+import { galleryKeyOption } from '../gallery-key.js';
 import { ENGINE_FLAGS, ENGINE_HELP, engineConfig, galleryModelMismatch, precheckGalleryHead, warnIdentifyFallback } from '../engine-setup.js';
 
 /** Reads a gallery file (the one format: `faceflow enroll` and FileGalleryStore both write it). */
@@ -45,7 +46,7 @@ export async function loadGallerySnapshot(file: string): Promise<{ snapshot: Gal
   } catch (e) {
     throw galleryReadError(file, e);
   }
-  const { model, dim: _dim, ...snapshot } = parseGalleryFile(text, file);
+  const { model, dim: _dim, ...snapshot } = parseGalleryFile(text, file, galleryKeyOption().key);
   return { snapshot, ...(model !== undefined ? { model } : {}) };
 }
 

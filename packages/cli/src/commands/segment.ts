@@ -44,6 +44,7 @@ import {
 } from '@faceflow/engine';
 import { FaceflowError } from '@faceflow/shared';
 import { type CommandContext, type CommandSpec, num, str, UsageError } from '../cli.js';
+import { galleryKeyOption } from '../gallery-key.js';
 import { MaskSpool, type SpoolEntry } from '../mask-spool.js';
 import { ENGINE_FLAGS, ENGINE_HELP, boxJson, centreFace, engineConfig, galleryModelMismatch, precheckGalleryHead, round, threshold } from '../engine-setup.js';
 import { decodeFrames, encodeFrames, probeVideo } from '../video.js';
@@ -324,7 +325,7 @@ export const redact: CommandSpec = {
     if (video && !/\.(mp4|mkv|mov|m4v)$/i.test(out)) throw new UsageError(`a video's output must end in .mp4, .mkv, .mov or .m4v, got ${out}`);
     if (!video && !/\.(png|jpe?g|webp)$/i.test(out)) throw new UsageError(`an image's output must end in .png, .jpg or .webp, got ${out}`);
 
-    const gallery = galleryFile ? await Gallery.load(galleryFile) : undefined;
+    const gallery = galleryFile ? await Gallery.load(galleryFile, galleryKeyOption()) : undefined;
     if (gallery) await precheckGalleryHead(ctx, galleryFile!, gallery.model);
     const tools = await loadTools(ctx, true);
     try {

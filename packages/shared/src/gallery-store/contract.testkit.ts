@@ -9,8 +9,9 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { GalleryChange } from '../schemas/gallery-change.js';
 import { l2normalize } from '../schemas/validate.js';
-import { GALLERY_FILE_FORMAT, GALLERY_FILE_VERSION } from './file-gallery-store.js';
+import { GALLERY_FILE_FORMAT, GALLERY_FILE_SEALED_VERSION, GALLERY_FILE_VERSION, parseGalleryFile } from './file-gallery-store.js';
 import { deleteIdentity, exportGalleryFile, importGalleryFile, listGallery } from './gallery-admin.js';
+import { GalleryKey, sealedRecordKeyId } from './gallery-crypto.js';
 import type { GalleryStore } from './types.js';
 
 /** A deterministic L2-normalised vector. */
@@ -138,7 +139,8 @@ export function galleryFileDoc(o: { model?: string; dim?: number; galleryVersion
 }
 
 /** import / export / list / delete (gallery-admin.ts) as every store must show them. */
-export function galleryAdminContract(name: string, make: () => Promise<GalleryStore>): void {
+export function galleryAdminContract(name: string, make: () => Promise<GalleryStore>, options: { key?: GalleryKey } = {}): void {
+  const keyed = options.key ? { key: options.key } : {};
   describe(`${name}: gallery import / export / list / delete`, () => {
     let dir = '';
     beforeAll(async () => {
@@ -157,21 +159,24 @@ export function galleryAdminContract(name: string, make: () => Promise<GallerySt
       const store = await make();
       await store.put('stale', [vec(9)], { metadata: { model: 'm1' } });
       const src = await file('in.json', galleryFileDoc({ model: 'm1', galleryVersion: 10, ids: [['alice', 1], ['bob', 2]] }));
-      expect(await importGalleryFile(store, src)).toEqual({ version: 11, identities: 2, removed: ['stale'], model: 'm1', dim: 8, fileVersion: 10 });
+      expect(await importGalleryFile(store, src, keyed)).toEqual({ version: 11, identities: 2, removed: ['stale'], model: 'm1', dim: 8, fileVersion: 10 });
       expect(await listGallery(store)).toMatchObject({ version: 11, model: 'm1', dim: 8, identities: [{ id: 'alice', embeddings: 1 }, { id: 'bob', embeddings: 1 }] });
       await deleteIdentity(store, 'bob');
       const out = join(dir, 'out.json');
-      expect(await exportGalleryFile(store, out)).toEqual({ version: 12, identities: 1, model: 'm1', dim: 8 });
-      const doc = JSON.parse(await readFile(out, 'utf8')) as Record<string, unknown>;
-      expect(doc).toMatchObject({ format: GALLERY_FILE_FORMAT, version: GALLERY_FILE_VERSION, model: 'm1', dim: 8, galleryVersion: 12, identities: [{ id: 'alice' }] });
+      expect(await exportGalleryFile(store, out, keyed)).toEqual({ version: 12, identities: 1, model: 'm1', dim: 8 });
+      const text = await readFile(out, 'utf8');
+      const doc = JSON.parse(text) as Record<string, unknown>;
+      // with a key the export is sealed too (issue 15): a backup holds no plaintext template
+      expect(doc).toMatchObject({ format: GALLERY_FILE_FORMAT, version: options.key ? GALLERY_FILE_SEALED_VERSION : GALLERY_FILE_VERSION, model: 'm1', dim: 8, galleryVersion: 12, identities: [{ id: 'alice' }] });
+      expect(parseGalleryFile(text, out, options.key).identities[0]!.embeddings[0]![0]).toBeCloseTo(vec(1)[0]!, 12);
       await store.close();
     });
 
     it('refuses a gallery of another model or size, and a bad file, changing nothing', async () => {
       const store = await make();
-      await importGalleryFile(store, await file('m1.json', galleryFileDoc({ model: 'm1', ids: [['alice', 1]] })));
+      await importGalleryFile(store, await file('m1.json', galleryFileDoc({ model: 'm1', ids: [['alice', 1]] })), keyed);
       const before = await store.snapshot();
-      const refused = async (content: string): Promise<unknown> => importGalleryFile(store, await file(`bad-${Math.random()}.json`, content)).catch((e: unknown) => e);
+      const refused = async (content: string): Promise<unknown> => importGalleryFile(store, await file(`bad-${Math.random()}.json`, content), keyed).catch((e: unknown) => e);
       expect(await refused(galleryFileDoc({ model: 'm2', ids: [['eve', 2]] }))).toMatchObject({ code: 'INVALID_ARGUMENT', message: expect.stringMatching(/holds "m2" embeddings, the gallery it would replace holds "m1"/) as unknown });
       expect(await refused(galleryFileDoc({ model: 'm1', dim: 16, ids: [['eve', 2]] }))).toMatchObject({ code: 'INVALID_ARGUMENT', message: expect.stringMatching(/dimension 16/) as unknown });
       expect(await refused(galleryFileDoc({ ids: [['eve', 2]] }))).toMatchObject({ code: 'INVALID_ARGUMENT', message: expect.stringMatching(/names no "model"/) as unknown });
@@ -186,9 +191,207 @@ export function galleryAdminContract(name: string, make: () => Promise<GallerySt
     it('export refuses an empty gallery and leaves the file as it was', async () => {
       const store = await make();
       const out = await file('keep.json', 'the backup');
-      expect(await exportGalleryFile(store, out).catch((e: unknown) => e)).toMatchObject({ code: 'GALLERY_EMPTY' });
+      expect(await exportGalleryFile(store, out, keyed).catch((e: unknown) => e)).toMatchObject({ code: 'GALLERY_EMPTY' });
       expect(await readFile(out, 'utf8')).toBe('the backup');
       await store.close();
+    });
+  });
+}
+
+/** One store's storage at rest, for the encryption contract: opened again and again over the same bytes. */
+export interface SealedStorage {
+  /** A store over this storage (with `key`: sealed). */
+  open(key?: GalleryKey): Promise<GalleryStore>;
+  /** Everything the storage holds at rest, as bytes (file content, or every Redis value under the prefix). */
+  raw(): Promise<Buffer>;
+  /** The stored record of `id` as it is at rest, and a way to put a (changed) one back. */
+  record(id: string): Promise<string>;
+  setRecord(id: string, raw: string): Promise<void>;
+}
+
+/** The byte forms an embedding could leak in: float32 and float64 bytes, and the JSON text of its numbers. */
+function plaintextForms(e: number[]): Buffer[] {
+  return [
+    Buffer.from(Float32Array.from(e).buffer),
+    Buffer.from(Float64Array.from(e).buffer),
+    Buffer.from(JSON.stringify(e)),
+    ...e.slice(0, 3).map((x) => Buffer.from(String(x))),
+    ...e.slice(0, 3).map((x) => Buffer.from(String(Math.round(x * 1e7) / 1e7))),
+  ];
+}
+
+/** Flips one byte of a sealed record's ciphertext (its base64 body decoded, changed, encoded again). */
+export function flipOneByte(sealed: string): string {
+  const dot = sealed.lastIndexOf('.');
+  const body = Buffer.from(sealed.slice(dot + 1), 'base64');
+  body[20] = body[20]! ^ 0x01;
+  return `${sealed.slice(0, dot + 1)}${body.toString('base64')}`;
+}
+
+/**
+ * Templates encrypted at rest (issue 15, item 2), as every store that keeps them at rest must show it (file,
+ * Redis; the memory store keeps nothing at rest). `fresh` gives new, empty storage each time.
+ */
+export function galleryEncryptionContract(name: string, fresh: () => Promise<SealedStorage>): void {
+  const k1 = GalleryKey.generate().key;
+  const k2 = GalleryKey.generate().key;
+  const alice = [unitVector(11), unitVector(12)];
+  const bob = [unitVector(13)];
+  const filled = async (): Promise<SealedStorage> => {
+    const st = await fresh();
+    const s = await st.open(k1);
+    await s.put('alice', alice, { metadata: { fullName: 'Alice Secretname' } });
+    await s.put('bob', bob);
+    await s.close();
+    return st;
+  };
+  const failure = async (p: Promise<unknown>): Promise<{ code?: string; retriable?: boolean; message: string }> => {
+    const e = await p.then(
+      () => undefined,
+      (x: unknown) => x,
+    );
+    expect(e, 'expected a failure').toBeDefined();
+    return e as { code?: string; retriable?: boolean; message: string };
+  };
+  const readAll = async (s: GalleryStore): Promise<void> => {
+    try {
+      await s.snapshot();
+      await s.get('alice');
+    } finally {
+      await s.close();
+    }
+  };
+
+  describe(`${name}: templates encrypted at rest`, () => {
+    it('sealed_storage_holds_no_plaintext_embedding_nor_metadata', async () => {
+      const st = await filled();
+      const raw = await st.raw();
+      expect(raw.length).toBeGreaterThan(0);
+      for (const e of [...alice, ...bob]) for (const form of plaintextForms(e)) expect(raw.includes(form), `plaintext form ${form.toString('hex').slice(0, 24)} found at rest`).toBe(false);
+      expect(raw.includes(Buffer.from('Secretname'))).toBe(false);
+      // and the plaintext forms would be found if they were there (the check can fail)
+      const plain = await fresh();
+      const p = await plain.open();
+      await p.put('alice', alice);
+      await p.close();
+      const plainRaw = await plain.raw();
+      expect(plaintextForms(alice[0]!).filter((f) => plainRaw.includes(f)).length).toBeGreaterThan(0);
+      // with the key it reads back exactly
+      const s = await st.open(k1);
+      expect((await s.get('alice'))?.embeddings[1]![3]).toBeCloseTo(alice[1]![3]!, 12);
+      expect((await s.get('alice'))?.metadata).toEqual({ fullName: 'Alice Secretname' });
+      await s.close();
+    });
+
+    it('without_the_key_an_encrypted_gallery_cannot_be_read_and_the_error_names_the_variable', async () => {
+      const st = await filled();
+      const before = await st.raw();
+      const e = await failure(st.open().then(readAll));
+      expect(e).toMatchObject({ code: 'GALLERY_KEY', retriable: false });
+      expect(e.message).toMatch(/is encrypted .*set FACEFLOW_GALLERY_KEY_FILE/);
+      expect(e.message).not.toContain('\n');
+      expect((await st.raw()).equals(before)).toBe(true);
+    });
+
+    it('another_key_is_refused_as_the_wrong_key_changing_nothing', async () => {
+      const st = await filled();
+      const before = await st.raw();
+      const e = await failure(st.open(k2).then(readAll));
+      expect(e).toMatchObject({ code: 'GALLERY_KEY', retriable: false });
+      expect(e.message).toContain(`sealed under key ${k1.id}, but FACEFLOW_GALLERY_KEY_FILE holds key ${k2.id}`);
+      expect((await st.raw()).equals(before)).toBe(true);
+    });
+
+    it('a_flipped_byte_in_a_record_is_detected_as_tampering_changing_nothing', async () => {
+      const st = await filled();
+      await st.setRecord('alice', flipOneByte(await st.record('alice')));
+      const before = await st.raw();
+      const e = await failure(st.open(k1).then(readAll));
+      expect(e).toMatchObject({ code: 'GALLERY_INTEGRITY', retriable: false });
+      expect(e.message).toMatch(/record of identity "alice" does not authenticate/);
+      expect((await st.raw()).equals(before)).toBe(true);
+    });
+
+    it('records_swapped_between_two_names_are_detected_as_tampering', async () => {
+      const st = await filled();
+      const [a, b] = [await st.record('alice'), await st.record('bob')];
+      await st.setRecord('alice', b);
+      await st.setRecord('bob', a);
+      const e = await failure(st.open(k1).then(readAll));
+      expect(e).toMatchObject({ code: 'GALLERY_INTEGRITY', retriable: false });
+    });
+
+    it('a_record_copied_into_another_gallery_is_detected_as_tampering', async () => {
+      const st = await filled();
+      const other = await fresh();
+      const o = await other.open(k1);
+      await o.put('alice', [unitVector(20)]);
+      await o.close();
+      await other.setRecord('alice', await st.record('alice'));
+      const e = await failure(other.open(k1).then(readAll));
+      expect(e).toMatchObject({ code: 'GALLERY_INTEGRITY', retriable: false });
+    });
+
+    it('rotate_key_rewraps_under_the_new_key_and_the_old_one_no_longer_opens_it', async () => {
+      const st = await filled();
+      const s = await st.open(k1);
+      const rec = await st.record('alice');
+      expect(await s.rotateKey!({ key: k2 })).toMatchObject({ fromKey: k1.id, toKey: k2.id, resealed: 0 });
+      await s.close();
+      expect(sealedRecordKeyId(await st.record('alice'))).toBe(sealedRecordKeyId(rec)); // a re-wrap keeps the data key
+      expect(await failure(st.open(k1).then(readAll))).toMatchObject({ code: 'GALLERY_KEY' });
+      const s2 = await st.open(k2);
+      expect((await s2.get('alice'))?.embeddings[0]![0]).toBeCloseTo(alice[0]![0]!, 12);
+      // a new data key: every record sealed again, still only under k2
+      const r = await s2.rotateKey!({ key: k2, newDataKey: true });
+      expect(r).toMatchObject({ fromKey: k2.id, toKey: k2.id, resealed: 2 });
+      expect(r.toDataKey).not.toBe(r.fromDataKey);
+      await s2.put('carol', [unitVector(14)]);
+      await s2.close();
+      expect(sealedRecordKeyId(await st.record('alice'))).toBe(r.toDataKey);
+      expect(r.toDataKey).not.toBe(sealedRecordKeyId(rec));
+      const s3 = await st.open(k2);
+      expect((await s3.list()).map((i) => i.id).sort()).toEqual(['alice', 'bob', 'carol']);
+      expect((await s3.get('bob'))?.embeddings[0]![0]).toBeCloseTo(bob[0]![0]!, 12);
+      await s3.close();
+      expect(await failure(st.open(k1).then(readAll))).toMatchObject({ code: 'GALLERY_KEY' });
+    });
+
+    it('a_plaintext_gallery_keeps_working_without_a_key_and_is_sealed_by_the_first_write_with_one', async () => {
+      const st = await fresh();
+      const p = await st.open();
+      await p.put('alice', alice);
+      await p.close();
+      const p2 = await st.open();
+      expect((await p2.get('alice'))?.embeddings).toHaveLength(2); // backward compatible
+      await p2.close();
+      const s = await st.open(k1);
+      expect((await s.get('alice'))?.embeddings).toHaveLength(2); // a key reads a plaintext gallery
+      await s.put('bob', bob);
+      await s.close();
+      const raw = await st.raw();
+      for (const e of [...alice, ...bob]) for (const form of plaintextForms(e)) expect(raw.includes(form)).toBe(false);
+      // once sealed, a store without the key can neither read nor write it
+      expect(await failure(st.open().then(async (x) => x.put('eve', [unitVector(15)]).finally(() => x.close())))).toMatchObject({ code: 'GALLERY_KEY' });
+    });
+
+    it('an_import_of_a_plaintext_file_into_a_store_with_a_key_seals_it', async () => {
+      const st = await fresh();
+      const dir = await mkdtemp(join(tmpdir(), 'faceflow-sealed-import-'));
+      try {
+        const src = join(dir, 'plain.json');
+        await writeFile(src, galleryFileDoc({ model: 'm1', ids: [['alice', 31], ['bob', 32]] }));
+        const s = await st.open(k1);
+        await importGalleryFile(s, src, { key: k1 });
+        await s.close();
+        const raw = await st.raw();
+        for (const form of [...plaintextForms(unitVector(31)), ...plaintextForms(unitVector(32))]) expect(raw.includes(form)).toBe(false);
+        const s2 = await st.open(k1);
+        expect((await s2.list()).map((i) => i.id).sort()).toEqual(['alice', 'bob']);
+        await s2.close();
+      } finally {
+        await rm(dir, { recursive: true, force: true });
+      }
     });
   });
 }

@@ -10,11 +10,15 @@
  * - export: the store's gallery, written atomically in the one gallery file format (`faceflow enroll`'s),
  *   with its version, model and size; an empty gallery is refused, so that a store that lost its gallery
  *   (or a wrong key prefix) never overwrites the file it should be rebuilt from.
+ * - with a key (FACEFLOW_GALLERY_KEY_FILE, issue 15): an encrypted file is opened with it, and an export is
+ *   sealed under it (its own gallery id and data key); an import into a store with a key is sealed by the
+ *   store, whether the file was sealed or not.
  */
 import { readFile } from 'node:fs/promises';
 import { FaceflowError } from '../errors.js';
 import type { GalleryChange } from '../schemas/gallery-change.js';
-import { galleryFileOf, parseGalleryFile, writeFileAtomic } from './file-gallery-store.js';
+import { galleryFileOf, galleryFileText, parseGalleryFile, writeFileAtomic } from './file-gallery-store.js';
+import { GalleryCipher, type GalleryKey } from './gallery-crypto.js';
 import type { GallerySnapshot, GalleryStore } from './types.js';
 
 /** The model a stored gallery holds: the one the store records, else the one its identities name. */
@@ -50,8 +54,8 @@ async function readGalleryText(path: string): Promise<string> {
 }
 
 /** Replaces the store's gallery with the one in the gallery file at `path`. */
-export async function importGalleryFile(store: GalleryStore, path: string): Promise<GalleryImportResult> {
-  const file = parseGalleryFile(await readGalleryText(path), path);
+export async function importGalleryFile(store: GalleryStore, path: string, options: { key?: GalleryKey } = {}): Promise<GalleryImportResult> {
+  const file = parseGalleryFile(await readGalleryText(path), path, options.key);
   const held = await store.snapshot();
   if (held.identities.length > 0) {
     const heldModel = galleryModelOf(held);
@@ -94,7 +98,7 @@ export interface GalleryExportResult {
 }
 
 /** Writes the store's gallery to `path` (atomically); `options.model` names the model when the store records none. */
-export async function exportGalleryFile(store: GalleryStore, path: string, options: { model?: string } = {}): Promise<GalleryExportResult> {
+export async function exportGalleryFile(store: GalleryStore, path: string, options: { model?: string; key?: GalleryKey } = {}): Promise<GalleryExportResult> {
   const snap = await store.snapshot();
   if (snap.identities.length === 0) {
     throw new FaceflowError('GALLERY_EMPTY', `the gallery holds no identities (version ${snap.version}): nothing exported, ${path} left as it was (is it the right gallery or key prefix?)`, {
@@ -107,7 +111,7 @@ export async function exportGalleryFile(store: GalleryStore, path: string, optio
   }
   const model = stored ?? options.model;
   const doc = galleryFileOf(snap, model !== undefined ? { model } : {});
-  await writeFileAtomic(path, JSON.stringify(doc));
+  await writeFileAtomic(path, galleryFileText(doc, options.key ? GalleryCipher.create(options.key) : undefined));
   return { version: snap.version, identities: snap.identities.length, ...(model !== undefined ? { model } : {}), ...(doc.dim !== undefined ? { dim: doc.dim } : {}) };
 }
 

@@ -4,7 +4,8 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FileGalleryStore, GALLERY_FILE_FORMAT, parseGalleryFile } from './file-gallery-store.js';
 import { MemoryGalleryStore } from './memory-gallery-store.js';
-import { galleryAdminContract, galleryContract, unitVector as vec } from './contract.testkit.js';
+import { galleryAdminContract, galleryContract, galleryEncryptionContract, unitVector as vec, type SealedStorage } from './contract.testkit.js';
+import { GalleryKey } from './gallery-crypto.js';
 
 let dir: string;
 beforeAll(async () => {
@@ -19,6 +20,26 @@ let n = 0;
 galleryContract('FileGalleryStore', async () => FileGalleryStore.open(join(dir, `contract-${n++}.json`)));
 galleryAdminContract('MemoryGalleryStore', async () => new MemoryGalleryStore());
 galleryAdminContract('FileGalleryStore', async () => FileGalleryStore.open(join(dir, `admin-${n++}.json`)));
+
+// issue 15: the same contracts with encryption on (the memory store keeps nothing at rest), and the
+// encryption contract over the raw file
+const key = GalleryKey.generate().key;
+galleryContract('FileGalleryStore (encrypted)', async () => FileGalleryStore.open(join(dir, `sealed-contract-${n++}.json`), { key }));
+galleryAdminContract('FileGalleryStore (encrypted)', async () => FileGalleryStore.open(join(dir, `sealed-admin-${n++}.json`), { key }), { key });
+galleryEncryptionContract('FileGalleryStore', async (): Promise<SealedStorage> => {
+  const path = join(dir, `sealed-${n++}.json`);
+  type Doc = { identities: { id: string; sealed: string }[] };
+  return {
+    open: (k) => FileGalleryStore.open(path, k ? { key: k } : {}),
+    raw: () => readFile(path),
+    record: async (id) => (JSON.parse(await readFile(path, 'utf8')) as Doc).identities.find((i) => i.id === id)!.sealed,
+    setRecord: async (id, raw) => {
+      const doc = JSON.parse(await readFile(path, 'utf8')) as Doc;
+      doc.identities.find((i) => i.id === id)!.sealed = raw;
+      await writeFile(path, JSON.stringify(doc));
+    },
+  };
+});
 
 describe('FileGalleryStore', () => {
   it('writes the versioned format, atomically, and reads it back', async () => {
@@ -55,9 +76,9 @@ describe('FileGalleryStore', () => {
     };
     expect(await bad('not json')).toMatchObject({ code: 'GALLERY_FORMAT' });
     expect(await bad(JSON.stringify({ format: 'other', version: 1 }))).toMatchObject({ code: 'GALLERY_FORMAT' });
-    expect(await bad(JSON.stringify({ format: GALLERY_FILE_FORMAT, version: 2, galleryVersion: 0, identities: [] }))).toMatchObject({
+    expect(await bad(JSON.stringify({ format: GALLERY_FILE_FORMAT, version: 3, galleryVersion: 0, identities: [] }))).toMatchObject({
       code: 'GALLERY_FORMAT',
-      message: expect.stringContaining('format version 2 is not supported') as unknown,
+      message: expect.stringContaining('format version 3 is not supported') as unknown,
     });
     expect(() =>
       parseGalleryFile(JSON.stringify({ format: GALLERY_FILE_FORMAT, version: 1, galleryVersion: 1, identities: [{ id: 'a', embeddings: [[2, 0]] }] })),

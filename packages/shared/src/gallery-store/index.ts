@@ -2,3 +2,4 @@ export * from './types.js';
 export * from './memory-gallery-store.js';
 export * from './file-gallery-store.js';
 export * from './gallery-admin.js';
+export * from './gallery-crypto.js';

@@ -77,6 +77,16 @@ export class MemoryGalleryStore implements GalleryStore {
     return undefined;
   }
 
+  /** Runs `fn` in turn with the changes (nothing else changes the state meanwhile). */
+  protected serially<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.queue.then(async () => {
+      if (this.closed) throw new FaceflowError('STORE_UNAVAILABLE', 'gallery store is closed', { retriable: false });
+      return fn();
+    });
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+
   private mutate<T>(fn: () => { next: GalleryState; change: GalleryChange } | null): Promise<GalleryChange | null> {
     const run = this.queue.then(async () => {
       if (this.closed) throw new FaceflowError('STORE_UNAVAILABLE', 'gallery store is closed', { retriable: false });

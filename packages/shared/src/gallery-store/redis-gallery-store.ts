@@ -10,6 +10,15 @@
  *     <prefix>epoch        a random id written with the gallery's first change: the same as long as the store
  *                          keeps its data, another once it lost them and was written again (types.ts)
  *     <prefix>changes      pub/sub channel: one GalleryChange (encoded, see schemas) per change
+ *     <prefix>keyring      an encrypted gallery's keyring (gallery-crypto.ts: its data key wrapped under the
+ *                          key-encryption key); its identities' values are then sealed records "ff1...."
+ *
+ * Encryption (issue 15): a store opened with a key seals every record it writes; an encrypted gallery cannot
+ * be opened without its key (GALLERY_KEY). Every write that carries templates names the keyring it sealed
+ * under, and the script refuses it (then the keyring is read again) when the stored keyring is another, so
+ * that a writer without the key never adds a plaintext record to a gallery encrypted meanwhile, nor one under
+ * a data key rotated away. A store with a key over a plaintext gallery seals it whole before its first write
+ * (an import seals it in the same script). The keyring is read in the same transaction as the records.
  *
  * A change is one Lua script: write the identity, INCR the version and PUBLISH the change, atomically, so
  * a notification always carries the version its change produced (and the store's epoch). Pub/sub is fire-and-forget: a subscriber
@@ -24,6 +33,8 @@ import { Redis } from 'ioredis';
 import { FaceflowError } from '../errors.js';
 import { silentLogger, type Logger } from '../logger.js';
 import { GalleryChangeSchema, type GalleryChange } from '../schemas/gallery-change.js';
+import { rotatedCipher, rotationResult } from './file-gallery-store.js';
+import { GalleryCipher, isSealedRecord, sealedRecordKeyId, type GalleryKey, type GalleryKeyring } from './gallery-crypto.js';
 import { checkReplacement } from './memory-gallery-store.js';
 import {
   checkEmbeddings,
@@ -36,6 +47,8 @@ import {
   type GallerySnapshot,
   type GallerySnapshotHead,
   type GalleryStore,
+  type KeyRotation,
+  type KeyRotationResult,
   type PutOptions,
   type Unsubscribe,
 } from './types.js';
@@ -48,13 +61,17 @@ export interface RedisGalleryStoreOptions {
   logger?: Logger;
   /** Connect timeout in ms (default 5000). */
   connectTimeoutMs?: number;
+  /** The key-encryption key (FACEFLOW_GALLERY_KEY_FILE): seals every write; an encrypted gallery needs it. */
+  key?: GalleryKey;
 }
 
 export const DEFAULT_GALLERY_KEY_PREFIX = 'faceflow:gallery:';
 
-// KEYS: version, identities, dim, epoch. ARGV: id, record, dim, mode (set|cas), expected record ('' = none),
-// change JSON without its closing "version": value, channel, a new epoch (kept when there is one).
+// KEYS: version, identities, dim, epoch, keyring. ARGV: id, record, dim, mode (set|cas), expected record ('' = none),
+// change JSON without its closing "version": value, channel, a new epoch (kept when there is one), the
+// keyring the record was sealed under ('' = plaintext).
 const PUT_SCRIPT = `
+if (redis.call('GET', KEYS[5]) or '') ~= ARGV[9] then return -3 end
 local cur = redis.call('HGET', KEYS[2], ARGV[1])
 if ARGV[4] == 'cas' and (cur or '') ~= ARGV[5] then return -1 end
 local d = redis.call('GET', KEYS[3])
@@ -77,13 +94,16 @@ redis.call('PUBLISH', ARGV[3], ARGV[2] .. v .. (ep and (',"epoch":"' .. ep .. '"
 return v
 `;
 
-// KEYS: version, identities, dim, model, imported, epoch. ARGV: imported gallery's version, model ('' = keep),
-// dim ('' = none), change JSON prefix, channel, a new epoch (kept when there is one), then id, record pairs.
+// KEYS: version, identities, dim, model, imported, epoch, keyring. ARGV: imported gallery's version, model ('' = keep),
+// dim ('' = none), change JSON prefix, channel, a new epoch (kept when there is one), the keyring expected
+// ('' = none), the keyring the records are sealed under ('' = plaintext), then id, record pairs.
 const REPLACE_SCRIPT = `
+if (redis.call('GET', KEYS[7]) or '') ~= ARGV[7] then return -3 end
 local cur = tonumber(redis.call('GET', KEYS[1]) or '0')
 local v = math.max(cur, tonumber(ARGV[1])) + 1
 redis.call('DEL', KEYS[2])
-for i = 7, #ARGV, 2 do redis.call('HSET', KEYS[2], ARGV[i], ARGV[i + 1]) end
+for i = 9, #ARGV, 2 do redis.call('HSET', KEYS[2], ARGV[i], ARGV[i + 1]) end
+if ARGV[8] ~= '' then redis.call('SET', KEYS[7], ARGV[8]) end
 redis.call('SETNX', KEYS[6], ARGV[6])
 if ARGV[3] ~= '' then redis.call('SET', KEYS[3], ARGV[3]) else redis.call('DEL', KEYS[3]) end
 if ARGV[2] ~= '' then redis.call('SET', KEYS[4], ARGV[2]) end
@@ -91,6 +111,20 @@ redis.call('SET', KEYS[1], v)
 redis.call('SET', KEYS[5], v)
 redis.call('PUBLISH', ARGV[5], ARGV[4] .. v .. ',"epoch":"' .. redis.call('GET', KEYS[6]) .. '"}')
 return v
+`;
+
+// A key rotation or the sealing of a plaintext gallery: nothing changed since the snapshot it was built from
+// (version and keyring), then the new keyring, and with mode "all" every record re-sealed.
+// KEYS: version, identities, keyring. ARGV: version read, keyring read ('' = none), new keyring, mode (all|keyring), pairs.
+const RESEAL_SCRIPT = `
+if (redis.call('GET', KEYS[1]) or '0') ~= ARGV[1] then return -1 end
+if (redis.call('GET', KEYS[3]) or '') ~= ARGV[2] then return -1 end
+if ARGV[4] == 'all' then
+  redis.call('DEL', KEYS[2])
+  for i = 5, #ARGV, 2 do redis.call('HSET', KEYS[2], ARGV[i], ARGV[i + 1]) end
+end
+redis.call('SET', KEYS[3], ARGV[3])
+return 1
 `;
 
 const newEpoch = (): string => randomBytes(8).toString('hex');
@@ -109,13 +143,17 @@ export class RedisGalleryStore implements GalleryStore {
   private subscriber: Redis | undefined;
   private subscribing: Promise<void> | undefined;
   private readonly listeners = new Set<GalleryListener>();
-  private readonly keys: { version: string; identities: string; dim: string; model: string; imported: string; epoch: string; channel: string };
+  private readonly keys: { version: string; identities: string; dim: string; model: string; imported: string; epoch: string; keyring: string; channel: string };
   private closed = false;
+  /** The keyring as last read ('' = none: a plaintext gallery) and its unwrapped data key. */
+  private keyringRaw = '';
+  private cipher: GalleryCipher | undefined;
 
   private constructor(
     private readonly redis: Redis,
     readonly keyPrefix: string,
     private readonly logger: Logger,
+    private readonly key: GalleryKey | undefined,
   ) {
     this.keys = {
       version: `${keyPrefix}version`,
@@ -124,6 +162,7 @@ export class RedisGalleryStore implements GalleryStore {
       model: `${keyPrefix}model`,
       imported: `${keyPrefix}imported`,
       epoch: `${keyPrefix}epoch`,
+      keyring: `${keyPrefix}keyring`,
       channel: `${keyPrefix}changes`,
     };
   }
@@ -151,7 +190,72 @@ export class RedisGalleryStore implements GalleryStore {
         details: { url: redactUrl(options.url) },
       });
     }
-    return new RedisGalleryStore(redis, options.keyPrefix ?? DEFAULT_GALLERY_KEY_PREFIX, logger);
+    const store = new RedisGalleryStore(redis, options.keyPrefix ?? DEFAULT_GALLERY_KEY_PREFIX, logger, options.key);
+    try {
+      // a missing or wrong key fails here, at start-up, with one line
+      await store.syncKeyring(await redis.get(store.keys.keyring));
+    } catch (e) {
+      redis.disconnect();
+      throw storeError(e, 'keyring');
+    }
+    if (!store.cipher && !options.key) logger.warn('gallery templates are stored in plaintext: set FACEFLOW_GALLERY_KEY_FILE to encrypt them (docs/security.md)', { keyPrefix: store.keyPrefix });
+    if (!store.cipher && options.key) logger.info('plaintext gallery: sealed whole before its next write', { keyPrefix: store.keyPrefix, keyId: options.key.id });
+    return store;
+  }
+
+  /** Whether the gallery is encrypted (as last read). */
+  get encrypted(): boolean {
+    return this.cipher !== undefined;
+  }
+
+  private get where(): string {
+    return `redis gallery "${this.keyPrefix}"`;
+  }
+
+  /** Takes the keyring read from Redis (null: none) as the one in force. */
+  private async syncKeyring(raw: string | null): Promise<void> {
+    const r = raw ?? '';
+    if (r === this.keyringRaw) return;
+    if (r === '') {
+      this.cipher = undefined;
+      this.keyringRaw = '';
+      return;
+    }
+    let parsed: GalleryKeyring | undefined;
+    try {
+      parsed = JSON.parse(r) as GalleryKeyring;
+    } catch {
+      parsed = undefined;
+    }
+    const kept = parsed && this.cipher?.adopt(parsed);
+    this.cipher = kept ?? GalleryCipher.open(parsed, this.key, this.where);
+    this.keyringRaw = r;
+  }
+
+  private async reloadKeyring(): Promise<void> {
+    await this.syncKeyring(await this.redis.get(this.keys.keyring).catch((e: unknown) => Promise.reject(storeError(e, 'keyring'))));
+  }
+
+  /** A record as stored: sealed when the gallery is encrypted. */
+  private encode(i: GalleryIdentity): string {
+    return this.cipher ? this.cipher.seal(i) : JSON.stringify(i);
+  }
+
+  /** Opens a stored record under the keyring in force (read in the same transaction, or reloaded). */
+  private async decode(raw: string, id: string): Promise<GalleryIdentity> {
+    if (isSealedRecord(raw) && this.cipher?.dataKeyId !== sealedRecordKeyId(raw)) await this.reloadKeyring(); // rotated meanwhile
+    if (this.cipher) return this.cipher.open(id, raw, this.where);
+    if (isSealedRecord(raw)) {
+      throw new FaceflowError('GALLERY_INTEGRITY', `${this.where}: identity ${JSON.stringify(id)} holds a sealed record but the gallery has no keyring (${this.keys.keyring} was deleted?): restore it from a gallery file (faceflow gallery import)`, {
+        details: { identity: id, key: this.keys.keyring },
+      });
+    }
+    return this.parse(raw, id);
+  }
+
+  /** Before a write of templates: a store with a key over a plaintext gallery seals it whole first. */
+  private async writable(): Promise<void> {
+    if (this.key && !this.cipher) await this.rekey({ key: this.key }, true);
   }
 
   private parse(raw: string, id: string): GalleryIdentity {
@@ -177,12 +281,13 @@ export class RedisGalleryStore implements GalleryStore {
     const metadata = options.metadata === undefined ? undefined : checkMetadata(options.metadata);
     checkEmbeddings(id, embeddings);
     for (let attempt = 1; attempt <= 20; attempt++) {
+      await this.writable();
       const ts = Date.now();
       let curRaw: string | null = null;
       let cur: GalleryIdentity | undefined;
       if (options.mode === 'append' || metadata === undefined) {
-        curRaw = await this.redis.hget(this.keys.identities, id).catch((e: unknown) => Promise.reject(storeError(e, 'get')));
-        cur = curRaw === null ? undefined : this.parse(curRaw, id);
+        curRaw = await this.readOne(id);
+        cur = curRaw === null ? undefined : await this.decode(curRaw, id);
       }
       const all = options.mode === 'append' && cur ? [...cur.embeddings, ...embeddings] : embeddings;
       const dim = checkEmbeddings(id, all);
@@ -193,24 +298,30 @@ export class RedisGalleryStore implements GalleryStore {
       try {
         v = (await this.redis.eval(
           PUT_SCRIPT,
-          4,
+          5,
           this.keys.version,
           this.keys.identities,
           this.keys.dim,
           this.keys.epoch,
+          this.keys.keyring,
           id,
-          JSON.stringify(record),
+          this.encode(record),
           String(dim),
           cas ? 'cas' : 'set',
           curRaw ?? '',
           changePrefix('enroll', id, ts),
           this.keys.channel,
           newEpoch(),
+          this.keyringRaw,
         )) as number;
       } catch (e) {
         throw storeError(e, 'put');
       }
       if (v === -1) continue; // someone else changed this identity meanwhile: read again
+      if (v === -3) {
+        await this.keyringChanged();
+        continue;
+      }
       if (v === -2) {
         const galleryDim = await this.redis.get(this.keys.dim).catch(() => '?');
         throw new FaceflowError('INVALID_ARGUMENT', `gallery: identity ${JSON.stringify(id)}: embeddings have dimension ${dim}, the gallery's is ${galleryDim}`, {
@@ -238,38 +349,80 @@ export class RedisGalleryStore implements GalleryStore {
   async replace(r: GalleryReplacement): Promise<GalleryChange> {
     this.check();
     const identities = [...checkReplacement(r).values()];
-    const ts = Date.now();
     const dim = identities[0]?.embeddings[0]?.length;
-    const pairs = identities.flatMap((i) => [i.id, JSON.stringify(i)]);
-    let v: number;
-    try {
-      v = (await this.redis.eval(
-        REPLACE_SCRIPT,
-        6,
-        this.keys.version,
-        this.keys.identities,
-        this.keys.dim,
-        this.keys.model,
-        this.keys.imported,
-        this.keys.epoch,
-        String(r.version ?? 0),
-        r.model ?? '',
-        dim === undefined ? '' : String(dim),
-        changePrefix('import', '', ts),
-        this.keys.channel,
-        newEpoch(),
-        ...pairs,
-      )) as number;
-    } catch (e) {
-      throw storeError(e, 'replace');
+    for (let attempt = 1; attempt <= 20; attempt++) {
+      const ts = Date.now();
+      // a plaintext gallery replaced by a store with a key is sealed in the same script, under a new keyring
+      const fresh = this.key && !this.cipher ? GalleryCipher.create(this.key) : undefined;
+      const cipher = fresh ?? this.cipher;
+      const pairs = identities.flatMap((i) => [i.id, cipher ? cipher.seal(i) : JSON.stringify(i)]);
+      let v: number;
+      try {
+        v = (await this.redis.eval(
+          REPLACE_SCRIPT,
+          7,
+          this.keys.version,
+          this.keys.identities,
+          this.keys.dim,
+          this.keys.model,
+          this.keys.imported,
+          this.keys.epoch,
+          this.keys.keyring,
+          String(r.version ?? 0),
+          r.model ?? '',
+          dim === undefined ? '' : String(dim),
+          changePrefix('import', '', ts),
+          this.keys.channel,
+          newEpoch(),
+          this.keyringRaw,
+          fresh ? JSON.stringify(fresh.keyring) : '',
+          ...pairs,
+        )) as number;
+      } catch (e) {
+        throw storeError(e, 'replace');
+      }
+      if (v === -3) {
+        await this.keyringChanged();
+        continue;
+      }
+      if (fresh) {
+        this.cipher = fresh;
+        this.keyringRaw = JSON.stringify(fresh.keyring);
+      }
+      return { type: 'import', identity: '', version: v, ts };
     }
-    return { type: 'import', identity: '', version: v, ts };
+    throw new FaceflowError('TIMEOUT', `${this.where}: the keyring kept changing under a concurrent rotation`);
+  }
+
+  /** The keyring moved under a write (a rotation, or a gallery encrypted meanwhile): read it again. */
+  private async keyringChanged(): Promise<void> {
+    await this.reloadKeyring();
+    if (this.cipher && !this.key) {
+      throw new FaceflowError('GALLERY_KEY', `${this.where} was encrypted meanwhile (key ${this.cipher.kekId}): nothing written; set FACEFLOW_GALLERY_KEY_FILE to its key file`, {
+        details: { keyId: this.cipher.kekId },
+      });
+    }
+  }
+
+  /** One identity's stored record, read with the keyring (one transaction). */
+  private async readOne(id: string): Promise<string | null> {
+    let res: [Error | null, unknown][] | null;
+    try {
+      res = await this.redis.multi().hget(this.keys.identities, id).get(this.keys.keyring).exec();
+    } catch (e) {
+      throw storeError(e, 'get');
+    }
+    if (!res) throw storeError(new Error('transaction aborted'), 'get');
+    const failed = res.find(([e]) => e)?.[0];
+    if (failed) throw storeError(failed, 'get');
+    await this.syncKeyring(res[1]![1] as string | null);
+    return res[0]![1] as string | null;
   }
 
   async get(id: string): Promise<GalleryIdentity | undefined> {
     this.check();
-    const raw = await this.redis.hget(this.keys.identities, id).catch((e: unknown) => Promise.reject(storeError(e, 'get')));
-    return raw === null ? undefined : this.parse(raw, id);
+    const raw = await this.readOne(id);
+    return raw === null ? undefined : this.decode(raw, id);
   }
 
   async list(): Promise<GalleryIdentity[]> {
@@ -286,21 +439,24 @@ export class RedisGalleryStore implements GalleryStore {
     this.check();
     let res: [Error | null, unknown][] | null;
     try {
-      res = await this.redis.multi().get(this.keys.version).hgetall(this.keys.identities).get(this.keys.model).get(this.keys.imported).get(this.keys.epoch).exec();
+      res = await this.redis.multi().get(this.keys.version).hgetall(this.keys.identities).get(this.keys.model).get(this.keys.imported).get(this.keys.epoch).get(this.keys.keyring).exec();
     } catch (e) {
       throw storeError(e, 'snapshot');
     }
     if (!res) throw storeError(new Error('transaction aborted'), 'snapshot');
-    const [[e1, version], [e2, hash], [e3, model], [e4, imported], [e5, epoch]] = res as [
+    const [[e1, version], [e2, hash], [e3, model], [e4, imported], [e5, epoch], [e6, keyring]] = res as [
       [Error | null, string | null],
       [Error | null, Record<string, string>],
       [Error | null, string | null],
       [Error | null, string | null],
       [Error | null, string | null],
+      [Error | null, string | null],
     ];
-    if (e1 || e2 || e3 || e4 || e5) throw storeError(e1 ?? e2 ?? e3 ?? e4 ?? e5, 'snapshot');
-    const identities = Object.entries(hash ?? {})
-      .map(([id, raw]) => this.parse(raw, id))
+    if (e1 || e2 || e3 || e4 || e5 || e6) throw storeError(e1 ?? e2 ?? e3 ?? e4 ?? e5 ?? e6, 'snapshot');
+    await this.syncKeyring(keyring);
+    const decoded: GalleryIdentity[] = [];
+    for (const [id, raw] of Object.entries(hash ?? {})) decoded.push(await this.decode(raw, id));
+    const identities = decoded
       .sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
     return {
       version: version === null ? 0 : Number(version),
@@ -318,20 +474,21 @@ export class RedisGalleryStore implements GalleryStore {
     if (!(Number.isInteger(batchSize) && batchSize >= 1)) throw new FaceflowError('INVALID_ARGUMENT', `batchSize must be an integer >= 1, got ${batchSize}`);
     let res: [Error | null, unknown][] | null;
     try {
-      res = await this.redis.multi().get(this.keys.version).get(this.keys.model).get(this.keys.imported).get(this.keys.epoch).exec();
+      res = await this.redis.multi().get(this.keys.version).get(this.keys.model).get(this.keys.imported).get(this.keys.epoch).get(this.keys.keyring).exec();
     } catch (e) {
       throw storeError(e, 'snapshot');
     }
     if (!res) throw storeError(new Error('transaction aborted'), 'snapshot');
     const failed = res.find(([e]) => e)?.[0];
     if (failed) throw storeError(failed, 'snapshot');
-    const [version, model, imported, epoch] = res.map(([, v]) => v as string | null);
+    const [version, model, imported, epoch, keyring] = res.map(([, v]) => v as string | null);
+    await this.syncKeyring(keyring ?? null);
     let cursor = '0';
     do {
       const [next, flat] = await this.redis.hscan(this.keys.identities, cursor, 'COUNT', batchSize).catch((e: unknown) => Promise.reject(storeError(e, 'snapshot')));
       cursor = next;
       const batch: GalleryIdentity[] = [];
-      for (let i = 0; i + 1 < flat.length; i += 2) batch.push(this.parse(flat[i + 1]!, flat[i]!));
+      for (let i = 0; i + 1 < flat.length; i += 2) batch.push(await this.decode(flat[i + 1]!, flat[i]!));
       if (batch.length > 0) onBatch(batch);
     } while (cursor !== '0');
     return {
@@ -382,7 +539,37 @@ export class RedisGalleryStore implements GalleryStore {
   /** Deletes every key of this gallery (tests; what a Redis restarted without its data looks like). */
   async drop(): Promise<void> {
     this.check();
-    await this.redis.del(this.keys.version, this.keys.identities, this.keys.dim, this.keys.model, this.keys.imported, this.keys.epoch).catch((e: unknown) => Promise.reject(storeError(e, 'drop')));
+    await this.redis.del(this.keys.version, this.keys.identities, this.keys.dim, this.keys.model, this.keys.imported, this.keys.epoch, this.keys.keyring).catch((e: unknown) => Promise.reject(storeError(e, 'drop')));
+  }
+
+  /** See GalleryStore.rotateKey: one script, refused (and built again) when the gallery changed meanwhile. */
+  async rotateKey(o: KeyRotation): Promise<KeyRotationResult> {
+    return (await this.rekey(o, false))!;
+  }
+
+  /** `sealOnly`: seal a plaintext gallery, and do nothing once another writer sealed it meanwhile. */
+  private async rekey(o: KeyRotation, sealOnly: boolean): Promise<KeyRotationResult | undefined> {
+    this.check();
+    for (let attempt = 1; attempt <= 20; attempt++) {
+      const snap = await this.snapshot(); // opens every record: a tampered one stops the rotation here
+      const before = this.cipher;
+      if (sealOnly && before) return undefined;
+      const readKeyring = this.keyringRaw;
+      const next = rotatedCipher(before, o);
+      const all = !before || o.newDataKey === true;
+      const pairs = all ? snap.identities.flatMap((i) => [i.id, next.seal(i)]) : [];
+      let ok: number;
+      try {
+        ok = (await this.redis.eval(RESEAL_SCRIPT, 3, this.keys.version, this.keys.identities, this.keys.keyring, String(snap.version), readKeyring, JSON.stringify(next.keyring), all ? 'all' : 'keyring', ...pairs)) as number;
+      } catch (e) {
+        throw storeError(e, 'rotate key');
+      }
+      if (ok !== 1) continue; // changed meanwhile: read it again
+      this.cipher = next;
+      this.keyringRaw = JSON.stringify(next.keyring);
+      return rotationResult(before, next, o, snap.identities.length);
+    }
+    throw new FaceflowError('TIMEOUT', `${this.where}: the gallery kept changing during the key rotation; try again`);
   }
 
   async close(): Promise<void> {

@@ -90,6 +90,28 @@ export interface GalleryStore {
    *  (Memory/File: this instance only); resolves once notifications are flowing. */
   subscribe(listener: GalleryListener): Promise<Unsubscribe>;
   close(): Promise<void>;
+  /**
+   * Stores that keep templates at rest (file, Redis; issue 15): seals the gallery under `key` (the new
+   * key-encryption key; the current one to rotate only the data key). Without `newDataKey` the data key is
+   * re-wrapped (one small write, records untouched); with it every record is re-sealed under a new data key.
+   * A plaintext gallery is sealed whole (a new data key). Afterwards only `key` opens the gallery.
+   */
+  rotateKey?(o: KeyRotation): Promise<KeyRotationResult>;
+}
+
+export interface KeyRotation {
+  key: import('./gallery-crypto.js').GalleryKey;
+  newDataKey?: boolean;
+}
+
+export interface KeyRotationResult {
+  /** the key-encryption key and data key ids before (absent: the gallery was plaintext) and after */
+  fromKey?: string;
+  fromDataKey?: string;
+  toKey: string;
+  toDataKey: string;
+  /** records sealed again (0 for a re-wrap) */
+  resealed: number;
 }
 
 export const MAX_EMBEDDINGS_PER_IDENTITY = 1000;

@@ -5,3 +5,4 @@ export * from './face.js';
 export * from './match.js';
 export * from './identity-event.js';
 export * from './gallery-change.js';
+export * from './audit-event.js';

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { FaceflowError } from '../errors.js';
+import { AuditEventSchema, type AuditEvent } from './audit-event.js';
 import { defineJsonSchema } from './codec.js';
 import { FaceSchema, type Face } from './face.js';
 import { FrameSchema, type Frame } from './frame.js';
@@ -224,6 +225,17 @@ describe('GalleryChange', () => {
     const c = { type: 'delete' as const, identity: 'bob', version: 3, ts: TS };
     expect(GalleryChangeSchema.decode(GalleryChangeSchema.encode(c))).toEqual(c);
     expect(thrown(() => GalleryChangeSchema.encode({ ...c, version: 0 })).details.field).toBe('version');
+  });
+});
+
+describe('AuditEvent', () => {
+  const ev: AuditEvent = { id: 'e1', ts: TS, action: 'gallery.enroll', outcome: 'ok', actorKind: 'api-key', actor: '0123456789abcdef', source: '10.0.0.7', service: 'matcher', gallery: 'faceflow:gallery:', identity: 'alice', version: 3 };
+  it('round-trips, checks, and drops any field it does not define (an audit event never carries a template)', () => {
+    expect(AuditEventSchema.decode(AuditEventSchema.encode(ev))).toEqual(ev);
+    const withTemplate = { ...ev, embeddings: [[0.6, 0.8]] } as AuditEvent;
+    expect(AuditEventSchema.encode(withTemplate).toString('utf8')).not.toContain('0.6');
+    expect(thrown(() => AuditEventSchema.encode({ ...ev, action: 'gallery.peek' as AuditEvent['action'] })).details).toMatchObject({ field: 'action' });
+    expect(thrown(() => AuditEventSchema.encode({ ...ev, outcome: 'failed', code: 'NOPE' as AuditEvent['code'] })).details).toMatchObject({ field: 'code' });
   });
 });
 
