@@ -58,6 +58,11 @@ export const embedderConfig = defineConfig({
   }),
   minFaceSize: field({ env: 'FACEFLOW_MIN_FACE', default: 40, parse: parsers.int({ min: 8, max: 10_000 }), doc: 'smallest face side to find in a full detection, in pixels (smaller costs more tiles)' }),
   flip: field({ env: 'FACEFLOW_EMBED_FLIP', default: true, parse: parsers.boolean(), doc: 'average each embedding with the mirrored face (costs a second forward pass)' }),
+  detector: optional({
+    env: 'FACEFLOW_DETECTOR',
+    parse: parsers.string({ max: 200 }),
+    doc: 'face detector: blazeface (the default) | yunet (ONNX Runtime; installed by faceflow models pull yunet-2023mar) | a registry name (issue 11)',
+  }),
   head: optional({ env: 'FACEFLOW_HEAD', parse: parsers.string({ max: 4096 }), doc: 'folder of a projection head trained by faceflow train, applied to every embedding' }),
   ...redactionConfigFields,
 });
@@ -78,6 +83,7 @@ async function main(): Promise<void> {
       ...(config.backend ? { backend: config.backend } : {}),
       ...(config.head ? { head: config.head } : {}),
       detector: { minFaceSize: config.minFaceSize },
+      ...(config.detector ? { models: { detector: config.detector } } : {}),
       flip: config.flip,
     },
     config.workers,

@@ -489,6 +489,7 @@ async function main(): Promise<void> {
       'reembed-every': { type: 'string', default: '400' },
       'min-face': { type: 'string', default: '40' },
       flip: { type: 'string', default: 'true' },
+      detector: { type: 'string' },
       'gallery-sizes': { type: 'string', default: '10000,100000,1000000' },
       'skip-pipeline': { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
@@ -498,7 +499,7 @@ async function main(): Promise<void> {
     process.stdout.write(
       'npm run bench:pipeline -- [--cameras 4] [--fps 5 (per camera)] [--seconds 60] [--warmup 15] [--embedders 1,2]\n' +
         '  [--workers N (engine threads per embedder)] [--partitions 8] [--video FILE] [--gallery-sizes 10000,100000,1000000] [--skip-pipeline]\n' +
-        '  [--full-detection-every 1000 (ms; 0 = every frame)] [--reembed-every 400 (ms; 0 = every frame)] [--min-face 40] [--flip true|false]\n',
+        '  [--full-detection-every 1000 (ms; 0 = every frame)] [--reembed-every 400 (ms; 0 = every frame)] [--min-face 40] [--flip true|false] [--detector blazeface|yunet]\n',
     );
     return;
   }
@@ -527,6 +528,7 @@ async function main(): Promise<void> {
       FACEFLOW_REEMBED_EVERY: values['reembed-every'],
       FACEFLOW_MIN_FACE: values['min-face'],
       FACEFLOW_EMBED_FLIP: values.flip,
+      ...(values.detector ? { FACEFLOW_DETECTOR: values.detector } : {}),
     };
     const frames = await makeFrames(values.video, Math.ceil(fps * (seconds + warmup)), fps);
     log(`${frames.length} frame(s) of 1280x720 from ${values.video ?? 'the demo photo (3 faces)'}, ${Math.round(frames[0]!.length / 1024)} KiB each`);
