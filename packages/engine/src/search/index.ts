@@ -16,6 +16,7 @@
  */
 import { createRequire } from 'node:module';
 import { FaceflowError } from '@faceflow/shared';
+import { dense } from './native.js';
 
 type Usearch = typeof import('usearch');
 type UsearchIndex = InstanceType<Usearch['Index']>;
@@ -288,7 +289,7 @@ export class SearchIndex {
     const us = method === 'exact' && this.n <= JS_SCAN_MAX_ROWS ? null : loadUsearch();
     if (!us) return this.scanJs(query, k);
     if (method === 'exact') {
-      const m = us.exactSearch(this.f32.subarray(0, this.n * this.dim), query, this.dim, Math.min(this.n, cover), us.MetricKind.IP, 1);
+      const m = us.exactSearch(this.f32.subarray(0, this.n * this.dim), dense(query), this.dim, Math.min(this.n, cover), us.MetricKind.IP, 1);
       return this.rerankRows(query, Array.from(m.keys, Number), k);
     }
     const want = Math.min(this.n, Math.max(rerank, cover));

@@ -160,6 +160,18 @@ describe('gallery search index (issue 14)', () => {
     expect(() => new Gallery('m', DIM, { search: { method: 'annoy' as SearchMethod } })).toThrow(/exact, int8 or hnsw/);
   });
 
+  it('a_query_that_views_a_larger_buffer_is_searched_as_its_own_values', () => {
+    // usearch's native scan reads a typed array from the start of its buffer, whatever the view's offset
+    const { exact: g, r } = buildPair('exact', 3000, 13);
+    expect(g.embeddingCount).toBeGreaterThan(512);
+    const q = randomUnit(r);
+    const batch = new Float32Array(3 * DIM);
+    batch.set(randomUnit(r), 0);
+    batch.set(q, DIM);
+    const view = batch.subarray(DIM, 2 * DIM);
+    for (const method of ['exact', 'int8'] as const) expect(g.searchWith(method, view, 3)).toEqual(g.searchWith(method, q, 3));
+  });
+
   it('a_closed_gallery_index_frees_its_rows_and_refuses_use', async () => {
     const { other } = buildPair('hnsw', 500, 9);
     await other.whenSearchReady();
