@@ -444,14 +444,14 @@ export class SearchIndex {
       if (!decision) {
         // no rule: the k nearest; where a list left out could hold a nearer row, probe four times the lists
         if (found.length >= enough && probe.unscannedFrom >= found[found.length - 1]!.distance) return found;
-        const wider = this.rerankRows(query, ivf.probe(query, q8, 4 * p, want).rows, k);
+        const wider = this.rerankRows(query, probe.widen(4 * p).rows, k);
         if (wider.length >= enough) return wider;
       } else {
         this.ivfStats.queries++;
         const first = found.length >= enough ? this.decisionOf(found, decision) : undefined;
         if (first && !this.inDoubt(found, decision, first, probe.unscannedFrom)) return found;
         this.ivfStats.widened++;
-        const wide = ivf.probe(query, q8, 4 * p, want);
+        const wide = probe.widen(4 * p);
         const wider = this.rerankRows(query, wide.rows, k);
         if (wider.length >= enough) {
           const second = this.decisionOf(wider, decision);

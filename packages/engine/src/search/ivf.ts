@@ -181,37 +181,43 @@ export class IvfLists {
 
   /**
    * The `want` rows of largest int8 dot among the lists of the `nprobe` centroids nearest to `query`
-   * (`q8`: the query quantised like the rows), best first.
+   * (`q8`: the query quantised like the rows), best first. `widen` scans the next lists in the same order
+   * and merges, so a widened probe never scans a list twice.
    */
-  probe(query: Float32Array, q8: Int8Array, nprobe: number, want: number): Probe {
+  probe(query: Float32Array, q8: Int8Array, nprobe: number, want: number): Probe & { widen(nprobe: number): Probe } {
     const d = this.dim;
-    const p = Math.min(nprobe, this.lists);
-    // every centroid, nearest first: the first p are scanned, the others bound what was not
+    // every centroid, nearest first: the first ones are scanned, the others bound what was not
     const near = this.us.exactSearch(this.centroids, dense(query), d, this.lists, this.us.MetricKind.IP, 1);
-    let unscannedFrom = Infinity;
-    for (let i = p; i < near.keys.length; i++) {
-      const list = Number(near.keys[i]!);
-      if (this.sizes[list] === 0) continue;
-      // IP distance is 1 - dot; a row of the list is no nearer than the centroid's distance less the radius
-      const toCentroid = Math.sqrt(Math.max(0, 2 * near.distances[i]!));
-      unscannedFrom = Math.min(unscannedFrom, Math.max(0, toCentroid - this.radius[list]!));
-    }
+    const order = Array.from(near.keys, Number);
     const rows: number[] = [];
     const dist: number[] = [];
-    for (let i = 0; i < p; i++) {
-      const list = Number(near.keys[i]!);
-      const size = this.sizes[list]!;
-      if (size === 0) continue;
-      const m = this.us.exactSearch(this.codes[list]!.subarray(0, size * d), q8, d, Math.min(size, want), this.us.MetricKind.IP, 1);
-      const ids = this.ids[list]!;
-      for (let i = 0; i < m.keys.length; i++) {
-        rows.push(ids[Number(m.keys[i]!)]!);
-        dist.push(m.distances[i]!);
+    let scanned = 0;
+    const scanTo = (p: number): Probe => {
+      p = Math.min(p, this.lists);
+      for (; scanned < p; scanned++) {
+        const list = order[scanned]!;
+        const size = this.sizes[list]!;
+        if (size === 0) continue;
+        const m = this.us.exactSearch(this.codes[list]!.subarray(0, size * d), q8, d, Math.min(size, want), this.us.MetricKind.IP, 1);
+        const ids = this.ids[list]!;
+        for (let i = 0; i < m.keys.length; i++) {
+          rows.push(ids[Number(m.keys[i]!)]!);
+          dist.push(m.distances[i]!);
+        }
       }
-    }
-    if (rows.length <= want) return { rows, unscannedFrom };
-    const order = Array.from(rows.keys()).sort((a, b) => dist[a]! - dist[b]!);
-    return { rows: order.slice(0, want).map((i) => rows[i]!), unscannedFrom };
+      let unscannedFrom = Infinity;
+      for (let i = p; i < order.length; i++) {
+        const list = order[i]!;
+        if (this.sizes[list] === 0) continue;
+        // IP distance is 1 - dot; a row of the list is no nearer than the centroid's distance less the radius
+        const toCentroid = Math.sqrt(Math.max(0, 2 * near.distances[i]!));
+        unscannedFrom = Math.min(unscannedFrom, Math.max(0, toCentroid - this.radius[list]!));
+      }
+      if (rows.length <= want) return { rows: [...rows], unscannedFrom };
+      const best = Array.from(rows.keys()).sort((a, b) => dist[a]! - dist[b]!);
+      return { rows: best.slice(0, want).map((i) => rows[i]!), unscannedFrom };
+    };
+    return { ...scanTo(nprobe), widen: scanTo };
   }
 
   /** The rows held (every row the index has assigned). */
