@@ -88,9 +88,9 @@ export function defaultNprobe(lists: number): number {
 /** Counts of how IVF queries with a decision rule ended (issue 14: how often the search had to widen). */
 export interface IvfStats {
   queries: number;
-  /** decisions in doubt after the first probe, probed again with four times the lists */
+  /** decisions in doubt after the first probe, probed again with four (then eight) times the lists */
   widened: number;
-  /** decisions that changed when widened: answered by the full int8 scan */
+  /** decisions that kept changing when widened: answered by the full int8 scan */
   scanned: number;
 }
 
@@ -411,7 +411,7 @@ export class SearchIndex {
    * rule), `ivf` makes sure of the decision rather than of every distance (without one, it probes four times
    * the lists where a list left out could hold a row nearer than the k-th found): where a row the probed lists missed,
    * up to the decision slack nearer than what was found, could change the decision, it probes four times the
-   * lists; if that changes the decision, the full int8 scan answers.
+   * lists, then eight while the decision keeps changing, and then the full int8 scan answers.
    */
   nearest(query: Float32Array, k: number, method: SearchMethod = this.active, rerank = this.rerank, nprobe?: number, decision?: DecisionRule): OwnerDistance[] {
     this.checkOpen();
@@ -451,11 +451,18 @@ export class SearchIndex {
         const first = found.length >= enough ? this.decisionOf(found, decision) : undefined;
         if (first && !this.inDoubt(found, decision, first, probe.unscannedFrom)) return found;
         this.ivfStats.widened++;
-        const wide = probe.widen(4 * p);
-        const wider = this.rerankRows(query, wide.rows, k);
-        if (wider.length >= enough) {
-          const second = this.decisionOf(wider, decision);
-          if (second === first || !this.inDoubt(wider, decision, second, wide.unscannedFrom)) return wider;
+        // widen to 4x, then 8x the lists while under half of them; a step whose decision equals the one
+        // before it (or is out of doubt) answers; one that changes it widens again, the last to the full scan
+        let before = first;
+        for (const width of [4 * p, 8 * p]) {
+          if (width > ivf.lists / 2 && width !== 4 * p) break;
+          const wide = probe.widen(width);
+          const wider = this.rerankRows(query, wide.rows, k);
+          if (wider.length < enough) break;
+          const now = this.decisionOf(wider, decision);
+          if (now === before || !this.inDoubt(wider, decision, now, wide.unscannedFrom)) return wider;
+          before = now;
+          if (width >= ivf.lists) break;
         }
         this.ivfStats.scanned++;
       }
