@@ -6,8 +6,27 @@
 import { FaceflowError } from '@faceflow/shared';
 import type { Gallery } from './gallery.js';
 
-/** What identify needs of a gallery: its k-nearest search (a Gallery, or one of its methods in a benchmark). */
+/**
+ * What identify needs of a gallery: its k-nearest search (a Gallery, or one of its methods in a benchmark).
+ * identify passes its rule, so an approximate index can check that its answer gives the same decision
+ * (issue 14); a search may ignore it.
+ */
 export type Searchable = Pick<Gallery, 'search'>;
+
+export type DecisionReason = 'match' | 'above-threshold' | 'ambiguous';
+
+/** The rule an identify() decision follows, as a search index is told it. */
+export interface DecisionRule {
+  threshold: number;
+  margin: number;
+}
+
+/** The one definition of the 1:N decision: the nearest identity's distance vs threshold, then the margin over the second. */
+export function decisionOf(distance: number, secondDistance: number | null, rule: DecisionRule): DecisionReason {
+  if (distance >= rule.threshold) return 'above-threshold';
+  if (secondDistance !== null && secondDistance - distance < rule.margin) return 'ambiguous';
+  return 'match';
+}
 
 export function l2Distance(a: Float32Array, b: Float32Array): number {
   if (a.length !== b.length) throw new FaceflowError('INVALID_ARGUMENT', `embedding sizes differ: ${a.length} vs ${b.length}`);
@@ -48,16 +67,16 @@ export interface IdentifyResult {
   /** nearest identity, even when the answer is unknown */
   nearest: string;
   secondDistance: number | null;
-  reason: 'match' | 'above-threshold' | 'ambiguous';
+  reason: DecisionReason;
 }
 
 export function identify(embedding: Float32Array, gallery: Searchable, options: IdentifyOptions): IdentifyResult {
   const margin = options.margin ?? 0.03;
   if (!(margin >= 0)) throw new FaceflowError('INVALID_ARGUMENT', `margin must be >= 0, got ${margin}`);
-  const [best, second] = gallery.search(embedding, 2);
+  const rule = { threshold: options.threshold, margin };
+  const [best, second] = gallery.search(embedding, 2, rule);
   const secondDistance = second ? second.distance : null;
   const base = { distance: best!.distance, nearest: best!.name, secondDistance };
-  if (best!.distance >= options.threshold) return { identity: null, ...base, reason: 'above-threshold' };
-  if (secondDistance !== null && secondDistance - best!.distance < margin) return { identity: null, ...base, reason: 'ambiguous' };
-  return { identity: best!.name, ...base, reason: 'match' };
+  const reason = decisionOf(best!.distance, secondDistance, rule);
+  return { identity: reason === 'match' ? best!.name : null, ...base, reason };
 }

@@ -18,7 +18,8 @@ import {
   type GalleryFile,
   type GalleryKey,
 } from '@faceflow/shared';
-import { SearchIndex, type SearchIndexOptions, type SearchMethod } from './search/index.js';
+import type { DecisionRule } from './decide.js';
+import { SearchIndex, type IvfStats, type SearchIndexOptions, type SearchMethod } from './search/index.js';
 
 export interface IdentityDistance {
   name: string;
@@ -76,12 +77,17 @@ export class Gallery {
     return this.index.rows;
   }
 
-  /** The search method the next query uses (exact, int8 or hnsw; hnsw once its background build caught up). */
+  /** The search method the next query uses (exact, int8, hnsw or ivf; hnsw and ivf once their background build caught up). */
   get searchMethod(): SearchMethod {
     return this.index.active;
   }
 
-  /** Resolves when a background index build (hnsw) holds every embedding. */
+  /** How IVF searches with a decision rule ended: first probe, widened, or the full scan (issue 14). */
+  get ivfStats(): Readonly<IvfStats> {
+    return { ...this.index.ivfStats };
+  }
+
+  /** Resolves when a background index build (hnsw, ivf) holds every embedding. */
   whenSearchReady(): Promise<void> {
     return this.index.whenReady();
   }
@@ -129,16 +135,16 @@ export class Gallery {
   }
 
   /** The `k` nearest identities to `query` (distance to each identity's closest embedding), nearest first. */
-  search(query: Float32Array, k = 2): IdentityDistance[] {
+  search(query: Float32Array, k = 2, decision?: DecisionRule): IdentityDistance[] {
     if (this.identities.size === 0) throw new FaceflowError('GALLERY_EMPTY', 'the gallery has no identities: enroll someone first');
     if (!(Number.isInteger(k) && k >= 1)) throw new FaceflowError('INVALID_ARGUMENT', `k must be an integer >= 1, got ${k}`);
-    return this.index.nearest(query, k).map((o) => ({ name: this.ownerNames[o.owner]!, distance: o.distance }));
+    return this.index.nearest(query, k, undefined, undefined, undefined, decision).map((o) => ({ name: this.ownerNames[o.owner]!, distance: o.distance }));
   }
 
   /** The same search by a chosen method (benchmarks and agreement tests compare methods on one gallery). */
-  searchWith(method: SearchMethod, query: Float32Array, k = 2, options: { rerank?: number } = {}): IdentityDistance[] {
+  searchWith(method: SearchMethod, query: Float32Array, k = 2, options: { rerank?: number; nprobe?: number; decision?: DecisionRule } = {}): IdentityDistance[] {
     if (this.identities.size === 0) throw new FaceflowError('GALLERY_EMPTY', 'the gallery has no identities: enroll someone first');
-    return this.index.nearest(query, k, method, options.rerank).map((o) => ({ name: this.ownerNames[o.owner]!, distance: o.distance }));
+    return this.index.nearest(query, k, method, options.rerank, options.nprobe, options.decision).map((o) => ({ name: this.ownerNames[o.owner]!, distance: o.distance }));
   }
 
   /** Frees the index (native memory with hnsw); the gallery cannot be searched or changed after. */

@@ -44,10 +44,10 @@ export const matcherConfig = defineConfig({
   searchMethod: field({
     env: 'FACEFLOW_SEARCH_METHOD',
     default: 'auto' as const,
-    parse: parsers.oneOf(['auto', 'exact', 'int8', 'hnsw'] as const),
-    doc: 'how the gallery is searched (issue 14): exact (every embedding, float), int8 (every embedding on an int8 copy, best candidates re-scored in float), hnsw (an HNSW graph, built in the background, int8 meanwhile), auto (exact below FACEFLOW_SEARCH_APPROX_ROWS embeddings, FACEFLOW_SEARCH_APPROX from there)',
+    parse: parsers.oneOf(['auto', 'exact', 'int8', 'hnsw', 'ivf'] as const),
+    doc: 'how the gallery is searched (issue 14): exact (every embedding, float), int8 (every embedding on an int8 copy, best candidates re-scored in float), hnsw (an HNSW graph, built in the background, int8 meanwhile), ivf (k-means lists, the nearest scanned on int8, widened where the decision is in doubt; built in the background, int8 meanwhile), auto (exact below FACEFLOW_SEARCH_APPROX_ROWS embeddings, FACEFLOW_SEARCH_APPROX from there)',
   }),
-  searchApprox: field({ env: 'FACEFLOW_SEARCH_APPROX', default: 'int8' as const, parse: parsers.oneOf(['int8', 'hnsw'] as const), doc: 'the method auto uses for a large gallery' }),
+  searchApprox: field({ env: 'FACEFLOW_SEARCH_APPROX', default: 'int8' as const, parse: parsers.oneOf(['int8', 'hnsw', 'ivf'] as const), doc: 'the method auto uses for a large gallery' }),
   searchApproxRows: field({ env: 'FACEFLOW_SEARCH_APPROX_ROWS', default: 50_000, parse: parsers.int({ min: 0 }), doc: 'gallery embeddings from which auto leaves the exact search' }),
   apiKeys: optional({ env: 'FACEFLOW_GALLERY_API_KEYS_SHA256', parse: parsers.list(parsers.string({ pattern: /^[0-9a-f]{64}$/ })), secret: true, doc: 'hex SHA-256 of each gallery API key (none: the API refuses every call)' }),
 }, [

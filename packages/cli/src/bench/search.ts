@@ -1,6 +1,6 @@
 /**
  * `npm run -s bench:search -- [--sizes 10000,100000,1000000] [--methods exact,int8,hnsw] [--real GALLERY.json]
- * [--queries N] [--threshold T] [--margin M] [--hnsw-rerank 64,256] [--json]`: 1:N search at scale (issue 14). A benchmark, not a test.
+ * [--queries N] [--threshold T] [--margin M] [--hnsw-rerank 64,256] [--ivf-nprobe 32,64] [--ivf-lists L] [--json]`: 1:N search at scale (issue 14). A benchmark, not a test.
  *
  * The gallery: the real identities of `--real` (a gallery file, e.g. from `faceflow enroll --dir` over LFW
  * people: every identity with two or more embeddings is enrolled without its last one, which becomes a query
@@ -15,11 +15,11 @@
  * and `agreement` is the share of queries whose identify() decision (identity or unknown, and why) equals the
  * exact search's; `recall1` the share whose nearest identity is exact search's. Per query and per batch of
  * 10 (a frame of ten faces), p50/p99 in ms; build: enrolment of all identities plus what the method builds
- * (int8 copy, HNSW graph); RSS of the process after the method's structures exist.
+ * (int8 copy, HNSW graph, IVF quantiser and lists; hnsw and ivf are built by separate runs); RSS of the process after the method's structures exist.
  */
 import { readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
-import { Gallery, identify, type IdentifyResult, type SearchMethod } from '@faceflow/engine';
+import { defaultIvfLists, defaultNprobe, Gallery, identify, type DecisionRule, type IdentifyResult, type SearchMethod } from '@faceflow/engine';
 import { parseGalleryFile } from '@faceflow/shared';
 
 const log = (msg: string): void => void process.stderr.write(`[bench:search] ${msg}\n`);
@@ -98,6 +98,12 @@ interface Row {
   method: SearchMethod;
   /** candidates re-scored in float (int8, hnsw: the HNSW search list is at least this long) */
   rerank?: number;
+  /** ivf: lists scanned per query, of `lists` */
+  nprobe?: number;
+  lists?: number;
+  /** ivf: share of searches widened to four times the lists, and share answered by the full int8 scan */
+  widened?: number;
+  scanned?: number;
   queries: number;
   p50Ms: number;
   p99Ms: number;
@@ -127,11 +133,19 @@ async function main(): Promise<void> {
       seed: { type: 'string', default: '14' },
       json: { type: 'boolean', default: false },
       'hnsw-rerank': { type: 'string', default: '64' },
+      'ivf-nprobe': { type: 'string' },
+      'ivf-lists': { type: 'string' },
     },
   });
   const sizes = values.sizes.split(',').map(Number);
   const methods = values.methods.split(',') as SearchMethod[];
-  for (const m of methods) if (!['exact', 'int8', 'hnsw'].includes(m)) throw new Error(`--methods: unknown method ${m} (exact, int8, hnsw)`);
+  for (const m of methods) if (!['exact', 'int8', 'hnsw', 'ivf'].includes(m)) throw new Error(`--methods: unknown method ${m} (exact, int8, hnsw, ivf)`);
+  if (methods.includes('hnsw') && methods.includes('ivf')) throw new Error('--methods: hnsw and ivf each build their own structure: benchmark them in separate runs');
+  const ivfLists = values['ivf-lists'] === undefined ? undefined : Number(values['ivf-lists']);
+  if (ivfLists !== undefined && !(Number.isInteger(ivfLists) && ivfLists >= 1)) throw new Error(`--ivf-lists: ${values['ivf-lists']} is not a positive integer`);
+  // no --ivf-nprobe: the index's default (a sixteenth of the lists)
+  const nprobes: (number | undefined)[] = values['ivf-nprobe'] === undefined ? [undefined] : values['ivf-nprobe'].split(',').map(Number);
+  for (const p of nprobes) if (p !== undefined && !(Number.isInteger(p) && p >= 1)) throw new Error(`--ivf-nprobe: ${p} is not a positive integer`);
   for (const s of sizes) if (!(Number.isInteger(s) && s > 0)) throw new Error(`--sizes: ${s} is not a positive integer`);
   const threshold = Number(values.threshold);
   const margin = Number(values.margin);
@@ -154,7 +168,8 @@ async function main(): Promise<void> {
   const rows: Row[] = [];
   for (const size of sizes) {
     const t0 = performance.now();
-    const g = new Gallery('bench', real.dim, { search: { method: methods.includes('hnsw') ? 'hnsw' : 'int8' } });
+    const built: SearchMethod = methods.includes('hnsw') ? 'hnsw' : methods.includes('ivf') ? 'ivf' : 'int8';
+    const g = new Gallery('bench', real.dim, { search: { method: built, ...(ivfLists ? { lists: ivfLists } : {}) } });
     for (const id of real.enrolled) g.add(id.name, id.embeddings);
     for (let i = g.size; i < size; i++) g.add(`d${i}`, [distractor(real.pool, real.dim, r, Number(values.noise))]);
     const enrolS = (performance.now() - t0) / 1000;
@@ -164,14 +179,19 @@ async function main(): Promise<void> {
     const extraBuildS: Partial<Record<SearchMethod, number>> = {};
     let reference: IdentifyResult[] = [];
     let referenceTop: string[] = [];
-    const runs: { method: SearchMethod; rerank: number | undefined }[] = methods.flatMap<{ method: SearchMethod; rerank: number | undefined }>((m) => (m === 'hnsw' ? values['hnsw-rerank'].split(',').map((x) => ({ method: m, rerank: Number(x) })) : [{ method: m, rerank: m === 'int8' ? 64 : undefined }]));
-    for (const { method, rerank } of runs) {
+    type Run = { method: SearchMethod; rerank: number | undefined; nprobe?: number | undefined };
+    const runs = methods.flatMap<Run>((m) =>
+      m === 'hnsw' ? values['hnsw-rerank'].split(',').map((x) => ({ method: m, rerank: Number(x) })) : m === 'ivf' ? nprobes.map((p) => ({ method: m, rerank: 64, nprobe: p })) : [{ method: m, rerank: m === 'int8' ? 64 : undefined }],
+    );
+    for (const { method, rerank, nprobe } of runs) {
       const tb = performance.now();
       if (method === 'int8') g.searchWith('int8', queries[0]!.embedding, 2); // builds the int8 copy
-      if (method === 'hnsw') await g.whenSearchReady();
+      if (method === 'hnsw' || method === 'ivf') await g.whenSearchReady();
       if (method !== 'exact') extraBuildS[method] ??= (performance.now() - tb) / 1000; // built once, searched with each rerank
       const buildS = enrolS + (extraBuildS[method] ?? 0);
-      const searchable = { search: (q: Float32Array, k?: number) => g.searchWith(method, q, k, { rerank }) };
+      // identify() hands its rule to the search: ivf widens where its decision is in doubt
+      const searchable = { search: (q: Float32Array, k?: number, decision?: DecisionRule) => g.searchWith(method, q, k, { rerank, ...(nprobe ? { nprobe } : {}), ...(decision ? { decision } : {}) }) };
+      const stats0 = g.ivfStats;
       const times: number[] = [];
       const decisions: IdentifyResult[] = [];
       for (const q of queries) {
@@ -196,6 +216,7 @@ async function main(): Promise<void> {
         size,
         method,
         ...(rerank !== undefined ? { rerank } : {}),
+        ...(method === 'ivf' ? { nprobe: nprobe ?? defaultNprobe(ivfLists ?? defaultIvfLists(g.embeddingCount)), lists: ivfLists ?? defaultIvfLists(g.embeddingCount) } : {}),
         queries: queries.length,
         p50Ms: +quantile(times, 0.5).toFixed(3),
         p99Ms: +quantile(times, 0.99).toFixed(3),
@@ -207,6 +228,12 @@ async function main(): Promise<void> {
         rssMb: Math.round(process.memoryUsage().rss / 2 ** 20),
         nodeVersion: process.version,
       };
+      if (method === 'ivf') {
+        const s = g.ivfStats;
+        const q = s.queries - stats0.queries;
+        row.widened = (s.widened - stats0.widened) / q;
+        row.scanned = (s.scanned - stats0.scanned) / q;
+      }
       const correct = decisions.filter((d, i) => d.identity === queries[i]!.expect).length / decisions.length;
       if (values.json) process.stdout.write(`${JSON.stringify(row)}\n`);
       else log(`${JSON.stringify(row)} (decision = ground truth on ${(correct * 100).toFixed(1)}%)`);
@@ -216,7 +243,7 @@ async function main(): Promise<void> {
   }
   if (!values.json) {
     process.stdout.write('\n| size | method (re-ranked) | p50 ms | p99 ms | batch of 10 p50 / p99 ms | build s | agreement | recall@1 | RSS MB |\n|---|---|---|---|---|---|---|---|---|\n');
-    for (const w of rows) process.stdout.write(`| ${w.size.toLocaleString('en')} | ${w.method}${w.rerank ? ` (${w.rerank})` : ''} | ${w.p50Ms} | ${w.p99Ms} | ${w.batch10P50Ms} / ${w.batch10P99Ms} | ${w.buildS} | ${(w.agreement * 100).toFixed(2)}% | ${(w.recall1 * 100).toFixed(2)}% | ${w.rssMb} |\n`);
+    for (const w of rows) process.stdout.write(`| ${w.size.toLocaleString('en')} | ${w.method}${w.nprobe ? ` (${w.nprobe} of ${w.lists} lists; widened ${((w.widened ?? 0) * 100).toFixed(1)}%, full scan ${((w.scanned ?? 0) * 100).toFixed(1)}%)` : w.rerank ? ` (${w.rerank})` : ''} | ${w.p50Ms} | ${w.p99Ms} | ${w.batch10P50Ms} / ${w.batch10P99Ms} | ${w.buildS} | ${(w.agreement * 100).toFixed(2)}% | ${(w.recall1 * 100).toFixed(2)}% | ${w.rssMb} |\n`);
   }
 }
 

@@ -63,7 +63,7 @@ function agreement(exact: Gallery, other: Gallery, queries: Float32Array[]): { t
 }
 
 describe('gallery search index (issue 14)', () => {
-  for (const method of ['int8', 'hnsw'] as const) {
+  for (const method of ['int8', 'hnsw', 'ivf'] as const) {
     it(`${method}_search_agrees_with_exact_search_on_random_and_face_like_queries`, async () => {
       const { exact, other, centres, r } = buildPair(method, 3000, 7);
       await other.whenSearchReady();
@@ -96,7 +96,7 @@ describe('gallery search index (issue 14)', () => {
     }
   });
 
-  for (const method of ['exact', 'int8', 'hnsw'] as const) {
+  for (const method of ['exact', 'int8', 'hnsw', 'ivf'] as const) {
     it(`${method}_index_follows_adds_and_deletes_without_a_rebuild`, async () => {
       const { exact, other, centres, r } = buildPair(method, 2000, 3);
       await other.whenSearchReady();
@@ -157,7 +157,82 @@ describe('gallery search index (issue 14)', () => {
     expect(g.embeddingCount).toBe(before.rows);
     expect(g.embeddingsOf('p1')).toEqual(before.p1);
     expect(g.search(q, 2)).toEqual(answer);
-    expect(() => new Gallery('m', DIM, { search: { method: 'annoy' as SearchMethod } })).toThrow(/exact, int8 or hnsw/);
+    expect(() => new Gallery('m', DIM, { search: { method: 'annoy' as SearchMethod } })).toThrow(/auto, exact, int8, hnsw, ivf, got annoy/);
+    expect(() => new Gallery('m', DIM, { search: { method: 'ivf', nprobe: 0 } })).toThrow(/nprobe must be an integer >= 1, got 0/);
+    expect(() => new Gallery('m', DIM, { search: { method: 'ivf', lists: 2.5 } })).toThrow(/lists must be an integer >= 1, got 2.5/);
+    expect(() => new Gallery('m', DIM, { search: { method: 'ivf', decisionSlack: -1 } })).toThrow(/decisionSlack must be between 0 and 2, got -1/);
+    expect(() => new Gallery('m', DIM, { search: { approx: 'exact' as 'int8' } })).toThrow(/approx search method must be int8, hnsw or ivf, got exact/);
+  });
+
+  it('ivf_decisions_agree_with_exact_search_on_queries_near_the_threshold_and_the_margin', async () => {
+    // a crowded neighbourhood (issue 14): every query has identities just inside and just outside the
+    // threshold, and a second identity near the margin, spread over many IVF lists
+    const r = rng(21);
+    const threshold = 0.4;
+    const margin = 0.03;
+    const exact = new Gallery('m', DIM, { search: { method: 'exact' } });
+    const ivf = new Gallery('m', DIM, { search: { method: 'ivf', lists: 64, nprobe: 2 } });
+    const add = (name: string, e: Float32Array): void => {
+      exact.add(name, [e]);
+      ivf.add(name, [e]);
+    };
+    /** a unit vector at L2 distance `d` from unit `c` (a random direction orthogonal to it) */
+    const at = (c: Float32Array, d: number): Float32Array => {
+      const u = randomUnit(r);
+      let dot = 0;
+      for (let j = 0; j < DIM; j++) dot += u[j]! * c[j]!;
+      const o = normalise(u.map((x, j) => x - dot * c[j]!));
+      const cos = 1 - (d * d) / 2;
+      const sin = Math.sqrt(1 - cos * cos);
+      return normalise(c.map((x, j) => cos * x + sin * o[j]!));
+    };
+    const cone = randomUnit(r);
+    const queries: Float32Array[] = [];
+    for (let i = 0; i < 400; i++) {
+      const q = near(cone, 1.5, r);
+      queries.push(q);
+      const d1 = threshold + (r() - 0.5) * 0.06;
+      add(`a${i}`, at(q, d1));
+      add(`b${i}`, at(q, d1 + margin + (r() - 0.5) * 0.04));
+      for (let j = 0; j < 6; j++) add(`c${i}.${j}`, at(q, threshold + 0.02 + r() * 0.2));
+    }
+    for (let i = 0; i < 8000; i++) add(`x${i}`, near(cone, 1.5, r));
+    await ivf.whenSearchReady();
+    expect(ivf.searchMethod).toBe('ivf');
+    const decide = (g: Gallery, q: Float32Array): string => {
+      const d = identify(q, g, { threshold, margin });
+      return `${d.identity}/${d.reason}`;
+    };
+    const want = queries.map((q) => decide(exact, q));
+    expect(new Set(want.map((w) => w.split('/')[1]))).toEqual(new Set(['match', 'ambiguous', 'above-threshold']));
+    const got = queries.map((q) => decide(ivf, q));
+    expect(got.filter((g, i) => g === want[i]).length / queries.length).toBeGreaterThanOrEqual(0.999);
+    expect(ivf.ivfStats.widened).toBeGreaterThan(0); // the decisions in doubt were checked again
+    exact.close();
+    ivf.close();
+  });
+
+  it('a_query_that_views_a_larger_buffer_is_searched_as_its_own_values', () => {
+    // usearch's native scan reads a typed array from the start of its buffer, whatever the view's offset
+    const { exact: g, r } = buildPair('exact', 3000, 13);
+    expect(g.embeddingCount).toBeGreaterThan(512);
+    const q = randomUnit(r);
+    const batch = new Float32Array(3 * DIM);
+    batch.set(randomUnit(r), 0);
+    batch.set(q, DIM);
+    const view = batch.subarray(DIM, 2 * DIM);
+    for (const method of ['exact', 'int8'] as const) expect(g.searchWith(method, view, 3)).toEqual(g.searchWith(method, q, 3));
+  });
+
+  it('ivf_answers_stay_right_after_the_gallery_outgrows_its_lists', async () => {
+    const { other, centres, r } = buildPair('ivf', 300, 17);
+    await other.whenSearchReady();
+    for (let i = 0; i < 3000; i++) other.add(`late${i}`, [randomUnit(r)]);
+    await other.whenSearchReady();
+    expect(other.searchMethod).toBe('ivf');
+    for (let i = 0; i < 3000; i += 97) expect(other.search(other.embeddingsOf(`late${i}`)[0]!, 1)[0]!.name).toBe(`late${i}`);
+    expect(other.search(near(centres[4]!, 0.02, r), 1)[0]!.name).toBe('p4');
+    other.close();
   });
 
   it('a_closed_gallery_index_frees_its_rows_and_refuses_use', async () => {
