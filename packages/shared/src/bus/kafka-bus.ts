@@ -19,6 +19,7 @@ import { silentLogger, type Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
 import { withDeadLetter } from './dead-letter.js';
 import { instrumentHandler, publishCounter } from './instrument.js';
+import { backoffMs, sleep, type BackoffOptions } from './retry.js';
 import {
   DEFAULT_GRACE_MS,
   DEFAULT_MAX_BATCH,
@@ -116,6 +117,9 @@ function withTimeout<T>(p: Promise<T>, ms: number, onTimeout: () => Error): Prom
 
 /** Attempts at a retriable admin or subscribe step that the broker is expected to heal within seconds. */
 const START_ATTEMPTS = 8;
+/** Between start-up attempts (subscribe, createTopics): 200 ms doubling to 2 s, jittered so that services
+ * starting together do not retry in lockstep. */
+const START_BACKOFF: BackoffOptions = { initialMs: 200, maxMs: 2_000, factor: 2, jitter: 0.2 };
 
 export class KafkaBus implements Bus {
   private readonly kafka: InstanceType<typeof Kafka>;
@@ -251,7 +255,7 @@ export class KafkaBus implements Bus {
         const err = kafkaError(e, `subscribe to ${topic} as ${groupId}`, { topic, groupId });
         if (!err.retriable || err.code === 'TIMEOUT' || this.closed || attempt >= START_ATTEMPTS) throw err;
         this.logger.warn('kafka subscribe failed; retrying', { topic, group: groupId, attempt, err: err.message });
-        await new Promise((r) => setTimeout(r, Math.min(2000, 100 * 2 ** attempt)));
+        await sleep(backoffMs(attempt, START_BACKOFF));
       }
     }
   }
@@ -330,7 +334,7 @@ export class KafkaBus implements Bus {
       } catch (e) {
         const err = kafkaError(e, 'create topics', { topics: topics.map((t) => t.topic) });
         if (!err.retriable || attempt >= attempts) throw err;
-        await new Promise((r) => setTimeout(r, Math.min(2000, 100 * 2 ** attempt)));
+        await sleep(backoffMs(attempt, START_BACKOFF));
       }
     }
   }
