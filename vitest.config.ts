@@ -10,6 +10,7 @@ export default defineConfig({
       { find: /^@faceflow\/shared\/(kafka|redis)$/, replacement: src('./packages/shared/src/$1.ts') },
       { find: /^@faceflow\/engine$/, replacement: src('./packages/engine/src/index.ts') },
       { find: /^@faceflow\/(ingest|embedder|matcher|alerts)$/, replacement: src('./services/$1/src/index.ts') },
+      { find: /^@faceflow\/bench\/spawn$/, replacement: src('./bench/src/spawn.ts') },
     ],
   },
   test: {

@@ -1,7 +1,7 @@
 /**
  * The house rules of ../shared/DESIGN.md, checked on the sources: the engine never imports Kafka, Redis or
  * HTTP server code; a service never imports another service; only the runtime adapter loads TF.js, and only
- * the adapters load their third-party clients.
+ * the adapters load their third-party clients; the CLI imports no Kafka code and holds no benchmark (bench/).
  */
 import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -62,6 +62,15 @@ describe('architecture invariants', () => {
     expect(await offenders('packages', /^ioredis$/, (f) => f.endsWith('redis-gallery-store.ts'))).toEqual([]);
     expect(await offenders('packages', /^prom-client$/, (f) => f.endsWith(`shared${path.sep}src${path.sep}metrics.ts`))).toEqual([]);
     expect(await offenders('services', /^(kafkajs|ioredis|prom-client)$/)).toEqual([]);
+  });
+
+  it('the CLI imports no Kafka code and holds no benchmark', async () => {
+    // issue 13: the benchmarks were the CLI's only reason to import Kafka; they live in the root bench/
+    // workspace, which may import anything. The `gallery` command's Redis store (@faceflow/shared/redis) stays.
+    expect(await offenders('packages/cli', /^(kafkajs|@faceflow\/shared\/kafka|@faceflow\/bench(\/.*)?)$/)).toEqual([]);
+    const benches: string[] = [];
+    for (const f of await sources('packages/cli')) if (f.split(path.sep).includes('bench') || /bench/i.test(path.basename(f))) benches.push(path.relative(root, f));
+    expect(benches).toEqual([]);
   });
 
   it('a service never imports another service', async () => {

@@ -16,7 +16,7 @@ import { KafkaBus } from '@faceflow/shared/kafka';
 import { RedisGalleryStore } from '@faceflow/shared/redis';
 import { config, probeKafka, probeRedis, skipUnlessReachable, uniq, until } from '../shared/infra.js';
 import { fixture, type Fixture } from './fixtures.js';
-import { kcat, ready, startService, type Service } from './services.js';
+import { kcat, ready, startService, type Service, type ServiceName } from './services.js';
 
 const kafkaProbe = await probeKafka();
 const redisProbe = await probeRedis();
@@ -31,7 +31,7 @@ const groups = { embedder: `embedder-${id}`, matcher: `matcher-${id}`, alerts: `
 const services: Service[] = [];
 let bus: KafkaBus;
 let f: Fixture;
-const start = (name: string, env: Record<string, string>): Service => startService(services, prefix, name, env);
+const start = (name: ServiceName, env: Record<string, string>): Service => startService(services, prefix, name, env);
 
 beforeAll(async () => {
   if (skip) return;

@@ -10,7 +10,7 @@ import { KafkaBus } from '@faceflow/shared/kafka';
 import { RedisGalleryStore } from '@faceflow/shared/redis';
 import { config, probeKafka, probeRedis, skipUnlessReachable, uniq, until } from '../shared/infra.js';
 import { fixture, type Fixture } from './fixtures.js';
-import { kcat, kcatCount, ready, startService, type Service } from './services.js';
+import { kcat, kcatCount, ready, startService, type Service, type ServiceName } from './services.js';
 
 const skip = skipUnlessReachable(await probeKafka()) || skipUnlessReachable(await probeRedis());
 const id = uniq();
@@ -20,7 +20,7 @@ const extra = [`${topics.faces}.dlq`, `${topics.matches}.dlq`];
 const galleryPrefix = `test:kill:${id}:`;
 const groups = { embedder: `embedder-${id}`, matcher: `matcher-${id}`, alerts: `alerts-${id}` };
 const services: Service[] = [];
-const start = (name: string, env: Record<string, string>): Service => startService(services, prefix, name, env);
+const start = (name: ServiceName, env: Record<string, string>): Service => startService(services, prefix, name, env);
 let bus: KafkaBus;
 let f: Fixture;
 

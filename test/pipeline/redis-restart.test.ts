@@ -26,7 +26,7 @@ import { KafkaBus } from '@faceflow/shared/kafka';
 import { RedisGalleryStore } from '@faceflow/shared/redis';
 import { config, probeKafka, skipUnlessReachable, uniq, until } from '../shared/infra.js';
 import { fixture, type Fixture } from './fixtures.js';
-import { kcat, kcatCount, ready, startService, type Service } from './services.js';
+import { kcat, kcatCount, ready, startService, type Service, type ServiceName } from './services.js';
 
 const skip = skipUnlessReachable(await probeKafka());
 const services: Service[] = [];
@@ -105,7 +105,7 @@ async function scenario(tag: string) {
   const store = await RedisGalleryStore.open({ url: redisUrl(), keyPrefix: galleryPrefix });
   await store.put('alice', [f.aliceEmbedding], { metadata: { model: 'faceapi-recognition' } });
   await store.close();
-  const start = (name: string, env: Record<string, string>): Service => startService(services, prefix, name, { FACEFLOW_REDIS_URL: redisUrl(), ...env });
+  const start = (name: ServiceName, env: Record<string, string>): Service => startService(services, prefix, name, { FACEFLOW_REDIS_URL: redisUrl(), ...env });
   // every frame fully detected and every face published: the test compares the matches of every frame
   const embedder = start('embedder', {
     FACEFLOW_EMBEDDER_GROUP: groups.embedder,

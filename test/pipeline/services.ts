@@ -1,57 +1,33 @@
-/** Running the services as child processes in the pipeline tests, and reading topics with kcat. */
-import { spawn, execFile, type ChildProcess } from 'node:child_process';
+/**
+ * The pipeline tests' services, started by the one service spawner the benchmarks use too
+ * (`@faceflow/bench/spawn`, bench/src/spawn.ts), on the test's Kafka, Redis and topic prefix; and reading
+ * topics with kcat.
+ */
+import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { config, until } from '../shared/infra.js';
-import { ROOT } from './fixtures.js';
+import { ready as readyWithin, startService as spawnService, type Service, type ServiceName } from '@faceflow/bench/spawn';
+import { config } from '../shared/infra.js';
+
+export type { Service, ServiceName };
 
 const exec = promisify(execFile);
 const broker = config.kafkaBrokers[0]!;
 
-export interface Service {
-  name: string;
-  child: ChildProcess;
-  port?: number;
-  logs: string[];
-}
-export function startService(services: Service[], prefix: string, name: string, env: Record<string, string>): Service {
-  const child = spawn('node', [`services/${name}/dist/main.js`], {
-    cwd: ROOT,
-    env: {
-      ...process.env,
-      FACEFLOW_KAFKA_BROKERS: config.kafkaBrokers.join(','),
-      FACEFLOW_REDIS_URL: config.redisUrl,
-      FACEFLOW_TOPIC_PREFIX: prefix,
-      FACEFLOW_TOPIC_PARTITIONS: '2',
-      FACEFLOW_HTTP_PORT: '0',
-      FACEFLOW_HTTP_HOST: '127.0.0.1',
-      FACEFLOW_LOG_LEVEL: 'info',
-      ...env,
-    },
-    stdio: ['ignore', 'pipe', 'pipe'],
+/** Starts services/<name> on the test's infra and topic prefix (two partitions); `services` collects it for the suite's afterAll. */
+export function startService(services: Service[], prefix: string, name: ServiceName, env: Record<string, string>): Service {
+  const s = spawnService(name, {
+    FACEFLOW_KAFKA_BROKERS: config.kafkaBrokers.join(','),
+    FACEFLOW_REDIS_URL: config.redisUrl,
+    FACEFLOW_TOPIC_PREFIX: prefix,
+    FACEFLOW_TOPIC_PARTITIONS: '2',
+    ...env,
   });
-  const s: Service = { name, child, logs: [] };
-  const onLine = (d: Buffer): void => {
-    for (const line of d.toString('utf8').split('\n').filter(Boolean)) {
-      s.logs.push(line);
-      if (s.logs.length > 500) s.logs.shift();
-      try {
-        const j = JSON.parse(line) as { msg?: string; port?: number };
-        if (j.msg === `${name} ready`) s.port = j.port;
-      } catch {
-        // not JSON
-      }
-    }
-  };
-  child.stdout!.on('data', onLine);
-  child.stderr!.on('data', onLine);
   services.push(s);
   return s;
 }
 
-export async function ready(s: Service, ms = 180_000): Promise<void> {
-  await until(() => s.port !== undefined || s.child.exitCode !== null, ms, `${s.name} ready`);
-  if (s.port === undefined) throw new Error(`${s.name} exited with ${s.child.exitCode}:\n${s.logs.slice(-20).join('\n')}`);
-}
+/** Waits for the service's ready line within the suites' hook timeout (vitest.config.ts), so a slow start fails with its own output. */
+export const ready = (s: Service, ms = 180_000): Promise<void> => readyWithin(s, ms);
 
 /** Everything on a topic, through kcat: [headers, value] per message. */
 export async function kcat(topic: string): Promise<{ headers: Record<string, string>; value: string }[]> {

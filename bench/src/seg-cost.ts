@@ -1,5 +1,5 @@
 /**
- * `node packages/cli/dist/bench/seg-cost.js --images <dir> [--split all|even|odd] [--limit N] [--scale S] [--rounds R] [--warmup N]`:
+ * `node bench/dist/seg-cost.js --images <dir> [--split all|even|odd] [--limit N] [--scale S] [--rounds R] [--warmup N]`:
  * issue 4's cost target ("segmentation costs no more than 30% of the embedder's per-face time") measured
  * with each side in a block of its own. `faceflow eval seg` times segmentation and the embedder face by
  * face, interleaved with detection and image decoding; its CPU figures then also carry the work that V8's
@@ -15,8 +15,8 @@ import { readdir } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import sharp from 'sharp';
 import { FaceEngine, FaceSegmenter, decodeImage, loadSkinClassifier, resolveModel, type Face, type RgbImage } from '@faceflow/engine';
-import { centreFace } from '../engine-setup.js';
-import { splitNames } from '../commands/train-seg.js';
+import { centreFace } from '@faceflow/cli/dist/engine-setup.js';
+import { splitNames } from '@faceflow/cli/dist/commands/train-seg.js';
 
 const { values } = parseArgs({
   options: {

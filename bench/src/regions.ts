@@ -1,5 +1,5 @@
 /**
- * `node packages/cli/dist/bench/regions.js --video FILE [--fps 5] [--frames 150] [--full-detection-every 1000]
+ * `node bench/dist/regions.js --video FILE [--fps 5] [--frames 150] [--full-detection-every 1000]
  * [--min-face 40]`: what detecting near the last faces (the embedder's video scheduling, scheduler.ts) costs
  * in faces, against a full detection of every frame. A benchmark, not a test: it asserts nothing.
  *

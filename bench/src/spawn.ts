@@ -1,13 +1,16 @@
 /**
- * The four services as child processes, for the benchmarks that run the pipeline over the real Kafka and
- * Redis (bench/pipeline.ts, bench/compare-run-kafka.ts): start one (its "<name> ready" log line gives its
- * HTTP port), wait for it, read its /metrics, stop them all (SIGTERM, then SIGKILL after 15 s).
+ * The one service spawner (issue 13): the four services as child processes over the real Kafka and Redis,
+ * for the benchmarks that run the pipeline (pipeline.ts, compare-run-kafka.ts) and for the pipeline
+ * integration tests (test/pipeline/services.ts imports it as `@faceflow/bench/spawn`). Start one (its
+ * "<name> ready" log line gives its HTTP port), wait for it, read its /metrics, stop them all (SIGTERM, then
+ * SIGKILL after 15 s). It knows the repository's layout (services/<name>/dist/main.js), so it lives here
+ * with the other repository-level tools, not in a library package.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-export const ROOT = fileURLToPath(new URL('../../../../', import.meta.url));
+export const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
 export type ServiceName = 'ingest' | 'embedder' | 'matcher' | 'alerts';
 
@@ -15,7 +18,7 @@ export interface Service {
   name: ServiceName;
   child: ChildProcess;
   port?: number;
-  /** the last 200 output lines, for error messages */
+  /** the last 500 output lines (error messages; the tests look for a log line in them) */
   logs: string[];
   /** the JSON log lines, parsed (the last 5000) */
   lines: Array<Record<string, unknown>>;
@@ -34,7 +37,7 @@ export function startService(name: ServiceName, env: Record<string, string>, log
   const onData = (d: Buffer): void => {
     for (const line of d.toString('utf8').split('\n').filter(Boolean)) {
       s.logs.push(line);
-      if (s.logs.length > 200) s.logs.shift();
+      if (s.logs.length > 500) s.logs.shift();
       try {
         const j = JSON.parse(line) as Record<string, unknown>;
         s.lines.push(j);

@@ -1,5 +1,5 @@
 /**
- * `node packages/cli/dist/bench/redact-check.js --video <file> --gallery <file> [--every N] [--threshold T]`:
+ * `node bench/dist/redact-check.js --video <file> --gallery <file> [--every N] [--threshold T]`:
  * checks a redacted video (issue 4's "done when"): in every N-th frame, run the detector and identify each
  * face it finds against the gallery. A face that is found and not identified as someone enrolled is a
  * leak. Run it on the input too, to see how many enrolled and non-enrolled faces there were to begin with.
@@ -7,7 +7,7 @@
  */
 import { parseArgs } from 'node:util';
 import { FaceEngine, Gallery, calibrationFor, identify } from '@faceflow/engine';
-import { decodeFrames, probeVideo } from '../video.js';
+import { decodeFrames, probeVideo } from '@faceflow/cli/dist/video.js';
 
 const { values } = parseArgs({
   options: {

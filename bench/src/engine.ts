@@ -30,7 +30,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { parseArgs, promisify } from 'node:util';
 import { decodeImage, EnginePool, FaceEngine, fileHandler, initRuntime, tf, type RgbImage } from '@faceflow/engine';
-import { ROOT } from './services.js';
+import { ROOT } from './spawn.js';
 
 const require = createRequire(import.meta.url);
 const execFileP = promisify(execFile);

@@ -32,7 +32,7 @@ import { Gallery } from '@faceflow/engine';
 import { baseConfigFields, defineConfig, FaceSchema, FrameSchema, IdentityEventSchema, MatchSchema, topicNames } from '@faceflow/shared';
 import { KafkaBus } from '@faceflow/shared/kafka';
 import { RedisGalleryStore } from '@faceflow/shared/redis';
-import { metricsText, ready, ROOT, startService, stopServices, sumMetric, type Service } from './services.js';
+import { metricsText, ready, ROOT, startService, stopServices, sumMetric, type Service } from './spawn.js';
 
 const run = promisify(execFile);
 const SAMPLE = path.join(ROOT, 'node_modules/@vladmandic/face-api/demo/sample1.jpg');

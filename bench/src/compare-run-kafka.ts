@@ -1,5 +1,5 @@
 /**
- * `node packages/cli/dist/bench/compare-run-kafka.js <video> <reference folder> [faceflow run flags...]`:
+ * `node bench/dist/compare-run-kafka.js <video> <reference folder> [faceflow run flags...]`:
  * the check of issue 3's first "done when": on a real clip with enrolled people in it, `faceflow run` (one
  * process) and the four services over the real Kafka and Redis must name the same people. A check, not a
  * test: it prints a comparison and exits 0 when both modes name the same set of identities, 1 when they do
@@ -39,7 +39,7 @@
  * default 10s, the deploy value: the wall time after which a silent camera's tracks end; `faceflow run` ends
  * them at the end of the file instead).
  *
- * Example (issue 3): npm run build && node packages/cli/dist/bench/compare-run-kafka.js \
+ * Example (issue 3): npm run build && node bench/dist/compare-run-kafka.js \
  *   ../shared/data/video/sitcom/Video_2.mp4 ../shared/data/video/sitcom/database --fps 5 --backend wasm
  */
 import { execFile, spawn } from 'node:child_process';
@@ -53,7 +53,7 @@ import { DEFAULT_FULL_DETECTION_EVERY_MS, DEFAULT_REEMBED_EVERY_MS } from '@face
 import { baseConfigFields, defineConfig, IdentityEventSchema, MatchSchema, parseGalleryFile, topicNames, type IdentityEvent, type Match } from '@faceflow/shared';
 import { KafkaBus } from '@faceflow/shared/kafka';
 import { RedisGalleryStore } from '@faceflow/shared/redis';
-import { ready, ROOT, startService, stopServices, sumMetric, type Service, type ServiceName } from './services.js';
+import { ready, ROOT, startService, stopServices, sumMetric, type Service, type ServiceName } from './spawn.js';
 
 const execP = promisify(execFile);
 const CLI = path.join(ROOT, 'packages/cli/dist/main.js');
@@ -578,7 +578,7 @@ function countTypes(events: IdentityEvent[]): string {
 async function main(argv: string[]): Promise<number> {
   if (argv.includes('--help') || argv.includes('-h')) {
     process.stdout.write(
-      'usage: node packages/cli/dist/bench/compare-run-kafka.js <video> <reference folder> [faceflow run flags...]\n' +
+      'usage: node bench/dist/compare-run-kafka.js <video> <reference folder> [faceflow run flags...]\n' +
         '  [--work-dir DIR] [--skip-undetected] [--only run|kafka] [--timeout S] [--alert-idle 10s]\n' +
         `  run flags passed to both modes: ${Object.keys(FLAGS).map((f) => `--${f}`).join(' ')}\n`,
     );
