@@ -6,12 +6,12 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { FaceEngine } from '../src/engine.js';
-import { EnginePool } from '../src/pool.js';
-import { decodeImage } from '../src/image.js';
+import { FaceEngine } from '../src/recognize/engine.js';
+import { EnginePool } from '../src/recognize/pool.js';
+import { decodeImage } from '../src/image/image.js';
 import { tf } from '../src/runtime/tf.js';
-import { buildHeadModel, saveHead, ProjectionHead, type HeadMeta } from '../src/train/head.js';
-import { thresholdsFor } from '../src/calibration.js';
+import { buildHeadModel, saveHead, ProjectionHead, type HeadMeta } from '../src/models/head.js';
+import { thresholdsFor } from '../src/match/calibration.js';
 import { GROUP_PHOTOS } from './fixtures.js';
 
 let tmp: string;

@@ -4,7 +4,7 @@ import { mkdtemp, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { initRuntime, tf } from '../src/runtime/tf.js';
-import { defaultModelPaths } from '../src/engine.js';
+import { defaultModelPaths } from '../src/recognize/engine.js';
 import { BlazeFaceDetector } from '../src/models/detector.js';
 import { Landmark68, LANDMARK_INPUT } from '../src/models/landmarks.js';
 import { DlibResNetEmbedder, EMBED_INPUT } from '../src/models/embedder.js';

@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { EnginePool } from '../src/pool.js';
-import { FaceEngine } from '../src/engine.js';
-import { decodeImage } from '../src/image.js';
-import { l2Distance } from '../src/decide.js';
+import { EnginePool } from '../src/recognize/pool.js';
+import { FaceEngine } from '../src/recognize/engine.js';
+import { decodeImage } from '../src/image/image.js';
+import { l2Distance } from '../src/match/decide.js';
 import { GROUP_PHOTOS } from './fixtures.js';
 
 describe('EnginePool', () => {

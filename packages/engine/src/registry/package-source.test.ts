@@ -14,7 +14,7 @@ import { FaceflowError } from '@faceflow/shared';
 import { applyGraphFixes, type GraphFix } from './onnx-graph.js';
 import { tgzMember, zipMember } from './package-source.js';
 import { BUILTIN_MODELS, pullModel, resolveModel, type ModelEntry } from './index.js';
-import { failure } from '../failure.testkit.js';
+import { failure } from '../testkit/failure.testkit.js';
 
 const sha256 = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_SHOT_CUT_THRESHOLD, frameSignature, signatureChange } from './shot-cut.js';
-import type { RgbImage } from './geometry.js';
+import type { RgbImage } from '../image/geometry.js';
 
 /** A 320x180 frame: a gradient background and a bright square at (x, 60). */
 function frame(x: number, palette: 'warm' | 'cold'): RgbImage {

@@ -52,7 +52,7 @@ describe('warpAffine', () => {
 
 describe('ArcFace 5-point alignment (issue 11)', () => {
   it('arcface_chip_puts_the_eyes_nose_and_mouth_corners_of_68_landmarks_on_the_template', async () => {
-    const { arcFaceChipAffine, ARCFACE_TEMPLATE } = await import('./align.js');
+    const { arcFaceChipAffine, ARCFACE_TEMPLATE } = await import('../recognize/align.js');
     // 68 landmarks of a face 2x the template, rotated 10 degrees and moved: eye rings around the eye centres
     const a = (10 * Math.PI) / 180;
     const place = (p: { x: number; y: number }) => ({ x: 300 + 2 * (p.x * Math.cos(a) - p.y * Math.sin(a)), y: 100 + 2 * (p.x * Math.sin(a) + p.y * Math.cos(a)) });

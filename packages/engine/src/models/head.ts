@@ -27,8 +27,8 @@ import path from 'node:path';
 import { FaceflowError } from '@faceflow/shared';
 import { tf } from '../runtime/tf.js';
 import { loadLayersModelFromFile } from '../runtime/io.js';
-import { Rng } from './rng.js';
-import type { FarCalibration } from './far.js';
+import { Rng } from '../train/rng.js';
+import type { FarCalibration } from '../train/far.js';
 import type { LayersModel, Tensor2D, SymbolicTensor, io } from '@tensorflow/tfjs';
 
 export const HEAD_KINDS = ['linear', 'mlp'] as const;

@@ -8,11 +8,11 @@
  * `identify` against a gallery at a threshold; "unknown" and "ambiguous" are redacted (when in doubt, hide).
  */
 import { FaceflowError } from '@faceflow/shared';
-import { identify, type IdentifyOptions } from './decide.js';
-import type { Gallery } from './gallery.js';
-import { iou, type Box, type Point, type RgbImage } from './geometry.js';
-import { type FaceMask, dilateMask, emptyMask, rasterizePolygon, unionMasks } from './mask.js';
-import { landmarkPolygon } from './segment.js';
+import { identify, type IdentifyOptions } from '../match/decide.js';
+import type { Gallery } from '../match/gallery.js';
+import { iou, type Box, type Point, type RgbImage } from '../image/geometry.js';
+import { type FaceMask, dilateMask, emptyMask, rasterizePolygon, unionMasks } from '../segment/mask.js';
+import { landmarkPolygon } from '../segment/segment.js';
 
 export type RedactStyle = 'blur' | 'pixelate' | 'fill';
 export const REDACT_STYLES: readonly RedactStyle[] = ['blur', 'pixelate', 'fill'];

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { tf, initRuntime } from './runtime/tf.js';
+import { tf, initRuntime } from '../runtime/tf.js';
 import { tripletLoss, tripletLossValues, TRIPLET_ALPHA } from './triplet.js';
 
 describe('triplet loss (the notebook definition)', () => {

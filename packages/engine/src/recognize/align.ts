@@ -5,7 +5,7 @@
  * into a `size` chip with `padding` (0.25 for the face recognition ResNet, as in dlib's
  * dnn_face_recognition_ex.cpp). The jaw line (0..16) is left out, as dlib does.
  */
-import { type Affine, type Point, type RgbImage, similarityTransform, squareCropAffine, warpAffine, type Box } from './geometry.js';
+import { type Affine, type Point, type RgbImage, similarityTransform, squareCropAffine, warpAffine, type Box } from '../image/geometry.js';
 
 // dlib's mean face shape for iBUG points 17..67, in the unit square (interpolation.h).
 const MEAN_FACE_X = [

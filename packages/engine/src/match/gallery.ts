@@ -19,7 +19,7 @@ import {
   type GalleryKey,
 } from '@faceflow/shared';
 import type { DecisionRule } from './decide.js';
-import { SearchIndex, type IvfStats, type SearchIndexOptions, type SearchMethod } from './search/index.js';
+import { SearchIndex, type IvfStats, type SearchIndexOptions, type SearchMethod } from '../search/index.js';
 
 export interface IdentityDistance {
   name: string;

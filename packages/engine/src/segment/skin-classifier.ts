@@ -17,7 +17,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { FaceflowError } from '@faceflow/shared';
-import type { Point, RgbImage } from './geometry.js';
+import type { Point, RgbImage } from '../image/geometry.js';
 import { type FaceMask, flood4, trimMask } from './mask.js';
 
 /** The features, in the order the trees index them. A model names them; a model with other names is refused. */
@@ -94,7 +94,7 @@ export interface SkinClassifier {
 }
 
 /** The bundled weights: packages/engine/models/ (resolves from src/ under vitest and from dist/ when built). */
-export const DEFAULT_SKIN_CLASSIFIER_URL = new URL('../models/skin-classifier.json', import.meta.url);
+export const DEFAULT_SKIN_CLASSIFIER_URL = new URL('../../models/skin-classifier.json', import.meta.url);
 
 /** Checks a parsed JSON value and flattens it. `source` names it in errors. */
 export function parseSkinClassifier(json: unknown, source = 'skin classifier'): SkinClassifier {

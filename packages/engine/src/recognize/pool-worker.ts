@@ -2,7 +2,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { toFaceflowError } from '@faceflow/shared';
 import { FaceEngine, type EngineConfig, type RunOptions } from './engine.js';
-import type { RgbImage } from './geometry.js';
+import type { RgbImage } from '../image/geometry.js';
 
 interface Request {
   id: number;

@@ -5,7 +5,7 @@
  * Redaction's tracker ends every track at a cut, so that a track never carries one person's decision onto the
  * next shot's face at the same place.
  */
-import type { RgbImage } from './geometry.js';
+import type { RgbImage } from '../image/geometry.js';
 
 /** grid cells across and down: coarse enough that motion within a shot averages out */
 export const SHOT_GRID_W = 16;

@@ -21,9 +21,9 @@
  * so a pipeline stage can call it per frame.
  */
 import { FaceflowError } from '@faceflow/shared';
-import { warpAffine, type Point, type RgbImage } from './geometry.js';
+import { warpAffine, type Point, type RgbImage } from '../image/geometry.js';
 import { type FaceMask, emptyMask, flood4, rasterizePolygon, trimMask, unionMasks } from './mask.js';
-import { FaceMesh, type MeshResult, eyeLineAngle68, meshRoiFromLandmarks, meshRoiFromMesh, type Point3 } from './models/facemesh.js';
+import { FaceMesh, type MeshResult, eyeLineAngle68, meshRoiFromLandmarks, meshRoiFromMesh, type Point3 } from '../models/facemesh.js';
 import { type SkinClassifier, type SkinField, learnedMask, loadSkinClassifier, skinField } from './skin-classifier.js';
 
 /** MediaPipe FACEMESH_FACE_OVAL as a closed loop: 10 (forehead top), clockwise in the image, 152 (chin) ... */

@@ -3,19 +3,19 @@
  * One instance owns its models; it holds no module-level state, and dispose() frees every tensor.
  */
 import { FaceflowError } from '@faceflow/shared';
-import { initRuntime, type RuntimeInfo } from './runtime/tf.js';
-import { BlazeFaceDetector, type DetectorConfig, type Detection } from './models/detector.js';
-import { YuNetDetector } from './models/yunet.js';
-import { parseProviderName, parseRuntimeName, type RuntimeName } from './runtime/onnx.js';
-import { Landmark68, LANDMARK_INPUT } from './models/landmarks.js';
-import { DlibResNetEmbedder, EMBED_INPUT } from './models/embedder.js';
-import { GraphEmbedder, type GraphEmbedderConfig } from './models/graph-embedder.js';
-import { loadModelRegistry, resolveModel, type ModelRegistry } from './registry/index.js';
+import { initRuntime, type RuntimeInfo } from '../runtime/tf.js';
+import { BlazeFaceDetector, type DetectorConfig, type Detection } from '../models/detector.js';
+import { YuNetDetector } from '../models/yunet.js';
+import { parseProviderName, parseRuntimeName, type RuntimeName } from '../runtime/onnx.js';
+import { Landmark68, LANDMARK_INPUT } from '../models/landmarks.js';
+import { DlibResNetEmbedder, EMBED_INPUT } from '../models/embedder.js';
+import { GraphEmbedder, type GraphEmbedderConfig } from '../models/graph-embedder.js';
+import { loadModelRegistry, resolveModel, type ModelRegistry } from '../registry/index.js';
 import { alignArcFaceChip, alignDlibChip, cropSquare } from './align.js';
-import { SFaceEmbedder, SFACE_DIM, SFACE_INPUT } from './models/sface.js';
-import { headIdentifyThreshold, ProjectionHead } from './train/head.js';
-import { thresholdsFor } from './calibration.js';
-import { applyAffine, boundingBox, flipHorizontal, iou as boxIou, type Box, type Point, type RgbImage } from './geometry.js';
+import { SFaceEmbedder, SFACE_DIM, SFACE_INPUT } from '../models/sface.js';
+import { headIdentifyThreshold, ProjectionHead } from '../models/head.js';
+import { thresholdsFor } from '../match/calibration.js';
+import { applyAffine, boundingBox, flipHorizontal, iou as boxIou, type Box, type Point, type RgbImage } from '../image/geometry.js';
 import { assertQuality, DEFAULT_QUALITY_FLOOR, faceQuality, type FaceQuality, type QualityOptions } from './quality.js';
 
 export interface Face {

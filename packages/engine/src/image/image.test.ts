@@ -6,7 +6,7 @@ import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FaceflowError } from '@faceflow/shared';
 import { decodeImage, encodeJpeg, encodePng, imageFromRgb, resizeImage, sniffImageFormat } from './image.js';
-import { failure } from './failure.testkit.js';
+import { failure } from '../testkit/failure.testkit.js';
 
 sharp.concurrency(1); // two shared cores
 

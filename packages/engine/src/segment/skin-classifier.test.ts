@@ -19,9 +19,9 @@ import {
   skinDecision,
   skinMargin,
 } from './skin-classifier.js';
-import { NO_SPLIT, fitSkinTrees, treeValue } from './train/skin-gbt.js';
+import { NO_SPLIT, fitSkinTrees, treeValue } from '../train/skin-gbt.js';
 import { maskArea, maskAt, rasterizePolygon } from './mask.js';
-import { warpAffine, type Affine, type RgbImage } from './geometry.js';
+import { warpAffine, type Affine, type RgbImage } from '../image/geometry.js';
 
 const bundledJson = async (): Promise<SkinClassifierFile> => JSON.parse(await readFile(DEFAULT_SKIN_CLASSIFIER_URL, 'utf8')) as SkinClassifierFile;
 

@@ -8,8 +8,8 @@ import os from 'node:os';
 import { existsSync } from 'node:fs';
 import { FaceflowError, type ErrorCode } from '@faceflow/shared';
 import type { EngineConfig, EmbedderInfo, EngineModels, Face, RunOptions } from './engine.js';
-import type { RgbImage } from './geometry.js';
-import type { RuntimeInfo } from './runtime/tf.js';
+import type { RgbImage } from '../image/geometry.js';
+import type { RuntimeInfo } from '../runtime/tf.js';
 
 interface Pending {
   resolve: (v: unknown) => void;
@@ -26,7 +26,7 @@ function workerUrl(): URL {
   const here = import.meta.url;
   // From sources (vitest, tsx) the worker still runs the built file: loader hooks do not reach worker
   // threads reliably on Node 20. `npm test` builds first.
-  const url = here.endsWith('.ts') ? new URL('../dist/pool-worker.js', here) : new URL('./pool-worker.js', here);
+  const url = here.endsWith('.ts') ? new URL('../../dist/recognize/pool-worker.js', here) : new URL('./pool-worker.js', here);
   if (!existsSync(url)) throw new FaceflowError('INTERNAL', `engine worker ${url.pathname} is missing: run \`npm run build\` first`);
   return url;
 }

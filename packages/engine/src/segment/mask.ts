@@ -5,7 +5,7 @@
  */
 import sharp from 'sharp';
 import { FaceflowError } from '@faceflow/shared';
-import type { Point } from './geometry.js';
+import type { Point } from '../image/geometry.js';
 
 /** A binary mask of a `width` x `height` frame whose ones all lie inside the rectangle (x, y, w, h). */
 export interface FaceMask {

@@ -24,7 +24,7 @@
  */
 import { FaceflowError } from '@faceflow/shared';
 import { alignDlibChip } from './align.js';
-import type { Point, RgbImage } from './geometry.js';
+import type { Point, RgbImage } from '../image/geometry.js';
 
 export interface Pose {
   /** degrees; positive: the face turns towards the image's right */

@@ -5,7 +5,7 @@
  * A tensor version (differentiable, for training) and a plain-number version (for checks and tests).
  */
 import { FaceflowError } from '@faceflow/shared';
-import { tf } from './runtime/tf.js';
+import { tf } from '../runtime/tf.js';
 import type { Tensor, Scalar } from '@tensorflow/tfjs';
 
 export const TRIPLET_ALPHA = 0.2;

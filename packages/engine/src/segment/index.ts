@@ -1,0 +1,3 @@
+export * from './mask.js';
+export * from './segment.js';
+export * from './skin-classifier.js';
