@@ -9,7 +9,7 @@ import { decodeImage } from '../src/image/image.js';
 import { tf, initRuntime } from '../src/runtime/tf.js';
 import { resolveModel } from '../src/registry/index.js';
 import { FaceMesh, MESH_INPUT, boxShrink, meshRoiFromLandmarks, roiAffine } from '../src/models/facemesh.js';
-import { FaceSegmenter, GROW_MAX_FACE_PX, faceOvalPolygon, landmarkPolygon, segmentFromLandmarks } from '../src/segment/segment.js';
+import { FaceSegmenter, GROW_MAX_FACE_PX, faceOvalPolygon, landmarkPolygon, segmentFromLandmarks } from '../src/segment/index.js';
 import {
   dilateMask,
   fromDenseMask,

@@ -12,7 +12,7 @@ import { identify, type IdentifyOptions } from '../match/decide.js';
 import type { Gallery } from '../match/gallery.js';
 import { iou, type Box, type Point, type RgbImage } from '../image/geometry.js';
 import { type FaceMask, dilateMask, emptyMask, rasterizePolygon, unionMasks } from '../segment/mask.js';
-import { landmarkPolygon } from '../segment/segment.js';
+import { landmarkPolygon } from '../segment/outline.js';
 
 export type RedactStyle = 'blur' | 'pixelate' | 'fill';
 export const REDACT_STYLES: readonly RedactStyle[] = ['blur', 'pixelate', 'fill'];

@@ -11,14 +11,12 @@ import {
   SKIN_FEATURE_COUNT,
   SKIN_TREE_DEPTH,
   type SkinClassifierFile,
-  type SkinField,
-  fieldMask,
-  learnedMask,
   loadSkinClassifier,
   parseSkinClassifier,
   skinDecision,
   skinMargin,
 } from './skin-classifier.js';
+import { type SkinField, fieldMask, learnedMask } from './learned-grower.js';
 import { NO_SPLIT, fitSkinTrees, treeValue } from '../train/skin-gbt.js';
 import { maskArea, maskAt, rasterizePolygon } from './mask.js';
 import { warpAffine, type Affine, type RgbImage } from '../image/geometry.js';
@@ -196,7 +194,7 @@ describe('the fast paths decide as the plain ones do', () => {
   });
 
   it('learnedMask (features and trees inline) makes the mask fieldMask makes with features() and skinMargin', async () => {
-    const { learnedSkinField } = await import('./segment.js');
+    const { learnedSkinField } = await import('./learned-grower.js');
     const c = await loadSkinClassifier();
     const rnd = lcg(11);
     // a skin-toned ellipse (face) on a noisy, darker background with a brown cap above it
