@@ -10,7 +10,8 @@ import { FaceEngine } from '../src/recognize/engine.js';
 import { EnginePool } from '../src/recognize/pool.js';
 import { decodeImage } from '../src/image/image.js';
 import { tf } from '../src/runtime/tf.js';
-import { buildHeadModel, saveHead, ProjectionHead, type HeadMeta } from '../src/models/head.js';
+import { ProjectionHead, type HeadMeta } from '../src/models/head.js';
+import { buildHeadModel, saveHead } from '../src/train/head.js';
 import { thresholdsFor } from '../src/match/calibration.js';
 import { GROUP_PHOTOS } from './fixtures.js';
 

@@ -5,7 +5,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { initRuntime, tf } from '../runtime/tf.js';
 import { Rng } from './rng.js';
 import { trainHead, trainStep, splitIdentities, type TrainIdentity } from './trainer.js';
-import { buildHeadModel, saveHead, ProjectionHead, readHeadMeta, readHeadMetaSync, headIdentifyThreshold, headEmbedderName, parseHeadEmbedderName } from '../models/head.js';
+import { ProjectionHead, readHeadMeta, readHeadMetaSync, headIdentifyThreshold, headEmbedderName, parseHeadEmbedderName } from '../models/head.js';
+import { buildHeadModel, saveHead } from './head.js';
 import { calibrateFar } from './far.js';
 import { tripletLoss } from './triplet.js';
 
