@@ -1,7 +1,7 @@
 /**
  * The learned skin classifier: the bundled weights load and have the shape the code expects, bad files are
  * refused with a reason, the tree evaluation, the mask rule and the fitter do what they say. (Masks on real
- * photos with the learned classifier: packages/engine/test/segment.test.ts.)
+ * photos with the learned classifier: segment.test.ts.)
  */
 import { readFile } from 'node:fs/promises';
 import { describe, expect, it } from 'vitest';

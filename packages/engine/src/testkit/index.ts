@@ -1,1 +1,2 @@
 export * from './failure.testkit.js';
+export * from './fixtures.testkit.js';

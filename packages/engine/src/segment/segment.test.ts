@@ -4,12 +4,12 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import sharp from 'sharp';
-import { FaceEngine, type Face, defaultModelPaths } from '../src/recognize/engine.js';
-import { decodeImage } from '../src/image/image.js';
-import { tf, initRuntime } from '../src/runtime/tf.js';
-import { resolveModel } from '../src/registry/index.js';
-import { FaceMesh, MESH_INPUT, boxShrink, meshRoiFromLandmarks, roiAffine } from '../src/models/facemesh.js';
-import { FaceSegmenter, GROW_MAX_FACE_PX, faceOvalPolygon, landmarkPolygon, segmentFromLandmarks } from '../src/segment/index.js';
+import { FaceEngine, type Face, defaultModelPaths } from '../recognize/engine.js';
+import { decodeImage } from '../image/image.js';
+import { tf, initRuntime } from '../runtime/tf.js';
+import { resolveModel } from '../registry/index.js';
+import { FaceMesh, MESH_INPUT, boxShrink, meshRoiFromLandmarks, roiAffine } from '../models/facemesh.js';
+import { FaceSegmenter, GROW_MAX_FACE_PX, faceOvalPolygon, landmarkPolygon, segmentFromLandmarks } from './index.js';
 import {
   dilateMask,
   fromDenseMask,
@@ -23,12 +23,12 @@ import {
   rleToMask,
   toDenseMask,
   type FaceMask,
-} from '../src/segment/mask.js';
-import { faceQuality, assertQuality, DEFAULT_QUALITY_FLOOR, poseFromLandmarks } from '../src/recognize/quality.js';
-import { RedactionTracker, decideRedaction, faceRedactionMask, redactImage, redactVerified } from '../src/redact/redact.js';
-import { Gallery } from '../src/match/gallery.js';
-import { iou, type Point, type RgbImage } from '../src/image/geometry.js';
-import { GROUP_PHOTOS } from './fixtures.js';
+} from './mask.js';
+import { faceQuality, assertQuality, DEFAULT_QUALITY_FLOOR, poseFromLandmarks } from '../recognize/quality.js';
+import { RedactionTracker, decideRedaction, faceRedactionMask, redactImage, redactVerified } from '../redact/redact.js';
+import { Gallery } from '../match/gallery.js';
+import { iou, type Point, type RgbImage } from '../image/geometry.js';
+import { GROUP_PHOTOS } from '../testkit/fixtures.testkit.js';
 
 // ------------------------------------------------------------------------------------- pure masks
 

@@ -1,9 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { EnginePool } from '../src/recognize/pool.js';
-import { FaceEngine } from '../src/recognize/engine.js';
-import { decodeImage } from '../src/image/image.js';
-import { l2Distance } from '../src/match/decide.js';
-import { GROUP_PHOTOS } from './fixtures.js';
+import { EnginePool } from './pool.js';
+import { FaceEngine } from './engine.js';
+import { decodeImage } from '../image/image.js';
+import { l2Distance } from '../match/decide.js';
+import { GROUP_PHOTOS } from '../testkit/fixtures.testkit.js';
 
 describe('EnginePool', () => {
   let pool: EnginePool;

@@ -7,16 +7,16 @@
  */
 import { describe, expect, it } from 'vitest';
 import { FaceflowError } from '@faceflow/shared';
-import { decodeImage } from '../src/image/image.js';
-import { resolveModel } from '../src/registry/index.js';
-import { OnnxModel, parseProviderName, parseRuntimeName } from '../src/runtime/onnx.js';
-import { YuNetDetector } from '../src/models/yunet.js';
-import { SFaceEmbedder } from '../src/models/sface.js';
-import { BlazeFaceDetector } from '../src/models/detector.js';
-import { defaultModelPaths, FaceEngine } from '../src/recognize/engine.js';
-import { initRuntime } from '../src/runtime/tf.js';
-import { GROUP_PHOTOS } from './fixtures.js';
-import { failure } from '../src/testkit/failure.testkit.js';
+import { decodeImage } from '../image/image.js';
+import { resolveModel } from '../registry/index.js';
+import { OnnxModel, parseProviderName, parseRuntimeName } from '../runtime/onnx.js';
+import { YuNetDetector } from './yunet.js';
+import { SFaceEmbedder } from './sface.js';
+import { BlazeFaceDetector } from './detector.js';
+import { defaultModelPaths, FaceEngine } from '../recognize/engine.js';
+import { initRuntime } from '../runtime/tf.js';
+import { GROUP_PHOTOS } from '../testkit/fixtures.testkit.js';
+import { failure } from '../testkit/failure.testkit.js';
 
 const noise = (n: number): Float32Array => Float32Array.from({ length: n }, (_, i) => (i * 2654435761) % 251);
 

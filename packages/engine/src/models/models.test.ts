@@ -3,11 +3,11 @@ import { describe, expect, it } from 'vitest';
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { initRuntime, tf } from '../src/runtime/tf.js';
-import { defaultModelPaths } from '../src/recognize/engine.js';
-import { BlazeFaceDetector } from '../src/models/detector.js';
-import { Landmark68, LANDMARK_INPUT } from '../src/models/landmarks.js';
-import { DlibResNetEmbedder, EMBED_INPUT } from '../src/models/embedder.js';
+import { initRuntime, tf } from '../runtime/tf.js';
+import { defaultModelPaths } from '../recognize/engine.js';
+import { BlazeFaceDetector } from './detector.js';
+import { Landmark68, LANDMARK_INPUT } from './landmarks.js';
+import { DlibResNetEmbedder, EMBED_INPUT } from './embedder.js';
 
 const noise = (n: number): Uint8Array => Uint8Array.from({ length: n }, (_, i) => (i * 2654435761) % 251);
 

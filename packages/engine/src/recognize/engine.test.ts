@@ -4,12 +4,12 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import sharp from 'sharp';
-import { FaceEngine, type Face } from '../src/recognize/engine.js';
-import { decodeImage } from '../src/image/image.js';
-import { tf } from '../src/runtime/tf.js';
-import { l2Distance } from '../src/match/decide.js';
-import { GROUP_PHOTOS } from './fixtures.js';
-import type { RgbImage } from '../src/image/geometry.js';
+import { FaceEngine, type Face } from './engine.js';
+import { decodeImage } from '../image/image.js';
+import { tf } from '../runtime/tf.js';
+import { l2Distance } from '../match/decide.js';
+import { GROUP_PHOTOS } from '../testkit/fixtures.testkit.js';
+import type { RgbImage } from '../image/geometry.js';
 
 function boxIou(a: Face['box'], b: Face['box']): number {
   const w = Math.max(0, Math.min(a.x + a.width, b.x + b.width) - Math.max(a.x, b.x));
