@@ -53,6 +53,40 @@ describe('architecture invariants', () => {
     expect(await offenders('packages/engine/src', /^(kafkajs|ioredis|@faceflow\/shared\/(kafka|redis)|fastify|express|@faceflow\/(ingest|embedder|matcher|alerts))$/)).toEqual([]);
   });
 
+  it('the engine\'s folders import only the layers below them (packages/engine/README.md)', async () => {
+    // value imports only: a type may cross a layer (models/head.ts names train/far.ts's FarCalibration)
+    const below: Record<string, string[]> = {
+      runtime: [],
+      registry: [],
+      image: [],
+      models: ['runtime', 'image'],
+      recognize: ['models', 'runtime', 'registry', 'image', 'match'],
+      match: ['search'],
+      search: ['match'],
+      segment: ['image', 'models'],
+      redact: ['segment', 'match', 'image'],
+      eval: ['image', 'segment'],
+      train: ['runtime', 'models', 'eval', 'segment', 'image'],
+    };
+    const engine = path.join(root, 'packages/engine/src');
+    const bad: string[] = [];
+    for (const f of await sources('packages/engine/src')) {
+      const folder = path.relative(engine, f).split(path.sep)[0]!;
+      if (folder.endsWith('.ts') || folder === 'testkit') continue; // the root index; test helpers
+      const allowed = below[folder];
+      if (!allowed) {
+        bad.push(`${path.relative(root, f)}: folder ${folder} is not in the layer map`);
+        continue;
+      }
+      for (const s of await valueImports(f)) {
+        if (!s.startsWith('.')) continue;
+        const target = path.relative(engine, path.resolve(path.dirname(f), s)).split(path.sep)[0]!;
+        if (target !== folder && !allowed.includes(target)) bad.push(`${path.relative(root, f)} imports ${s}`);
+      }
+    }
+    expect(bad).toEqual([]);
+  });
+
   it('only the runtime adapter loads TensorFlow.js', async () => {
     expect(await offenders('packages', /^@tensorflow\//, (f) => f.includes(`${path.sep}runtime${path.sep}`))).toEqual([]);
   });

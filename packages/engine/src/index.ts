@@ -1,16 +1,10 @@
-export * from './geometry.js';
-export * from './align.js';
-export * from './engine.js';
-export * from './pool.js';
-export * from './gallery.js';
-export * from './decide.js';
-export * from './triplet.js';
-export * from './calibration.js';
-export * from './image.js';
+export * from './image/index.js';
+export * from './recognize/index.js';
+export * from './match/index.js';
 export * from './registry/index.js';
-export * from './eval/lfw.js';
-export * from './eval/detection.js';
+export * from './eval/index.js';
 export * from './train/index.js';
+export * from './models/head.js';
 export { tf, initRuntime, activeBackend, BACKENDS, type BackendName, type RuntimeInfo } from './runtime/tf.js';
 export { fileHandler, loadGraphModelFromFile, loadLayersModelFromFile, loadWeightMapFromFile } from './runtime/io.js';
 export { GraphEmbedder, type GraphEmbedderConfig } from './models/graph-embedder.js';
@@ -20,11 +14,7 @@ export { OnnxModel, parseRuntimeName, parseProviderName, RUNTIMES, PROVIDERS, ty
 export { applyGraphFixes, GRAPH_FIXES, type GraphFix } from './registry/onnx-graph.js';
 export { Landmark68 } from './models/landmarks.js';
 export { DlibResNetEmbedder, EMBED_DIM, EMBED_INPUT } from './models/embedder.js';
-export * from './mask.js';
-export * from './segment.js';
-export * from './skin-classifier.js';
-export * from './quality.js';
-export * from './eval/segmentation.js';
+export * from './segment/index.js';
 export {
   FaceMesh,
   MESH_INPUT,
@@ -37,6 +27,5 @@ export {
   type MeshRoi,
   type Point3,
 } from './models/facemesh.js';
-export * from './redact.js';
-export * from './shot-cut.js';
+export * from './redact/index.js';
 export * from './search/index.js';

@@ -8,7 +8,7 @@
 import { readFile, rename, writeFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { FaceflowError } from '@faceflow/shared';
-import { type Box, iou } from '../geometry.js';
+import { type Box, iou } from '../image/geometry.js';
 
 export type GroundTruth = Map<string, Box[]>;
 

@@ -13,8 +13,8 @@
  */
 import sharp from 'sharp';
 import { FaceflowError } from '@faceflow/shared';
-import type { Point } from '../geometry.js';
-import { maskScores } from '../mask.js';
+import type { Point } from '../image/geometry.js';
+import { maskScores } from '../segment/mask.js';
 
 export interface PartLabels {
   width: number;

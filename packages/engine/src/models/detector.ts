@@ -15,7 +15,7 @@ import sharp from 'sharp';
 import { FaceflowError } from '@faceflow/shared';
 import { tf } from '../runtime/tf.js';
 import { loadGraphModelFromFile } from '../runtime/io.js';
-import { type Box, type Point, type RgbImage, weightedNms } from '../geometry.js';
+import { type Box, type Point, type RgbImage, weightedNms } from '../image/geometry.js';
 
 export interface Detection {
   box: Box;

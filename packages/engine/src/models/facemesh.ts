@@ -19,7 +19,7 @@
 import { FaceflowError } from '@faceflow/shared';
 import { tf } from '../runtime/tf.js';
 import { loadGraphModelFromFile } from '../runtime/io.js';
-import { type Affine, type Point, type RgbImage, applyAffine } from '../geometry.js';
+import { type Affine, type Point, type RgbImage, applyAffine } from '../image/geometry.js';
 
 export const MESH_INPUT = 192;
 export const MESH_POINTS = 468;

@@ -17,7 +17,7 @@
 import sharp from 'sharp';
 import { FaceflowError } from '@faceflow/shared';
 import { OnnxModel, type OnnxSessionOptions } from '../runtime/onnx.js';
-import { type Box, type Point, type RgbImage, nms } from '../geometry.js';
+import { type Box, type Point, type RgbImage, nms } from '../image/geometry.js';
 import type { Detection } from './detector.js';
 
 export interface YuNetConfig extends OnnxSessionOptions {

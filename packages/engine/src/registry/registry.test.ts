@@ -22,7 +22,7 @@ import {
   validateModelEntry,
   verifyModelFiles,
 } from './index.js';
-import { failure } from '../failure.testkit.js';
+import { failure } from '../testkit/failure.testkit.js';
 
 const sha256 = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
 

@@ -21,7 +21,7 @@ import { createRequire } from 'node:module';
 import { FaceflowError } from '@faceflow/shared';
 import { IvfLists } from './ivf.js';
 import { dense } from './native.js';
-import { decisionOf, type DecisionRule } from '../decide.js';
+import { decisionOf, type DecisionRule } from '../match/decide.js';
 
 type Usearch = typeof import('usearch');
 type UsearchIndex = InstanceType<Usearch['Index']>;

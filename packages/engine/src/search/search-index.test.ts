@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { FaceflowError } from '@faceflow/shared';
-import { Gallery } from '../gallery.js';
-import { identify } from '../decide.js';
+import { Gallery } from '../match/gallery.js';
+import { identify } from '../match/decide.js';
 import type { SearchMethod } from './index.js';
 
 const DIM = 128;

@@ -15,7 +15,7 @@
  */
 import sharp from 'sharp';
 import { FaceflowError } from '@faceflow/shared';
-import type { RgbImage } from '../geometry.js';
+import type { RgbImage } from '../image/geometry.js';
 import type { Rng } from './rng.js';
 
 export const AUGMENTATIONS = ['grayscale', 'lowres', 'blur', 'brightness', 'jpeg'] as const;

@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FaceflowError } from '@faceflow/shared';
 import { scanIdentityFolders } from './dataset.js';
 import { embedIdentities, EmbeddingCache, type BaseEmbedder } from './embed-set.js';
-import { decodeImage } from '../image.js';
+import { decodeImage } from '../image/image.js';
 
 let root: string;
 const png = (v: number): Promise<Buffer> => sharp({ create: { width: 20, height: 20, channels: 3, background: { r: v, g: v, b: v } } }).png().toBuffer();

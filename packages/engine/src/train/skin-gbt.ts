@@ -5,7 +5,7 @@
  * a few KB of JSON.
  */
 import { FaceflowError } from '@faceflow/shared';
-import { SKIN_TREE_DEPTH, type SkinTree } from '../skin-classifier.js';
+import { SKIN_TREE_DEPTH, type SkinTree } from '../segment/skin-classifier.js';
 
 export interface SkinTreeFitOptions {
   trees: number;

@@ -5,9 +5,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { initRuntime, tf } from '../runtime/tf.js';
 import { Rng } from './rng.js';
 import { trainHead, trainStep, splitIdentities, type TrainIdentity } from './trainer.js';
-import { buildHeadModel, saveHead, ProjectionHead, readHeadMeta, readHeadMetaSync, headIdentifyThreshold, headEmbedderName, parseHeadEmbedderName } from './head.js';
+import { ProjectionHead, readHeadMeta, readHeadMetaSync, headIdentifyThreshold, headEmbedderName, parseHeadEmbedderName } from '../models/head.js';
+import { buildHeadModel, saveHead } from './head.js';
 import { calibrateFar } from './far.js';
-import { tripletLoss } from '../triplet.js';
+import { tripletLoss } from './triplet.js';
 
 /**
  * A small identity set made here: each person is a random direction in 32-d; each image is that direction plus

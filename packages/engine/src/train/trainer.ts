@@ -27,9 +27,10 @@
  */
 import { FaceflowError } from '@faceflow/shared';
 import { tf } from '../runtime/tf.js';
-import { tripletLoss, TRIPLET_ALPHA } from '../triplet.js';
+import { tripletLoss, TRIPLET_ALPHA } from './triplet.js';
 import { bestThreshold, roc, auc, type Scored } from '../eval/lfw.js';
-import { applyHead, buildHeadModel, restoreWeights, snapshotWeights, type HeadKind } from './head.js';
+import { applyHead, type HeadKind } from '../models/head.js';
+import { buildHeadModel, restoreWeights, snapshotWeights } from './head.js';
 import { mineTriplets, squaredDistances, type MiningStrategy, MINING_STRATEGIES } from './mining.js';
 import { calibrateFar, IDENTIFY_FAR, type FarCalibration } from './far.js';
 import { Rng, deriveSeed } from './rng.js';

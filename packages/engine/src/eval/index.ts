@@ -1,0 +1,3 @@
+export * from './lfw.js';
+export * from './detection.js';
+export * from './segmentation.js';

@@ -1,0 +1,3 @@
+export * from './gallery.js';
+export * from './decide.js';
+export * from './calibration.js';

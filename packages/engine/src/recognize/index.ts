@@ -1,0 +1,4 @@
+export * from './align.js';
+export * from './engine.js';
+export * from './pool.js';
+export * from './quality.js';

@@ -1,0 +1,3 @@
+export * from './tf.js';
+export * from './io.js';
+export * from './onnx.js';

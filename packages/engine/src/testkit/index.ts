@@ -1,0 +1,2 @@
+export * from './failure.testkit.js';
+export * from './fixtures.testkit.js';
