@@ -1,5 +1,6 @@
 export * from './geometry.js';
 export * from './align.js';
+export * from './recognize/analysis.js';
 export * from './engine.js';
 export * from './pool.js';
 export * from './gallery.js';
