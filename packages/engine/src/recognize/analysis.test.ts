@@ -126,6 +126,7 @@ describe('FaceAnalysis', () => {
       [{ verifyThreshold: -1 }, /verifyThreshold must be a number in \[0, 2\]/],
       [{ backend: 'gpu' }, /backend must be one of auto, tensorflow, wasm, cpu; got "gpu"/],
       [{ runtime: 'tensorrt' }, /unknown runtime "tensorrt" \(runtime\)/],
+      [{ provider: 'rocm' }, /execution provider "rocm" \(provider\)/],
       [{ multipleFaces: 'first' }, /multipleFaces must be "error" or "largest"/],
       [{ flip: 'no' }, /flip must be true or false/],
       [{ gallery: '/nonexistent-folder/people.json' }, /the folder \/nonexistent-folder does not exist/],
@@ -151,6 +152,22 @@ describe('FaceAnalysis', () => {
       expect((await loose.verify(PHOTO, 'biggest')).distance).toBeLessThan(1e-6);
     } finally {
       await loose.dispose();
+    }
+  });
+
+  it('wholeImageIsFace_takes_a_tight_crop_as_the_face_and_minQuality_refuses_a_poor_one', async () => {
+    const tight = await cutOut(faces[0]!, 1.15, 96);
+    const crops = await FaceAnalysis.load({ backend, wholeImageIsFace: true, minQuality: 0.99 });
+    try {
+      const [face, ...more] = await crops.encode(tight);
+      expect(more).toEqual([]);
+      expect(face!.score).toBe(1);
+      const d = faces.map((f) => Math.hypot(...f.embedding.map((v, k) => v - face!.embedding[k]!)));
+      expect(d.indexOf(Math.min(...d))).toBe(0);
+      await expect(crops.enroll('ada', tight)).rejects.toMatchObject({ code: 'LOW_QUALITY' });
+      expect(crops.gallery.size).toBe(0);
+    } finally {
+      await crops.dispose();
     }
   });
 

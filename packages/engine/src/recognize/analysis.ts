@@ -190,11 +190,16 @@ function validateConfig(config: FaceAnalysisConfig): void {
   if (config.backend !== undefined && config.backend !== 'auto' && !(BACKENDS as readonly string[]).includes(config.backend)) {
     throw configError(`backend must be one of auto, ${BACKENDS.join(', ')}; got "${config.backend}"`, 'backend');
   }
+  // the parsers name the CLI flag; here the option is meant
   try {
     parseRuntimeName(config.runtime);
+  } catch (e) {
+    throw configError((e as Error).message.replace('(--runtime)', '(runtime)'), 'runtime');
+  }
+  try {
     parseProviderName(config.provider);
   } catch (e) {
-    throw configError((e as Error).message.replace('(--runtime)', '(runtime)').replace('(--provider)', '(provider)'), 'runtime');
+    throw configError((e as Error).message.replace('(--provider)', '(provider)'), 'provider');
   }
   if (config.multipleFaces !== undefined && config.multipleFaces !== 'error' && config.multipleFaces !== 'largest') {
     throw configError(`multipleFaces must be "error" or "largest", got ${JSON.stringify(config.multipleFaces)}`, 'multipleFaces');
@@ -282,8 +287,10 @@ export class FaceAnalysis {
    * value, or a gallery file that cannot be read, fails before any model loads; a gallery of another
    * model's embeddings fails once the embedder is known.
    */
-  static async load(config: FaceAnalysisConfig = {}): Promise<FaceAnalysis> {
-    validateConfig(config);
+  static async load(options: FaceAnalysisConfig = {}): Promise<FaceAnalysis> {
+    validateConfig(options);
+    // a copy: the caller changing its object later cannot bypass the checks
+    const config = { ...options };
     const file = typeof config.gallery === 'string' ? config.gallery : undefined;
     const key = config.galleryKey ?? (file !== undefined ? galleryKeyFromEnv(process.env) : undefined);
     const fromFile = file !== undefined ? await readGalleryFile(file, key) : undefined;
