@@ -2,3 +2,4 @@ export * from './align.js';
 export * from './engine.js';
 export * from './pool.js';
 export * from './quality.js';
+export * from './analysis.js';
