@@ -5,7 +5,7 @@ import {
   EnginePool,
   FaceEngine,
   type EngineConfig,
-  type Face,
+  type DetectedFace,
   type RunOptions,
   type RgbImage,
   type EmbedderInfo,
@@ -58,7 +58,7 @@ export const ENGINE_HELP = [
 ];
 
 export interface Runner {
-  run(images: RgbImage[], options?: RunOptions): Promise<Face[][]>;
+  run(images: RgbImage[], options?: RunOptions): Promise<DetectedFace[][]>;
   close(): Promise<void>;
   embedder: EmbedderInfo;
   /** the detector, landmarks and embedder and the runtime of each */
@@ -134,14 +134,14 @@ export function noFaceError(ctx: CommandContext, source: string): FaceflowError 
   return new FaceflowError('NO_FACE', `no face found in ${source}${hint}`);
 }
 
-export function largestFace(ctx: CommandContext, faces: Face[], source: string): Face {
+export function largestFace(ctx: CommandContext, faces: DetectedFace[], source: string): DetectedFace {
   if (faces.length === 0) throw noFaceError(ctx, source);
   return faces.reduce((a, b) => (b.box.width * b.box.height > a.box.width * a.box.height ? b : a));
 }
 
 /** LFW images are centred on the labelled person: the detected face nearest the image centre. */
-export function centreFace(faces: Face[], width: number, height: number): Face | undefined {
-  let best: Face | undefined;
+export function centreFace(faces: DetectedFace[], width: number, height: number): DetectedFace | undefined {
+  let best: DetectedFace | undefined;
   let bestD = Infinity;
   for (const f of faces) {
     const d = (f.box.x + f.box.width / 2 - width / 2) ** 2 + (f.box.y + f.box.height / 2 - height / 2) ** 2;

@@ -18,7 +18,11 @@ import { thresholdsFor } from './calibration.js';
 import { applyAffine, boundingBox, flipHorizontal, iou as boxIou, type Box, type Point, type RgbImage } from './geometry.js';
 import { assertQuality, DEFAULT_QUALITY_FLOOR, faceQuality, type FaceQuality, type QualityOptions } from './quality.js';
 
-export interface Face {
+/**
+ * A face the engine found in an image (box, keypoints, landmarks, embedding). Named DetectedFace, not Face
+ * (issue 13): @faceflow/shared's `Face` is the Face v1 message of the faces topic, another thing.
+ */
+export interface DetectedFace {
   box: Box;
   /** detector confidence in [0, 1]; 1 when the caller declared the whole image to be the face */
   score: number;
@@ -31,6 +35,9 @@ export interface Face {
   /** detected near a box of RunOptions.trackOnlyNear: box, score and keypoints only (no landmarks, no embedding) */
   trackOnly?: boolean;
 }
+
+/** @deprecated the engine's face is DetectedFace (shared's `Face` is the message); kept while callers move (issue 13) */
+export type Face = DetectedFace;
 
 /** A detection this close to a trackOnlyNear box is the same face. */
 const TRACK_ONLY_IOU = 0.3;
@@ -349,7 +356,7 @@ export class FaceEngine {
   }
 
   /** Faces of each image, with landmarks and (unless `embed: false`) embeddings. */
-  async run(images: RgbImage[], options: RunOptions = {}): Promise<Face[][]> {
+  async run(images: RgbImage[], options: RunOptions = {}): Promise<DetectedFace[][]> {
     let detections: Detection[][];
     if (options.wholeImageIsFace) {
       detections = images.map((img) => [{ box: { x: 0, y: 0, width: img.width, height: img.height }, score: 1, keypoints: [] }]);
@@ -389,10 +396,10 @@ export class FaceEngine {
       const chips = flat.map((f, i) => this.alignChip(f.img, refined[i]!));
       embeddings = await this.embedChips(chips);
     }
-    const result: Face[][] = images.map(() => []);
+    const result: DetectedFace[][] = images.map(() => []);
     let i = 0;
     for (const f of all) {
-      const face: Face = { box: f.det.box, score: f.det.score, keypoints: f.det.keypoints, landmarks: [] };
+      const face: DetectedFace = { box: f.det.box, score: f.det.score, keypoints: f.det.keypoints, landmarks: [] };
       if (f.trackOnly) face.trackOnly = true;
       else {
         face.landmarks = refined[i]!;
@@ -449,12 +456,12 @@ export class FaceEngine {
   }
 
   /** The quality score of a face of `image` (quality.ts: size, sharpness, pose, detector score). */
-  quality(image: RgbImage, face: Face, options: QualityOptions = {}): FaceQuality {
+  quality(image: RgbImage, face: DetectedFace, options: QualityOptions = {}): FaceQuality {
     return faceQuality(image, face, options);
   }
 
   /** The face's quality, or a LOW_QUALITY error when it is under the floor (config qualityFloor, or `floor`). */
-  assertEnrollable(image: RgbImage, face: Face, floor?: number, options: QualityOptions = {}): FaceQuality {
+  assertEnrollable(image: RgbImage, face: DetectedFace, floor?: number, options: QualityOptions = {}): FaceQuality {
     const q = faceQuality(image, face, options);
     assertQuality(q, floor ?? this.qualityFloor, 'face to enroll');
     return q;

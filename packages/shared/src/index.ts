@@ -1,3 +1,4 @@
+export * from './geometry.js';
 export * from './errors.js';
 export * from './config.js';
 export * from './topics.js';

@@ -24,13 +24,10 @@
  * same person in consecutive frames is much closer than the threshold, two people rarely are.
  */
 import { DEFAULT_QUALITY_FLOOR, identify, type Gallery } from '@faceflow/engine';
+import { iou as boxIou, l2, type Box } from '@faceflow/shared';
 
-export interface TrackBox {
-  x: number;
-  y: number;
-  width: number;
-  height: number;
-}
+/** A face box: shared's Box, the one definition (issue 13). */
+export type TrackBox = Box;
 
 export interface TrackFace {
   frameId: string;
@@ -99,24 +96,6 @@ export interface DecideOptions {
   margin: number;
 }
 
-export function l2(a: Float32Array, b: Float32Array): number {
-  let s = 0;
-  for (let i = 0; i < a.length; i++) {
-    const d = a[i]! - b[i]!;
-    s += d * d;
-  }
-  return Math.sqrt(s);
-}
-
-export function boxIou(a: TrackBox, b: TrackBox): number {
-  const x0 = Math.max(a.x, b.x);
-  const y0 = Math.max(a.y, b.y);
-  const x1 = Math.min(a.x + a.width, b.x + b.width);
-  const y1 = Math.min(a.y + a.height, b.y + b.height);
-  const inter = Math.max(0, x1 - x0) * Math.max(0, y1 - y0);
-  const union = a.width * a.height + b.width * b.height - inter;
-  return union > 0 ? inter / union : 0;
-}
 
 function centreShift(a: TrackBox, b: TrackBox): number {
   const dx = a.x + a.width / 2 - (b.x + b.width / 2);
