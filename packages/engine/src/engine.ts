@@ -14,7 +14,8 @@ import { loadModelRegistry, resolveModel, type ModelRegistry } from './registry/
 import { alignArcFaceChip, alignDlibChip, cropSquare } from './align.js';
 import { SFaceEmbedder, SFACE_DIM, SFACE_INPUT } from './models/sface.js';
 import { headIdentifyThreshold, ProjectionHead } from './train/head.js';
-import { thresholdsFor } from './calibration.js';
+import { DEFAULT_MODEL } from './calibration.js';
+import { thresholdsFor } from './match/decision.js';
 import { applyAffine, boundingBox, flipHorizontal, iou as boxIou, type Box, type Point, type RgbImage } from './geometry.js';
 import { assertQuality, DEFAULT_QUALITY_FLOOR, faceQuality, type FaceQuality, type QualityOptions } from './quality.js';
 
@@ -137,7 +138,7 @@ export const DEFAULT_MODELS = {
   /** looks near faces of the previous frame (RunOptions.regions), where faces are large: short range */
   regionDetector: 'facemesh-detection-short',
   landmarks: 'faceapi-landmarks68',
-  embedder: 'faceapi-recognition',
+  embedder: DEFAULT_MODEL,
 } as const;
 
 /** Files of the default npm-shipped models (verified against the registry's sha256). */

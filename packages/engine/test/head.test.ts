@@ -11,7 +11,7 @@ import { EnginePool } from '../src/pool.js';
 import { decodeImage } from '../src/image.js';
 import { tf } from '../src/runtime/tf.js';
 import { buildHeadModel, saveHead, ProjectionHead, type HeadMeta } from '../src/train/head.js';
-import { thresholdsFor } from '../src/calibration.js';
+import { thresholdsFor } from '../src/match/decision.js';
 import { GROUP_PHOTOS } from './fixtures.js';
 
 let tmp: string;
