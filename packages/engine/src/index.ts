@@ -8,6 +8,7 @@ export * from './triplet.js';
 export * from './calibration.js';
 export * from './match/decision.js';
 export * from './match/compatibility.js';
+export * from './match/track-identity.js';
 export * from './recognize/largest-face.js';
 export * from './image.js';
 export * from './registry/index.js';

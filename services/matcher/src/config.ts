@@ -9,7 +9,7 @@
  * its accuracy-optimal threshold instead (thresholdSource "head-accuracy-optimal", logged as a warning).
  * FACEFLOW_MATCH_THRESHOLD overrides either.
  */
-import { decisionThreshold, FALLBACK_THRESHOLD, headEmbedderInfo, parseHeadEmbedderName, readHeadMetaSync, type HeadMeta } from '@faceflow/engine';
+import { decisionThreshold, FALLBACK_THRESHOLD, headEmbedderInfo, parseHeadEmbedderName, readHeadMetaSync, type HeadMeta } from '@faceflow/engine/match';
 import { baseConfigFields, defineConfig, field, galleryKeyConfigFields, optional, parsers, serviceConfigFields } from '@faceflow/shared';
 import { DEFAULT_GALLERY_KEY_PREFIX } from '@faceflow/shared/redis';
 import { DEFAULT_MATCH_QUALITY_FLOOR } from './stage.js';
