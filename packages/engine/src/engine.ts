@@ -167,7 +167,7 @@ export interface EmbedderInfo {
   /**
    * the identify (1:N) threshold shipped with the model itself: a projection head's distance at FAR 1e-3 on
    * its validation identities; for a head written before that was recorded, its `threshold` (and
-   * `distanceAtFar1e3Fallback` is true). thresholdsFor() (calibration.ts) reads both.
+   * `distanceAtFar1e3Fallback` is true). thresholdsFor() and the decision policy (match/decision.ts) read both.
    */
   distanceAtFar1e3?: number;
   distanceAtFar1e3Fallback?: boolean;

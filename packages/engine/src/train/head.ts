@@ -21,8 +21,6 @@
  * `readHeadMetaSync` reads head.json alone and loads no model (the matcher service takes its name and thresholds);
  * head.json and the names it gives live in ../models/head-meta.ts, which imports no TF.js (issue 13: the matcher).
  */
-// re-exported: the head's file format was defined here before it moved (issue 13)
-export * from '../models/head-meta.js';
 import { createHash } from 'node:crypto';
 import { mkdir, readFile, writeFile, rename } from 'node:fs/promises';
 import path from 'node:path';
@@ -32,6 +30,9 @@ import { loadLayersModelFromFile } from '../runtime/io.js';
 import { Rng } from './rng.js';
 import { HEAD_FORMAT, HEAD_KINDS, headEmbedderName, headIdentifyThreshold, readHeadMeta, type HeadKind, type HeadMeta } from '../models/head-meta.js';
 import type { LayersModel, Tensor2D, SymbolicTensor, io } from '@tensorflow/tfjs';
+
+// re-exported: the head's file format was defined here before it moved (issue 13)
+export * from '../models/head-meta.js';
 
 export interface HeadSpec {
   kind: HeadKind;
