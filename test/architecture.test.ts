@@ -1,7 +1,8 @@
 /**
  * The house rules of ../shared/DESIGN.md, checked on the sources: the engine never imports Kafka, Redis or
  * HTTP server code; a service never imports another service; only the runtime adapter loads TF.js, and only
- * the adapters load their third-party clients; the CLI imports no Kafka code and holds no benchmark (bench/).
+ * the adapters load their third-party clients; the CLI imports no Kafka code and holds no benchmark (bench/);
+ * `@faceflow/engine/match` and the matcher, which runs no model, reach no model runtime (issue 13).
  */
 import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -39,6 +40,44 @@ async function valueImports(file: string): Promise<string[]> {
   return specs;
 }
 
+/** The file a relative or workspace import of `from` resolves to (undefined: a third-party package or a builtin). */
+function resolveImport(from: string, spec: string): string | undefined {
+  if (spec.startsWith('.')) return path.resolve(path.dirname(from), spec.replace(/\.js$/, '.ts'));
+  const ws: Record<string, string> = {
+    '@faceflow/shared': 'packages/shared/src/index.ts',
+    '@faceflow/shared/kafka': 'packages/shared/src/kafka.ts',
+    '@faceflow/shared/redis': 'packages/shared/src/redis.ts',
+    '@faceflow/engine': 'packages/engine/src/index.ts',
+    '@faceflow/engine/match': 'packages/engine/src/match/index.ts',
+  };
+  const file = ws[spec];
+  return file ? path.join(root, file) : undefined;
+}
+
+/**
+ * Every third-party or builtin module a value import chain from `entries` reaches, with the chain that
+ * reaches it. `follow(file)`: whether to look into a workspace file's imports (false: stop at it).
+ */
+async function reachable(entries: string[], follow: (file: string) => boolean = () => true): Promise<Map<string, string>> {
+  const seen = new Set<string>();
+  const out = new Map<string, string>();
+  const visit = async (file: string, chain: string): Promise<void> => {
+    if (seen.has(file)) return;
+    seen.add(file);
+    for (const spec of await valueImports(file)) {
+      const target = resolveImport(file, spec);
+      const via = `${chain} -> ${spec}`;
+      if (target === undefined) {
+        if (!out.has(spec)) out.set(spec, via);
+      } else if (follow(target)) {
+        await visit(target, via);
+      }
+    }
+  };
+  for (const e of entries) await visit(e, path.relative(root, e));
+  return out;
+}
+
 async function offenders(dir: string, banned: RegExp, allow: (file: string) => boolean = () => false): Promise<string[]> {
   const bad: string[] = [];
   for (const f of await sources(dir)) {
@@ -54,14 +93,14 @@ describe('architecture invariants', () => {
   });
 
   it('the engine\'s folders import only the layers below them (packages/engine/README.md)', async () => {
-    // value imports only: a type may cross a layer (models/head.ts names train/far.ts's FarCalibration)
+    // value imports only: a type may cross a layer (registry/head-meta.ts names train/far.ts's FarCalibration)
     const below: Record<string, string[]> = {
       runtime: [],
       registry: [],
       image: [],
-      models: ['runtime', 'image'],
+      models: ['runtime', 'registry', 'image'],
       recognize: ['models', 'runtime', 'registry', 'image', 'match'],
-      match: ['search'],
+      match: ['search', 'registry'],
       search: ['match'],
       segment: ['image', 'models'],
       redact: ['segment', 'match', 'image'],
@@ -126,5 +165,28 @@ describe('architecture invariants', () => {
       }
     }
     expect(bad).toEqual([]);
+  });
+
+  // issue 13: the matcher runs no model, and `@faceflow/engine/match` (gallery, identify, the decision policy,
+  // the track-identity rule) is importable without loading one
+  const MODEL_RUNTIMES = /^(@tensorflow\/|@vladmandic\/|onnxruntime-(node|web|common)$|sharp$)/;
+
+  it('no model runtime (TF.js, ONNX Runtime, sharp) is reachable from @faceflow/engine/match or the matcher', async () => {
+    const entries = [...(await sources('packages/engine/src/match')), ...(await sources('services/matcher/src'))];
+    expect(entries.length).toBeGreaterThan(0);
+    const bad = [...(await reachable(entries))].filter(([m]) => MODEL_RUNTIMES.test(m)).map(([m, via]) => `${m} via ${via}`);
+    expect(bad).toEqual([]);
+  });
+
+  it("@faceflow/engine/match's own files import no metrics or HTTP server code", async () => {
+    // within the engine; through @faceflow/shared's root this holds once that root is free of them (issue 13, step 5)
+    const engineSrc = path.join(root, 'packages/engine/src') + path.sep;
+    const reached = await reachable(await sources('packages/engine/src/match'), (f) => f.startsWith(engineSrc));
+    const bad = [...reached].filter(([m]) => /^(prom-client|(node:)?https?)$/.test(m)).map(([m, via]) => `${m} via ${via}`);
+    expect(bad).toEqual([]);
+  });
+
+  it('the matcher imports the engine only as @faceflow/engine/match', async () => {
+    expect(await offenders('services/matcher', /^@faceflow\/engine(?!\/match$)/)).toEqual([]);
   });
 });

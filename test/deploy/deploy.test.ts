@@ -31,7 +31,7 @@ function readsEnv(service: ServiceName): Set<string> {
   const texts = [...sources(`services/${service}/src`), read('packages/shared/src/config.ts'), read('packages/shared/src/service.ts')];
   const out = new Set<string>();
   for (const t of texts) for (const m of t.matchAll(/env: '(FACEFLOW_[A-Z0-9_]+)'/g)) out.add(m[1]!);
-  if (service === 'embedder' || service === 'matcher') {
+  if (service === 'embedder') { // the matcher runs no model (issue 13)
     for (const t of sources('packages/engine/src')) for (const m of t.matchAll(/\b(FACEFLOW_[A-Z0-9_]+)\b/g)) out.add(m[1]!);
   }
   return out;

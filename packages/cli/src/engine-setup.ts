@@ -5,16 +5,14 @@ import {
   EnginePool,
   FaceEngine,
   type EngineConfig,
-  type Face,
+  type DetectedFace,
   type RunOptions,
   type RgbImage,
   type EmbedderInfo,
   type EngineModels,
-  DEFAULT_MODELS,
-  headEmbedderName,
-  parseHeadEmbedderName,
-  readHeadMeta,
-  thresholdsFor,
+  decisionThreshold,
+  largestFace as largestOf,
+  precheckGalleryHead as precheckGalleryHeadOf,
   parseProviderName,
   parseRuntimeName,
 } from '@faceflow/engine';
@@ -58,7 +56,7 @@ export const ENGINE_HELP = [
 ];
 
 export interface Runner {
-  run(images: RgbImage[], options?: RunOptions): Promise<Face[][]>;
+  run(images: RgbImage[], options?: RunOptions): Promise<DetectedFace[][]>;
   close(): Promise<void>;
   embedder: EmbedderInfo;
   /** the detector, landmarks and embedder and the runtime of each */
@@ -134,14 +132,16 @@ export function noFaceError(ctx: CommandContext, source: string): FaceflowError 
   return new FaceflowError('NO_FACE', `no face found in ${source}${hint}`);
 }
 
-export function largestFace(ctx: CommandContext, faces: Face[], source: string): Face {
-  if (faces.length === 0) throw noFaceError(ctx, source);
-  return faces.reduce((a, b) => (b.box.width * b.box.height > a.box.width * a.box.height ? b : a));
+/** The largest face (the engine's largestFace), or NO_FACE for `source`. */
+export function largestFace(ctx: CommandContext, faces: DetectedFace[], source: string): DetectedFace {
+  const face = largestOf(faces);
+  if (!face) throw noFaceError(ctx, source);
+  return face;
 }
 
 /** LFW images are centred on the labelled person: the detected face nearest the image centre. */
-export function centreFace(faces: Face[], width: number, height: number): Face | undefined {
-  let best: Face | undefined;
+export function centreFace(faces: DetectedFace[], width: number, height: number): DetectedFace | undefined {
+  let best: DetectedFace | undefined;
   let bestD = Infinity;
   for (const f of faces) {
     const d = (f.box.x + f.box.width / 2 - width / 2) ** 2 + (f.box.y + f.box.height / 2 - height / 2) ** 2;
@@ -153,67 +153,28 @@ export function centreFace(faces: Face[], width: number, height: number): Face |
   return best;
 }
 
+/** Each line of a decision-threshold warning on stderr. */
+export function printThresholdWarning(warning: string | undefined): void {
+  for (const line of warning?.split('\n') ?? []) process.stderr.write(`faceflow: warning: ${line}\n`);
+}
+
 /**
- * The decision threshold: --threshold; else the ones the engine's model carries (a projection head's) when
- * `embedder` makes `model`'s embeddings; else the model's shipped calibration (thresholdsFor). For verify (1:1)
- * the accuracy-optimal threshold, for identify (1:N) the stricter distance at FAR 1e-3, because every enrolled
- * identity is one more chance to name a stranger (false accepts grow with N), and naming a stranger is the
- * failure users of face search complain about most. A head trained before heads recorded a FAR-1e-3 distance
- * gives its accuracy-optimal threshold for identify too, with a warning on stderr. Else an error.
+ * The decision threshold for a gallery of `model` embeddings: the engine's one policy (decisionThreshold,
+ * match/decision.ts) with --threshold as its override; the thresholds `embedder` carries count when it makes
+ * `model`'s embeddings. Its warnings go to stderr.
  */
 export function threshold(ctx: CommandContext, model: string, kind: 'verify' | 'identify' | 'redact', embedder?: EmbedderInfo): number {
-  const t = num(ctx, 'threshold', { min: 0, max: 2 });
-  if (t !== undefined) return t;
-  const th = thresholdsFor(embedder?.name === model ? embedder : { name: model });
-  if (!th) throw new FaceflowError('INVALID_CONFIG', `model "${model}" has no calibrated threshold; pass --threshold`);
-  if (kind === 'verify') return th.threshold;
-  if (kind === 'redact') {
-    if (th.distanceAtFar1e4 !== undefined) return th.distanceAtFar1e4;
-    process.stderr.write(`faceflow: warning: "${model}" has no measured distance at FAR 1e-4: redaction keeps faces visible at its FAR-1e-3 distance ${th.distanceAtFar1e3} (more strangers may be left visible); pass --threshold\n`);
-  }
-  if (th.fallback) warnIdentifyFallback(model, th.distanceAtFar1e3);
-  return th.distanceAtFar1e3;
+  const chosen = decisionThreshold(embedder?.name === model ? embedder : { name: model }, kind, num(ctx, 'threshold', { min: 0, max: 2 }));
+  printThresholdWarning(chosen.warning);
+  return chosen.value;
 }
 
-/** The warning for a head without a FAR-1e-3 distance, used for identify (1:N) decisions. */
-export function warnIdentifyFallback(model: string, used: number): void {
-  process.stderr.write(
-    `faceflow: warning: the projection head of "${model}" records no distance at FAR 1e-3 (it was trained before heads did): identify uses its accuracy-optimal threshold ${used}, which names more strangers; train it again, or pass --threshold\n`,
-  );
-}
+/** The engine's galleryModelMismatch, for the commands that name it here. */
+export { galleryModelMismatch } from '@faceflow/engine';
 
-/**
- * The error for a gallery whose embeddings another model made than this engine's (another embedder, another
- * projection head, or a head on one side only), with what to do about it.
- */
-export function galleryModelMismatch(file: string, galleryModel: string, engineModel: string, headDir?: string): FaceflowError {
-  const g = parseHeadEmbedderName(galleryModel);
-  const e = parseHeadEmbedderName(engineModel);
-  const headOf = (h: { name: string; sha256Prefix: string }): string => `head "${h.name}" (weights ${h.sha256Prefix}...)`;
-  let advice: string;
-  if (g.base !== e.base) advice = `pass --embedder ${g.base}${g.head ? ` and --head with the folder of its ${headOf(g.head)}` : ''}`;
-  else if (g.head && !e.head) advice = `it was enrolled through the projection ${headOf(g.head)}: pass --head with that head's folder`;
-  else if (!g.head && e.head) advice = `it was enrolled without a projection head and this engine applies ${headOf(e.head)}${headDir ? ` (--head ${headDir})` : ''}: enroll the gallery again with this --head, or drop --head`;
-  else advice = `it was enrolled through another projection head, ${headOf(g.head!)}: pass --head with that head's folder, or enroll the gallery again with this one`;
-  return new FaceflowError('GALLERY_FORMAT', `${file} holds "${galleryModel}" embeddings; this engine makes "${engineModel}" embeddings, which cannot be compared: ${advice}`);
-}
-
-/**
- * Before any model loads: a gallery of `galleryModel` embeddings that --head (or its absence) cannot match is
- * refused at once (head.json alone gives the head's embedder name). The engine's own name is checked again once
- * it is loaded (another --embedder, say).
- */
+/** The engine's precheckGalleryHead with this command's --head and --embedder. */
 export async function precheckGalleryHead(ctx: CommandContext, file: string, galleryModel: string | undefined): Promise<void> {
-  if (galleryModel === undefined) return;
-  const headDir = str(ctx, 'head');
-  const g = parseHeadEmbedderName(galleryModel);
-  if (headDir === undefined) {
-    if (g.head) throw galleryModelMismatch(file, galleryModel, str(ctx, 'embedder') ?? DEFAULT_MODELS.embedder);
-    return;
-  }
-  const meta = await readHeadMeta(headDir);
-  const expected = headEmbedderName(meta.baseModel, meta);
-  if (expected !== galleryModel) throw galleryModelMismatch(file, galleryModel, expected, headDir);
+  await precheckGalleryHeadOf(file, galleryModel, { head: str(ctx, 'head'), embedder: str(ctx, 'embedder') });
 }
 
 export function round(v: number, digits = 4): number {

@@ -1,3 +1,4 @@
+export * from './geometry.js';
 export * from './errors.js';
 export * from './config.js';
 export * from './topics.js';
@@ -7,6 +8,7 @@ export * from './schemas/index.js';
 export * from './bus/index.js';
 export * from './gallery-store/index.js';
 export * from './ops-server.js';
+export * from './gallery-api.js';
 export * from './service.js';
 export * from './crop-store.js';
 export * from './health.js';

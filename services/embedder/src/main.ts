@@ -4,17 +4,26 @@
  * (add instances to add throughput: partitions are shared out), faces to the faces topic, what cannot be
  * processed to frames.dlq (with headers). Offsets are committed after the faces are published: a worker
  * killed mid-batch loses no frame (its frames are redelivered; the matcher drops the duplicate faces).
+ *
+ * It also serves enrolment by image (issue 13: the matcher runs no model): PUT /v1/identities/<id> with a
+ * photo, embedded by this service's engine (its head, its detector) and written to the gallery store in
+ * Redis, with the gallery API's auth (FACEFLOW_GALLERY_API_KEYS_SHA256), body limit and audit trail. The
+ * store is opened only when API keys are set; without them the route refuses every call.
  */
 import os from 'node:os';
 import { EnginePool } from '@faceflow/engine';
 import {
   attachStage,
+  AuditTrail,
   baseConfigFields,
   createLogger,
   createMetrics,
   defineConfig,
   DirCropStore,
+  FaceflowError,
   field,
+  galleryApi,
+  galleryKeyConfigFields,
   HealthMonitor,
   onShutdown,
   optional,
@@ -25,6 +34,8 @@ import {
   topicNames,
 } from '@faceflow/shared';
 import { KafkaBus, pollConsumerLag } from '@faceflow/shared/kafka';
+import { DEFAULT_GALLERY_KEY_PREFIX, RedisGalleryStore } from '@faceflow/shared/redis';
+import { enrolmentEmbedder } from './enrol.js';
 import { EMBEDDER_MASK_METHODS, type EmbedderMaskMethod } from './face-mask.js';
 import { DEFAULT_FULL_DETECTION_EVERY_MS, DEFAULT_REEMBED_EVERY_MS } from './scheduler.js';
 import { EmbedderStage } from './stage.js';
@@ -65,6 +76,15 @@ export const embedderConfig = defineConfig({
   }),
   head: optional({ env: 'FACEFLOW_HEAD', parse: parsers.string({ max: 4096 }), doc: 'folder of a projection head trained by faceflow train, applied to every embedding' }),
   ...redactionConfigFields,
+  // enrolment by image (PUT /v1/identities/<id>): the same variables as the matcher's gallery API
+  ...galleryKeyConfigFields,
+  galleryPrefix: field({ env: 'FACEFLOW_GALLERY_PREFIX', default: DEFAULT_GALLERY_KEY_PREFIX, parse: parsers.string({ max: 200 }), doc: 'Redis key prefix of the gallery enrolment writes to' }),
+  apiKeys: optional({
+    env: 'FACEFLOW_GALLERY_API_KEYS_SHA256',
+    parse: parsers.list(parsers.string({ pattern: /^[0-9a-f]{64}$/ })),
+    secret: true,
+    doc: 'hex SHA-256 of each gallery API key, for enrolment by image (none: no Redis is opened and the route refuses every call)',
+  }),
 });
 
 async function main(): Promise<void> {
@@ -74,9 +94,37 @@ async function main(): Promise<void> {
   const topics = topicNames(config.topicPrefix);
   const bus = new KafkaBus({ brokers: [...config.kafkaBrokers], clientId: 'faceflow-embedder', logger, metrics });
   let ready = false;
-  // readiness follows the broker (issue 12); liveness (/livez) does not, so an outage restarts nothing
-  const health = new HealthMonitor({ dependencies: [{ name: 'kafka', check: () => bus.ping() }], logger, metrics });
-  const ops = await startOpsServer({ port: config.httpPort, host: config.httpHost, metrics, logger, ready: () => ({ ready: ready && health.ok, dependencies: health.report() }) });
+  const keyDigests = [...(config.apiKeys ?? [])];
+  // issue 15: sealed at rest with FACEFLOW_GALLERY_KEY_FILE, as the matcher's; opened only when enrolment is on
+  const store = keyDigests.length
+    ? await RedisGalleryStore.open({ url: config.redisUrl, keyPrefix: config.galleryPrefix, logger, ...(config.galleryKey ? { key: config.galleryKey } : {}) })
+    : undefined;
+  // readiness follows the broker (issue 12), and Redis where enrolment writes to it; liveness (/livez) does
+  // not, so an outage restarts nothing
+  const health = new HealthMonitor({
+    dependencies: [{ name: 'kafka', check: () => bus.ping() }, ...(store ? [{ name: 'redis', check: () => store.version() }] : [])],
+    logger,
+    metrics,
+  });
+  // enrolment answers once the engine is loaded (until then: not ready, and the route waits for it)
+  let embedImage: ((bytes: Buffer) => Promise<number[]>) | undefined;
+  const ops = await startOpsServer({
+    port: config.httpPort,
+    host: config.httpHost,
+    metrics,
+    logger,
+    ready: () => ({ ready: ready && health.ok, dependencies: health.report() }),
+    handle: galleryApi({
+      store,
+      keyDigests,
+      embedImage: async (bytes) => {
+        if (!embedImage) throw new FaceflowError('BACKEND_UNAVAILABLE', 'the engine is still loading: try again shortly');
+        return embedImage(bytes);
+      },
+      logger,
+      audit: { trail: new AuditTrail({ logger, service: 'embedder', bus, topic: topics.audit }), gallery: config.galleryPrefix },
+    }),
+  });
   logger.info('loading the engine', { workers: config.workers });
   const pool = await EnginePool.start(
     {
@@ -88,7 +136,8 @@ async function main(): Promise<void> {
     },
     config.workers,
   );
-  await bus.createTopics([topics.frames, topics.faces, topics.framesDlq].map((topic) => ({ topic, partitions: config.partitions })));
+  embedImage = enrolmentEmbedder(pool);
+  await bus.createTopics([topics.frames, topics.faces, topics.framesDlq, topics.audit].map((topic) => ({ topic, partitions: config.partitions })));
   const stage = new EmbedderStage({
     runner: pool,
     facesTopic: topics.faces,
@@ -119,7 +168,7 @@ async function main(): Promise<void> {
       // every closer runs even if another throws
       const results = await Promise.allSettled([sub.close({ graceMs: config.graceMs })]);
       results.push(...(await Promise.allSettled([bus.close({ graceMs: config.graceMs })])));
-      results.push(...(await Promise.allSettled([pool.close(1000), ops.close()])));
+      results.push(...(await Promise.allSettled([pool.close(1000), ops.close(), ...(store ? [store.close()] : [])])));
       const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
       if (failed) throw failed.reason;
     },

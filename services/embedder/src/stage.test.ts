@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { encodeJpeg, type Face as EngineFace, type RgbImage, type RunOptions } from '@faceflow/engine';
+import { encodeJpeg, type DetectedFace as EngineFace, type RgbImage, type RunOptions } from '@faceflow/engine';
 import { createMetrics, FaceSchema, FaceflowError, FrameSchema, stageHandler, withDeadLetter, type ConsumedMessage, type HandlerContext, type OutgoingMessage } from '@faceflow/shared';
 import { EmbedderStage, type FaceRunner } from './stage.js';
 

@@ -14,7 +14,7 @@
  * non-retriable failure: the transport dead-letters it with headers and the partition moves on. An engine
  * that is unavailable is retriable: the batch is re-run later, nothing is lost.
  */
-import { decodeImage, faceQuality, imageFromRgb, type Box, type Face as EngineFace, type ImageLimits, type RgbImage, type RunOptions } from '@faceflow/engine';
+import { decodeImage, faceQuality, imageFromRgb, type Box, type DetectedFace as EngineFace, type ImageLimits, type RgbImage, type RunOptions } from '@faceflow/engine';
 import {
   FirstFailures,
   FaceflowError,

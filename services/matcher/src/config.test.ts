@@ -2,7 +2,7 @@ import { mkdtempSync, mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { calibrationFor } from '@faceflow/engine';
+import { calibrationFor } from '@faceflow/engine/match';
 import { matcherConfig, matcherModelAndThreshold } from './config.js';
 
 const tmp = mkdtempSync(path.join(os.tmpdir(), 'faceflow-matcher-config-'));

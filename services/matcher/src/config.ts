@@ -9,10 +9,10 @@
  * its accuracy-optimal threshold instead (thresholdSource "head-accuracy-optimal", logged as a warning).
  * FACEFLOW_MATCH_THRESHOLD overrides either.
  */
-import { calibrationFor, headEmbedderName, headIdentifyThreshold, parseHeadEmbedderName, readHeadMetaSync, type HeadMeta } from '@faceflow/engine';
+import { decisionThreshold, FALLBACK_THRESHOLD, headEmbedderInfo, parseHeadEmbedderName, readHeadMetaSync, type HeadMeta } from '@faceflow/engine/match';
 import { baseConfigFields, defineConfig, field, galleryKeyConfigFields, optional, parsers, serviceConfigFields } from '@faceflow/shared';
 import { DEFAULT_GALLERY_KEY_PREFIX } from '@faceflow/shared/redis';
-import { DEFAULT_MATCH_QUALITY_FLOOR, FALLBACK_THRESHOLD } from './stage.js';
+import { DEFAULT_MATCH_QUALITY_FLOOR } from './stage.js';
 
 /** FACEFLOW_HEAD: the folder, and its head.json read and checked at start-up. */
 function parseHead(raw: string): { dir: string; meta: HeadMeta } {
@@ -69,19 +69,19 @@ export const matcherConfig = defineConfig({
   },
 ]);
 
-/** The gallery's model and the default threshold, from FACEFLOW_MODEL, FACEFLOW_HEAD and FACEFLOW_MATCH_THRESHOLD. */
+/**
+ * The gallery's model and the default threshold, from FACEFLOW_MODEL, FACEFLOW_HEAD and FACEFLOW_MATCH_THRESHOLD:
+ * the engine's one decision policy (decisionThreshold) for identify, over the head's head.json or the model's
+ * calibration, with the dlib fallback.
+ */
 export function matcherModelAndThreshold(config: { model: string; head?: { dir: string; meta: HeadMeta } | undefined; threshold?: number | undefined }): {
   model: string;
   threshold: number;
   thresholdSource: 'FACEFLOW_MATCH_THRESHOLD' | 'head-far-1e-3' | 'head-accuracy-optimal' | 'calibration-far-1e-3' | 'fallback';
 } {
-  if (config.head) {
-    const model = headEmbedderName(config.model, config.head.meta);
-    if (config.threshold !== undefined) return { model, threshold: config.threshold, thresholdSource: 'FACEFLOW_MATCH_THRESHOLD' };
-    const identify = headIdentifyThreshold(config.head.meta);
-    return { model, threshold: identify.threshold, thresholdSource: identify.fallback ? 'head-accuracy-optimal' : 'head-far-1e-3' };
-  }
-  if (config.threshold !== undefined) return { model: config.model, threshold: config.threshold, thresholdSource: 'FACEFLOW_MATCH_THRESHOLD' };
-  const cal = calibrationFor(config.model);
-  return cal ? { model: config.model, threshold: cal.distanceAtFar1e3, thresholdSource: 'calibration-far-1e-3' } : { model: config.model, threshold: FALLBACK_THRESHOLD, thresholdSource: 'fallback' };
+  const info = config.head ? headEmbedderInfo(config.model, config.head.meta) : { name: config.model };
+  const chosen = decisionThreshold(info, 'identify', config.threshold, { fallback: FALLBACK_THRESHOLD, fix: 'set FACEFLOW_MATCH_THRESHOLD' });
+  // identify's sources only (verify's and redact's never come from this purpose)
+  const source = chosen.source === 'override' ? 'FACEFLOW_MATCH_THRESHOLD' : (chosen.source as 'head-far-1e-3' | 'head-accuracy-optimal' | 'calibration-far-1e-3' | 'fallback');
+  return { model: info.name, threshold: chosen.value, thresholdSource: source };
 }

@@ -22,7 +22,7 @@
  * not re-enrolled). To empty a gallery on purpose, delete its identities (the version moves on); do not drop
  * its keys.
  */
-import { Gallery, type SearchIndexOptions } from '@faceflow/engine';
+import { Gallery, type SearchIndexOptions } from '@faceflow/engine/match';
 import { silentLogger, type GalleryChange, type GalleryIdentity, type GallerySnapshot, type GalleryStore, type Logger, type Metrics, type Unsubscribe } from '@faceflow/shared';
 
 export interface GalleryCacheOptions {

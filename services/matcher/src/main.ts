@@ -10,15 +10,15 @@
  * model becomes the head's embedder name (FACEFLOW_MODEL + head), and the default threshold the head's distance
  * at FAR 1e-3 on its validation identities (its accuracy-optimal one for a head trained before heads recorded
  * that, with a warning). Faces of another model or head are refused (dead-lettered), so a half-configured
- * pair of services shows at once instead of comparing embeddings that cannot be compared. The gallery API
- * embeds enrolment images through the same head.
+ * pair of services shows at once instead of comparing embeddings that cannot be compared.
+ *
+ * The matcher runs no model (issue 13): its gallery API lists, deletes and enrols by embedding (of the
+ * gallery's model); enrolment by photo is the embedder service's (PUT /v1/identities/<id> there).
  */
-import { decodeImage, FaceEngine } from '@faceflow/engine';
-import { attachStage, AuditTrail, createLogger, createMetrics, FaceflowError, HealthMonitor, onShutdown, startOpsServer, topicNames } from '@faceflow/shared';
+import { attachStage, AuditTrail, createLogger, createMetrics, galleryApi, HealthMonitor, onShutdown, startOpsServer, topicNames } from '@faceflow/shared';
 import { KafkaBus, pollConsumerLag } from '@faceflow/shared/kafka';
 import { RedisGalleryStore } from '@faceflow/shared/redis';
 import { matcherConfig, matcherModelAndThreshold } from './config.js';
-import { galleryApi, type Embedder } from './gallery-api.js';
 import { GalleryCache } from './gallery-cache.js';
 import { MatcherStage } from './stage.js';
 
@@ -48,30 +48,20 @@ async function main(): Promise<void> {
     logger,
     metrics,
   });
-  let engine: Promise<FaceEngine> | undefined;
-  const embedder = async (): Promise<Embedder> => {
-    engine ??= FaceEngine.load({ models: { embedder: config.model }, ...(config.head ? { head: config.head.dir } : {}) });
-    const e = await engine;
-    if (e.embedderInfo.name !== model) {
-      throw new FaceflowError('INVALID_CONFIG', `the engine makes "${e.embedderInfo.name}" embeddings, the gallery holds "${model}" ones (did ${config.head?.dir ?? 'the head'} change since start-up?)`);
-    }
-    return {
-      async embedLargestFace(bytes) {
-        const image = await decodeImage(bytes, { maxBytes: 10 * 1024 * 1024 });
-        const [faces] = await e.run([image]);
-        if (!faces?.length) throw new FaceflowError('NO_FACE', 'no face found in the image');
-        const f = faces.reduce((a, b) => (b.box.width * b.box.height > a.box.width * a.box.height ? b : a));
-        return Array.from(f.embedding!);
-      },
-    };
-  };
   const ops = await startOpsServer({
     port: config.httpPort,
     host: config.httpHost,
     metrics,
     logger,
     ready: () => ({ ready: ready && health.ok, dependencies: health.report() }),
-    handle: galleryApi({ store, keyDigests: [...(config.apiKeys ?? [])], embedder, logger, audit: { trail: new AuditTrail({ logger, service: 'matcher', bus, topic: topics.audit }), gallery: config.galleryPrefix } }),
+    handle: galleryApi({
+      store,
+      keyDigests: [...(config.apiKeys ?? [])],
+      manage: true,
+      model,
+      logger,
+      audit: { trail: new AuditTrail({ logger, service: 'matcher', bus, topic: topics.audit }), gallery: config.galleryPrefix },
+    }),
   });
   await cache.start(); // the cache sets the gallery gauges on every change (issue 12: they lagged by the refresh period)
   const refresher = setInterval(() => void cache.refresh().catch(() => undefined), config.galleryRefreshMs);
@@ -92,7 +82,6 @@ async function main(): Promise<void> {
       await bus.close({ graceMs: config.graceMs });
       await cache.close();
       await store.close();
-      if (engine) (await engine).dispose();
       await ops.close();
     },
     logger,

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { DEFAULT_QUALITY_FLOOR, Gallery } from '@faceflow/engine';
+import { DEFAULT_QUALITY_FLOOR, Gallery } from '@faceflow/engine/match';
 import { createMetrics, FaceSchema, MatchSchema, MemoryGalleryStore, stageHandler, withDeadLetter, type ConsumedMessage, type Face, type HandlerContext, type OutgoingMessage } from '@faceflow/shared';
 import { GalleryCache } from './gallery-cache.js';
 import { DEFAULT_MATCH_QUALITY_FLOOR, MatcherStage } from './stage.js';

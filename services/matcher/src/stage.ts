@@ -10,7 +10,7 @@
  * Upstream is at-least-once (an embedder that dies re-embeds frames whose faces were already published), so
  * faces are deduplicated by (frameId, faceIndex) before they touch a track.
  */
-import { DEFAULT_QUALITY_FLOOR, type Gallery } from '@faceflow/engine';
+import { DEFAULT_QUALITY_FLOOR, type Gallery } from '@faceflow/engine/match';
 import {
   FirstFailures,
   FaceflowError,
@@ -30,8 +30,8 @@ import {
 } from '@faceflow/shared';
 import { CameraTracker, decide, LOW_QUALITY_DECISION, trackerOptionsFor, type DecideOptions, type TrackerOptions } from './tracker.js';
 
-/** The L2 distance threshold when neither the configuration nor a calibration gives one (dlib's published 0.6). */
-export const FALLBACK_THRESHOLD = 0.6;
+/** The L2 distance threshold when neither the configuration nor a calibration gives one: the decision policy's. */
+export { FALLBACK_THRESHOLD } from '@faceflow/engine/match';
 export const DEFAULT_MARGIN = 0.03;
 /**
  * Faces under this quality are never named (FACEFLOW_MATCH_QUALITY_FLOOR). It is the engine's floor for

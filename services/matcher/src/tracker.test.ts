@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { Gallery } from '@faceflow/engine';
+import { Gallery } from '@faceflow/engine/match';
 import { CameraTracker, decide, matchConfidence, type TrackFace } from './tracker.js';
 import { near, person } from './embeddings.testkit.js';
 

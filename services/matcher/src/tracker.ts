@@ -23,14 +23,21 @@
  * The distance gates scale with the decision threshold of the embedding model (`trackerOptionsFor`): the
  * same person in consecutive frames is much closer than the threshold, two people rarely are.
  */
-import { DEFAULT_QUALITY_FLOOR, identify, type Gallery } from '@faceflow/engine';
+import {
+  decideTrackIdentity,
+  DEFAULT_QUALITY_FLOOR,
+  embeddingSum,
+  identify,
+  LOW_QUALITY_DECISION,
+  matchConfidence,
+  trackMean,
+  type Gallery,
+  type TrackIdentity,
+} from '@faceflow/engine/match';
+import { iou as boxIou, l2, type Box } from '@faceflow/shared';
 
-export interface TrackBox {
-  x: number;
-  y: number;
-  width: number;
-  height: number;
-}
+/** A face box: shared's Box, the one definition (issue 13). */
+export type TrackBox = Box;
 
 export interface TrackFace {
   frameId: string;
@@ -73,13 +80,7 @@ export function trackerOptionsFor(threshold: number, o: Partial<TrackerOptions> 
   return { ...DEFAULT_TRACKER_OPTIONS, maxDistance: threshold * 0.85, reidDistance: threshold * 0.6, ...o };
 }
 
-export interface TrackIdentity {
-  identity: string | null;
-  /** Distance of the track's mean embedding to the nearest identity (null: empty gallery). */
-  distance: number | null;
-  confidence: number;
-  reason: 'match' | 'above-threshold' | 'ambiguous' | 'empty-gallery' | 'low-quality';
-}
+export { LOW_QUALITY_DECISION, matchConfidence, type TrackIdentity };
 
 export interface Track {
   id: string;
@@ -99,24 +100,6 @@ export interface DecideOptions {
   margin: number;
 }
 
-export function l2(a: Float32Array, b: Float32Array): number {
-  let s = 0;
-  for (let i = 0; i < a.length; i++) {
-    const d = a[i]! - b[i]!;
-    s += d * d;
-  }
-  return Math.sqrt(s);
-}
-
-export function boxIou(a: TrackBox, b: TrackBox): number {
-  const x0 = Math.max(a.x, b.x);
-  const y0 = Math.max(a.y, b.y);
-  const x1 = Math.min(a.x + a.width, b.x + b.width);
-  const y1 = Math.min(a.y + a.height, b.y + b.height);
-  const inter = Math.max(0, x1 - x0) * Math.max(0, y1 - y0);
-  const union = a.width * a.height + b.width * b.height - inter;
-  return union > 0 ? inter / union : 0;
-}
 
 function centreShift(a: TrackBox, b: TrackBox): number {
   const dx = a.x + a.width / 2 - (b.x + b.width / 2);
@@ -124,47 +107,17 @@ function centreShift(a: TrackBox, b: TrackBox): number {
   return Math.hypot(dx, dy) / Math.max(a.width, a.height, b.width, b.height, 1);
 }
 
+/** The L2-normalised mean of faces' embeddings (the track-identity rule's trackMean; an all-zero sum stays zero). */
 function meanOf(faces: TrackFace[]): Float32Array {
-  const dim = faces[0]!.embedding.length;
-  const m = new Float32Array(dim);
-  for (const f of faces) for (let i = 0; i < dim; i++) m[i]! += f.embedding[i]!;
-  let n = 0;
-  for (let i = 0; i < dim; i++) n += m[i]! * m[i]!;
-  n = Math.sqrt(n) || 1;
-  for (let i = 0; i < dim; i++) m[i]! /= n;
-  return m;
+  const sum = embeddingSum(faces.map((f) => f.embedding));
+  return trackMean(sum, 0) ?? sum;
 }
 
-/** Distance -> confidence in 0..1: 1 at distance 0, 0.5 at the threshold, 0 at twice the threshold. */
-export function matchConfidence(distance: number, threshold: number): number {
-  return Math.min(1, Math.max(0, 1 - distance / (2 * threshold)));
-}
-
-/** The decision for faces that are all under the quality floor: not compared, so not named. */
-export const LOW_QUALITY_DECISION: TrackIdentity = Object.freeze({ identity: null, distance: null, confidence: 0, reason: 'low-quality' });
-
-/** The identity of an embedding against the gallery, as a track decision. */
-export function decide(embedding: Float32Array, gallery: Gallery | undefined, o: DecideOptions, support?: Float32Array[]): TrackIdentity {
-  if (!gallery || gallery.size === 0) return { identity: null, distance: null, confidence: 1, reason: 'empty-gallery' };
-  const r = identify(embedding, gallery, { threshold: o.threshold, margin: o.margin });
-  if (r.identity !== null && support && support.length > 1) {
-    // the mean must not speak for faces that disagree: a majority of the best faces must, each on its own,
-    // have the same nearest identity within the threshold (a merged track or one lucky mean stays unknown)
-    let agree = 0;
-    for (const e of support) {
-      const s = gallery.search(e, 1)[0]!;
-      if (s.name === r.identity && s.distance < o.threshold) agree++;
-    }
-    if (agree * 2 <= support.length) {
-      const named = matchConfidence(r.distance, o.threshold);
-      return { identity: null, distance: r.distance, confidence: 1 - named, reason: 'ambiguous' };
-    }
-  }
-  const named = matchConfidence(r.distance, o.threshold);
-  return r.identity !== null
-    ? { identity: r.identity, distance: r.distance, confidence: named, reason: 'match' }
-    : { identity: null, distance: r.distance, confidence: 1 - named, reason: r.reason === 'ambiguous' ? 'ambiguous' : 'above-threshold' };
-}
+/**
+ * The identity of an embedding against the gallery, as a track decision: the engine's one track-identity
+ * rule (@faceflow/engine/match decideTrackIdentity), shared with the redaction tracker.
+ */
+export const decide: (embedding: Float32Array, gallery: Gallery | undefined, o: DecideOptions, support?: Float32Array[]) => TrackIdentity = decideTrackIdentity;
 
 export class CameraTracker {
   private readonly tracks = new Map<string, Track>();

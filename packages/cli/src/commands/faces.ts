@@ -2,13 +2,13 @@
 import { readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import sharp from 'sharp';
-import { decodeImage, Gallery, verify, identify, assertQuality, faceQuality, type Face, type EmbedderInfo } from '@faceflow/engine';
+import { decodeImage, Gallery, verify, identify, assertQuality, faceQuality, type DetectedFace, type EmbedderInfo } from '@faceflow/engine';
 import { FaceflowError } from '@faceflow/shared';
 import { type CommandSpec, num, str, UsageError, mapLimit } from '../cli.js';
 import { galleryKeyOption } from '../gallery-key.js';
 import { ENGINE_FLAGS, ENGINE_HELP, boxJson, engineConfig, galleryModelMismatch, largestFace, makeRunner, noFaceError, precheckGalleryHead, round, runOptions, threshold, type Runner } from '../engine-setup.js';
 
-function faceJson(f: Face, withEmbedding: boolean): Record<string, unknown> {
+function faceJson(f: DetectedFace, withEmbedding: boolean): Record<string, unknown> {
   return {
     box: boxJson(f.box),
     score: round(f.score),
@@ -18,7 +18,7 @@ function faceJson(f: Face, withEmbedding: boolean): Record<string, unknown> {
   };
 }
 
-async function drawFaces(image: { data: Uint8Array; width: number; height: number }, faces: Face[], out: string): Promise<void> {
+async function drawFaces(image: { data: Uint8Array; width: number; height: number }, faces: DetectedFace[], out: string): Promise<void> {
   const stroke = Math.max(2, Math.round(Math.max(image.width, image.height) / 400));
   const shapes = faces.map((f) => {
     const r = `<rect x="${f.box.x}" y="${f.box.y}" width="${f.box.width}" height="${f.box.height}" fill="none" stroke="#00ff66" stroke-width="${stroke}"/>`;

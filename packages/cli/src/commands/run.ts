@@ -10,11 +10,11 @@
  */
 import { readFile } from 'node:fs/promises';
 import { stat } from 'node:fs/promises';
-import { decodeImage, EnginePool, galleryReadError, thresholdsFor } from '@faceflow/engine';
+import { assertGalleryModel, decisionThreshold, decodeImage, EnginePool, FALLBACK_THRESHOLD, galleryReadError } from '@faceflow/engine';
 import { AlertsStage } from '@faceflow/alerts';
 import { DEFAULT_FULL_DETECTION_EVERY_MS, DEFAULT_REEMBED_EVERY_MS, EmbedderStage } from '@faceflow/embedder';
 import { ffmpegSource, folderSource, imageContentType, imageFileSource, IngestStage, isStreamUrl, probeVideo, type FrameSource } from '@faceflow/ingest';
-import { DEFAULT_MATCH_QUALITY_FLOOR, FALLBACK_THRESHOLD, GalleryCache, MatcherStage } from '@faceflow/matcher';
+import { DEFAULT_MATCH_QUALITY_FLOOR, GalleryCache, MatcherStage } from '@faceflow/matcher';
 import {
   attachStage,
   closeAll,
@@ -36,7 +36,7 @@ import {
 } from '@faceflow/shared';
 import { type CommandSpec, num, str, UsageError } from '../cli.js';
 import { galleryKeyOption } from '../gallery-key.js';
-import { ENGINE_FLAGS, ENGINE_HELP, engineConfig, galleryModelMismatch, precheckGalleryHead, warnIdentifyFallback } from '../engine-setup.js';
+import { ENGINE_FLAGS, ENGINE_HELP, engineConfig, precheckGalleryHead, printThresholdWarning } from '../engine-setup.js';
 
 /** Reads a gallery file (the one format: `faceflow enroll` and FileGalleryStore both write it). */
 export async function loadGallerySnapshot(file: string): Promise<{ snapshot: GallerySnapshot; model?: string }> {
@@ -215,13 +215,12 @@ export const runPipeline: CommandSpec = {
       const topics = topicNames('');
       pool = await EnginePool.start(cfg, workers);
       const model = pool.embedderInfo.name;
-      if (galleryModel !== undefined && galleryModel !== model) throw galleryModelMismatch(galleryFile, galleryModel, model, str(ctx, 'head'));
+      assertGalleryModel(galleryFile, galleryModel, model, str(ctx, 'head'));
       // tracks are named as identify names faces (1:N): at the distance at FAR 1e-3, the head's own with --head
-      const calibrated = thresholdsFor(pool.embedderInfo);
-      if (explicit === undefined && calibrated?.fallback) warnIdentifyFallback(model, calibrated.distanceAtFar1e3);
-      const threshold = explicit ?? calibrated?.distanceAtFar1e3 ?? FALLBACK_THRESHOLD;
-      const thresholdSource =
-        explicit !== undefined ? 'flag' : !calibrated ? 'fallback' : calibrated.fallback ? 'head-accuracy-optimal' : calibrated.source === 'model' ? 'head-far-1e-3' : 'calibration-far-1e-3';
+      const chosen = decisionThreshold(pool.embedderInfo, 'identify', explicit, { fallback: FALLBACK_THRESHOLD });
+      printThresholdWarning(chosen.warning);
+      const threshold = chosen.value;
+      const thresholdSource = chosen.source === 'override' ? 'flag' : chosen.source;
 
       bus = new InProcessBus({ maxLag: 32, publishTimeoutMs: 600_000, logger, metrics });
       store = new MemoryGalleryStore({ initial: snapshot, logger });

@@ -16,7 +16,6 @@ import {
   decideRedaction,
   DEFAULT_SHOT_CUT_THRESHOLD,
   frameSignature,
-  identify,
   signatureChange,
   faceQuality,
   faceRedactionMask,
@@ -372,7 +371,7 @@ export const redact: CommandSpec = {
       // threshold and margin as a single image's faces.
       const tracker = new RedactionTracker({
         hold,
-        ...(keep.keep === 'enrolled' ? { decide: (mean: Float32Array) => identify(mean, keep.gallery!, keep.identify!).identity } : {}),
+        ...(keep.keep === 'enrolled' ? { match: { gallery: keep.gallery!, ...keep.identify! } } : {}),
       });
       const cutAt = num(ctx, 'shot-cut', { min: 0 }) ?? DEFAULT_SHOT_CUT_THRESHOLD;
       let lastSignature: Float32Array | null = null;

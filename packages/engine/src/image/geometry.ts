@@ -1,32 +1,20 @@
 /** Plain-number geometry shared by the detector, the aligner and the segmenter. No tensors here. */
+// Box and iou are defined once, in @faceflow/shared's root (issue 13 step 5); re-exported for the engine's files
+import { iou, type Box } from '@faceflow/shared';
+
+export { iou, type Box };
 
 export interface Point {
   x: number;
   y: number;
 }
 
-export interface Box {
-  x: number;
-  y: number;
-  width: number;
-  height: number;
-}
 
 /** An RGB image, 3 bytes a pixel, row-major (height x width x 3). */
 export interface RgbImage {
   data: Uint8Array;
   width: number;
   height: number;
-}
-
-export function iou(a: Box, b: Box): number {
-  const x1 = Math.max(a.x, b.x);
-  const y1 = Math.max(a.y, b.y);
-  const x2 = Math.min(a.x + a.width, b.x + b.width);
-  const y2 = Math.min(a.y + a.height, b.y + b.height);
-  const inter = Math.max(0, x2 - x1) * Math.max(0, y2 - y1);
-  const union = a.width * a.height + b.width * b.height - inter;
-  return union <= 0 ? 0 : inter / union;
 }
 
 /**

@@ -59,38 +59,4 @@ export function calibrationFor(model: string): Calibration | undefined {
   return CALIBRATIONS[model];
 }
 
-/** The two decision thresholds of one embedding model, wherever they come from. */
-export interface DecisionThresholds {
-  /** verify (1:1): the accuracy-optimal threshold */
-  threshold: number;
-  /** identify (1:N) and the pipeline (`faceflow run`, the matcher): the distance at FAR 1e-3 */
-  distanceAtFar1e3: number;
-  /** redaction's keep-enrolled decision: the distance at FAR 1e-4, where it was measured */
-  distanceAtFar1e4?: number;
-  /** 'model': shipped with the model itself (a projection head's head.json); 'calibration': CALIBRATIONS */
-  source: 'model' | 'calibration';
-  /**
-   * true for a projection head written before heads recorded a FAR-1e-3 distance: distanceAtFar1e3 is then
-   * its accuracy-optimal threshold (looser: more strangers get named)
-   */
-  fallback: boolean;
-}
-
-/**
- * The thresholds for the embeddings of an engine (its EmbedderInfo): the model's own (a projection head's),
- * else the shipped calibration of its name, else undefined (the caller needs an explicit threshold).
- */
-export function thresholdsFor(info: { name: string; threshold?: number; distanceAtFar1e3?: number; distanceAtFar1e3Fallback?: boolean }): DecisionThresholds | undefined {
-  if (info.threshold !== undefined) {
-    return {
-      threshold: info.threshold,
-      distanceAtFar1e3: info.distanceAtFar1e3 ?? info.threshold,
-      source: 'model',
-      fallback: info.distanceAtFar1e3 === undefined || info.distanceAtFar1e3Fallback === true,
-    };
-  }
-  const cal = calibrationFor(info.name);
-  return cal
-    ? { threshold: cal.threshold, distanceAtFar1e3: cal.distanceAtFar1e3, ...(cal.distanceAtFar1e4 !== undefined ? { distanceAtFar1e4: cal.distanceAtFar1e4 } : {}), source: 'calibration', fallback: false }
-    : undefined;
-}
+// What a model's thresholds are and which one a decision uses: match/decision.ts (one policy, issue 13).

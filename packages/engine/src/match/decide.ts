@@ -3,7 +3,7 @@
  * calibrated thresholds instead of a hard-coded 0.7, and a margin rule so that a stranger who is about as
  * close to two enrolled people is not named as either (unknown is an answer, not an error).
  */
-import { FaceflowError } from '@faceflow/shared';
+import { FaceflowError, l2 } from '@faceflow/shared';
 import type { Gallery } from './gallery.js';
 
 /**
@@ -28,14 +28,10 @@ export function decisionOf(distance: number, secondDistance: number | null, rule
   return 'match';
 }
 
+/** The L2 distance of two embeddings (shared's `l2`, the one definition), refusing two of different sizes. */
 export function l2Distance(a: Float32Array, b: Float32Array): number {
   if (a.length !== b.length) throw new FaceflowError('INVALID_ARGUMENT', `embedding sizes differ: ${a.length} vs ${b.length}`);
-  let s = 0;
-  for (let i = 0; i < a.length; i++) {
-    const d = a[i]! - b[i]!;
-    s += d * d;
-  }
-  return Math.sqrt(s);
+  return l2(a, b);
 }
 
 export interface VerifyResult {

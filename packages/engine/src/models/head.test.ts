@@ -12,7 +12,7 @@ import { decodeImage } from '../image/image.js';
 import { tf } from '../runtime/tf.js';
 import { ProjectionHead, type HeadMeta } from './head.js';
 import { buildHeadModel, saveHead } from '../train/head.js';
-import { thresholdsFor } from '../match/calibration.js';
+import { thresholdsFor } from '../match/decision.js';
 import { GROUP_PHOTOS } from '../testkit/fixtures.testkit.js';
 
 let tmp: string;

@@ -17,10 +17,11 @@ import { closeAll, FaceflowError, checkIdentityId, galleryKeyFromEnv, type Galle
 import { FaceEngine, type EmbedderInfo, type EngineConfig, type Face, type RunOptions } from './engine.js';
 import { Gallery } from '../match/gallery.js';
 import { identify, verify as verifyEmbedding, type DecisionReason } from '../match/decide.js';
-import { thresholdsFor } from '../match/calibration.js';
+import { decisionThreshold, thresholdsFor, type DecisionThreshold } from '../match/decision.js';
 import { decodeImage, imageFromRgb, type ImageLimits } from '../image/image.js';
 import { assertQuality, faceQuality } from './quality.js';
 import { parseHeadEmbedderName } from '../models/head.js';
+import { largestFace } from './largest-face.js';
 import { BACKENDS } from '../runtime/tf.js';
 import { parseProviderName, parseRuntimeName } from '../runtime/onnx.js';
 import type { Box, Point, RgbImage } from '../image/geometry.js';
@@ -124,41 +125,21 @@ export interface EnrollAnswer {
 }
 
 /** A decision threshold and where it came from. */
-export interface ChosenThreshold {
-  value: number;
-  /** 'override': the config's; 'model': shipped with the model (a projection head's); 'calibration': CALIBRATIONS */
-  source: 'override' | 'model' | 'calibration';
-  warning?: string;
-}
+/** The threshold verify or whoIsIt uses, and where it came from: the engine's one decision policy (match/decision.ts). */
+export type ChosenThreshold = DecisionThreshold;
 
 type Purpose = 'verify' | 'identify';
 
 /**
- * The one place this facade chooses a threshold (issue 13 step 1 names one policy,
- * `decisionThreshold(info, purpose, override?)` in match/decision.ts, to replace it): the override; else the
- * model's own or the shipped calibration (thresholdsFor): verify's accuracy-optimal one, identify's distance
- * at FAR 1e-3, because every enrolled identity is one more chance to name a stranger. Undefined: none known.
+ * The facade's thresholds come from the engine's one decision policy (match/decision.ts `decisionThreshold`);
+ * undefined when the model has none calibrated and the config gives none (verify/whoIsIt then ask for one).
  */
 function chooseThreshold(info: EmbedderInfo, purpose: Purpose, override?: number): ChosenThreshold | undefined {
-  if (override !== undefined) return { value: override, source: 'override' };
-  const th = thresholdsFor(info);
-  if (!th) return undefined;
-  if (purpose === 'verify') return { value: th.threshold, source: th.source };
-  return {
-    value: th.distanceAtFar1e3,
-    source: th.source,
-    ...(th.fallback
-      ? { warning: `the projection head of "${info.name}" records no distance at FAR 1e-3 (it was trained before heads did): whoIsIt uses its accuracy-optimal threshold ${th.distanceAtFar1e3}, which names more strangers; train it again, or pass { identifyThreshold }` }
-      : {}),
-  };
+  if (override === undefined && !thresholdsFor(info)) return undefined;
+  const fix = purpose === 'verify' ? 'pass { verifyThreshold }' : 'pass { identifyThreshold }';
+  return decisionThreshold(info, purpose, override, { fix });
 }
 
-/** The largest face by box area (the face a photo of one person is of); undefined for none. */
-export function largestFace<F extends { box: Box }>(faces: readonly F[]): F | undefined {
-  let best: F | undefined;
-  for (const f of faces) if (!best || f.box.width * f.box.height > best.box.width * best.box.height) best = f;
-  return best;
-}
 
 const CONFIG_KEYS: ReadonlySet<string> = new Set([
   'backend', 'runtime', 'provider', 'detector', 'embedder', 'head', 'registryFile', 'cacheDir', 'minFaceSize', 'minScore', 'flip',

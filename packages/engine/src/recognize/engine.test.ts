@@ -4,18 +4,12 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import sharp from 'sharp';
-import { FaceEngine, type Face } from './engine.js';
+import { FaceEngine, type DetectedFace } from './engine.js';
 import { decodeImage } from '../image/image.js';
 import { tf } from '../runtime/tf.js';
 import { l2Distance } from '../match/decide.js';
 import { GROUP_PHOTOS } from '../testkit/fixtures.testkit.js';
-import type { RgbImage } from '../image/geometry.js';
-
-function boxIou(a: Face['box'], b: Face['box']): number {
-  const w = Math.max(0, Math.min(a.x + a.width, b.x + b.width) - Math.max(a.x, b.x));
-  const h = Math.max(0, Math.min(a.y + a.height, b.y + b.height) - Math.max(a.y, b.y));
-  return (w * h) / (a.width * a.height + b.width * b.height - w * h);
-}
+import { iou as boxIou, type RgbImage } from '../image/geometry.js';
 
 let engine: FaceEngine;
 beforeAll(async () => {
@@ -23,7 +17,7 @@ beforeAll(async () => {
 });
 afterAll(() => engine?.dispose());
 
-async function cropFace(img: RgbImage, face: Face, scale: number, out: number, transform?: (s: sharp.Sharp) => sharp.Sharp): Promise<RgbImage> {
+async function cropFace(img: RgbImage, face: DetectedFace, scale: number, out: number, transform?: (s: sharp.Sharp) => sharp.Sharp): Promise<RgbImage> {
   const side = Math.max(face.box.width, face.box.height) * scale;
   const left = Math.max(0, Math.round(face.box.x + face.box.width / 2 - side / 2));
   const top = Math.max(0, Math.round(face.box.y + face.box.height / 2 - side / 2));

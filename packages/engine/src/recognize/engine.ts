@@ -14,11 +14,16 @@ import { loadModelRegistry, resolveModel, type ModelRegistry } from '../registry
 import { alignArcFaceChip, alignDlibChip, cropSquare } from './align.js';
 import { SFaceEmbedder, SFACE_DIM, SFACE_INPUT } from '../models/sface.js';
 import { headIdentifyThreshold, ProjectionHead } from '../models/head.js';
-import { thresholdsFor } from '../match/calibration.js';
+import { DEFAULT_MODEL } from '../match/calibration.js';
+import { thresholdsFor } from '../match/decision.js';
 import { applyAffine, boundingBox, flipHorizontal, iou as boxIou, type Box, type Point, type RgbImage } from '../image/geometry.js';
 import { assertQuality, DEFAULT_QUALITY_FLOOR, faceQuality, type FaceQuality, type QualityOptions } from './quality.js';
 
-export interface Face {
+/**
+ * A face the engine found in an image (box, keypoints, landmarks, embedding). Named DetectedFace, not Face
+ * (issue 13): @faceflow/shared's `Face` is the Face v1 message of the faces topic, another thing.
+ */
+export interface DetectedFace {
   box: Box;
   /** detector confidence in [0, 1]; 1 when the caller declared the whole image to be the face */
   score: number;
@@ -31,6 +36,9 @@ export interface Face {
   /** detected near a box of RunOptions.trackOnlyNear: box, score and keypoints only (no landmarks, no embedding) */
   trackOnly?: boolean;
 }
+
+/** @deprecated the engine's face is DetectedFace (shared's `Face` is the message); kept while callers move (issue 13) */
+export type Face = DetectedFace;
 
 /** A detection this close to a trackOnlyNear box is the same face. */
 const TRACK_ONLY_IOU = 0.3;
@@ -130,7 +138,7 @@ export const DEFAULT_MODELS = {
   /** looks near faces of the previous frame (RunOptions.regions), where faces are large: short range */
   regionDetector: 'facemesh-detection-short',
   landmarks: 'faceapi-landmarks68',
-  embedder: 'faceapi-recognition',
+  embedder: DEFAULT_MODEL,
 } as const;
 
 /** Files of the default npm-shipped models (verified against the registry's sha256). */
@@ -159,7 +167,7 @@ export interface EmbedderInfo {
   /**
    * the identify (1:N) threshold shipped with the model itself: a projection head's distance at FAR 1e-3 on
    * its validation identities; for a head written before that was recorded, its `threshold` (and
-   * `distanceAtFar1e3Fallback` is true). thresholdsFor() (calibration.ts) reads both.
+   * `distanceAtFar1e3Fallback` is true). thresholdsFor() and the decision policy (match/decision.ts) read both.
    */
   distanceAtFar1e3?: number;
   distanceAtFar1e3Fallback?: boolean;
@@ -349,7 +357,7 @@ export class FaceEngine {
   }
 
   /** Faces of each image, with landmarks and (unless `embed: false`) embeddings. */
-  async run(images: RgbImage[], options: RunOptions = {}): Promise<Face[][]> {
+  async run(images: RgbImage[], options: RunOptions = {}): Promise<DetectedFace[][]> {
     let detections: Detection[][];
     if (options.wholeImageIsFace) {
       detections = images.map((img) => [{ box: { x: 0, y: 0, width: img.width, height: img.height }, score: 1, keypoints: [] }]);
@@ -389,10 +397,10 @@ export class FaceEngine {
       const chips = flat.map((f, i) => this.alignChip(f.img, refined[i]!));
       embeddings = await this.embedChips(chips);
     }
-    const result: Face[][] = images.map(() => []);
+    const result: DetectedFace[][] = images.map(() => []);
     let i = 0;
     for (const f of all) {
-      const face: Face = { box: f.det.box, score: f.det.score, keypoints: f.det.keypoints, landmarks: [] };
+      const face: DetectedFace = { box: f.det.box, score: f.det.score, keypoints: f.det.keypoints, landmarks: [] };
       if (f.trackOnly) face.trackOnly = true;
       else {
         face.landmarks = refined[i]!;
@@ -449,12 +457,12 @@ export class FaceEngine {
   }
 
   /** The quality score of a face of `image` (quality.ts: size, sharpness, pose, detector score). */
-  quality(image: RgbImage, face: Face, options: QualityOptions = {}): FaceQuality {
+  quality(image: RgbImage, face: DetectedFace, options: QualityOptions = {}): FaceQuality {
     return faceQuality(image, face, options);
   }
 
   /** The face's quality, or a LOW_QUALITY error when it is under the floor (config qualityFloor, or `floor`). */
-  assertEnrollable(image: RgbImage, face: Face, floor?: number, options: QualityOptions = {}): FaceQuality {
+  assertEnrollable(image: RgbImage, face: DetectedFace, floor?: number, options: QualityOptions = {}): FaceQuality {
     const q = faceQuality(image, face, options);
     assertQuality(q, floor ?? this.qualityFloor, 'face to enroll');
     return q;

@@ -3,3 +3,4 @@ export * from './engine.js';
 export * from './pool.js';
 export * from './quality.js';
 export * from './analysis.js';
+export * from './largest-face.js';

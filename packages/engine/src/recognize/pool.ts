@@ -7,7 +7,7 @@ import { Worker } from 'node:worker_threads';
 import os from 'node:os';
 import { existsSync } from 'node:fs';
 import { FaceflowError, type ErrorCode } from '@faceflow/shared';
-import type { EngineConfig, EmbedderInfo, EngineModels, Face, RunOptions } from './engine.js';
+import type { EngineConfig, EmbedderInfo, EngineModels, DetectedFace, RunOptions } from './engine.js';
 import type { RgbImage } from '../image/geometry.js';
 import type { RuntimeInfo } from '../runtime/tf.js';
 
@@ -124,7 +124,7 @@ export class EnginePool {
    * each worker runs its images as one batch: on wasm a model call has a fixed cost of ~10 ms, which
    * batching across frames pays once.
    */
-  async run(images: RgbImage[], options: RunOptions = {}, placement: { split?: boolean } = {}): Promise<Face[][]> {
+  async run(images: RgbImage[], options: RunOptions = {}, placement: { split?: boolean } = {}): Promise<DetectedFace[][]> {
     const live = this.slots.filter((s) => Number.isFinite(s.inflight));
     if (live.length === 0) throw new FaceflowError('BACKEND_UNAVAILABLE', 'no engine worker is alive');
     const weight = (i: number): number => (options.regions?.[i] ? 1 : 4);
@@ -140,7 +140,7 @@ export class EnginePool {
       c.items.push(i);
       c.load += weight(i);
     }
-    const out = new Array<Face[]>(images.length);
+    const out = new Array<DetectedFace[]>(images.length);
     await Promise.all(
       chunks
         .filter((c) => c.items.length > 0)
@@ -150,7 +150,7 @@ export class EnginePool {
           if (options.regions) own.regions = c.items.map((i) => options.regions![i]);
           if (options.trackOnlyNear) own.trackOnlyNear = c.items.map((i) => options.trackOnlyNear![i]);
           const load = c.items.reduce((a, i) => a + weight(i), 0);
-          const faces = await this.call<Face[][]>('run', { images: c.items.map((i) => images[i]!), options: own }, load, c.slot);
+          const faces = await this.call<DetectedFace[][]>('run', { images: c.items.map((i) => images[i]!), options: own }, load, c.slot);
           c.items.forEach((i, k) => (out[i] = faces[k]!));
         }),
     );

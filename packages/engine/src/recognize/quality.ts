@@ -44,7 +44,7 @@ export interface FaceQuality {
   measures: { interocularPx: number; laplacianVariance: number; pose: Pose; detectorScore: number };
 }
 
-export const DEFAULT_QUALITY_FLOOR = 0.15;
+export { DEFAULT_QUALITY_FLOOR } from '../match/quality-floor.js';
 
 const clamp01 = (v: number): number => Math.max(0, Math.min(1, v));
 const DEG = 180 / Math.PI;

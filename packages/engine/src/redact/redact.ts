@@ -10,6 +10,7 @@
 import { FaceflowError } from '@faceflow/shared';
 import { identify, type IdentifyOptions } from '../match/decide.js';
 import type { Gallery } from '../match/gallery.js';
+import { decideTrackIdentity, trackMean, type TrackGallery, type TrackRule } from '../match/track-identity.js';
 import { iou, type Box, type Point, type RgbImage } from '../image/geometry.js';
 import { type FaceMask, dilateMask, emptyMask, rasterizePolygon, unionMasks } from '../segment/mask.js';
 import { landmarkPolygon } from '../segment/outline.js';
@@ -292,6 +293,11 @@ export interface TrackerOptions {
    * Returns the identity or null. minMatches and minShare do not apply then.
    */
   decide?: (mean: Float32Array) => string | null;
+  /**
+   * Decide a track by the engine's one track-identity rule (match/track-identity.ts, the matcher's too): its
+   * mean embedding identified against `gallery` at `threshold` and `margin`. Takes the place of `decide`.
+   */
+  match?: TrackRule & { gallery: TrackGallery };
 }
 
 export interface TrackerFrameResult {
@@ -325,7 +331,7 @@ export class RedactionTracker {
   /** every track's votes, kept after it ends (a few numbers per track), for identityOf */
   private readonly history = new Map<number, Track>();
   private nextId = 1;
-  private readonly cfg: Required<Omit<TrackerOptions, 'decide'>>;
+  private readonly cfg: Required<Omit<TrackerOptions, 'decide' | 'match'>>;
   private readonly decide: ((mean: Float32Array) => string | null) | undefined;
   /** decisions of `decide` by track, dropped when the track changes */
   private readonly decided = new Map<number, string | null>();
@@ -338,7 +344,8 @@ export class RedactionTracker {
       minMatches: options.minMatches ?? 2,
       minShare: options.minShare ?? 0.5,
     };
-    this.decide = options.decide;
+    const match = options.match;
+    this.decide = match ? (mean) => decideTrackIdentity(mean, match.gallery, match).identity : options.decide;
   }
 
   /** The track's identity from its frames so far (after the last observe: all of them), or null (hidden). */
@@ -347,14 +354,9 @@ export class RedactionTracker {
     if (!t) return null;
     if (!this.decide) return trackIdentity(t, this.cfg.minMatches, this.cfg.minShare);
     if (this.decided.has(track)) return this.decided.get(track)!;
-    let identity: string | null = null;
-    if (t.sum) {
-      let n = 0;
-      for (const v of t.sum) n += v * v;
-      n = Math.sqrt(n);
-      // a track whose faces cancel out has no direction to compare: hidden
-      if (n > 1e-6) identity = this.decide(t.sum.map((v) => v / n));
-    }
+    // the track's mean embedding (the track-identity rule's); a track whose faces cancel out has none: hidden
+    const mean = t.sum ? trackMean(t.sum) : null;
+    const identity = mean ? this.decide(mean) : null;
     this.decided.set(track, identity);
     return identity;
   }

@@ -7,16 +7,11 @@
  * frame pixels, and the method that made it, so that whoever later shows or stores a picture of the frame
  * can hide the face along its outline (a box leaks hair, ears and jaw lines) without running a model again.
  */
+import type { Box } from '../geometry.js';
 import { defineJsonSchema } from './codec.js';
 import { ID_PATTERN } from './frame.js';
 import { FieldReader, readEmbedding } from './validate.js';
 
-export interface Box {
-  x: number;
-  y: number;
-  width: number;
-  height: number;
-}
 
 export interface Face {
   frameId: string;

@@ -9,7 +9,8 @@
  * identity events.
  */
 import { defineJsonSchema } from './codec.js';
-import { readBox, type Box } from './face.js';
+import type { Box } from '../geometry.js';
+import { readBox } from './face.js';
 import { ID_PATTERN } from './frame.js';
 
 export interface MatchCandidate {
