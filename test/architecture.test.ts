@@ -48,6 +48,23 @@ async function offenders(dir: string, banned: RegExp, allow: (file: string) => b
   return bad;
 }
 
+
+/** Every module a value import reaches from `entry`, following relative imports; bare specifiers are listed as such. */
+async function reachable(entry: string): Promise<{ files: string[]; bare: string[] }> {
+  const files = new Set<string>();
+  const bare: string[] = [];
+  const visit = async (file: string): Promise<void> => {
+    if (files.has(file)) return;
+    files.add(file);
+    for (const s of await valueImports(file)) {
+      if (s.startsWith('.')) await visit(path.resolve(path.dirname(file), s.replace(/\.js$/, '.ts')));
+      else bare.push(`${path.relative(root, file)} imports ${s}`);
+    }
+  };
+  await visit(path.join(root, entry));
+  return { files: [...files], bare };
+}
+
 describe('architecture invariants', () => {
   it('the engine never imports Kafka, Redis or HTTP server code', async () => {
     expect(await offenders('packages/engine/src', /^(kafkajs|ioredis|@faceflow\/shared\/(kafka|redis)|fastify|express|@faceflow\/(ingest|embedder|matcher|alerts))$/)).toEqual([]);
@@ -62,6 +79,15 @@ describe('architecture invariants', () => {
     expect(await offenders('packages', /^ioredis$/, (f) => f.endsWith('redis-gallery-store.ts'))).toEqual([]);
     expect(await offenders('packages', /^prom-client$/, (f) => f.endsWith(`shared${path.sep}src${path.sep}metrics.ts`))).toEqual([]);
     expect(await offenders('services', /^(kafkajs|ioredis|prom-client)$/)).toEqual([]);
+  });
+
+
+  it("@faceflow/shared's root reaches no third-party module and no HTTP code (those sit under /ops, /kafka, /redis)", async () => {
+    // issue 13 step 5: a stage, a schema or a gallery contract can be imported without prom-client, kafkajs,
+    // ioredis or node:http; Node's own file, crypto and path modules are not third-party
+    const { files, bare } = await reachable('packages/shared/src/index.ts');
+    expect(files.length).toBeGreaterThan(10);
+    expect(bare.filter((b) => !/ imports node:(fs|fs\/promises|path|url|crypto|util|os|events|timers|timers\/promises)$/.test(b))).toEqual([]);
   });
 
   it('a service never imports another service', async () => {

@@ -4,7 +4,6 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import {
-  createMetrics,
   dlqTopic,
   DLQ_HEADERS,
   eachMessage,
@@ -13,6 +12,7 @@ import {
   type ConsumedMessage,
   type Frame,
 } from '@faceflow/shared';
+import { createMetrics } from '@faceflow/shared/ops';
 import { KafkaBus } from '@faceflow/shared/kafka';
 import { config, probeKafka, skipUnlessReachable, uniq, until } from './infra.js';
 

@@ -9,21 +9,18 @@
 import {
   attachStage,
   baseConfigFields,
-  createLogger,
-  createMetrics,
   defineConfig,
   DirCropStore,
   field,
-  HealthMonitor,
   onShutdown,
   Outbox,
   optional,
   parsers,
   redactionConfigFields,
   serviceConfigFields,
-  startOpsServer,
   topicNames,
 } from '@faceflow/shared';
+import { createLogger, createMetrics, HealthMonitor, startOpsServer } from '@faceflow/shared/ops';
 import { KafkaBus, pollConsumerLag } from '@faceflow/shared/kafka';
 import { AlertsStage } from './stage.js';
 

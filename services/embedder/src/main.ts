@@ -10,20 +10,17 @@ import { EnginePool } from '@faceflow/engine';
 import {
   attachStage,
   baseConfigFields,
-  createLogger,
-  createMetrics,
   defineConfig,
   DirCropStore,
   field,
-  HealthMonitor,
   onShutdown,
   optional,
   parsers,
   redactionConfigFields,
   serviceConfigFields,
-  startOpsServer,
   topicNames,
 } from '@faceflow/shared';
+import { createLogger, createMetrics, HealthMonitor, startOpsServer } from '@faceflow/shared/ops';
 import { KafkaBus, pollConsumerLag } from '@faceflow/shared/kafka';
 import { EMBEDDER_MASK_METHODS, type EmbedderMaskMethod } from './face-mask.js';
 import { DEFAULT_FULL_DETECTION_EVERY_MS, DEFAULT_REEMBED_EVERY_MS } from './scheduler.js';

@@ -9,18 +9,15 @@
 import { existsSync, statSync } from 'node:fs';
 import {
   baseConfigFields,
-  createLogger,
-  createMetrics,
   defineConfig,
   field,
-  HealthMonitor,
   MAX_IMAGE_PIXELS,
   onShutdown,
   parsers,
   serviceConfigFields,
-  startOpsServer,
   topicNames,
 } from '@faceflow/shared';
+import { createLogger, createMetrics, HealthMonitor, startOpsServer } from '@faceflow/shared/ops';
 import { KafkaBus } from '@faceflow/shared/kafka';
 import { pushApi } from './push-api.js';
 import { ffmpegSource, folderSource, isStreamUrl, type FrameSource } from './sources.js';

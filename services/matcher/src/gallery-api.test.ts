@@ -4,7 +4,8 @@
  * the outcome, and never holding the key or a template.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { AuditEventSchema, AuditTrail, createLogger, createMetrics, MemoryGalleryStore, startOpsServer, type AuditEvent, type OpsServer, type OutgoingMessage } from '@faceflow/shared';
+import { AuditEventSchema, AuditTrail, MemoryGalleryStore, type AuditEvent, type OutgoingMessage } from '@faceflow/shared';
+import { createLogger, createMetrics, startOpsServer, type OpsServer } from '@faceflow/shared/ops';
 import { galleryApi, sha256Hex } from './gallery-api.js';
 
 const KEY = 'the-api-key-of-the-enrolment-desk';

@@ -16,7 +16,8 @@
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type http from 'node:http';
-import { apiKeyId, FaceflowError, isFaceflowError, readBody, sendJson, type AuditAction, type AuditTrail, type GalleryStore, type Logger } from '@faceflow/shared';
+import { apiKeyId, FaceflowError, isFaceflowError, type AuditAction, type AuditTrail, type GalleryStore, type Logger } from '@faceflow/shared';
+import { readBody, sendJson } from '@faceflow/shared/ops';
 
 export interface Embedder {
   /** The embedding of the largest face of an encoded image (NO_FACE when there is none). */

@@ -14,7 +14,8 @@
  * embeds enrolment images through the same head.
  */
 import { decodeImage, FaceEngine } from '@faceflow/engine';
-import { attachStage, AuditTrail, createLogger, createMetrics, FaceflowError, HealthMonitor, onShutdown, startOpsServer, topicNames } from '@faceflow/shared';
+import { attachStage, AuditTrail, FaceflowError, onShutdown, topicNames } from '@faceflow/shared';
+import { createLogger, createMetrics, HealthMonitor, startOpsServer } from '@faceflow/shared/ops';
 import { KafkaBus, pollConsumerLag } from '@faceflow/shared/kafka';
 import { RedisGalleryStore } from '@faceflow/shared/redis';
 import { matcherConfig, matcherModelAndThreshold } from './config.js';

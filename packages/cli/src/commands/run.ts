@@ -18,8 +18,6 @@ import { DEFAULT_MATCH_QUALITY_FLOOR, FALLBACK_THRESHOLD, GalleryCache, MatcherS
 import {
   attachStage,
   closeAll,
-  createLogger,
-  createMetrics,
   DirCropStore,
   FaceflowError,
   IdentityEventSchema,
@@ -27,13 +25,12 @@ import {
   Outbox,
   MemoryGalleryStore,
   parseGalleryFile,
-  startOpsServer,
   topicNames,
   type GallerySnapshot,
   type IdentityEvent,
-  type OpsServer,
   type Stage,
 } from '@faceflow/shared';
+import { createLogger, createMetrics, startOpsServer, type OpsServer } from '@faceflow/shared/ops';
 import { type CommandSpec, num, str, UsageError } from '../cli.js';
 import { galleryKeyOption } from '../gallery-key.js';
 import { ENGINE_FLAGS, ENGINE_HELP, engineConfig, galleryModelMismatch, precheckGalleryHead, warnIdentifyFallback } from '../engine-setup.js';
