@@ -14,14 +14,14 @@
  * embeds enrolment images through the same head.
  */
 import { decodeImage, FaceEngine } from '@faceflow/engine';
-import { attachStage, AuditTrail, FaceflowError, onShutdown, topicNames } from '@faceflow/shared';
+import { attachBinding, AuditTrail, FaceflowError, onShutdown, topicNames } from '@faceflow/shared';
 import { createLogger, createMetrics, HealthMonitor, startOpsServer } from '@faceflow/shared/ops';
 import { KafkaBus, pollConsumerLag } from '@faceflow/shared/kafka';
 import { RedisGalleryStore } from '@faceflow/shared/redis';
 import { matcherConfig, matcherModelAndThreshold } from './config.js';
 import { galleryApi, type Embedder } from './gallery-api.js';
 import { GalleryCache } from './gallery-cache.js';
-import { MatcherStage } from './stage.js';
+import { createStage } from './create-stage.js';
 
 export { matcherConfig } from './config.js';
 
@@ -77,8 +77,7 @@ async function main(): Promise<void> {
   await cache.start(); // the cache sets the gallery gauges on every change (issue 12: they lagged by the refresh period)
   const refresher = setInterval(() => void cache.refresh().catch(() => undefined), config.galleryRefreshMs);
   await bus.createTopics([topics.faces, topics.matches, `${topics.faces}.dlq`, topics.audit].map((topic) => ({ topic, partitions: config.partitions })));
-  const stage = new MatcherStage({ gallery: cache, matchesTopic: topics.matches, model, threshold, margin: config.margin, qualityFloor: config.qualityFloor, tracker: { timeoutMs: config.trackTimeoutMs }, metrics });
-  const sub = await attachStage(bus, stage, topics.faces, config.groupId, { maxBatchSize: 200 });
+  const sub = await attachBinding(bus, createStage(config, { gallery: cache, decision: { model, threshold }, topics, metrics }));
   const stopLag = pollConsumerLag(bus, metrics, [{ topic: topics.faces, groupId: config.groupId }], 5000, logger);
   await health.start();
   ready = true;
