@@ -10,7 +10,7 @@ export const alertsConfig = defineConfig({
   ...baseConfigFields,
   ...serviceConfigFields,
   groupId: field({ env: 'FACEFLOW_ALERTS_GROUP', default: 'faceflow-alerts', parse: parsers.string({ max: 255 }), doc: 'consumer group on the matches topic' }),
-  watch: field({ env: 'FACEFLOW_ALERT_WATCH', default: [] as string[], parse: list, doc: 'identities to announce, comma-separated (empty: all)' }),
+  watch: field({ env: 'FACEFLOW_ALERT_WATCH', default: [] as string[], parse: list, doc: 'identities to announce, comma-separated (none: every identity)' }),
   unknown: field({ env: 'FACEFLOW_ALERT_UNKNOWN', default: true, parse: parsers.boolean(), doc: 'announce unknown faces' }),
   cameras: field({ env: 'FACEFLOW_ALERT_CAMERAS', default: [] as string[], parse: list, doc: 'cameras to announce, comma-separated (empty: all)' }),
   minConfidence: field({ env: 'FACEFLOW_ALERT_MIN_CONFIDENCE', default: 0, parse: parsers.number({ min: 0, max: 1 }), doc: 'smallest confidence to announce a named track' }),

@@ -36,7 +36,7 @@ export const matcherConfig = defineConfig({
     env: 'FACEFLOW_MATCH_QUALITY_FLOOR',
     default: DEFAULT_MATCH_QUALITY_FLOOR,
     parse: parsers.number({ min: 0, max: 1 }),
-    doc: 'faces under this quality score (0..1) are tracked but never named (default: the engine enrolment floor; 0 turns it off)',
+    doc: "faces under this quality score (0..1) are tracked but never named (0 turns it off; the default is the engine's enrolment floor)",
   }),
   ...trackConfigFields,
   galleryPrefix: field({ env: 'FACEFLOW_GALLERY_PREFIX', default: DEFAULT_GALLERY_KEY_PREFIX, parse: parsers.string({ max: 200 }), doc: 'Redis key prefix of the gallery' }),
