@@ -6,7 +6,7 @@
  * their exit events go through an outbox (retried until published, counted by faceflow_alerts_pending_events:
  * a Kafka outage delays them, never drops them; issue 12). /readyz follows the broker (health.ts).
  */
-import { attachBinding, DirCropStore, onShutdown, Outbox, topicNames } from '@faceflow/shared';
+import { attachBinding, closeAll, DirCropStore, onShutdown, Outbox, topicNames } from '@faceflow/shared';
 import { createLogger, createMetrics, HealthMonitor, startOpsServer } from '@faceflow/shared/ops';
 import { KafkaBus, pollConsumerLag } from '@faceflow/shared/kafka';
 import { alertsConfig } from './config.js';
@@ -46,20 +46,19 @@ async function main(): Promise<void> {
       stopLag();
       health.stop();
       // every closer runs even if another throws
-      const results = await Promise.allSettled([sub.close({ graceMs: config.graceMs })]);
-      // no more batches: the tracks still open end here, so that every enter has its exit (a track that goes
-      // on after a restart is entered again by the next instance)
-      try {
-        outbox.add(stage.flush());
-      } catch (e) {
-        results.push({ status: 'rejected', reason: e });
-      }
-      results.push(...(await Promise.allSettled([outbox.close(config.graceMs)])));
-      results.push(...(await Promise.allSettled([stage.settled()])));
-      results.push(...(await Promise.allSettled([bus.close({ graceMs: config.graceMs })])));
-      results.push(...(await Promise.allSettled([ops.close()])));
-      const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
-      if (failed) throw failed.reason;
+      await closeAll(
+        [
+          ['subscription', () => sub.close({ graceMs: config.graceMs })],
+          // no more batches: the tracks still open end here, so that every enter has its exit (a track that
+          // goes on after a restart is entered again by the next instance)
+          ['open tracks', () => outbox.add(binding.flush!())],
+          ['outbox', () => outbox.close(config.graceMs)],
+          ['crop deletions', () => binding.settled!()],
+          ['bus', () => bus.close({ graceMs: config.graceMs })],
+          ['ops server', () => ops.close()],
+        ],
+        (name, err) => logger.error('closing failed', { name, err }),
+      );
     },
     logger,
     config.graceMs,

@@ -6,7 +6,7 @@
  * killed mid-batch loses no frame (its frames are redelivered; the matcher drops the duplicate faces).
  */
 import { EnginePool } from '@faceflow/engine';
-import { attachBinding, DirCropStore, onShutdown, topicNames } from '@faceflow/shared';
+import { attachBinding, closeAll, DirCropStore, onShutdown, topicNames } from '@faceflow/shared';
 import { createLogger, createMetrics, HealthMonitor, startOpsServer } from '@faceflow/shared/ops';
 import { KafkaBus, pollConsumerLag } from '@faceflow/shared/kafka';
 import { embedderConfig } from './config.js';
@@ -53,11 +53,15 @@ async function main(): Promise<void> {
       stopLag();
       health.stop();
       // every closer runs even if another throws
-      const results = await Promise.allSettled([sub.close({ graceMs: config.graceMs })]);
-      results.push(...(await Promise.allSettled([bus.close({ graceMs: config.graceMs })])));
-      results.push(...(await Promise.allSettled([pool.close(1000), ops.close()])));
-      const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
-      if (failed) throw failed.reason;
+      await closeAll(
+        [
+          ['subscription', () => sub.close({ graceMs: config.graceMs })],
+          ['bus', () => bus.close({ graceMs: config.graceMs })],
+          ['engine pool', () => pool.close(1000)],
+          ['ops server', () => ops.close()],
+        ],
+        (name, err) => logger.error('closing failed', { name, err }),
+      );
     },
     logger,
     config.graceMs,

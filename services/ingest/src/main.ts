@@ -7,7 +7,7 @@
  * (health.ts), and a push is then refused at once with 503 + Retry-After (issue 12).
  */
 import { existsSync, statSync } from 'node:fs';
-import { onShutdown, topicNames } from '@faceflow/shared';
+import { closeAll, onShutdown, topicNames } from '@faceflow/shared';
 import { createLogger, createMetrics, HealthMonitor, startOpsServer } from '@faceflow/shared/ops';
 import { KafkaBus } from '@faceflow/shared/kafka';
 import { pushApi } from './push-api.js';
@@ -73,10 +73,7 @@ async function main(): Promise<void> {
       health.stop();
       await Promise.race([Promise.allSettled(pumps), new Promise((r) => setTimeout(r, config.graceMs))]);
       // every closer runs even if another throws
-      const results = await Promise.allSettled([bus.close({ graceMs: config.graceMs })]);
-      results.push(...(await Promise.allSettled([ops.close()])));
-      const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
-      if (failed) throw failed.reason;
+      await closeAll([['bus', () => bus.close({ graceMs: config.graceMs })], ['ops server', () => ops.close()]], (name, err) => logger.error('closing failed', { name, err }));
     },
     logger,
     config.graceMs,

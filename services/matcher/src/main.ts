@@ -14,7 +14,7 @@
  * embeds enrolment images through the same head.
  */
 import { decodeImage, FaceEngine } from '@faceflow/engine';
-import { attachBinding, AuditTrail, FaceflowError, onShutdown, topicNames } from '@faceflow/shared';
+import { attachBinding, AuditTrail, closeAll, FaceflowError, onShutdown, topicNames } from '@faceflow/shared';
 import { createLogger, createMetrics, HealthMonitor, startOpsServer } from '@faceflow/shared/ops';
 import { KafkaBus, pollConsumerLag } from '@faceflow/shared/kafka';
 import { RedisGalleryStore } from '@faceflow/shared/redis';
@@ -88,12 +88,18 @@ async function main(): Promise<void> {
       clearInterval(refresher);
       stopLag();
       health.stop();
-      await sub.close({ graceMs: config.graceMs });
-      await bus.close({ graceMs: config.graceMs });
-      await cache.close();
-      await store.close();
-      if (engine) (await engine).dispose();
-      await ops.close();
+      // every closer runs even if another throws
+      await closeAll(
+        [
+          ['subscription', () => sub.close({ graceMs: config.graceMs })],
+          ['bus', () => bus.close({ graceMs: config.graceMs })],
+          ['gallery cache', () => cache.close()],
+          ['gallery store', () => store.close()],
+          engine && ['engine', async () => (await engine!).dispose()],
+          ['ops server', () => ops.close()],
+        ],
+        (name, err) => logger.error('closing failed', { name, err }),
+      );
     },
     logger,
     config.graceMs,
