@@ -20,7 +20,12 @@ async function main(): Promise<void> {
   const bus = new KafkaBus({ brokers: [...config.kafkaBrokers], clientId: 'faceflow-alerts', logger, metrics });
   let ready = false;
   const health = new HealthMonitor({ dependencies: [{ name: 'kafka', check: () => bus.ping() }], logger, metrics });
-  const outbox = new Outbox({ publish: (t, m) => bus.publish(t, m), pendingMetric: 'alerts_pending_events', what: 'identity events', logger, metrics });
+  const binding = createStage(config, { topics, metrics, logger, ...(config.cropDir ? { crops: new DirCropStore(config.cropDir) } : {}) });
+  const stage = binding.stage;
+  const sweep = binding.sweep!;
+  // the sweep is applied to the stage at once (a repeated exit would be a duplicate); its events are held
+  // by the outbox until they are out
+  const outbox = new Outbox({ publish: (t, m) => bus.publish(t, m), pendingMetric: sweep.pendingMetric, what: sweep.what, logger, metrics });
   const ops = await startOpsServer({
     port: config.httpPort,
     host: config.httpHost,
@@ -29,12 +34,8 @@ async function main(): Promise<void> {
     ready: () => ({ ready: ready && health.ok, dependencies: health.report(), pendingEvents: outbox.pending }),
   });
   await bus.createTopics([topics.matches, topics.identityEvents, `${topics.matches}.dlq`].map((topic) => ({ topic, partitions: config.partitions })));
-  const binding = createStage(config, { topics, metrics, logger, ...(config.cropDir ? { crops: new DirCropStore(config.cropDir) } : {}) });
-  const stage = binding.stage;
   const sub = await attachBinding(bus, binding);
-  // the sweep is applied to the stage at once (a repeated exit would be a duplicate); its events are held
-  // by the outbox until they are out
-  const sweeper = setInterval(() => outbox.add(stage.sweep()), binding.sweep!.everyMs);
+  const sweeper = setInterval(() => outbox.add(sweep.run()), sweep.everyMs);
   await health.start();
   const stopLag = pollConsumerLag(bus, metrics, [{ topic: topics.matches, groupId: config.groupId }], 5000, logger);
   ready = true;
