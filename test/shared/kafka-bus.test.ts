@@ -4,7 +4,6 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import {
-  createMetrics,
   dlqTopic,
   DLQ_HEADERS,
   eachMessage,
@@ -13,7 +12,9 @@ import {
   type ConsumedMessage,
   type Frame,
 } from '@faceflow/shared';
+import { createMetrics } from '@faceflow/shared/ops';
 import { KafkaBus } from '@faceflow/shared/kafka';
+import { busContract } from '../../packages/shared/src/bus/contract.testkit.js';
 import { config, probeKafka, skipUnlessReachable, uniq, until } from './infra.js';
 
 const probe = await probeKafka();
@@ -236,5 +237,43 @@ describe.skipIf(skip)('KafkaBus (real Kafka)', () => {
     const err = await bus.publish(`${f.topic}.missing`, [{ value: Buffer.from('x') }]).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(FaceflowError);
     expect((err as FaceflowError).code).toBe('TRANSPORT');
+  });
+});
+
+// the behaviour KafkaBus shares with the in-process bus (packages/shared/src/bus/in-process-bus.test.ts runs
+// the same kit): every test's own topics and groups, deleted afterwards
+describe.skipIf(skip)('KafkaBus (real Kafka): the bus contract', () => {
+  const buses: KafkaBus[] = [];
+  const topics: string[] = [];
+  const groups: string[] = [];
+  let admin: KafkaBus | undefined;
+  busContract('KafkaBus', {
+    async bus() {
+      const b = new KafkaBus({ brokers: [...config.kafkaBrokers], clientId: `test-contract-${uniq()}` });
+      buses.push(b);
+      return b;
+    },
+    async topic(partitions = 1) {
+      admin ??= new KafkaBus({ brokers: [...config.kafkaBrokers], clientId: `test-contract-admin-${uniq()}` });
+      const topic = `test.contract.${uniq()}`;
+      topics.push(topic, dlqTopic(topic));
+      await admin.createTopics([{ topic, partitions }, { topic: dlqTopic(topic) }]);
+      return topic;
+    },
+    group(name) {
+      const g = `test-contract-${name}-${uniq()}`;
+      groups.push(g);
+      return g;
+    },
+    async cleanup() {
+      await Promise.all(buses.splice(0).map((b) => b.close({ graceMs: 1_000 })));
+      if (admin) {
+        await admin.deleteGroups(groups.splice(0));
+        await admin.deleteTopics(topics.splice(0));
+        await admin.close();
+        admin = undefined;
+      }
+    },
+    deliveryMs: 60_000,
   });
 });

@@ -5,7 +5,7 @@
  * that kafkajs heals by restarting the consumer is a warning, not an error. Own topics and groups, deleted.
  */
 import { afterAll, describe, expect, it } from 'vitest';
-import { createLogger } from '@faceflow/shared';
+import { createLogger } from '@faceflow/shared/ops';
 import { KafkaBus } from '@faceflow/shared/kafka';
 import { config, probeKafka, skipUnlessReachable, uniq, until } from './infra.js';
 

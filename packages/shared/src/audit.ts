@@ -8,7 +8,7 @@
 import { appendFile } from 'node:fs/promises';
 import { createHash, randomUUID } from 'node:crypto';
 import type { Bus } from './bus/types.js';
-import type { Logger } from './logger.js';
+import type { Logger } from './observability.js';
 import { AuditEventSchema, type AuditEvent } from './schemas/audit-event.js';
 
 export interface AuditTrailOptions {

@@ -238,6 +238,14 @@ export const baseConfigFields = {
 };
 
 /**
+ * When a track has left, read by the matcher (the track ends) and alerts (its exit event): one field, so that
+ * the two cannot disagree on it, in the services or in `faceflow run`.
+ */
+export const trackConfigFields = {
+  trackTimeoutMs: field({ env: 'FACEFLOW_TRACK_TIMEOUT', default: 2000, parse: parsers.durationMs({ min: 100, max: 600_000 }), doc: 'a track unseen for this long (capture time) has left' }),
+};
+
+/**
  * Privacy redaction of the pictures the pipeline keeps or points at (face crops, event thumbnails) is on for
  * every camera unless the camera is listed here: an operator must opt a camera out (a staff-only door with
  * consent, say), never in. Read by the embedder (crops) and alerts (thumbnails); see docs/identity-events.md.

@@ -5,7 +5,8 @@
  * embedding (it runs no model); the embedder's enrols by image.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { AuditEventSchema, AuditTrail, createLogger, createMetrics, MemoryGalleryStore, startOpsServer, type AuditEvent, type OpsServer, type OutgoingMessage } from './index.js';
+import { AuditEventSchema, AuditTrail, MemoryGalleryStore, type AuditEvent, type OutgoingMessage } from './index.js';
+import { createLogger, createMetrics, startOpsServer, type OpsServer } from './ops.js';
 import { galleryApi, sha256Hex } from './gallery-api.js';
 
 const KEY = 'the-api-key-of-the-enrolment-desk';

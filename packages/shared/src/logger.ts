@@ -10,21 +10,9 @@
  *   - a string longer than 4096 characters is replaced by its length (base64 images hide in strings),
  * e.g. "[redacted Float32Array(512)]", "[redacted number[128]]", "[redacted Buffer(48213 bytes)]".
  */
-export const LOG_LEVELS = { trace: 10, debug: 20, info: 30, warn: 40, error: 50, fatal: 60, silent: Infinity } as const;
-export type LogLevel = keyof typeof LOG_LEVELS;
-export type LogFields = Record<string, unknown>;
+import { LOG_LEVELS, type LogFields, type Logger, type LogLevel } from './observability.js';
 
-export interface Logger {
-  readonly level: LogLevel;
-  isLevelEnabled(level: LogLevel): boolean;
-  trace(msg: string, fields?: LogFields): void;
-  debug(msg: string, fields?: LogFields): void;
-  info(msg: string, fields?: LogFields): void;
-  warn(msg: string, fields?: LogFields): void;
-  error(msg: string, fields?: LogFields): void;
-  fatal(msg: string, fields?: LogFields): void;
-  child(bindings: LogFields): Logger;
-}
+export { LOG_LEVELS, silentLogger, type LogFields, type Logger, type LogLevel } from './observability.js';
 
 export interface LoggerOptions {
   level?: LogLevel;
@@ -151,5 +139,3 @@ export function createLogger(options: LoggerOptions = {}): Logger {
   };
 }
 
-/** A logger that writes nothing (the default of the adapters when none is given). */
-export const silentLogger: Logger = createLogger({ level: 'silent', sink: () => undefined });

@@ -6,46 +6,9 @@
  */
 import client from 'prom-client';
 import { FaceflowError } from './errors.js';
+import type { Counter, Gauge, Histogram, Labels, Metrics, MetricSpec } from './observability.js';
 
-export type Labels<L extends string> = Partial<Record<L, string | number>>;
-
-export interface Counter<L extends string = string> {
-  inc(labels?: Labels<L>, value?: number): void;
-}
-
-export interface Gauge<L extends string = string> {
-  set(labels: Labels<L>, value: number): void;
-  inc(labels?: Labels<L>, value?: number): void;
-  dec(labels?: Labels<L>, value?: number): void;
-}
-
-export interface Histogram<L extends string = string> {
-  observe(labels: Labels<L>, value: number): void;
-  /** Starts a timer; calling the returned function observes the elapsed seconds (and returns them). */
-  startTimer(labels?: Labels<L>): (moreLabels?: Labels<L>) => number;
-}
-
-export interface MetricSpec<L extends string> {
-  name: string;
-  help: string;
-  labelNames?: readonly L[];
-}
-
-export interface Metrics {
-  counter<L extends string = never>(spec: MetricSpec<L>): Counter<L>;
-  /**
-   * `read`: the gauge's value is read from it at every scrape (a label-less gauge that mirrors some state, so
-   * that it cannot lag the state, as the gallery gauges did behind a refresh timer: issue 12).
-   */
-  gauge<L extends string = never>(spec: MetricSpec<L> & { read?: () => number }): Gauge<L>;
-  histogram<L extends string = never>(spec: MetricSpec<L> & { buckets?: number[] }): Histogram<L>;
-  /** The Prometheus text exposition of every metric of this registry. */
-  metricsText(): Promise<string>;
-  /** The Content-Type header to serve `metricsText()` with. */
-  readonly contentType: string;
-  /** Resets every value to zero (tests). */
-  reset(): void;
-}
+export type { Counter, Gauge, Histogram, Labels, Metrics, MetricSpec } from './observability.js';
 
 export const METRIC_PREFIX = 'faceflow_';
 /** Latency buckets in seconds, 1 ms .. 30 s. */

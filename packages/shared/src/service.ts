@@ -4,7 +4,7 @@
  * second one, or `stop` outliving `graceMs` + 5 s, exits at once).
  */
 import { field, parsers } from './config.js';
-import type { Logger } from './logger.js';
+import type { Logger } from './observability.js';
 
 export const serviceConfigFields = {
   httpPort: field({ env: 'FACEFLOW_HTTP_PORT', default: 8080, parse: parsers.int({ min: 0, max: 65535 }), doc: 'port of /metrics, /livez (/healthz), /readyz (and the service API)' }),

@@ -1,2 +1,4 @@
-/** @faceflow/alerts: the alerts stage (the service itself is main.ts). */
+/** @faceflow/alerts: the alerts stage, its configuration and `createStage` (the service itself is main.ts). */
 export * from './stage.js';
+export * from './config.js';
+export * from './create-stage.js';

@@ -6,50 +6,11 @@
  * their exit events go through an outbox (retried until published, counted by faceflow_alerts_pending_events:
  * a Kafka outage delays them, never drops them; issue 12). /readyz follows the broker (health.ts).
  */
-import {
-  attachStage,
-  baseConfigFields,
-  createLogger,
-  createMetrics,
-  defineConfig,
-  DirCropStore,
-  field,
-  HealthMonitor,
-  onShutdown,
-  Outbox,
-  optional,
-  parsers,
-  redactionConfigFields,
-  serviceConfigFields,
-  startOpsServer,
-  topicNames,
-} from '@faceflow/shared';
+import { attachBinding, closeAll, DirCropStore, onShutdown, Outbox, topicNames } from '@faceflow/shared';
+import { createLogger, createMetrics, HealthMonitor, startOpsServer } from '@faceflow/shared/ops';
 import { KafkaBus, pollConsumerLag } from '@faceflow/shared/kafka';
-import { AlertsStage } from './stage.js';
-
-const list = parsers.list(parsers.string({ max: 256 }), { min: 0 });
-
-export const alertsConfig = defineConfig({
-  ...baseConfigFields,
-  ...serviceConfigFields,
-  groupId: field({ env: 'FACEFLOW_ALERTS_GROUP', default: 'faceflow-alerts', parse: parsers.string({ max: 255 }), doc: 'consumer group on the matches topic' }),
-  watch: field({ env: 'FACEFLOW_ALERT_WATCH', default: [] as string[], parse: list, doc: 'identities to announce, comma-separated (empty: all)' }),
-  unknown: field({ env: 'FACEFLOW_ALERT_UNKNOWN', default: true, parse: parsers.boolean(), doc: 'announce unknown faces' }),
-  cameras: field({ env: 'FACEFLOW_ALERT_CAMERAS', default: [] as string[], parse: list, doc: 'cameras to announce, comma-separated (empty: all)' }),
-  minConfidence: field({ env: 'FACEFLOW_ALERT_MIN_CONFIDENCE', default: 0, parse: parsers.number({ min: 0, max: 1 }), doc: 'smallest confidence to announce a named track' }),
-  minFaces: field({ env: 'FACEFLOW_ALERT_MIN_FACES', default: 3, parse: parsers.int({ min: 1, max: 1000 }), doc: 'faces a track needs before it is announced' }),
-  cooldownMs: field({ env: 'FACEFLOW_ALERT_COOLDOWN', default: 30_000, parse: parsers.durationMs({ max: 86_400_000 }), doc: 'no second enter of an identity on a camera within this time' }),
-  trackTimeoutMs: field({ env: 'FACEFLOW_TRACK_TIMEOUT', default: 2000, parse: parsers.durationMs({ min: 100, max: 600_000 }), doc: 'a track unseen for this long (capture time) has left' }),
-  idleMs: field({ env: 'FACEFLOW_ALERT_IDLE', default: 10_000, parse: parsers.durationMs({ min: 100 }), doc: 'a track whose camera sent nothing for this long (wall time) has left' }),
-  cropDir: optional({ env: 'FACEFLOW_CROP_DIR', parse: parsers.string({ max: 4096 }), doc: "the embedder's crop folder (the same volume): crops no event points at are deleted from it" }),
-  cropRetention: field({
-    env: 'FACEFLOW_CROP_RETENTION',
-    default: 'events' as 'events' | 'all',
-    parse: parsers.oneOf(['events', 'all'] as const),
-    doc: "events: keep only the crops identity events point at (enrolled people's thumbnails); all: keep every crop",
-  }),
-  ...redactionConfigFields,
-});
+import { alertsConfig } from './config.js';
+import { createStage } from './create-stage.js';
 
 async function main(): Promise<void> {
   const config = alertsConfig.load();
@@ -59,7 +20,12 @@ async function main(): Promise<void> {
   const bus = new KafkaBus({ brokers: [...config.kafkaBrokers], clientId: 'faceflow-alerts', logger, metrics });
   let ready = false;
   const health = new HealthMonitor({ dependencies: [{ name: 'kafka', check: () => bus.ping() }], logger, metrics });
-  const outbox = new Outbox({ publish: (t, m) => bus.publish(t, m), pendingMetric: 'alerts_pending_events', what: 'identity events', logger, metrics });
+  const binding = createStage(config, { topics, metrics, logger, ...(config.cropDir ? { crops: new DirCropStore(config.cropDir) } : {}) });
+  const stage = binding.stage;
+  const sweep = binding.sweep!;
+  // the sweep is applied to the stage at once (a repeated exit would be a duplicate); its events are held
+  // by the outbox until they are out
+  const outbox = new Outbox({ publish: (t, m) => bus.publish(t, m), pendingMetric: sweep.pendingMetric, what: sweep.what, logger, metrics });
   const ops = await startOpsServer({
     port: config.httpPort,
     host: config.httpHost,
@@ -68,21 +34,8 @@ async function main(): Promise<void> {
     ready: () => ({ ready: ready && health.ok, dependencies: health.report(), pendingEvents: outbox.pending }),
   });
   await bus.createTopics([topics.matches, topics.identityEvents, `${topics.matches}.dlq`].map((topic) => ({ topic, partitions: config.partitions })));
-  const stage = new AlertsStage({
-    eventsTopic: topics.identityEvents,
-    rules: { watch: [...config.watch], unknown: config.unknown, cameras: [...config.cameras], minConfidence: config.minConfidence, minFaces: config.minFaces, cooldownMs: config.cooldownMs },
-    trackTimeoutMs: config.trackTimeoutMs,
-    idleMs: config.idleMs,
-    redactExemptCameras: config.redactExemptCameras,
-    ...(config.cropDir ? { crops: new DirCropStore(config.cropDir) } : {}),
-    keepAllCrops: config.cropRetention === 'all',
-    metrics,
-    logger,
-  });
-  const sub = await attachStage(bus, stage, topics.matches, config.groupId, { maxBatchSize: 200 });
-  // the sweep is applied to the stage at once (a repeated exit would be a duplicate); its events are held
-  // by the outbox until they are out
-  const sweeper = setInterval(() => outbox.add(stage.sweep()), 1000);
+  const sub = await attachBinding(bus, binding);
+  const sweeper = setInterval(() => outbox.add(sweep.run()), sweep.everyMs);
   await health.start();
   const stopLag = pollConsumerLag(bus, metrics, [{ topic: topics.matches, groupId: config.groupId }], 5000, logger);
   ready = true;
@@ -94,20 +47,19 @@ async function main(): Promise<void> {
       stopLag();
       health.stop();
       // every closer runs even if another throws
-      const results = await Promise.allSettled([sub.close({ graceMs: config.graceMs })]);
-      // no more batches: the tracks still open end here, so that every enter has its exit (a track that goes
-      // on after a restart is entered again by the next instance)
-      try {
-        outbox.add(stage.flush());
-      } catch (e) {
-        results.push({ status: 'rejected', reason: e });
-      }
-      results.push(...(await Promise.allSettled([outbox.close(config.graceMs)])));
-      results.push(...(await Promise.allSettled([stage.settled()])));
-      results.push(...(await Promise.allSettled([bus.close({ graceMs: config.graceMs })])));
-      results.push(...(await Promise.allSettled([ops.close()])));
-      const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
-      if (failed) throw failed.reason;
+      await closeAll(
+        [
+          ['subscription', () => sub.close({ graceMs: config.graceMs })],
+          // no more batches: the tracks still open end here, so that every enter has its exit (a track that
+          // goes on after a restart is entered again by the next instance)
+          ['open tracks', () => outbox.add(binding.flush!())],
+          ['outbox', () => outbox.close(config.graceMs)],
+          ['crop deletions', () => binding.settled!()],
+          ['bus', () => bus.close({ graceMs: config.graceMs })],
+          ['ops server', () => ops.close()],
+        ],
+        (name, err) => logger.error('closing failed', { name, err }),
+      );
     },
     logger,
     config.graceMs,

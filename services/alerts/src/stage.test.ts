@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { createMetrics, IdentityEventSchema, MatchSchema, stageHandler, withDeadLetter, type ConsumedMessage, type HandlerContext, type IdentityEvent, type Match, type OutgoingMessage, type StageResult } from '@faceflow/shared';
+import { IdentityEventSchema, MatchSchema, stageHandler, withDeadLetter, type ConsumedMessage, type HandlerContext, type IdentityEvent, type Match, type OutgoingMessage, type StageResult } from '@faceflow/shared';
+import { createMetrics } from '@faceflow/shared/ops';
 import { AlertsStage, type AlertRules, type AlertsStageOptions } from './stage.js';
 import type { CropStore } from '@faceflow/shared';
 

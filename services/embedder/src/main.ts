@@ -10,82 +10,14 @@
  * Redis, with the gallery API's auth (FACEFLOW_GALLERY_API_KEYS_SHA256), body limit and audit trail. The
  * store is opened only when API keys are set; without them the route refuses every call.
  */
-import os from 'node:os';
 import { EnginePool } from '@faceflow/engine';
-import {
-  attachStage,
-  AuditTrail,
-  baseConfigFields,
-  createLogger,
-  createMetrics,
-  defineConfig,
-  DirCropStore,
-  FaceflowError,
-  field,
-  galleryApi,
-  galleryKeyConfigFields,
-  HealthMonitor,
-  onShutdown,
-  optional,
-  parsers,
-  redactionConfigFields,
-  serviceConfigFields,
-  startOpsServer,
-  topicNames,
-} from '@faceflow/shared';
+import { attachBinding, AuditTrail, closeAll, DirCropStore, FaceflowError, onShutdown, topicNames } from '@faceflow/shared';
+import { createLogger, createMetrics, galleryApi, HealthMonitor, startOpsServer } from '@faceflow/shared/ops';
 import { KafkaBus, pollConsumerLag } from '@faceflow/shared/kafka';
-import { DEFAULT_GALLERY_KEY_PREFIX, RedisGalleryStore } from '@faceflow/shared/redis';
+import { RedisGalleryStore } from '@faceflow/shared/redis';
+import { embedderConfig } from './config.js';
+import { createStage } from './create-stage.js';
 import { enrolmentEmbedder } from './enrol.js';
-import { EMBEDDER_MASK_METHODS, type EmbedderMaskMethod } from './face-mask.js';
-import { DEFAULT_FULL_DETECTION_EVERY_MS, DEFAULT_REEMBED_EVERY_MS } from './scheduler.js';
-import { EmbedderStage } from './stage.js';
-
-export const embedderConfig = defineConfig({
-  ...baseConfigFields,
-  ...serviceConfigFields,
-  groupId: field({ env: 'FACEFLOW_EMBEDDER_GROUP', default: 'faceflow-embedder', parse: parsers.string({ max: 255 }), doc: 'consumer group on the frames topic' }),
-  workers: field({ env: 'FACEFLOW_EMBEDDER_WORKERS', default: os.availableParallelism(), parse: parsers.int({ min: 1, max: 256 }), doc: 'engine worker threads' }),
-  maxBatch: field({ env: 'FACEFLOW_EMBEDDER_MAX_BATCH', default: 8, parse: parsers.int({ min: 1, max: 256 }), doc: 'frames per engine batch' }),
-  maxWaitMs: field({ env: 'FACEFLOW_EMBEDDER_MAX_WAIT', default: 20, parse: parsers.durationMs({ max: 10_000 }), doc: 'how long a batch waits to fill' }),
-  backend: optional({ env: 'FACEFLOW_BACKEND', parse: parsers.oneOf(['auto', 'tensorflow', 'wasm', 'cpu'] as const), doc: 'TF.js backend' }),
-  cropDir: optional({ env: 'FACEFLOW_CROP_DIR', parse: parsers.string({ max: 4096 }), doc: 'keep a small crop of every face under this folder' }),
-  mask: field({
-    env: 'FACEFLOW_EMBEDDER_MASK',
-    default: 'landmarks' as EmbedderMaskMethod,
-    parse: parsers.oneOf(EMBEDDER_MASK_METHODS),
-    doc: 'face outline in each Face message: landmarks (from the 68 landmarks, no model) | none; the face mesh is not wired in the pool',
-  }),
-  fullDetectionEveryMs: field({
-    env: 'FACEFLOW_FULL_DETECTION_EVERY',
-    default: DEFAULT_FULL_DETECTION_EVERY_MS,
-    parse: parsers.durationMs({ max: 600_000 }),
-    doc: 'capture time between full detections of a camera; in between, faces are looked for near the last ones (0: every frame)',
-  }),
-  reembedEveryMs: field({
-    env: 'FACEFLOW_REEMBED_EVERY',
-    default: DEFAULT_REEMBED_EVERY_MS,
-    parse: parsers.durationMs({ max: 600_000 }),
-    doc: 'a face followed from the previous frame is embedded and published again only after this much capture time (0: every frame)',
-  }),
-  minFaceSize: field({ env: 'FACEFLOW_MIN_FACE', default: 40, parse: parsers.int({ min: 8, max: 10_000 }), doc: 'smallest face side to find in a full detection, in pixels (smaller costs more tiles)' }),
-  flip: field({ env: 'FACEFLOW_EMBED_FLIP', default: true, parse: parsers.boolean(), doc: 'average each embedding with the mirrored face (costs a second forward pass)' }),
-  detector: optional({
-    env: 'FACEFLOW_DETECTOR',
-    parse: parsers.string({ max: 200 }),
-    doc: 'face detector: blazeface (the default) | yunet (ONNX Runtime; installed by faceflow models pull yunet-2023mar) | a registry name (issue 11)',
-  }),
-  head: optional({ env: 'FACEFLOW_HEAD', parse: parsers.string({ max: 4096 }), doc: 'folder of a projection head trained by faceflow train, applied to every embedding' }),
-  ...redactionConfigFields,
-  // enrolment by image (PUT /v1/identities/<id>): the same variables as the matcher's gallery API
-  ...galleryKeyConfigFields,
-  galleryPrefix: field({ env: 'FACEFLOW_GALLERY_PREFIX', default: DEFAULT_GALLERY_KEY_PREFIX, parse: parsers.string({ max: 200 }), doc: 'Redis key prefix of the gallery enrolment writes to' }),
-  apiKeys: optional({
-    env: 'FACEFLOW_GALLERY_API_KEYS_SHA256',
-    parse: parsers.list(parsers.string({ pattern: /^[0-9a-f]{64}$/ })),
-    secret: true,
-    doc: 'hex SHA-256 of each gallery API key, for enrolment by image (none: no Redis is opened and the route refuses every call)',
-  }),
-});
 
 async function main(): Promise<void> {
   const config = embedderConfig.load();
@@ -138,24 +70,15 @@ async function main(): Promise<void> {
   );
   embedImage = enrolmentEmbedder(pool);
   await bus.createTopics([topics.frames, topics.faces, topics.framesDlq, topics.audit].map((topic) => ({ topic, partitions: config.partitions })));
-  const stage = new EmbedderStage({
+  const binding = createStage(config, {
     runner: pool,
-    facesTopic: topics.faces,
-    maxBatch: config.maxBatch,
-    maxWaitMs: config.maxWaitMs,
-    maxFacesPerFrame: 32,
-    fullDetectionEveryMs: config.fullDetectionEveryMs,
-    reembedEveryMs: config.reembedEveryMs,
-    // a batch per worker in flight: a slow full detection on one does not leave the other idle
-    maxInFlight: config.workers,
-    mask: config.mask,
-    redactExemptCameras: config.redactExemptCameras,
+    workers: config.workers,
+    topics,
     metrics,
     logger,
     ...(config.cropDir ? { crops: new DirCropStore(config.cropDir) } : {}),
   });
-  // several partitions at once, so that frames of several cameras meet in one engine batch
-  const sub = await attachStage(bus, stage, topics.frames, config.groupId, { maxBatchSize: config.maxBatch, concurrency: config.partitions });
+  const sub = await attachBinding(bus, binding);
   const stopLag = pollConsumerLag(bus, metrics, [{ topic: topics.frames, groupId: config.groupId }], 5000, logger);
   await health.start();
   ready = true;
@@ -166,11 +89,16 @@ async function main(): Promise<void> {
       stopLag();
       health.stop();
       // every closer runs even if another throws
-      const results = await Promise.allSettled([sub.close({ graceMs: config.graceMs })]);
-      results.push(...(await Promise.allSettled([bus.close({ graceMs: config.graceMs })])));
-      results.push(...(await Promise.allSettled([pool.close(1000), ops.close(), ...(store ? [store.close()] : [])])));
-      const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
-      if (failed) throw failed.reason;
+      await closeAll(
+        [
+          ['subscription', () => sub.close({ graceMs: config.graceMs })],
+          ['bus', () => bus.close({ graceMs: config.graceMs })],
+          ['engine pool', () => pool.close(1000)],
+          ['ops server', () => ops.close()],
+          store && ['gallery store', () => store.close()],
+        ],
+        (name, err) => logger.error('closing failed', { name, err }),
+      );
     },
     logger,
     config.graceMs,

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { encodeJpeg, type DetectedFace as EngineFace, type RgbImage, type RunOptions } from '@faceflow/engine';
-import { createMetrics, FaceSchema, FaceflowError, FrameSchema, stageHandler, withDeadLetter, type ConsumedMessage, type HandlerContext, type OutgoingMessage } from '@faceflow/shared';
+import { FaceSchema, FaceflowError, FrameSchema, stageHandler, withDeadLetter, type ConsumedMessage, type HandlerContext, type OutgoingMessage } from '@faceflow/shared';
+import { createMetrics } from '@faceflow/shared/ops';
 import { EmbedderStage, type FaceRunner } from './stage.js';
 
 const ctx: HandlerContext = { signal: new AbortController().signal, heartbeat: async () => undefined, markProcessed: () => undefined };

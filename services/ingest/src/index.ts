@@ -1,4 +1,6 @@
-/** @faceflow/ingest: the ingest stage and its sources (the service itself is main.ts). */
+/** @faceflow/ingest: the ingest stage, its sources, configuration and `createStage` (the service itself is main.ts). */
 export * from './stage.js';
 export * from './sources.js';
 export * from './supervisor.js';
+export * from './config.js';
+export * from './create-stage.js';

@@ -4,7 +4,8 @@
  */
 import { createHash } from 'node:crypto';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { createMetrics, FrameSchema, startOpsServer, type Frame, type OpsServer } from '@faceflow/shared';
+import { FrameSchema, type Frame } from '@faceflow/shared';
+import { createMetrics, startOpsServer, type OpsServer } from '@faceflow/shared/ops';
 import { MULTIPART_ENVELOPE_BYTES, pushApi } from './push-api.js';
 import { IngestStage } from './stage.js';
 

@@ -26,7 +26,8 @@
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type http from 'node:http';
-import { checkImagePixels, FaceflowError, MAX_IMAGE_PIXELS, readBody, sendJson, toFaceflowError, type FrameContentType, type Metrics } from '@faceflow/shared';
+import { checkImagePixels, FaceflowError, MAX_IMAGE_PIXELS, toFaceflowError, type FrameContentType, type Metrics } from '@faceflow/shared';
+import { readBody, sendJson } from '@faceflow/shared/ops';
 import type { IngestStage } from './stage.js';
 
 export interface PushApiOptions {

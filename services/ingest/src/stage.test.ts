@@ -1,6 +1,7 @@
 import { Readable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import { createMetrics, FrameSchema, FaceflowError, type OutgoingMessage } from '@faceflow/shared';
+import { FrameSchema, FaceflowError, type OutgoingMessage } from '@faceflow/shared';
+import { createMetrics } from '@faceflow/shared/ops';
 import { IngestStage } from './stage.js';
 import { splitJpegs, type CapturedImage, type FrameSource } from './sources.js';
 

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { createMetrics, FaceflowError, silentLogger, type Metrics } from '@faceflow/shared';
+import { FaceflowError, silentLogger, type Metrics } from '@faceflow/shared';
+import { createMetrics } from '@faceflow/shared/ops';
 import type { CapturedImage, FrameSource } from './sources.js';
 import type { PumpResult } from './stage.js';
 import { maskCredentials, SourceSupervisor } from './supervisor.js';

@@ -10,7 +10,7 @@
  * FACEFLOW_MATCH_THRESHOLD overrides either.
  */
 import { decisionThreshold, FALLBACK_THRESHOLD, headEmbedderInfo, parseHeadEmbedderName, readHeadMetaSync, type HeadMeta } from '@faceflow/engine/match';
-import { baseConfigFields, defineConfig, field, galleryKeyConfigFields, optional, parsers, serviceConfigFields } from '@faceflow/shared';
+import { baseConfigFields, defineConfig, field, galleryKeyConfigFields, optional, parsers, serviceConfigFields, trackConfigFields, type ConfigOf } from '@faceflow/shared';
 import { DEFAULT_GALLERY_KEY_PREFIX } from '@faceflow/shared/redis';
 import { DEFAULT_MATCH_QUALITY_FLOOR } from './stage.js';
 
@@ -36,9 +36,9 @@ export const matcherConfig = defineConfig({
     env: 'FACEFLOW_MATCH_QUALITY_FLOOR',
     default: DEFAULT_MATCH_QUALITY_FLOOR,
     parse: parsers.number({ min: 0, max: 1 }),
-    doc: 'faces under this quality score (0..1) are tracked but never named (default: the engine enrolment floor; 0 turns it off)',
+    doc: "faces under this quality score (0..1) are tracked but never named (0 turns it off; the default is the engine's enrolment floor)",
   }),
-  trackTimeoutMs: field({ env: 'FACEFLOW_TRACK_TIMEOUT', default: 2000, parse: parsers.durationMs({ min: 100, max: 600_000 }), doc: 'a track unseen for this long (capture time) ends' }),
+  ...trackConfigFields,
   galleryPrefix: field({ env: 'FACEFLOW_GALLERY_PREFIX', default: DEFAULT_GALLERY_KEY_PREFIX, parse: parsers.string({ max: 200 }), doc: 'Redis key prefix of the gallery' }),
   galleryRefreshMs: field({ env: 'FACEFLOW_GALLERY_REFRESH', default: 10_000, parse: parsers.durationMs({ min: 100 }), doc: 'backstop: compare the gallery version this often' }),
   searchMethod: field({
@@ -68,6 +68,8 @@ export const matcherConfig = defineConfig({
     },
   },
 ]);
+
+export type MatcherConfig = ConfigOf<typeof matcherConfig.fields>;
 
 /**
  * The gallery's model and the default threshold, from FACEFLOW_MODEL, FACEFLOW_HEAD and FACEFLOW_MATCH_THRESHOLD:

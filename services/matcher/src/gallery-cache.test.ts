@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { createMetrics, MemoryGalleryStore, type GalleryListener, type GalleryStore } from '@faceflow/shared';
+import { MemoryGalleryStore, type GalleryListener, type GalleryStore } from '@faceflow/shared';
+import { createMetrics } from '@faceflow/shared/ops';
 import { GalleryCache } from './gallery-cache.js';
 import { person } from './embeddings.testkit.js';
 

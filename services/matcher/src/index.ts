@@ -1,4 +1,6 @@
-/** @faceflow/matcher: the matcher stage, its tracker and gallery cache (the service itself is main.ts). */
+/** @faceflow/matcher: the matcher stage, its tracker, gallery cache, configuration and `createStage` (the service itself is main.ts). */
 export * from './stage.js';
 export * from './tracker.js';
 export * from './gallery-cache.js';
+export * from './config.js';
+export * from './create-stage.js';

@@ -15,12 +15,13 @@
  * The matcher runs no model (issue 13): its gallery API lists, deletes and enrols by embedding (of the
  * gallery's model); enrolment by photo is the embedder service's (PUT /v1/identities/<id> there).
  */
-import { attachStage, AuditTrail, createLogger, createMetrics, galleryApi, HealthMonitor, onShutdown, startOpsServer, topicNames } from '@faceflow/shared';
+import { attachBinding, AuditTrail, closeAll, onShutdown, topicNames } from '@faceflow/shared';
+import { createLogger, createMetrics, galleryApi, HealthMonitor, startOpsServer } from '@faceflow/shared/ops';
 import { KafkaBus, pollConsumerLag } from '@faceflow/shared/kafka';
 import { RedisGalleryStore } from '@faceflow/shared/redis';
 import { matcherConfig, matcherModelAndThreshold } from './config.js';
 import { GalleryCache } from './gallery-cache.js';
-import { MatcherStage } from './stage.js';
+import { createStage } from './create-stage.js';
 
 export { matcherConfig } from './config.js';
 
@@ -66,8 +67,7 @@ async function main(): Promise<void> {
   await cache.start(); // the cache sets the gallery gauges on every change (issue 12: they lagged by the refresh period)
   const refresher = setInterval(() => void cache.refresh().catch(() => undefined), config.galleryRefreshMs);
   await bus.createTopics([topics.faces, topics.matches, `${topics.faces}.dlq`, topics.audit].map((topic) => ({ topic, partitions: config.partitions })));
-  const stage = new MatcherStage({ gallery: cache, matchesTopic: topics.matches, model, threshold, margin: config.margin, qualityFloor: config.qualityFloor, tracker: { timeoutMs: config.trackTimeoutMs }, metrics });
-  const sub = await attachStage(bus, stage, topics.faces, config.groupId, { maxBatchSize: 200 });
+  const sub = await attachBinding(bus, createStage(config, { gallery: cache, decision: { model, threshold }, topics, metrics }));
   const stopLag = pollConsumerLag(bus, metrics, [{ topic: topics.faces, groupId: config.groupId }], 5000, logger);
   await health.start();
   ready = true;
@@ -78,11 +78,17 @@ async function main(): Promise<void> {
       clearInterval(refresher);
       stopLag();
       health.stop();
-      await sub.close({ graceMs: config.graceMs });
-      await bus.close({ graceMs: config.graceMs });
-      await cache.close();
-      await store.close();
-      await ops.close();
+      // every closer runs even if another throws
+      await closeAll(
+        [
+          ['subscription', () => sub.close({ graceMs: config.graceMs })],
+          ['bus', () => bus.close({ graceMs: config.graceMs })],
+          ['gallery cache', () => cache.close()],
+          ['gallery store', () => store.close()],
+          ['ops server', () => ops.close()],
+        ],
+        (name, err) => logger.error('closing failed', { name, err }),
+      );
     },
     logger,
     config.graceMs,

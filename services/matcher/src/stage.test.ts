@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_QUALITY_FLOOR, Gallery } from '@faceflow/engine/match';
-import { createMetrics, FaceSchema, MatchSchema, MemoryGalleryStore, stageHandler, withDeadLetter, type ConsumedMessage, type Face, type HandlerContext, type OutgoingMessage } from '@faceflow/shared';
+import { FaceSchema, MatchSchema, MemoryGalleryStore, stageHandler, withDeadLetter, type ConsumedMessage, type Face, type HandlerContext, type OutgoingMessage } from '@faceflow/shared';
+import { createMetrics } from '@faceflow/shared/ops';
 import { GalleryCache } from './gallery-cache.js';
 import { DEFAULT_MATCH_QUALITY_FLOOR, MatcherStage } from './stage.js';
 import { near, person } from './embeddings.testkit.js';

@@ -4,39 +4,114 @@
  * loaded from the gallery file instead of Redis, so the one-process mode cannot drift from the distributed
  * one. Identity events are printed as they come: readable lines, or JSON lines with --json.
  *
- * Shutdown in two phases, at the end of the source or on SIGINT/SIGTERM: stop intake (the source is
- * closed), let the frames already taken drain through the stages within --grace, end the open tracks (exit
- * events), then close; a second signal forces it.
+ * The stages are the services' own, made by their `createStage` from their own config fields: run's flags
+ * for the services' settings are generated from those fields (names, parsers, defaults, help), so there is
+ * one definition of each (issue 13 step 4). The composition of the four lives here, the one place that
+ * depends on all four services (a service never imports another); the running of it, with explicit states
+ * and a two-phase shutdown (stop intake, drain within --grace, end the open tracks, close every resource even
+ * if another's close throws; a second signal forces), is `@faceflow/shared/pipeline`.
  */
 import { readFile } from 'node:fs/promises';
 import { stat } from 'node:fs/promises';
 import { assertGalleryModel, decisionThreshold, decodeImage, EnginePool, FALLBACK_THRESHOLD, galleryReadError } from '@faceflow/engine';
-import { AlertsStage } from '@faceflow/alerts';
-import { DEFAULT_FULL_DETECTION_EVERY_MS, DEFAULT_REEMBED_EVERY_MS, EmbedderStage } from '@faceflow/embedder';
-import { ffmpegSource, folderSource, imageContentType, imageFileSource, IngestStage, isStreamUrl, probeVideo, type FrameSource } from '@faceflow/ingest';
-import { DEFAULT_MATCH_QUALITY_FLOOR, GalleryCache, MatcherStage } from '@faceflow/matcher';
+import { alertsConfig, createStage as createAlertsStage } from '@faceflow/alerts';
+import { createStage as createEmbedderStage, embedderConfig } from '@faceflow/embedder';
+import { createStage as createIngestStage, ffmpegSource, folderSource, imageContentType, imageFileSource, ingestConfig, isStreamUrl, probeVideo, type FrameSource, type IngestStage } from '@faceflow/ingest';
+import { createStage as createMatcherStage, GalleryCache, matcherConfig } from '@faceflow/matcher';
 import {
-  attachStage,
   closeAll,
-  createLogger,
-  createMetrics,
   DirCropStore,
   FaceflowError,
   IdentityEventSchema,
   InProcessBus,
-  Outbox,
   MemoryGalleryStore,
   parseGalleryFile,
-  startOpsServer,
   topicNames,
+  type Closer,
+  type ConfigField,
   type GallerySnapshot,
   type IdentityEvent,
-  type OpsServer,
   type Stage,
 } from '@faceflow/shared';
+import { createLogger, createMetrics, startOpsServer, type OpsServer } from '@faceflow/shared/ops';
+import { Pipeline } from '@faceflow/shared/pipeline';
 import { type CommandSpec, num, str, UsageError } from '../cli.js';
+import { configFlags, flagEnv, flagHelp, flagOptions, loadWithFlags } from '../config-flags.js';
 import { galleryKeyOption } from '../gallery-key.js';
 import { ENGINE_FLAGS, ENGINE_HELP, engineConfig, precheckGalleryHead, printThresholdWarning } from '../engine-setup.js';
+
+const ingestFields = ingestConfig.fields;
+const embedderFields = embedderConfig.fields;
+const matcherFields = matcherConfig.fields;
+const alertsFields = alertsConfig.fields;
+
+/**
+ * The services' settings that `faceflow run` takes as flags: the services' own config fields (one definition
+ * each: flag name, parser, range, default and doc come from there; issue 13 step 4). FACEFLOW_TRACK_TIMEOUT
+ * is one field read by the matcher and alerts, so one flag.
+ */
+export const RUN_CONFIG_FLAGS = configFlags([
+  ingestFields.fps,
+  matcherFields.margin,
+  matcherFields.qualityFloor,
+  alertsFields.minFaces,
+  matcherFields.trackTimeoutMs,
+  alertsFields.cooldownMs,
+  alertsFields.watch,
+  alertsFields.unknown,
+  alertsFields.minConfidence,
+  embedderFields.maxBatch,
+  embedderFields.maxWaitMs,
+  embedderFields.fullDetectionEveryMs,
+  embedderFields.reembedEveryMs,
+] as ConfigField<unknown>[]);
+
+/**
+ * Every other field of the four configs, and why it is not a `faceflow run` flag (a field a service gains
+ * must be put in RUN_CONFIG_FLAGS or here: test/pipeline/run-flags.test.ts). Fields not flags keep their
+ * defaults in `faceflow run` (they still reach createStage through the loaded configs).
+ */
+export const NOT_RUN_FLAGS: Readonly<Record<'ingest' | 'embedder' | 'matcher' | 'alerts', Readonly<Record<string, string>>>> = {
+  ingest: {
+    kafkaBrokers: 'service transport', redisUrl: 'service transport', topicPrefix: 'one process, no shared topics', logLevel: 'run logs warnings only',
+    httpPort: 'run: --metrics-port', httpHost: 'run serves on 127.0.0.1', partitions: 'service transport', graceMs: 'run: --grace, which drains a whole pipeline',
+    sources: 'run: --source, one camera', apiKeys: 'the push API is the service\'s', maxBytes: 'the push API is the service\'s', maxPixels: 'the push API is the service\'s',
+    pushTimeoutMs: 'the push API is the service\'s', maxInFlight: 'the push API is the service\'s', sourceRetryMaxMs: 'run fails on a source error, it does not retry',
+    maxWidth: 'run decodes frames at their size', maxQueue: 'default kept (live sources)', maxAgeMs: 'default kept (live sources)',
+  },
+  embedder: {
+    kafkaBrokers: 'service transport', redisUrl: 'service transport', topicPrefix: 'one process', logLevel: 'run logs warnings only', httpPort: 'run: --metrics-port',
+    httpHost: 'run serves on 127.0.0.1', partitions: 'service transport', graceMs: 'run: --grace', groupId: 'service transport',
+    workers: 'the engine flags: --workers', backend: 'the engine flags: --backend', minFaceSize: 'the engine flags: --min-face', flip: 'the engine flags: --no-flip',
+    detector: 'the engine flags: --detector', head: 'the engine flags: --head', cropDir: 'run: --crops', mask: 'default kept', redactExemptCameras: 'run: --no-redact, for its one camera',
+    galleryKey: 'run: --gallery-key-file (the gallery file)', galleryPrefix: 'run reads a gallery file, not Redis', apiKeys: 'enrolment by photo is the service\'s HTTP API',
+  },
+  matcher: {
+    kafkaBrokers: 'service transport', redisUrl: 'service transport', topicPrefix: 'one process', logLevel: 'run logs warnings only', httpPort: 'run: --metrics-port',
+    httpHost: 'run serves on 127.0.0.1', partitions: 'service transport', graceMs: 'run: --grace', groupId: 'service transport',
+    galleryKey: 'run: --gallery-key-file (the gallery file)', model: 'run: the engine flags (--embedder, --head)',
+    head: 'the engine flags: --head', threshold: 'run: --threshold (the decision policy)', galleryPrefix: 'run reads a gallery file, not Redis',
+    galleryRefreshMs: 'run reads a gallery file, not Redis', searchMethod: 'default kept', searchApprox: 'default kept', searchApproxRows: 'default kept',
+    apiKeys: 'the gallery API is the service\'s',
+  },
+  alerts: {
+    kafkaBrokers: 'service transport', redisUrl: 'service transport', topicPrefix: 'one process', logLevel: 'run logs warnings only', httpPort: 'run: --metrics-port',
+    httpHost: 'run serves on 127.0.0.1', partitions: 'service transport', graceMs: 'run: --grace', groupId: 'service transport',
+    cameras: 'run has one camera: --camera', idleMs: 'run: from the source (a file ends its tracks itself)', cropDir: 'run: --crops',
+    cropRetention: 'run: --keep-all-crops', redactExemptCameras: 'run: --no-redact, for its one camera',
+  },
+};
+
+/** The four services' configurations as `faceflow run` runs them: the fields' defaults, and the flags given. */
+export function runConfigs(values: Readonly<Record<string, unknown>>) {
+  const env = flagEnv(RUN_CONFIG_FLAGS, values);
+  return loadWithFlags(RUN_CONFIG_FLAGS, () => ({
+    ingest: ingestConfig.load(env),
+    embedder: embedderConfig.load(env),
+    matcher: matcherConfig.load(env),
+    alerts: alertsConfig.load(env),
+  }));
+}
 
 /** Reads a gallery file (the one format: `faceflow enroll` and FileGalleryStore both write it). */
 export async function loadGallerySnapshot(file: string): Promise<{ snapshot: GallerySnapshot; model?: string }> {
@@ -98,24 +173,12 @@ export const runPipeline: CommandSpec = {
   usage: 'faceflow run --source <video file | rtsp/http url | image folder> --gallery <file> [--json] [--metrics-port N] [--fps N] [--camera ID]',
   flags: {
     ...ENGINE_FLAGS,
+    ...flagOptions(RUN_CONFIG_FLAGS),
     source: { type: 'string' },
     gallery: { type: 'string' },
     'metrics-port': { type: 'string' },
-    fps: { type: 'string' },
     camera: { type: 'string' },
     threshold: { type: 'string' },
-    margin: { type: 'string' },
-    'quality-floor': { type: 'string' },
-    'max-batch': { type: 'string' },
-    'max-wait': { type: 'string' },
-    'full-detection-every': { type: 'string' },
-    'reembed-every': { type: 'string' },
-    'track-timeout': { type: 'string' },
-    'min-faces': { type: 'string' },
-    cooldown: { type: 'string' },
-    watch: { type: 'string' },
-    'no-unknown': { type: 'boolean', default: false },
-    'min-confidence': { type: 'string' },
     crops: { type: 'string' },
     'keep-all-crops': { type: 'boolean', default: false },
     'no-redact': { type: 'boolean', default: false },
@@ -125,25 +188,15 @@ export const runPipeline: CommandSpec = {
     '  --source S         a video file, an rtsp:// or http(s):// stream (through ffmpeg), a folder of images or one image',
     '  --gallery FILE     the gallery (faceflow enroll writes one)',
     '  --camera ID        camera id of the source (default "cam1")',
-    '  --fps N            frame-rate cap (default 5)',
     '  --metrics-port N   serve /metrics, /healthz and /readyz on this port while running',
     '  --threshold T      L2 distance under which a track is named (default: the model\'s calibrated distance at',
     '                     FAR 1e-3; with --head, the head\'s own, measured on its validation identities)',
-    '  --margin M         the nearest identity must beat the second by M (default 0.03)',
-    `  --quality-floor Q  faces under quality Q (0..1) are tracked but never named (default ${DEFAULT_MATCH_QUALITY_FLOOR},`,
-    '                     the enrolment floor; 0 turns it off); a track of only such faces stays unknown',
-    '  --min-faces N      faces a track needs before it is announced (default 3; 1 for a single image)',
-    '  --track-timeout MS a track unseen for this long (video time) has left (default 2000)',
-    '  --cooldown MS      no second enter for the same person on the same camera within MS (default 30000)',
-    '  --watch A,B        announce only these identities (default: everyone enrolled)',
-    '  --no-unknown       do not announce unknown faces',
-    '  --min-confidence C announce a named track only from this confidence (0..1, default 0)',
-    '  --max-batch N      frames per engine batch (default 8); --max-wait MS: wait for a batch (default 20)',
-    '  --full-detection-every MS  look at the whole frame (and its tiles, for small faces) every MS of video',
-    '                     time, and in between only near the last faces (default 1000 for video and streams:',
-    '                     a new face is found up to MS late; 0 for an image folder, whose images are unrelated)',
-    '  --reembed-every MS a face followed from the previous frame is embedded again only after MS of video time',
-    '                     (default 400 for video and streams, 0 = every frame; 0 for an image folder)',
+    // the services' settings, from their config fields (the same defaults; the variable is named)
+    ...flagHelp(RUN_CONFIG_FLAGS, {
+      'min-faces': '1 for a single image',
+      'full-detection-every': '0 for an image folder, whose images are unrelated',
+      'reembed-every': '0 for an image folder',
+    }),
     '  --crops DIR        keep small face crops under DIR for the events\' thumbnails: events point only at crops',
     '                     of enrolled people, other faces are blurred out of each crop, and every crop no event',
     '                     points at is deleted (a passer-by\'s face is not kept)',
@@ -164,24 +217,11 @@ export const runPipeline: CommandSpec = {
     const cameraId = str(ctx, 'camera') ?? 'cam1';
     if (!/^[\w.:@/-]+$/.test(cameraId)) throw new UsageError('--camera may hold letters, digits and _ . : @ / -');
     if (ctx.values['keep-all-crops'] === true && str(ctx, 'crops') === undefined) throw new UsageError('--keep-all-crops needs --crops DIR');
-    const fps = num(ctx, 'fps', { min: 0.1, max: 120 });
+    const config = runConfigs(ctx.values);
+    const given = (flag: string): boolean => ctx.values[flag] !== undefined;
     const metricsPort = num(ctx, 'metrics-port', { min: 0, max: 65535, integer: true });
-    const margin = num(ctx, 'margin', { min: 0, max: 2 }) ?? 0.03;
-    const qualityFloor = num(ctx, 'quality-floor', { min: 0, max: 1 }) ?? DEFAULT_MATCH_QUALITY_FLOOR;
-    const trackTimeoutMs = num(ctx, 'track-timeout', { min: 100, max: 600_000, integer: true }) ?? 2000;
     const graceMs = num(ctx, 'grace', { min: 0, max: 3_600_000, integer: true }) ?? 30_000;
-    const fullDetectionEveryMs = num(ctx, 'full-detection-every', { min: 0, max: 600_000, integer: true });
-    const reembedEveryMs = num(ctx, 'reembed-every', { min: 0, max: 600_000, integer: true });
     const explicit = num(ctx, 'threshold', { min: 0, max: 2 });
-    const maxBatch = num(ctx, 'max-batch', { min: 1, max: 256, integer: true }) ?? 8;
-    const maxWaitMs = num(ctx, 'max-wait', { min: 0, max: 10_000, integer: true }) ?? 20;
-    const rules = {
-      watch: (str(ctx, 'watch') ?? '').split(',').map((s) => s.trim()).filter(Boolean),
-      unknown: ctx.values['no-unknown'] !== true,
-      minFaces: num(ctx, 'min-faces', { min: 1, max: 1000, integer: true }),
-      cooldownMs: num(ctx, 'cooldown', { min: 0, max: 86_400_000, integer: true }) ?? 30_000,
-      minConfidence: num(ctx, 'min-confidence', { min: 0, max: 1 }) ?? 0,
-    };
     const workers = num(ctx, 'workers', { min: 1, max: 256, integer: true });
     const cfg = engineConfig(ctx);
     const cropDir = str(ctx, 'crops');
@@ -193,19 +233,16 @@ export const runPipeline: CommandSpec = {
     const sourceErrors: string[] = [];
     let source: FrameSource | undefined;
     let pool: EnginePool | undefined;
-    let bus: InProcessBus | undefined;
     let store: MemoryGalleryStore | undefined;
     let gallery: GalleryCache | undefined;
     let ingest: IngestStage | undefined;
     let ops: OpsServer | undefined;
-    let sweeper: NodeJS.Timeout | undefined;
-    let outbox: Outbox | undefined;
-    let onSignal: (() => void) | undefined;
+    let pipeline: Pipeline<Awaited<ReturnType<IngestStage['pump']>>> | undefined;
     let failed = false;
     try {
       // the source is checked before the pool starts, and opened once the pipeline can take its frames (a
       // live stream's would go stale meanwhile; see prepareSource for a file's)
-      const openSource = await prepareSource(sourceArg, cameraId, fps, (m) => sourceErrors.push(m));
+      const openSource = await prepareSource(sourceArg, cameraId, config.ingest.fps, (m) => sourceErrors.push(m));
       const folder = await isFolder(sourceArg);
       const oneImage = !live && !folder && imageContentType(sourceArg) !== undefined;
       const unrelatedImages = oneImage || folder;
@@ -222,43 +259,40 @@ export const runPipeline: CommandSpec = {
       const threshold = chosen.value;
       const thresholdSource = chosen.source === 'override' ? 'flag' : chosen.source;
 
-      bus = new InProcessBus({ maxLag: 32, publishTimeoutMs: 600_000, logger, metrics });
+      const bus = new InProcessBus({ maxLag: 32, publishTimeoutMs: 600_000, logger, metrics });
       store = new MemoryGalleryStore({ initial: snapshot, logger });
       gallery = new GalleryCache({ store, model, logger, metrics });
       await gallery.start();
       const crops = cropDir ? new DirCropStore(cropDir) : undefined;
       // the services' FACEFLOW_REDACT_EXEMPT_CAMERAS, for the one camera of this run
       const redactExemptCameras = ctx.values['no-redact'] === true ? [cameraId] : [];
-      const embedder = new EmbedderStage({
-        runner: pool,
-        facesTopic: topics.faces,
-        maxBatch,
-        maxWaitMs,
-        maxInFlight: pool.size,
-        fullDetectionEveryMs: fullDetectionEveryMs ?? (unrelatedImages ? 0 : DEFAULT_FULL_DETECTION_EVERY_MS),
-        reembedEveryMs: reembedEveryMs ?? (unrelatedImages ? 0 : DEFAULT_REEMBED_EVERY_MS),
-        metrics,
-        logger,
-        ...(crops ? { crops } : {}),
-        redactExemptCameras,
-      });
-      const matcher = new MatcherStage({ gallery, matchesTopic: topics.matches, threshold, margin, qualityFloor, tracker: { timeoutMs: trackTimeoutMs }, metrics });
-      const alerts = new AlertsStage({
-        eventsTopic: topics.identityEvents,
-        // one image is one face per track: a track is confirmed by that face, or never
-        rules: { ...rules, minFaces: rules.minFaces ?? (oneImage ? 1 : 3), ...(oneImage ? { minStable: 1 } : {}) },
-        trackTimeoutMs,
-        // a file is read as fast as the engine goes, so the wall clock says nothing: the video's clock decides
-        // (and the end of the file ends every track); a live source's silent camera ends its tracks after 10 s
-        idleMs: live ? Math.max(10_000, trackTimeoutMs * 5) : Number.MAX_SAFE_INTEGER,
-        redactExemptCameras,
-        ...(crops ? { crops } : {}),
-        keepAllCrops: ctx.values['keep-all-crops'] === true,
-        metrics,
-        logger,
-      });
-      const theBus = bus;
-      const stage = new IngestStage({ publish: (t, m) => theBus.publish(t, m), framesTopic: topics.frames, metrics, logger });
+      // the services' stages from the services' configs; what differs is said here, and why
+      const embedder = createEmbedderStage(
+        {
+          ...config.embedder,
+          // images of a folder are unrelated: nothing to follow from one to the next
+          ...(unrelatedImages && !given('full-detection-every') ? { fullDetectionEveryMs: 0 } : {}),
+          ...(unrelatedImages && !given('reembed-every') ? { reembedEveryMs: 0 } : {}),
+          redactExemptCameras,
+        },
+        { runner: pool, workers: pool.size, topics, metrics, logger, ...(crops ? { crops } : {}) },
+      );
+      const matcher = createMatcherStage(config.matcher, { gallery, decision: { model, threshold }, topics, metrics });
+      const trackTimeoutMs = config.alerts.trackTimeoutMs;
+      const alerts = createAlertsStage(
+        {
+          ...config.alerts,
+          // one image is one face per track: a track is confirmed by that face, or never
+          ...(oneImage && !given('min-faces') ? { minFaces: 1 } : {}),
+          // a file is read as fast as the engine goes, so the wall clock says nothing: the video's clock decides
+          // (and the end of the file ends every track); a live source's silent camera ends its tracks
+          idleMs: live ? Math.max(config.alerts.idleMs, trackTimeoutMs * 5) : Number.MAX_SAFE_INTEGER,
+          redactExemptCameras,
+          cropRetention: ctx.values['keep-all-crops'] === true ? 'all' : 'events',
+        },
+        { topics, metrics, logger, ...(crops ? { crops } : {}), ...(oneImage ? { minStable: 1 } : {}) },
+      );
+      const stage = createIngestStage(config.ingest, { publish: (t, m) => bus.publish(t, m), topics, metrics, logger });
       ingest = stage;
 
       source = await openSource();
@@ -275,65 +309,32 @@ export const runPipeline: CommandSpec = {
       // says it will give (issue 12)
       const bar = src.frames !== undefined ? ctx.progress('run: frames', src.frames) : undefined;
       const counted: Stage = bar
-        ? { name: embedder.name, process: async (messages, hctx) => { const r = await embedder.process(messages, hctx); bar.tick(messages.length); return r; } }
-        : embedder;
-      await attachStage(bus, counted, topics.frames, 'embedder', { maxBatchSize: 8 });
-      await attachStage(bus, matcher, topics.faces, 'matcher');
-      await attachStage(bus, alerts, topics.matches, 'alerts');
-      await bus.subscribe(topics.identityEvents, 'printer', async (batch) => {
-        for (const m of batch.messages) print(IdentityEventSchema.decode(m.value));
+        ? { name: embedder.stage.name, process: async (messages, hctx) => { const r = await embedder.stage.process(messages, hctx); bar.tick(messages.length); return r; } }
+        : embedder.stage;
+      // two phases, at the end of the source or on SIGINT/SIGTERM: stop intake, drain (within --grace after a
+      // signal), end the open tracks, close; a second signal forces (the pipeline's states)
+      pipeline = await Pipeline.start({
+        bus,
+        stages: [{ ...embedder, stage: counted }, matcher, alerts],
+        sinks: [{ topic: topics.identityEvents, groupId: 'printer', handler: async (batch) => { for (const m of batch.messages) print(IdentityEventSchema.decode(m.value)); } }],
+        intake: { run: () => stage.pump(src), stop: () => stage.stop() },
+        graceMs,
+        signals: true,
+        onState: (state) => {
+          if (state === 'stopping') process.stderr.write('faceflow run: stopping intake, draining (Ctrl-C again to force)\n');
+        },
+        logger,
+        metrics,
       });
-      // the sweeper's exits of idle tracks go through an outbox, as in the alerts service: held and retried until
-      // published, never dropped (issue 12)
-      const sweptOut = new Outbox({ publish: (t, m) => theBus.publish(t, m), pendingMetric: 'alerts_pending_events', what: 'identity events', logger, metrics });
-      outbox = sweptOut;
-      sweeper = setInterval(() => sweptOut.add(alerts.sweep()), 1000);
-
-      let stopping = false;
-      let signalledAt: number | undefined;
+      const running = pipeline;
       if (metricsPort !== undefined) {
-        ops = await startOpsServer({ port: metricsPort, host: '127.0.0.1', metrics, ready: () => !stopping, logger });
+        ops = await startOpsServer({ port: metricsPort, host: '127.0.0.1', metrics, ready: () => running.state === 'running', logger });
         process.stderr.write(`faceflow run: metrics on ${ops.url}/metrics\n`);
       }
 
-      let forced: () => void = () => undefined;
-      const force = new Promise<void>((r) => (forced = r));
-      onSignal = (): void => {
-        if (signalledAt === undefined) {
-          signalledAt = Date.now();
-          stopping = true;
-          process.stderr.write('faceflow run: stopping intake, draining (Ctrl-C again to force)\n');
-          stage.stop();
-        } else {
-          forced();
-        }
-      };
-      process.on('SIGINT', onSignal);
-      process.on('SIGTERM', onSignal);
-
-      // at the end of a file everything taken is processed, however long it takes; after a signal (stop intake)
-      // the frames taken get --grace to drain, and a second signal forces the close at once
-      const drained = async (topicList: string[]): Promise<boolean> => {
-        let forcedNow = false;
-        void force.then(() => (forcedNow = true));
-        while (topicList.some((t) => theBus.retained(t).length > 0)) {
-          if (forcedNow || (signalledAt !== undefined && Date.now() > signalledAt + graceMs)) return false;
-          await Promise.race([theBus.waitForChange(200), force]);
-        }
-        return true;
-      };
-
-      const pumped = await Promise.race([stage.pump(src), force.then(() => undefined)]);
-      stopping = true;
-      // phase 2: drain what was taken, then end the open tracks
-      const ok = await drained([topics.frames, topics.faces, topics.matches]);
+      const { intake: pumped, drained, stopped } = await pipeline.run();
       bar?.done();
-      if (!ok) process.stderr.write('faceflow run: grace period over; frames still in the pipeline were not processed\n');
-      clearInterval(sweeper);
-      sweptOut.add(alerts.flush());
-      await sweptOut.close(graceMs);
-      await drained([topics.identityEvents]);
-      await alerts.settled();
+      if (!drained) process.stderr.write('faceflow run: grace period over; frames still in the pipeline were not processed\n');
       const summary = {
         frames: pumped?.sent ?? 0,
         dropped: pumped?.dropped ?? {},
@@ -341,7 +342,7 @@ export const runPipeline: CommandSpec = {
         model,
         threshold,
         thresholdSource,
-        qualityFloor,
+        qualityFloor: config.matcher.qualityFloor,
         galleryIdentities: gallery.size,
       };
       // a source that failed part-way is the one line of an error, which says how far it got
@@ -350,7 +351,7 @@ export const runPipeline: CommandSpec = {
       // ffmpeg decodes what it can of a damaged file and exits 0: far fewer frames than the file's header
       // promised says so (the events cover only the part that was read)
       const read = pumped?.read ?? 0;
-      if (pumped && signalledAt === undefined && !src.live && src.frames !== undefined && read < src.frames / 2) {
+      if (pumped && !stopped && !src.live && src.frames !== undefined && read < src.frames / 2) {
         process.stderr.write(`faceflow run: warning: ${sourceArg} gave ${read} of the ${src.frames} frames its header announces: is it truncated or damaged?\n`);
       }
       process.stderr.write(`faceflow run: ${JSON.stringify(summary)}\n`);
@@ -359,25 +360,18 @@ export const runPipeline: CommandSpec = {
       throw e;
     } finally {
       // every closer runs even if another throws; on an error the command's own error is the one reported
-      const handler = onSignal;
-      const b = bus;
       const p = pool;
       const s = source;
-      await closeAll(
-        [
-          ['timers', () => clearInterval(sweeper)],
-          outbox && ['outbox', () => outbox!.close(0)],
-          handler && ['signal handlers', () => (process.off('SIGINT', handler), process.off('SIGTERM', handler))],
-          ingest && ['ingest', () => ingest!.stop()],
-          s && ['source', () => s.close()],
-          b && ['bus', () => b.close({ graceMs: failed ? 0 : 2000 })],
-          gallery && ['gallery', () => gallery!.close()],
-          store && ['gallery store', () => store!.close()],
-          p && ['engine pool', () => p.close(2000)],
-          ops && ['metrics server', () => ops!.close()],
-        ],
-        (name, e) => process.stderr.write(`faceflow run: warning: closing ${name}: ${(e as Error)?.message ?? String(e)}\n`),
-      ).catch((e: unknown) => {
+      const more: Closer[] = [
+        ingest && ['ingest', () => ingest!.stop()],
+        s && ['source', () => s.close()],
+        gallery && ['gallery', () => gallery!.close()],
+        store && ['gallery store', () => store!.close()],
+        p && ['engine pool', () => p.close(2000)],
+        ops && ['metrics server', () => ops!.close()],
+      ];
+      const onError = (name: string, e: unknown): void => void process.stderr.write(`faceflow run: warning: closing ${name}: ${(e as Error)?.message ?? String(e)}\n`);
+      await (pipeline ? pipeline.close({ graceMs: failed ? 0 : 2000, more, onError }) : closeAll(more, onError)).catch((e: unknown) => {
         if (!failed) throw e;
         process.stderr.write(`faceflow run: warning: ${(e as Error)?.message ?? String(e)}\n`);
       });

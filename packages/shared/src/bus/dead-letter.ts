@@ -14,8 +14,8 @@
  *   messages are redelivered to the next consumer.
  */
 import { FaceflowError, toFaceflowError } from '../errors.js';
-import { silentLogger, type Logger } from '../logger.js';
-import type { Metrics } from '../metrics.js';
+import { silentLogger, type Logger } from '../observability.js';
+import type { Metrics } from '../observability.js';
 import { dlqTopic as defaultDlqTopic } from '../topics.js';
 import { backoffMs, DEFAULT_BACKOFF, sleep, type BackoffOptions } from './retry.js';
 import type { Batch, BatchHandler, ConsumedMessage, HandlerContext, OutgoingMessage } from './types.js';

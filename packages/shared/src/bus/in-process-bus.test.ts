@@ -3,6 +3,7 @@ import { FaceflowError } from '../errors.js';
 import { DLQ_HEADERS, eachMessage } from './dead-letter.js';
 import { InProcessBus } from './in-process-bus.js';
 import type { ConsumedMessage } from './types.js';
+import { busContract } from './contract.testkit.js';
 
 const fast = { backoff: { initialMs: 1, maxMs: 5, factor: 2, jitter: 0 } };
 let bus: InProcessBus | undefined;
@@ -158,4 +159,26 @@ describe('InProcessBus', () => {
     expect(aborted).toBe(true);
     expect(bus.retained('t')).toHaveLength(1);
   });
+});
+
+// the behaviour the in-process bus shares with KafkaBus (test/shared/kafka-bus.test.ts runs the same kit)
+const contractBuses: InProcessBus[] = [];
+let contractTopics = 0;
+busContract('InProcessBus', {
+  async bus() {
+    const b = new InProcessBus();
+    contractBuses.push(b);
+    return b;
+  },
+  // the bus is the topics' namespace: a topic of the partitions asked for is made on every bus of the test
+  async topic(partitions = 1) {
+    const name = `contract.${++contractTopics}`;
+    for (const b of contractBuses) b.createTopic(name, partitions);
+    return name;
+  },
+  group: (name) => `g-${name}`,
+  async cleanup() {
+    await Promise.all(contractBuses.splice(0).map((b) => b.close({ graceMs: 100 })));
+  },
+  deliveryMs: 5000,
 });

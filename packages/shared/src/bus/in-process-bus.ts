@@ -9,8 +9,8 @@
  * `maxLag` uncommitted messages, and fails with OVERLOADED (retriable) after `publishTimeoutMs`.
  */
 import { FaceflowError } from '../errors.js';
-import { silentLogger, type Logger } from '../logger.js';
-import type { Metrics } from '../metrics.js';
+import { silentLogger, type Logger } from '../observability.js';
+import type { Metrics } from '../observability.js';
 import { checkTopicName } from '../topics.js';
 import { withDeadLetter } from './dead-letter.js';
 import { instrumentHandler, publishCounter } from './instrument.js';

@@ -1,4 +1,4 @@
-import type { Metrics } from '../metrics.js';
+import type { Metrics } from '../observability.js';
 import type { BatchHandler } from './types.js';
 
 /** Counts consumed messages and times handler calls (faceflow_bus_consumed_messages_total, faceflow_bus_handler_seconds). */

@@ -15,8 +15,8 @@
 import kafkajs from 'kafkajs';
 import type { Admin, Consumer, EachBatchPayload, IHeaders, KafkaMessage, LogEntry, Producer } from 'kafkajs';
 import { FaceflowError } from '../errors.js';
-import { silentLogger, type Logger } from '../logger.js';
-import type { Metrics } from '../metrics.js';
+import { silentLogger, type Logger } from '../observability.js';
+import type { Metrics } from '../observability.js';
 import { withDeadLetter } from './dead-letter.js';
 import { instrumentHandler, publishCounter } from './instrument.js';
 import { backoffMs, sleep, type BackoffOptions } from './retry.js';

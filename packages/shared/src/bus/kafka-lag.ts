@@ -3,8 +3,8 @@
  * of each partition minus the group's committed offset -> faceflow_consumer_lag_messages{topic,group,partition}.
  * The embedder's lag is what an autoscaler (KEDA, an HPA on an external metric) scales on.
  */
-import type { Metrics } from '../metrics.js';
-import type { Logger } from '../logger.js';
+import type { Metrics } from '../observability.js';
+import type { Logger } from '../observability.js';
 import type { KafkaBus } from './kafka-bus.js';
 
 export function pollConsumerLag(bus: KafkaBus, metrics: Metrics, subs: { topic: string; groupId: string }[], intervalMs = 5000, logger?: Logger): () => void {

@@ -12,8 +12,8 @@
  * - close(graceMs): stops taking entries, waits up to graceMs for the rest, then logs what is left.
  */
 import { toFaceflowError } from '../errors.js';
-import { silentLogger, type Logger } from '../logger.js';
-import type { Counter, Gauge, Metrics } from '../metrics.js';
+import { silentLogger, type Logger } from '../observability.js';
+import type { Counter, Gauge, Metrics } from '../observability.js';
 import { backoffMs, DEFAULT_BACKOFF, type BackoffOptions } from './retry.js';
 import type { StageOutput } from './stage.js';
 import type { OutgoingMessage } from './types.js';

@@ -88,3 +88,29 @@ export class FirstFailures {
     return true;
   }
 }
+
+/**
+ * A stage as a service's `createStage(config, deps)` returns it (issue 13 step 4): the stage, the topic and
+ * group it consumes, and the work it does besides its input, so that either transport runs it the same way:
+ * a service's main.ts over Kafka, `faceflow run` over the in-process bus (`@faceflow/shared/pipeline`).
+ */
+export interface StageBinding<S extends Stage = Stage> {
+  stage: S;
+  input: string;
+  groupId: string;
+  subscribe?: SubscribeOptions;
+  /**
+   * Outputs made on a timer rather than by an input (alerts: the exits of tracks whose camera went silent).
+   * They are applied at once and published through an outbox: held and retried until out, never dropped.
+   */
+  sweep?: { everyMs: number; run: () => StageOutput[]; pendingMetric: string; what: string };
+  /** Once the input is drained (end of the source, shutdown): the outputs that end the stage's state (alerts: every open track's exit). */
+  flush?: () => StageOutput[];
+  /** Resolves when the stage's side work is done (alerts: crop deletions). */
+  settled?: () => Promise<void>;
+}
+
+/** Subscribes a binding's stage to its input topic on a bus. */
+export function attachBinding(bus: Bus, binding: StageBinding): Promise<Subscription> {
+  return attachStage(bus, binding.stage, binding.input, binding.groupId, binding.subscribe);
+}

@@ -29,7 +29,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, open, readFile, rename, rm } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { FaceflowError } from '../errors.js';
-import type { Logger } from '../logger.js';
+import type { Logger } from '../observability.js';
 import { GalleryCipher, type GalleryKey, type GalleryKeyring } from './gallery-crypto.js';
 import { MemoryGalleryStore, type GalleryState } from './memory-gallery-store.js';
 import { checkEmbeddings, checkIdentityId, checkMetadata, type GalleryIdentity, type GallerySnapshot, type KeyRotation, type KeyRotationResult } from './types.js';

@@ -1,5 +1,5 @@
 import { FaceflowError } from '../errors.js';
-import { silentLogger, type Logger } from '../logger.js';
+import { silentLogger, type Logger } from '../observability.js';
 import type { GalleryChange } from '../schemas/gallery-change.js';
 import {
   checkEmbeddings,

@@ -31,7 +31,7 @@
 import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { FaceflowError } from '../errors.js';
-import { silentLogger, type Logger } from '../logger.js';
+import { silentLogger, type Logger } from '../observability.js';
 import { GalleryChangeSchema, type GalleryChange } from '../schemas/gallery-change.js';
 import { rotatedCipher, rotationResult } from './file-gallery-store.js';
 import { GalleryCipher, isSealedRecord, sealedRecordKeyId, type GalleryKey, type GalleryKeyring } from './gallery-crypto.js';
