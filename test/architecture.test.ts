@@ -64,6 +64,10 @@ describe('architecture invariants', () => {
     expect(await offenders('services', /^(kafkajs|ioredis|prom-client)$/)).toEqual([]);
   });
 
+  it('the media adapter (@faceflow/shared/media) imports only Node builtins and its own package (issue 13)', async () => {
+    expect(await offenders('packages/shared/src/media', /^(?!node:|\.)/)).toEqual([]);
+  });
+
   it('a service never imports another service', async () => {
     for (const s of ['ingest', 'embedder', 'matcher', 'alerts']) {
       const others = ['ingest', 'embedder', 'matcher', 'alerts'].filter((o) => o !== s).join('|');
