@@ -139,19 +139,8 @@ export function largestFace(ctx: CommandContext, faces: Face[], source: string):
   return faces.reduce((a, b) => (b.box.width * b.box.height > a.box.width * a.box.height ? b : a));
 }
 
-/** LFW images are centred on the labelled person: the detected face nearest the image centre. */
-export function centreFace(faces: Face[], width: number, height: number): Face | undefined {
-  let best: Face | undefined;
-  let bestD = Infinity;
-  for (const f of faces) {
-    const d = (f.box.x + f.box.width / 2 - width / 2) ** 2 + (f.box.y + f.box.height / 2 - height / 2) ** 2;
-    if (d < bestD) {
-      bestD = d;
-      best = f;
-    }
-  }
-  return best;
-}
+/** LFW images are centred on the labelled person: the engine's rule (eval/lfw.ts). */
+export { centreFace } from '@faceflow/engine';
 
 /**
  * The decision threshold: --threshold; else the ones the engine's model carries (a projection head's) when
