@@ -25,6 +25,7 @@ export * from './segment.js';
 export * from './skin-classifier.js';
 export * from './quality.js';
 export * from './eval/segmentation.js';
+export * from './eval/segmentation-run.js';
 export {
   FaceMesh,
   MESH_INPUT,
@@ -38,5 +39,6 @@ export {
   type Point3,
 } from './models/facemesh.js';
 export * from './redact.js';
+export * from './redact/video.js';
 export * from './shot-cut.js';
 export * from './search/index.js';
