@@ -14,9 +14,8 @@ import path from 'node:path';
 import { readdir } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import sharp from 'sharp';
-import { FaceEngine, FaceSegmenter, decodeImage, loadSkinClassifier, resolveModel, type Face, type RgbImage } from '@faceflow/engine';
+import { FaceEngine, FaceSegmenter, decodeImage, loadSkinClassifier, resolveModel, splitNames, type Face, type RgbImage } from '@faceflow/engine';
 import { centreFace } from '../engine-setup.js';
-import { splitNames } from '../commands/train-seg.js';
 
 const { values } = parseArgs({
   options: {

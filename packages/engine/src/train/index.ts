@@ -8,3 +8,4 @@ export * from './embed-set.js';
 export * from './plot.js';
 export * from './far.js';
 export * from './skin-gbt.js';
+export * from './skin-fit.js';
