@@ -132,9 +132,9 @@ describe('ffmpeg missing', () => {
     process.env.PATH = path.join(dir, 'no-bin-here');
     try {
       const probe = await failure(probeVideo(clip));
-      expect([probe.code, probe.message]).toEqual(['INVALID_CONFIG', expect.stringMatching(/^cannot start ffprobe: ffprobe \(ffmpeg\) is not installed or not on PATH: install ffmpeg/)]);
+      expect([probe.code, probe.message]).toEqual(['INVALID_CONFIG', expect.stringMatching(/^ffprobe \(ffmpeg\) is not installed or not on PATH: install ffmpeg/)]);
       const stream = await failure(openJpegStream('rtsp://127.0.0.1:9/cam'));
-      expect([stream.code, stream.message]).toEqual(['INVALID_CONFIG', expect.stringMatching(/^cannot start ffmpeg: ffmpeg is not installed or not on PATH: install ffmpeg/)]);
+      expect([stream.code, stream.message]).toEqual(['INVALID_CONFIG', expect.stringMatching(/^cannot start ffmpeg: it is not installed or not on PATH: install ffmpeg/)]);
       expect((await failure(all(decodeRgbFrames(clip, { width: 160, height: 120 })))).code).toBe('INVALID_CONFIG');
       const writer = encodeRgbFrames(path.join(dir, 'x.mp4'), { width: 2, height: 2, rate: '1/1' });
       const enc = await failure((async () => {

@@ -47,9 +47,10 @@ const STDERR_KEEP = 4000;
 /** The one line for a tool that cannot be started, with the fix. */
 export function ffmpegNotFound(tool: FfmpegTool, cause: unknown): FaceflowError {
   const e = cause as NodeJS.ErrnoException | undefined;
-  const what = tool === 'ffprobe' ? 'ffprobe (ffmpeg)' : 'ffmpeg';
-  const why = e?.code === 'ENOENT' || e === undefined ? `${what} is not installed or not on PATH` : `${what} failed to start (${e.message})`;
-  return new FaceflowError('INVALID_CONFIG', `cannot start ${tool}: ${why}: install ffmpeg (e.g. apt-get install -y ffmpeg) or put it on PATH`, { cause });
+  const why = e?.code === 'ENOENT' || e === undefined ? 'is not installed or not on PATH' : `failed to start (${e.message})`;
+  // ffprobe is named with the package it comes in; ffmpeg is what the reader was about to start
+  const what = tool === 'ffprobe' ? `ffprobe (ffmpeg) ${why}` : `cannot start ffmpeg: it ${why}`;
+  return new FaceflowError('INVALID_CONFIG', `${what}: install ffmpeg (e.g. apt-get install -y ffmpeg) or put it on PATH`, { cause });
 }
 
 function lastLines(stderr: string, n: number): string {
