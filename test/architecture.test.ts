@@ -110,7 +110,7 @@ describe('architecture invariants', () => {
   });
 
   it('the engine\'s folders import only the layers below them (packages/engine/README.md)', async () => {
-    // value imports only: a type may cross a layer (registry/head-meta.ts names train/far.ts's FarCalibration)
+    // value imports only: a type may cross a layer (registry/head-meta.ts names eval/far.ts's FarCalibration)
     const below: Record<string, string[]> = {
       runtime: [],
       registry: [],
@@ -121,7 +121,7 @@ describe('architecture invariants', () => {
       search: ['match'],
       segment: ['image', 'models'],
       redact: ['segment', 'match', 'image'],
-      eval: ['image', 'segment'],
+      eval: ['image', 'segment', 'match'],
       train: ['runtime', 'models', 'eval', 'segment', 'image'],
     };
     const engine = path.join(root, 'packages/engine/src');
@@ -169,6 +169,10 @@ describe('architecture invariants', () => {
     const { files, bare } = await reachableFromEntry('packages/shared/src/index.ts');
     expect(files.length).toBeGreaterThan(10);
     expect(bare.filter((b) => !/ imports node:(fs|fs\/promises|path|url|crypto|util|os|events|timers|timers\/promises)$/.test(b))).toEqual([]);
+  });
+
+  it('the media adapter (@faceflow/shared/media) imports only Node builtins and its own package (issue 13)', async () => {
+    expect(await offenders('packages/shared/src/media', /^(?!node:|\.)/)).toEqual([]);
   });
 
   it('a service never imports another service', async () => {

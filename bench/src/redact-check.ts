@@ -7,7 +7,7 @@
  */
 import { parseArgs } from 'node:util';
 import { FaceEngine, Gallery, calibrationFor, identify } from '@faceflow/engine';
-import { decodeFrames, probeVideo } from '@faceflow/cli/dist/video.js';
+import { decodeRgbFrames, probeVideo } from '@faceflow/shared/media';
 
 const { values } = parseArgs({
   options: {
@@ -34,11 +34,11 @@ let faces = 0;
 let nonEnrolled = 0;
 const framesWithNonEnrolled: number[] = [];
 const enrolled = new Map<string, number>();
-for await (const data of decodeFrames(values.video, info)) {
+for await (const image of decodeRgbFrames(values.video, info)) {
   if (frame >= maxFrames) break;
   if (frame % every === 0) {
     checked++;
-    const [found] = await engine.run([{ data, width: info.width, height: info.height }]);
+    const [found] = await engine.run([image]);
     let here = 0;
     for (const f of found!) {
       faces++;

@@ -14,9 +14,7 @@ import path from 'node:path';
 import { readdir } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import sharp from 'sharp';
-import { FaceEngine, FaceSegmenter, decodeImage, loadSkinClassifier, resolveModel, type Face, type RgbImage } from '@faceflow/engine';
-import { centreFace } from '@faceflow/cli/dist/engine-setup.js';
-import { splitNames } from '@faceflow/cli/dist/commands/train-seg.js';
+import { FaceEngine, FaceSegmenter, centreFace, decodeImage, loadSkinClassifier, resolveModel, splitNames, type DetectedFace as Face, type RgbImage } from '@faceflow/engine';
 
 const { values } = parseArgs({
   options: {

@@ -139,19 +139,8 @@ export function largestFace(ctx: CommandContext, faces: DetectedFace[], source: 
   return face;
 }
 
-/** LFW images are centred on the labelled person: the detected face nearest the image centre. */
-export function centreFace(faces: DetectedFace[], width: number, height: number): DetectedFace | undefined {
-  let best: DetectedFace | undefined;
-  let bestD = Infinity;
-  for (const f of faces) {
-    const d = (f.box.x + f.box.width / 2 - width / 2) ** 2 + (f.box.y + f.box.height / 2 - height / 2) ** 2;
-    if (d < bestD) {
-      bestD = d;
-      best = f;
-    }
-  }
-  return best;
-}
+/** LFW images are centred on the labelled person: the engine's rule (eval/lfw.ts). */
+export { centreFace } from '@faceflow/engine';
 
 /** Each line of a decision-threshold warning on stderr. */
 export function printThresholdWarning(warning: string | undefined): void {

@@ -113,3 +113,23 @@ describe('faceflow train', () => {
     expect(bad.stderr).toMatch(/NOT_FOUND: no projection head/);
   });
 });
+
+describe('faceflow train seg', () => {
+  it('bad flags are usage errors; too few images for the folds is one clear line and exit 1', async () => {
+    const images = path.join(dir, 'seg-images');
+    await mkdir(images, { recursive: true });
+    const png = await sharp({ create: { width: 30, height: 30, channels: 3, background: { r: 200, g: 150, b: 120 } } }).png().toBuffer();
+    for (const n of ['a', 'b', 'c']) await writeFile(path.join(images, `${n}.png`), png);
+    const base = ['train', 'seg', '--images', images, '--masks', images];
+    const t = await faceflow([...base, '--out', path.join(dir, 's.json'), '--trees', '0,20']);
+    expect([t.code, t.stderr]).toEqual([2, expect.stringMatching(/--trees must be integers 1\.\.500, got "0,20"/)]);
+    const o = await faceflow([...base, '--out', path.join(dir, 's.txt')]);
+    expect([o.code, o.stderr]).toEqual([2, expect.stringMatching(/--out must be a \.json file/)]);
+    const s = await faceflow([...base, '--out', path.join(dir, 's.json'), '--split', 'half']);
+    expect([s.code, s.stderr]).toEqual([2, expect.stringMatching(/--split must be even, odd or all, got "half"/)]);
+    const f = await faceflow([...base, '--out', path.join(dir, 's.json'), '--split', 'all', '--folds', '5']);
+    expect(f.code).toBe(1);
+    expect(f.stderr.trim().split('\n')).toHaveLength(1);
+    expect(f.stderr).toMatch(/INVALID_ARGUMENT: 3 image\(s\) in .*seg-images \(split all\): need at least --folds 5/);
+  });
+});

@@ -15,6 +15,7 @@ export { applyGraphFixes, GRAPH_FIXES, type GraphFix } from './registry/onnx-gra
 export { Landmark68 } from './models/landmarks.js';
 export { DlibResNetEmbedder, EMBED_DIM, EMBED_INPUT } from './models/embedder.js';
 export * from './segment/index.js';
+export * from './recognize/quality.js';
 export {
   FaceMesh,
   MESH_INPUT,

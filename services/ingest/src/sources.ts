@@ -1,17 +1,18 @@
 /**
  * Frame sources of the ingest stage, each an async iterable of captured images:
  * - ffmpegSource: a video file, an RTSP or HTTP(S) stream, through ffmpeg, which decodes, caps the frame
- *   rate, optionally scales down, and pipes JPEG frames (split here on their SOI/EOI markers). A file is
+ *   rate, optionally scales down, and pipes JPEG frames (@faceflow/shared/media: the one ffmpeg adapter). A file is
  *   read as fast as downstream takes it (the pipe's backpressure), with capture times on the video's own
  *   clock (start + frame index / fps); a live stream is stamped with the wall clock.
  * - folderSource: the images of a folder, in name order, stamped at 1/fps intervals.
  */
-import { spawn, execFile, type ChildProcessByStdio } from 'node:child_process';
 import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
-import type { Readable } from 'node:stream';
-import { promisify } from 'node:util';
 import { FaceflowError, type FrameContentType } from '@faceflow/shared';
+import { openJpegStream, probeVideo } from '@faceflow/shared/media';
+
+// the one ffmpeg adapter is @faceflow/shared/media (issue 13); its prober is re-exported for `faceflow run`
+export { probeVideo, type VideoInfo } from '@faceflow/shared/media';
 
 export interface CapturedImage {
   image: Buffer;
@@ -33,68 +34,8 @@ export interface FrameSource extends AsyncIterable<CapturedImage> {
   close(): void;
 }
 
-const run = promisify(execFile);
-
 export function isStreamUrl(source: string): boolean {
   return /^(rtsps?|rtmp|https?|udp|tcp|srt):\/\//i.test(source);
-}
-
-export interface VideoInfo {
-  width: number;
-  height: number;
-  fps: number;
-  durationS: number | undefined;
-}
-
-export async function probeVideo(file: string): Promise<VideoInfo> {
-  let out: string;
-  try {
-    ({ stdout: out } = await run(
-      'ffprobe',
-      ['-v', 'error', '-select_streams', 'v:0', '-show_entries', 'stream=width,height,avg_frame_rate,r_frame_rate:format=duration', '-of', 'json', file],
-      { timeout: 30_000 },
-    ));
-  } catch (e) {
-    const err = e as NodeJS.ErrnoException & { stderr?: string };
-    if (err.code === 'ENOENT') throw new FaceflowError('INVALID_CONFIG', 'ffprobe (ffmpeg) is not installed or not on PATH: install ffmpeg (e.g. apt-get install -y ffmpeg)', { cause: e });
-    throw new FaceflowError('INVALID_ARGUMENT', `cannot read video ${file}: ${(err.stderr ?? err.message).trim().split('\n')[0]}`, { cause: e });
-  }
-  const j = JSON.parse(out) as { streams?: { width?: number; height?: number; avg_frame_rate?: string; r_frame_rate?: string }[]; format?: { duration?: string } };
-  const s = j.streams?.[0];
-  if (!s?.width || !s.height) throw new FaceflowError('INVALID_ARGUMENT', `${file} has no video stream`);
-  const rate = (r: string | undefined): number => {
-    const [a, b] = (r ?? '0/1').split('/').map(Number);
-    return b ? a! / b : 0;
-  };
-  const fps = rate(s.avg_frame_rate) || rate(s.r_frame_rate) || 25;
-  const d = Number(j.format?.duration);
-  return { width: s.width, height: s.height, fps, durationS: Number.isFinite(d) ? d : undefined };
-}
-
-const SOI = Buffer.from([0xff, 0xd8]);
-const EOI = Buffer.from([0xff, 0xd9]);
-
-/** Splits a stream of concatenated JPEGs (ffmpeg's image2pipe/mjpeg) into images. */
-export async function* splitJpegs(stream: AsyncIterable<Buffer>, maxBytes = 16 * 1024 * 1024): AsyncGenerator<Buffer> {
-  let buf: Buffer = Buffer.alloc(0);
-  for await (const chunk of stream) {
-    buf = buf.length ? Buffer.concat([buf, chunk]) : chunk;
-    for (;;) {
-      const start = buf.indexOf(SOI);
-      if (start < 0) {
-        buf = Buffer.alloc(0);
-        break;
-      }
-      const end = buf.indexOf(EOI, start + 2);
-      if (end < 0) {
-        if (start > 0) buf = buf.subarray(start);
-        if (buf.length > maxBytes) throw new FaceflowError('IMAGE_TOO_LARGE', `a frame from ffmpeg exceeds ${maxBytes} bytes`);
-        break;
-      }
-      yield Buffer.from(buf.subarray(start, end + 2));
-      buf = buf.subarray(end + 2);
-    }
-  }
 }
 
 export interface FfmpegSourceOptions {
@@ -116,42 +57,23 @@ export async function ffmpegSource(o: FfmpegSourceOptions): Promise<FrameSource>
   const live = o.live ?? isStreamUrl(o.source);
   const cap = o.fps ?? 5;
   if (!(cap > 0 && cap <= 120)) throw new FaceflowError('INVALID_ARGUMENT', `fps must be in (0, 120], got ${cap}`);
-  const args = ['-hide_banner', '-loglevel', 'error', '-nostdin'];
   let fps = cap;
+  let filterFps: number | undefined = cap;
   let frames: number | undefined;
-  const filters: string[] = [];
-  if (live) {
-    if (/^rtsps?:/i.test(o.source)) args.push('-rtsp_transport', 'tcp');
-    args.push('-i', o.source);
-    filters.push(`fps=${cap}`);
-  } else {
+  if (!live) {
     const info = await probeVideo(o.source);
-    if (info.fps > cap) filters.push(`fps=${cap}`);
-    else fps = info.fps;
+    if (info.fps <= cap) {
+      fps = info.fps;
+      filterFps = undefined;
+    }
     if (info.durationS !== undefined) frames = Math.max(1, Math.round(info.durationS * fps));
-    args.push('-i', o.source);
   }
-  const maxWidth = o.maxWidth ?? 1280;
-  if (maxWidth > 0) filters.push(`scale='min(${maxWidth},iw)':-2`);
-  if (filters.length) args.push('-vf', filters.join(','));
-  args.push('-an', '-f', 'image2pipe', '-c:v', 'mjpeg', '-q:v', String(o.jpegQ ?? 4), 'pipe:1');
-
-  let child: ChildProcessByStdio<null, Readable, Readable>;
-  try {
-    child = spawn('ffmpeg', args, { stdio: ['ignore', 'pipe', 'pipe'] });
-  } catch (e) {
-    throw new FaceflowError('INVALID_CONFIG', `cannot start ffmpeg: ${(e as Error).message}`, { cause: e });
-  }
-  let stderr = '';
-  child.stderr.on('data', (d: Buffer) => {
-    stderr = (stderr + d.toString('utf8')).slice(-4000);
+  const stream = await openJpegStream(o.source, {
+    rtspOverTcp: live && /^rtsps?:/i.test(o.source),
+    ...(filterFps !== undefined ? { fps: filterFps } : {}),
+    maxWidth: o.maxWidth ?? 1280,
+    jpegQ: o.jpegQ ?? 4,
   });
-  const spawned = new Promise<void>((resolve, reject) => {
-    child.once('spawn', () => resolve());
-    child.once('error', (e) => reject(new FaceflowError('INVALID_CONFIG', `cannot start ffmpeg (${e.message}): install ffmpeg (e.g. apt-get install -y ffmpeg) or put it on PATH`, { cause: e })));
-  });
-  await spawned;
-  const exited = new Promise<number | null>((resolve) => child.once('close', (code) => resolve(code)));
   let closed = false;
   const startTs = o.startTs ?? Date.now();
   return {
@@ -161,20 +83,20 @@ export async function ffmpegSource(o: FfmpegSourceOptions): Promise<FrameSource>
     ...(frames !== undefined ? { frames } : {}),
     close() {
       closed = true;
-      child.kill('SIGTERM');
+      stream.kill();
     },
     async *[Symbol.asyncIterator]() {
       let i = 0;
       try {
-        for await (const jpeg of splitJpegs(child.stdout as AsyncIterable<Buffer>)) {
+        for await (const jpeg of stream) {
           if (closed) break;
           const offsetMs = Math.round((i++ * 1000) / fps);
           yield { image: jpeg, contentType: 'image/jpeg' as const, captureTs: live ? Date.now() : startTs + offsetMs, offsetMs: live ? Date.now() - startTs : offsetMs };
         }
       } finally {
-        if (child.exitCode === null) child.kill('SIGTERM');
-        const code = await exited;
-        if (!closed && code !== 0 && code !== null) o.onError?.(`ffmpeg exited with code ${code}: ${stderr.trim().split('\n').slice(-3).join(' | ')}`);
+        stream.kill();
+        const code = await stream.closed;
+        if (!closed && code !== 0 && code !== null) o.onError?.(`ffmpeg exited with code ${code}: ${stream.stderrTail(3)}`);
       }
     },
   };

@@ -1,9 +1,8 @@
-import { Readable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { FrameSchema, FaceflowError, type OutgoingMessage } from '@faceflow/shared';
 import { createMetrics } from '@faceflow/shared/ops';
 import { IngestStage } from './stage.js';
-import { splitJpegs, type CapturedImage, type FrameSource } from './sources.js';
+import type { CapturedImage, FrameSource } from './sources.js';
 
 const T0 = Date.UTC(2026, 0, 1);
 const jpeg = (n: number): Buffer => Buffer.from([0xff, 0xd8, 0xff, 0xe0, n, 0x00, 0xff, 0xd9]);
@@ -89,15 +88,5 @@ describe('IngestStage', () => {
     });
     expect((await stage.pump(source(frames(1), false))).sent).toBe(1);
     expect(calls).toBe(2);
-  });
-});
-
-describe('splitJpegs', () => {
-  it('splits concatenated JPEGs across arbitrary chunk boundaries', async () => {
-    const all = Buffer.concat([jpeg(1), jpeg(2), jpeg(3)]);
-    const chunks = [all.subarray(0, 3), all.subarray(3, 11), all.subarray(11)];
-    const out: Buffer[] = [];
-    for await (const j of splitJpegs(Readable.from(chunks))) out.push(j);
-    expect(out).toEqual([jpeg(1), jpeg(2), jpeg(3)]);
   });
 });

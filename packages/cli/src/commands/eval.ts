@@ -24,6 +24,7 @@ import {
   type ScoredBox,
   type Box,
   l2Distance,
+  allPairsImpostors,
   calibrationFor,
   parseDegrade,
   degradeImage,
@@ -167,48 +168,6 @@ const lfw: CommandSpec = {
     );
   },
 };
-
-/**
- * Impostor distances over every pair of images of two different people (the person is the image's folder,
- * LFW's layout): the distance below which a share `far` of them fall, for far 1e-3 down to 1e-6. A pairs file
- * has ~1000 impostor pairs, which resolves 1e-3 at best; the ~n^2/2 pairs here resolve 1e-6 from n ~ 2000.
- */
-export function allPairsImpostors(embeddings: Map<string, Float32Array | null>): {
-  images: number;
-  impostorPairs: number;
-  distanceAtFar: Record<string, number | null>;
-} {
-  const items = [...embeddings].filter((e): e is [string, Float32Array] => e[1] !== null).map(([file, e]) => ({ person: path.basename(path.dirname(file)), e }));
-  const fars = [1e-3, 1e-4, 1e-5, 1e-6];
-  // only the smallest distances matter: keep those under a cut-off, widened if too few land under it
-  let cutoff = 0.6;
-  for (;;) {
-    const small: number[] = [];
-    let pairs = 0;
-    for (let i = 0; i < items.length; i++) {
-      for (let j = i + 1; j < items.length; j++) {
-        if (items[i]!.person === items[j]!.person) continue;
-        pairs++;
-        const d = l2Distance(items[i]!.e, items[j]!.e);
-        if (d < cutoff) small.push(d);
-      }
-    }
-    small.sort((a, b) => a - b);
-    const need = Math.ceil(fars[0]! * pairs) + 1;
-    if (small.length < need && cutoff < 4) {
-      cutoff *= 1.5;
-      continue;
-    }
-    const distanceAtFar: Record<string, number | null> = {};
-    for (const far of fars) {
-      // the largest threshold t with (impostors below t) / pairs <= far: just under the (k+1)-th smallest
-      const k = Math.floor(far * pairs);
-      // rounded down, never up: rounding up could take in the (k+1)-th impostor and break the FAR
-      distanceAtFar[far.toExponential(0)] = pairs >= 1 / far ? Math.floor((small[k] ?? cutoff) * 1e4) / 1e4 : null;
-    }
-    return { images: items.length, impostorPairs: pairs, distanceAtFar };
-  }
-}
 
 /** The lowest score the sweep for `--max-fp` looks at (the operating point is read off this curve). */
 const SWEEP_MIN_SCORE = 0.3;

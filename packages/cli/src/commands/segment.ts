@@ -1,7 +1,6 @@
 /** segment, redact and eval seg: face masks, privacy redaction of images and videos, and their measurement. */
-import { access, constants, open, readdir, stat, writeFile } from 'node:fs/promises';
+import { access, constants, open, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { performance } from 'node:perf_hooks';
 import sharp from 'sharp';
 import {
   decodeImage,
@@ -12,55 +11,39 @@ import {
   FaceEngine,
   FaceSegmenter,
   Gallery,
-  RedactionTracker,
-  decideRedaction,
   DEFAULT_SHOT_CUT_THRESHOLD,
-  frameSignature,
-  signatureChange,
   faceQuality,
-  faceRedactionMask,
   maskToPng,
   maskToRle,
-  readPartLabels,
-  type PartLabels,
-  redactVerified,
+  redactFaces,
+  redactionAnalyser,
+  redactVideo,
   resolveModel,
   rleCountsToString,
-  scoreSegmentation,
-  summariseSegmentation,
-  toDenseMask,
+  runSegmentationEval,
+  SEG_VARIANTS,
+  segmentVariant,
   unionMasks,
-  type Box,
-  type Face,
-  type FaceMask,
+  variantBase,
   type FaceSegment,
   type KeepOptions,
   type Point,
   type RedactStyle,
   type RgbImage,
-  type SegScore,
-  type SegmentMethod,
+  type SegVariant,
 } from '@faceflow/engine';
 import { FaceflowError } from '@faceflow/shared';
+import { decodeRgbFrames, encodeRgbFrames, probeVideo, type VideoInfo } from '@faceflow/shared/media';
 import { type CommandContext, type CommandSpec, num, str, UsageError } from '../cli.js';
 import { galleryKeyOption } from '../gallery-key.js';
-import { MaskSpool, type SpoolEntry } from '../mask-spool.js';
-import { ENGINE_FLAGS, ENGINE_HELP, boxJson, centreFace, engineConfig, galleryModelMismatch, precheckGalleryHead, round, threshold } from '../engine-setup.js';
-import { decodeFrames, encodeFrames, probeVideo } from '../video.js';
-import { parseSplit, splitNames } from './train-seg.js';
+import { ENGINE_FLAGS, ENGINE_HELP, boxJson, engineConfig, galleryModelMismatch, precheckGalleryHead, round, threshold } from '../engine-setup.js';
+import { parseSplit } from './train-seg.js';
 
 // ------------------------------------------------------------------------------------------ shared
 
-const METHODS = ['mesh', 'mesh+grow', 'landmarks', 'landmarks+grow'] as const;
-type Variant = (typeof METHODS)[number];
-
-function parseVariant(v: string): Variant {
-  if (!(METHODS as readonly string[]).includes(v)) throw new UsageError(`--method must be one of ${METHODS.join(', ')}, got "${v}"`);
-  return v as Variant;
-}
-
-function baseMethod(v: Variant): SegmentMethod {
-  return v.startsWith('mesh') ? 'mesh' : 'landmarks';
+function parseVariant(v: string): SegVariant {
+  if (!(SEG_VARIANTS as readonly string[]).includes(v)) throw new UsageError(`--method must be one of ${SEG_VARIANTS.join(', ')}, got "${v}"`);
+  return v as SegVariant;
 }
 
 /** Loads the engine and, for mesh variants, the face mesh; both are disposed by the returned close(). */
@@ -88,14 +71,12 @@ async function loadTools(ctx: CommandContext, needMesh: boolean): Promise<{ engi
   }
 }
 
-type Classifier = GrowClassifier;
-
 /** --classifier, or undefined: the segmenter's default (learned on mesh outlines, contrast on landmark ones) */
-function parseClassifier(ctx: CommandContext): Classifier | undefined {
+function parseClassifier(ctx: CommandContext): GrowClassifier | undefined {
   const c = str(ctx, 'classifier');
   if (c === undefined) return undefined;
   if (!(GROW_CLASSIFIERS as readonly string[]).includes(c)) throw new UsageError(`--classifier must be one of ${GROW_CLASSIFIERS.join(', ')}, got "${c}"`);
-  return c as Classifier;
+  return c as GrowClassifier;
 }
 
 const CLASSIFIER_HELP = [
@@ -105,12 +86,6 @@ const CLASSIFIER_HELP = [
   '                     colours around the head, trims hair off the outline\'s edge) or skin-only (chroma and luma',
   '                     bounds around the face\'s own skin)',
 ];
-
-async function segmentWith(tools: { mesh?: FaceSegmenter; landmarks: FaceSegmenter }, v: Variant, image: RgbImage, faces: Face[], classifier?: Classifier): Promise<FaceSegment[]> {
-  const seg = baseMethod(v) === 'mesh' ? tools.mesh! : tools.landmarks;
-  const [out] = await seg.run([image], [faces], { grow: v.endsWith('+grow') ? (classifier ? { classifier } : true) : false });
-  return out!;
-}
 
 /** Fails early (before any model loads) when `file` cannot be written. */
 async function checkWritable(file: string, what: string): Promise<void> {
@@ -192,10 +167,10 @@ export const segment: CommandSpec = {
     if (overlay) await checkWritable(overlay, 'overlay');
     if (maskOut) await checkWritable(maskOut, 'mask');
     const image = await decodeImage(file);
-    const tools = await loadTools(ctx, baseMethod(variant) === 'mesh');
+    const tools = await loadTools(ctx, variantBase(variant) === 'mesh');
     try {
       const [faces] = await tools.engine.run([image], { embed: false, wholeImageIsFace: ctx.values['whole-image'] === true });
-      const segments = await segmentWith(tools, variant, image, faces!, classifier);
+      const segments = await segmentVariant(tools, variant, image, faces!, classifier);
       if (overlay) await drawOverlay(image, segments, overlay);
       if (maskOut) {
         const png = await maskToPng(unionMasks(segments.map((s) => s.mask), image.width, image.height));
@@ -247,9 +222,17 @@ export const segment: CommandSpec = {
 
 // ----------------------------------------------------------------------------------------- redact
 
-const NO_BOX: Box = { x: 0, y: 0, width: 0, height: 0 };
-/** the detector score at which redaction's verification pass hides a face (the engine finds faces at 0.65) */
-const REDACT_VERIFY_MIN_SCORE = 0.5;
+/** A file that is not an image, probed as a video: one that is neither is called so. */
+async function probeInput(input: string): Promise<VideoInfo> {
+  try {
+    return await probeVideo(input);
+  } catch (e) {
+    if (e instanceof FaceflowError && e.code === 'INVALID_ARGUMENT') {
+      throw new FaceflowError('INVALID_ARGUMENT', `${input} is neither an image (JPEG, PNG, WebP) nor a video: ${e.message}`, { cause: e });
+    }
+    throw e;
+  }
+}
 
 export const redact: CommandSpec = {
   name: 'redact',
@@ -320,7 +303,7 @@ export const redact: CommandSpec = {
     }
     const isImage = ['jpeg', 'png', 'webp'].includes(sniffImageFormat(head) ?? '');
     await checkWritable(out, 'output');
-    const video = isImage ? undefined : await probeVideo(input);
+    const video = isImage ? undefined : await probeInput(input);
     if (video && !/\.(mp4|mkv|mov|m4v)$/i.test(out)) throw new UsageError(`a video's output must end in .mp4, .mkv, .mov or .m4v, got ${out}`);
     if (!video && !/\.(png|jpe?g|webp)$/i.test(out)) throw new UsageError(`an image's output must end in .png, .jpg or .webp, got ${out}`);
 
@@ -331,147 +314,49 @@ export const redact: CommandSpec = {
       if (gallery && (gallery.model !== tools.engine.embedderInfo.name || gallery.dim !== tools.engine.embedderInfo.dim)) {
         throw galleryModelMismatch(galleryFile!, gallery.model, tools.engine.embedderInfo.name, str(ctx, 'head'));
       }
-      // who stays visible is an identify (1:N) decision: the distance at FAR 1e-3 (a head's own with --head)
+      // who stays visible is an identify (1:N) decision: the distance at FAR 1e-4 (a head's own with --head)
       const keep: KeepOptions = gallery
         ? { keep: 'enrolled', gallery, identify: { threshold: threshold(ctx, gallery.model, 'redact', tools.engine.embedderInfo), margin } }
         : { keep: 'none' };
-      // verification looks at a lower detector score than the analysis: a face just under the threshold in the
-      // redacted frame can be tipped over it by the output's own encoding (seen on the sitcom clip: a profile
-      // at 0.65 in the H.264 output that the raw frame did not give), so hide what is nearly a face, too
-      const detect = async (img: RgbImage): Promise<Face[]> => (await tools.engine.run([img], { embed: false, minScore: REDACT_VERIFY_MIN_SCORE }))[0]!;
-      const analyse = async (image: RgbImage): Promise<Array<{ face: Face; mask: FaceMask; identity: string | null; hide: boolean }>> => {
-        const [faces] = await tools.engine.run([image], { embed: keep.keep === 'enrolled' });
-        const segs = await segmentWith(tools, 'mesh+grow', image, faces!);
-        const decisions = decideRedaction(faces!, keep);
-        return faces!.map((f, i) => ({ face: f, mask: faceRedactionMask(image, f, segs[i]!.mask), identity: decisions[i]!.identity, hide: decisions[i]!.hide }));
-      };
+      const analyser = redactionAnalyser(tools.engine, tools.mesh!, keep);
 
       if (!video) {
-        const image = await decodeImage(input);
-        const faces = await analyse(image);
-        const hidden = faces.filter((f) => f.hide);
-        const r = await redactVerified(image, hidden.map((f) => f.mask), detect, { style }, { kept: faces.filter((f) => !f.hide).map((f) => f.face.box) });
+        const r = await redactFaces(await decodeImage(input), analyser, { style });
         await writeImage(r.image, out);
-        ctx.out(`${out}: hid ${hidden.length} of ${faces.length} face(s)${faces.length > hidden.length ? `; kept ${faces.filter((f) => !f.hide).map((f) => f.identity).join(', ')}` : ''}`, {
+        ctx.out(`${out}: hid ${r.hidden} of ${r.faces.length} face(s)${r.kept.length ? `; kept ${r.kept.map((f) => f.identity).join(', ')}` : ''}`, {
           input,
           output: out,
-          faces: faces.length,
-          hidden: hidden.length,
-          kept: faces.filter((f) => !f.hide).map((f) => ({ identity: f.identity, box: boxJson(f.face.box) })),
-          extraPasses: r.passes,
+          faces: r.faces.length,
+          hidden: r.hidden,
+          kept: r.kept.map((f) => ({ identity: f.identity, box: boxJson(f.box) })),
+          extraPasses: r.extraPasses,
           residual: r.residual,
         });
         return;
       }
 
-      // Two passes (a file's future is known): analyse every frame and track its faces, spooling the masks to
-      // disk; decide each track once from all its frames; then decode again and redact. A track is also hidden
-      // in the `hold` frames before its first detection (a face the detector picks up a frame late).
-      // A track is decided from the mean of its faces' embeddings (a file's whole track is known), at the same
-      // threshold and margin as a single image's faces.
-      const tracker = new RedactionTracker({
+      const r = await redactVideo(decodeRgbFrames(input, video), analyser, () => encodeRgbFrames(out, video, { audioFrom: input }), {
+        style,
         hold,
-        ...(keep.keep === 'enrolled' ? { match: { gallery: keep.gallery!, ...keep.identify! } } : {}),
+        shotCut: num(ctx, 'shot-cut', { min: 0 }) ?? DEFAULT_SHOT_CUT_THRESHOLD,
+        ...(maxFrames !== undefined ? { maxFrames } : {}),
+        ...(video.frames !== undefined ? { expectedFrames: video.frames } : {}),
+        progress: (phase, total) => ctx.progress(phase, total),
+        label: input,
       });
-      const cutAt = num(ctx, 'shot-cut', { min: 0 }) ?? DEFAULT_SHOT_CUT_THRESHOLD;
-      let lastSignature: Float32Array | null = null;
-      let cuts = 0;
-      const spool = await MaskSpool.create(video.width, video.height);
-      let frames = 0, faceCount = 0, hiddenCount = 0, heldCount = 0, extraPasses = 0, residual = 0;
-      const kept = new Map<string, number>();
-      try {
-        const pending: SpoolEntry[][] = [];
-        const scan = ctx.progress('analysing', maxFrames ?? video.frames ?? 0);
-        try {
-          for await (const data of decodeFrames(input, video)) {
-            const image: RgbImage = { data, width: video.width, height: video.height };
-            const faces = await analyse(image);
-            const signature = frameSignature(image);
-            const cut = cutAt > 0 && lastSignature !== null && signatureChange(lastSignature, signature) >= cutAt;
-            lastSignature = signature;
-            if (cut) {
-              cuts++;
-              // the frames before a cut are another shot: nothing of this shot's tracks is held back into them
-              for (const p of pending) await spool.append(p);
-              pending.length = 0;
-            }
-            const seen = tracker.observe(faces.map((f) => ({ box: f.face.box, mask: f.mask, identity: f.identity, ...(f.face.embedding ? { embedding: f.face.embedding } : {}) })), { cut });
-            const entries: SpoolEntry[] = faces.map((f, i) => ({ track: seen.faces[i]!.track, kind: 'face', box: f.face.box, mask: f.mask }));
-            for (const h of seen.held) entries.push({ track: h.track, kind: 'held', box: NO_BOX, mask: h.mask });
-            seen.faces.forEach((t, i) => {
-              if (!t.fresh) return;
-              // backwards hold: the frames before this track's first detection, newest first
-              for (let k = 1; k <= pending.length; k++) {
-                pending[pending.length - k]!.push({ track: t.track, kind: 'held', box: NO_BOX, mask: tracker.heldMask(faces[i]!.mask, k) });
-              }
-            });
-            pending.push(entries);
-            if (pending.length > hold) await spool.append(pending.shift()!);
-            frames++;
-            faceCount += faces.length;
-            scan.tick();
-            if (maxFrames !== undefined && frames >= maxFrames) break;
-          }
-          for (const p of pending) await spool.append(p);
-        } finally {
-          scan.done();
-        }
-        if (frames === 0) throw new FaceflowError('INVALID_ARGUMENT', `${input} has no video frames`);
-
-        const writer = encodeFrames(out, video, input);
-        const bar = ctx.progress('redacting', frames);
-        try {
-          const records = spool.frames();
-          let written = 0;
-          for await (const data of decodeFrames(input, video)) {
-            if (written >= frames) break;
-            const next = await records.next();
-            if (next.done) throw new FaceflowError('INTERNAL', `${input}: the second pass decoded more frames than the first`);
-            const image: RgbImage = { data, width: video.width, height: video.height };
-            const hide: FaceMask[] = [];
-            const keptBoxes: Box[] = [];
-            for (const e of next.value) {
-              const identity = tracker.identityOf(e.track);
-              if (identity === null) {
-                hide.push(e.mask);
-                if (e.kind === 'face') hiddenCount++;
-                else heldCount++;
-              } else if (e.kind === 'face') {
-                keptBoxes.push(e.box);
-                kept.set(identity, (kept.get(identity) ?? 0) + 1);
-              }
-            }
-            const red = await redactVerified(image, hide, detect, { style }, { kept: keptBoxes });
-            extraPasses += red.passes;
-            residual += red.residual;
-            await writer.write(red.image.data);
-            written++;
-            bar.tick();
-          }
-          if (written !== frames) throw new FaceflowError('INTERNAL', `${input}: the second pass decoded ${written} frames, the first ${frames}`);
-          await records.return(undefined);
-          await writer.close();
-        } catch (e) {
-          writer.abort();
-          throw e;
-        } finally {
-          bar.done();
-        }
-      } finally {
-        await spool.dispose();
-      }
-      ctx.out(`${out}: ${frames} frame(s), ${faceCount} face detection(s), ${hiddenCount} hidden, ${heldCount} held over missed frames${kept.size ? `; kept ${[...kept.keys()].join(', ')}` : ''}${video.hasAudio ? '; audio kept' : ''}`, {
+      const kept = Object.keys(r.kept);
+      ctx.out(`${out}: ${r.frames} frame(s), ${r.faces} face detection(s), ${r.hidden} hidden, ${r.held} held over missed frames${kept.length ? `; kept ${kept.join(', ')}` : ''}${video.hasAudio ? '; audio kept' : ''}`, {
         input,
         output: out,
-        frames,
-        faces: faceCount,
-        hidden: hiddenCount,
-        held: heldCount,
-        shotCuts: cuts,
-        kept: Object.fromEntries(kept),
+        frames: r.frames,
+        faces: r.faces,
+        hidden: r.hidden,
+        held: r.held,
+        shotCuts: r.shotCuts,
+        kept: r.kept,
         audio: video.hasAudio,
-        extraPasses,
-        residual,
+        extraPasses: r.extraPasses,
+        residual: r.residual,
       });
     } finally {
       tools.close();
@@ -502,7 +387,7 @@ export const evalSeg: CommandSpec = {
   help: [
     '  --images DIR       photos (<name>.jpg)',
     '  --masks DIR        label PNGs of the same names (<name>.png): red hair, green skin, blue background',
-    `  --method LIST      comma-separated, any of ${METHODS.join(', ')} (default mesh+grow)`,
+    `  --method LIST      comma-separated, any of ${SEG_VARIANTS.join(', ')} (default mesh+grow)`,
     ...CLASSIFIER_HELP,
     '  --split S          all (default), or even / odd: the images at even / odd positions (0-based) sorted by',
     '                     name (faceflow train seg fits on the even ones by default; odd is the held-out check)',
@@ -521,104 +406,35 @@ export const evalSeg: CommandSpec = {
   ],
   maxPositionals: 0,
   async run(ctx) {
-    const imagesDir = str(ctx, 'images', true);
-    const masksDir = str(ctx, 'masks', true);
     const variants = (str(ctx, 'method') ?? 'mesh+grow').split(',').map((s) => parseVariant(s.trim()));
-    const limit = num(ctx, 'limit', { min: 1, integer: true });
-    const warmup = num(ctx, 'warmup', { min: 1, max: 1000, integer: true }) ?? 10;
-    const scale = num(ctx, 'scale', { min: 1, max: 4 }) ?? 1;
     const classifier = parseClassifier(ctx);
     const split = parseSplit(str(ctx, 'split'), 'all');
-    const loadImage = async (file: string): Promise<RgbImage> => {
-      if (scale === 1) return decodeImage(file);
-      const meta = await sharp(file).metadata();
-      return decodeImage(await sharp(file).resize({ width: Math.round(meta.width! * scale), height: Math.round(meta.height! * scale), kernel: 'lanczos3', fit: 'fill' }).png().toBuffer());
-    };
-    const loadLabels = async (file: string): Promise<PartLabels> => {
-      if (scale === 1) return readPartLabels(file);
-      const meta = await sharp(file).metadata();
-      return readPartLabels(await sharp(file).resize({ width: Math.round(meta.width! * scale), height: Math.round(meta.height! * scale), kernel: 'nearest', fit: 'fill' }).png().toBuffer());
-    };
-    let names: string[];
-    try {
-      names = (await readdir(imagesDir)).filter((f) => /\.(jpe?g|png|webp)$/i.test(f)).sort();
-    } catch (e) {
-      throw new FaceflowError('NOT_FOUND', `cannot read folder ${imagesDir}: ${(e as Error).message}`, { cause: e });
-    }
-    names = splitNames(names, split);
-    if (limit !== undefined) names = names.slice(0, limit);
-    if (names.length === 0) throw new FaceflowError('INVALID_ARGUMENT', `no images in ${imagesDir}`);
-    const maskOf = (n: string): string => path.join(masksDir, n.replace(/\.[^.]+$/, '.png'));
-    const missing: string[] = [];
-    for (const n of names) {
-      try {
-        await access(maskOf(n));
-      } catch {
-        missing.push(maskOf(n));
-      }
-    }
-    if (missing.length) throw new FaceflowError('NOT_FOUND', `${missing.length} mask(s) missing in ${masksDir}, e.g. ${missing[0]}`);
-    const tools = await loadTools(ctx, variants.some((v) => baseMethod(v) === 'mesh'));
-    const scores = new Map<Variant, SegScore[]>(variants.map((v) => [v, []]));
-    const ms = new Map<Variant, number>(variants.map((v) => [v, 0]));
-    const cpu = new Map<Variant, number>(variants.map((v) => [v, 0]));
-    let embedCpu = 0;
-    const cpuMs = (): number => {
-      const u = process.cpuUsage();
-      return (u.user + u.system) / 1000;
-    };
-    const perImage: Array<Record<string, unknown>> = [];
-    let embedMs = 0;
-    let fallbacks = 0;
-    const bar = ctx.progress('segmenting', names.length);
-    try {
-      // untimed warm-up on the first --warmup images, so that the timed faces see the steady state of a
-      // long-running process (the models' first calls and V8's optimisation of the pixel loops happen here,
-      // not in the first timed faces); scores come from the timed loop only
-      for (const name of names.slice(0, Math.max(1, warmup))) {
-        const warm = await loadImage(path.join(imagesDir, name));
-        const [wf] = await tools.engine.run([warm], { embed: false, fallbackCenterFraction: 0.45 });
-        const face = centreFace(wf!, warm.width, warm.height)!;
-        for (const v of variants) await segmentWith(tools, v, warm, [face], classifier);
-        await tools.engine.embedChips([tools.engine.alignChip(warm, face.landmarks)]);
-      }
-      for (const name of names) {
-        const image = await loadImage(path.join(imagesDir, name));
-        const labels = await loadLabels(maskOf(name));
-        if (labels.width !== image.width || labels.height !== image.height) {
-          throw new FaceflowError('INVALID_ARGUMENT', `${maskOf(name)} is ${labels.width}x${labels.height}, its image is ${image.width}x${image.height}`);
-        }
-        const [faces] = await tools.engine.run([image], { embed: false, fallbackCenterFraction: 0.45 });
-        const face = centreFace(faces!, image.width, image.height)!;
-        if (face.score === 0) fallbacks++;
-        const row: Record<string, unknown> = { image: name };
-        for (const v of variants) {
-          const t0 = performance.now();
-          const c0 = cpuMs();
-          const [s] = await segmentWith(tools, v, image, [face], classifier);
-          cpu.set(v, cpu.get(v)! + cpuMs() - c0);
-          ms.set(v, ms.get(v)! + performance.now() - t0);
-          const sc = scoreSegmentation(toDenseMask(s!.mask), labels, face.landmarks);
-          scores.get(v)!.push(sc);
-          row[v] = Object.fromEntries(Object.entries(sc).map(([k, x]) => [k, round(x)]));
-        }
-        const t1 = performance.now();
-        const c1 = cpuMs();
-        await tools.engine.embedChips([tools.engine.alignChip(image, face.landmarks)]);
-        embedCpu += cpuMs() - c1;
-        embedMs += performance.now() - t1;
-        if (ctx.values['per-image']) perImage.push(row);
-        bar.tick();
-      }
-    } finally {
-      bar.done();
-      tools.close();
-    }
-    const n = names.length;
-    const methods = variants.map((v) => {
-      const s = summariseSegmentation(scores.get(v)!);
-      return {
-        method: v,
+    const limit = num(ctx, 'limit', { min: 1, integer: true });
+    let engineInfo: { embedder: string; backend: string } | undefined;
+    const report = await runSegmentationEval(
+      async () => {
+        const tools = await loadTools(ctx, variants.some((v) => variantBase(v) === 'mesh'));
+        engineInfo = { embedder: tools.engine.embedderInfo.name, backend: tools.engine.runtime.backend };
+        return tools;
+      },
+      {
+        imagesDir: str(ctx, 'images', true),
+        masksDir: str(ctx, 'masks', true),
+        methods: variants,
+        ...(classifier ? { classifier } : {}),
+        split,
+        ...(limit !== undefined ? { limit } : {}),
+        scale: num(ctx, 'scale', { min: 1, max: 4 }) ?? 1,
+        warmup: num(ctx, 'warmup', { min: 1, max: 1000, integer: true }) ?? 10,
+        perImage: ctx.values['per-image'] === true,
+        progress: (label, total) => ctx.progress(label, total),
+      },
+    );
+    const roundAll = (o: object): Record<string, number> => Object.fromEntries(Object.entries(o).map(([k, x]) => [k, round(x as number)]));
+    const embedPerFace = report.embedMsPerFace;
+    const methods = report.methods.map(({ method, summary: s, msPerFace, cpuMsPerFace }) => {
+      const m = {
+        method,
         meanIou: round(s.meanIou),
         meanPrecision: round(s.meanPrecision),
         meanRecall: round(s.meanRecall),
@@ -627,29 +443,29 @@ export const evalSeg: CommandSpec = {
         meanRecallFace: round(s.meanRecallFace),
         meanOnHair: round(s.meanOnHair),
         failures: s.failures,
-        msPerFace: round(ms.get(v)! / n, 2),
-        cpuMsPerFace: round(cpu.get(v)! / n, 2),
+        msPerFace: round(msPerFace, 2),
+        cpuMsPerFace: round(cpuMsPerFace, 2),
       };
+      return { ...m, costVsEmbedder: round(m.msPerFace / embedPerFace, 3), cpuCostVsEmbedder: round(m.cpuMsPerFace / report.embedCpuMsPerFace, 3) };
     });
-    const embedPerFace = embedMs / n;
     const result = {
-      images: n,
+      images: report.images,
       split,
-      scale,
-      fallbacks,
+      scale: report.scale,
+      fallbacks: report.fallbacks,
       classifier: classifier ?? 'default (mesh: learned, landmarks: contrast)',
       skinLabel: 'green (0,255,0), face and neck',
-      embedder: tools.engine.embedderInfo.name,
+      embedder: engineInfo!.embedder,
       embedMsPerFace: round(embedPerFace, 2),
-      embedCpuMsPerFace: round(embedCpu / n, 2),
-      backend: tools.engine.runtime.backend,
-      methods: methods.map((m) => ({ ...m, costVsEmbedder: round(m.msPerFace / embedPerFace, 3), cpuCostVsEmbedder: round(m.cpuMsPerFace / (embedCpu / n), 3) })),
-      ...(ctx.values['per-image'] ? { perImage } : {}),
+      embedCpuMsPerFace: round(report.embedCpuMsPerFace, 2),
+      backend: engineInfo!.backend,
+      methods,
+      ...(report.perImage ? { perImage: report.perImage.map((r) => ({ image: r.image, ...Object.fromEntries(Object.entries(r.scores).map(([v, sc]) => [v, roundAll(sc)])) })) } : {}),
     };
     ctx.out(
       [
-        `${n} images (${fallbacks} with no detection: centred box), embedder ${round(embedPerFace, 1)} ms/face`,
-        ...result.methods.map(
+        `${report.images} images (${report.fallbacks} with no detection: centred box), embedder ${round(embedPerFace, 1)} ms/face`,
+        ...methods.map(
           (m) =>
             `  ${m.method.padEnd(15)} IoU ${m.meanIou.toFixed(3)} precision ${m.meanPrecision.toFixed(3)} | face only (above the jaw): IoU ${m.meanIouFace.toFixed(3)} precision ${m.meanPrecisionFace.toFixed(3)} | ${m.msPerFace} ms/face (${(m.costVsEmbedder * 100).toFixed(0)}% of the embedder)`,
         ),

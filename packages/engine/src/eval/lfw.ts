@@ -12,6 +12,26 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { FaceflowError } from '@faceflow/shared';
+import { l2Distance } from '../match/decide.js';
+import type { Box } from '../image/geometry.js';
+import { farAcceptCount, farResolved } from './far.js';
+
+/**
+ * LFW images are centred on the labelled person: the detected face nearest the image centre (`faceflow eval
+ * lfw`, `eval seg`, the skin classifier's fit).
+ */
+export function centreFace<F extends { box: Box }>(faces: F[], width: number, height: number): F | undefined {
+  let best: F | undefined;
+  let bestD = Infinity;
+  for (const f of faces) {
+    const d = (f.box.x + f.box.width / 2 - width / 2) ** 2 + (f.box.y + f.box.height / 2 - height / 2) ** 2;
+    if (d < bestD) {
+      bestD = d;
+      best = f;
+    }
+  }
+  return best;
+}
 
 export interface LfwPair {
   a: { name: string; index: number };
@@ -196,4 +216,54 @@ export function rocSvg(points: RocPoint[], title: string): string {
   const yt = [0, 0.25, 0.5, 0.75, 1].map((t) => `<line x1="${L}" y1="${fy(t)}" x2="${L + pw}" y2="${fy(t)}" stroke="#ddd"/><text x="${L - 8}" y="${fy(t) + 4}" font-size="12" text-anchor="end">${t}</text>`).join('');
   const esc = title.replace(/[<>&"]/g, '');
   return `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}"><rect width="100%" height="100%" fill="white"/>${ticks}${yt}<rect x="${L}" y="${T}" width="${pw}" height="${ph}" fill="none" stroke="black"/><path d="${path}" fill="none" stroke="#c0392b" stroke-width="2"/><text x="${W / 2}" y="20" font-size="14" text-anchor="middle">${esc}</text><text x="${L + pw / 2}" y="${H - 10}" font-size="12" text-anchor="middle">false accept rate (log)</text><text x="15" y="${T + ph / 2}" font-size="12" text-anchor="middle" transform="rotate(-90 15 ${T + ph / 2})">true accept rate</text></svg>`;
+}
+
+export interface AllPairsImpostors {
+  /** images with an embedding */
+  images: number;
+  /** pairs of images of two different people */
+  impostorPairs: number;
+  /** per FAR ("1e-3" .. "1e-6"), the distance at it (rounded down to 1e-4), or null when the pairs cannot resolve it */
+  distanceAtFar: Record<string, number | null>;
+}
+
+/** The FARs `allPairsImpostors` reads off. */
+export const ALL_PAIRS_FARS = [1e-3, 1e-4, 1e-5, 1e-6] as const;
+
+/**
+ * Impostor distances over every pair of images of two different people (the person is the image's folder,
+ * LFW's layout): the distance at FAR 1e-3 down to 1e-6, by the one FAR rule (train/far.ts farAcceptCount). A
+ * pairs file has ~1000 impostor pairs, which resolves 1e-3 at best; the ~n^2/2 pairs here resolve 1e-6 from
+ * n ~ 2000 (`faceflow eval lfw --all-pairs`).
+ */
+export function allPairsImpostors(embeddings: Map<string, Float32Array | null>): AllPairsImpostors {
+  const items = [...embeddings].filter((e): e is [string, Float32Array] => e[1] !== null).map(([file, e]) => ({ person: path.basename(path.dirname(file)), e }));
+  // only the smallest distances matter: keep those under a cut-off, widened if too few land under it
+  let cutoff = 0.6;
+  for (;;) {
+    const small: number[] = [];
+    let pairs = 0;
+    for (let i = 0; i < items.length; i++) {
+      for (let j = i + 1; j < items.length; j++) {
+        if (items[i]!.person === items[j]!.person) continue;
+        pairs++;
+        const d = l2Distance(items[i]!.e, items[j]!.e);
+        if (d < cutoff) small.push(d);
+      }
+    }
+    small.sort((a, b) => a - b);
+    const need = farAcceptCount(pairs, ALL_PAIRS_FARS[0]) + 1;
+    if (small.length < need && cutoff < 4) {
+      cutoff *= 1.5;
+      continue;
+    }
+    const distanceAtFar: Record<string, number | null> = {};
+    for (const far of ALL_PAIRS_FARS) {
+      // the threshold d[k] of the rule; rounded down, never up: rounding up could take in the (k+1)-th
+      // impostor and break the FAR
+      const k = farAcceptCount(pairs, far);
+      distanceAtFar[far.toExponential(0)] = farResolved(pairs, far) ? Math.floor((small[k] ?? cutoff) * 1e4) / 1e4 : null;
+    }
+    return { images: items.length, impostorPairs: pairs, distanceAtFar };
+  }
 }

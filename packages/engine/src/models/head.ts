@@ -12,7 +12,7 @@
  *
  * Two thresholds, as the shipped calibrations (match/calibration.ts) have: `threshold`, accuracy-optimal on the
  * validation identities, for verify (1:1); `distanceAtFar1e3`, the distance at a false-accept rate of 1e-3 on
- * their impostor pairs (train/far.ts), for identify (1:N) and the pipeline. A head written before faceflow recorded
+ * their impostor pairs (eval/far.ts), for identify (1:N) and the pipeline. A head written before faceflow recorded
  * `distanceAtFar1e3` still loads: its identify threshold falls back to its accuracy-optimal `threshold`
  * (headIdentifyThreshold; looser than a FAR-1e-3 one, so the CLI warns; retrain or pass --threshold).
  * `readHeadMetaSync` reads head.json alone and loads no model (the matcher service takes its name and thresholds).

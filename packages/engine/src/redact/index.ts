@@ -1,2 +1,3 @@
 export * from './redact.js';
 export * from './shot-cut.js';
+export * from './video.js';

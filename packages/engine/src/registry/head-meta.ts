@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { FaceflowError } from '@faceflow/shared';
-import type { FarCalibration } from '../train/far.js';
+import type { FarCalibration } from '../eval/far.js';
 
 export const HEAD_KINDS = ['linear', 'mlp'] as const;
 export type HeadKind = (typeof HEAD_KINDS)[number];

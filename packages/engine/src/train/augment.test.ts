@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { Rng } from './rng.js';
+import { Rng } from '../eval/rng.js';
 import {
   parseAugmentations, parseDegrade, degradeLabel, resizeRgb, lowResolution, toGrayscale, gaussianBlur, adjustBrightness,
   jpegRoundTrip, degradePixels, drawAugmentation, chipFaceSize, faceSizeOf, AUGMENTATIONS,

@@ -16,7 +16,7 @@
 import sharp from 'sharp';
 import { FaceflowError } from '@faceflow/shared';
 import type { RgbImage } from '../image/geometry.js';
-import type { Rng } from './rng.js';
+import type { Rng } from '../eval/rng.js';
 
 export const AUGMENTATIONS = ['grayscale', 'lowres', 'blur', 'brightness', 'jpeg'] as const;
 export type Augmentation = (typeof AUGMENTATIONS)[number];

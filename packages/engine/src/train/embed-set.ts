@@ -14,7 +14,7 @@ import { appendFile, mkdir, readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { FaceflowError } from '@faceflow/shared';
 import { drawAugmentation, degradePixels, chipFaceSize, DEFAULT_AUGMENT_RANGES, type Augmentation, type AugmentRanges, type DegradeOp } from './augment.js';
-import { Rng, deriveSeed } from './rng.js';
+import { Rng, deriveSeed } from '../eval/rng.js';
 import type { IdentityFolder } from './dataset.js';
 import type { TrainIdentity, TrainSample } from './trainer.js';
 

@@ -11,7 +11,7 @@ import { mkdir, writeFile, rename } from 'node:fs/promises';
 import path from 'node:path';
 import { FaceflowError } from '@faceflow/shared';
 import { tf } from '../runtime/tf.js';
-import { Rng } from './rng.js';
+import { Rng } from '../eval/rng.js';
 import { HEAD_FORMAT, HEAD_KINDS, type HeadKind, type HeadMeta } from '../models/head.js';
 import type { LayersModel, SymbolicTensor, io } from '@tensorflow/tfjs';
 

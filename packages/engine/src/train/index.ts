@@ -1,4 +1,3 @@
-export * from './rng.js';
 export * from './augment.js';
 export * from './mining.js';
 export * from './head.js';
@@ -6,6 +5,6 @@ export * from './trainer.js';
 export * from './dataset.js';
 export * from './embed-set.js';
 export * from './plot.js';
-export * from './far.js';
 export * from './skin-gbt.js';
 export * from './triplet.js';
+export * from './skin-fit.js';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { Rng } from './rng.js';
+import { Rng } from '../eval/rng.js';
 import { mineTriplets, squaredDistances } from './mining.js';
 
 /** A symmetric distance matrix from a list of [i, j, d] entries. */

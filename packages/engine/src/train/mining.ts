@@ -11,7 +11,7 @@
  * Plain numbers, no tensors: the trainer gathers the chosen rows into tensors for the loss.
  */
 import { FaceflowError } from '@faceflow/shared';
-import type { Rng } from './rng.js';
+import type { Rng } from '../eval/rng.js';
 
 export const MINING_STRATEGIES = ['semi-hard', 'hard', 'random'] as const;
 export type MiningStrategy = (typeof MINING_STRATEGIES)[number];

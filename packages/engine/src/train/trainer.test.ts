@@ -3,11 +3,11 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { initRuntime, tf } from '../runtime/tf.js';
-import { Rng } from './rng.js';
+import { Rng } from '../eval/rng.js';
 import { trainHead, trainStep, splitIdentities, type TrainIdentity } from './trainer.js';
 import { ProjectionHead, readHeadMeta, readHeadMetaSync, headIdentifyThreshold, headEmbedderName, parseHeadEmbedderName } from '../models/head.js';
 import { buildHeadModel, saveHead } from './head.js';
-import { calibrateFar } from './far.js';
+import { calibrateFar } from '../eval/far.js';
 import { tripletLoss } from './triplet.js';
 
 /**

@@ -32,8 +32,8 @@ import { bestThreshold, roc, auc, type Scored } from '../eval/lfw.js';
 import { applyHead, type HeadKind } from '../models/head.js';
 import { buildHeadModel, restoreWeights, snapshotWeights } from './head.js';
 import { mineTriplets, squaredDistances, type MiningStrategy, MINING_STRATEGIES } from './mining.js';
-import { calibrateFar, IDENTIFY_FAR, type FarCalibration } from './far.js';
-import { Rng, deriveSeed } from './rng.js';
+import { calibrateFar, IDENTIFY_FAR, type FarCalibration } from '../eval/far.js';
+import { Rng, deriveSeed } from '../eval/rng.js';
 import type { LayersModel, Scalar, Tensor2D, Variable } from '@tensorflow/tfjs';
 
 export interface TrainSample {

@@ -38,18 +38,33 @@ export interface FarCalibration {
   sampled: boolean;
 }
 
+/**
+ * The rule's k: how many of `pairs` impostor pairs FAR `far` allows to be accepted, so that the threshold is the
+ * (k+1)-th smallest impostor distance, d[k]. The one definition of the rule (issue 13): `distanceAtFar` here,
+ * and `allPairsImpostors` (eval/lfw.ts, `faceflow eval lfw --all-pairs`), which keeps only the smallest of
+ * millions of distances.
+ */
+export function farAcceptCount(pairs: number, far: number): number {
+  // floor with a little slack, so that e.g. 1e-3 * 3000 counts 3 and not 2.9999999
+  return Math.floor(far * pairs + 1e-9);
+}
+
+/** Whether `pairs` impostor pairs resolve FAR `far` (pairs * far >= 1; see the module comment). */
+export function farResolved(pairs: number, far: number): boolean {
+  return pairs * far >= 1 - 1e-9;
+}
+
 /** The distance at FAR `far` of sorted-or-not impostor distances (see the module comment for the rule). */
 export function distanceAtFar(impostors: Float64Array | number[], far = IDENTIFY_FAR): { distance: number; falseAccepts: number; resolved: boolean } {
   const m = impostors.length;
   if (m === 0) throw new FaceflowError('INVALID_ARGUMENT', 'a FAR threshold needs at least one impostor pair (two identities)');
   if (!(far > 0 && far < 1)) throw new FaceflowError('INVALID_ARGUMENT', `far must be in (0, 1), got ${far}`);
   const sorted = Float64Array.from(impostors).sort();
-  // floor with a little slack, so that e.g. 1e-3 * 3000 counts 3 and not 2.9999999
-  const k = Math.min(m - 1, Math.floor(far * m + 1e-9));
+  const k = Math.min(m - 1, farAcceptCount(m, far));
   const distance = sorted[k]!;
   let falseAccepts = 0;
   while (falseAccepts < m && sorted[falseAccepts]! < distance) falseAccepts++;
-  return { distance, falseAccepts, resolved: m * far >= 1 - 1e-9 };
+  return { distance, falseAccepts, resolved: farResolved(m, far) };
 }
 
 function squaredL2(emb: Float32Array, dim: number, a: number, b: number): number {

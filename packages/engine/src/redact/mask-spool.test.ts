@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { rasterizePolygon } from '@faceflow/engine';
-import { MaskSpool, type SpoolEntry } from '../src/mask-spool.js';
+import { rasterizePolygon } from '../segment/mask.js';
+import { MaskSpool, type SpoolEntry } from './mask-spool.js';
 
 describe('MaskSpool', () => {
   it('gives back every frame, in order, bit for bit, and deletes its file', async () => {

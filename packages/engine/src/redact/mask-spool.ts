@@ -1,14 +1,16 @@
 /**
  * A temporary file of per-frame face masks, written in frame order and read back once in the same order: the
- * two-pass video redaction (`faceflow redact <video>`) analyses every frame first, decides each track from all
- * its frames, then redacts. Masks go to disk, one bit a pixel of their rectangle, so that memory stays flat
- * however long the video (a 720p face is ~4 KB; an hour with three faces on screen ~1 GB of disk, not RAM).
+ * two-pass video redaction (video.ts redactVideo, `faceflow redact <video>`) analyses every frame first, decides
+ * each track from all its frames, then redacts. Masks go to disk, one bit a pixel of their rectangle, so that
+ * memory stays flat however long the video (a 720p face is ~4 KB; an hour with three faces on screen ~1 GB of
+ * disk, not RAM).
  */
 import { mkdtemp, open, rm, type FileHandle } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FaceflowError } from '@faceflow/shared';
-import type { Box, FaceMask } from '@faceflow/engine';
+import type { Box } from '../image/geometry.js';
+import type { FaceMask } from '../segment/mask.js';
 
 export interface SpoolEntry {
   track: number;
