@@ -23,6 +23,7 @@ import {
   serviceConfigFields,
   startOpsServer,
   topicNames,
+  kafkaConnectionOf,
 } from '@faceflow/shared';
 import { KafkaBus, pollConsumerLag } from '@faceflow/shared/kafka';
 import { AlertsStage } from './stage.js';
@@ -56,7 +57,7 @@ async function main(): Promise<void> {
   const logger = createLogger({ level: config.logLevel, bindings: { service: 'alerts' } });
   const metrics = createMetrics({ collectDefault: true, defaultLabels: { service: 'alerts' } });
   const topics = topicNames(config.topicPrefix);
-  const bus = new KafkaBus({ brokers: [...config.kafkaBrokers], clientId: 'faceflow-alerts', logger, metrics });
+  const bus = new KafkaBus({ ...kafkaConnectionOf(config), clientId: 'faceflow-alerts', logger, metrics });
   let ready = false;
   const health = new HealthMonitor({ dependencies: [{ name: 'kafka', check: () => bus.ping() }], logger, metrics });
   const outbox = new Outbox({ publish: (t, m) => bus.publish(t, m), pendingMetric: 'alerts_pending_events', what: 'identity events', logger, metrics });

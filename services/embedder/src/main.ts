@@ -23,6 +23,7 @@ import {
   serviceConfigFields,
   startOpsServer,
   topicNames,
+  kafkaConnectionOf,
 } from '@faceflow/shared';
 import { KafkaBus, pollConsumerLag } from '@faceflow/shared/kafka';
 import { EMBEDDER_MASK_METHODS, type EmbedderMaskMethod } from './face-mask.js';
@@ -72,7 +73,7 @@ async function main(): Promise<void> {
   const logger = createLogger({ level: config.logLevel, bindings: { service: 'embedder' } });
   const metrics = createMetrics({ collectDefault: true, defaultLabels: { service: 'embedder' } });
   const topics = topicNames(config.topicPrefix);
-  const bus = new KafkaBus({ brokers: [...config.kafkaBrokers], clientId: 'faceflow-embedder', logger, metrics });
+  const bus = new KafkaBus({ ...kafkaConnectionOf(config), clientId: 'faceflow-embedder', logger, metrics });
   let ready = false;
   // readiness follows the broker (issue 12); liveness (/livez) does not, so an outage restarts nothing
   const health = new HealthMonitor({ dependencies: [{ name: 'kafka', check: () => bus.ping() }], logger, metrics });

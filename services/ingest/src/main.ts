@@ -20,6 +20,7 @@ import {
   serviceConfigFields,
   startOpsServer,
   topicNames,
+  kafkaConnectionOf,
 } from '@faceflow/shared';
 import { KafkaBus } from '@faceflow/shared/kafka';
 import { pushApi } from './push-api.js';
@@ -57,7 +58,7 @@ async function main(): Promise<void> {
   const logger = createLogger({ level: config.logLevel, bindings: { service: 'ingest' } });
   const metrics = createMetrics({ collectDefault: true, defaultLabels: { service: 'ingest' } });
   const topics = topicNames(config.topicPrefix);
-  const bus = new KafkaBus({ brokers: [...config.kafkaBrokers], clientId: 'faceflow-ingest', logger, metrics });
+  const bus = new KafkaBus({ ...kafkaConnectionOf(config), clientId: 'faceflow-ingest', logger, metrics });
   await bus.createTopics([topics.frames, topics.framesDlq].map((topic) => ({ topic, partitions: config.partitions })));
   const health = new HealthMonitor({ dependencies: [{ name: 'kafka', check: () => bus.ping() }], logger, metrics });
   await health.start();

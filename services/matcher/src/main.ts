@@ -14,7 +14,7 @@
  * embeds enrolment images through the same head.
  */
 import { decodeImage, FaceEngine } from '@faceflow/engine';
-import { attachStage, AuditTrail, createLogger, createMetrics, FaceflowError, HealthMonitor, onShutdown, startOpsServer, topicNames } from '@faceflow/shared';
+import { attachStage, AuditTrail, createLogger, createMetrics, FaceflowError, HealthMonitor, kafkaConnectionOf, onShutdown, redisConnectionOf, startOpsServer, topicNames } from '@faceflow/shared';
 import { KafkaBus, pollConsumerLag } from '@faceflow/shared/kafka';
 import { RedisGalleryStore } from '@faceflow/shared/redis';
 import { matcherConfig, matcherModelAndThreshold } from './config.js';
@@ -29,9 +29,9 @@ async function main(): Promise<void> {
   const logger = createLogger({ level: config.logLevel, bindings: { service: 'matcher' } });
   const metrics = createMetrics({ collectDefault: true, defaultLabels: { service: 'matcher' } });
   const topics = topicNames(config.topicPrefix);
-  const bus = new KafkaBus({ brokers: [...config.kafkaBrokers], clientId: 'faceflow-matcher', logger, metrics });
+  const bus = new KafkaBus({ ...kafkaConnectionOf(config), clientId: 'faceflow-matcher', logger, metrics });
   // issue 15: sealed at rest with FACEFLOW_GALLERY_KEY_FILE; without it the store warns that templates are in plaintext
-  const store = await RedisGalleryStore.open({ url: config.redisUrl, keyPrefix: config.galleryPrefix, logger, ...(config.galleryKey ? { key: config.galleryKey } : {}) });
+  const store = await RedisGalleryStore.open({ ...redisConnectionOf(config), keyPrefix: config.galleryPrefix, logger, ...(config.galleryKey ? { key: config.galleryKey } : {}) });
   const { model, threshold, thresholdSource } = matcherModelAndThreshold(config);
   if (thresholdSource === 'head-accuracy-optimal') {
     logger.warn("the projection head records no distance at FAR 1e-3 (trained before heads did): tracks are named at its accuracy-optimal threshold, which names more strangers; train it again or set FACEFLOW_MATCH_THRESHOLD", { head: config.head!.dir, threshold });
