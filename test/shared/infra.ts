@@ -1,16 +1,31 @@
 /**
  * Shared helpers of the integration tests that run against the real Kafka and Redis of scripts/infra.sh
  * (`bash scripts/infra.sh up`; `npm test` does it). Addresses come from FACEFLOW_KAFKA_BROKERS and
- * FACEFLOW_REDIS_URL (defaults: the infra.sh ports). When a service is unreachable the suite fails when
- * CI is set, and is skipped (with a message saying how to start it) otherwise.
+ * FACEFLOW_REDIS_URL (defaults: the infra.sh ports), and their security from the other FACEFLOW_KAFKA_* /
+ * FACEFLOW_REDIS_* variables (issue 15: `FACEFLOW_INFRA_SECURE=1 npm test` runs the suite over SASL_SSL
+ * and TLS+ACL): tests connect with `...kafka` and `...redis`. When a service is unreachable the suite fails
+ * when CI is set, and is skipped (with a message saying how to start it) otherwise.
  */
 import { randomBytes } from 'node:crypto';
 import { beforeAll } from 'vitest';
-import { baseConfigFields, defineConfig } from '@faceflow/shared';
+import { defineConfig, kafkaConfigFields, kafkaConnectionOf, redisConfigFields, redisConnectionOf } from '@faceflow/shared';
 import { KafkaBus } from '@faceflow/shared/kafka';
 import { RedisGalleryStore } from '@faceflow/shared/redis';
 
-export const config = defineConfig({ kafkaBrokers: baseConfigFields.kafkaBrokers, redisUrl: baseConfigFields.redisUrl }).load();
+export const config = defineConfig({ ...kafkaConfigFields, ...redisConfigFields }).load();
+/** How tests reach Kafka: `new KafkaBus({ ...kafka, clientId })`. */
+export const kafka = kafkaConnectionOf(config);
+/** How tests reach Redis: `RedisGalleryStore.open({ ...redis, keyPrefix })`. */
+export const redis = redisConnectionOf(config);
+/** ioredis options of a raw client (tests that read values at rest), with the same login and TLS. */
+export function rawRedisOptions(): { username?: string; password?: string; tls?: { ca?: string[]; cert?: string; key?: string } } {
+  const s = redis.security;
+  return {
+    ...(s?.username ? { username: s.username } : {}),
+    ...(s?.password ? { password: s.password.reveal() } : {}),
+    ...(redis.url.startsWith('rediss:') ? { tls: { ...(s?.ca ? { ca: [s.ca.text] } : {}), ...(s?.cert ? { cert: s.cert.text } : {}), ...(s?.key ? { key: s.key.reveal() } : {}) } } : {}),
+  };
+}
 export const IN_CI = !!process.env.CI && process.env.CI !== 'false' && process.env.CI !== '0';
 
 /** A short random suffix: every test names its own topics, groups and key prefixes with one. */
@@ -24,7 +39,7 @@ export interface Probe {
 
 export async function probeKafka(): Promise<Probe> {
   const what = `Kafka at ${config.kafkaBrokers.join(',')}`;
-  const bus = new KafkaBus({ brokers: [...config.kafkaBrokers], retries: 0, connectionTimeoutMs: 2_000 });
+  const bus = new KafkaBus({ ...kafka, retries: 0, connectionTimeoutMs: 2_000 });
   try {
     await bus.listTopics();
     return { ok: true, what };
@@ -38,7 +53,7 @@ export async function probeKafka(): Promise<Probe> {
 export async function probeRedis(): Promise<Probe> {
   const what = `Redis at ${config.redisUrl}`;
   try {
-    const s = await RedisGalleryStore.open({ url: config.redisUrl, connectTimeoutMs: 2_000 });
+    const s = await RedisGalleryStore.open({ ...redis, connectTimeoutMs: 2_000 });
     await s.version();
     await s.close();
     return { ok: true, what };
