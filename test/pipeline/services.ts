@@ -1,7 +1,7 @@
 /** Running the services as child processes in the pipeline tests, and reading topics with kcat. */
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
 import { promisify } from 'node:util';
-import { config, until } from '../shared/infra.js';
+import { config, kcatSecurityArgs, until } from '../shared/infra.js';
 import { ROOT } from './fixtures.js';
 
 const exec = promisify(execFile);
@@ -55,7 +55,7 @@ export async function ready(s: Service, ms = 180_000): Promise<void> {
 
 /** Everything on a topic, through kcat: [headers, value] per message. */
 export async function kcat(topic: string): Promise<{ headers: Record<string, string>; value: string }[]> {
-  const { stdout } = await exec('kcat', ['-b', broker, '-C', '-t', topic, '-o', 'beginning', '-e', '-q', '-f', '%h\\t%s\\n'], { timeout: 30_000, maxBuffer: 64 * 1024 * 1024 });
+  const { stdout } = await exec('kcat', ['-b', broker, ...kcatSecurityArgs(), '-C', '-t', topic, '-o', 'beginning', '-e', '-q', '-f', '%h\\t%s\\n'], { timeout: 30_000, maxBuffer: 64 * 1024 * 1024 });
   return stdout
     .split('\n')
     .filter(Boolean)
@@ -73,6 +73,6 @@ export async function kcat(topic: string): Promise<{ headers: Record<string, str
 
 /** How many messages a topic holds (kcat, offsets only: frames are binary). */
 export async function kcatCount(topic: string): Promise<number> {
-  const { stdout } = await exec('kcat', ['-b', broker, '-C', '-t', topic, '-o', 'beginning', '-e', '-q', '-f', '%p:%o\\n'], { timeout: 30_000 });
+  const { stdout } = await exec('kcat', ['-b', broker, ...kcatSecurityArgs(), '-C', '-t', topic, '-o', 'beginning', '-e', '-q', '-f', '%p:%o\\n'], { timeout: 30_000 });
   return stdout.split('\n').filter(Boolean).length;
 }

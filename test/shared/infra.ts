@@ -7,6 +7,9 @@
  * when CI is set, and is skipped (with a message saying how to start it) otherwise.
  */
 import { randomBytes } from 'node:crypto';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { beforeAll } from 'vitest';
 import { defineConfig, kafkaConfigFields, kafkaConnectionOf, redisConfigFields, redisConnectionOf } from '@faceflow/shared';
 import { KafkaBus } from '@faceflow/shared/kafka';
@@ -35,6 +38,35 @@ export interface Probe {
   ok: boolean;
   what: string;
   error?: string;
+}
+
+/**
+ * The variables of the connections' security, all unset (an empty variable counts as unset): for a child
+ * service pointed at a dedicated plaintext broker or Redis while the suite runs secured.
+ */
+export const PLAINTEXT_ENV: Record<string, string> = Object.fromEntries(
+  [...Object.values(kafkaConfigFields), ...Object.values(redisConfigFields)].map((f) => f.env).filter((e) => e !== 'FACEFLOW_KAFKA_BROKERS' && e !== 'FACEFLOW_REDIS_URL').map((e) => [e, '']),
+);
+
+/** The Redis ones only (a dedicated plaintext Redis, the shared Kafka). */
+export const REDIS_PLAINTEXT_ENV: Record<string, string> = Object.fromEntries(Object.entries(PLAINTEXT_ENV).filter(([k]) => k.startsWith('FACEFLOW_REDIS_')));
+
+let kcatConfig: string[] | undefined;
+/** kcat's arguments for the same security as `kafka` (a librdkafka config file of mode 0600: no password on a command line). */
+export function kcatSecurityArgs(): string[] {
+  const s = kafka.security;
+  if (!s) return [];
+  if (!kcatConfig) {
+    const lines = [`security.protocol=${s.protocol}`];
+    if (s.sasl) lines.push(`sasl.mechanisms=${s.sasl.mechanism.toUpperCase()}`, `sasl.username=${s.sasl.username}`, `sasl.password=${s.sasl.password.reveal()}`);
+    if (s.ca) lines.push(`ssl.ca.location=${s.ca.file}`);
+    if (s.cert) lines.push(`ssl.certificate.location=${s.cert.file}`);
+    if (s.key) lines.push(`ssl.key.location=${s.key.source}`);
+    const file = path.join(mkdtempSync(path.join(os.tmpdir(), 'faceflow-kcat-')), 'kcat.conf');
+    writeFileSync(file, `${lines.join('\n')}\n`, { mode: 0o600 });
+    kcatConfig = ['-F', file];
+  }
+  return kcatConfig;
 }
 
 export async function probeKafka(): Promise<Probe> {

@@ -9,7 +9,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AuditEventSchema, GalleryKey, l2normalize } from '@faceflow/shared';
 import { RedisGalleryStore } from '@faceflow/shared/redis';
-import { config, probeRedis, skipUnlessReachable, uniq } from '../../../test/shared/infra.js';
+import { config, redis, probeRedis, skipUnlessReachable, uniq } from '../../../test/shared/infra.js';
 import { faceflow, json, type CliResult } from './helpers.js';
 
 const DEADLINE_MS = 30_000;
@@ -25,7 +25,7 @@ beforeAll(async () => {
 afterAll(async () => {
   for (const keyPrefix of prefixes) {
     const keyFile = sealedPrefixes.get(keyPrefix);
-    const s = await RedisGalleryStore.open({ url: config.redisUrl, keyPrefix, ...(keyFile ? { key: GalleryKey.fromFile(keyFile) } : {}) });
+    const s = await RedisGalleryStore.open({ ...redis, keyPrefix, ...(keyFile ? { key: GalleryKey.fromFile(keyFile) } : {}) });
     await s.drop();
     await s.close();
   }
