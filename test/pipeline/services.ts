@@ -1,11 +1,11 @@
 /** Running the services as child processes in the pipeline tests, and reading topics with kcat. */
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
 import { promisify } from 'node:util';
-import { config, kcatSecurityArgs, until } from '../shared/infra.js';
+import { config, kcatBroker, kcatSecurityArgs, until } from '../shared/infra.js';
 import { ROOT } from './fixtures.js';
 
 const exec = promisify(execFile);
-const broker = config.kafkaBrokers[0]!;
+const broker = kcatBroker();
 
 export interface Service {
   name: string;

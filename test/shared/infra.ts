@@ -52,8 +52,13 @@ export const PLAINTEXT_ENV: Record<string, string> = Object.fromEntries(
 export const REDIS_PLAINTEXT_ENV: Record<string, string> = Object.fromEntries(Object.entries(PLAINTEXT_ENV).filter(([k]) => k.startsWith('FACEFLOW_REDIS_')));
 
 let kcatConfig: string[] | undefined;
-/** kcat's arguments for the same security as `kafka` (a librdkafka config file of mode 0600: no password on a command line). */
+/**
+ * kcat's security arguments for the same broker as `kafka` (a librdkafka config file of mode 0600: no password
+ * on a command line). scripts/infra.sh's secured mode names a config of its own (FACEFLOW_KCAT_CONFIG, the
+ * mTLS listener: kcat's librdkafka fails the SCRAM login there), used with the brokers of kcatBroker().
+ */
 export function kcatSecurityArgs(): string[] {
+  if (process.env.FACEFLOW_KCAT_CONFIG) return ['-F', process.env.FACEFLOW_KCAT_CONFIG];
   const s = kafka.security;
   if (!s) return [];
   if (!kcatConfig) {
@@ -68,6 +73,9 @@ export function kcatSecurityArgs(): string[] {
   }
   return kcatConfig;
 }
+
+/** The broker kcat reads from: FACEFLOW_KCAT_BROKERS when set (scripts/infra.sh's secured mode), else the suite's. */
+export const kcatBroker = (): string => process.env.FACEFLOW_KCAT_BROKERS || config.kafkaBrokers[0]!;
 
 export async function probeKafka(): Promise<Probe> {
   const what = `Kafka at ${config.kafkaBrokers.join(',')}`;

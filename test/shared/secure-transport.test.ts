@@ -6,8 +6,8 @@
  *
  * - Each security failure is one FaceflowError('TRANSPORT_SECURITY'), not retriable, naming the variable to
  *   fix and never the secret.
- * - The KafkaBus suite (kafka-bus.test.ts) and the Redis gallery store contracts (redis-gallery-store.test.ts)
- *   run over the secured endpoints: a child vitest with the variables `infra.sh env` prints, the same switch
+ * - The KafkaBus suite (kafka-bus.test.ts), the Redis gallery store contracts (redis-gallery-store.test.ts)
+ *   and the four services end to end (kafka-pipeline.test.ts) run over the secured endpoints: a child vitest with the variables `infra.sh env` prints, the same switch
  *   as `FACEFLOW_INFRA_SECURE=1 npm test` for the whole suite.
  */
 import { execFile } from 'node:child_process';
@@ -195,9 +195,10 @@ describe.skipIf(skip)('Kafka over SASL_SSL and mTLS, Redis over TLS with an ACL 
     expectSecurityLine(e, 'protocol', /speaks TLS.*rediss:\/\//, []);
   });
 
-  it('the_kafka_bus_suite_and_the_redis_gallery_contracts_pass_over_sasl_ssl_and_tls_acl', async () => {
-    // the existing suites, unchanged, with the secured variables: CI=1 turns an unreachable endpoint into a failure
-    const files = ['test/shared/kafka-bus.test.ts', 'test/shared/redis-gallery-store.test.ts'];
+  it('the_kafka_bus_suite_the_redis_gallery_contracts_and_the_kafka_pipeline_pass_over_sasl_ssl_and_tls_acl', async () => {
+    // the existing suites, unchanged, with the secured variables: CI=1 turns an unreachable endpoint into a
+    // failure; the pipeline test runs the four services as processes over SASL_SSL and TLS+ACL
+    const files = ['test/shared/kafka-bus.test.ts', 'test/shared/redis-gallery-store.test.ts', 'test/pipeline/kafka-pipeline.test.ts'];
     const { stdout } = await run('npx', ['vitest', 'run', '--reporter=json', ...files], {
       cwd: ROOT,
       env: { ...process.env, ...env, CI: '1', FACEFLOW_INFRA: '0' },
