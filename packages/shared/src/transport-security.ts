@@ -111,7 +111,8 @@ export function securityError(e: unknown, ctx: Context): FaceflowError | undefin
       return make(ctx, 'certificate', `its TLS certificate does not name the host connected to (${code}): connect by a name or address the certificate holds`, e, code);
     }
     if (/ALERT_CERTIFICATE_REQUIRED|ALERT_BAD_CERTIFICATE|ALERT_UNKNOWN_CA|ALERT_CERTIFICATE_UNKNOWN|ALERT_HANDSHAKE_FAILURE/.test(code) || /certificate required|alert bad certificate|alert unknown ca/i.test(c.message)) {
-      return make(ctx, 'client-certificate', `the server refused the TLS handshake (${code || c.message}): it wants a client certificate it trusts: set ${env(ctx, 'CERT_FILE')} and ${env(ctx, 'KEY_FILE')}`, e, code || undefined);
+      const shown = code || all.find((x) => x.code)?.code || (/alert [a-z ]+/i.exec(c.message)?.[0] ?? 'alert');
+      return make(ctx, 'client-certificate', `the server refused the TLS handshake (${shown}): it wants a client certificate it trusts: set ${env(ctx, 'CERT_FILE')} and ${env(ctx, 'KEY_FILE')}`, e, code || undefined);
     }
     if (code === 'ERR_SSL_WRONG_VERSION_NUMBER' || /wrong version number|packet length too long|before secure TLS connection was established/i.test(c.message)) {
       const fix = ctx.system === 'kafka' ? 'set FACEFLOW_KAFKA_SECURITY=plaintext, or give the address of its TLS listener' : 'use a redis:// URL, or the port of its TLS listener (tls-port)';

@@ -159,6 +159,7 @@ export class KafkaBus implements Bus {
   private admin: Promise<Admin> | undefined;
   private probe: Admin | undefined;
   private probeConnected = false;
+  private preflight: Promise<void> | undefined;
   private readonly subscriptions = new Set<KafkaSubscription>();
   private closed = false;
 
@@ -187,6 +188,12 @@ export class KafkaBus implements Bus {
           // so a crash that heals itself, e.g. a just-created topic's metadata lagging on a healthy start, is
           // no error line (issue 12)
           const crash = namespace === 'Consumer' && /^(Crash: |Restarting the consumer)/.test(message);
+          // a refused SASL login reaches the caller as one TRANSPORT_SECURITY error (issue 15): kafkajs's own
+          // lines about it would say the same thing three times
+          if (/^SaslAuthenticator|^BrokerPool$|^Connection$/.test(namespace) && /SASL|SaslAuthenticate/.test(message)) {
+            log.debug(text, rest);
+            return;
+          }
           if (level === logLevel.ERROR && namespace !== 'Connection' && !crash) log.error(text, rest);
           else if (level === logLevel.ERROR) log.warn(text, rest);
           else if (level === logLevel.WARN) log.warn(text, rest);
@@ -196,8 +203,31 @@ export class KafkaBus implements Bus {
     });
   }
 
+  /**
+   * Before the first connection: one request on the probe client (no retries), so that a security failure
+   * (refused login, untrusted certificate, plaintext against TLS) is one TRANSPORT_SECURITY error at once,
+   * not kafkajs's retries of a connection that cannot succeed (issue 15). Any other failure (a broker still
+   * starting) is left to the usual connect and its retries.
+   */
+  private checkSecurity(): Promise<void> {
+    this.preflight ??= (async () => {
+      try {
+        await this.ping();
+      } catch (e) {
+        const cause = e instanceof FaceflowError && e.code !== 'TRANSPORT_SECURITY' ? e.cause : e;
+        const err = await this.connectError(cause, 'connect');
+        if (err.code === 'TRANSPORT_SECURITY') throw err;
+      }
+    })();
+    return this.preflight;
+  }
+
   private getProducer(): Promise<Producer> {
     this.producer ??= (async () => {
+      await this.checkSecurity().catch((e: unknown) => {
+        this.producer = undefined;
+        throw e;
+      });
       const p = this.kafka.producer({
         createPartitioner: Partitioners.DefaultPartitioner,
         allowAutoTopicCreation: false,
@@ -217,6 +247,10 @@ export class KafkaBus implements Bus {
 
   private getAdmin(): Promise<Admin> {
     this.admin ??= (async () => {
+      await this.checkSecurity().catch((e: unknown) => {
+        this.admin = undefined;
+        throw e;
+      });
       const a = this.kafka.admin();
       try {
         await a.connect();
@@ -271,6 +305,7 @@ export class KafkaBus implements Bus {
       this.metrics,
       groupId,
     );
+    await this.checkSecurity();
     // a topic another service created a moment ago may not be in the broker's metadata yet ("This server
     // does not host this topic-partition", retriable): on a healthy start of several services at once that
     // failed the subscribe, and the service with it; a retriable failure is tried again with backoff (issue 12)

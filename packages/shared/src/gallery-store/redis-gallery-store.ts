@@ -188,15 +188,19 @@ export class RedisGalleryStore implements GalleryStore {
       retryStrategy: (times) => Math.min(times * 200, 2_000),
     });
     let lastError: Error | undefined;
+    let opened = false;
+    const where = { system: 'redis' as const, where: `Redis at ${redactUrl(options.url)}`, what: 'connect', security: sec, tls: isTls };
     redis.on('error', (e: Error) => {
       lastError = e;
+      // at start-up a security failure is the one TRANSPORT_SECURITY line thrown below (issue 15)
+      if (!opened && securityError(e, where)) return;
       logger.warn('redis connection error', { url: redactUrl(options.url), error: e.message });
     });
-    const where = { system: 'redis' as const, where: `Redis at ${redactUrl(options.url)}`, what: 'connect', security: sec, tls: isTls };
     try {
       await redis.connect();
       // ioredis reports a refused AUTH as an error event and carries on; a command then fails with NOAUTH
       await redis.ping();
+      opened = true;
     } catch (e) {
       redis.disconnect();
       const sec2 = securityError(lastError, where) ?? securityError(e, where) ?? (await diagnoseTransport(lastError ?? e, { ...where, addresses: [hostPort(options.url)], tls: isTls }));
