@@ -21,6 +21,16 @@
 #   FACEFLOW_REDIS_PORT             Redis port (default 16379)   -> FACEFLOW_REDIS_URL=redis://127.0.0.1:<port>
 #   FACEFLOW_KAFKA_HEAP             JVM heap flags (default "-Xms128m -Xmx512m")
 #   FACEFLOW_INFRA_TIMEOUT          seconds to wait for each service to answer (default 120)
+#
+# Secured mode (issue 15), FACEFLOW_INFRA_SECURE=1: the plaintext ports stay (the readiness checks use them),
+# and the script adds, with a CA, certificates and passwords it generates under <infra dir>/tls (mode 0600):
+#   FACEFLOW_KAFKA_SASL_PORT        SASL_SSL listener, SCRAM-SHA-512 user "faceflow" (default 19094)
+#   FACEFLOW_KAFKA_MTLS_PORT        SSL listener that requires a client certificate (mTLS; default 19095)
+#   FACEFLOW_REDIS_TLS_PORT         Redis TLS port (default 16380); Redis's default user is turned off, so
+#                                   both Redis ports need the ACL user "faceflow" and its password
+# `up`/`env` then print the FACEFLOW_KAFKA_SECURITY/_SASL_*/_CA_FILE and FACEFLOW_REDIS_* lines of the
+# SASL_SSL and TLS+ACL endpoints (docs/security.md). SCRAM credentials of a KRaft broker are written when its
+# storage is formatted: turning the mode on over a broker formatted without it needs `clean` first.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -30,6 +40,11 @@ KAFKA_CONTROLLER_PORT="${FACEFLOW_KAFKA_CONTROLLER_PORT:-19093}"
 REDIS_PORT="${FACEFLOW_REDIS_PORT:-16379}"
 KAFKA_HEAP="${FACEFLOW_KAFKA_HEAP:--Xms128m -Xmx512m}"
 TIMEOUT="${FACEFLOW_INFRA_TIMEOUT:-120}"
+SECURE="${FACEFLOW_INFRA_SECURE:-0}"
+case "$SECURE" in 1 | true | yes | on) SECURE=1 ;; *) SECURE=0 ;; esac
+KAFKA_SASL_PORT="${FACEFLOW_KAFKA_SASL_PORT:-19094}"
+KAFKA_MTLS_PORT="${FACEFLOW_KAFKA_MTLS_PORT:-19095}"
+REDIS_TLS_PORT="${FACEFLOW_REDIS_TLS_PORT:-16380}"
 
 KAFKA_DIR="$INFRA_DIR/kafka"
 KAFKA_LIBS="$KAFKA_DIR/libs"
@@ -40,6 +55,8 @@ KAFKA_PID="$KAFKA_DIR/kafka.pid"
 KAFKA_POM="$ROOT/scripts/kafka/pom.xml"
 REDIS_DIR="$INFRA_DIR/redis"
 REDIS_PID="$REDIS_DIR/redis.pid"
+TLS_DIR="$INFRA_DIR/tls"
+SECURE_USER=faceflow
 
 KAFKA_BROKERS="127.0.0.1:$KAFKA_PORT"
 REDIS_URL="redis://127.0.0.1:$REDIS_PORT"
@@ -48,9 +65,59 @@ log() { printf '[infra] %s\n' "$*" >&2; }
 die() { printf '[infra] ERROR: %s\n' "$*" >&2; exit 1; }
 
 print_env() {
-  echo "export FACEFLOW_KAFKA_BROKERS=$KAFKA_BROKERS"
-  echo "export FACEFLOW_REDIS_URL=$REDIS_URL"
+  if [ "$SECURE" = 1 ]; then
+    echo "export FACEFLOW_KAFKA_BROKERS=127.0.0.1:$KAFKA_SASL_PORT"
+    echo "export FACEFLOW_KAFKA_SECURITY=sasl_ssl"
+    echo "export FACEFLOW_KAFKA_SASL_MECHANISM=scram-sha-512"
+    echo "export FACEFLOW_KAFKA_SASL_USERNAME=$SECURE_USER"
+    echo "export FACEFLOW_KAFKA_SASL_PASSWORD_FILE=$TLS_DIR/kafka.password"
+    echo "export FACEFLOW_KAFKA_CA_FILE=$TLS_DIR/ca.crt"
+    echo "export FACEFLOW_REDIS_URL=rediss://127.0.0.1:$REDIS_TLS_PORT"
+    echo "export FACEFLOW_REDIS_USERNAME=$SECURE_USER"
+    echo "export FACEFLOW_REDIS_PASSWORD_FILE=$TLS_DIR/redis.password"
+    echo "export FACEFLOW_REDIS_CA_FILE=$TLS_DIR/ca.crt"
+    # kcat (the tests' external client; librdkafka 2.0) fails the SCRAM login that kafkajs passes on this
+    # broker: the tests point it at the mTLS listener
+    echo "export FACEFLOW_KCAT_BROKERS=127.0.0.1:$KAFKA_MTLS_PORT"
+    echo "export FACEFLOW_KCAT_CONFIG=$TLS_DIR/kcat.conf"
+    echo "# mTLS instead of SASL: FACEFLOW_KAFKA_BROKERS=127.0.0.1:$KAFKA_MTLS_PORT FACEFLOW_KAFKA_SECURITY=ssl FACEFLOW_KAFKA_CERT_FILE=$TLS_DIR/client.crt FACEFLOW_KAFKA_KEY_FILE=$TLS_DIR/client.key (unset the SASL lines)"
+  else
+    echo "export FACEFLOW_KAFKA_BROKERS=$KAFKA_BROKERS"
+    echo "export FACEFLOW_REDIS_URL=$REDIS_URL"
+  fi
 }
+
+# --------------------------------------------------------------------------------------- secured mode
+# A CA of the infra dir's own, a server certificate for 127.0.0.1/localhost (the broker's, also Redis's), a
+# client certificate (mTLS), and the two passwords; made once, kept across up/down, deleted by `clean`.
+tls_generate() {
+  [ -s "$TLS_DIR/ca.crt" ] && [ -s "$TLS_DIR/client.crt" ] && [ -s "$TLS_DIR/broker.p12" ] && return 0
+  command -v openssl >/dev/null 2>&1 || apt_install openssl
+  log "generating a test CA, server and client certificates and passwords in $TLS_DIR"
+  mkdir -p "$TLS_DIR"
+  chmod 700 "$TLS_DIR"
+  (
+    umask 077
+    cd "$TLS_DIR"
+    openssl req -x509 -newkey rsa:2048 -nodes -days 825 -subj "/CN=faceflow test CA" \
+      -keyout ca.key -out ca.crt -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign" 2>/dev/null
+    local name
+    for name in server client; do
+      openssl req -newkey rsa:2048 -nodes -subj "/CN=faceflow-$name" -keyout "$name.key" -out "$name.csr" 2>/dev/null
+      printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=%s\n' "$([ $name = server ] && echo serverAuth || echo clientAuth)" >"$name.ext"
+      openssl x509 -req -in "$name.csr" -CA ca.crt -CAkey ca.key -CAcreateserial -days 825 -extfile "$name.ext" -out "$name.crt" 2>/dev/null
+      rm -f "$name.csr" "$name.ext"
+    done
+    head -c 24 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=\n' >kafka.password
+    head -c 24 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=\n' >redis.password
+    head -c 24 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=\n' >keystore.password
+    printf 'security.protocol=ssl\nssl.ca.location=%s\nssl.certificate.location=%s\nssl.key.location=%s\n' "$TLS_DIR/ca.crt" "$TLS_DIR/client.crt" "$TLS_DIR/client.key" >kcat.conf
+    # the broker's keystore (PKCS12: Kafka's PEM keystore wants an encrypted PKCS#8 key); truststore: ca.crt (PEM)
+    openssl pkcs12 -export -in server.crt -inkey server.key -certfile ca.crt -name broker \
+      -passout "file:keystore.password" -out broker.p12
+  ) || die "openssl could not generate the test certificates in $TLS_DIR"
+}
+
 
 # ---------------------------------------------------------------------------------------------- helpers
 # apt_install: scripts/lib/apt.sh (shared with scripts/setup.sh)
@@ -80,19 +147,40 @@ redis_ping() {
     IFS= read -r -t 2 reply <&3 || true
     exec 3>&-
   } 2>/dev/null
-  [[ "$reply" == "+PONG"* ]]
+  # secured mode: the default user is off, so a Redis that answers "authentication required" is up
+  [[ "$reply" == "+PONG"* ]] || { [ "$SECURE" = 1 ] && [[ "$reply" == "-NOAUTH"* ]]; }
 }
 
 redis_up() {
-  if redis_ping; then log "redis already up on $REDIS_URL"; return 0; fi
+  if redis_ping; then
+    if [ "$SECURE" = 1 ] && ! port_open "$REDIS_TLS_PORT"; then die "redis on $REDIS_PORT runs without the TLS port $REDIS_TLS_PORT of the secured mode: stop it ('bash scripts/infra.sh down') and run 'up' again"; fi
+    log "redis already up on $REDIS_URL"; return 0
+  fi
   if port_open "$REDIS_PORT"; then die "port $REDIS_PORT is taken by something that does not answer PING like Redis"; fi
   command -v redis-server >/dev/null 2>&1 || apt_install redis-server
   command -v redis-server >/dev/null 2>&1 || die "redis-server is still not installed"
   mkdir -p "$REDIS_DIR"
-  log "starting redis on 127.0.0.1:$REDIS_PORT"
-  redis-server --bind 127.0.0.1 --port "$REDIS_PORT" --protected-mode yes \
-    --daemonize yes --pidfile "$REDIS_PID" --logfile "$REDIS_DIR/redis.log" --dir "$REDIS_DIR" \
-    --save '' --appendonly no --loglevel warning >&2 9>&-
+  local secure=()
+  if [ "$SECURE" = 1 ]; then
+    tls_generate
+    if port_open "$REDIS_TLS_PORT"; then die "port $REDIS_TLS_PORT (FACEFLOW_REDIS_TLS_PORT) is taken"; fi
+    # the ACL goes in a config file read from stdin ("-"), so that the password is not on a command line
+    secure=(--tls-port "$REDIS_TLS_PORT" --tls-cert-file "$TLS_DIR/server.crt" --tls-key-file "$TLS_DIR/server.key"
+      --tls-ca-cert-file "$TLS_DIR/ca.crt" --tls-auth-clients optional)
+    log "starting redis on 127.0.0.1:$REDIS_PORT and TLS 127.0.0.1:$REDIS_TLS_PORT (ACL user $SECURE_USER)"
+  else
+    log "starting redis on 127.0.0.1:$REDIS_PORT"
+  fi
+  if [ "$SECURE" = 1 ]; then
+    printf 'user default off\nuser %s on >%s ~* &* +@all\n' "$SECURE_USER" "$(cat "$TLS_DIR/redis.password")" |
+      redis-server - --bind 127.0.0.1 --port "$REDIS_PORT" --protected-mode yes "${secure[@]}" \
+        --daemonize yes --pidfile "$REDIS_PID" --logfile "$REDIS_DIR/redis.log" --dir "$REDIS_DIR" \
+        --save '' --appendonly no --loglevel warning >&2 9>&-
+  else
+    redis-server --bind 127.0.0.1 --port "$REDIS_PORT" --protected-mode yes \
+      --daemonize yes --pidfile "$REDIS_PID" --logfile "$REDIS_DIR/redis.log" --dir "$REDIS_DIR" \
+      --save '' --appendonly no --loglevel warning >&2 9>&-
+  fi
   local i
   for ((i = 0; i < TIMEOUT * 5; i++)); do
     if redis_ping; then log "redis up on $REDIS_URL"; return 0; fi
@@ -140,16 +228,21 @@ kafka_resolve_jars() {
 
 kafka_write_props() {
   mkdir -p "$KAFKA_DATA" "$KAFKA_LOGS"
-  cat >"$KAFKA_PROPS" <<EOF
+  local listeners="PLAINTEXT://127.0.0.1:$KAFKA_PORT" protocols="CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT"
+  if [ "$SECURE" = 1 ]; then
+    listeners+=",SASL_SSL://127.0.0.1:$KAFKA_SASL_PORT,SSL://127.0.0.1:$KAFKA_MTLS_PORT"
+    protocols+=",SASL_SSL:SASL_SSL,SSL:SSL"
+  fi
+  (umask 077; cat >"$KAFKA_PROPS" <<EOF
 # generated by scripts/infra.sh; edits are overwritten on every 'up'
 process.roles=broker,controller
 node.id=1
 controller.quorum.voters=1@127.0.0.1:$KAFKA_CONTROLLER_PORT
-listeners=PLAINTEXT://127.0.0.1:$KAFKA_PORT,CONTROLLER://127.0.0.1:$KAFKA_CONTROLLER_PORT
-advertised.listeners=PLAINTEXT://127.0.0.1:$KAFKA_PORT
+listeners=$listeners,CONTROLLER://127.0.0.1:$KAFKA_CONTROLLER_PORT
+advertised.listeners=$listeners
 controller.listener.names=CONTROLLER
 inter.broker.listener.name=PLAINTEXT
-listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT
+listener.security.protocol.map=$protocols
 log.dirs=$KAFKA_DATA
 # tests create (and delete) their own topics
 auto.create.topics.enable=false
@@ -175,11 +268,33 @@ log.cleaner.dedupe.buffer.size=8388608
 log.segment.bytes=16777216
 log.retention.hours=24
 EOF
+  )
+  if [ "$SECURE" = 1 ]; then
+    cat >>"$KAFKA_PROPS" <<EOF
+# secured mode (FACEFLOW_INFRA_SECURE=1): SASL_SSL with SCRAM-SHA-512, and SSL with a required client certificate
+ssl.keystore.type=PKCS12
+ssl.keystore.location=$TLS_DIR/broker.p12
+ssl.keystore.password=$(cat "$TLS_DIR/keystore.password")
+ssl.truststore.type=PEM
+ssl.truststore.location=$TLS_DIR/ca.crt
+ssl.endpoint.identification.algorithm=https
+sasl.enabled.mechanisms=SCRAM-SHA-512
+listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
+listener.name.ssl.ssl.client.auth=required
+EOF
+  fi
 }
 
 kafka_format() {
-  [ -f "$KAFKA_DATA/meta.properties" ] && return 0
-  local id=""
+  if [ -f "$KAFKA_DATA/meta.properties" ]; then
+    if [ "$SECURE" = 1 ] && [ ! -f "$KAFKA_DATA/.scram-users" ]; then
+      die "the Kafka storage in $KAFKA_DATA was formatted without the SCRAM user of the secured mode: run 'bash scripts/infra.sh clean' (with the same FACEFLOW_INFRA_DIR) first"
+    fi
+    return 0
+  fi
+  local id="" scram=()
+  # KRaft: SCRAM credentials are metadata records, written at format time (later: kafka-configs.sh --alter)
+  if [ "$SECURE" = 1 ]; then scram=(--add-scram "SCRAM-SHA-512=[name=$SECURE_USER,password=$(cat "$TLS_DIR/kafka.password")]"); fi
   # a Kafka Uuid: 16 random bytes, URL-safe base64 without padding; never starting with '-' (like Uuid.randomUuid)
   while [ -z "$id" ] || [[ "$id" == -* ]]; do
     id="$(head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=\n')"
@@ -187,12 +302,17 @@ kafka_format() {
   log "formatting Kafka storage (cluster id $id)"
   java $KAFKA_HEAP -XX:TieredStopAtLevel=1 -XX:+UseSerialGC \
     -Dlog4j2.configurationFile="$ROOT/scripts/kafka/log4j2.xml" -Dkafka.logs.dir="$KAFKA_LOGS" \
-    -cp "$KAFKA_LIBS/*" kafka.tools.StorageTool format -t "$id" -c "$KAFKA_PROPS" >&2 \
+    -cp "$KAFKA_LIBS/*" kafka.tools.StorageTool format -t "$id" -c "$KAFKA_PROPS" "${scram[@]}" >&2 \
     || die "kafka storage format failed"
+  [ "$SECURE" = 1 ] && touch "$KAFKA_DATA/.scram-users"
+  return 0
 }
 
 kafka_up() {
-  if kafka_ready; then log "kafka already up on $KAFKA_BROKERS"; return 0; fi
+  if kafka_ready; then
+    if [ "$SECURE" = 1 ] && ! port_open "$KAFKA_SASL_PORT"; then die "kafka on $KAFKA_PORT runs without the SASL_SSL listener $KAFKA_SASL_PORT of the secured mode: 'bash scripts/infra.sh down', 'clean' (SCRAM users are made at format time), then 'up' again"; fi
+    log "kafka already up on $KAFKA_BROKERS"; return 0
+  fi
   command -v node >/dev/null 2>&1 || die "node is needed (for the readiness check)"
   local pid
   if pid="$(pid_alive "$KAFKA_PID" kafka.Kafka)"; then
@@ -201,8 +321,12 @@ kafka_up() {
     if port_open "$KAFKA_PORT" || port_open "$KAFKA_CONTROLLER_PORT"; then
       die "port $KAFKA_PORT or $KAFKA_CONTROLLER_PORT is taken by something that is not a ready Kafka (set FACEFLOW_KAFKA_PORT / FACEFLOW_KAFKA_CONTROLLER_PORT)"
     fi
+    if [ "$SECURE" = 1 ] && { port_open "$KAFKA_SASL_PORT" || port_open "$KAFKA_MTLS_PORT"; }; then
+      die "port $KAFKA_SASL_PORT or $KAFKA_MTLS_PORT is taken (set FACEFLOW_KAFKA_SASL_PORT / FACEFLOW_KAFKA_MTLS_PORT)"
+    fi
     command -v java >/dev/null 2>&1 || apt_install openjdk-17-jre-headless
     kafka_resolve_jars
+    [ "$SECURE" = 1 ] && tls_generate
     kafka_write_props
     kafka_format
     log "starting kafka (KRaft, broker+controller) on $KAFKA_BROKERS"
@@ -305,8 +429,8 @@ case "$cmd" in
     with_lock
     kafka_down
     redis_down
-    log "deleting $KAFKA_DATA, $KAFKA_LOGS and $REDIS_DIR"
-    rm -rf "$KAFKA_DATA" "$KAFKA_LOGS" "$KAFKA_PROPS" "$REDIS_DIR"
+    log "deleting $KAFKA_DATA, $KAFKA_LOGS, $REDIS_DIR and $TLS_DIR"
+    rm -rf "$KAFKA_DATA" "$KAFKA_LOGS" "$KAFKA_PROPS" "$REDIS_DIR" "$TLS_DIR"
     ;;
   *)
     sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d' | sed 's/^# \{0,1\}//' >&2

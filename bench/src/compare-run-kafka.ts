@@ -50,7 +50,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { DEFAULT_FULL_DETECTION_EVERY_MS, DEFAULT_REEMBED_EVERY_MS } from '@faceflow/embedder';
-import { baseConfigFields, defineConfig, IdentityEventSchema, MatchSchema, parseGalleryFile, topicNames, type IdentityEvent, type Match } from '@faceflow/shared';
+import { defineConfig, IdentityEventSchema, kafkaConfigFields, kafkaConnectionOf, redisConfigFields, redisConnectionOf, MatchSchema, parseGalleryFile, topicNames, type IdentityEvent, type Match } from '@faceflow/shared';
 import { KafkaBus } from '@faceflow/shared/kafka';
 import { RedisGalleryStore } from '@faceflow/shared/redis';
 import { ready, ROOT, startService, stopServices, sumMetric, type Service, type ServiceName } from './spawn.js';
@@ -326,7 +326,7 @@ async function kafkaMode(o: Options, flags: Map<string, string>, gallery: string
     const { stdout } = await execP('bash', [path.join(ROOT, 'scripts/infra.sh'), 'up'], { cwd: ROOT, timeout: 600_000 });
     for (const m of stdout.matchAll(/^export (\w+)=(.*)$/gm)) process.env[m[1]!] = m[2]!;
   }
-  const infra = defineConfig({ kafkaBrokers: baseConfigFields.kafkaBrokers, redisUrl: baseConfigFields.redisUrl }).load();
+  const infra = defineConfig({ ...kafkaConfigFields, ...redisConfigFields }).load();
   const brokers = [...infra.kafkaBrokers];
   const id = `${Date.now().toString(36)}-${randomBytes(3).toString('hex')}`;
   const prefix = `compare-${id}`;
@@ -347,7 +347,7 @@ async function kafkaMode(o: Options, flags: Map<string, string>, gallery: string
     FACEFLOW_TOPIC_PREFIX: prefix,
     FACEFLOW_TOPIC_PARTITIONS: '2',
   };
-  const bus = new KafkaBus({ brokers, clientId: 'faceflow-compare' });
+  const bus = new KafkaBus({ ...kafkaConnectionOf(infra), clientId: 'faceflow-compare' });
   const services: Service[] = [];
   const onSignal = (): void => void stopServices(services).finally(() => process.exit(130));
   process.once('SIGINT', onSignal);
@@ -357,7 +357,7 @@ async function kafkaMode(o: Options, flags: Map<string, string>, gallery: string
     await bus.createTopics([...Object.values(topics), ...extra].map((topic) => ({ topic, partitions: 2 })));
     // the Redis gallery, from the same file `faceflow run` reads
     const file = parseGalleryFile(await readFile(gallery, 'utf8'), gallery);
-    const store = await RedisGalleryStore.open({ url: infra.redisUrl, keyPrefix: galleryPrefix });
+    const store = await RedisGalleryStore.open({ ...redisConnectionOf(infra), keyPrefix: galleryPrefix });
     for (const i of file.identities) await store.put(i.id, i.embeddings, { metadata: { ...(file.model ? { model: file.model } : {}), ...i.metadata } });
     await store.close();
 
@@ -452,7 +452,7 @@ async function kafkaMode(o: Options, flags: Map<string, string>, gallery: string
     await bus.deleteGroups(Object.values(groups)).catch(() => undefined);
     await bus.deleteTopics([...Object.values(topics), ...extra]).catch(() => undefined);
     await bus.close().catch(() => undefined);
-    const store = await RedisGalleryStore.open({ url: infra.redisUrl, keyPrefix: galleryPrefix }).catch(() => undefined);
+    const store = await RedisGalleryStore.open({ ...redisConnectionOf(infra), keyPrefix: galleryPrefix }).catch(() => undefined);
     await store?.drop().catch(() => undefined);
     await store?.close();
   }

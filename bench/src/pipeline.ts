@@ -29,7 +29,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { parseArgs, promisify } from 'node:util';
 import { Gallery } from '@faceflow/engine';
-import { baseConfigFields, defineConfig, FaceSchema, FrameSchema, IdentityEventSchema, MatchSchema, topicNames } from '@faceflow/shared';
+import { defineConfig, FaceSchema, kafkaConfigFields, kafkaConnectionOf, redisConfigFields, redisConnectionOf, type KafkaConnection, type RedisConnection, FrameSchema, IdentityEventSchema, MatchSchema, topicNames } from '@faceflow/shared';
 import { KafkaBus } from '@faceflow/shared/kafka';
 import { RedisGalleryStore } from '@faceflow/shared/redis';
 import { metricsText, ready, ROOT, startService, stopServices, sumMetric, type Service } from './spawn.js';
@@ -173,8 +173,8 @@ async function pipelineRun(o: {
   workers: number;
   partitions: number;
   frames: Buffer[];
-  kafkaBrokers: string[];
-  redisUrl: string;
+  kafka: KafkaConnection;
+  redis: RedisConnection;
   /** the embedder's engine settings (FACEFLOW_FULL_DETECTION_EVERY, FACEFLOW_MIN_FACE, FACEFLOW_EMBED_FLIP) */
   engineEnv: Record<string, string>;
 }): Promise<PipelineRow> {
@@ -184,20 +184,20 @@ async function pipelineRun(o: {
   const extra = [`${topics.faces}.dlq`, `${topics.matches}.dlq`];
   const galleryPrefix = `bench:${id}:`;
   const groups = { embedder: `bench-embedder-${id}`, matcher: `bench-matcher-${id}`, alerts: `bench-alerts-${id}`, reader: `bench-reader-${id}`, eventReader: `bench-events-${id}`, stamps: `bench-stamps-${id}` };
-  const bus = new KafkaBus({ brokers: o.kafkaBrokers, clientId: 'faceflow-bench' });
+  const bus = new KafkaBus({ ...o.kafka, clientId: 'faceflow-bench' });
   const services: Service[] = [];
   const cameras = Array.from({ length: o.cameras }, (_, i) => `cam${i + 1}`);
   const keys = new Map(cameras.map((c) => [c, randomBytes(16).toString('hex')]));
   try {
     await bus.createTopics([...Object.values(topics), ...extra].map((topic) => ({ topic, partitions: o.partitions })));
     // a gallery of 1000 random identities, so that every face is searched against something
-    const store = await RedisGalleryStore.open({ url: o.redisUrl, keyPrefix: galleryPrefix });
+    const store = await RedisGalleryStore.open({ ...o.redis, keyPrefix: galleryPrefix });
     for (let i = 0; i < 1000; i++) await store.put(`person-${i}`, [randomUnit(128)]);
     await store.close();
 
     const common = {
-      FACEFLOW_KAFKA_BROKERS: o.kafkaBrokers.join(','),
-      FACEFLOW_REDIS_URL: o.redisUrl,
+      FACEFLOW_KAFKA_BROKERS: o.kafka.brokers.join(','),
+      FACEFLOW_REDIS_URL: o.redis.url,
       FACEFLOW_TOPIC_PREFIX: prefix,
       FACEFLOW_TOPIC_PARTITIONS: String(o.partitions),
     };
@@ -419,7 +419,7 @@ async function pipelineRun(o: {
     await bus.deleteGroups(Object.values(groups)).catch(() => undefined);
     await bus.deleteTopics([...Object.values(topics), ...extra]).catch(() => undefined);
     await bus.close().catch(() => undefined);
-    const store = await RedisGalleryStore.open({ url: o.redisUrl, keyPrefix: galleryPrefix }).catch(() => undefined);
+    const store = await RedisGalleryStore.open({ ...o.redis, keyPrefix: galleryPrefix }).catch(() => undefined);
     await store?.drop().catch(() => undefined);
     await store?.close();
   }
@@ -522,7 +522,7 @@ async function main(): Promise<void> {
   const out: string[] = [`## bench:pipeline (${new Date().toISOString()})`, '', `Machine: ${machine}`, ''];
 
   if (!values['skip-pipeline']) {
-    const infra = defineConfig({ kafkaBrokers: baseConfigFields.kafkaBrokers, redisUrl: baseConfigFields.redisUrl }).load();
+    const infra = defineConfig({ ...kafkaConfigFields, ...redisConfigFields }).load();
     const engineEnv = {
       FACEFLOW_FULL_DETECTION_EVERY: values['full-detection-every'],
       FACEFLOW_REEMBED_EVERY: values['reembed-every'],
@@ -534,7 +534,7 @@ async function main(): Promise<void> {
     log(`${frames.length} frame(s) of 1280x720 from ${values.video ?? 'the demo photo (3 faces)'}, ${Math.round(frames[0]!.length / 1024)} KiB each`);
     const rows: PipelineRow[] = [];
     for (const embedders of embedderCounts) {
-      rows.push(await pipelineRun({ embedders, cameras, fps, seconds, warmup, workers, partitions, frames, kafkaBrokers: [...infra.kafkaBrokers], redisUrl: infra.redisUrl, engineEnv }));
+      rows.push(await pipelineRun({ embedders, cameras, fps, seconds, warmup, workers, partitions, frames, kafka: kafkaConnectionOf(infra), redis: redisConnectionOf(infra), engineEnv }));
     }
     out.push(
       `Pipeline: ${cameras} camera(s) x ${fps} fps of 720p JPEG (${values.video ? path.basename(values.video) : 'demo photo, 3 faces'}) pushed to ingest; ` +

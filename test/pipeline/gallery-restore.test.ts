@@ -16,7 +16,7 @@ import { createMetrics } from '@faceflow/shared/ops';
 import { RedisGalleryStore } from '@faceflow/shared/redis';
 import { GalleryCache, MatcherStage } from '@faceflow/matcher';
 import { person } from '../../services/matcher/src/embeddings.testkit.js';
-import { config, probeRedis, skipUnlessReachable, uniq, until } from '../shared/infra.js';
+import { redis, probeRedis, skipUnlessReachable, uniq, until } from '../shared/infra.js';
 
 const probe = await probeRedis();
 const skip = skipUnlessReachable(probe);
@@ -50,12 +50,12 @@ describe.skipIf(skip)('gallery restore from its file (real Redis)', () => {
   it('matcher_keeps_the_held_gallery_and_version_while_redis_is_empty_and_takes_the_imported_file_whole', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'faceflow-restore-'));
     cleanups.push(() => rm(dir, { recursive: true, force: true }));
-    const writer = await RedisGalleryStore.open({ url: config.redisUrl, keyPrefix: prefix });
+    const writer = await RedisGalleryStore.open({ ...redis, keyPrefix: prefix });
     cleanups.push(async () => {
       await writer.drop();
       await writer.close();
     });
-    const reader = await RedisGalleryStore.open({ url: config.redisUrl, keyPrefix: prefix });
+    const reader = await RedisGalleryStore.open({ ...redis, keyPrefix: prefix });
     cleanups.push(() => reader.close());
     const [alice, bob, carol] = [person(1), person(2), person(3)];
     await writer.put('alice', [alice]);
@@ -100,12 +100,12 @@ describe.skipIf(skip)('gallery restore from its file (real Redis)', () => {
 
   it('a_re_enrolment_that_brings_the_emptied_store_back_to_the_version_held_does_not_replace_the_held_gallery', async () => {
     const p = `test:restore:${uniq()}:`;
-    const writer = await RedisGalleryStore.open({ url: config.redisUrl, keyPrefix: p });
+    const writer = await RedisGalleryStore.open({ ...redis, keyPrefix: p });
     cleanups.push(async () => {
       await writer.drop();
       await writer.close();
     });
-    const reader = await RedisGalleryStore.open({ url: config.redisUrl, keyPrefix: p });
+    const reader = await RedisGalleryStore.open({ ...redis, keyPrefix: p });
     cleanups.push(() => reader.close());
     await writer.put('alice', [person(1)]);
     const cache = new GalleryCache({ store: reader, model: 'test' });

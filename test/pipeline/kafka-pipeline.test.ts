@@ -14,7 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FrameSchema, IdentityEventSchema, topicNames, type IdentityEvent } from '@faceflow/shared';
 import { KafkaBus } from '@faceflow/shared/kafka';
 import { RedisGalleryStore } from '@faceflow/shared/redis';
-import { config, probeKafka, probeRedis, skipUnlessReachable, uniq, until } from '../shared/infra.js';
+import { kafka, redis, probeKafka, probeRedis, skipUnlessReachable, uniq, until } from '../shared/infra.js';
 import { fixture, type Fixture } from './fixtures.js';
 import { kcat, ready, startService, type Service, type ServiceName } from './services.js';
 
@@ -36,9 +36,9 @@ const start = (name: ServiceName, env: Record<string, string>): Service => start
 beforeAll(async () => {
   if (skip) return;
   f = await fixture();
-  bus = new KafkaBus({ brokers: [...config.kafkaBrokers] });
+  bus = new KafkaBus({ ...kafka });
   await bus.createTopics(Object.values(topics).concat([`${topics.faces}.dlq`, `${topics.matches}.dlq`]).map((topic) => ({ topic, partitions: 2 })));
-  const store = await RedisGalleryStore.open({ url: config.redisUrl, keyPrefix: galleryPrefix });
+  const store = await RedisGalleryStore.open({ ...redis, keyPrefix: galleryPrefix });
   await store.put('alice', [f.aliceEmbedding], { metadata: { model: 'faceapi-recognition' } });
   await store.close();
 });
@@ -49,7 +49,7 @@ afterAll(async () => {
   await bus?.deleteGroups(Object.values(groups)).catch(() => undefined);
   await bus?.deleteTopics(Object.values(topics).concat([`${topics.faces}.dlq`, `${topics.matches}.dlq`])).catch(() => undefined);
   await bus?.close();
-  const store = await RedisGalleryStore.open({ url: config.redisUrl, keyPrefix: galleryPrefix });
+  const store = await RedisGalleryStore.open({ ...redis, keyPrefix: galleryPrefix });
   await store.drop();
   await store.close();
 });

@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FaceSchema, IdentityEventSchema, topicNames } from '@faceflow/shared';
 import { KafkaBus } from '@faceflow/shared/kafka';
 import { RedisGalleryStore } from '@faceflow/shared/redis';
-import { config, probeKafka, probeRedis, skipUnlessReachable, uniq, until } from '../shared/infra.js';
+import { kafka, redis, probeKafka, probeRedis, skipUnlessReachable, uniq, until } from '../shared/infra.js';
 import { fixture, type Fixture } from './fixtures.js';
 import { kcat, kcatCount, ready, startService, type Service, type ServiceName } from './services.js';
 
@@ -27,9 +27,9 @@ let f: Fixture;
 beforeAll(async () => {
   if (skip) return;
   f = await fixture();
-  bus = new KafkaBus({ brokers: [...config.kafkaBrokers] });
+  bus = new KafkaBus({ ...kafka });
   await bus.createTopics([...Object.values(topics), ...extra].map((topic) => ({ topic, partitions: 2 })));
-  const store = await RedisGalleryStore.open({ url: config.redisUrl, keyPrefix: galleryPrefix });
+  const store = await RedisGalleryStore.open({ ...redis, keyPrefix: galleryPrefix });
   await store.put('alice', [f.aliceEmbedding]);
   await store.close();
 });
@@ -40,7 +40,7 @@ afterAll(async () => {
   await bus?.deleteGroups(Object.values(groups)).catch(() => undefined);
   await bus?.deleteTopics([...Object.values(topics), ...extra]).catch(() => undefined);
   await bus?.close();
-  const store = await RedisGalleryStore.open({ url: config.redisUrl, keyPrefix: galleryPrefix });
+  const store = await RedisGalleryStore.open({ ...redis, keyPrefix: galleryPrefix });
   await store.drop();
   await store.close();
 });

@@ -22,7 +22,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { IdentityEventSchema, MatchSchema, topicNames, type IdentityEvent, type Match } from '@faceflow/shared';
 import { KafkaBus } from '@faceflow/shared/kafka';
 import { startDedicatedInfra, skipUnlessDedicatedInfra, type DedicatedInfra } from '../shared/dedicated-infra.js';
-import { uniq, until } from '../shared/infra.js';
+import { PLAINTEXT_ENV, uniq, until } from '../shared/infra.js';
 import { ready, startService, type Service } from './services.js';
 
 const exec = promisify(execFile);
@@ -116,7 +116,7 @@ describe.skipIf(skip)('a Kafka outage', () => {
   const late = (): string => path.join(dir, 'late.mp4');
 
   beforeAll(async () => {
-    const env = { FACEFLOW_KAFKA_BROKERS: infra!.brokers, FACEFLOW_REDIS_URL: infra!.redisUrl };
+    const env = { ...PLAINTEXT_ENV, FACEFLOW_KAFKA_BROKERS: infra!.brokers, FACEFLOW_REDIS_URL: infra!.redisUrl };
     alerts = startService(services, prefix, 'alerts', { ...env, FACEFLOW_ALERTS_GROUP: `alerts-${id}`, FACEFLOW_ALERT_IDLE: `${IDLE_MS}ms`, FACEFLOW_ALERT_COOLDOWN: '0ms' });
     ingest = startService(services, prefix, 'ingest', {
       ...env,
@@ -228,6 +228,7 @@ describe.skipIf(skip)('a Kafka outage', () => {
 describe.skipIf(skip)('a Redis outage', () => {
   it('matcher_readiness_reflects_redis_and_its_liveness_does_not', async () => {
     const matcher = startService(services, prefix, 'matcher', {
+      ...PLAINTEXT_ENV,
       FACEFLOW_KAFKA_BROKERS: infra!.brokers,
       FACEFLOW_REDIS_URL: infra!.redisUrl,
       FACEFLOW_MATCHER_GROUP: `matcher-${id}`,

@@ -24,7 +24,7 @@ import { writeFile } from 'node:fs/promises';
 import { IdentityEventSchema, importGalleryFile, MatchSchema, topicNames, type IdentityEvent } from '@faceflow/shared';
 import { KafkaBus } from '@faceflow/shared/kafka';
 import { RedisGalleryStore } from '@faceflow/shared/redis';
-import { config, probeKafka, skipUnlessReachable, uniq, until } from '../shared/infra.js';
+import { kafka, probeKafka, REDIS_PLAINTEXT_ENV, skipUnlessReachable, uniq, until } from '../shared/infra.js';
 import { fixture, type Fixture } from './fixtures.js';
 import { kcat, kcatCount, ready, startService, type Service, type ServiceName } from './services.js';
 
@@ -105,7 +105,7 @@ async function scenario(tag: string) {
   const store = await RedisGalleryStore.open({ url: redisUrl(), keyPrefix: galleryPrefix });
   await store.put('alice', [f.aliceEmbedding], { metadata: { model: 'faceapi-recognition' } });
   await store.close();
-  const start = (name: ServiceName, env: Record<string, string>): Service => startService(services, prefix, name, { FACEFLOW_REDIS_URL: redisUrl(), ...env });
+  const start = (name: ServiceName, env: Record<string, string>): Service => startService(services, prefix, name, { ...REDIS_PLAINTEXT_ENV, FACEFLOW_REDIS_URL: redisUrl(), ...env });
   // every frame fully detected and every face published: the test compares the matches of every frame
   const embedder = start('embedder', {
     FACEFLOW_EMBEDDER_GROUP: groups.embedder,
@@ -161,7 +161,7 @@ beforeAll(async () => {
   redisDir = await mkdtemp(path.join(os.tmpdir(), 'faceflow-redis-'));
   redisPort = await freePort();
   await startRedis();
-  bus = new KafkaBus({ brokers: [...config.kafkaBrokers] });
+  bus = new KafkaBus({ ...kafka });
 });
 
 afterAll(async () => {

@@ -6,12 +6,12 @@
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { ready as readyWithin, startService as spawnService, type Service, type ServiceName } from '@faceflow/bench/spawn';
-import { config } from '../shared/infra.js';
+import { config, kcatBroker, kcatSecurityArgs } from '../shared/infra.js';
 
 export type { Service, ServiceName };
 
 const exec = promisify(execFile);
-const broker = config.kafkaBrokers[0]!;
+const broker = kcatBroker();
 
 /** Starts services/<name> on the test's infra and topic prefix (two partitions); `services` collects it for the suite's afterAll. */
 export function startService(services: Service[], prefix: string, name: ServiceName, env: Record<string, string>): Service {
@@ -31,7 +31,7 @@ export const ready = (s: Service, ms = 180_000): Promise<void> => readyWithin(s,
 
 /** Everything on a topic, through kcat: [headers, value] per message. */
 export async function kcat(topic: string): Promise<{ headers: Record<string, string>; value: string }[]> {
-  const { stdout } = await exec('kcat', ['-b', broker, '-C', '-t', topic, '-o', 'beginning', '-e', '-q', '-f', '%h\\t%s\\n'], { timeout: 30_000, maxBuffer: 64 * 1024 * 1024 });
+  const { stdout } = await exec('kcat', ['-b', broker, ...kcatSecurityArgs(), '-C', '-t', topic, '-o', 'beginning', '-e', '-q', '-f', '%h\\t%s\\n'], { timeout: 30_000, maxBuffer: 64 * 1024 * 1024 });
   return stdout
     .split('\n')
     .filter(Boolean)
@@ -49,6 +49,6 @@ export async function kcat(topic: string): Promise<{ headers: Record<string, str
 
 /** How many messages a topic holds (kcat, offsets only: frames are binary). */
 export async function kcatCount(topic: string): Promise<number> {
-  const { stdout } = await exec('kcat', ['-b', broker, '-C', '-t', topic, '-o', 'beginning', '-e', '-q', '-f', '%p:%o\\n'], { timeout: 30_000 });
+  const { stdout } = await exec('kcat', ['-b', broker, ...kcatSecurityArgs(), '-C', '-t', topic, '-o', 'beginning', '-e', '-q', '-f', '%p:%o\\n'], { timeout: 30_000 });
   return stdout.split('\n').filter(Boolean).length;
 }

@@ -34,6 +34,20 @@ export interface DedicatedInfra {
   stopRedis(): Promise<void>;
   /** Stops both and deletes the folder. */
   destroy(): Promise<void>;
+  /**
+   * Secured mode (issue 15, `secure` ports given): the FACEFLOW_* variables of its SASL_SSL and TLS+ACL
+   * endpoints, as `scripts/infra.sh env` prints them; the TLS files and passwords are under `${dir}/tls`.
+   */
+  secureEnv?: Record<string, string>;
+}
+
+export interface SecurePorts {
+  /** SASL_SSL (SCRAM-SHA-512) listener */
+  sasl: number;
+  /** SSL listener requiring a client certificate */
+  mtls: number;
+  /** Redis TLS port */
+  redisTls: number;
 }
 
 function has(cmd: string): boolean {
@@ -107,9 +121,10 @@ function portInUse(port: number): Promise<boolean> {
   });
 }
 
-export async function startDedicatedInfra(ports: { kafka: number; controller: number; redis: number }): Promise<DedicatedInfra> {
+export async function startDedicatedInfra(ports: { kafka: number; controller: number; redis: number; secure?: SecurePorts }): Promise<DedicatedInfra> {
   // infra.sh would take a broker already on the port as its own, and the test could not stop it
-  for (const port of [ports.kafka, ports.controller, ports.redis]) {
+  const sec = ports.secure;
+  for (const port of [ports.kafka, ports.controller, ports.redis, ...(sec ? [sec.sasl, sec.mtls, sec.redisTls] : [])]) {
     if (await portInUse(port)) {
       throw new Error(`port ${port} is in use: a dedicated broker or Redis left by an interrupted run? (stop the java kafka.Kafka / redis-server process whose files are under ${os.tmpdir()}/faceflow-outage-infra-*)`);
     }
@@ -125,10 +140,13 @@ export async function startDedicatedInfra(ports: { kafka: number; controller: nu
     FACEFLOW_KAFKA_CONTROLLER_PORT: String(ports.controller),
     FACEFLOW_REDIS_PORT: String(ports.redis),
     FACEFLOW_KAFKA_HEAP: '-Xms64m -Xmx384m',
+    ...(sec
+      ? { FACEFLOW_INFRA_SECURE: '1', FACEFLOW_KAFKA_SASL_PORT: String(sec.sasl), FACEFLOW_KAFKA_MTLS_PORT: String(sec.mtls), FACEFLOW_REDIS_TLS_PORT: String(sec.redisTls) }
+      : { FACEFLOW_INFRA_SECURE: '0' }),
   };
-  const infra = async (cmd: string): Promise<void> => {
+  const infra = async (cmd: string): Promise<string> => {
     try {
-      await run('bash', [path.join(ROOT, 'scripts/infra.sh'), cmd], { env, timeout: 240_000, maxBuffer: 16 * 1024 * 1024 });
+      return (await run('bash', [path.join(ROOT, 'scripts/infra.sh'), cmd], { env, timeout: 240_000, maxBuffer: 16 * 1024 * 1024 })).stdout;
     } catch (e) {
       const err = e as { stderr?: string; message: string };
       throw new Error(`scripts/infra.sh ${cmd} (dedicated, ${dir}) failed: ${(err.stderr ?? err.message).trim().split('\n').slice(-8).join('\n')}`);
@@ -140,7 +158,9 @@ export async function startDedicatedInfra(ports: { kafka: number; controller: nu
     redisPort: ports.redis,
     brokers: `127.0.0.1:${ports.kafka}`,
     redisUrl: `redis://127.0.0.1:${ports.redis}`,
-    up: () => infra('up'),
+    up: async () => {
+      await infra('up');
+    },
     stopKafka: async () => killAndWait(await pidOf(path.join(dir, 'kafka/kafka.pid'))),
     stopRedis: async () => killAndWait(await pidOf(path.join(dir, 'redis/redis.pid'))),
     destroy: async () => {
@@ -150,5 +170,9 @@ export async function startDedicatedInfra(ports: { kafka: number; controller: nu
     },
   };
   await d.up();
+  if (sec) {
+    d.secureEnv = {};
+    for (const m of (await infra('env')).matchAll(/^export (\w+)=(.*)$/gm)) d.secureEnv[m[1]!] = m[2]!;
+  }
   return d;
 }

@@ -15,7 +15,7 @@ import {
 import { createMetrics } from '@faceflow/shared/ops';
 import { KafkaBus } from '@faceflow/shared/kafka';
 import { busContract } from '../../packages/shared/src/bus/contract.testkit.js';
-import { config, probeKafka, skipUnlessReachable, uniq, until } from './infra.js';
+import { config, kafka, probeKafka, skipUnlessReachable, uniq, until } from './infra.js';
 
 const probe = await probeKafka();
 const skip = skipUnlessReachable(probe);
@@ -34,7 +34,7 @@ const fixtures: Fixture[] = [];
 async function fixture(partitions = 1): Promise<Fixture> {
   const id = uniq();
   const topic = `test.bus.${id}`;
-  const admin = new KafkaBus({ brokers: [...config.kafkaBrokers], clientId: `test-admin-${id}` });
+  const admin = new KafkaBus({ ...kafka, clientId: `test-admin-${id}` });
   const f: Fixture = { topic, dlq: dlqTopic(topic), groups: [], buses: [], admin };
   fixtures.push(f);
   await admin.createTopics([{ topic, partitions }, { topic: f.dlq }]);
@@ -42,7 +42,7 @@ async function fixture(partitions = 1): Promise<Fixture> {
 }
 
 function newBus(f: Fixture, metrics = createMetrics()): KafkaBus {
-  const bus = new KafkaBus({ brokers: [...config.kafkaBrokers], clientId: `test-${uniq()}`, metrics });
+  const bus = new KafkaBus({ ...kafka, clientId: `test-${uniq()}`, metrics });
   f.buses.push(bus);
   return bus;
 }
@@ -232,7 +232,7 @@ describe.skipIf(skip)('KafkaBus (real Kafka)', () => {
 
   it('publishing to a topic that does not exist fails with a FaceflowError', async () => {
     const f = await fixture();
-    const bus = new KafkaBus({ brokers: [...config.kafkaBrokers], retries: 1 });
+    const bus = new KafkaBus({ ...kafka, retries: 1 });
     f.buses.push(bus);
     const err = await bus.publish(`${f.topic}.missing`, [{ value: Buffer.from('x') }]).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(FaceflowError);

@@ -7,14 +7,14 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { createLogger } from '@faceflow/shared/ops';
 import { KafkaBus } from '@faceflow/shared/kafka';
-import { config, probeKafka, skipUnlessReachable, uniq, until } from './infra.js';
+import { kafka, probeKafka, skipUnlessReachable, uniq, until } from './infra.js';
 
 const probe = await probeKafka();
 const skip = skipUnlessReachable(probe);
 
 const topics: string[] = [];
 const groups: string[] = [];
-const admin = new KafkaBus({ brokers: [...config.kafkaBrokers], clientId: `test-start-admin-${uniq()}` });
+const admin = new KafkaBus({ ...kafka, clientId: `test-start-admin-${uniq()}` });
 afterAll(async () => {
   if (skip) return;
   await admin.deleteGroups(groups).catch(() => undefined);
@@ -37,8 +37,8 @@ describe.skipIf(skip)('a healthy start logs no error line', () => {
       const p = `test.start.${uniq()}`;
       const [frames, faces, matches] = [`${p}.frames`, `${p}.faces`, `${p}.matches`];
       topics.push(frames, faces, matches);
-      const a = new KafkaBus({ brokers: [...config.kafkaBrokers], clientId: `test-a-${uniq()}`, logger });
-      const b = new KafkaBus({ brokers: [...config.kafkaBrokers], clientId: `test-b-${uniq()}`, logger });
+      const a = new KafkaBus({ ...kafka, clientId: `test-a-${uniq()}`, logger });
+      const b = new KafkaBus({ ...kafka, clientId: `test-b-${uniq()}`, logger });
       const ga = `test-start-a-${uniq()}`;
       const gb = `test-start-b-${uniq()}`;
       groups.push(ga, gb);
@@ -67,7 +67,7 @@ describe.skipIf(skip)('a healthy start logs no error line', () => {
     topics.push(topic);
     groups.push(group);
     await admin.createTopics([{ topic, partitions: 2 }]);
-    const bus = new KafkaBus({ brokers: [...config.kafkaBrokers], clientId: `test-crash-${uniq()}`, logger });
+    const bus = new KafkaBus({ ...kafka, clientId: `test-crash-${uniq()}`, logger });
     try {
       await bus.subscribe(topic, group, async () => undefined);
       // the topic goes from under the consumer: its fetches fail until kafkajs gives up and restarts it,

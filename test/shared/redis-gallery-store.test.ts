@@ -7,7 +7,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { GalleryKey, type GalleryChange } from '@faceflow/shared';
 import { RedisGalleryStore } from '@faceflow/shared/redis';
 import { galleryAdminContract, galleryContract, galleryEncryptionContract, unitVector as vec, type SealedStorage } from '../../packages/shared/src/gallery-store/contract.testkit.js';
-import { config, probeRedis, skipUnlessReachable, uniq, until } from './infra.js';
+import { config, probeRedis, rawRedisOptions, redis, skipUnlessReachable, uniq, until } from './infra.js';
 
 const probe = await probeRedis();
 const skip = skipUnlessReachable(probe);
@@ -15,12 +15,12 @@ const skip = skipUnlessReachable(probe);
 const prefixes = new Set<string>();
 const open = async (keyPrefix: string): Promise<RedisGalleryStore> => {
   prefixes.add(keyPrefix);
-  return RedisGalleryStore.open({ url: config.redisUrl, keyPrefix });
+  return RedisGalleryStore.open({ ...redis, keyPrefix });
 };
 const freshPrefix = (): string => `test:gallery:${uniq()}:`;
 
 // the raw client: reads values at rest as they are (issue 15), and removes every key of a prefix, sealed or not
-const raw = skip ? undefined : new Redis(config.redisUrl, { lazyConnect: true, maxRetriesPerRequest: 2 });
+const raw = skip ? undefined : new Redis(config.redisUrl, { ...rawRedisOptions(), lazyConnect: true, maxRetriesPerRequest: 2 });
 const keysOf = async (prefix: string): Promise<string[]> => {
   const out: string[] = [];
   let cursor = '0';
@@ -49,7 +49,7 @@ describe.skipIf(skip)('RedisGalleryStore (real Redis)', () => {
   const key = GalleryKey.generate().key;
   const openSealed = (keyPrefix: string, k?: GalleryKey): Promise<RedisGalleryStore> => {
     prefixes.add(keyPrefix);
-    return RedisGalleryStore.open({ url: config.redisUrl, keyPrefix, ...(k ? { key: k } : {}) });
+    return RedisGalleryStore.open({ ...redis, keyPrefix, ...(k ? { key: k } : {}) });
   };
   galleryContract('RedisGalleryStore (encrypted)', () => openSealed(freshPrefix(), key));
   galleryAdminContract('RedisGalleryStore (encrypted)', () => openSealed(freshPrefix(), key), { key });

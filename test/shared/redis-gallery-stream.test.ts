@@ -8,13 +8,13 @@ import { type GalleryIdentity } from '@faceflow/shared';
 import { RedisGalleryStore } from '@faceflow/shared/redis';
 import { GalleryCache } from '../../services/matcher/src/gallery-cache.js';
 import { person } from '../../services/matcher/src/embeddings.testkit.js';
-import { config, probeRedis, skipUnlessReachable, uniq, until } from './infra.js';
+import { redis, probeRedis, skipUnlessReachable, uniq, until } from './infra.js';
 
 const probe = await probeRedis();
 const skip = skipUnlessReachable(probe);
 const stores: RedisGalleryStore[] = [];
 const open = async (keyPrefix: string): Promise<RedisGalleryStore> => {
-  const s = await RedisGalleryStore.open({ url: config.redisUrl, keyPrefix });
+  const s = await RedisGalleryStore.open({ ...redis, keyPrefix });
   stores.push(s);
   return s;
 };

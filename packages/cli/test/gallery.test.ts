@@ -9,7 +9,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AuditEventSchema, GalleryKey, l2normalize } from '@faceflow/shared';
 import { RedisGalleryStore } from '@faceflow/shared/redis';
-import { config, probeRedis, skipUnlessReachable, uniq } from '../../../test/shared/infra.js';
+import { config, redis, probeRedis, REDIS_PLAINTEXT_ENV, skipUnlessReachable, uniq } from '../../../test/shared/infra.js';
 import { faceflow, json, type CliResult } from './helpers.js';
 
 const DEADLINE_MS = 30_000;
@@ -25,7 +25,7 @@ beforeAll(async () => {
 afterAll(async () => {
   for (const keyPrefix of prefixes) {
     const keyFile = sealedPrefixes.get(keyPrefix);
-    const s = await RedisGalleryStore.open({ url: config.redisUrl, keyPrefix, ...(keyFile ? { key: GalleryKey.fromFile(keyFile) } : {}) });
+    const s = await RedisGalleryStore.open({ ...redis, keyPrefix, ...(keyFile ? { key: GalleryKey.fromFile(keyFile) } : {}) });
     await s.drop();
     await s.close();
   }
@@ -186,7 +186,8 @@ describe('faceflow gallery usage', () => {
     for (const sub of ['import', 'export', 'list', 'delete']) expect((await faceflow(['gallery', sub, '--help'], DEADLINE_MS)).code).toBe(0);
     const missing = await faceflow(['gallery', 'list', '--gallery', path.join(dir, 'nope.json')], DEADLINE_MS);
     expect([missing.code, oneLine(missing)]).toEqual([1, [expect.stringMatching(/NOT_FOUND: gallery file not found/)]]);
-    const unreachable = await faceflow(['gallery', 'list', '--redis', 'redis://127.0.0.1:1'], DEADLINE_MS);
+    // a plaintext URL: without the TLS files of a secured suite run (FACEFLOW_INFRA_SECURE=1)
+    const unreachable = await faceflow(['gallery', 'list', '--redis', 'redis://127.0.0.1:1'], DEADLINE_MS, REDIS_PLAINTEXT_ENV);
     expect([unreachable.code, oneLine(unreachable)]).toEqual([1, [expect.stringMatching(/STORE_UNAVAILABLE: cannot connect to redis/)]]);
   });
 });

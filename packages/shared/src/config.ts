@@ -13,6 +13,7 @@
  *     }, [{ envs: ['A', 'B'], check: (c) => (c.a < c.b ? undefined : 'A must be below B') }]);
  *     const config = spec.load();
  */
+import { readFileSync } from 'node:fs';
 import { FaceflowError } from './errors.js';
 import { checkTopicName } from './topics.js';
 
@@ -61,8 +62,14 @@ export interface ConfigSpec<S extends Record<string, ConfigField<unknown>>> {
 
 export function defineConfig<S extends Record<string, ConfigField<unknown>>>(
   fields: S,
-  rules: ConfigRule<ConfigOf<S>>[] = [],
+  ownRules: ConfigRule<ConfigOf<S>>[] = [],
 ): ConfigSpec<S> {
+  // the rules of a shared field group (e.g. the Kafka connection's) hold in every spec that spreads the whole
+  // group, so that no service can forget them
+  const groupRules = FIELD_GROUP_RULES.filter((g) => Object.entries(g.fields).every(([k, f]) => fields[k] === f)).flatMap(
+    (g) => g.rules as unknown as ConfigRule<ConfigOf<S>>[],
+  );
+  const rules = [...groupRules, ...ownRules];
   const seen = new Set<string>();
   for (const f of Object.values(fields)) {
     if (seen.has(f.env)) throw new FaceflowError('INVALID_ARGUMENT', `config: ${f.env} is declared twice`, { details: { env: f.env } });
@@ -116,6 +123,50 @@ export function defineConfig<S extends Record<string, ConfigField<unknown>>>(
 // ------------------------------------------------------------------------------------------- parsers
 function fail(message: string): never {
   throw new Error(message);
+}
+
+/**
+ * A secret read from a file at start-up (a password, a private key): it prints, serialises and inspects as
+ * the file's name only, so that a logged config or error never shows it (issue 15). `reveal()` hands the
+ * value to the one adapter that needs it.
+ */
+export class Secret {
+  readonly #value: string;
+  constructor(
+    value: string,
+    /** where it came from (a file path): safe to log */
+    readonly source: string,
+  ) {
+    this.#value = value;
+  }
+  reveal(): string {
+    return this.#value;
+  }
+  toString(): string {
+    return `[secret from ${this.source}]`;
+  }
+  toJSON(): string {
+    return this.toString();
+  }
+  [Symbol.for('nodejs.util.inspect.custom')](): string {
+    return this.toString();
+  }
+}
+
+/** A PEM file read at start-up (certificates are not secret). */
+export interface PemFile {
+  readonly file: string;
+  readonly text: string;
+}
+
+/** Reads a file named by a config variable; the problem names the file and the errno, never its content. */
+function readConfigFile(file: string): string {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    return fail(code === 'ENOENT' ? `${file} does not exist` : code === 'EACCES' ? `${file} is not readable by this user` : code === 'EISDIR' ? `${file} is a directory` : `${file} cannot be read (${code ?? String(e)})`);
+  }
 }
 
 export const parsers = {
@@ -191,6 +242,34 @@ export const parsers = {
       if (protocols.length && !protocols.includes(u.protocol)) fail(`must be a ${protocols.join(' or ')} URL`);
       return raw;
     },
+  /**
+   * A PEM file (a CA bundle or a certificate), read at load time: a missing, unreadable or non-PEM file is a
+   * config problem at start-up, not a TLS failure later.
+   */
+  pemFile:
+    (what: 'certificate' | 'private key') =>
+    (raw: string): PemFile => {
+      const text = readConfigFile(raw);
+      const re = what === 'certificate' ? /-----BEGIN CERTIFICATE-----/ : /-----BEGIN ([A-Z]+ )?PRIVATE KEY-----/;
+      if (!re.test(text)) fail(`${raw} holds no PEM ${what} ("-----BEGIN ${what === 'certificate' ? 'CERTIFICATE' : 'PRIVATE KEY'}-----")`);
+      return { file: raw, text };
+    },
+  /** A private key in a PEM file, kept as a Secret. */
+  secretPemFile:
+    () =>
+    (raw: string): Secret => {
+      const { text } = parsers.pemFile('private key')(raw);
+      return new Secret(text, raw);
+    },
+  /** A password in a file of one line (a trailing newline is dropped), kept as a Secret. */
+  secretFile:
+    () =>
+    (raw: string): Secret => {
+      const text = readConfigFile(raw).replace(/\r?\n$/, '');
+      if (text === '') fail(`${raw} is empty`);
+      if (/[\r\n]/.test(text)) fail(`${raw} must hold one line (the password only)`);
+      return new Secret(text, raw);
+    },
   /** A duration in ms: "250", "250ms", "5s", "2m", "1h". */
   durationMs:
     (opts: { min?: number; max?: number } = {}) =>
@@ -206,20 +285,225 @@ export const parsers = {
 
 export const LOG_LEVEL_NAMES = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
 
-/** Fields every process shares; spread them into a service's own spec. */
-export const baseConfigFields = {
+export const KAFKA_SECURITY_PROTOCOLS = ['plaintext', 'sasl_ssl', 'ssl'] as const;
+export const KAFKA_SASL_MECHANISMS = ['scram-sha-512', 'scram-sha-256', 'plain'] as const;
+export type KafkaSecurityProtocol = (typeof KAFKA_SECURITY_PROTOCOLS)[number];
+export type KafkaSaslMechanism = (typeof KAFKA_SASL_MECHANISMS)[number];
+
+/**
+ * How every process reaches Kafka (issue 15): the brokers, and SASL_SSL (SCRAM) or SSL (mTLS with a client
+ * certificate) with the CA that signed the brokers' certificates. Secrets come from files, read at start-up.
+ */
+export const kafkaConfigFields = {
   kafkaBrokers: field({
     env: 'FACEFLOW_KAFKA_BROKERS',
     default: ['127.0.0.1:19092'],
     parse: parsers.list(parsers.hostPort()),
     doc: 'Kafka bootstrap brokers, comma-separated host:port',
   }),
+  kafkaSecurity: field({
+    env: 'FACEFLOW_KAFKA_SECURITY',
+    default: 'plaintext' as KafkaSecurityProtocol,
+    parse: parsers.oneOf(KAFKA_SECURITY_PROTOCOLS),
+    doc: 'Kafka security protocol: plaintext|sasl_ssl (TLS + SASL user/password)|ssl (TLS, with FACEFLOW_KAFKA_CERT_FILE/KEY_FILE for mTLS)',
+  }),
+  kafkaSaslMechanism: field({
+    env: 'FACEFLOW_KAFKA_SASL_MECHANISM',
+    default: 'scram-sha-512' as KafkaSaslMechanism,
+    parse: parsers.oneOf(KAFKA_SASL_MECHANISMS),
+    doc: 'SASL mechanism with sasl_ssl: scram-sha-512|scram-sha-256|plain',
+  }),
+  kafkaSaslUsername: optional({
+    env: 'FACEFLOW_KAFKA_SASL_USERNAME',
+    parse: parsers.string({ max: 256, pattern: /^[^\s,=]+$/ }),
+    doc: 'SASL user name (sasl_ssl)',
+  }),
+  kafkaSaslPassword: optional({
+    env: 'FACEFLOW_KAFKA_SASL_PASSWORD_FILE',
+    parse: parsers.secretFile(),
+    doc: 'file holding the SASL password (one line; sasl_ssl)',
+    secret: true,
+  }),
+  kafkaCa: optional({
+    env: 'FACEFLOW_KAFKA_CA_FILE',
+    parse: parsers.pemFile('certificate'),
+    doc: 'PEM file of the CA(s) that signed the brokers\' certificates (unset: the system CAs)',
+  }),
+  kafkaCert: optional({
+    env: 'FACEFLOW_KAFKA_CERT_FILE',
+    parse: parsers.pemFile('certificate'),
+    doc: 'PEM client certificate for mTLS (with FACEFLOW_KAFKA_KEY_FILE)',
+  }),
+  kafkaKey: optional({
+    env: 'FACEFLOW_KAFKA_KEY_FILE',
+    parse: parsers.secretPemFile(),
+    doc: 'PEM private key of FACEFLOW_KAFKA_CERT_FILE (unencrypted)',
+    secret: true,
+  }),
+};
+
+/** How every process reaches Redis (issue 15): rediss:// for TLS, an ACL user and its password from a file. */
+export const redisConfigFields = {
   redisUrl: field({
     env: 'FACEFLOW_REDIS_URL',
     default: 'redis://127.0.0.1:16379',
     parse: parsers.url(['redis:', 'rediss:']),
-    doc: 'Redis URL (gallery cache and change notifications)',
+    doc: 'Redis URL (gallery cache and change notifications); rediss:// for TLS',
   }),
+  redisUsername: optional({
+    env: 'FACEFLOW_REDIS_USERNAME',
+    parse: parsers.string({ max: 256, pattern: /^[^\s]+$/ }),
+    doc: 'Redis ACL user (with FACEFLOW_REDIS_PASSWORD_FILE)',
+  }),
+  redisPassword: optional({
+    env: 'FACEFLOW_REDIS_PASSWORD_FILE',
+    parse: parsers.secretFile(),
+    doc: 'file holding the Redis password (one line) of FACEFLOW_REDIS_USERNAME, or of the default user',
+    secret: true,
+  }),
+  redisCa: optional({
+    env: 'FACEFLOW_REDIS_CA_FILE',
+    parse: parsers.pemFile('certificate'),
+    doc: 'PEM file of the CA that signed Redis\'s certificate (rediss://; unset: the system CAs)',
+  }),
+  redisCert: optional({
+    env: 'FACEFLOW_REDIS_CERT_FILE',
+    parse: parsers.pemFile('certificate'),
+    doc: 'PEM client certificate for Redis (rediss://, with FACEFLOW_REDIS_KEY_FILE)',
+  }),
+  redisKey: optional({
+    env: 'FACEFLOW_REDIS_KEY_FILE',
+    parse: parsers.secretPemFile(),
+    doc: 'PEM private key of FACEFLOW_REDIS_CERT_FILE (unencrypted)',
+    secret: true,
+  }),
+};
+
+type KafkaConfig = ConfigOf<typeof kafkaConfigFields>;
+type RedisConfig = ConfigOf<typeof redisConfigFields>;
+
+const kafkaRules: ConfigRule<KafkaConfig>[] = [
+  {
+    envs: ['FACEFLOW_KAFKA_SASL_USERNAME', 'FACEFLOW_KAFKA_SASL_PASSWORD_FILE'],
+    check: (c) =>
+      c.kafkaSecurity === 'sasl_ssl' && (c.kafkaSaslUsername === undefined || c.kafkaSaslPassword === undefined)
+        ? 'FACEFLOW_KAFKA_SECURITY=sasl_ssl needs both FACEFLOW_KAFKA_SASL_USERNAME and FACEFLOW_KAFKA_SASL_PASSWORD_FILE'
+        : undefined,
+  },
+  {
+    envs: ['FACEFLOW_KAFKA_SECURITY'],
+    check: (c) =>
+      c.kafkaSecurity !== 'sasl_ssl' && (c.kafkaSaslUsername !== undefined || c.kafkaSaslPassword !== undefined)
+        ? `SASL credentials are set but FACEFLOW_KAFKA_SECURITY is ${c.kafkaSecurity}: set it to sasl_ssl (or unset the SASL variables)`
+        : undefined,
+  },
+  {
+    envs: ['FACEFLOW_KAFKA_CERT_FILE', 'FACEFLOW_KAFKA_KEY_FILE'],
+    check: (c) => ((c.kafkaCert === undefined) !== (c.kafkaKey === undefined) ? 'a client certificate needs both FACEFLOW_KAFKA_CERT_FILE and FACEFLOW_KAFKA_KEY_FILE' : undefined),
+  },
+  {
+    envs: ['FACEFLOW_KAFKA_SECURITY'],
+    check: (c) =>
+      c.kafkaSecurity === 'plaintext' && (c.kafkaCa !== undefined || c.kafkaCert !== undefined)
+        ? 'TLS files are set but FACEFLOW_KAFKA_SECURITY is plaintext: set it to sasl_ssl or ssl (or unset FACEFLOW_KAFKA_CA_FILE/CERT_FILE/KEY_FILE)'
+        : undefined,
+  },
+];
+
+function urlPassword(url: string): boolean {
+  try {
+    return new URL(url).password !== '';
+  } catch {
+    return false;
+  }
+}
+
+const redisRules: ConfigRule<RedisConfig>[] = [
+  {
+    envs: ['FACEFLOW_REDIS_URL', 'FACEFLOW_REDIS_CA_FILE'],
+    check: (c) =>
+      !c.redisUrl.startsWith('rediss:') && (c.redisCa !== undefined || c.redisCert !== undefined || c.redisKey !== undefined)
+        ? 'TLS files are set but FACEFLOW_REDIS_URL is redis://: use rediss:// (or unset FACEFLOW_REDIS_CA_FILE/CERT_FILE/KEY_FILE)'
+        : undefined,
+  },
+  {
+    envs: ['FACEFLOW_REDIS_CERT_FILE', 'FACEFLOW_REDIS_KEY_FILE'],
+    check: (c) => ((c.redisCert === undefined) !== (c.redisKey === undefined) ? 'a client certificate needs both FACEFLOW_REDIS_CERT_FILE and FACEFLOW_REDIS_KEY_FILE' : undefined),
+  },
+  {
+    envs: ['FACEFLOW_REDIS_USERNAME', 'FACEFLOW_REDIS_PASSWORD_FILE'],
+    check: (c) => (c.redisUsername !== undefined && c.redisPassword === undefined ? 'FACEFLOW_REDIS_USERNAME needs FACEFLOW_REDIS_PASSWORD_FILE' : undefined),
+  },
+  {
+    envs: ['FACEFLOW_REDIS_URL', 'FACEFLOW_REDIS_PASSWORD_FILE'],
+    check: (c) =>
+      c.redisPassword !== undefined && urlPassword(c.redisUrl) ? 'the password is given twice: drop it from FACEFLOW_REDIS_URL and keep FACEFLOW_REDIS_PASSWORD_FILE' : undefined,
+  },
+];
+
+const FIELD_GROUP_RULES: { fields: Record<string, ConfigField<unknown>>; rules: ConfigRule<never>[] }[] = [
+  { fields: kafkaConfigFields, rules: kafkaRules as ConfigRule<never>[] },
+  { fields: redisConfigFields, rules: redisRules as ConfigRule<never>[] },
+];
+
+/** What KafkaBus needs to reach the brokers: spread into its options (`new KafkaBus({ ...kafkaConnectionOf(config), ... })`). */
+export interface KafkaConnection {
+  brokers: string[];
+  security?: KafkaSecurity;
+}
+
+export interface KafkaSecurity {
+  protocol: 'sasl_ssl' | 'ssl';
+  sasl?: { mechanism: KafkaSaslMechanism; username: string; password: Secret };
+  /** PEM CA bundle; undefined: the system CAs */
+  ca?: PemFile;
+  cert?: PemFile;
+  key?: Secret;
+}
+
+export function kafkaConnectionOf(c: KafkaConfig): KafkaConnection {
+  const brokers = [...c.kafkaBrokers];
+  if (c.kafkaSecurity === 'plaintext') return { brokers };
+  const security: KafkaSecurity = {
+    protocol: c.kafkaSecurity,
+    ...(c.kafkaSecurity === 'sasl_ssl' ? { sasl: { mechanism: c.kafkaSaslMechanism, username: c.kafkaSaslUsername!, password: c.kafkaSaslPassword! } } : {}),
+    ...(c.kafkaCa ? { ca: c.kafkaCa } : {}),
+    ...(c.kafkaCert ? { cert: c.kafkaCert } : {}),
+    ...(c.kafkaKey ? { key: c.kafkaKey } : {}),
+  };
+  return { brokers, security };
+}
+
+/** What RedisGalleryStore needs to reach Redis: spread into its options. */
+export interface RedisConnection {
+  url: string;
+  security?: RedisSecurity;
+}
+
+export interface RedisSecurity {
+  username?: string;
+  password?: Secret;
+  /** TLS files (a rediss:// URL): CA (undefined: the system CAs), client certificate and key */
+  ca?: PemFile;
+  cert?: PemFile;
+  key?: Secret;
+}
+
+export function redisConnectionOf(c: RedisConfig): RedisConnection {
+  const security: RedisSecurity = {
+    ...(c.redisUsername ? { username: c.redisUsername } : {}),
+    ...(c.redisPassword ? { password: c.redisPassword } : {}),
+    ...(c.redisCa ? { ca: c.redisCa } : {}),
+    ...(c.redisCert ? { cert: c.redisCert } : {}),
+    ...(c.redisKey ? { key: c.redisKey } : {}),
+  };
+  return Object.keys(security).length ? { url: c.redisUrl, security } : { url: c.redisUrl };
+}
+
+/** Fields every process shares; spread them into a service's own spec. */
+export const baseConfigFields = {
+  ...kafkaConfigFields,
+  ...redisConfigFields,
   topicPrefix: field({
     env: 'FACEFLOW_TOPIC_PREFIX',
     default: '',

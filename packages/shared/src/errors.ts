@@ -24,6 +24,9 @@ export const ERROR_CODES = {
   MODEL_INTEGRITY: false,
   MODEL_LOAD: false,
   UNAUTHORIZED: false,
+  // issue 15: Kafka or Redis refused this process's credentials or certificate, or its TLS certificate is not
+  // trusted, or client and listener speak different protocols: the same settings fail the same way
+  TRANSPORT_SECURITY: false,
   // transient: the same call may succeed later
   BACKEND_UNAVAILABLE: true,
   TRANSPORT: true,

@@ -6,7 +6,7 @@
  * their exit events go through an outbox (retried until published, counted by faceflow_alerts_pending_events:
  * a Kafka outage delays them, never drops them; issue 12). /readyz follows the broker (health.ts).
  */
-import { attachBinding, closeAll, DirCropStore, onShutdown, Outbox, topicNames } from '@faceflow/shared';
+import { attachBinding, closeAll, DirCropStore, kafkaConnectionOf, onShutdown, Outbox, topicNames } from '@faceflow/shared';
 import { createLogger, createMetrics, HealthMonitor, startOpsServer } from '@faceflow/shared/ops';
 import { KafkaBus, pollConsumerLag } from '@faceflow/shared/kafka';
 import { alertsConfig } from './config.js';
@@ -17,7 +17,7 @@ async function main(): Promise<void> {
   const logger = createLogger({ level: config.logLevel, bindings: { service: 'alerts' } });
   const metrics = createMetrics({ collectDefault: true, defaultLabels: { service: 'alerts' } });
   const topics = topicNames(config.topicPrefix);
-  const bus = new KafkaBus({ brokers: [...config.kafkaBrokers], clientId: 'faceflow-alerts', logger, metrics });
+  const bus = new KafkaBus({ ...kafkaConnectionOf(config), clientId: 'faceflow-alerts', logger, metrics });
   let ready = false;
   const health = new HealthMonitor({ dependencies: [{ name: 'kafka', check: () => bus.ping() }], logger, metrics });
   const binding = createStage(config, { topics, metrics, logger, ...(config.cropDir ? { crops: new DirCropStore(config.cropDir) } : {}) });

@@ -11,7 +11,7 @@
  * store is opened only when API keys are set; without them the route refuses every call.
  */
 import { EnginePool } from '@faceflow/engine';
-import { attachBinding, AuditTrail, closeAll, DirCropStore, FaceflowError, onShutdown, topicNames } from '@faceflow/shared';
+import { attachBinding, AuditTrail, closeAll, DirCropStore, FaceflowError, kafkaConnectionOf, onShutdown, redisConnectionOf, topicNames } from '@faceflow/shared';
 import { createLogger, createMetrics, galleryApi, HealthMonitor, startOpsServer } from '@faceflow/shared/ops';
 import { KafkaBus, pollConsumerLag } from '@faceflow/shared/kafka';
 import { RedisGalleryStore } from '@faceflow/shared/redis';
@@ -24,12 +24,12 @@ async function main(): Promise<void> {
   const logger = createLogger({ level: config.logLevel, bindings: { service: 'embedder' } });
   const metrics = createMetrics({ collectDefault: true, defaultLabels: { service: 'embedder' } });
   const topics = topicNames(config.topicPrefix);
-  const bus = new KafkaBus({ brokers: [...config.kafkaBrokers], clientId: 'faceflow-embedder', logger, metrics });
+  const bus = new KafkaBus({ ...kafkaConnectionOf(config), clientId: 'faceflow-embedder', logger, metrics });
   let ready = false;
   const keyDigests = [...(config.apiKeys ?? [])];
   // issue 15: sealed at rest with FACEFLOW_GALLERY_KEY_FILE, as the matcher's; opened only when enrolment is on
   const store = keyDigests.length
-    ? await RedisGalleryStore.open({ url: config.redisUrl, keyPrefix: config.galleryPrefix, logger, ...(config.galleryKey ? { key: config.galleryKey } : {}) })
+    ? await RedisGalleryStore.open({ ...redisConnectionOf(config), keyPrefix: config.galleryPrefix, logger, ...(config.galleryKey ? { key: config.galleryKey } : {}) })
     : undefined;
   // readiness follows the broker (issue 12), and Redis where enrolment writes to it; liveness (/livez) does
   // not, so an outage restarts nothing

@@ -7,7 +7,7 @@
  * (health.ts), and a push is then refused at once with 503 + Retry-After (issue 12).
  */
 import { existsSync, statSync } from 'node:fs';
-import { closeAll, onShutdown, topicNames } from '@faceflow/shared';
+import { closeAll, kafkaConnectionOf, onShutdown, topicNames } from '@faceflow/shared';
 import { createLogger, createMetrics, HealthMonitor, startOpsServer } from '@faceflow/shared/ops';
 import { KafkaBus } from '@faceflow/shared/kafka';
 import { pushApi } from './push-api.js';
@@ -21,7 +21,7 @@ async function main(): Promise<void> {
   const logger = createLogger({ level: config.logLevel, bindings: { service: 'ingest' } });
   const metrics = createMetrics({ collectDefault: true, defaultLabels: { service: 'ingest' } });
   const topics = topicNames(config.topicPrefix);
-  const bus = new KafkaBus({ brokers: [...config.kafkaBrokers], clientId: 'faceflow-ingest', logger, metrics });
+  const bus = new KafkaBus({ ...kafkaConnectionOf(config), clientId: 'faceflow-ingest', logger, metrics });
   await bus.createTopics([topics.frames, topics.framesDlq].map((topic) => ({ topic, partitions: config.partitions })));
   const health = new HealthMonitor({ dependencies: [{ name: 'kafka', check: () => bus.ping() }], logger, metrics });
   await health.start();

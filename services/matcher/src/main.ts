@@ -15,7 +15,7 @@
  * The matcher runs no model (issue 13): its gallery API lists, deletes and enrols by embedding (of the
  * gallery's model); enrolment by photo is the embedder service's (PUT /v1/identities/<id> there).
  */
-import { attachBinding, AuditTrail, closeAll, onShutdown, topicNames } from '@faceflow/shared';
+import { attachBinding, AuditTrail, closeAll, kafkaConnectionOf, onShutdown, redisConnectionOf, topicNames } from '@faceflow/shared';
 import { createLogger, createMetrics, galleryApi, HealthMonitor, startOpsServer } from '@faceflow/shared/ops';
 import { KafkaBus, pollConsumerLag } from '@faceflow/shared/kafka';
 import { RedisGalleryStore } from '@faceflow/shared/redis';
@@ -30,9 +30,9 @@ async function main(): Promise<void> {
   const logger = createLogger({ level: config.logLevel, bindings: { service: 'matcher' } });
   const metrics = createMetrics({ collectDefault: true, defaultLabels: { service: 'matcher' } });
   const topics = topicNames(config.topicPrefix);
-  const bus = new KafkaBus({ brokers: [...config.kafkaBrokers], clientId: 'faceflow-matcher', logger, metrics });
+  const bus = new KafkaBus({ ...kafkaConnectionOf(config), clientId: 'faceflow-matcher', logger, metrics });
   // issue 15: sealed at rest with FACEFLOW_GALLERY_KEY_FILE; without it the store warns that templates are in plaintext
-  const store = await RedisGalleryStore.open({ url: config.redisUrl, keyPrefix: config.galleryPrefix, logger, ...(config.galleryKey ? { key: config.galleryKey } : {}) });
+  const store = await RedisGalleryStore.open({ ...redisConnectionOf(config), keyPrefix: config.galleryPrefix, logger, ...(config.galleryKey ? { key: config.galleryKey } : {}) });
   const { model, threshold, thresholdSource } = matcherModelAndThreshold(config);
   if (thresholdSource === 'head-accuracy-optimal') {
     logger.warn("the projection head records no distance at FAR 1e-3 (trained before heads did): tracks are named at its accuracy-optimal threshold, which names more strangers; train it again or set FACEFLOW_MATCH_THRESHOLD", { head: config.head!.dir, threshold });

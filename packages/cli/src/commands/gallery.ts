@@ -24,6 +24,9 @@ import {
   importGalleryFile,
   listGallery,
   type GalleryStore,
+  defineConfig,
+  redisConfigFields,
+  redisConnectionOf,
 } from '@faceflow/shared';
 import { DEFAULT_GALLERY_KEY_PREFIX, RedisGalleryStore, redactUrl } from '@faceflow/shared/redis';
 import { runCommand, str, UsageError, type CommandContext, type CommandSpec } from '../cli.js';
@@ -64,7 +67,9 @@ async function openTarget(ctx: CommandContext, create: boolean): Promise<Target>
   }
   if (protocol !== 'redis:' && protocol !== 'rediss:') throw new UsageError(`--redis must be a redis:// or rediss:// URL, got "${url}"`);
   const keyPrefix = prefix ?? DEFAULT_GALLERY_KEY_PREFIX;
-  const store = await RedisGalleryStore.open({ url: url!, keyPrefix, connectTimeoutMs: 3_000, ...galleryKeyOption() });
+  // issue 15: the ACL login and TLS files of FACEFLOW_REDIS_* (a bad one is one INVALID_CONFIG line), for the URL of --redis
+  const connection = redisConnectionOf(defineConfig(redisConfigFields).load({ ...process.env, FACEFLOW_REDIS_URL: url! }));
+  const store = await RedisGalleryStore.open({ ...connection, keyPrefix, connectTimeoutMs: 3_000, ...galleryKeyOption() });
   return { store, name: `${redactUrl(url!)} (prefix "${keyPrefix}")` };
 }
 

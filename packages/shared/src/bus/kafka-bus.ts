@@ -11,12 +11,19 @@
  * - errors: a failed publish is FaceflowError('TRANSPORT'), retriable unless Kafka said it cannot succeed
  *   (e.g. a message too large, an unknown topic after retries is retriable).
  * - admin helpers (createTopics, deleteTopics, deleteGroups, endOffsets) for bootstrap scripts and tests.
+ * - security (issue 15): SASL_SSL (SCRAM/PLAIN) or SSL (mTLS) from `security` (config.ts kafkaConnectionOf).
+ *   Refused credentials, an untrusted certificate, a refused client certificate and a client whose protocol
+ *   is not the listener's (plaintext against TLS, or the reverse) are FaceflowError('TRANSPORT_SECURITY'),
+ *   not retriable: the same settings fail the same way, so a service stops at start-up with one line that
+ *   names the variable to fix instead of retrying (transport-security.ts).
  */
 import kafkajs from 'kafkajs';
 import type { Admin, Consumer, EachBatchPayload, IHeaders, KafkaMessage, LogEntry, Producer } from 'kafkajs';
+import type { KafkaSecurity } from '../config.js';
 import { FaceflowError } from '../errors.js';
 import { silentLogger, type Logger } from '../observability.js';
 import type { Metrics } from '../observability.js';
+import { diagnoseTransport, securityError } from '../transport-security.js';
 import { withDeadLetter } from './dead-letter.js';
 import { instrumentHandler, publishCounter } from './instrument.js';
 import { backoffMs, sleep, type BackoffOptions } from './retry.js';
@@ -37,6 +44,8 @@ const { Kafka, Partitioners, logLevel } = kafkajs;
 
 export interface KafkaBusOptions {
   brokers: string[];
+  /** SASL_SSL or SSL (config.ts `kafkaConnectionOf`); absent: plaintext. */
+  security?: KafkaSecurity;
   clientId?: string;
   logger?: Logger;
   metrics?: Metrics;
@@ -91,9 +100,29 @@ interface KafkaLikeError {
   type?: string;
 }
 
-/** kafkajs error -> FaceflowError('TRANSPORT'); non-retriable only when Kafka's protocol error says so. */
-export function kafkaError(e: unknown, what: string, details: Record<string, unknown> = {}): FaceflowError {
+/** kafkajs's client options for a security setting: TLS (with our CA, client certificate) and SASL. */
+function kafkaSecurityOptions(s: KafkaSecurity | undefined): { ssl?: kafkajs.KafkaConfig['ssl']; sasl?: kafkajs.SASLOptions } {
+  if (!s) return {};
+  const ssl = {
+    rejectUnauthorized: true,
+    ...(s.ca ? { ca: [s.ca.text] } : {}),
+    ...(s.cert ? { cert: s.cert.text } : {}),
+    ...(s.key ? { key: s.key.reveal() } : {}),
+  };
+  if (!s.sasl) return { ssl };
+  // the mechanism is one of the three kafkajs knows (config.ts KAFKA_SASL_MECHANISMS)
+  const sasl = { mechanism: s.sasl.mechanism, username: s.sasl.username, password: s.sasl.password.reveal() } as kafkajs.SASLOptions;
+  return { ssl, sasl };
+}
+
+/**
+ * kafkajs error -> FaceflowError('TRANSPORT'); non-retriable only when Kafka's protocol error says so. A
+ * failure of the connection's security (credentials, certificates) is 'TRANSPORT_SECURITY' (not retriable).
+ */
+export function kafkaError(e: unknown, what: string, details: Record<string, unknown> = {}, security?: KafkaSecurity, brokers?: string[]): FaceflowError {
   if (e instanceof FaceflowError) return e;
+  const sec = securityError(e, { system: 'kafka', where: `Kafka at ${(brokers ?? []).join(',') || '?'}`, security, what });
+  if (sec) return sec;
   const k = (e ?? {}) as KafkaLikeError;
   const protocol = k.name === 'KafkaJSProtocolError' ? k : k.originalError?.name === 'KafkaJSProtocolError' ? k.originalError : undefined;
   const retriable = protocol ? protocol.retriable !== false : true;
@@ -130,6 +159,7 @@ export class KafkaBus implements Bus {
   private admin: Promise<Admin> | undefined;
   private probe: Admin | undefined;
   private probeConnected = false;
+  private preflight: Promise<void> | undefined;
   private readonly subscriptions = new Set<KafkaSubscription>();
   private closed = false;
 
@@ -142,6 +172,7 @@ export class KafkaBus implements Bus {
     this.kafka = new Kafka({
       clientId: options.clientId ?? 'faceflow',
       brokers: options.brokers,
+      ...kafkaSecurityOptions(options.security),
       connectionTimeout: options.connectionTimeoutMs ?? 3_000,
       retry: { retries: options.retries ?? 5, initialRetryTime: 300 },
       logLevel: log.isLevelEnabled('debug') ? logLevel.DEBUG : log.isLevelEnabled('info') ? logLevel.INFO : logLevel.WARN,
@@ -157,6 +188,12 @@ export class KafkaBus implements Bus {
           // so a crash that heals itself, e.g. a just-created topic's metadata lagging on a healthy start, is
           // no error line (issue 12)
           const crash = namespace === 'Consumer' && /^(Crash: |Restarting the consumer)/.test(message);
+          // a refused SASL login reaches the caller as one TRANSPORT_SECURITY error (issue 15): kafkajs's own
+          // lines about it would say the same thing three times
+          if (/^SaslAuthenticator|^BrokerPool$|^Connection$/.test(namespace) && /SASL|SaslAuthenticate/.test(message)) {
+            log.debug(text, rest);
+            return;
+          }
           if (level === logLevel.ERROR && namespace !== 'Connection' && !crash) log.error(text, rest);
           else if (level === logLevel.ERROR) log.warn(text, rest);
           else if (level === logLevel.WARN) log.warn(text, rest);
@@ -166,8 +203,31 @@ export class KafkaBus implements Bus {
     });
   }
 
+  /**
+   * Before the first connection: one request on the probe client (no retries), so that a security failure
+   * (refused login, untrusted certificate, plaintext against TLS) is one TRANSPORT_SECURITY error at once,
+   * not kafkajs's retries of a connection that cannot succeed (issue 15). Any other failure (a broker still
+   * starting) is left to the usual connect and its retries.
+   */
+  private checkSecurity(): Promise<void> {
+    this.preflight ??= (async () => {
+      try {
+        await this.ping();
+      } catch (e) {
+        const cause = e instanceof FaceflowError && e.code !== 'TRANSPORT_SECURITY' ? e.cause : e;
+        const err = await this.connectError(cause, 'connect');
+        if (err.code === 'TRANSPORT_SECURITY') throw err;
+      }
+    })();
+    return this.preflight;
+  }
+
   private getProducer(): Promise<Producer> {
     this.producer ??= (async () => {
+      await this.checkSecurity().catch((e: unknown) => {
+        this.producer = undefined;
+        throw e;
+      });
       const p = this.kafka.producer({
         createPartitioner: Partitioners.DefaultPartitioner,
         allowAutoTopicCreation: false,
@@ -178,7 +238,7 @@ export class KafkaBus implements Bus {
         await p.connect();
       } catch (e) {
         this.producer = undefined;
-        throw kafkaError(e, 'producer connect', { brokers: this.options.brokers });
+        throw await this.connectError(e, 'producer connect');
       }
       return p;
     })();
@@ -187,16 +247,31 @@ export class KafkaBus implements Bus {
 
   private getAdmin(): Promise<Admin> {
     this.admin ??= (async () => {
+      await this.checkSecurity().catch((e: unknown) => {
+        this.admin = undefined;
+        throw e;
+      });
       const a = this.kafka.admin();
       try {
         await a.connect();
       } catch (e) {
         this.admin = undefined;
-        throw kafkaError(e, 'admin connect', { brokers: this.options.brokers });
+        throw await this.connectError(e, 'admin connect');
       }
       return a;
     })();
     return this.admin;
+  }
+
+  /**
+   * A failed connect, as a FaceflowError: a security failure when kafkajs's error shows one, else, for a
+   * connection that broke without saying why, the TLS check of transport-security.ts (a plaintext client at
+   * a TLS listener sees only a closed connection).
+   */
+  private async connectError(e: unknown, what: string, details: Record<string, unknown> = { brokers: this.options.brokers }): Promise<FaceflowError> {
+    const err = kafkaError(e, what, details, this.options.security, this.options.brokers);
+    if (err.code !== 'TRANSPORT') return err;
+    return (await diagnoseTransport(e, { system: 'kafka', where: `Kafka at ${this.options.brokers.join(',')}`, addresses: this.options.brokers, tls: this.options.security !== undefined, what })) ?? err;
   }
 
   async publish(topic: string, messages: OutgoingMessage[]): Promise<void> {
@@ -230,6 +305,7 @@ export class KafkaBus implements Bus {
       this.metrics,
       groupId,
     );
+    await this.checkSecurity();
     // a topic another service created a moment ago may not be in the broker's metadata yet ("This server
     // does not host this topic-partition", retriable): on a healthy start of several services at once that
     // failed the subscribe, and the service with it; a retriable failure is tried again with backoff (issue 12)
@@ -252,7 +328,7 @@ export class KafkaBus implements Bus {
       } catch (e) {
         this.subscriptions.delete(sub);
         await consumer.disconnect().catch(() => undefined);
-        const err = kafkaError(e, `subscribe to ${topic} as ${groupId}`, { topic, groupId });
+        const err = await this.connectError(e, `subscribe to ${topic} as ${groupId}`, { topic, groupId });
         if (!err.retriable || err.code === 'TIMEOUT' || this.closed || attempt >= START_ATTEMPTS) throw err;
         this.logger.warn('kafka subscribe failed; retrying', { topic, group: groupId, attempt, err: err.message });
         await sleep(backoffMs(attempt, START_BACKOFF));
@@ -269,6 +345,7 @@ export class KafkaBus implements Bus {
     this.probe ??= new Kafka({
       clientId: `${this.options.clientId ?? 'faceflow'}-probe`,
       brokers: this.options.brokers,
+      ...kafkaSecurityOptions(this.options.security),
       connectionTimeout: Math.min(this.options.connectionTimeoutMs ?? 3_000, 2_000),
       requestTimeout: 2_000,
       retry: { retries: 0 },
@@ -286,7 +363,7 @@ export class KafkaBus implements Bus {
       const p = this.probe;
       this.probe = undefined;
       await p.disconnect().catch(() => undefined);
-      throw kafkaError(e, 'broker check', { brokers: this.options.brokers });
+      throw kafkaError(e, 'broker check', { brokers: this.options.brokers }, this.options.security, this.options.brokers);
     }
   }
 

@@ -26,12 +26,17 @@
  * `replace` (an import) is one script too: the identities hash is rewritten, the version set past both the
  * store's and the imported gallery's, and one "import" change published.
  * `append` is a compare-and-set on the identity's stored record, retried on a concurrent write.
- * Connection failures are FaceflowError('STORE_UNAVAILABLE', retriable).
+ * Connection failures are FaceflowError('STORE_UNAVAILABLE', retriable), except those of the connection's
+ * security (issue 15: an ACL login refused, an untrusted certificate, plaintext against TLS), which are
+ * FaceflowError('TRANSPORT_SECURITY'), not retriable, with one line naming the variable to fix
+ * (transport-security.ts). TLS (rediss://) and the ACL login come from `security` (config.ts redisConnectionOf).
  */
 import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
+import type { RedisSecurity } from '../config.js';
 import { FaceflowError } from '../errors.js';
 import { silentLogger, type Logger } from '../observability.js';
+import { diagnoseTransport, securityError } from '../transport-security.js';
 import { GalleryChangeSchema, type GalleryChange } from '../schemas/gallery-change.js';
 import { rotatedCipher, rotationResult } from './file-gallery-store.js';
 import { GalleryCipher, isSealedRecord, sealedRecordKeyId, type GalleryKey, type GalleryKeyring } from './gallery-crypto.js';
@@ -54,8 +59,10 @@ import {
 } from './types.js';
 
 export interface RedisGalleryStoreOptions {
-  /** redis://host:port[/db] */
+  /** redis://host:port[/db], rediss:// for TLS */
   url: string;
+  /** ACL user and password, TLS files (config.ts `redisConnectionOf`). */
+  security?: RedisSecurity;
   /** Prefix of every key and of the channel (default "faceflow:gallery:"). */
   keyPrefix?: string;
   logger?: Logger;
@@ -169,21 +176,35 @@ export class RedisGalleryStore implements GalleryStore {
 
   static async open(options: RedisGalleryStoreOptions): Promise<RedisGalleryStore> {
     const logger = options.logger ?? silentLogger;
+    const sec = options.security;
+    const isTls = options.url.startsWith('rediss:');
     const redis = new Redis(options.url, {
+      ...(sec?.username ? { username: sec.username } : {}),
+      ...(sec?.password ? { password: sec.password.reveal() } : {}),
+      ...(isTls ? { tls: { rejectUnauthorized: true, ...(sec?.ca ? { ca: [sec.ca.text] } : {}), ...(sec?.cert ? { cert: sec.cert.text } : {}), ...(sec?.key ? { key: sec.key.reveal() } : {}) } } : {}),
       lazyConnect: true,
       connectTimeout: options.connectTimeoutMs ?? 5_000,
       maxRetriesPerRequest: 2,
       retryStrategy: (times) => Math.min(times * 200, 2_000),
     });
     let lastError: Error | undefined;
+    let opened = false;
+    const where = { system: 'redis' as const, where: `Redis at ${redactUrl(options.url)}`, what: 'connect', security: sec, tls: isTls };
     redis.on('error', (e: Error) => {
       lastError = e;
+      // at start-up a security failure is the one TRANSPORT_SECURITY line thrown below (issue 15)
+      if (!opened && securityError(e, where)) return;
       logger.warn('redis connection error', { url: redactUrl(options.url), error: e.message });
     });
     try {
       await redis.connect();
+      // ioredis reports a refused AUTH as an error event and carries on; a command then fails with NOAUTH
+      await redis.ping();
+      opened = true;
     } catch (e) {
       redis.disconnect();
+      const sec2 = securityError(lastError, where) ?? securityError(e, where) ?? (await diagnoseTransport(lastError ?? e, { ...where, addresses: [hostPort(options.url)], tls: isTls }));
+      if (sec2) throw sec2;
       const why = lastError?.message ?? (e as Error).message; // ioredis rejects with "Connection is closed."; the cause came as an event
       throw new FaceflowError('STORE_UNAVAILABLE', `cannot connect to redis at ${redactUrl(options.url)}: ${why}`, {
         cause: e,
@@ -583,6 +604,16 @@ export class RedisGalleryStore implements GalleryStore {
 }
 
 /** The URL without its password, for logs and errors. */
+/** host:port of a redis:// URL (the TLS check of transport-security.ts). */
+function hostPort(url: string): string {
+  try {
+    const u = new URL(url);
+    return `${u.hostname}:${u.port || '6379'}`;
+  } catch {
+    return '';
+  }
+}
+
 export function redactUrl(url: string): string {
   try {
     const u = new URL(url);
