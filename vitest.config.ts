@@ -10,7 +10,7 @@ export default defineConfig({
       { find: /^@faceflow\/shared\/(kafka|redis|ops|pipeline)$/, replacement: src('./packages/shared/src/$1.ts') },
       { find: /^@faceflow\/shared\/media$/, replacement: src('./packages/shared/src/media/index.ts') },
       { find: /^@faceflow\/engine$/, replacement: src('./packages/engine/src/index.ts') },
-      { find: /^@faceflow\/engine\/match$/, replacement: src('./packages/engine/src/match/index.ts') },
+      { find: /^@faceflow\/engine\/(image|recognize|match|segment|redact|models|runtime|registry|search|eval|train)$/, replacement: src('./packages/engine/src/$1/index.ts') },
       { find: /^@faceflow\/(ingest|embedder|matcher|alerts)$/, replacement: src('./services/$1/src/index.ts') },
       { find: /^@faceflow\/bench\/spawn$/, replacement: src('./bench/src/spawn.ts') },
     ],

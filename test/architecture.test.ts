@@ -175,6 +175,22 @@ describe('architecture invariants', () => {
     expect(await offenders('packages/shared/src/media', /^(?!node:|\.)/)).toEqual([]);
   });
 
+  it('the engine root exports a curated API of fewer than 40 names; the rest sits behind its subpaths (issue 13)', async () => {
+    const ts = (await import('typescript')).default;
+    const index = path.join(root, 'packages/engine/src/index.ts');
+    const program = ts.createProgram([index], { module: ts.ModuleKind.NodeNext, moduleResolution: ts.ModuleResolutionKind.NodeNext, target: ts.ScriptTarget.ES2022, noEmit: true });
+    const checker = program.getTypeChecker();
+    const names = checker.getExportsOfModule(checker.getSymbolAtLocation(program.getSourceFile(index)!)!).map((s) => s.name);
+    expect(names.length).toBeGreaterThan(10);
+    expect(names.length).toBeLessThan(40);
+    // every subpath the package exports is a folder index (packages/engine/README.md)
+    const pkg = JSON.parse(await readFile(path.join(root, 'packages/engine/package.json'), 'utf8')) as { exports: Record<string, { default: string }> };
+    for (const [sub, target] of Object.entries(pkg.exports)) {
+      if (sub === '.') continue;
+      expect(target.default).toBe(`./dist/${sub.slice(2)}/index.js`);
+    }
+  }, 60_000);
+
   it('a service never imports another service', async () => {
     for (const s of ['ingest', 'embedder', 'matcher', 'alerts']) {
       const others = ['ingest', 'embedder', 'matcher', 'alerts'].filter((o) => o !== s).join('|');

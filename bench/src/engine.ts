@@ -29,7 +29,8 @@ import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs, promisify } from 'node:util';
-import { decodeImage, EnginePool, FaceEngine, fileHandler, initRuntime, tf, type RgbImage } from '@faceflow/engine';
+import { decodeImage, EnginePool, FaceEngine, initRuntime, type RgbImage } from '@faceflow/engine';
+import { fileHandler, tf } from '@faceflow/engine/runtime';
 import { ROOT } from './spawn.js';
 
 const require = createRequire(import.meta.url);

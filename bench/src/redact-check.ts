@@ -6,7 +6,8 @@
  * Prints one JSON line. A check, not a test: it asserts nothing.
  */
 import { parseArgs } from 'node:util';
-import { FaceEngine, Gallery, calibrationFor, identify } from '@faceflow/engine';
+import { FaceEngine, Gallery, identify } from '@faceflow/engine';
+import { calibrationFor } from '@faceflow/engine/match';
 import { decodeRgbFrames, probeVideo } from '@faceflow/shared/media';
 
 const { values } = parseArgs({

@@ -13,7 +13,10 @@ import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs, promisify } from 'node:util';
-import { BlazeFaceDetector, decodeImage, defaultModelPaths, initRuntime, iou, type Detection } from '@faceflow/engine';
+import { decodeImage, initRuntime } from '@faceflow/engine';
+import { iou } from '@faceflow/engine/match';
+import { BlazeFaceDetector, type Detection } from '@faceflow/engine/models';
+import { defaultModelPaths } from '@faceflow/engine/recognize';
 import { DetectionScheduler } from '@faceflow/embedder';
 
 const run = promisify(execFile);

@@ -19,7 +19,9 @@
  */
 import { readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
-import { defaultIvfLists, defaultNprobe, Gallery, identify, type DecisionRule, type IdentifyResult, type SearchMethod } from '@faceflow/engine';
+import { Gallery, identify, type IdentifyResult } from '@faceflow/engine';
+import { type DecisionRule, type SearchMethod } from '@faceflow/engine/match';
+import { defaultIvfLists, defaultNprobe } from '@faceflow/engine/search';
 import { parseGalleryFile } from '@faceflow/shared';
 
 const log = (msg: string): void => void process.stderr.write(`[bench:search] ${msg}\n`);

@@ -14,7 +14,9 @@ import path from 'node:path';
 import { readdir } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import sharp from 'sharp';
-import { FaceEngine, FaceSegmenter, centreFace, decodeImage, loadSkinClassifier, resolveModel, splitNames, type DetectedFace as Face, type RgbImage } from '@faceflow/engine';
+import { FaceEngine, FaceSegmenter, decodeImage, resolveModel, type DetectedFace as Face, type RgbImage } from '@faceflow/engine';
+import { centreFace, splitNames } from '@faceflow/engine/eval';
+import { loadSkinClassifier } from '@faceflow/engine/segment';
 
 const { values } = parseArgs({
   options: {

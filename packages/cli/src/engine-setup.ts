@@ -1,21 +1,9 @@
 /** Building the engine from the CLI's common flags, and the face-picking rules the commands share. */
 import os from 'node:os';
-import {
-  BACKENDS,
-  EnginePool,
-  FaceEngine,
-  type EngineConfig,
-  type DetectedFace,
-  type RunOptions,
-  type RgbImage,
-  type EmbedderInfo,
-  type EngineModels,
-  decisionThreshold,
-  largestFace as largestOf,
-  precheckGalleryHead as precheckGalleryHeadOf,
-  parseProviderName,
-  parseRuntimeName,
-} from '@faceflow/engine';
+import { EnginePool, FaceEngine, type EngineConfig, type DetectedFace, type RunOptions, type RgbImage, type EmbedderInfo, decisionThreshold, largestFace as largestOf } from '@faceflow/engine';
+import { precheckGalleryHead as precheckGalleryHeadOf } from '@faceflow/engine/match';
+import { type EngineModels } from '@faceflow/engine/recognize';
+import { BACKENDS, parseProviderName, parseRuntimeName } from '@faceflow/engine/runtime';
 import { FaceflowError } from '@faceflow/shared';
 import { type CommandContext, type Flags, num, str, UsageError } from './cli.js';
 
@@ -140,7 +128,7 @@ export function largestFace(ctx: CommandContext, faces: DetectedFace[], source: 
 }
 
 /** LFW images are centred on the labelled person: the engine's rule (eval/lfw.ts). */
-export { centreFace } from '@faceflow/engine';
+export { centreFace } from '@faceflow/engine/eval';
 
 /** Each line of a decision-threshold warning on stderr. */
 export function printThresholdWarning(warning: string | undefined): void {
@@ -159,7 +147,7 @@ export function threshold(ctx: CommandContext, model: string, kind: 'verify' | '
 }
 
 /** The engine's galleryModelMismatch, for the commands that name it here. */
-export { galleryModelMismatch } from '@faceflow/engine';
+export { galleryModelMismatch } from '@faceflow/engine/match';
 
 /** The engine's precheckGalleryHead with this command's --head and --embedder. */
 export async function precheckGalleryHead(ctx: CommandContext, file: string, galleryModel: string | undefined): Promise<void> {

@@ -1,32 +1,29 @@
-export * from './image/index.js';
-export * from './recognize/index.js';
-export * from './match/index.js';
-export * from './registry/index.js';
-export * from './eval/index.js';
-export * from './train/index.js';
-export * from './models/head.js';
-export { tf, initRuntime, activeBackend, BACKENDS, type BackendName, type RuntimeInfo } from './runtime/tf.js';
-export { fileHandler, loadGraphModelFromFile, loadLayersModelFromFile, loadWeightMapFromFile } from './runtime/io.js';
-export { GraphEmbedder, type GraphEmbedderConfig } from './models/graph-embedder.js';
-export { BlazeFaceDetector, type Detection, type DetectorConfig } from './models/detector.js';
-export { YuNetDetector, type YuNetConfig } from './models/yunet.js';
-export { OnnxModel, parseRuntimeName, parseProviderName, RUNTIMES, PROVIDERS, type RuntimeName, type ProviderName } from './runtime/onnx.js';
-export { applyGraphFixes, GRAPH_FIXES, type GraphFix } from './registry/onnx-graph.js';
-export { Landmark68 } from './models/landmarks.js';
-export { DlibResNetEmbedder, EMBED_DIM, EMBED_INPUT } from './models/embedder.js';
-export * from './segment/index.js';
-export * from './recognize/quality.js';
+/**
+ * @faceflow/engine: the curated API (issue 13: under 40 names). The notebook verbs are FaceAnalysis's
+ * (encode, enroll, verify, whoIsIt); FaceEngine / EnginePool are the batched engine under it; the rest sits
+ * behind subpaths, one per layer (packages/engine/README.md): /image, /recognize, /match (no TF.js: the
+ * matcher's), /segment, /redact, /models, /runtime, /registry, /search, /eval, /train.
+ */
 export {
-  FaceMesh,
-  MESH_INPUT,
-  MESH_POINTS,
-  meshRoiFromLandmarks,
-  meshRoiFromMesh,
-  roiAffine,
-  type FaceMeshConfig,
-  type MeshResult,
-  type MeshRoi,
-  type Point3,
-} from './models/facemesh.js';
-export * from './redact/index.js';
-export * from './search/index.js';
+  FaceAnalysis,
+  type FaceAnalysisConfig,
+  type ImageInput,
+  type EncodedFace,
+  type EnrollAnswer,
+  type VerifyAnswer,
+  type WhoIsItAnswer,
+} from './recognize/analysis.js';
+export { FaceEngine, DEFAULT_MODELS, type EngineConfig, type DetectedFace, type RunOptions, type EmbedderInfo } from './recognize/engine.js';
+export { EnginePool } from './recognize/pool.js';
+export { largestFace } from './recognize/largest-face.js';
+export { Gallery } from './match/gallery.js';
+export { identify, verify, type IdentifyResult, type VerifyResult } from './match/decide.js';
+export { decisionThreshold, type DecisionThreshold, type DecisionPurpose } from './match/decision.js';
+export { decodeImage, type ImageLimits } from './image/image.js';
+export type { Box, Point, RgbImage } from './image/geometry.js';
+export { FaceSegmenter } from './segment/segment.js';
+export type { FaceMask } from './segment/mask.js';
+export { redactImage } from './redact/redact.js';
+export { initRuntime } from './runtime/tf.js';
+export { resolveModel, pullModel } from './registry/registry.js';
+export { tripletLoss } from './train/triplet.js';

@@ -10,7 +10,9 @@
  * neighbour, enrolled or not: when in doubt, hide. Whether the face itself may be shown is decided downstream,
  * once its track is named (alerts: an unknown track's thumbnail is withheld).
  */
-import { encodeJpeg, faceRedactionMask, redactImage, resizeImage, type Box, type FaceMask, type Point, type RgbImage } from '@faceflow/engine';
+import { redactImage, type Box, type FaceMask, type Point, type RgbImage } from '@faceflow/engine';
+import { encodeJpeg, resizeImage } from '@faceflow/engine/image';
+import { faceRedactionMask } from '@faceflow/engine/redact';
 
 /** A face to hide in a crop: its box and 68 landmarks in frame pixels (as the engine gives them). */
 export interface HiddenFace {

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { encodeJpeg, type DetectedFace, type RgbImage } from '@faceflow/engine';
+import { type DetectedFace, type RgbImage } from '@faceflow/engine';
+import { encodeJpeg } from '@faceflow/engine/image';
 import { enrolmentEmbedder } from './enrol.js';
 
 const image: RgbImage = { data: new Uint8Array(32 * 32 * 3).fill(128), width: 32, height: 32 };

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { landmarkPolygon, type Point } from '@faceflow/engine';
+import { type Point } from '@faceflow/engine';
+import { landmarkPolygon } from '@faceflow/engine/segment';
 import { FaceSchema } from '@faceflow/shared';
 import { faceMaskPolygon } from './face-mask.js';
 

@@ -11,7 +11,8 @@
  * offered here: it is a second model at ~14 ms per face, and the engine pool (worker threads) does not run the
  * mesh; wiring it means a segmenter in each pool worker.
  */
-import { landmarkPolygon, type Point } from '@faceflow/engine';
+import { type Point } from '@faceflow/engine';
+import { landmarkPolygon } from '@faceflow/engine/segment';
 import type { FaceMaskPolygon } from '@faceflow/shared';
 
 export const EMBEDDER_MASK_METHODS = ['none', 'landmarks'] as const;

@@ -12,7 +12,8 @@
  * over in a rebalance) gets a full detection; so does a frame older than the latest one by more than the
  * interval (a replay after a crash).
  */
-import { iou, type Box } from '@faceflow/engine';
+import { type Box } from '@faceflow/engine';
+import { iou } from '@faceflow/engine/match';
 
 /**
  * Default for video and live streams: a full detection a second. On the sitcom clip at 5 fps this keeps

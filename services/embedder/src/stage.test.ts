@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { encodeJpeg, type DetectedFace as EngineFace, type RgbImage, type RunOptions } from '@faceflow/engine';
+import { type DetectedFace as EngineFace, type RgbImage, type RunOptions } from '@faceflow/engine';
+import { encodeJpeg } from '@faceflow/engine/image';
 import { FaceSchema, FaceflowError, FrameSchema, stageHandler, withDeadLetter, type ConsumedMessage, type HandlerContext, type OutgoingMessage } from '@faceflow/shared';
 import { createMetrics } from '@faceflow/shared/ops';
 import { EmbedderStage, type FaceRunner } from './stage.js';

@@ -14,7 +14,9 @@
  * non-retriable failure: the transport dead-letters it with headers and the partition moves on. An engine
  * that is unavailable is retriable: the batch is re-run later, nothing is lost.
  */
-import { decodeImage, faceQuality, imageFromRgb, type Box, type DetectedFace as EngineFace, type ImageLimits, type RgbImage, type RunOptions } from '@faceflow/engine';
+import { decodeImage, type Box, type DetectedFace as EngineFace, type ImageLimits, type RgbImage, type RunOptions } from '@faceflow/engine';
+import { imageFromRgb } from '@faceflow/engine/image';
+import { faceQuality } from '@faceflow/engine/recognize';
 import {
   FirstFailures,
   FaceflowError,

@@ -2,34 +2,10 @@
 import { readdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import sharp from 'sharp';
-import {
-  decodeImage,
-  readPairs,
-  lfwImagePath,
-  evaluatePairs,
-  roc,
-  rocSvg,
-  readBoxFile,
-  matchDetections,
-  summarise,
-  correctBox,
-  fitBoxCorrection,
-  operatingPoint,
-  readBoxCorrections,
-  writeBoxCorrection,
-  DEFAULT_BOX_CORRECTIONS,
-  IDENTITY_CORRECTION,
-  type BoxCorrection,
-  type DetectionRun,
-  type ScoredBox,
-  type Box,
-  l2Distance,
-  allPairsImpostors,
-  calibrationFor,
-  parseDegrade,
-  degradeImage,
-  degradeLabel,
-} from '@faceflow/engine';
+import { decodeImage, type Box } from '@faceflow/engine';
+import { readPairs, lfwImagePath, evaluatePairs, roc, rocSvg, readBoxFile, matchDetections, summarise, correctBox, fitBoxCorrection, operatingPoint, readBoxCorrections, writeBoxCorrection, DEFAULT_BOX_CORRECTIONS, IDENTITY_CORRECTION, type BoxCorrection, type DetectionRun, type ScoredBox, allPairsImpostors } from '@faceflow/engine/eval';
+import { l2Distance, calibrationFor } from '@faceflow/engine/match';
+import { parseDegrade, degradeImage, degradeLabel } from '@faceflow/engine/train';
 import { FaceflowError } from '@faceflow/shared';
 import { type CommandSpec, num, str, UsageError, runGroup, mapLimit } from '../cli.js';
 import { ENGINE_FLAGS, ENGINE_HELP, centreFace, makeRunner, round } from '../engine-setup.js';

@@ -2,7 +2,8 @@
 import { readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import sharp from 'sharp';
-import { decodeImage, Gallery, verify, identify, assertQuality, faceQuality, type DetectedFace, type EmbedderInfo } from '@faceflow/engine';
+import { decodeImage, Gallery, verify, identify, type DetectedFace, type EmbedderInfo } from '@faceflow/engine';
+import { assertQuality, faceQuality } from '@faceflow/engine/recognize';
 import { FaceflowError } from '@faceflow/shared';
 import { type CommandSpec, num, str, UsageError, mapLimit } from '../cli.js';
 import { galleryKeyOption } from '../gallery-key.js';

@@ -1,5 +1,6 @@
 /** faceflow models list | pull: the model registry from the command line. */
-import { loadModelRegistry, pullModel, resolveModel, defaultCacheDir, type ModelEntry, type PullResult } from '@faceflow/engine';
+import { pullModel, resolveModel } from '@faceflow/engine';
+import { loadModelRegistry, defaultCacheDir, type ModelEntry, type PullResult } from '@faceflow/engine/registry';
 import { type CommandSpec, runGroup, str, UsageError } from '../cli.js';
 
 const REGISTRY_FLAGS = { registry: { type: 'string' as const }, cache: { type: 'string' as const } };

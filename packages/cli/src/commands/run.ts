@@ -13,7 +13,8 @@
  */
 import { readFile } from 'node:fs/promises';
 import { stat } from 'node:fs/promises';
-import { assertGalleryModel, decisionThreshold, decodeImage, EnginePool, FALLBACK_THRESHOLD, galleryReadError } from '@faceflow/engine';
+import { decisionThreshold, decodeImage, EnginePool } from '@faceflow/engine';
+import { assertGalleryModel, FALLBACK_THRESHOLD, galleryReadError } from '@faceflow/engine/match';
 import { alertsConfig, createStage as createAlertsStage } from '@faceflow/alerts';
 import { createStage as createEmbedderStage, embedderConfig } from '@faceflow/embedder';
 import { createStage as createIngestStage, ffmpegSource, folderSource, imageContentType, imageFileSource, ingestConfig, isStreamUrl, probeVideo, type FrameSource, type IngestStage } from '@faceflow/ingest';

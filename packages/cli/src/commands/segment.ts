@@ -2,36 +2,12 @@
 import { access, constants, open, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import sharp from 'sharp';
-import {
-  decodeImage,
-  loadSkinClassifier,
-  GROW_CLASSIFIERS,
-  type GrowClassifier,
-  sniffImageFormat,
-  FaceEngine,
-  FaceSegmenter,
-  Gallery,
-  DEFAULT_SHOT_CUT_THRESHOLD,
-  faceQuality,
-  maskToPng,
-  maskToRle,
-  redactFaces,
-  redactionAnalyser,
-  redactVideo,
-  resolveModel,
-  rleCountsToString,
-  runSegmentationEval,
-  SEG_VARIANTS,
-  segmentVariant,
-  unionMasks,
-  variantBase,
-  type FaceSegment,
-  type KeepOptions,
-  type Point,
-  type RedactStyle,
-  type RgbImage,
-  type SegVariant,
-} from '@faceflow/engine';
+import { decodeImage, FaceEngine, FaceSegmenter, Gallery, resolveModel, type Point, type RgbImage } from '@faceflow/engine';
+import { runSegmentationEval, SEG_VARIANTS, segmentVariant, variantBase, type SegVariant } from '@faceflow/engine/eval';
+import { sniffImageFormat } from '@faceflow/engine/image';
+import { faceQuality } from '@faceflow/engine/recognize';
+import { DEFAULT_SHOT_CUT_THRESHOLD, redactFaces, redactionAnalyser, redactVideo, type KeepOptions, type RedactStyle } from '@faceflow/engine/redact';
+import { loadSkinClassifier, GROW_CLASSIFIERS, type GrowClassifier, maskToPng, maskToRle, rleCountsToString, unionMasks, type FaceSegment } from '@faceflow/engine/segment';
 import { FaceflowError } from '@faceflow/shared';
 import { decodeRgbFrames, encodeRgbFrames, probeVideo, type VideoInfo } from '@faceflow/shared/media';
 import { type CommandContext, type CommandSpec, num, str, UsageError } from '../cli.js';

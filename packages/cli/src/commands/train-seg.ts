@@ -3,7 +3,10 @@
  * writes its JSON (the fit, its honest split and its cross-validation: engine train/skin-fit.ts).
  */
 import { writeFile } from 'node:fs/promises';
-import { FaceEngine, FaceMesh, fitSkinClassifier, resolveModel, type Split } from '@faceflow/engine';
+import { FaceEngine, resolveModel } from '@faceflow/engine';
+import { type Split } from '@faceflow/engine/eval';
+import { FaceMesh } from '@faceflow/engine/models';
+import { fitSkinClassifier } from '@faceflow/engine/train';
 import { FaceflowError } from '@faceflow/shared';
 import { type CommandSpec, num, str, UsageError } from '../cli.js';
 import { ENGINE_FLAGS, ENGINE_HELP, engineConfig } from '../engine-setup.js';

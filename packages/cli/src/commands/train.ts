@@ -7,34 +7,10 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import sharp from 'sharp';
-import {
-  EnginePool,
-  FaceEngine,
-  alignDlibChip,
-  decodeImage,
-  initRuntime,
-  scanIdentityFolders,
-  embedIdentities,
-  EmbeddingCache,
-  trainHead,
-  saveHead,
-  lossCurveSvg,
-  parseAugmentations,
-  degradeImage,
-  faceSizeOf,
-  DEFAULT_AUGMENT_RANGES,
-  DEFAULT_TRAIN_CONFIG,
-  HEAD_KINDS,
-  MINING_STRATEGIES,
-  type BaseEmbedder,
-  type Face,
-  type HeadKind,
-  type MiningStrategy,
-  type RgbImage,
-  type RunOptions,
-  type EmbedderInfo,
-  type TrainConfig,
-} from '@faceflow/engine';
+import { EnginePool, FaceEngine, decodeImage, initRuntime, type RgbImage, type RunOptions, type EmbedderInfo } from '@faceflow/engine';
+import { HEAD_KINDS, type HeadKind } from '@faceflow/engine/models';
+import { alignDlibChip, type Face } from '@faceflow/engine/recognize';
+import { scanIdentityFolders, embedIdentities, EmbeddingCache, trainHead, saveHead, lossCurveSvg, parseAugmentations, degradeImage, faceSizeOf, DEFAULT_AUGMENT_RANGES, DEFAULT_TRAIN_CONFIG, MINING_STRATEGIES, type BaseEmbedder, type MiningStrategy, type TrainConfig } from '@faceflow/engine/train';
 import { FaceflowError } from '@faceflow/shared';
 import { type CommandSpec, dropHelp, num, str, UsageError } from '../cli.js';
 import { ENGINE_FLAGS, ENGINE_HELP, engineConfig, round } from '../engine-setup.js';
