@@ -25,6 +25,8 @@ import {
   FaceflowError,
   IdentityEventSchema,
   InProcessBus,
+  kafkaConfigFields,
+  redisConfigFields,
   MemoryGalleryStore,
   parseGalleryFile,
   topicNames,
@@ -72,8 +74,13 @@ export const RUN_CONFIG_FLAGS = configFlags([
  * must be put in RUN_CONFIG_FLAGS or here: test/pipeline/run-flags.test.ts). Fields not flags keep their
  * defaults in `faceflow run` (they still reach createStage through the loaded configs).
  */
+const TRANSPORT_NOT_FLAGS: Readonly<Record<string, string>> = Object.fromEntries(
+  [...Object.keys(kafkaConfigFields), ...Object.keys(redisConfigFields)].map((k) => [k, 'service transport (run has no Kafka or Redis)']),
+);
+
 export const NOT_RUN_FLAGS: Readonly<Record<'ingest' | 'embedder' | 'matcher' | 'alerts', Readonly<Record<string, string>>>> = {
   ingest: {
+    ...TRANSPORT_NOT_FLAGS,
     kafkaBrokers: 'service transport', redisUrl: 'service transport', topicPrefix: 'one process, no shared topics', logLevel: 'run logs warnings only',
     httpPort: 'run: --metrics-port', httpHost: 'run serves on 127.0.0.1', partitions: 'service transport', graceMs: 'run: --grace, which drains a whole pipeline',
     sources: 'run: --source, one camera', apiKeys: 'the push API is the service\'s', maxBytes: 'the push API is the service\'s', maxPixels: 'the push API is the service\'s',
@@ -81,6 +88,7 @@ export const NOT_RUN_FLAGS: Readonly<Record<'ingest' | 'embedder' | 'matcher' | 
     maxWidth: 'run decodes frames at their size', maxQueue: 'default kept (live sources)', maxAgeMs: 'default kept (live sources)',
   },
   embedder: {
+    ...TRANSPORT_NOT_FLAGS,
     kafkaBrokers: 'service transport', redisUrl: 'service transport', topicPrefix: 'one process', logLevel: 'run logs warnings only', httpPort: 'run: --metrics-port',
     httpHost: 'run serves on 127.0.0.1', partitions: 'service transport', graceMs: 'run: --grace', groupId: 'service transport',
     workers: 'the engine flags: --workers', backend: 'the engine flags: --backend', minFaceSize: 'the engine flags: --min-face', flip: 'the engine flags: --no-flip',
@@ -88,6 +96,7 @@ export const NOT_RUN_FLAGS: Readonly<Record<'ingest' | 'embedder' | 'matcher' | 
     galleryKey: 'run: --gallery-key-file (the gallery file)', galleryPrefix: 'run reads a gallery file, not Redis', apiKeys: 'enrolment by photo is the service\'s HTTP API',
   },
   matcher: {
+    ...TRANSPORT_NOT_FLAGS,
     kafkaBrokers: 'service transport', redisUrl: 'service transport', topicPrefix: 'one process', logLevel: 'run logs warnings only', httpPort: 'run: --metrics-port',
     httpHost: 'run serves on 127.0.0.1', partitions: 'service transport', graceMs: 'run: --grace', groupId: 'service transport',
     galleryKey: 'run: --gallery-key-file (the gallery file)', model: 'run: the engine flags (--embedder, --head)',
@@ -96,6 +105,7 @@ export const NOT_RUN_FLAGS: Readonly<Record<'ingest' | 'embedder' | 'matcher' | 
     apiKeys: 'the gallery API is the service\'s',
   },
   alerts: {
+    ...TRANSPORT_NOT_FLAGS,
     kafkaBrokers: 'service transport', redisUrl: 'service transport', topicPrefix: 'one process', logLevel: 'run logs warnings only', httpPort: 'run: --metrics-port',
     httpHost: 'run serves on 127.0.0.1', partitions: 'service transport', graceMs: 'run: --grace', groupId: 'service transport',
     cameras: 'run has one camera: --camera', idleMs: 'run: from the source (a file ends its tracks itself)', cropDir: 'run: --crops',
