@@ -51,7 +51,9 @@ export class DirCropStore implements CropStore {
   }
 
   async put(cameraId: string, frameId: string, faceIndex: number, jpeg: Buffer): Promise<string> {
-    const dir = path.join(this.dir, cameraId.replace(SAFE, '_'));
+    const camera = cameraId.replace(SAFE, '_');
+    // the erasure index's folder is never a camera's
+    const dir = path.join(this.dir, camera === ERASURE_INDEX_DIR ? '_erasure' : camera);
     await mkdir(dir, { recursive: true });
     const file = path.join(dir, `${frameId.replace(SAFE, '_')}-${faceIndex}.jpg`);
     await writeFile(file, jpeg);
