@@ -1,10 +1,10 @@
-import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { DirCropStore } from './crop-store.js';
+import { DirCropStore, eraseIdentityCrops, type CropStore } from './crop-store.js';
 
 let dir: string;
 beforeEach(async () => {
@@ -44,5 +44,33 @@ describe('DirCropStore', () => {
     for (const ref of outside) await expect(store.delete(ref), ref).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
     expect(existsSync(victim)).toBe(true);
     expect(await readdir(path.join(dir, 'crops', 'cam'))).toEqual(['f1-0.jpg']);
+  });
+
+  it('erasing_an_identity_deletes_every_thumbnail_recorded_for_it_and_its_index_and_nobody_elses', async () => {
+    const store = new DirCropStore(path.join(dir, 'crops'));
+    const a1 = await store.put('cam', 'f1', 0, Buffer.from('alice 1'));
+    const a2 = await store.put('door', 'f2', 0, Buffer.from('alice 2'));
+    const b1 = await store.put('cam', 'f3', 0, Buffer.from('bob'));
+    await store.recordThumbnail('alice', a1);
+    await store.recordThumbnail('alice', a2);
+    await store.recordThumbnail('alice', a1); // a redelivered event records again
+    await store.recordThumbnail('bob', b1);
+    // the index names no one in clear
+    const index = await readdir(path.join(dir, 'crops', '.erasure'));
+    expect(index.join(' ')).not.toMatch(/alice|bob/);
+    expect(await readFile(store.indexFileOf('alice'), 'utf8')).not.toMatch(/alice/);
+    expect(await eraseIdentityCrops(store, 'alice')).toBe(2);
+    for (const ref of [a1, a2]) expect(existsSync(fileURLToPath(ref))).toBe(false);
+    expect(existsSync(store.indexFileOf('alice'))).toBe(false);
+    expect(existsSync(fileURLToPath(b1))).toBe(true);
+    // again: nothing left, no error
+    expect(await eraseIdentityCrops(store, 'alice')).toBe(0);
+    // a ref the store did not make is never recorded (the index must not name a file to delete)
+    await expect(store.recordThumbnail('bob', pathToFileURL(path.join(dir, 'victim.jpg')).href)).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
+  });
+
+  it('refuses_to_report_an_erasure_from_a_store_that_keeps_no_index', async () => {
+    const bare: CropStore = { put: async () => 'x', delete: async () => undefined };
+    await expect(eraseIdentityCrops(bare, 'alice')).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
   });
 });

@@ -53,6 +53,8 @@ describe('gallery API', () => {
       ['matcher', 'gallery.delete', 'ok', keyId, 'alice', undefined, 2],
     ]);
     for (const e of events()) expect(e).toMatchObject({ gallery: 'faceflow:gallery:', actorKind: 'api-key', source: '127.0.0.1', ts: expect.any(Number) as unknown });
+    // a deletion that happened is the erasure's tombstone (issue 15 item 3): downstream consumers erase the person
+    expect(events().map((e) => e.tombstone)).toEqual([undefined, undefined, undefined, undefined, true]);
     expect(published.every((m) => m.key === 'faceflow:gallery:')).toBe(true);
     // the service log holds the same events, and neither it nor the topic holds the key or the embedding
     const logged = lines.filter((l) => l.includes('"msg":"audit"'));

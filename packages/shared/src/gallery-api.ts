@@ -14,6 +14,10 @@
  * `Authorization: Bearer <key>`; the service holds only the key's SHA-256 and compares digests in constant
  * time. Changes reach every matcher through the store's notifications.
  *
+ * A DELETE is an erasure (issue 15 item 3, gallery-store/erasure.ts): the identity leaves the store (every
+ * matcher and alerts service follows the change notification), its thumbnails leave the crop store where the
+ * service has one (`crops`), and its audit event is the tombstone (`tombstone: true`).
+ *
  * Every call on /v1/identities, allowed or refused, is audited (issue 15, item 4): an AuditEvent with the
  * API key's id (never the key), the action, the identity, the client address and the outcome, in the log
  * and on the audit topic.
@@ -23,6 +27,8 @@ import type http from 'node:http';
 import { apiKeyId, type AuditTrail } from './audit.js';
 import type { AuditAction } from './schemas/audit-event.js';
 import { FaceflowError, isFaceflowError } from './errors.js';
+import type { CropStore } from './crop-store.js';
+import { eraseIdentity } from './gallery-store/erasure.js';
 import type { GalleryStore } from './gallery-store/types.js';
 import type { Logger } from './logger.js';
 import { readBody, sendJson } from './ops-server.js';
@@ -45,6 +51,8 @@ export interface GalleryApiOptions {
   imageEnrolmentAt?: string;
   maxBodyBytes?: number;
   logger?: Logger;
+  /** The crop folder, where the service has it: a DELETE erases the identity's thumbnails from it too. */
+  crops?: CropStore;
   /** Records every call (issue 15); `gallery` names the store in the events (the Redis key prefix). */
   audit?: { trail: AuditTrail; gallery: string };
 }
@@ -95,7 +103,17 @@ export function galleryApi(o: GalleryApiOptions): (req: http.IncomingMessage, re
     };
     try {
       const r = await serve(req, res);
-      if (action && r.served) await trail.record({ ...base, action, outcome: 'ok', ...(r.version !== undefined ? { version: r.version } : {}) });
+      if (action && r.served) {
+        await trail.record({
+          ...base,
+          action,
+          outcome: 'ok',
+          ...(r.version !== undefined ? { version: r.version } : {}),
+          // the erasure's tombstone: downstream consumers erase their copies (docs/security.md)
+          ...(action === 'gallery.delete' ? { tombstone: true as const } : {}),
+          ...(r.crops !== undefined ? { crops: r.crops } : {}),
+        });
+      }
       return r.served;
     } catch (e) {
       if (action) {
@@ -125,7 +143,7 @@ function readEnrolment(body: Buffer, model: string | undefined): { embeddings: n
   return { embeddings: o.embeddings as number[][], ...(o.metadata !== undefined ? { metadata: o.metadata as Record<string, string> } : {}) };
 }
 
-function serveGalleryApi(o: GalleryApiOptions): (req: http.IncomingMessage, res: http.ServerResponse) => Promise<{ served: boolean; version?: number }> {
+function serveGalleryApi(o: GalleryApiOptions): (req: http.IncomingMessage, res: http.ServerResponse) => Promise<{ served: boolean; version?: number; crops?: number }> {
   const maxBytes = o.maxBodyBytes ?? 10 * 1024 * 1024;
   return async (req, res) => {
     const url = new URL(req.url ?? '/', 'http://x');
@@ -142,10 +160,11 @@ function serveGalleryApi(o: GalleryApiOptions): (req: http.IncomingMessage, res:
     }
     const id = decodeURIComponent(rest.slice(1));
     if (req.method === 'DELETE' && o.manage) {
-      const change = await store.delete(id);
-      if (!change) throw new FaceflowError('NOT_FOUND', `no identity ${JSON.stringify(id)}`);
-      sendJson(res, 200, change);
-      return { served: true, version: change.version };
+      // audited (with the tombstone) by the wrapper above, not by eraseIdentity: one event per call
+      const r = await eraseIdentity({ store, name: id, ...(o.crops ? { crops: o.crops } : {}) });
+      const version = r.change?.version ?? (await store.version());
+      sendJson(res, 200, { ...(r.change ?? { type: 'delete', identity: id, version }), ...(r.crops !== undefined ? { crops: r.crops } : {}) });
+      return { served: true, version, ...(r.crops !== undefined ? { crops: r.crops } : {}) };
     }
     if (req.method === 'PUT' || req.method === 'POST') {
       const json = /^application\/json\b/i.test(req.headers['content-type'] ?? '');

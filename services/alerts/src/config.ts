@@ -2,6 +2,7 @@
  * The alerts service's configuration (environment variables, checked at start-up, every problem reported at
  * once naming its variable). `faceflow run` derives its flags from the same fields (issue 13 step 4).
  */
+import { DEFAULT_GALLERY_KEY_PREFIX } from '@faceflow/shared/redis';
 import { baseConfigFields, defineConfig, field, optional, parsers, redactionConfigFields, serviceConfigFields, trackConfigFields, type ConfigOf } from '@faceflow/shared';
 
 const list = parsers.list(parsers.string({ max: 256 }), { min: 0 });
@@ -26,6 +27,8 @@ export const alertsConfig = defineConfig({
     doc: "events: keep only the crops identity events point at (enrolled people's thumbnails); all: keep every crop",
   }),
   ...redactionConfigFields,
+  // issue 15 item 3: alerts follows the gallery's deletions (Redis pub/sub) to erase the person's tracks and thumbnails
+  galleryPrefix: field({ env: 'FACEFLOW_GALLERY_PREFIX', default: DEFAULT_GALLERY_KEY_PREFIX, parse: parsers.string({ max: 200 }), doc: "Redis key prefix of the gallery whose deletions erase a person's thumbnails and tracks" }),
 });
 
 export type AlertsConfig = ConfigOf<typeof alertsConfig.fields>;

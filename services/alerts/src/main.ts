@@ -5,10 +5,13 @@
  * keyed by camera id. Rules come from the environment. Tracks whose camera went silent are ended on a timer;
  * their exit events go through an outbox (retried until published, counted by faceflow_alerts_pending_events:
  * a Kafka outage delays them, never drops them; issue 12). /readyz follows the broker (health.ts).
+ * Erasure (issue 15 item 3): it follows the gallery's change notifications in Redis (no key: it reads no
+ * template) and, when an identity is deleted, forgets its tracks and deletes its thumbnails (stage.forget).
  */
-import { attachBinding, closeAll, DirCropStore, kafkaConnectionOf, onShutdown, Outbox, topicNames } from '@faceflow/shared';
+import { attachBinding, closeAll, DirCropStore, kafkaConnectionOf, onShutdown, Outbox, redisConnectionOf, topicNames } from '@faceflow/shared';
 import { createLogger, createMetrics, HealthMonitor, startOpsServer } from '@faceflow/shared/ops';
 import { KafkaBus, pollConsumerLag } from '@faceflow/shared/kafka';
+import { subscribeGalleryChanges } from '@faceflow/shared/redis';
 import { alertsConfig } from './config.js';
 import { createStage } from './create-stage.js';
 
@@ -33,6 +36,16 @@ async function main(): Promise<void> {
     logger,
     ready: () => ({ ready: ready && health.ok, dependencies: health.report(), pendingEvents: outbox.pending }),
   });
+  // erasure: a deleted identity's tracks and thumbnails go (a notification missed while Redis was unreachable
+  // is not replayed: `faceflow gallery delete NAME --crops DIR` erases the thumbnails again, docs/security.md)
+  const stopChanges = await subscribeGalleryChanges({ ...redisConnectionOf(config), keyPrefix: config.galleryPrefix, logger }, (c) => {
+    if (c.type === 'enroll') stage.remember(c.identity);
+    if (c.type !== 'delete') return;
+    stage.forget(c.identity).then(
+      (crops) => logger.info('identity erased: tracks forgotten, thumbnails deleted', { galleryVersion: c.version, crops }),
+      (e: unknown) => logger.error('erasing the thumbnails of a deleted identity failed: run faceflow gallery delete with --crops again', { galleryVersion: c.version, err: e }),
+    );
+  });
   await bus.createTopics([topics.matches, topics.identityEvents, `${topics.matches}.dlq`].map((topic) => ({ topic, partitions: config.partitions })));
   const sub = await attachBinding(bus, binding);
   const sweeper = setInterval(() => outbox.add(sweep.run()), sweep.everyMs);
@@ -50,6 +63,7 @@ async function main(): Promise<void> {
       await closeAll(
         [
           ['subscription', () => sub.close({ graceMs: config.graceMs })],
+          ['gallery changes', () => stopChanges()],
           // no more batches: the tracks still open end here, so that every enter has its exit (a track that
           // goes on after a restart is entered again by the next instance)
           ['open tracks', () => outbox.add(binding.flush!())],

@@ -2,7 +2,12 @@ import { describe, expect, it } from 'vitest';
 import { IdentityEventSchema, MatchSchema, stageHandler, withDeadLetter, type ConsumedMessage, type HandlerContext, type IdentityEvent, type Match, type OutgoingMessage, type StageResult } from '@faceflow/shared';
 import { createMetrics } from '@faceflow/shared/ops';
 import { AlertsStage, type AlertRules, type AlertsStageOptions } from './stage.js';
-import type { CropStore } from '@faceflow/shared';
+import { DirCropStore, type CropStore } from '@faceflow/shared';
+import { existsSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 
 const T0 = Date.UTC(2026, 0, 1);
 const ctx: HandlerContext = { signal: new AbortController().signal, heartbeat: async () => undefined, markProcessed: () => undefined };
@@ -232,6 +237,37 @@ describe('AlertsStage', () => {
       e.flush();
       await e.settled();
       expect(kept.deleted).toEqual([]);
+    }
+  });
+
+  it('an_erased_identity_loses_its_thumbnails_tracks_and_cooldowns_and_is_unknown_in_late_matches', async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'faceflow-alerts-erase-'));
+    try {
+      const crops = new DirCropStore(dir);
+      const put = (frame: string): Promise<string> => crops.put('cam', frame, 0, Buffer.from(`jpeg ${frame}`));
+      const [a0, a1, a2, b0] = [await put('a0'), await put('a1'), await put('a2'), await put('b0')];
+      const s = stageWith({}, () => 0, { crops });
+      const first = await run(s, [match('a', 0, 'alice', 3, { crop: a0 }), match('b', 0, 'bob', 3, { crop: b0 })]);
+      expect(first.map((e) => [e.identity, e.thumbnailRef])).toEqual([['alice', a0], ['bob', b0]]);
+      // alice's best face changes: an update shows the new thumbnail (confidence moved), then a later candidate
+      await run(s, [match('a', 100, 'alice', 4, { crop: a1, confidence: 0.2 })]);
+      await run(s, [match('a', 200, 'alice', 5, { crop: a2 })]);
+      await s.settled();
+      const erased = await s.forget('alice');
+      expect(erased).toBeGreaterThanOrEqual(2);
+      for (const ref of [a0, a1, a2]) expect(existsSync(fileURLToPath(ref)), ref).toBe(false);
+      expect(existsSync(crops.indexFileOf('alice'))).toBe(false);
+      expect(existsSync(fileURLToPath(b0))).toBe(true);
+      // a match made before the matcher heard of the deletion: unknown, no event names her
+      const late = await run(s, [match('a2', 300, 'alice', 3)]);
+      expect(late.map((e) => e.identity)).toEqual([null]);
+      // her track is gone without an exit; bob's ends as usual
+      expect(s.flush().flatMap((o) => o.messages.map((m) => IdentityEventSchema.decode(m.value))).map((e) => e.identity)).toEqual(['bob', null]);
+      // enrolled again: hers again
+      s.remember('alice');
+      expect((await run(s, [match('a3', 400, 'alice', 3)])).map((e) => e.identity)).toEqual(['alice']);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
     }
   });
 

@@ -23,8 +23,16 @@
  * arrives never becomes it), a candidate when a better one replaces it, and the last candidate when its track
  * ends without an event that showed it (an unknown or never-announced track). So the store keeps only the
  * thumbnails that events carry. Not on cameras exempt from redaction, nor with `keepAllCrops`.
+ *
+ * Erasure (issue 15 item 3, GDPR art. 17): before an event naming an enrolled identity goes out, its
+ * thumbnail is recorded in the crop store's erasure index (`recordThumbnail`; where crops are kept whole,
+ * every crop of a face named so), so that `forget(identity)`, called when the gallery deletes the identity,
+ * finds and deletes them all. `forget` also drops the person's tracks and cooldowns at once (no exit event
+ * names them after their erasure), and for a while takes a match that still names them (one the matcher made
+ * before it learned of the deletion) as unknown.
  */
 import {
+  eraseIdentityCrops,
   FirstFailures,
   IdentityEventSchema,
   MatchSchema,
@@ -120,6 +128,9 @@ interface TrackState {
   stable: number;
 }
 
+/** How long matches naming an erased identity are taken as unknown (the matchers drop it within moments). */
+const ERASED_MEMORY_MS = 10 * 60_000;
+
 export class AlertsStage implements Stage {
   readonly name = 'alerts';
   readonly rules: AlertRules;
@@ -130,6 +141,10 @@ export class AlertsStage implements Stage {
   private ended = new Map<string, readonly string[]>();
   /** Crop deletions under way (`settled()` waits for them). */
   private deleting = new Set<Promise<void>>();
+  /** Erasure-index records under way (an erasure waits for them, so that none writes the index after it). */
+  private recording = new Set<Promise<void>>();
+  /** Identities erased (identity -> wall time): matches still naming one are taken as unknown for a while. */
+  private erased = new Map<string, number>();
   private readonly trackTimeoutMs: number;
   private readonly idleMs: number;
   private readonly now: () => number;
@@ -143,6 +158,7 @@ export class AlertsStage implements Stage {
     dropped?: Counter<'stage' | 'reason'>;
     cropsDeleted?: Counter<never>;
     cropDeleteFailures?: Counter<never>;
+    erasures?: Counter<never>;
   };
 
   constructor(private readonly o: AlertsStageOptions) {
@@ -160,6 +176,7 @@ export class AlertsStage implements Stage {
           dropped: mt.counter({ name: 'messages_dropped_total', help: 'Messages a stage could not process (dead-lettered), by reason', labelNames: ['stage', 'reason'] as const }),
           cropsDeleted: mt.counter({ name: 'alerts_crops_deleted_total', help: 'Stored face crops deleted because no identity event points at them (privacy)' }),
           cropDeleteFailures: mt.counter({ name: 'alerts_crop_delete_failures_total', help: 'Face crops that could not be deleted (store error, or a reference the store did not make)' }),
+          erasures: mt.counter({ name: 'alerts_erasures_total', help: 'Identities erased after their deletion from the gallery (tracks forgotten, thumbnails deleted)' }),
         }
       : {};
   }
@@ -216,7 +233,76 @@ export class AlertsStage implements Stage {
 
   /** Resolves once every crop deletion started so far has finished (shutdown, tests). */
   async settled(): Promise<void> {
-    while (this.deleting.size > 0) await Promise.all([...this.deleting]);
+    while (this.deleting.size > 0 || this.recording.size > 0) await Promise.all([...this.deleting, ...this.recording]);
+  }
+
+  /**
+   * Records in the crop store's erasure index the crops that name an identity (`pairs`: identity, ref).
+   * Resolves once they are written: process() awaits it before its events go out, so that no event points
+   * at a crop an erasure cannot find; a failure fails the batch (it is retried).
+   */
+  private record(pairs: ReadonlyArray<readonly [string, string]>): Promise<void> {
+    const store = this.o.crops;
+    if (!store?.recordThumbnail || pairs.length === 0) return Promise.resolve();
+    const unique = new Map(pairs.map(([identity, ref]) => [`${identity}\u0000${ref}`, [identity, ref] as const]));
+    const p = Promise.all([...unique.values()].map(([identity, ref]) => store.recordThumbnail!(identity, ref))).then(() => undefined);
+    this.recording.add(p);
+    void p.catch(() => undefined).finally(() => this.recording.delete(p));
+    return p;
+  }
+
+  /** The (identity, crop) pairs an erasure must find: the thumbnails of events naming an identity. */
+  private named(events: readonly IdentityEvent[]): Array<readonly [string, string]> {
+    return events.flatMap((e) => (e.identity !== null && e.thumbnailRef !== null ? [[e.identity, e.thumbnailRef] as const] : []));
+  }
+
+  /** Whether `identity` was erased recently (its matches are taken as unknown); forgets old erasures. */
+  private isErased(identity: string | null): boolean {
+    if (identity === null || this.erased.size === 0) return false;
+    const now = this.now();
+    for (const [id, at] of this.erased) if (now - at > ERASED_MEMORY_MS) this.erased.delete(id);
+    return this.erased.has(identity);
+  }
+
+  /** Drops the tracks and cooldowns of erased identities from `tracks`/`lastSeen`; returns their crops. */
+  private purgeErased(tracks: Map<string, TrackState>, lastSeen: Map<string, number>): string[] {
+    if (this.erased.size === 0) return [];
+    const refs: string[] = [];
+    for (const t of [...tracks.values()]) {
+      if (!this.erased.has(t.identity ?? '') && !this.erased.has(t.announced?.identity ?? '')) continue;
+      tracks.delete(t.trackId);
+      // a late face of it must not start it again; none of its crops is shown any more
+      this.ended.set(t.trackId, []);
+      if (t.thumbnailRef !== null) refs.push(t.thumbnailRef);
+      refs.push(...t.published);
+    }
+    for (const k of [...lastSeen.keys()]) if (this.erased.has(k.slice(k.indexOf('\u0000') + 1))) lastSeen.delete(k);
+    return refs;
+  }
+
+  /**
+   * Erases an identity deleted from the gallery (its change notification): its tracks and cooldowns are
+   * dropped without events, and every crop of it is deleted (the erasure index, and the thumbnail candidates
+   * of its live tracks). Resolves with the number of crops the index held. A re-enrolment (`remember`) ends
+   * the unknown-for-a-while rule.
+   */
+  async forget(identity: string): Promise<number> {
+    this.erased.set(identity, this.now());
+    const refs = this.purgeErased(this.tracks, this.lastSeen);
+    this.m.erasures?.inc();
+    const store = this.o.crops;
+    if (!store) return 0;
+    // an index record begun before the erasure must not write after it
+    while (this.recording.size > 0) await Promise.allSettled([...this.recording]);
+    const n = store.eraseIdentity ? await eraseIdentityCrops(store, identity) : 0;
+    // the candidates of its live tracks, which no event showed (so the index does not hold them)
+    for (const ref of new Set(refs)) await store.delete(ref).catch((e: unknown) => this.o.logger?.warn('could not delete a face crop of an erased identity', { ref: ref.slice(0, 200), err: e }));
+    return n;
+  }
+
+  /** The identity was enrolled (again): matches naming it are its own again. */
+  remember(identity: string): void {
+    this.erased.delete(identity);
   }
 
   /** The thumbnail an event may point at: a named identity's, or anyone's on an exempt camera. */
@@ -236,12 +322,14 @@ export class AlertsStage implements Stage {
   }
 
   /** Applies one match to a (staged) track; returns the events it causes. */
-  private onMatch(m: Match, tracks: Map<string, TrackState>, lastSeen: Map<string, number>, events: IdentityEvent[], obsolete: string[]): void {
+  private onMatch(m: Match, tracks: Map<string, TrackState>, lastSeen: Map<string, number>, events: IdentityEvent[], obsolete: string[], kept: Array<readonly [string, string]>): void {
     // tracks of this camera that a later face shows to have ended
     for (const t of tracks.values()) {
       if (t.cameraId === m.cameraId && t.trackId !== m.trackId && t.lastTs < m.captureTs - this.trackTimeoutMs) this.end(t, tracks, lastSeen, events, obsolete);
     }
-    const decision = m.track ?? { identity: m.identity, confidence: m.score === null ? 0 : Math.max(0, m.score), startTs: m.captureTs, faces: 1, reason: 'frame' };
+    const given = m.track ?? { identity: m.identity, confidence: m.score === null ? 0 : Math.max(0, m.score), startTs: m.captureTs, faces: 1, reason: 'frame' };
+    // a match made before the matcher learned of an erasure still names the person: unknown now
+    const decision = this.isErased(given.identity) ? { ...given, identity: null } : given;
     const prune = this.prunesCrops(m.cameraId);
     const ended = this.ended.get(m.trackId);
     if (ended) {
@@ -282,6 +370,8 @@ export class AlertsStage implements Stage {
     t.lastWall = this.now();
     const previous = t.thumbnailRef;
     t.thumbnailRef = m.track?.bestCropRef ?? m.cropRef ?? t.thumbnailRef;
+    // crops kept whole (keepAllCrops, an exempt camera): every crop of a named face must be erasable
+    if (!prune && this.o.crops && decision.identity !== null && m.cropRef !== undefined) kept.push([decision.identity, m.cropRef]);
     if (prune) {
       // this face's crop, when it is not the candidate (it never will be), and the candidate it replaced
       if (m.cropRef !== undefined && m.cropRef !== t.thumbnailRef && !t.published.includes(m.cropRef)) obsolete.push(m.cropRef);
@@ -350,6 +440,7 @@ export class AlertsStage implements Stage {
     const lastSeen = new Map(this.lastSeen);
     const events: IdentityEvent[] = [];
     const obsolete: string[] = [];
+    const kept: Array<readonly [string, string]> = [];
     for (const msg of messages) {
       let m: Match;
       try {
@@ -360,15 +451,19 @@ export class AlertsStage implements Stage {
         if (this.failedOnce.first(msg)) this.m.dropped?.inc({ stage: this.name, reason: err.code.toLowerCase() });
         continue;
       }
-      this.onMatch(m, tracks, lastSeen, events, obsolete);
+      this.onMatch(m, tracks, lastSeen, events, obsolete, kept);
     }
     this.pruneCooldowns(lastSeen);
+    // before the events are out: an event must never point at a crop that an erasure cannot find
+    await this.record([...this.named(events), ...kept]);
     return {
       outputs: [{ topic: this.o.eventsTopic, messages: this.encode(events) }],
       failures,
       commit: () => {
         this.tracks = tracks;
         this.lastSeen = lastSeen;
+        // an erasure that came while this batch was out: its tracks go again (their crops with them)
+        obsolete.push(...this.purgeErased(this.tracks, this.lastSeen));
         // the events are out: the crops none of them points at can go
         this.deleteCrops(obsolete, events);
       },
@@ -398,6 +493,8 @@ export class AlertsStage implements Stage {
     }
     // only crops no event points at: deleting them does not wait for the exits to be published
     this.deleteCrops(obsolete, events);
+    // an exit's thumbnail is its track's last candidate, mostly recorded by an earlier event already
+    void this.record(this.named(events)).catch((e: unknown) => this.o.logger?.error('could not record thumbnails in the erasure index', { err: e }));
     return events.length ? [{ topic: this.o.eventsTopic, messages: this.encode(events) }] : [];
   }
 
@@ -407,6 +504,7 @@ export class AlertsStage implements Stage {
     const obsolete: string[] = [];
     for (const t of [...this.tracks.values()]) this.end(t, this.tracks, this.lastSeen, events, obsolete);
     this.deleteCrops(obsolete, events);
+    void this.record(this.named(events)).catch((e: unknown) => this.o.logger?.error('could not record thumbnails in the erasure index', { err: e }));
     return events.length ? [{ topic: this.o.eventsTopic, messages: this.encode(events) }] : [];
   }
 }

@@ -110,6 +110,7 @@ export const NOT_RUN_FLAGS: Readonly<Record<'ingest' | 'embedder' | 'matcher' | 
     httpHost: 'run serves on 127.0.0.1', partitions: 'service transport', graceMs: 'run: --grace', groupId: 'service transport',
     cameras: 'run has one camera: --camera', idleMs: 'run: from the source (a file ends its tracks itself)', cropDir: 'run: --crops',
     cropRetention: 'run: --keep-all-crops', redactExemptCameras: 'run: --no-redact, for its one camera',
+    galleryPrefix: 'run reads a gallery file, not Redis',
   },
 };
 

@@ -3,3 +3,4 @@ export * from './memory-gallery-store.js';
 export * from './file-gallery-store.js';
 export * from './gallery-admin.js';
 export * from './gallery-crypto.js';
+export * from './erasure.js';

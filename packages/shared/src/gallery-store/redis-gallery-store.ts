@@ -176,41 +176,7 @@ export class RedisGalleryStore implements GalleryStore {
 
   static async open(options: RedisGalleryStoreOptions): Promise<RedisGalleryStore> {
     const logger = options.logger ?? silentLogger;
-    const sec = options.security;
-    const isTls = options.url.startsWith('rediss:');
-    const redis = new Redis(options.url, {
-      ...(sec?.username ? { username: sec.username } : {}),
-      ...(sec?.password ? { password: sec.password.reveal() } : {}),
-      ...(isTls ? { tls: { rejectUnauthorized: true, ...(sec?.ca ? { ca: [sec.ca.text] } : {}), ...(sec?.cert ? { cert: sec.cert.text } : {}), ...(sec?.key ? { key: sec.key.reveal() } : {}) } } : {}),
-      lazyConnect: true,
-      connectTimeout: options.connectTimeoutMs ?? 5_000,
-      maxRetriesPerRequest: 2,
-      retryStrategy: (times) => Math.min(times * 200, 2_000),
-    });
-    let lastError: Error | undefined;
-    let opened = false;
-    const where = { system: 'redis' as const, where: `Redis at ${redactUrl(options.url)}`, what: 'connect', security: sec, tls: isTls };
-    redis.on('error', (e: Error) => {
-      lastError = e;
-      // at start-up a security failure is the one TRANSPORT_SECURITY line thrown below (issue 15)
-      if (!opened && securityError(e, where)) return;
-      logger.warn('redis connection error', { url: redactUrl(options.url), error: e.message });
-    });
-    try {
-      await redis.connect();
-      // ioredis reports a refused AUTH as an error event and carries on; a command then fails with NOAUTH
-      await redis.ping();
-      opened = true;
-    } catch (e) {
-      redis.disconnect();
-      const sec2 = securityError(lastError, where) ?? securityError(e, where) ?? (await diagnoseTransport(lastError ?? e, { ...where, addresses: [hostPort(options.url)], tls: isTls }));
-      if (sec2) throw sec2;
-      const why = lastError?.message ?? (e as Error).message; // ioredis rejects with "Connection is closed."; the cause came as an event
-      throw new FaceflowError('STORE_UNAVAILABLE', `cannot connect to redis at ${redactUrl(options.url)}: ${why}`, {
-        cause: e,
-        details: { url: redactUrl(options.url) },
-      });
-    }
+    const redis = await connectRedis(options, logger);
     const store = new RedisGalleryStore(redis, options.keyPrefix ?? DEFAULT_GALLERY_KEY_PREFIX, logger, options.key);
     try {
       // a missing or wrong key fails here, at start-up, with one line
@@ -601,6 +567,81 @@ export class RedisGalleryStore implements GalleryStore {
     this.subscriber = undefined;
     await Promise.all([sub?.quit().catch(() => sub.disconnect()), this.redis.quit().catch(() => this.redis.disconnect())]);
   }
+}
+
+/** One connection to Redis, pinged: a security failure is one TRANSPORT_SECURITY line, another STORE_UNAVAILABLE. */
+async function connectRedis(options: Pick<RedisGalleryStoreOptions, 'url' | 'security' | 'connectTimeoutMs'>, logger: Logger): Promise<Redis> {
+  const sec = options.security;
+  const isTls = options.url.startsWith('rediss:');
+  const redis = new Redis(options.url, {
+    ...(sec?.username ? { username: sec.username } : {}),
+    ...(sec?.password ? { password: sec.password.reveal() } : {}),
+    ...(isTls ? { tls: { rejectUnauthorized: true, ...(sec?.ca ? { ca: [sec.ca.text] } : {}), ...(sec?.cert ? { cert: sec.cert.text } : {}), ...(sec?.key ? { key: sec.key.reveal() } : {}) } } : {}),
+    lazyConnect: true,
+    connectTimeout: options.connectTimeoutMs ?? 5_000,
+    maxRetriesPerRequest: 2,
+    retryStrategy: (times) => Math.min(times * 200, 2_000),
+  });
+  let lastError: Error | undefined;
+  let opened = false;
+  const where = { system: 'redis' as const, where: `Redis at ${redactUrl(options.url)}`, what: 'connect', security: sec, tls: isTls };
+  redis.on('error', (e: Error) => {
+    lastError = e;
+    // at start-up a security failure is the one TRANSPORT_SECURITY line thrown below (issue 15)
+    if (!opened && securityError(e, where)) return;
+    logger.warn('redis connection error', { url: redactUrl(options.url), error: e.message });
+  });
+  try {
+    await redis.connect();
+    // ioredis reports a refused AUTH as an error event and carries on; a command then fails with NOAUTH
+    await redis.ping();
+    opened = true;
+  } catch (e) {
+    redis.disconnect();
+    const sec2 = securityError(lastError, where) ?? securityError(e, where) ?? (await diagnoseTransport(lastError ?? e, { ...where, addresses: [hostPort(options.url)], tls: isTls }));
+    if (sec2) throw sec2;
+    const why = lastError?.message ?? (e as Error).message; // ioredis rejects with "Connection is closed."; the cause came as an event
+    throw new FaceflowError('STORE_UNAVAILABLE', `cannot connect to redis at ${redactUrl(options.url)}: ${why}`, {
+      cause: e,
+      details: { url: redactUrl(options.url) },
+    });
+  }
+  return redis;
+}
+
+/**
+ * Follows a gallery's change notifications without opening the gallery (issue 15 item 3): what a process
+ * needs that reacts to changes but never reads templates (alerts erases a deleted person's thumbnails). It
+ * holds no key and reads no record. Pub/sub is fire-and-forget: a change published while the connection is
+ * down is missed (ioredis resubscribes when it reconnects).
+ */
+export async function subscribeGalleryChanges(
+  options: Pick<RedisGalleryStoreOptions, 'url' | 'security' | 'connectTimeoutMs' | 'keyPrefix' | 'logger'>,
+  listener: GalleryListener,
+): Promise<Unsubscribe> {
+  const logger = options.logger ?? silentLogger;
+  const channel = `${options.keyPrefix ?? DEFAULT_GALLERY_KEY_PREFIX}changes`;
+  const sub = await connectRedis(options, logger);
+  sub.on('message', (ch: string, message: string) => {
+    if (ch !== channel) return;
+    let change: GalleryChange;
+    try {
+      change = GalleryChangeSchema.decode(Buffer.from(message, 'utf8'));
+    } catch (e) {
+      logger.warn('ignoring a malformed gallery change notification', { channel, err: e });
+      return;
+    }
+    notifyAll([listener], change, (e) => logger.error('gallery listener failed', { err: e }));
+  });
+  try {
+    await sub.subscribe(channel);
+  } catch (e) {
+    sub.disconnect();
+    throw storeError(e, 'subscribe');
+  }
+  return async () => {
+    await sub.quit().catch(() => sub.disconnect());
+  };
 }
 
 /** The URL without its password, for logs and errors. */

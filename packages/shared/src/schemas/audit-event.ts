@@ -38,6 +38,14 @@ export interface AuditEvent {
   /** key rotation: the key-encryption key ids before and after */
   fromKey?: string;
   toKey?: string;
+  /**
+   * Erasure (issue 15 item 3): set on a `gallery.delete` that succeeded. It tells every downstream consumer
+   * of faceflow's topics (identity events, matches) to erase what it holds of `identity`: faceflow erased
+   * the template, its copies in the matchers and the stored thumbnails; copies outside faceflow are theirs.
+   */
+  tombstone?: true;
+  /** Erasure: how many stored crops (thumbnails) of the identity were deleted by this process. */
+  crops?: number;
 }
 
 const CODES = Object.keys(ERROR_CODES) as ErrorCode[];
@@ -63,5 +71,11 @@ export const AuditEventSchema = defineJsonSchema<AuditEvent>('audit-event', 1, (
   if (fromKey !== undefined) e.fromKey = fromKey;
   const toKey = r.optionalString('toKey', { max: 64 });
   if (toKey !== undefined) e.toKey = toKey;
+  if (r.has('tombstone')) {
+    if (r.raw('tombstone') !== true) throw r.fail('tombstone', 'must be true when present');
+    e.tombstone = true;
+  }
+  const crops = r.optionalNumber('crops', { integer: true, min: 0 });
+  if (crops !== undefined) e.crops = crops;
   return e;
 });
