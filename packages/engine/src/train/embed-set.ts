@@ -19,7 +19,7 @@ import { Rng, deriveSeed } from '../eval/rng.js';
 import type { IdentityFolder } from './dataset.js';
 import type { TrainIdentity, TrainSample } from './trainer.js';
 
-/** What the set needs of the base embedder (the CLI backs it with a FaceEngine or an EnginePool). */
+/** What the set needs of the base embedder (trainProjectionHead backs it with the base engine, projection-head-run.ts). */
 export interface BaseEmbedder {
   /** identifies the embeddings: model name and every setting that changes them (flip, face choice, ...) */
   tag: string;
