@@ -85,3 +85,13 @@ export function cropSquare(image: RgbImage, box: Box, scale: number, size: numbe
   const affine = squareCropAffine(box, scale, size);
   return { pixels: warpAffine(image, affine, size, size), affine };
 }
+
+/**
+ * The chip an embedder takes for a face with these 68 landmarks: ArcFace's 5-point template for an
+ * arcface-aligned model (SFace), else dlib's chip with `padding`. The one rule: FaceEngine.alignChip and
+ * openEngine's handle (a pool aligns in the calling thread) both use it (issue 11: a named aligner is right
+ * for one embedder only).
+ */
+export function alignEmbedderChip(embedder: { chipSize: number; alignment?: 'dlib' | 'arcface' }, image: RgbImage, landmarks68: Point[], padding = 0.25): Uint8Array {
+  return embedder.alignment === 'arcface' ? alignArcFaceChip(image, landmarks68, embedder.chipSize) : alignDlibChip(image, landmarks68, embedder.chipSize, padding);
+}

@@ -11,7 +11,7 @@ import { Landmark68, LANDMARK_INPUT } from '../models/landmarks.js';
 import { DlibResNetEmbedder, EMBED_INPUT } from '../models/embedder.js';
 import { GraphEmbedder, type GraphEmbedderConfig } from '../models/graph-embedder.js';
 import { loadModelRegistry, resolveModel, type ModelRegistry } from '../registry/index.js';
-import { alignArcFaceChip, alignDlibChip, cropSquare } from './align.js';
+import { alignEmbedderChip, cropSquare } from './align.js';
 import { SFaceEmbedder, SFACE_DIM, SFACE_INPUT } from '../models/sface.js';
 import { headIdentifyThreshold, ProjectionHead } from '../models/head.js';
 import { DEFAULT_MODEL } from '../match/calibration.js';
@@ -420,8 +420,7 @@ export class FaceEngine {
 
   /** The chip this engine's embedder takes for a face with these 68 landmarks (dlib's chip, or ArcFace's). */
   alignChip(image: RgbImage, landmarks68: Point[]): Uint8Array {
-    const size = this.embedderInfo.chipSize;
-    return this.embedderInfo.alignment === 'arcface' ? alignArcFaceChip(image, landmarks68, size) : alignDlibChip(image, landmarks68, size, this.cfg.chipPadding);
+    return alignEmbedderChip(this.embedderInfo, image, landmarks68, this.cfg.chipPadding);
   }
 
   /** Embeds aligned chips of embedderInfo.chipSize (flip-averaged when configured, then through the head if any). */

@@ -1,9 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { Rng } from '../eval/rng.js';
-import {
-  parseAugmentations, parseDegrade, degradeLabel, resizeRgb, lowResolution, toGrayscale, gaussianBlur, adjustBrightness,
-  jpegRoundTrip, degradePixels, drawAugmentation, chipFaceSize, faceSizeOf, AUGMENTATIONS,
-} from './augment.js';
+import { parseDegrade, degradeLabel, resizeRgb, lowResolution, toGrayscale, gaussianBlur, adjustBrightness, jpegRoundTrip, degradePixels } from '../image/degrade.js';
+import { parseAugmentations, drawAugmentation, chipFaceSize, faceSizeOf, AUGMENTATIONS } from './augment.js';
 
 function gradient(w: number, h: number): Uint8Array {
   const px = new Uint8Array(w * h * 3);

@@ -13,12 +13,13 @@ import { createHash } from 'node:crypto';
 import { appendFile, mkdir, readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { FaceflowError } from '@faceflow/shared';
-import { drawAugmentation, degradePixels, chipFaceSize, DEFAULT_AUGMENT_RANGES, type Augmentation, type AugmentRanges, type DegradeOp } from './augment.js';
+import { drawAugmentation, chipFaceSize, DEFAULT_AUGMENT_RANGES, type Augmentation, type AugmentRanges } from './augment.js';
+import { degradePixels, type DegradeOp } from '../image/degrade.js';
 import { Rng, deriveSeed } from '../eval/rng.js';
 import type { IdentityFolder } from './dataset.js';
 import type { TrainIdentity, TrainSample } from './trainer.js';
 
-/** What the set needs of the base embedder (the CLI backs it with a FaceEngine or an EnginePool). */
+/** What the set needs of the base embedder (trainProjectionHead backs it with the base engine, projection-head-run.ts). */
 export interface BaseEmbedder {
   /** identifies the embeddings: model name and every setting that changes them (flip, face choice, ...) */
   tag: string;

@@ -8,3 +8,4 @@ export * from './plot.js';
 export * from './skin-gbt.js';
 export * from './triplet.js';
 export * from './skin-fit.js';
+export * from './projection-head-run.js';
