@@ -1,2 +1,3 @@
 export * from './geometry.js';
 export * from './image.js';
+export * from './output.js';
