@@ -4,3 +4,5 @@ export * from './pool.js';
 export * from './quality.js';
 export * from './analysis.js';
 export * from './largest-face.js';
+export * from './faces-json.js';
+export * from './enroll-files.js';
