@@ -13,32 +13,11 @@ import { FaceflowError } from '@faceflow/shared';
 import type { Face, FaceEngine } from '../recognize/engine.js';
 import type { RgbImage } from '../image/geometry.js';
 import { decodeImage } from '../image/image.js';
+import { roundTo } from '../image/output.js';
 import { toDenseMask } from '../segment/mask.js';
-import type { FaceSegment, FaceSegmenter, GrowClassifier, SegmentMethod } from '../segment/index.js';
+import { type SegVariant, type VariantSegmenters, segmentVariant, variantBase } from '../segment/variants.js';
 import { centreFace } from './lfw.js';
 import { readPartLabels, scoreSegmentation, summariseSegmentation, type PartLabels, type SegScore, type SegSummary } from './segmentation.js';
-
-/** The segmentation methods a run compares: the outline (mesh or 68 landmarks), grown into the skin or not. */
-export const SEG_VARIANTS = ['mesh', 'mesh+grow', 'landmarks', 'landmarks+grow'] as const;
-export type SegVariant = (typeof SEG_VARIANTS)[number];
-
-export function variantBase(v: SegVariant): SegmentMethod {
-  return v.startsWith('mesh') ? 'mesh' : 'landmarks';
-}
-
-/** The segmenters of the two outlines (mesh only when a mesh variant is run). */
-export interface VariantSegmenters {
-  mesh?: Pick<FaceSegmenter, 'run'>;
-  landmarks: Pick<FaceSegmenter, 'run'>;
-}
-
-/** Segments `faces` of `image` by variant `v` (the grow classifier: `classifier`, else the segmenter's default). */
-export async function segmentVariant(tools: VariantSegmenters, v: SegVariant, image: RgbImage, faces: Face[], classifier?: GrowClassifier): Promise<FaceSegment[]> {
-  const seg = variantBase(v) === 'mesh' ? tools.mesh : tools.landmarks;
-  if (!seg) throw new FaceflowError('INTERNAL', `segmentation variant ${v} needs the mesh segmenter`);
-  const [out] = await seg.run([image], [faces], { grow: v.endsWith('+grow') ? (classifier ? { classifier } : true) : false });
-  return out!;
-}
 
 /** Which images of a folder: all, or those at even / odd positions (0-based) when sorted by name. */
 export type Split = 'even' | 'odd' | 'all';
@@ -68,8 +47,6 @@ export interface SegmentationRunOptions {
   imagesDir: string;
   masksDir: string;
   methods: SegVariant[];
-  /** grow classifier for the +grow methods (default: the segmenter's) */
-  classifier?: GrowClassifier;
   /** default 'all' */
   split?: Split;
   /** only the first N images of the split (sorted by name) */
@@ -83,7 +60,7 @@ export interface SegmentationRunOptions {
   progress?: (label: string, total: number) => { tick(): void; done(): void };
 }
 
-/** The models of a run; `close` is called when the run is over. */
+/** The models of a run (the segmenters as loadVariantSegmenters loads them, with the +grow classifier); `close` is called when the run is over. */
 export interface SegmentationRunTools extends VariantSegmenters {
   engine: Pick<FaceEngine, 'run' | 'embedChips' | 'alignChip'>;
   close(): void;
@@ -168,7 +145,7 @@ export async function runSegmentationEval(openTools: () => Promise<SegmentationR
       const warm = await loadImage(name);
       const [wf] = await tools.engine.run([warm], { embed: false, fallbackCenterFraction: FALLBACK_CENTER_FRACTION });
       const face = centreFace(wf!, warm.width, warm.height)!;
-      for (const v of methods) await segmentVariant(tools, v, warm, [face], options.classifier);
+      for (const v of methods) await segmentVariant(tools, v, warm, [face]);
       await tools.engine.embedChips([tools.engine.alignChip(warm, face.landmarks)]);
     }
     for (const name of names) {
@@ -184,7 +161,7 @@ export async function runSegmentationEval(openTools: () => Promise<SegmentationR
       for (const v of methods) {
         const t0 = performance.now();
         const c0 = cpuMs();
-        const [s] = await segmentVariant(tools, v, image, [face], options.classifier);
+        const [s] = await segmentVariant(tools, v, image, [face]);
         cpu.set(v, cpu.get(v)! + cpuMs() - c0);
         ms.set(v, ms.get(v)! + performance.now() - t0);
         const sc = scoreSegmentation(toDenseMask(s!.mask), labels, face.landmarks);
@@ -213,5 +190,47 @@ export async function runSegmentationEval(openTools: () => Promise<SegmentationR
     embedMsPerFace: embedMs / n,
     embedCpuMsPerFace: embedCpu / n,
     ...(options.perImage ? { perImage } : {}),
+  };
+}
+
+/** What the report's JSON names beside the figures: the classifier asked for, the embedder and backend that ran. */
+export interface SegmentationReportContext {
+  classifier?: string;
+  embedder: string;
+  backend: string;
+}
+
+/** The report as `faceflow eval seg --json` shows it: rounded, with each method's cost against the embedder. */
+export function segmentationReportJson(report: SegmentationRunReport, context: SegmentationReportContext) {
+  const roundAll = (o: object): Record<string, number> => Object.fromEntries(Object.entries(o).map(([k, x]) => [k, roundTo(x as number)]));
+  const methods = report.methods.map(({ method, summary: s, msPerFace, cpuMsPerFace }) => {
+    const m = {
+      method,
+      meanIou: roundTo(s.meanIou),
+      meanPrecision: roundTo(s.meanPrecision),
+      meanRecall: roundTo(s.meanRecall),
+      meanIouFace: roundTo(s.meanIouFace),
+      meanPrecisionFace: roundTo(s.meanPrecisionFace),
+      meanRecallFace: roundTo(s.meanRecallFace),
+      meanOnHair: roundTo(s.meanOnHair),
+      failures: s.failures,
+      msPerFace: roundTo(msPerFace, 2),
+      cpuMsPerFace: roundTo(cpuMsPerFace, 2),
+    };
+    return { ...m, costVsEmbedder: roundTo(m.msPerFace / report.embedMsPerFace, 3), cpuCostVsEmbedder: roundTo(m.cpuMsPerFace / report.embedCpuMsPerFace, 3) };
+  });
+  return {
+    images: report.images,
+    split: report.split,
+    scale: report.scale,
+    fallbacks: report.fallbacks,
+    classifier: context.classifier ?? 'default (mesh: learned, landmarks: contrast)',
+    skinLabel: 'green (0,255,0), face and neck',
+    embedder: context.embedder,
+    embedMsPerFace: roundTo(report.embedMsPerFace, 2),
+    embedCpuMsPerFace: roundTo(report.embedCpuMsPerFace, 2),
+    backend: context.backend,
+    methods,
+    ...(report.perImage ? { perImage: report.perImage.map((r) => ({ image: r.image, ...Object.fromEntries(Object.entries(r.scores).map(([v, sc]) => [v, roundAll(sc)])) })) } : {}),
   };
 }

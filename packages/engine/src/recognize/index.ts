@@ -5,3 +5,5 @@ export * from './quality.js';
 export * from './analysis.js';
 export * from './largest-face.js';
 export * from './open-engine.js';
+export * from './faces-json.js';
+export * from './enroll-files.js';

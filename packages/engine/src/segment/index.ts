@@ -6,3 +6,5 @@ export { growSkin, trimBand } from './contrast-grower.js';
 export { type ColourGaussian, type FieldColourModels, type FieldGeometry, LEARNED_GROW_MAX_FACE_PX, LEARNED_REGION, type SkinField, type SkinFieldData, fieldFeatures, fieldMask, learnedMask, learnedSkinField, skinField } from './learned-grower.js';
 export { DEFAULT_SKIN_CLASSIFIER_URL, SKIN_FEATURES, SKIN_FEATURE_COUNT, SKIN_TREE_DEPTH, type SkinClassifier, type SkinClassifierFile, type SkinClassifierOrigin, type SkinTree, loadSkinClassifier, parseSkinClassifier, skinDecision, skinMargin } from './skin-classifier.js';
 export { type FaceGeometry, type FaceSegment, FaceSegmenter, type FaceSegmenterConfig, type SegmentMethod, type SegmentOptions, segmentFromLandmarks, segmentFromMesh } from './segment.js';
+export { SEG_VARIANTS, type SegVariant, type VariantSegmenters, type VariantSegmentersConfig, loadVariantSegmenters, segmentVariant, variantBase } from './variants.js';
+export { type SegmentImageOptions, type SegmentImageTools, type SegmentedFaceJson, segmentImage, segmentOverlay, segmentedFaceJson } from './segment-image.js';
