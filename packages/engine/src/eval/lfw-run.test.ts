@@ -64,7 +64,7 @@ describe('runLfwEval', () => {
   it('an explicit threshold wins; --fit takes the best on the same pairs; --all-pairs adds the impostor distances', async () => {
     const { open } = fakeRunner('fake-model', 0.5);
     const opts = { imagesRoot: path.join(root, 'images'), pairsFile: path.join(root, 'pairs.txt') };
-    expect((await runLfwEval(open, { ...opts, threshold: 0.0001 })).report).toMatchObject({ threshold: 0.0001, accuracy: 0.5 });
+    expect((await runLfwEval(open, { ...opts, threshold: 0.0001 })).report).toMatchObject({ threshold: 0.0001, thresholdSource: 'given', accuracy: 0.5 });
     const fit = await runLfwEval(open, { ...opts, fit: true, allPairs: true, limit: 1 });
     expect(fit.report).toMatchObject({ thresholdSource: 'best-on-same-pairs', pairs: 2, accuracy: 1 });
     expect(fit.figures.allPairs).toMatchObject({ images: 3 });

@@ -109,7 +109,8 @@ export async function runLfwEval(open: () => Promise<EvalRunner>, options: LfwRu
   if (set.kind === 'view1' && calibrated === undefined && !options.fit) {
     throw new FaceflowError('INVALID_CONFIG', `model "${model}" has no calibrated threshold: pass --threshold or --fit`);
   }
-  const report: LfwReport = evaluatePairs(set, scored, calibrated);
+  // a --threshold given by hand is reported as such, not as the model's calibration
+  const report: LfwReport = evaluatePairs(set, scored, calibrated, options.threshold !== undefined && !options.fit ? 'given' : 'calibrated');
   if (options.plot) {
     const svg = rocSvg(roc(scored), `LFW ${path.basename(pairsFile)}: acc ${(report.accuracy * 100).toFixed(2)}%, AUC ${report.auc.toFixed(4)}`);
     try {

@@ -160,7 +160,7 @@ export interface LfwReport {
   std: number;
   threshold: number;
   /** how the threshold was chosen */
-  thresholdSource: 'calibrated' | 'cross-validated' | 'best-on-same-pairs';
+  thresholdSource: 'calibrated' | 'given' | 'cross-validated' | 'best-on-same-pairs';
   bestAccuracy: number;
   bestThreshold: number;
   auc: number;
@@ -170,7 +170,7 @@ export interface LfwReport {
   folds?: Array<{ accuracy: number; threshold: number }>;
 }
 
-export function evaluatePairs(pairs: LfwPairs, scored: Array<Scored & { fold: number; failed?: boolean }>, calibratedThreshold?: number): LfwReport {
+export function evaluatePairs(pairs: LfwPairs, scored: Array<Scored & { fold: number; failed?: boolean }>, calibratedThreshold?: number, source: 'calibrated' | 'given' = 'calibrated'): LfwReport {
   const points = roc(scored);
   const impostors = scored.filter((s) => !s.same).length;
   const atFar = tarAtFar(points, 1e-3, impostors);
@@ -199,7 +199,7 @@ export function evaluatePairs(pairs: LfwPairs, scored: Array<Scored & { fold: nu
     return { protocol: 'view2-10fold', accuracy: mean, std, threshold: thr, thresholdSource: 'cross-validated', folds, ...base };
   }
   if (calibratedThreshold !== undefined) {
-    return { protocol: 'view1', accuracy: accuracyAt(scored, calibratedThreshold), std: 0, threshold: calibratedThreshold, thresholdSource: 'calibrated', ...base };
+    return { protocol: 'view1', accuracy: accuracyAt(scored, calibratedThreshold), std: 0, threshold: calibratedThreshold, thresholdSource: source, ...base };
   }
   return { protocol: 'view1', accuracy: best.accuracy, std: 0, threshold: best.threshold, thresholdSource: 'best-on-same-pairs', ...base };
 }
