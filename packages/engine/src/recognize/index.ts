@@ -4,3 +4,4 @@ export * from './pool.js';
 export * from './quality.js';
 export * from './analysis.js';
 export * from './largest-face.js';
+export * from './runner.js';
