@@ -3,7 +3,7 @@
  * codes (0 ok, 1 the command failed, 2 usage error), and a progress bar on stderr.
  */
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { FaceflowError, isFaceflowError } from '@faceflow/shared';
+import { FaceflowError, isFaceflowError, parsers } from '@faceflow/shared';
 
 export type Flags = NonNullable<ParseArgsConfig['options']>;
 
@@ -202,14 +202,16 @@ export function str(ctx: CommandContext, name: string, required = false): string
   return v;
 }
 
+/** A number flag through the shared config parsers (config.ts: one definition of a number with a range). */
 export function num(ctx: CommandContext, name: string, opts: { min?: number; max?: number; integer?: boolean } = {}): number | undefined {
   const s = str(ctx, name);
   if (s === undefined) return undefined;
-  const v = Number(s);
-  if (!Number.isFinite(v) || (opts.integer && !Number.isInteger(v))) throw new UsageError(`--${name} must be ${opts.integer ? 'an integer' : 'a number'}, got "${s}"`);
-  if (opts.min !== undefined && v < opts.min) throw new UsageError(`--${name} must be >= ${opts.min}, got ${v}`);
-  if (opts.max !== undefined && v > opts.max) throw new UsageError(`--${name} must be <= ${opts.max}, got ${v}`);
-  return v;
+  try {
+    return (opts.integer ? parsers.int : parsers.number)(opts)(s);
+  } catch (e) {
+    const problem = (e as Error).message;
+    throw new UsageError(`--${name} ${problem}, got ${/^must be [<>]=/.test(problem) ? Number(s) : JSON.stringify(s)}`);
+  }
 }
 
 /** Runs `fn` over `items` with at most `limit` in flight, so a large job holds bounded memory. */

@@ -1,25 +1,26 @@
-/** Building the engine from the CLI's common flags, and the face-picking rules the commands share. */
+/**
+ * The CLI's common engine flags -> an EngineConfig (pure flag mapping), and the small wrappers the commands
+ * share around the engine's own policies (startRunner, decisionThreshold, precheckGalleryHead, largestFace).
+ */
 import os from 'node:os';
-import { EnginePool, FaceEngine, type EngineConfig, type DetectedFace, type RunOptions, type RgbImage, type EmbedderInfo, decisionThreshold, largestFace as largestOf } from '@faceflow/engine';
+import { decisionThreshold, largestFace as largestOf } from '@faceflow/engine';
 import { precheckGalleryHead as precheckGalleryHeadOf } from '@faceflow/engine/match';
-import { type EngineModels } from '@faceflow/engine/recognize';
+import { startRunner } from '@faceflow/engine/recognize';
 import { BACKENDS, parseProviderName, parseRuntimeName } from '@faceflow/engine/runtime';
+import { type DetectedFace, type EmbedderInfo, type EngineConfig, type RunOptions } from '@faceflow/engine';
+import { type Runner } from '@faceflow/engine/recognize';
 import { FaceflowError } from '@faceflow/shared';
 import { type CommandContext, type Flags, num, str, UsageError } from './cli.js';
 
+export { centreFace } from '@faceflow/engine/eval';
+export { galleryModelMismatch } from '@faceflow/engine/match';
+export { type Runner } from '@faceflow/engine/recognize';
+
+const STRING_FLAGS = ['backend', 'runtime', 'provider', 'detector', 'workers', 'min-face', 'min-score', 'embedder', 'registry', 'head'];
 export const ENGINE_FLAGS: Flags = {
-  backend: { type: 'string' },
-  runtime: { type: 'string' },
-  provider: { type: 'string' },
-  detector: { type: 'string' },
-  workers: { type: 'string' },
-  'min-face': { type: 'string' },
-  'min-score': { type: 'string' },
+  ...Object.fromEntries(STRING_FLAGS.map((f) => [f, { type: 'string' as const }])),
   'whole-image': { type: 'boolean', default: false },
   'no-flip': { type: 'boolean', default: false },
-  embedder: { type: 'string' },
-  registry: { type: 'string' },
-  head: { type: 'string' },
 };
 
 export const ENGINE_HELP = [
@@ -43,78 +44,42 @@ export const ENGINE_HELP = [
   '                     with that head, and one enrolled without a head only without',
 ];
 
-export interface Runner {
-  run(images: RgbImage[], options?: RunOptions): Promise<DetectedFace[][]>;
-  close(): Promise<void>;
-  embedder: EmbedderInfo;
-  /** the detector, landmarks and embedder and the runtime of each */
-  models: EngineModels;
-  workers: number;
-}
-
+/** The engine flags as an EngineConfig; a bad name or number is a usage error (exit 2) before any model loads (issue 12). */
 export function engineConfig(ctx: CommandContext): EngineConfig {
-  const cfg: EngineConfig = {};
   const backend = str(ctx, 'backend');
-  // a misspelt backend is a usage error (exit 2), found before any model loads (issue 12)
-  if (backend !== undefined && backend !== 'auto' && !(BACKENDS as readonly string[]).includes(backend)) {
-    throw new UsageError(`--backend must be one of auto, ${BACKENDS.join(', ')}; got "${backend}"`);
-  }
-  if (backend !== undefined) cfg.backend = backend;
-  // a bad runtime or provider name (flag or env) is a usage error: exit 2 before any model loads
-  const runtime = str(ctx, 'runtime');
-  const provider = str(ctx, 'provider');
+  if (backend !== undefined && backend !== 'auto' && !(BACKENDS as readonly string[]).includes(backend)) throw new UsageError(`--backend must be one of auto, ${BACKENDS.join(', ')}; got "${backend}"`);
+  const [runtime, provider] = [str(ctx, 'runtime'), str(ctx, 'provider')];
   try {
     parseRuntimeName(runtime);
     parseProviderName(provider);
   } catch (e) {
     throw new UsageError((e as Error).message);
   }
-  if (runtime !== undefined) cfg.runtime = runtime;
-  if (provider !== undefined) cfg.onnxProvider = provider;
-  const minFace = num(ctx, 'min-face', { min: 8, max: 10000 });
-  const minScore = num(ctx, 'min-score', { min: 0.01, max: 0.99 });
-  if (minFace !== undefined || minScore !== undefined) {
-    cfg.detector = { ...(minFace !== undefined ? { minFaceSize: minFace } : {}), ...(minScore !== undefined ? { scoreThreshold: minScore } : {}) };
-  }
+  const [minFaceSize, scoreThreshold] = [num(ctx, 'min-face', { min: 8, max: 10000 }), num(ctx, 'min-score', { min: 0.01, max: 0.99 })];
+  const [embedder, detector, registryFile, head] = ['embedder', 'detector', 'registry', 'head'].map((f) => str(ctx, f));
+  const cfg: EngineConfig = { ...defined({ backend, runtime, onnxProvider: provider, registryFile, head }) };
+  if (minFaceSize !== undefined || scoreThreshold !== undefined) cfg.detector = defined({ minFaceSize, scoreThreshold });
   if (ctx.values['no-flip']) cfg.flip = false;
-  const embedder = str(ctx, 'embedder');
-  const detector = str(ctx, 'detector');
-  if (embedder !== undefined || detector !== undefined) {
-    cfg.models = { ...(embedder !== undefined ? { embedder } : {}), ...(detector !== undefined ? { detector } : {}) };
-  }
-  const registry = str(ctx, 'registry');
-  if (registry !== undefined) cfg.registryFile = registry;
-  const head = str(ctx, 'head');
-  if (head !== undefined) cfg.head = head;
+  if (embedder !== undefined || detector !== undefined) cfg.models = defined({ embedder, detector });
   return cfg;
 }
 
-/** One engine in this thread for a few images, a worker pool for many. */
+/** `o` without its undefined entries (the config's optional fields are absent, not undefined). */
+function defined<T extends object>(o: T): { [K in keyof T]?: Exclude<T[K], undefined> } {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as { [K in keyof T]?: Exclude<T[K], undefined> };
+}
+
+/** One engine in this thread for a few images, a worker pool for many (the engine's startRunner). */
 export async function makeRunner(ctx: CommandContext, many: boolean): Promise<Runner> {
   const cfg = engineConfig(ctx);
-  const workers = num(ctx, 'workers', { min: 1, max: 256, integer: true }) ?? (many ? os.availableParallelism() : 1);
-  if (workers > 1) {
-    const pool = await EnginePool.start(cfg, workers);
-    return { run: (images, options) => pool.run(images, options), close: () => pool.close(), embedder: pool.embedderInfo, models: pool.models, workers };
-  }
-  const engine = await FaceEngine.load(cfg);
-  return {
-    run: (images, options) => engine.run(images, options),
-    close: async () => engine.dispose(),
-    embedder: engine.embedderInfo,
-    models: engine.models,
-    workers: 1,
-  };
+  return startRunner(cfg, num(ctx, 'workers', { min: 1, max: 256, integer: true }) ?? (many ? os.availableParallelism() : 1));
 }
 
 export function runOptions(ctx: CommandContext, extra: RunOptions = {}): RunOptions {
   return { ...extra, wholeImageIsFace: ctx.values['whole-image'] === true };
 }
 
-/**
- * NO_FACE for `source`. The detector needs some context around a face, so a tight crop of one is not found:
- * without --whole-image the message says so (issue 12).
- */
+/** NO_FACE for `source`: a tight crop of one face is not found by the detector, and the message says so (issue 12). */
 export function noFaceError(ctx: CommandContext, source: string): FaceflowError {
   const hint = ctx.values['whole-image'] === true ? '' : ' (if the image is a tight crop of one face, pass --whole-image to skip detection)';
   return new FaceflowError('NO_FACE', `no face found in ${source}${hint}`);
@@ -127,37 +92,24 @@ export function largestFace(ctx: CommandContext, faces: DetectedFace[], source: 
   return face;
 }
 
-/** LFW images are centred on the labelled person: the engine's rule (eval/lfw.ts). */
-export { centreFace } from '@faceflow/engine/eval';
-
 /** Each line of a decision-threshold warning on stderr. */
 export function printThresholdWarning(warning: string | undefined): void {
   for (const line of warning?.split('\n') ?? []) process.stderr.write(`faceflow: warning: ${line}\n`);
 }
 
-/**
- * The decision threshold for a gallery of `model` embeddings: the engine's one policy (decisionThreshold,
- * match/decision.ts) with --threshold as its override; the thresholds `embedder` carries count when it makes
- * `model`'s embeddings. Its warnings go to stderr.
- */
+/** The engine's decisionThreshold for a gallery of `model` embeddings, --threshold its override; `embedder`'s thresholds count when it makes them. */
 export function threshold(ctx: CommandContext, model: string, kind: 'verify' | 'identify' | 'redact', embedder?: EmbedderInfo): number {
   const chosen = decisionThreshold(embedder?.name === model ? embedder : { name: model }, kind, num(ctx, 'threshold', { min: 0, max: 2 }));
   printThresholdWarning(chosen.warning);
   return chosen.value;
 }
 
-/** The engine's galleryModelMismatch, for the commands that name it here. */
-export { galleryModelMismatch } from '@faceflow/engine/match';
-
 /** The engine's precheckGalleryHead with this command's --head and --embedder. */
 export async function precheckGalleryHead(ctx: CommandContext, file: string, galleryModel: string | undefined): Promise<void> {
   await precheckGalleryHeadOf(file, galleryModel, { head: str(ctx, 'head'), embedder: str(ctx, 'embedder') });
 }
 
-export function round(v: number, digits = 4): number {
-  const f = 10 ** digits;
-  return Math.round(v * f) / f;
-}
+export const round = (v: number, digits = 4): number => Math.round(v * 10 ** digits) / 10 ** digits;
 
 export function boxJson(b: { x: number; y: number; width: number; height: number }): { x: number; y: number; width: number; height: number } {
   return { x: round(b.x, 1), y: round(b.y, 1), width: round(b.width, 1), height: round(b.height, 1) };

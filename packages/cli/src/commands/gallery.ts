@@ -8,26 +8,8 @@
  * by FACEFLOW_GALLERY_KEY_FILE; `new-key FILE` writes a new one (mode 0600), `rotate-key` seals the gallery
  * under a new key (re-wrapping its data key) and/or a new data key (re-sealing every record).
  */
-import { open, stat } from 'node:fs/promises';
-import os from 'node:os';
-import {
-  AuditTrail,
-  silentLogger,
-  type AuditAction,
-  type KeyRotationResult,
-  GALLERY_KEY_ENV,
-  GalleryKey,
-  deleteIdentity,
-  exportGalleryFile,
-  FaceflowError,
-  FileGalleryStore,
-  importGalleryFile,
-  listGallery,
-  type GalleryStore,
-  defineConfig,
-  redisConfigFields,
-  redisConnectionOf,
-} from '@faceflow/shared';
+import { auditedGalleryCommand, defineConfig, deleteIdentity, exportGalleryFile, GALLERY_KEY_ENV, GalleryKey, importGalleryFile, listGallery } from '@faceflow/shared';
+import { openGalleryFile, redisConfigFields, redisConnectionOf, rotateGalleryKey, writeNewGalleryKey, type AuditAction, type GalleryStore } from '@faceflow/shared';
 import { DEFAULT_GALLERY_KEY_PREFIX, RedisGalleryStore, redactUrl } from '@faceflow/shared/redis';
 import { runCommand, str, UsageError, type CommandContext, type CommandSpec } from '../cli.js';
 import { galleryKeyOption } from '../gallery-key.js';
@@ -48,23 +30,13 @@ interface Target {
 
 /** Opens the store the flags name; `create`: a missing gallery file is an empty gallery (import writes it). */
 async function openTarget(ctx: CommandContext, create: boolean): Promise<Target> {
-  const file = str(ctx, 'gallery');
-  const url = str(ctx, 'redis');
-  const prefix = str(ctx, 'gallery-prefix');
+  const [file, url, prefix] = [str(ctx, 'gallery'), str(ctx, 'redis'), str(ctx, 'gallery-prefix')];
   if ((file === undefined) === (url === undefined)) throw new UsageError('give the gallery as either --gallery FILE or --redis URL');
   if (file !== undefined) {
     if (prefix !== undefined) throw new UsageError('--gallery-prefix goes with --redis, not --gallery');
-    const st = await stat(file).catch(() => undefined);
-    if (st?.isDirectory()) throw new FaceflowError('INVALID_ARGUMENT', `--gallery ${file} is a directory: give the gallery file (faceflow enroll writes one)`);
-    if (!st && !create) throw new FaceflowError('NOT_FOUND', `gallery file not found: ${file}`);
-    return { store: await FileGalleryStore.open(file, galleryKeyOption()), name: file };
+    return { store: await openGalleryFile(file, { create, ...galleryKeyOption() }), name: file };
   }
-  let protocol: string;
-  try {
-    protocol = new URL(url!).protocol;
-  } catch {
-    protocol = '';
-  }
+  const protocol = URL.canParse(url!) ? new URL(url!).protocol : '';
   if (protocol !== 'redis:' && protocol !== 'rediss:') throw new UsageError(`--redis must be a redis:// or rediss:// URL, got "${url}"`);
   const keyPrefix = prefix ?? DEFAULT_GALLERY_KEY_PREFIX;
   // issue 15: the ACL login and TLS files of FACEFLOW_REDIS_* (a bad one is one INVALID_CONFIG line), for the URL of --redis
@@ -73,32 +45,19 @@ async function openTarget(ctx: CommandContext, create: boolean): Promise<Target>
   return { store, name: `${redactUrl(url!)} (prefix "${keyPrefix}")` };
 }
 
-/**
- * The audit trail of the gallery commands (issue 15, item 4): with FACEFLOW_AUDIT_LOG set, every command
- * appends one AuditEvent (the operator: OS user and host) to that file, succeeded or failed.
- */
-async function audited<T>(ctx: CommandContext, action: AuditAction, run: () => Promise<T>, describe: (r: T) => { version?: number; fromKey?: string; toKey?: string } = () => ({})): Promise<T> {
-  const file = process.env.FACEFLOW_AUDIT_LOG;
-  if (!file) return run();
-  const trail = new AuditTrail({ logger: silentLogger, service: 'faceflow', file });
-  const gallery = str(ctx, 'gallery') ?? `${str(ctx, 'redis') ? redactUrl(str(ctx, 'redis')!) : '?'} ${str(ctx, 'gallery-prefix') ?? DEFAULT_GALLERY_KEY_PREFIX}`;
+/** `run` with its audit record (FACEFLOW_AUDIT_LOG; shared's auditedGalleryCommand): the gallery the flags name. */
+function audited<T>(ctx: CommandContext, action: AuditAction, run: () => Promise<T>, describe?: (r: T) => { version?: number; fromKey?: string; toKey?: string }): Promise<T> {
+  const redis = str(ctx, 'redis');
+  const gallery = str(ctx, 'gallery') ?? `${redis ? redactUrl(redis) : '?'} ${str(ctx, 'gallery-prefix') ?? DEFAULT_GALLERY_KEY_PREFIX}`;
   const identity = action === 'gallery.delete' ? ctx.positionals[0] : undefined;
-  const base = { action, actorKind: 'operator' as const, actor: os.userInfo().username || 'unknown', source: os.hostname() || 'unknown', gallery, ...(identity ? { identity } : {}) };
-  let r: T;
-  try {
-    r = await run();
-  } catch (e) {
-    await trail.record({ ...base, outcome: 'failed', code: e instanceof FaceflowError ? e.code : 'INTERNAL' });
-    throw e;
-  }
-  await trail.record({ ...base, outcome: 'ok', ...describe(r) });
-  return r;
+  return auditedGalleryCommand({ file: process.env.FACEFLOW_AUDIT_LOG, action, gallery, identity }, run, describe);
 }
 
-async function withTarget<T>(ctx: CommandContext, create: boolean, fn: (t: Target) => Promise<T>): Promise<T> {
+/** Opens the store, runs `fn` on it, closes it; `fn`'s result comes back with the store's name. */
+async function withTarget<T>(ctx: CommandContext, create: boolean, fn: (store: GalleryStore, name: string) => Promise<T>): Promise<{ r: T; name: string }> {
   const t = await openTarget(ctx, create);
   try {
-    return await fn(t);
+    return { r: await fn(t.store, t.name), name: t.name };
   } finally {
     await t.store.close().catch(() => undefined);
   }
@@ -118,7 +77,7 @@ const importCmd: CommandSpec = {
   maxPositionals: 1,
   async run(ctx) {
     const file = ctx.positionals[0]!;
-    const { r, name } = await audited(ctx, 'gallery.import', () => withTarget(ctx, true, async (t) => ({ r: await importGalleryFile(t.store, file, galleryKeyOption()), name: t.name })), (x) => ({ version: x.r.version }));
+    const { r, name } = await audited(ctx, 'gallery.import', () => withTarget(ctx, true, (store) => importGalleryFile(store, file, galleryKeyOption())), (x) => ({ version: x.r.version }));
     const shown = r.removed.slice(0, 10).join(', ') + (r.removed.length > 10 ? ', ...' : '');
     const removed = r.removed.length ? `; removed ${r.removed.length} not in the file: ${shown}` : '';
     ctx.out(`imported ${r.identities} identities from ${file} into ${name}: version ${r.version}${r.model ? `, model ${r.model}` : ''}${removed}`, { target: name, ...r });
@@ -140,7 +99,8 @@ const exportCmd: CommandSpec = {
   async run(ctx) {
     const file = ctx.positionals[0]!;
     const model = str(ctx, 'model');
-    const { r, name } = await audited(ctx, 'gallery.export', () => withTarget(ctx, false, async (t) => ({ r: await exportGalleryFile(t.store, file, { ...(model !== undefined ? { model } : {}), ...galleryKeyOption() }), name: t.name })), (x) => ({ version: x.r.version }));
+    const options = { ...(model !== undefined ? { model } : {}), ...galleryKeyOption() };
+    const { r, name } = await audited(ctx, 'gallery.export', () => withTarget(ctx, false, (store) => exportGalleryFile(store, file, options)), (x) => ({ version: x.r.version }));
     ctx.out(`exported ${r.identities} identities from ${name} to ${file}: version ${r.version}${r.model ? `, model ${r.model}` : ' (no model recorded: pass --model)'}`, { target: name, file, ...r });
   },
 };
@@ -153,7 +113,7 @@ const listCmd: CommandSpec = {
   help: [...STORE_HELP],
   maxPositionals: 0,
   async run(ctx) {
-    const { r, name } = await audited(ctx, 'gallery.list', () => withTarget(ctx, false, async (t) => ({ r: await listGallery(t.store), name: t.name })), (x) => ({ version: x.r.version }));
+    const { r, name } = await audited(ctx, 'gallery.list', () => withTarget(ctx, false, listGallery), (x) => ({ version: x.r.version }));
     const head = `${name}: version ${r.version}, ${r.identities.length} identities${r.model ? `, model ${r.model}` : ''}${r.dim ? `, dim ${r.dim}` : ''}`;
     const rows = r.identities.map((i) => `${i.id.padEnd(24)} ${String(i.embeddings).padStart(4)} embeddings  ${i.updatedAt ? new Date(i.updatedAt).toISOString() : '-'}`);
     ctx.out([head, ...rows].join('\n'), r);
@@ -170,7 +130,7 @@ const deleteCmd: CommandSpec = {
   maxPositionals: 1,
   async run(ctx) {
     const id = ctx.positionals[0]!;
-    const { c, name } = await audited(ctx, 'gallery.delete', () => withTarget(ctx, false, async (t) => ({ c: await deleteIdentity(t.store, id), name: t.name })), (x) => ({ version: x.c.version }));
+    const { r: c, name } = await audited(ctx, 'gallery.delete', () => withTarget(ctx, false, (store) => deleteIdentity(store, id)), (x) => ({ version: x.r.version }));
     ctx.out(`deleted ${JSON.stringify(id)} from ${name}: version ${c.version}`, { target: name, ...c });
   },
 };
@@ -185,22 +145,8 @@ const newKeyCmd: CommandSpec = {
   maxPositionals: 1,
   async run(ctx) {
     const file = ctx.positionals[0]!;
-    const { key, text } = GalleryKey.generate();
-    let fh;
-    try {
-      fh = await open(file, 'wx', 0o600);
-    } catch (e) {
-      const code = (e as NodeJS.ErrnoException).code;
-      if (code === 'EEXIST') throw new FaceflowError('INVALID_ARGUMENT', `${file} exists: a key file is never overwritten (the galleries sealed under it would be lost); give another path`, { details: { path: file } });
-      throw new FaceflowError('INVALID_ARGUMENT', `cannot create key file ${file}: ${code ?? (e as Error).message}`, { cause: e, details: { path: file } });
-    }
-    try {
-      await fh.writeFile(text, 'utf8');
-      await fh.sync();
-    } finally {
-      await fh.close();
-    }
-    ctx.out(`wrote gallery key ${key.id} to ${file} (mode 0600): set ${GALLERY_KEY_ENV}=${file}; keep a copy offline, a gallery cannot be read without it`, { file, keyId: key.id });
+    const { keyId } = await writeNewGalleryKey(file);
+    ctx.out(`wrote gallery key ${keyId} to ${file} (mode 0600): set ${GALLERY_KEY_ENV}=${file}; keep a copy offline, a gallery cannot be read without it`, { file, keyId });
   },
 };
 
@@ -220,32 +166,16 @@ const rotateKeyCmd: CommandSpec = {
   async run(ctx) {
     const newFile = str(ctx, 'new-key-file');
     const newDataKey = ctx.values['new-data-key'] === true;
-    const current = galleryKeyOption().key;
-    const key = newFile !== undefined ? GalleryKey.fromFile(newFile) : current;
+    const key = newFile !== undefined ? GalleryKey.fromFile(newFile) : galleryKeyOption().key;
     if (!key) throw new UsageError(`give --new-key-file FILE, or set ${GALLERY_KEY_ENV} to seal the gallery under that key`);
-    const { r, name } = await audited(
-      ctx,
-      'gallery.rotate-key',
-      () =>
-        withTarget(ctx, false, async (t): Promise<{ r: KeyRotationResult; name: string }> => {
-          if (!t.store.rotateKey) throw new FaceflowError('INVALID_ARGUMENT', `${t.name} keeps no templates at rest`);
-          return { r: await t.store.rotateKey({ key, newDataKey }), name: t.name };
-        }),
-      (x) => ({ ...(x.r.fromKey ? { fromKey: x.r.fromKey } : {}), toKey: x.r.toKey }),
-    );
+    const rotate = () => withTarget(ctx, false, (store, name) => rotateGalleryKey(store, name, { key, newDataKey }));
+    const { r, name } = await audited(ctx, 'gallery.rotate-key', rotate, (x) => ({ ...(x.r.fromKey ? { fromKey: x.r.fromKey } : {}), toKey: x.r.toKey }));
     const how = r.fromKey === undefined ? 'sealed the plaintext gallery' : r.resealed > 0 ? `re-sealed ${r.resealed} identities under data key ${r.toDataKey}` : `re-wrapped data key ${r.toDataKey}`;
     ctx.out(`${name}: ${how}, key ${r.fromKey ?? '(none)'} -> ${r.toKey}${newFile !== undefined ? `; set ${GALLERY_KEY_ENV}=${newFile} for every service and command` : ''}`, { target: name, ...r });
   },
 };
 
-const SUBCOMMANDS: Record<string, CommandSpec> = {
-  import: importCmd,
-  export: exportCmd,
-  list: listCmd,
-  delete: deleteCmd,
-  'new-key': newKeyCmd,
-  'rotate-key': rotateKeyCmd,
-};
+const SUBCOMMANDS: Record<string, CommandSpec> = { import: importCmd, export: exportCmd, list: listCmd, delete: deleteCmd, 'new-key': newKeyCmd, 'rotate-key': rotateKeyCmd };
 
 export const GALLERY_SUMMARY = 'a gallery file or the Redis gallery: gallery import FILE | export FILE | list | delete NAME | new-key FILE | rotate-key';
 
@@ -255,9 +185,8 @@ export async function runGallery(argv: string[]): Promise<number> {
   if (!spec) {
     const lines = Object.values(SUBCOMMANDS).map((s) => `  ${s.usage}\n      ${s.summary}`);
     const help = sub === '--help' || sub === '-h';
-    (help ? process.stdout : process.stderr).write(
-      `${help ? '' : sub ? `faceflow gallery: unknown subcommand "${sub}"\n` : 'faceflow gallery: expected a subcommand\n'}${lines.join('\n')}\n`,
-    );
+    const what = help ? '' : sub ? `faceflow gallery: unknown subcommand "${sub}"\n` : 'faceflow gallery: expected a subcommand\n';
+    (help ? process.stdout : process.stderr).write(`${what}${lines.join('\n')}\n`);
     return help ? 0 : 2;
   }
   return runCommand(spec, rest);

@@ -1,6 +1,6 @@
 /** faceflow models list | pull: the model registry from the command line. */
-import { pullModel, resolveModel } from '@faceflow/engine';
-import { loadModelRegistry, defaultCacheDir, type ModelEntry, type PullResult } from '@faceflow/engine/registry';
+import { pullModel } from '@faceflow/engine';
+import { defaultCacheDir, loadModelRegistry, modelStatuses, pullableModels, type PullResult } from '@faceflow/engine/registry';
 import { type CommandSpec, runGroup, str, UsageError } from '../cli.js';
 
 const REGISTRY_FLAGS = { registry: { type: 'string' as const }, cache: { type: 'string' as const } };
@@ -25,35 +25,7 @@ const list: CommandSpec = {
   async run(ctx) {
     const o = opts(ctx);
     const registry = await loadModelRegistry(o.registryFile ? { registryFile: o.registryFile } : {});
-    const rows = await Promise.all(
-      registry.list().map(async (e: ModelEntry) => {
-        let status: string;
-        try {
-          const r = await resolveModel(e, { registry, ...(o.cacheDir ? { cacheDir: o.cacheDir } : {}) });
-          status = r.location === 'npm' ? `npm ${e.npm?.package}@${e.npm?.version}` : 'cached';
-        } catch (err) {
-          status = `not present (${(err as { code?: string }).code ?? 'error'})`;
-        }
-        const origin = e.fromPackage
-          ? `${e.fromPackage.registry} ${e.fromPackage.package}==${e.fromPackage.version}`
-          : e.npm
-            ? `npm ${e.npm.package}@${e.npm.version}`
-            : (e.url ?? e.source);
-        return {
-          name: e.name,
-          kind: e.kind,
-          format: e.format,
-          input: `${e.input.width}x${e.input.height}`,
-          licence: e.licence,
-          ...(e.licenceNote ? { licenceNote: e.licenceNote } : {}),
-          source: e.source,
-          origin,
-          ...(e.fromPackage ? { fromPackage: e.fromPackage } : {}),
-          status,
-          measured: e.measured ?? [],
-        };
-      }),
-    );
+    const rows = await modelStatuses(registry, o.cacheDir ? { cacheDir: o.cacheDir } : {});
     ctx.out(
       [
         `cache: ${o.cacheDir ?? defaultCacheDir()}`,
@@ -83,8 +55,7 @@ const pull: CommandSpec = {
     if (all === (ctx.positionals.length === 1)) throw new UsageError('give one model name or --all');
     const o = opts(ctx);
     const registry = await loadModelRegistry(o.registryFile ? { registryFile: o.registryFile } : {});
-    // --all: the models that need a pull (npm-shipped ones resolve from node_modules)
-    const names = all ? registry.list().filter((e) => !e.npm).map((e) => e.name) : [ctx.positionals[0]!];
+    const names = all ? pullableModels(registry) : [ctx.positionals[0]!];
     const mirror = str(ctx, 'mirror');
     const bar = ctx.progress('pull', names.length);
     const results: PullResult[] = [];

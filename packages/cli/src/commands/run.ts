@@ -2,181 +2,49 @@
  * `faceflow run`: the whole pipeline in one process. The same four stages as the services (ingest ->
  * embedder -> matcher -> alerts), wired with the InProcessBus instead of Kafka and a MemoryGalleryStore
  * loaded from the gallery file instead of Redis, so the one-process mode cannot drift from the distributed
- * one. Identity events are printed as they come: readable lines, or JSON lines with --json.
- *
- * The stages are the services' own, made by their `createStage` from their own config fields: run's flags
- * for the services' settings are generated from those fields (names, parsers, defaults, help), so there is
- * one definition of each (issue 13 step 4). The composition of the four lives here, the one place that
- * depends on all four services (a service never imports another); the running of it, with explicit states
- * and a two-phase shutdown (stop intake, drain within --grace, end the open tracks, close every resource even
- * if another's close throws; a second signal forces), is `@faceflow/shared/pipeline`.
+ * one. Identity events are printed as they come: readable lines, or JSON lines with --json. The stages are the
+ * services' own (`createStage`, from their config fields, which also make run's flags: issue 13 step 4); their
+ * composition lives here, the one place that depends on all four services. The source is ingest's
+ * (prepareSource), the gallery and the threshold policy the engine's, the running and the two-phase shutdown
+ * `@faceflow/shared/pipeline`'s.
  */
-import { readFile } from 'node:fs/promises';
-import { stat } from 'node:fs/promises';
 import { decisionThreshold, decodeImage, EnginePool } from '@faceflow/engine';
-import { assertGalleryModel, FALLBACK_THRESHOLD, galleryReadError } from '@faceflow/engine/match';
+import { assertGalleryModel, FALLBACK_THRESHOLD, precheckGalleryHead, readGallerySnapshot } from '@faceflow/engine/match';
 import { alertsConfig, createStage as createAlertsStage } from '@faceflow/alerts';
 import { createStage as createEmbedderStage, embedderConfig } from '@faceflow/embedder';
-import { createStage as createIngestStage, ffmpegSource, folderSource, imageContentType, imageFileSource, ingestConfig, isStreamUrl, probeVideo, type FrameSource, type IngestStage } from '@faceflow/ingest';
+import { createStage as createIngestStage, ingestConfig, prepareSource, type FrameSource, type IngestStage } from '@faceflow/ingest';
 import { createStage as createMatcherStage, GalleryCache, matcherConfig } from '@faceflow/matcher';
-import {
-  closeAll,
-  DirCropStore,
-  FaceflowError,
-  IdentityEventSchema,
-  InProcessBus,
-  kafkaConfigFields,
-  redisConfigFields,
-  MemoryGalleryStore,
-  parseGalleryFile,
-  topicNames,
-  type Closer,
-  type ConfigField,
-  type GallerySnapshot,
-  type IdentityEvent,
-  type Stage,
-} from '@faceflow/shared';
+import { closeAll, DirCropStore, FaceflowError, IdentityEventSchema, InProcessBus, MemoryGalleryStore, topicNames, type Closer, type ConfigField, type IdentityEvent, type Stage } from '@faceflow/shared';
 import { createLogger, createMetrics, startOpsServer, type OpsServer } from '@faceflow/shared/ops';
 import { Pipeline } from '@faceflow/shared/pipeline';
 import { type CommandSpec, num, str, UsageError } from '../cli.js';
 import { configFlags, flagEnv, flagHelp, flagOptions, loadWithFlags } from '../config-flags.js';
 import { galleryKeyOption } from '../gallery-key.js';
-import { ENGINE_FLAGS, ENGINE_HELP, engineConfig, precheckGalleryHead, printThresholdWarning } from '../engine-setup.js';
+import { ENGINE_FLAGS, ENGINE_HELP, engineConfig, printThresholdWarning } from '../engine-setup.js';
 
-const ingestFields = ingestConfig.fields;
-const embedderFields = embedderConfig.fields;
-const matcherFields = matcherConfig.fields;
-const alertsFields = alertsConfig.fields;
+const [I, E, M, A] = [ingestConfig.fields, embedderConfig.fields, matcherConfig.fields, alertsConfig.fields];
 
 /**
  * The services' settings that `faceflow run` takes as flags: the services' own config fields (one definition
  * each: flag name, parser, range, default and doc come from there; issue 13 step 4). FACEFLOW_TRACK_TIMEOUT
- * is one field read by the matcher and alerts, so one flag.
+ * is one field read by the matcher and alerts, so one flag. Every other field keeps its default here
+ * (packages/cli/test/run-flags.test.ts lists each, and why it is not a flag).
  */
 export const RUN_CONFIG_FLAGS = configFlags([
-  ingestFields.fps,
-  matcherFields.margin,
-  matcherFields.qualityFloor,
-  alertsFields.minFaces,
-  matcherFields.trackTimeoutMs,
-  alertsFields.cooldownMs,
-  alertsFields.watch,
-  alertsFields.unknown,
-  alertsFields.minConfidence,
-  embedderFields.maxBatch,
-  embedderFields.maxWaitMs,
-  embedderFields.fullDetectionEveryMs,
-  embedderFields.reembedEveryMs,
+  I.fps, M.margin, M.qualityFloor, A.minFaces, M.trackTimeoutMs, A.cooldownMs, A.watch, A.unknown, A.minConfidence,
+  E.maxBatch, E.maxWaitMs, E.fullDetectionEveryMs, E.reembedEveryMs,
 ] as ConfigField<unknown>[]);
-
-/**
- * Every other field of the four configs, and why it is not a `faceflow run` flag (a field a service gains
- * must be put in RUN_CONFIG_FLAGS or here: test/pipeline/run-flags.test.ts). Fields not flags keep their
- * defaults in `faceflow run` (they still reach createStage through the loaded configs).
- */
-const TRANSPORT_NOT_FLAGS: Readonly<Record<string, string>> = Object.fromEntries(
-  [...Object.keys(kafkaConfigFields), ...Object.keys(redisConfigFields)].map((k) => [k, 'service transport (run has no Kafka or Redis)']),
-);
-
-export const NOT_RUN_FLAGS: Readonly<Record<'ingest' | 'embedder' | 'matcher' | 'alerts', Readonly<Record<string, string>>>> = {
-  ingest: {
-    ...TRANSPORT_NOT_FLAGS,
-    kafkaBrokers: 'service transport', redisUrl: 'service transport', topicPrefix: 'one process, no shared topics', logLevel: 'run logs warnings only',
-    httpPort: 'run: --metrics-port', httpHost: 'run serves on 127.0.0.1', partitions: 'service transport', graceMs: 'run: --grace, which drains a whole pipeline',
-    sources: 'run: --source, one camera', apiKeys: 'the push API is the service\'s', maxBytes: 'the push API is the service\'s', maxPixels: 'the push API is the service\'s',
-    pushTimeoutMs: 'the push API is the service\'s', maxInFlight: 'the push API is the service\'s', sourceRetryMaxMs: 'run fails on a source error, it does not retry',
-    maxWidth: 'run decodes frames at their size', maxQueue: 'default kept (live sources)', maxAgeMs: 'default kept (live sources)',
-  },
-  embedder: {
-    ...TRANSPORT_NOT_FLAGS,
-    kafkaBrokers: 'service transport', redisUrl: 'service transport', topicPrefix: 'one process', logLevel: 'run logs warnings only', httpPort: 'run: --metrics-port',
-    httpHost: 'run serves on 127.0.0.1', partitions: 'service transport', graceMs: 'run: --grace', groupId: 'service transport',
-    workers: 'the engine flags: --workers', backend: 'the engine flags: --backend', minFaceSize: 'the engine flags: --min-face', flip: 'the engine flags: --no-flip',
-    detector: 'the engine flags: --detector', head: 'the engine flags: --head', cropDir: 'run: --crops', mask: 'default kept', redactExemptCameras: 'run: --no-redact, for its one camera',
-    galleryKey: 'run: --gallery-key-file (the gallery file)', galleryPrefix: 'run reads a gallery file, not Redis', apiKeys: 'enrolment by photo is the service\'s HTTP API',
-  },
-  matcher: {
-    ...TRANSPORT_NOT_FLAGS,
-    kafkaBrokers: 'service transport', redisUrl: 'service transport', topicPrefix: 'one process', logLevel: 'run logs warnings only', httpPort: 'run: --metrics-port',
-    httpHost: 'run serves on 127.0.0.1', partitions: 'service transport', graceMs: 'run: --grace', groupId: 'service transport',
-    galleryKey: 'run: --gallery-key-file (the gallery file)', model: 'run: the engine flags (--embedder, --head)',
-    head: 'the engine flags: --head', threshold: 'run: --threshold (the decision policy)', galleryPrefix: 'run reads a gallery file, not Redis',
-    galleryRefreshMs: 'run reads a gallery file, not Redis', searchMethod: 'default kept', searchApprox: 'default kept', searchApproxRows: 'default kept',
-    apiKeys: 'the gallery API is the service\'s',
-  },
-  alerts: {
-    ...TRANSPORT_NOT_FLAGS,
-    kafkaBrokers: 'service transport', redisUrl: 'service transport', topicPrefix: 'one process', logLevel: 'run logs warnings only', httpPort: 'run: --metrics-port',
-    httpHost: 'run serves on 127.0.0.1', partitions: 'service transport', graceMs: 'run: --grace', groupId: 'service transport',
-    cameras: 'run has one camera: --camera', idleMs: 'run: from the source (a file ends its tracks itself)', cropDir: 'run: --crops',
-    cropRetention: 'run: --keep-all-crops', redactExemptCameras: 'run: --no-redact, for its one camera',
-    galleryPrefix: 'run reads a gallery file, not Redis',
-  },
-};
 
 /** The four services' configurations as `faceflow run` runs them: the fields' defaults, and the flags given. */
 export function runConfigs(values: Readonly<Record<string, unknown>>) {
   const env = flagEnv(RUN_CONFIG_FLAGS, values);
-  return loadWithFlags(RUN_CONFIG_FLAGS, () => ({
-    ingest: ingestConfig.load(env),
-    embedder: embedderConfig.load(env),
-    matcher: matcherConfig.load(env),
-    alerts: alertsConfig.load(env),
-  }));
-}
-
-/** Reads a gallery file (the one format: `faceflow enroll` and FileGalleryStore both write it). */
-export async function loadGallerySnapshot(file: string): Promise<{ snapshot: GallerySnapshot; model?: string }> {
-  let text: string;
-  try {
-    text = await readFile(file, 'utf8');
-  } catch (e) {
-    throw galleryReadError(file, e);
-  }
-  const { model, dim: _dim, ...snapshot } = parseGalleryFile(text, file, galleryKeyOption().key);
-  return { snapshot, ...(model !== undefined ? { model } : {}) };
-}
-
-async function isFolder(source: string): Promise<boolean> {
-  if (isStreamUrl(source)) return false;
-  return stat(source).then(
-    (s) => s.isDirectory(),
-    () => false,
-  );
+  return loadWithFlags(RUN_CONFIG_FLAGS, () => ({ ingest: ingestConfig.load(env), embedder: embedderConfig.load(env), matcher: matcherConfig.load(env), alerts: alertsConfig.load(env) }));
 }
 
 function clock(ms: number): string {
   const s = Math.max(0, ms) / 1000;
   const m = Math.floor(s / 60);
   return `${String(m).padStart(2, '0')}:${(s - m * 60).toFixed(1).padStart(4, '0')}`;
-}
-
-/**
- * Checks a source before the engine starts (not found, a folder with no images, a broken image, not a
- * video, no ffmpeg) and returns how to open it. ffmpeg itself is started only once the pipeline reads its
- * output: Node drops what a child process wrote to a pipe nobody was reading when the child exits, so a
- * short video decoded while the models load would give no frame at all.
- */
-async function prepareSource(source: string, cameraId: string, fps: number | undefined, onError: (m: string) => void): Promise<() => Promise<FrameSource>> {
-  if (isStreamUrl(source)) return () => ffmpegSource({ source, cameraId, fps: fps ?? 5, onError });
-  let s;
-  try {
-    s = await stat(source);
-  } catch (e) {
-    throw new FaceflowError('NOT_FOUND', `source not found: ${source}`, { cause: e });
-  }
-  if (s.isDirectory()) {
-    const folder = await folderSource({ dir: source, cameraId, fps: fps ?? 5 });
-    return async () => folder;
-  }
-  if (imageContentType(source) !== undefined) {
-    // one image: a broken one is the command's error (as in detect), not a frame dead-lettered in passing
-    await decodeImage(source);
-    const image = await imageFileSource({ file: source, cameraId });
-    return async () => image;
-  }
-  await probeVideo(source);
-  return () => ffmpegSource({ source, cameraId, fps: fps ?? 5, onError });
 }
 
 export const runPipeline: CommandSpec = {
@@ -186,15 +54,9 @@ export const runPipeline: CommandSpec = {
   flags: {
     ...ENGINE_FLAGS,
     ...flagOptions(RUN_CONFIG_FLAGS),
-    source: { type: 'string' },
-    gallery: { type: 'string' },
-    'metrics-port': { type: 'string' },
-    camera: { type: 'string' },
-    threshold: { type: 'string' },
-    crops: { type: 'string' },
+    ...Object.fromEntries(['source', 'gallery', 'metrics-port', 'camera', 'threshold', 'crops', 'grace'].map((f) => [f, { type: 'string' as const }])),
     'keep-all-crops': { type: 'boolean', default: false },
     'no-redact': { type: 'boolean', default: false },
-    grace: { type: 'string' },
   },
   help: [
     '  --source S         a video file, an rtsp:// or http(s):// stream (through ffmpeg), a folder of images or one image',
@@ -221,14 +83,15 @@ export const runPipeline: CommandSpec = {
   ],
   maxPositionals: 0,
   async run(ctx) {
-    // 1. every flag, the gallery and the source are checked before the engine pool starts (seconds of model
+    // every flag, the gallery and the source are checked before the engine pool starts (seconds of model
     // loading), and every resource opened from then on is closed on every path, so an error exits at once
     // (issue 12: a bad source used to leave the pool's workers holding the process open forever)
     const sourceArg = str(ctx, 'source', true);
     const galleryFile = str(ctx, 'gallery', true);
     const cameraId = str(ctx, 'camera') ?? 'cam1';
     if (!/^[\w.:@/-]+$/.test(cameraId)) throw new UsageError('--camera may hold letters, digits and _ . : @ / -');
-    if (ctx.values['keep-all-crops'] === true && str(ctx, 'crops') === undefined) throw new UsageError('--keep-all-crops needs --crops DIR');
+    const cropDir = str(ctx, 'crops');
+    if (ctx.values['keep-all-crops'] === true && cropDir === undefined) throw new UsageError('--keep-all-crops needs --crops DIR');
     const config = runConfigs(ctx.values);
     const given = (flag: string): boolean => ctx.values[flag] !== undefined;
     const metricsPort = num(ctx, 'metrics-port', { min: 0, max: 65535, integer: true });
@@ -236,46 +99,37 @@ export const runPipeline: CommandSpec = {
     const explicit = num(ctx, 'threshold', { min: 0, max: 2 });
     const workers = num(ctx, 'workers', { min: 1, max: 256, integer: true });
     const cfg = engineConfig(ctx);
-    const cropDir = str(ctx, 'crops');
-    const { snapshot, model: galleryModel } = await loadGallerySnapshot(galleryFile);
+    const { snapshot, model: galleryModel } = await readGallerySnapshot(galleryFile, galleryKeyOption().key);
     // a gallery that --head (or its absence) cannot match fails here, before any model loads
-    await precheckGalleryHead(ctx, galleryFile, galleryModel);
+    await precheckGalleryHead(galleryFile, galleryModel, { head: str(ctx, 'head'), embedder: str(ctx, 'embedder') });
 
-    const live = isStreamUrl(sourceArg);
-    const sourceErrors: string[] = [];
-    let source: FrameSource | undefined;
-    let pool: EnginePool | undefined;
-    let store: MemoryGalleryStore | undefined;
-    let gallery: GalleryCache | undefined;
-    let ingest: IngestStage | undefined;
-    let ops: OpsServer | undefined;
+    // what is open, closed on every path
+    const open: { source?: FrameSource; pool?: EnginePool; store?: MemoryGalleryStore; gallery?: GalleryCache; ingest?: IngestStage; ops?: OpsServer } = {};
     let pipeline: Pipeline<Awaited<ReturnType<IngestStage['pump']>>> | undefined;
     let failed = false;
     try {
-      // the source is checked before the pool starts, and opened once the pipeline can take its frames (a
-      // live stream's would go stale meanwhile; see prepareSource for a file's)
-      const openSource = await prepareSource(sourceArg, cameraId, config.ingest.fps, (m) => sourceErrors.push(m));
-      const folder = await isFolder(sourceArg);
-      const oneImage = !live && !folder && imageContentType(sourceArg) !== undefined;
-      const unrelatedImages = oneImage || folder;
+      // the source is checked before the pool starts, and opened once the pipeline can take its frames
+      const prepared = await prepareSource({ source: sourceArg, cameraId, fps: config.ingest.fps, checkImage: decodeImage });
+      const { live } = prepared;
+      const oneImage = prepared.kind === 'image';
+      const unrelatedImages = oneImage || prepared.kind === 'folder';
 
       const logger = createLogger({ level: 'warn', sink: (line) => process.stderr.write(`${line}\n`) });
       const metrics = createMetrics({ collectDefault: true });
       const topics = topicNames('');
-      pool = await EnginePool.start(cfg, workers);
+      const pool = (open.pool = await EnginePool.start(cfg, workers));
       const model = pool.embedderInfo.name;
       assertGalleryModel(galleryFile, galleryModel, model, str(ctx, 'head'));
       // tracks are named as identify names faces (1:N): at the distance at FAR 1e-3, the head's own with --head
       const chosen = decisionThreshold(pool.embedderInfo, 'identify', explicit, { fallback: FALLBACK_THRESHOLD });
       printThresholdWarning(chosen.warning);
       const threshold = chosen.value;
-      const thresholdSource = chosen.source === 'override' ? 'flag' : chosen.source;
 
       const bus = new InProcessBus({ maxLag: 32, publishTimeoutMs: 600_000, logger, metrics });
-      store = new MemoryGalleryStore({ initial: snapshot, logger });
-      gallery = new GalleryCache({ store, model, logger, metrics });
+      const store = (open.store = new MemoryGalleryStore({ initial: snapshot, logger }));
+      const gallery = (open.gallery = new GalleryCache({ store, model, logger, metrics }));
       await gallery.start();
-      const crops = cropDir ? new DirCropStore(cropDir) : undefined;
+      const crops = cropDir ? { crops: new DirCropStore(cropDir) } : {};
       // the services' FACEFLOW_REDACT_EXEMPT_CAMERAS, for the one camera of this run
       const redactExemptCameras = ctx.values['no-redact'] === true ? [cameraId] : [];
       // the services' stages from the services' configs; what differs is said here, and why
@@ -287,10 +141,9 @@ export const runPipeline: CommandSpec = {
           ...(unrelatedImages && !given('reembed-every') ? { reembedEveryMs: 0 } : {}),
           redactExemptCameras,
         },
-        { runner: pool, workers: pool.size, topics, metrics, logger, ...(crops ? { crops } : {}) },
+        { runner: pool, workers: pool.size, topics, metrics, logger, ...crops },
       );
       const matcher = createMatcherStage(config.matcher, { gallery, decision: { model, threshold }, topics, metrics });
-      const trackTimeoutMs = config.alerts.trackTimeoutMs;
       const alerts = createAlertsStage(
         {
           ...config.alerts,
@@ -298,25 +151,21 @@ export const runPipeline: CommandSpec = {
           ...(oneImage && !given('min-faces') ? { minFaces: 1 } : {}),
           // a file is read as fast as the engine goes, so the wall clock says nothing: the video's clock decides
           // (and the end of the file ends every track); a live source's silent camera ends its tracks
-          idleMs: live ? Math.max(config.alerts.idleMs, trackTimeoutMs * 5) : Number.MAX_SAFE_INTEGER,
+          idleMs: live ? Math.max(config.alerts.idleMs, config.alerts.trackTimeoutMs * 5) : Number.MAX_SAFE_INTEGER,
           redactExemptCameras,
           cropRetention: ctx.values['keep-all-crops'] === true ? 'all' : 'events',
         },
-        { topics, metrics, logger, ...(crops ? { crops } : {}), ...(oneImage ? { minStable: 1 } : {}) },
+        { topics, metrics, logger, ...crops, ...(oneImage ? { minStable: 1 } : {}) },
       );
-      const stage = createIngestStage(config.ingest, { publish: (t, m) => bus.publish(t, m), topics, metrics, logger });
-      ingest = stage;
+      const stage = (open.ingest = createIngestStage(config.ingest, { publish: (t, m) => bus.publish(t, m), topics, metrics, logger }));
 
-      source = await openSource();
-      const src = source!;
-      const startTs = src.startTs;
+      const src = (open.source = await prepared.open());
       const counts = { enter: 0, update: 0, exit: 0 };
       const print = (e: IdentityEvent): void => {
         counts[e.type]++;
-        if (ctx.json) process.stdout.write(`${JSON.stringify({ ...e, startOffsetMs: e.startTs - startTs, endOffsetMs: e.endTs - startTs })}\n`);
-        else process.stdout.write(`${eventLine(e, startTs)}\n`);
+        if (ctx.json) process.stdout.write(`${JSON.stringify({ ...e, startOffsetMs: e.startTs - src.startTs, endOffsetMs: e.endTs - src.startTs })}\n`);
+        else process.stdout.write(`${eventLine(e, src.startTs)}\n`);
       };
-
       // progress (stderr; on a terminal or with --progress): frames through the engine, of those the source
       // says it will give (issue 12)
       const bar = src.frames !== undefined ? ctx.progress('run: frames', src.frames) : undefined;
@@ -326,66 +175,47 @@ export const runPipeline: CommandSpec = {
       // two phases, at the end of the source or on SIGINT/SIGTERM: stop intake, drain (within --grace after a
       // signal), end the open tracks, close; a second signal forces (the pipeline's states)
       pipeline = await Pipeline.start({
-        bus,
+        bus, graceMs, signals: true, logger, metrics,
         stages: [{ ...embedder, stage: counted }, matcher, alerts],
         sinks: [{ topic: topics.identityEvents, groupId: 'printer', handler: async (batch) => { for (const m of batch.messages) print(IdentityEventSchema.decode(m.value)); } }],
         intake: { run: () => stage.pump(src), stop: () => stage.stop() },
-        graceMs,
-        signals: true,
-        onState: (state) => {
-          if (state === 'stopping') process.stderr.write('faceflow run: stopping intake, draining (Ctrl-C again to force)\n');
-        },
-        logger,
-        metrics,
+        onState: (state) => void (state === 'stopping' && process.stderr.write('faceflow run: stopping intake, draining (Ctrl-C again to force)\n')),
       });
       const running = pipeline;
       if (metricsPort !== undefined) {
-        ops = await startOpsServer({ port: metricsPort, host: '127.0.0.1', metrics, ready: () => running.state === 'running', logger });
+        const ops = (open.ops = await startOpsServer({ port: metricsPort, host: '127.0.0.1', metrics, ready: () => running.state === 'running', logger }));
         process.stderr.write(`faceflow run: metrics on ${ops.url}/metrics\n`);
       }
 
       const { intake: pumped, drained, stopped } = await pipeline.run();
       bar?.done();
       if (!drained) process.stderr.write('faceflow run: grace period over; frames still in the pipeline were not processed\n');
-      const summary = {
-        frames: pumped?.sent ?? 0,
-        dropped: pumped?.dropped ?? {},
-        events: counts,
-        model,
-        threshold,
-        thresholdSource,
-        qualityFloor: config.matcher.qualityFloor,
-        galleryIdentities: gallery.size,
-      };
+      const thresholdSource = chosen.source === 'override' ? 'flag' : chosen.source;
+      const summary = { frames: pumped?.sent ?? 0, dropped: pumped?.dropped ?? {}, events: counts, model, threshold, thresholdSource, qualityFloor: config.matcher.qualityFloor, galleryIdentities: gallery.size };
       // a source that failed part-way is the one line of an error, which says how far it got
-      const errors = sourceErrors.filter(Boolean);
+      const { errors, warning } = prepared.report(pumped?.read ?? 0, !pumped || stopped);
       if (errors.length) throw new FaceflowError('INVALID_ARGUMENT', `source ${sourceArg}: ${errors.join('; ')} (${summary.frames} frame(s) processed, ${counts.enter} enter event(s))`);
-      // ffmpeg decodes what it can of a damaged file and exits 0: far fewer frames than the file's header
-      // promised says so (the events cover only the part that was read)
-      const read = pumped?.read ?? 0;
-      if (pumped && !stopped && !src.live && src.frames !== undefined && read < src.frames / 2) {
-        process.stderr.write(`faceflow run: warning: ${sourceArg} gave ${read} of the ${src.frames} frames its header announces: is it truncated or damaged?\n`);
-      }
+      if (warning) process.stderr.write(`faceflow run: warning: ${warning}\n`);
       process.stderr.write(`faceflow run: ${JSON.stringify(summary)}\n`);
     } catch (e) {
       failed = true;
       throw e;
     } finally {
       // every closer runs even if another throws; on an error the command's own error is the one reported
-      const p = pool;
-      const s = source;
+      const { ingest: i, source: s, gallery: g, store: st, pool: p, ops: o } = open;
       const more: Closer[] = [
-        ingest && ['ingest', () => ingest!.stop()],
+        i && ['ingest', () => i.stop()],
         s && ['source', () => s.close()],
-        gallery && ['gallery', () => gallery!.close()],
-        store && ['gallery store', () => store!.close()],
+        g && ['gallery', () => g.close()],
+        st && ['gallery store', () => st.close()],
         p && ['engine pool', () => p.close(2000)],
-        ops && ['metrics server', () => ops!.close()],
+        o && ['metrics server', () => o.close()],
       ];
-      const onError = (name: string, e: unknown): void => void process.stderr.write(`faceflow run: warning: closing ${name}: ${(e as Error)?.message ?? String(e)}\n`);
+      const warn = (m: string): void => void process.stderr.write(`faceflow run: warning: ${m}\n`);
+      const onError = (name: string, e: unknown): void => warn(`closing ${name}: ${(e as Error)?.message ?? String(e)}`);
       await (pipeline ? pipeline.close({ graceMs: failed ? 0 : 2000, more, onError }) : closeAll(more, onError)).catch((e: unknown) => {
         if (!failed) throw e;
-        process.stderr.write(`faceflow run: warning: ${(e as Error)?.message ?? String(e)}\n`);
+        warn((e as Error)?.message ?? String(e));
       });
     }
   },

@@ -17,6 +17,7 @@ import {
   writeFileAtomic,
   type GalleryFile,
   type GalleryKey,
+  type GallerySnapshot,
 } from '@faceflow/shared';
 import type { DecisionRule } from './decide.js';
 import { SearchIndex, type IvfStats, type SearchIndexOptions, type SearchMethod } from '../search/index.js';
@@ -33,6 +34,21 @@ export function galleryReadError(file: string, e: unknown): FaceflowError {
   if (code === 'EISDIR') return new FaceflowError('INVALID_ARGUMENT', `${file} is a directory; expected a gallery file (faceflow enroll --gallery FILE writes one)`, { cause: e });
   if (code === 'ENOENT' || code === 'ENOTDIR') return new FaceflowError('NOT_FOUND', `gallery file not found: ${file}`, { cause: e });
   return new FaceflowError('INVALID_ARGUMENT', `cannot read gallery file ${file}: ${(e as Error)?.message ?? String(e)}`, { cause: e });
+}
+
+/**
+ * A gallery file as a store's snapshot, with the model it records (`faceflow run` loads its in-process store
+ * from it; issue 13: moved from the CLI). The one format: `faceflow enroll` and FileGalleryStore write it.
+ */
+export async function readGallerySnapshot(file: string, key?: GalleryKey): Promise<{ snapshot: GallerySnapshot; model?: string }> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (e) {
+    throw galleryReadError(file, e);
+  }
+  const { model, dim: _dim, ...snapshot } = parseGalleryFile(text, file, key);
+  return { snapshot, ...(model !== undefined ? { model } : {}) };
 }
 
 export interface GalleryOptions {

@@ -4,7 +4,7 @@
  * here imports TF.js, ONNX Runtime, sharp, prom-client or node:http (test/architecture.test.ts), so the
  * matcher service, which runs no model, uses the same decisions as the engine.
  */
-export { Gallery, galleryReadError, type GalleryOptions, type IdentityDistance } from './gallery.js';
+export { Gallery, galleryReadError, readGallerySnapshot, type GalleryOptions, type IdentityDistance } from './gallery.js';
 export {
   decisionOf,
   identify,

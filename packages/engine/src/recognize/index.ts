@@ -7,3 +7,4 @@ export * from './largest-face.js';
 export * from './open-engine.js';
 export * from './faces-json.js';
 export * from './enroll-files.js';
+export * from './runner.js';

@@ -13,13 +13,19 @@
  * - with a key (FACEFLOW_GALLERY_KEY_FILE, issue 15): an encrypted file is opened with it, and an export is
  *   sealed under it (its own gallery id and data key); an import into a store with a key is sealed by the
  *   store, whether the file was sealed or not.
+ * - new-key, rotate-key, the file store's checks and the audit record of each command (issue 15; issue 13:
+ *   moved from the CLI, which parses, calls one of these and prints).
  */
-import { readFile } from 'node:fs/promises';
+import { open, readFile, stat } from 'node:fs/promises';
+import os from 'node:os';
+import { AuditTrail } from '../audit.js';
 import { FaceflowError } from '../errors.js';
+import { silentLogger } from '../observability.js';
+import type { AuditAction } from '../schemas/audit-event.js';
 import type { GalleryChange } from '../schemas/gallery-change.js';
-import { galleryFileOf, galleryFileText, parseGalleryFile, writeFileAtomic } from './file-gallery-store.js';
-import { GalleryCipher, type GalleryKey } from './gallery-crypto.js';
-import type { GallerySnapshot, GalleryStore } from './types.js';
+import { FileGalleryStore, galleryFileOf, galleryFileText, parseGalleryFile, writeFileAtomic } from './file-gallery-store.js';
+import { GalleryCipher, GalleryKey } from './gallery-crypto.js';
+import type { GallerySnapshot, GalleryStore, KeyRotation, KeyRotationResult } from './types.js';
 
 /** The model a stored gallery holds: the one the store records, else the one its identities name. */
 export function galleryModelOf(snap: GallerySnapshot): string | undefined {
@@ -142,4 +148,61 @@ export async function deleteIdentity(store: GalleryStore, id: string): Promise<G
   const change = await store.delete(id);
   if (!change) throw new FaceflowError('NOT_FOUND', `no identity ${JSON.stringify(id)} in the gallery: nothing deleted (gallery list shows the names)`, { details: { identity: id } });
   return change;
+}
+
+/** The gallery file store of `file`; `create`: a missing file is an empty gallery (an import writes it). */
+export async function openGalleryFile(file: string, options: { create: boolean; key?: GalleryKey }): Promise<FileGalleryStore> {
+  const st = await stat(file).catch(() => undefined);
+  if (st?.isDirectory()) throw new FaceflowError('INVALID_ARGUMENT', `--gallery ${file} is a directory: give the gallery file (faceflow enroll writes one)`);
+  if (!st && !options.create) throw new FaceflowError('NOT_FOUND', `gallery file not found: ${file}`);
+  return FileGalleryStore.open(file, options.key ? { key: options.key } : {});
+}
+
+/** Writes a new gallery key file (32 random bytes, base64, mode 0600); an existing file is never overwritten. */
+export async function writeNewGalleryKey(file: string): Promise<{ keyId: string }> {
+  const { key, text } = GalleryKey.generate();
+  let fh;
+  try {
+    fh = await open(file, 'wx', 0o600);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'EEXIST') throw new FaceflowError('INVALID_ARGUMENT', `${file} exists: a key file is never overwritten (the galleries sealed under it would be lost); give another path`, { details: { path: file } });
+    throw new FaceflowError('INVALID_ARGUMENT', `cannot create key file ${file}: ${code ?? (e as Error).message}`, { cause: e, details: { path: file } });
+  }
+  try {
+    await fh.writeFile(text, 'utf8');
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+  return { keyId: key.id };
+}
+
+/** Seals the store's gallery under `o.key` (and a new data key with `o.newDataKey`); `name`: the store, in words. */
+export async function rotateGalleryKey(store: GalleryStore, name: string, o: KeyRotation): Promise<KeyRotationResult> {
+  if (!store.rotateKey) throw new FaceflowError('INVALID_ARGUMENT', `${name} keeps no templates at rest`);
+  return store.rotateKey(o);
+}
+
+/**
+ * Runs one gallery command with its audit record (issue 15, item 4): with `file` (FACEFLOW_AUDIT_LOG) one
+ * AuditEvent is appended to it, the operator being the OS user and host, whether the command succeeded or failed.
+ */
+export async function auditedGalleryCommand<T>(
+  o: { file?: string | undefined; action: AuditAction; gallery: string; identity?: string | undefined },
+  run: () => Promise<T>,
+  describe: (r: T) => { version?: number; fromKey?: string; toKey?: string } = () => ({}),
+): Promise<T> {
+  if (!o.file) return run();
+  const trail = new AuditTrail({ logger: silentLogger, service: 'faceflow', file: o.file });
+  const base = { action: o.action, actorKind: 'operator' as const, actor: os.userInfo().username || 'unknown', source: os.hostname() || 'unknown', gallery: o.gallery, ...(o.identity ? { identity: o.identity } : {}) };
+  let r: T;
+  try {
+    r = await run();
+  } catch (e) {
+    await trail.record({ ...base, outcome: 'failed', code: e instanceof FaceflowError ? e.code : 'INTERNAL' });
+    throw e;
+  }
+  await trail.record({ ...base, outcome: 'ok', ...describe(r) });
+  return r;
 }
