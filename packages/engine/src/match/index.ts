@@ -25,3 +25,4 @@ export { headEmbedderInfo, headEmbedderName, parseHeadEmbedderName, readHeadMeta
 export { DEFAULT_QUALITY_FLOOR } from './quality-floor.js';
 export type { SearchIndexOptions, SearchMethod } from '../search/index.js';
 export { iou, l2, type Box } from '@faceflow/shared';
+export * from './cluster.js';
