@@ -174,6 +174,18 @@ describe('UnknownClusterer', () => {
     expect(d.dimension).toBe(3);
   });
 
+  it('matching_a_live_track_finds_the_cluster_it_resembles_and_adds_nothing', () => {
+    const c = new UnknownClusterer({ threshold: 0.3 });
+    const a = c.add(member('a', near(A, 0), 5, 'door')).clusterId;
+    const before = snapshot(c);
+    expect(c.match(near(A, 1))).toMatchObject({ clusterId: a, members: 1, firstSeen: 5, lastSeen: 5 });
+    expect(c.match(near(B, 0))).toBeNull();
+    expect(() => c.match(unit([1, 0, 0]))).toThrow(/dimension 3/);
+    expect(() => c.match(Float32Array.from([Number.NaN, 0, 0, 0]))).toThrow(/NaN/);
+    expect(snapshot(c)).toBe(before);
+    expect(new UnknownClusterer({ threshold: 0.3 }).match(near(A, 0))).toBeNull();
+  });
+
   it('a_returned_cluster_is_a_copy', () => {
     const c = new UnknownClusterer({ threshold: 0.3 });
     const id = c.add(member('a', near(A, 0), 0)).clusterId;

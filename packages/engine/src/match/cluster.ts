@@ -82,6 +82,14 @@ export interface ClusterAssignment {
   merged: string[];
 }
 
+export interface ClusterMatch {
+  clusterId: string;
+  distance: number;
+  members: number;
+  firstSeen: number;
+  lastSeen: number;
+}
+
 export interface ClusterMerge {
   /** the surviving id */
   into: string;
@@ -192,18 +200,7 @@ export class UnknownClusterer {
     const { id, embedding, at } = input;
     if (typeof id !== 'string' || id.length === 0) throw badInput('cluster member id must be a non-empty string');
     if (this.memberOf.has(id)) throw badInput(`cluster member "${id}" is already a member (of ${this.memberOf.get(id)}); forget it first or give each track its own id`);
-    if (!(embedding instanceof Float32Array)) throw badInput(`cluster member "${id}": embedding must be a Float32Array`);
-    if (this.dim !== undefined && embedding.length !== this.dim) {
-      throw badInput(`cluster member "${id}": embedding has dimension ${embedding.length}, the clusterer's is ${this.dim} (embeddings of another model?)`);
-    }
-    if (embedding.length === 0) throw badInput(`cluster member "${id}": embedding is empty`);
-    let norm = 0;
-    for (let i = 0; i < embedding.length; i++) {
-      const x = embedding[i]!;
-      if (!Number.isFinite(x)) throw badInput(`cluster member "${id}": embedding value ${i} is ${x}; pass a finite embedding`);
-      norm += x * x;
-    }
-    if (!(norm > 1e-12)) throw badInput(`cluster member "${id}": embedding is a zero vector`);
+    this.checkEmbedding(`cluster member "${id}"`, embedding);
     if (typeof at !== 'number' || !Number.isFinite(at)) throw badInput(`cluster member "${id}": at must be a finite time in ms; got ${String(at)}`);
     const camera = input.camera ?? '';
     if (typeof camera !== 'string') throw badInput(`cluster member "${id}": camera must be a string`);
@@ -241,6 +238,40 @@ export class UnknownClusterer {
       lastSeen: lastSeen(survivor),
       merged,
     };
+  }
+
+  /**
+   * The cluster an embedding would join (its nearest centroid under `threshold`), without adding it: what a
+   * live unknown track resembles. null when none is near; a bad embedding is an INVALID_ARGUMENT error.
+   */
+  match(embedding: Float32Array): ClusterMatch | null {
+    this.checkEmbedding('match', embedding);
+    let best: ClusterState | undefined;
+    let bestD = Infinity;
+    for (const c of this.clusters.values()) {
+      const d = distance(embedding, c.centroid);
+      if (d < bestD) {
+        bestD = d;
+        best = c;
+      }
+    }
+    if (!best || !(bestD < this.threshold)) return null;
+    return { clusterId: best.id, distance: bestD, members: best.members.length, firstSeen: firstSeen(best), lastSeen: lastSeen(best) };
+  }
+
+  private checkEmbedding(what: string, embedding: Float32Array): void {
+    if (!(embedding instanceof Float32Array)) throw badInput(`${what}: embedding must be a Float32Array`);
+    if (this.dim !== undefined && embedding.length !== this.dim) {
+      throw badInput(`${what}: embedding has dimension ${embedding.length}, the clusterer's is ${this.dim} (embeddings of another model?)`);
+    }
+    if (embedding.length === 0) throw badInput(`${what}: embedding is empty`);
+    let norm = 0;
+    for (let i = 0; i < embedding.length; i++) {
+      const x = embedding[i]!;
+      if (!Number.isFinite(x)) throw badInput(`${what}: embedding value ${i} is ${x}; pass a finite embedding`);
+      norm += x * x;
+    }
+    if (!(norm > 1e-12)) throw badInput(`${what}: embedding is a zero vector`);
   }
 
   /** the current id of a cluster id, following merges; undefined once the cluster is gone */
