@@ -40,14 +40,16 @@ describe('UnknownClusterer', () => {
   });
 
   it('clusters_whose_centroids_come_within_the_threshold_merge_and_the_oldest_keeps_its_id', () => {
-    const c = new UnknownClusterer({ threshold: 0.5 });
-    // two members 0.6 apart start two clusters; one between them pulls the centroids together
+    // one kept embedding per cluster: the older members' live on only in the centroid
+    const c = new UnknownClusterer({ threshold: 0.5, keepEmbeddings: 1 });
+    // two members 0.58 apart start two clusters; one between them pulls the centroids (and the kept
+    // embeddings) within the threshold of each other
     const left = unit([1, 0.3, 0, 0]);
     const right = unit([1, -0.3, 0, 0]);
     const x = c.add(member('old', left, 100));
     const y = c.add(member('new', right, 200));
     expect(y.created).toBe(true);
-    const z = c.add(member('mid', unit([1, -0.1, 0, 0]), 300));
+    const z = c.add(member('mid', unit([1, 0.05, 0, 0]), 300));
     expect(z.clusterId).toBe(x.clusterId);
     expect(z.merged).toEqual([y.clusterId]);
     expect(c.size).toBe(1);
@@ -57,6 +59,17 @@ describe('UnknownClusterer', () => {
     expect(c.resolve(y.clusterId)).toBe(x.clusterId);
     expect(c.get(y.clusterId)!.id).toBe(x.clusterId);
     expect(c.clusterOf('new')).toBe(x.clusterId);
+  });
+
+  it('a_member_near_a_clusters_centroid_but_not_near_its_members_starts_its_own_cluster', () => {
+    // the centroid of two people drifts between them (towards the average face, near everyone): joining on
+    // the centroid alone let clusters snowball on LFW
+    const c = new UnknownClusterer({ threshold: 0.5 });
+    const p = c.add(member('p1', unit([1, 0.25, 0, 0]), 1)).clusterId;
+    expect(c.add(member('p2', unit([1, -0.25, 0, 0]), 2)).clusterId).toBe(p);
+    const q = c.add(member('q', unit([1, 0, 0.5, 0]), 3));
+    expect(q.created).toBe(true);
+    expect(c.get(p)!.members).toBe(2);
   });
 
   it('the_same_members_in_the_same_order_give_the_same_clusters_and_ids', () => {

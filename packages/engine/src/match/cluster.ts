@@ -3,8 +3,11 @@
  * "the same unknown person again" has a name (a cluster id) before anyone enrols them.
  *
  * The algorithm is leader/threshold, then merge: a new member joins the cluster whose centroid is nearest,
- * if that distance is under `threshold`, else it starts a cluster of its own; after each join, clusters
- * whose centroids have come within `mergeThreshold` of the grown one are merged into it. The default
+ * if that distance is under `threshold` and so is its distance to every kept member embedding of that
+ * cluster (else the next nearest such cluster), else it starts a cluster of its own; after each join,
+ * clusters whose centroids have come within `mergeThreshold` of the grown one, their kept members all
+ * within it of each other, are merged into it. The member gate is what keeps a cluster to one person: on
+ * LFW, joining on the centroid alone let clusters snowball (BENCHMARKS.md, "Unknown-face clustering"). The default
  * threshold is the model's distance at FAR 1e-4 (`clusterThreshold`): stricter than identify's FAR 1e-3,
  * because every cluster is compared with every new stranger, and a merge of two people is not undone.
  *
@@ -208,15 +211,9 @@ export class UnknownClusterer {
     // validated: from here on nothing throws
     this.dim = embedding.length;
     const emb = Float32Array.from(embedding);
-    let best: ClusterState | undefined;
-    let bestD = Infinity;
-    for (const c of this.clusters.values()) {
-      const d = distance(emb, c.centroid);
-      if (d < bestD) {
-        bestD = d;
-        best = c;
-      }
-    }
+    const found = this.nearest(emb);
+    const best = found?.cluster;
+    const bestD = found?.distance ?? Infinity;
     const member: Member = { id, at, camera };
     let target: ClusterState;
     let created = false;
@@ -246,17 +243,25 @@ export class UnknownClusterer {
    */
   match(embedding: Float32Array): ClusterMatch | null {
     this.checkEmbedding('match', embedding);
-    let best: ClusterState | undefined;
-    let bestD = Infinity;
+    const found = this.nearest(embedding);
+    if (!found) return null;
+    const c = found.cluster;
+    return { clusterId: c.id, distance: found.distance, members: c.members.length, firstSeen: firstSeen(c), lastSeen: lastSeen(c) };
+  }
+
+  /**
+   * The cluster an embedding joins: the nearest centroid under the threshold whose kept member embeddings
+   * are all under it too (complete linkage over the kept ones). The centroid alone let a cluster snowball: the
+   * normalised mean of several people drifts towards the average face, which is near everyone.
+   */
+  private nearest(e: Float32Array): { cluster: ClusterState; distance: number } | undefined {
+    const near: { cluster: ClusterState; distance: number }[] = [];
     for (const c of this.clusters.values()) {
-      const d = distance(embedding, c.centroid);
-      if (d < bestD) {
-        bestD = d;
-        best = c;
-      }
+      const d = distance(e, c.centroid);
+      if (d < this.threshold) near.push({ cluster: c, distance: d });
     }
-    if (!best || !(bestD < this.threshold)) return null;
-    return { clusterId: best.id, distance: bestD, members: best.members.length, firstSeen: firstSeen(best), lastSeen: lastSeen(best) };
+    near.sort((a, b) => a.distance - b.distance || a.cluster.seq - b.cluster.seq);
+    return near.find((n) => allWithin(e, n.cluster.kept.values(), this.threshold));
   }
 
   private checkEmbedding(what: string, embedding: Float32Array): void {
@@ -414,7 +419,8 @@ export class UnknownClusterer {
       for (const c of this.clusters.values()) {
         if (c === cur) continue;
         const d = distance(cur.centroid, c.centroid);
-        if (d < nearD || (d === nearD && near !== undefined && c.seq < near.seq)) {
+        // merged clusters must also be within the distance member to member (kept ones), as a join is
+        if (d < nearD && d < this.mergeThreshold && [...cur.kept.values()].every((e) => allWithin(e, c.kept.values(), this.mergeThreshold))) {
           nearD = d;
           near = c;
         }
@@ -453,6 +459,11 @@ function older(a: ClusterState, b: ClusterState): boolean {
   const fa = firstSeen(a);
   const fb = firstSeen(b);
   return fa !== fb ? fa < fb : a.seq < b.seq;
+}
+
+function allWithin(e: Float32Array, others: Iterable<Float32Array>, threshold: number): boolean {
+  for (const o of others) if (!(distance(e, o) < threshold)) return false;
+  return true;
 }
 
 function firstSeen(c: ClusterState): number {
