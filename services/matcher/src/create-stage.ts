@@ -15,7 +15,7 @@ export interface MatcherDeps {
   decision: { model: string; threshold: number };
   topics: Pick<Topics, 'faces' | 'matches'>;
   /** recurring-stranger clustering of ended unknown tracks (issue 14); absent: off */
-  unknownClusters?: { threshold: number; retentionMs: number };
+  unknownClusters?: { threshold: number; retentionMs: number; idPrefix?: string };
   metrics?: Metrics;
 }
 

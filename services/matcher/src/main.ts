@@ -40,6 +40,9 @@ async function main(): Promise<void> {
   }
   if (thresholdSource === 'fallback') logger.warn('no calibration for FACEFLOW_MODEL and no FACEFLOW_MATCH_THRESHOLD: using the fallback threshold', { model, threshold });
   const cluster = matcherClusterThreshold(config, clusterConfig.threshold);
+  // cluster ids live as long as this process's clusters: unique per instance and per start, so that two
+  // instances' (or a restarted one's) "u1" are never taken for the same stranger
+  const clusterIdPrefix = `u-${Date.now().toString(36)}${process.pid.toString(36)}-`;
   if (cluster.warning && clusterConfig.retentionMs > 0) logger.warn(cluster.warning, { model, threshold: cluster.threshold });
   const cache = new GalleryCache({ store, model, logger, metrics, search: { method: config.searchMethod, approx: config.searchApprox, approxRows: config.searchApproxRows } });
   let ready = false;
@@ -70,7 +73,7 @@ async function main(): Promise<void> {
   await cache.start(); // the cache sets the gallery gauges on every change (issue 12: they lagged by the refresh period)
   const refresher = setInterval(() => void cache.refresh().catch(() => undefined), config.galleryRefreshMs);
   await bus.createTopics([topics.faces, topics.matches, `${topics.faces}.dlq`, topics.audit].map((topic) => ({ topic, partitions: config.partitions })));
-  const sub = await attachBinding(bus, createStage(config, { gallery: cache, decision: { model, threshold }, topics, metrics, unknownClusters: { threshold: cluster.threshold, retentionMs: clusterConfig.retentionMs } }));
+  const sub = await attachBinding(bus, createStage(config, { gallery: cache, decision: { model, threshold }, topics, metrics, unknownClusters: { threshold: cluster.threshold, retentionMs: clusterConfig.retentionMs, idPrefix: clusterIdPrefix } }));
   const stopLag = pollConsumerLag(bus, metrics, [{ topic: topics.faces, groupId: config.groupId }], 5000, logger);
   await health.start();
   ready = true;

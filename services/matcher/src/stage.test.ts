@@ -168,7 +168,7 @@ describe('MatcherStage failures', () => {
     const decodeAll = (r: { outputs: { messages: OutgoingMessage[] }[] }) => r.outputs[0]!.messages.map((m) => MatchSchema.decode(m.value));
 
     it('an_unknown_person_seen_again_after_their_track_ended_carries_the_cluster_of_their_earlier_track', async () => {
-      const stage = new MatcherStage({ gallery: view(galleryOf()), matchesTopic: 'matches', threshold: 0.6, unknownClusters: { threshold: 0.5, retentionMs: 3_600_000 } });
+      const stage = new MatcherStage({ gallery: view(galleryOf()), matchesTopic: 'matches', threshold: 0.6, unknownClusters: { threshold: 0.5, retentionMs: 3_600_000, idPrefix: 'i1-' } });
       const first = decodeAll(await stage.process([faceMsg(0, 0, near(stranger, 1)), faceMsg(1, 0, near(stranger, 2)), faceMsg(1, 1, near(alice, 1), 500)], ctx));
       // nobody was seen before: no cluster on any Match
       for (const m of first) expect(m.track?.unknownCluster).toBeUndefined();
@@ -176,6 +176,7 @@ describe('MatcherStage failures', () => {
       const later = decodeAll(await stage.process([faceMsg(50, 0, near(stranger, 3)), faceMsg(50, 1, near(alice, 2), 500), faceMsg(50, 2, near(other, 1), 900)], ctx));
       expect(later[0]!.trackId).not.toBe(first[0]!.trackId);
       expect(later[0]!.track).toMatchObject({ identity: null, unknownCluster: { members: 1, firstSeen: T0 + 200, lastSeen: T0 + 200 } });
+      expect(later[0]!.track!.unknownCluster!.id).toMatch(/^i1-/);
       expect(later[1]!.track?.identity).toBe('alice');
       expect(later[1]!.track?.unknownCluster).toBeUndefined();
       expect(later[2]!.track?.unknownCluster).toBeUndefined();

@@ -76,7 +76,7 @@ export interface MatcherStageOptions {
   dedupSize?: number;
   metrics?: Metrics;
   /** cluster ended unknown tracks (issue 14): the join distance and how long (capture time) a member is kept */
-  unknownClusters?: { threshold: number; retentionMs: number };
+  unknownClusters?: { threshold: number; retentionMs: number; idPrefix?: string };
 }
 
 export class LruSet {
@@ -117,7 +117,7 @@ export class MatcherStage implements Stage {
     this.seen = new LruSet(o.dedupSize ?? 100_000);
     this.decideOptions = { threshold: o.threshold, margin: o.margin ?? DEFAULT_MARGIN };
     this.qualityFloor = o.qualityFloor ?? o.tracker?.qualityFloor ?? DEFAULT_MATCH_QUALITY_FLOOR;
-    this.clusters = o.unknownClusters ? new UnknownClusterer({ threshold: o.unknownClusters.threshold, retentionMs: o.unknownClusters.retentionMs }) : undefined;
+    this.clusters = o.unknownClusters ? new UnknownClusterer({ threshold: o.unknownClusters.threshold, retentionMs: o.unknownClusters.retentionMs, ...(o.unknownClusters.idPrefix !== undefined ? { idPrefix: o.unknownClusters.idPrefix } : {}) }) : undefined;
     const mt = o.metrics;
     this.m = mt
       ? {
