@@ -13,7 +13,7 @@ const T0 = Date.UTC(2026, 0, 1);
 const ctx: HandlerContext = { signal: new AbortController().signal, heartbeat: async () => undefined, markProcessed: () => undefined };
 let offset = 0;
 
-function match(trackId: string, t: number, identity: string | null, faces: number, o: { camera?: string; confidence?: number; startTs?: number; crop?: string; best?: string } = {}): ConsumedMessage {
+function match(trackId: string, t: number, identity: string | null, faces: number, o: { camera?: string; confidence?: number; startTs?: number; crop?: string; best?: string; cluster?: string } = {}): ConsumedMessage {
   const m: Match = {
     frameId: `f${t}`,
     cameraId: o.camera ?? 'cam',
@@ -33,6 +33,7 @@ function match(trackId: string, t: number, identity: string | null, faces: numbe
       faces,
       reason: identity ? 'match' : 'above-threshold',
       ...((o.best ?? o.crop) ? { bestCropRef: o.best ?? o.crop } : {}),
+      ...(o.cluster ? { unknownCluster: { id: o.cluster, members: 2, firstSeen: T0 - 60_000, lastSeen: T0 - 30_000 } } : {}),
     },
     ...(o.crop ? { cropRef: o.crop } : {}),
   };
@@ -55,6 +56,19 @@ function stageWith(rules: Partial<AlertRules> = {}, now = () => 0, extra: Partia
 }
 
 describe('AlertsStage', () => {
+  it('an_unknown_persons_events_carry_the_recurring_stranger_cluster_the_matcher_gave_and_a_named_ones_never_do', async () => {
+    const s = stageWith();
+    const enter = await run(s, [match('t1', 0, null, 1, { cluster: 'u7' }), match('t1', 100, null, 2, { cluster: 'u7' }), match('t1', 200, null, 3, { cluster: 'u7' })]);
+    expect(enter).toMatchObject([{ type: 'enter', identity: null, unknownCluster: { id: 'u7', members: 2, firstSeen: T0 - 60_000, lastSeen: T0 - 30_000 } }]);
+    const named = await run(s, [match('t2', 300, 'alice', 3, { cluster: 'u8' })]);
+    expect(named).toHaveLength(1);
+    expect(named[0]!.unknownCluster).toBeUndefined();
+    const plain = await run(s, [match('t3', 400, null, 3)]);
+    expect(plain[0]!.unknownCluster).toBeUndefined();
+    const exits = await run(s, [match('x', 5000, null, 1)]);
+    expect(exits.find((e) => e.trackId === 't1')).toMatchObject({ type: 'exit', unknownCluster: { id: 'u7' } });
+  });
+
   it('announces a confirmed track once, updates on an identity change, exits after the timeout', async () => {
     const s = stageWith();
     expect(await run(s, [match('t1', 0, null, 1), match('t1', 100, null, 2)])).toEqual([]);

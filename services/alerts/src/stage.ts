@@ -44,6 +44,7 @@ import {
   type Histogram,
   type CropStore,
   type IdentityEvent,
+  type UnknownClusterRef,
   type Logger,
   type Match,
   type Metrics,
@@ -126,6 +127,8 @@ interface TrackState {
   published: readonly string[];
   /** Consecutive matches with the current identity. */
   stable: number;
+  /** The matcher's recurring-stranger cluster of this (unknown) track, the latest it gave (issue 14). */
+  unknownCluster?: UnknownClusterRef;
 }
 
 /** How long matches naming an erased identity are taken as unknown (the matchers drop it within moments). */
@@ -202,6 +205,7 @@ export class AlertsStage implements Stage {
       startTs: t.startTs,
       endTs: Math.max(t.startTs, t.lastTs),
       thumbnailRef,
+      ...(identity === null && t.unknownCluster ? { unknownCluster: t.unknownCluster } : {}),
     };
   }
 
@@ -368,6 +372,7 @@ export class AlertsStage implements Stage {
     t.faces = Math.max(t.faces, decision.faces);
     t.lastTs = Math.max(t.lastTs, m.captureTs);
     t.lastWall = this.now();
+    if (decision.identity === null && 'unknownCluster' in decision && decision.unknownCluster) t.unknownCluster = decision.unknownCluster;
     const previous = t.thumbnailRef;
     t.thumbnailRef = m.track?.bestCropRef ?? m.cropRef ?? t.thumbnailRef;
     // crops kept whole (keepAllCrops, an exempt camera): every crop of a named face must be erasable

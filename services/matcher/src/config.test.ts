@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { calibrationFor } from '@faceflow/engine/match';
-import { matcherConfig, matcherModelAndThreshold } from './config.js';
+import { matcherClusterThreshold, matcherConfig, matcherModelAndThreshold, unknownClusterConfig } from './config.js';
 
 const tmp = mkdtempSync(path.join(os.tmpdir(), 'faceflow-matcher-config-'));
 
@@ -66,5 +66,21 @@ describe('matcher configuration: model and threshold', () => {
       error = e;
     }
     expect(error).toMatchObject({ code: 'INVALID_CONFIG', details: { env: 'FACEFLOW_HEAD' } });
+  });
+});
+
+describe('unknown-face clustering config (issue 14)', () => {
+  it('clusters_unknown_tracks_for_a_day_at_the_models_far_1e_4_distance_by_default', () => {
+    const c = unknownClusterConfig.load({});
+    expect(c.retentionMs).toBe(86_400_000);
+    expect(c.threshold).toBeUndefined();
+    expect(matcherClusterThreshold({ model: 'faceapi-recognition' })).toEqual({ threshold: calibrationFor('faceapi-recognition')!.distanceAtFar1e4, source: 'calibration-far-1e-4' });
+    expect(matcherClusterThreshold({ model: 'faceapi-recognition' }, 0.3)).toEqual({ threshold: 0.3, source: 'FACEFLOW_UNKNOWN_CLUSTER_THRESHOLD' });
+    expect(unknownClusterConfig.load({ FACEFLOW_UNKNOWN_CLUSTER_RETENTION: '0' }).retentionMs).toBe(0);
+  });
+
+  it('a_bad_cluster_setting_is_refused_naming_its_variable', () => {
+    expect(() => unknownClusterConfig.load({ FACEFLOW_UNKNOWN_CLUSTER_RETENTION: 'a while' })).toThrow(/FACEFLOW_UNKNOWN_CLUSTER_RETENTION/);
+    expect(() => unknownClusterConfig.load({ FACEFLOW_UNKNOWN_CLUSTER_THRESHOLD: '3' })).toThrow(/FACEFLOW_UNKNOWN_CLUSTER_THRESHOLD/);
   });
 });

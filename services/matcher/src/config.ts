@@ -9,7 +9,7 @@
  * its accuracy-optimal threshold instead (thresholdSource "head-accuracy-optimal", logged as a warning).
  * FACEFLOW_MATCH_THRESHOLD overrides either.
  */
-import { decisionThreshold, FALLBACK_THRESHOLD, headEmbedderInfo, parseHeadEmbedderName, readHeadMetaSync, type HeadMeta } from '@faceflow/engine/match';
+import { clusterThreshold, decisionThreshold, FALLBACK_THRESHOLD, headEmbedderInfo, parseHeadEmbedderName, readHeadMetaSync, type HeadMeta } from '@faceflow/engine/match';
 import { baseConfigFields, defineConfig, field, galleryKeyConfigFields, optional, parsers, serviceConfigFields, trackConfigFields, type ConfigOf } from '@faceflow/shared';
 import { DEFAULT_GALLERY_KEY_PREFIX } from '@faceflow/shared/redis';
 import { DEFAULT_MATCH_QUALITY_FLOOR } from './stage.js';
@@ -70,6 +70,42 @@ export const matcherConfig = defineConfig({
 ]);
 
 export type MatcherConfig = ConfigOf<typeof matcherConfig.fields>;
+
+/**
+ * Recurring strangers (issue 14): the matcher groups the unknown tracks that end into clusters and puts the
+ * cluster on later unknown tracks' Matches (`track.unknownCluster`). A config of its own, read by main.ts
+ * beside matcherConfig: `faceflow run` does not cluster yet (its flags are derived from matcherConfig).
+ * The clusters live in the matcher's memory only, for the retention (ended tracks' mean embeddings, never
+ * written anywhere); a restart starts them empty.
+ */
+export const unknownClusterConfig = defineConfig({
+  retentionMs: field({
+    env: 'FACEFLOW_UNKNOWN_CLUSTER_RETENTION',
+    default: 86_400_000,
+    parse: parsers.durationMs({ min: 0, max: 30 * 86_400_000 }),
+    doc: "how long an ended unknown track's mean embedding is kept for recurring-stranger clustering (capture time; 0 turns clustering off)",
+  }),
+  threshold: optional({
+    env: 'FACEFLOW_UNKNOWN_CLUSTER_THRESHOLD',
+    parse: parsers.number({ min: 0.01, max: 2 }),
+    doc: "L2 distance under which an unknown track joins a cluster (default: the model's distance at FAR 1e-4, else at FAR 1e-3)",
+  }),
+});
+
+export type UnknownClusterConfig = ConfigOf<typeof unknownClusterConfig.fields>;
+
+/**
+ * The clustering threshold of the gallery's model (the engine's clusterThreshold: FAR 1e-4, where measured),
+ * FACEFLOW_UNKNOWN_CLUSTER_THRESHOLD overriding it; `warning` to log when the model has no FAR-1e-4 distance.
+ */
+export function matcherClusterThreshold(
+  config: { model: string; head?: { dir: string; meta: HeadMeta } | undefined },
+  override?: number,
+): { threshold: number; source: string; warning?: string } {
+  const info = config.head ? headEmbedderInfo(config.model, config.head.meta) : { name: config.model };
+  const t = clusterThreshold(info, override, { fallback: FALLBACK_THRESHOLD, fix: 'set FACEFLOW_UNKNOWN_CLUSTER_THRESHOLD' });
+  return { threshold: t.value, source: t.source === 'override' ? 'FACEFLOW_UNKNOWN_CLUSTER_THRESHOLD' : t.source, ...(t.warning ? { warning: t.warning } : {}) };
+}
 
 /**
  * The gallery's model and the default threshold, from FACEFLOW_MODEL, FACEFLOW_HEAD and FACEFLOW_MATCH_THRESHOLD:

@@ -14,6 +14,8 @@ export interface MatcherDeps {
   /** The gallery's embedding model (faces of another are refused) and the distance under which a track is named. */
   decision: { model: string; threshold: number };
   topics: Pick<Topics, 'faces' | 'matches'>;
+  /** recurring-stranger clustering of ended unknown tracks (issue 14); absent: off */
+  unknownClusters?: { threshold: number; retentionMs: number; idPrefix?: string };
   metrics?: Metrics;
 }
 
@@ -27,6 +29,7 @@ export function createStage(config: MatcherStageConfig, deps: MatcherDeps): Stag
     qualityFloor: config.qualityFloor,
     tracker: { timeoutMs: config.trackTimeoutMs },
     ...(deps.metrics ? { metrics: deps.metrics } : {}),
+    ...(deps.unknownClusters && deps.unknownClusters.retentionMs > 0 ? { unknownClusters: deps.unknownClusters } : {}),
   });
   return { stage, input: deps.topics.faces, groupId: config.groupId, subscribe: { maxBatchSize: 200 } };
 }

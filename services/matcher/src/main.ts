@@ -19,7 +19,7 @@ import { attachBinding, AuditTrail, closeAll, kafkaConnectionOf, onShutdown, red
 import { createLogger, createMetrics, galleryApi, HealthMonitor, startOpsServer } from '@faceflow/shared/ops';
 import { KafkaBus, pollConsumerLag } from '@faceflow/shared/kafka';
 import { RedisGalleryStore } from '@faceflow/shared/redis';
-import { matcherConfig, matcherModelAndThreshold } from './config.js';
+import { matcherClusterThreshold, matcherConfig, matcherModelAndThreshold, unknownClusterConfig } from './config.js';
 import { GalleryCache } from './gallery-cache.js';
 import { createStage } from './create-stage.js';
 
@@ -27,6 +27,7 @@ export { matcherConfig } from './config.js';
 
 async function main(): Promise<void> {
   const config = matcherConfig.load();
+  const clusterConfig = unknownClusterConfig.load();
   const logger = createLogger({ level: config.logLevel, bindings: { service: 'matcher' } });
   const metrics = createMetrics({ collectDefault: true, defaultLabels: { service: 'matcher' } });
   const topics = topicNames(config.topicPrefix);
@@ -38,6 +39,11 @@ async function main(): Promise<void> {
     logger.warn("the projection head records no distance at FAR 1e-3 (trained before heads did): tracks are named at its accuracy-optimal threshold, which names more strangers; train it again or set FACEFLOW_MATCH_THRESHOLD", { head: config.head!.dir, threshold });
   }
   if (thresholdSource === 'fallback') logger.warn('no calibration for FACEFLOW_MODEL and no FACEFLOW_MATCH_THRESHOLD: using the fallback threshold', { model, threshold });
+  const cluster = matcherClusterThreshold(config, clusterConfig.threshold);
+  // cluster ids live as long as this process's clusters: unique per instance and per start, so that two
+  // instances' (or a restarted one's) "u1" are never taken for the same stranger
+  const clusterIdPrefix = `u-${Date.now().toString(36)}${process.pid.toString(36)}-`;
+  if (cluster.warning && clusterConfig.retentionMs > 0) logger.warn(cluster.warning, { model, threshold: cluster.threshold });
   const cache = new GalleryCache({ store, model, logger, metrics, search: { method: config.searchMethod, approx: config.searchApprox, approxRows: config.searchApproxRows } });
   let ready = false;
   // readiness follows the broker and Redis (issue 12); liveness (/livez) does not, so an outage restarts nothing
@@ -67,11 +73,11 @@ async function main(): Promise<void> {
   await cache.start(); // the cache sets the gallery gauges on every change (issue 12: they lagged by the refresh period)
   const refresher = setInterval(() => void cache.refresh().catch(() => undefined), config.galleryRefreshMs);
   await bus.createTopics([topics.faces, topics.matches, `${topics.faces}.dlq`, topics.audit].map((topic) => ({ topic, partitions: config.partitions })));
-  const sub = await attachBinding(bus, createStage(config, { gallery: cache, decision: { model, threshold }, topics, metrics }));
+  const sub = await attachBinding(bus, createStage(config, { gallery: cache, decision: { model, threshold }, topics, metrics, unknownClusters: { threshold: cluster.threshold, retentionMs: clusterConfig.retentionMs, idPrefix: clusterIdPrefix } }));
   const stopLag = pollConsumerLag(bus, metrics, [{ topic: topics.faces, groupId: config.groupId }], 5000, logger);
   await health.start();
   ready = true;
-  logger.info('matcher ready', { port: ops.port, model, threshold, thresholdSource, margin: config.margin, qualityFloor: config.qualityFloor, galleryVersion: cache.version, identities: cache.size });
+  logger.info('matcher ready', { port: ops.port, model, threshold, thresholdSource, margin: config.margin, qualityFloor: config.qualityFloor, unknownClusters: clusterConfig.retentionMs > 0 ? { threshold: cluster.threshold, source: cluster.source, retentionMs: clusterConfig.retentionMs } : 'off', galleryVersion: cache.version, identities: cache.size });
   onShutdown(
     async () => {
       ready = false;

@@ -14,10 +14,10 @@ function msg(value: Buffer): ConsumedMessage {
   return { topic: 'faces', partition: 0, offset: String(offset++), key: 'cam', value, headers: {}, timestamp: Date.now() };
 }
 
-function faceMsg(frame: number, index: number, embedding: number[], x = 100, quality = 0.8): ConsumedMessage {
+function faceMsg(frame: number, index: number, embedding: number[], x = 100, quality = 0.8, cameraId = 'cam'): ConsumedMessage {
   const f: Face = {
     frameId: `f${frame}`,
-    cameraId: 'cam',
+    cameraId,
     captureTs: T0 + frame * 200,
     faceIndex: index,
     box: { x, y: 50, width: 80, height: 80 },
@@ -153,5 +153,57 @@ describe('MatcherStage failures', () => {
     await handler({ topic: 'faces', partition: 0, messages: [msg(Buffer.from('{}')), faceMsg(50, 0, near(person(1), 3)), msg(Buffer.from('nope')), msg(Buffer.from('[]'))] }, ctx);
     expect(published.filter((p) => p.topic === 'faces.dlq')).toHaveLength(3);
     expect(await metrics.metricsText()).toMatch(/faceflow_messages_dropped_total\{stage="matcher",reason="invalid_message"\} 3\n/);
+  });
+
+  describe('recurring strangers (issue 14)', () => {
+    const alice = person(1);
+    const view = (g: Gallery | undefined) => ({ current: g, version: 1 });
+    const galleryOf = () => {
+      const g = new Gallery('test', 128);
+      g.add('alice', [Float32Array.from(alice)]);
+      return g;
+    };
+    const stranger = person(21);
+    const other = person(22);
+    const decodeAll = (r: { outputs: { messages: OutgoingMessage[] }[] }) => r.outputs[0]!.messages.map((m) => MatchSchema.decode(m.value));
+
+    it('an_unknown_person_seen_again_after_their_track_ended_carries_the_cluster_of_their_earlier_track', async () => {
+      const stage = new MatcherStage({ gallery: view(galleryOf()), matchesTopic: 'matches', threshold: 0.6, unknownClusters: { threshold: 0.5, retentionMs: 3_600_000, idPrefix: 'i1-' } });
+      const first = decodeAll(await stage.process([faceMsg(0, 0, near(stranger, 1)), faceMsg(1, 0, near(stranger, 2)), faceMsg(1, 1, near(alice, 1), 500)], ctx));
+      // nobody was seen before: no cluster on any Match
+      for (const m of first) expect(m.track?.unknownCluster).toBeUndefined();
+      // 10 s later (the tracks have timed out) the stranger, alice and someone new
+      const later = decodeAll(await stage.process([faceMsg(50, 0, near(stranger, 3)), faceMsg(50, 1, near(alice, 2), 500), faceMsg(50, 2, near(other, 1), 900)], ctx));
+      expect(later[0]!.trackId).not.toBe(first[0]!.trackId);
+      expect(later[0]!.track).toMatchObject({ identity: null, unknownCluster: { members: 1, firstSeen: T0 + 200, lastSeen: T0 + 200 } });
+      expect(later[0]!.track!.unknownCluster!.id).toMatch(/^i1-/);
+      expect(later[1]!.track?.identity).toBe('alice');
+      expect(later[1]!.track?.unknownCluster).toBeUndefined();
+      expect(later[2]!.track?.unknownCluster).toBeUndefined();
+      // only the unknown track was clustered; named tracks never are
+      expect(stage.unknownClusters()).toHaveLength(1);
+      expect(stage.unknownClusters()[0]!.cameras).toEqual({ cam: 1 });
+      // the stranger's second track ends too: the same cluster, now two members
+      const third = decodeAll(await stage.process([faceMsg(100, 0, near(stranger, 4))], ctx));
+      expect(third[0]!.track?.unknownCluster).toMatchObject({ id: later[0]!.track!.unknownCluster!.id, members: 2 });
+      expect(stage.unknownClusters()).toHaveLength(2); // the stranger's, and the newcomer's own
+    });
+
+    it('an_unknown_track_older_than_the_retention_is_forgotten', async () => {
+      const stage = new MatcherStage({ gallery: view(galleryOf()), matchesTopic: 'matches', threshold: 0.6, unknownClusters: { threshold: 0.5, retentionMs: 5_000 } });
+      await stage.process([faceMsg(0, 0, near(stranger, 1))], ctx);
+      // 20 s later: the earlier track ended and its retention has passed
+      const later = decodeAll(await stage.process([faceMsg(100, 0, near(stranger, 2))], ctx));
+      expect(later[0]!.track?.unknownCluster).toBeUndefined();
+      expect(stage.unknownClusters()).toHaveLength(0);
+    });
+
+    it('without_unknown_clusters_no_match_carries_a_cluster', async () => {
+      const stage = new MatcherStage({ gallery: view(galleryOf()), matchesTopic: 'matches', threshold: 0.6 });
+      await stage.process([faceMsg(0, 0, near(stranger, 1))], ctx);
+      const later = decodeAll(await stage.process([faceMsg(50, 0, near(stranger, 2))], ctx));
+      expect(later[0]!.track?.unknownCluster).toBeUndefined();
+      expect(stage.unknownClusters()).toEqual([]);
+    });
   });
 });

@@ -9,8 +9,14 @@
  *
  * Upstream is at-least-once (an embedder that dies re-embeds frames whose faces were already published), so
  * faces are deduplicated by (frameId, faceIndex) before they touch a track.
+ *
+ * Recurring strangers (issue 14, `unknownClusters`): an unknown track that ends (its camera's next frame
+ * finds it timed out) gives the mean of its faces at or above the quality floor to the stage's
+ * UnknownClusterer (engine match/cluster.ts), kept for `retentionMs` of capture time; every Match of a live
+ * unknown track that resembles a cluster carries it (`track.unknownCluster`: id, members, first and last
+ * seen). One clusterer per matcher instance: instances on other camera partitions have their own clusters.
  */
-import { DEFAULT_QUALITY_FLOOR, type Gallery } from '@faceflow/engine/match';
+import { DEFAULT_QUALITY_FLOOR, embeddingSum, trackMean, UnknownClusterer, type Gallery } from '@faceflow/engine/match';
 import {
   FirstFailures,
   FaceflowError,
@@ -27,8 +33,9 @@ import {
   type Stage,
   type StageFailure,
   type StageResult,
+  type UnknownClusterRef,
 } from '@faceflow/shared';
-import { CameraTracker, decide, LOW_QUALITY_DECISION, trackerOptionsFor, type DecideOptions, type TrackerOptions } from './tracker.js';
+import { CameraTracker, decide, LOW_QUALITY_DECISION, trackerOptionsFor, type DecideOptions, type Track, type TrackerOptions } from './tracker.js';
 
 /** The L2 distance threshold when neither the configuration nor a calibration gives one: the decision policy's. */
 export { FALLBACK_THRESHOLD } from '@faceflow/engine/match';
@@ -68,6 +75,8 @@ export interface MatcherStageOptions {
   /** (frameId, faceIndex) pairs remembered for deduplication (default 100 000). */
   dedupSize?: number;
   metrics?: Metrics;
+  /** cluster ended unknown tracks (issue 14): the join distance and how long (capture time) a member is kept */
+  unknownClusters?: { threshold: number; retentionMs: number; idPrefix?: string };
 }
 
 export class LruSet {
@@ -94,6 +103,7 @@ export class MatcherStage implements Stage {
   private readonly qualityFloor: number;
   /** Failed messages counted once (the dead-letter policy runs them through process() again). */
   private readonly failedOnce = new FirstFailures();
+  private readonly clusters: UnknownClusterer | undefined;
   private readonly m: {
     faces?: Counter<'stage'>;
     lowQuality?: Counter<never>;
@@ -107,6 +117,7 @@ export class MatcherStage implements Stage {
     this.seen = new LruSet(o.dedupSize ?? 100_000);
     this.decideOptions = { threshold: o.threshold, margin: o.margin ?? DEFAULT_MARGIN };
     this.qualityFloor = o.qualityFloor ?? o.tracker?.qualityFloor ?? DEFAULT_MATCH_QUALITY_FLOOR;
+    this.clusters = o.unknownClusters ? new UnknownClusterer({ threshold: o.unknownClusters.threshold, retentionMs: o.unknownClusters.retentionMs, ...(o.unknownClusters.idPrefix !== undefined ? { idPrefix: o.unknownClusters.idPrefix } : {}) }) : undefined;
     const mt = o.metrics;
     this.m = mt
       ? {
@@ -134,12 +145,42 @@ export class MatcherStage implements Stage {
     return [...this.trackers.values()].flatMap((c) => c.live.map((t) => ({ cameraId: c.cameraId, id: t.id, identity: t.decision.identity, faces: t.faces })));
   }
 
+  /** The recurring-stranger clusters, oldest first (for tests and debugging); [] when clustering is off. */
+  unknownClusters(): ReturnType<UnknownClusterer['list']> {
+    return this.clusters?.list() ?? [];
+  }
+
+  /** The mean of a track's faces at or above the quality floor, or null (none, or they cancel out). */
+  private qualityMean(t: Track): Float32Array | null {
+    const named = t.best.filter((b) => b.quality >= this.qualityFloor);
+    return named.length === 0 ? null : trackMean(embeddingSum(named.map((b) => b.embedding)));
+  }
+
+  /** An ended unknown track joins the clusters (a named one, or one with no face above the floor, does not). */
+  private clusterEnded(t: Track): void {
+    if (!this.clusters || t.decision.identity !== null) return;
+    const mean = this.qualityMean(t);
+    if (!mean) return;
+    try {
+      this.clusters.add({ id: t.id, embedding: mean, at: t.lastTs, camera: t.cameraId });
+    } catch (e) {
+      // a track id seen again (a replayed stream) or another model's dimension: that track is not clustered
+      this.m.dropped?.inc({ stage: this.name, reason: `cluster_${toFaceflowError(e).code.toLowerCase()}` });
+    }
+  }
+
   /** Faces of one frame -> their Matches (updates the camera's tracks). */
   matchFrame(faces: Face[]): Match[] {
     const end = this.m.search?.startTimer();
     const gallery = this.o.gallery.current;
     const galleryVersion = this.o.gallery.version;
     const tracker = this.tracker(faces[0]!.cameraId);
+    if (this.clusters) {
+      // the tracks this frame ends, before update() ends them unseen
+      for (const t of tracker.expire(faces[0]!.captureTs)) this.clusterEnded(t);
+      this.clusters.expire(faces[0]!.captureTs);
+    }
+    const clusterOf = new Map<string, UnknownClusterRef | null>();
     const inputs = faces.map((f) => ({
       frameId: f.frameId,
       faceIndex: f.faceIndex,
@@ -160,6 +201,20 @@ export class MatcherStage implements Stage {
         ? gallery.search(inputs[i]!.embedding, topK).map((c) => ({ identity: c.name, score: Math.round((1 - (c.distance * c.distance) / 2) * 1e4) / 1e4 }))
         : [];
       const best = t.best[0];
+      let cluster: UnknownClusterRef | null = null;
+      if (this.clusters && t.decision.identity === null) {
+        if (!clusterOf.has(t.id)) {
+          const mean = this.qualityMean(t);
+          let near: ReturnType<UnknownClusterer['match']> = null;
+          try {
+            near = mean && this.clusters.size > 0 ? this.clusters.match(mean) : null;
+          } catch {
+            near = null; // an embedding the clusters cannot compare (another dimension) resembles none of them
+          }
+          clusterOf.set(t.id, near ? { id: near.clusterId, members: near.members, firstSeen: near.firstSeen, lastSeen: near.lastSeen } : null);
+        }
+        cluster = clusterOf.get(t.id)!;
+      }
       const m: Match = {
         frameId: f.frameId,
         cameraId: f.cameraId,
@@ -179,6 +234,7 @@ export class MatcherStage implements Stage {
           faces: t.faces,
           reason: t.decision.reason,
           ...(best?.cropRef ? { bestCropRef: best.cropRef } : {}),
+          ...(cluster ? { unknownCluster: cluster } : {}),
         },
       };
       if (f.cropRef) m.cropRef = f.cropRef;

@@ -7,3 +7,4 @@ export * from './rng.js';
 export * from './lfw-run.js';
 export * from './detection-run.js';
 export type { EvalRunner, EvalProgress } from './runner.js';
+export * from './cluster.js';

@@ -26,3 +26,4 @@ export { DEFAULT_QUALITY_FLOOR } from './quality-floor.js';
 export type { SearchIndexOptions, SearchMethod } from '../search/index.js';
 export { iou, l2, type Box } from '@faceflow/shared';
 export * from './gallery-fit.js';
+export * from './cluster.js';

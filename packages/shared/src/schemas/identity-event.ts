@@ -2,9 +2,14 @@
  * IdentityEvent v1: what the system says about a person on a camera, per track: `enter` when a track
  * is confirmed, `update` when its identity or confidence changes, `exit` when it ends. `identity` is null
  * for an unknown person. Keyed by cameraId.
+ *
+ * `unknownCluster` (optional, added in v1 without a bump, issue 14): on an unknown person's events, the
+ * matcher's recurring-stranger cluster when the track resembles earlier unknown tracks ("the same unknown
+ * person again").
  */
 import { defineJsonSchema } from './codec.js';
 import { ID_PATTERN } from './frame.js';
+import { readUnknownClusterRef, type UnknownClusterRef } from './match.js';
 
 export const IDENTITY_EVENT_TYPES = ['enter', 'update', 'exit'] as const;
 export type IdentityEventType = (typeof IDENTITY_EVENT_TYPES)[number];
@@ -24,6 +29,8 @@ export interface IdentityEvent {
    * exempt from redaction (FACEFLOW_REDACT_EXEMPT_CAMERAS): alerts never hands a passer-by's face on.
    */
   thumbnailRef: string | null;
+  /** An unknown person's recurring-stranger cluster (issue 14); absent when none, or for a named person. */
+  unknownCluster?: UnknownClusterRef;
 }
 
 export const IdentityEventSchema = defineJsonSchema<IdentityEvent>('identity-event', 1, (r) => {
@@ -38,5 +45,9 @@ export const IdentityEventSchema = defineJsonSchema<IdentityEvent>('identity-eve
     thumbnailRef: r.has('thumbnailRef') ? r.string('thumbnailRef', { max: 1024 }) : null,
   };
   if (e.endTs < e.startTs) throw r.fail('endTs', 'must be >= startTs');
+  if (r.has('unknownCluster')) {
+    if (e.identity !== null) throw r.fail('unknownCluster', 'is only for an unknown person (identity null)');
+    e.unknownCluster = readUnknownClusterRef(r.object('unknownCluster'));
+  }
   return e;
 });

@@ -7,11 +7,15 @@
  * `track` (optional, added in v1 without a bump) is the matcher's running decision for the whole track the
  * face belongs to (from the track's best faces, not this frame alone): what the alerts stage turns into
  * identity events.
+ *
+ * `track.unknownCluster` (optional, added in v1 without a bump, issue 14): for an unknown track that resembles
+ * earlier unknown tracks, the matcher's recurring-stranger cluster ("the same unknown person again").
  */
 import { defineJsonSchema } from './codec.js';
 import type { Box } from '../geometry.js';
 import { readBox } from './face.js';
 import { ID_PATTERN } from './frame.js';
+import type { FieldReader } from './validate.js';
 
 export interface MatchCandidate {
   identity: string;
@@ -35,6 +39,31 @@ export interface TrackDecision {
   reason: string;
   /** The reference of the track's best face crop, when crops are stored. */
   bestCropRef?: string;
+  /** An unknown track's recurring-stranger cluster (issue 14), when it resembles earlier unknown tracks. */
+  unknownCluster?: UnknownClusterRef;
+}
+
+/** A recurring-stranger cluster as messages carry it: its stable id, how many ended tracks it holds, and when. */
+export interface UnknownClusterRef {
+  /** stable while the matcher runs (a merged cluster keeps the older id) */
+  id: string;
+  /** ended unknown tracks in the cluster (within the retention) */
+  members: number;
+  /** capture time of the cluster's oldest and newest member, ms since the epoch */
+  firstSeen: number;
+  lastSeen: number;
+}
+
+/** Reads an UnknownClusterRef (the Match and IdentityEvent codecs share it). */
+export function readUnknownClusterRef(r: FieldReader): UnknownClusterRef {
+  const c: UnknownClusterRef = {
+    id: r.string('id', { max: 256 }),
+    members: r.number('members', { integer: true, min: 1 }),
+    firstSeen: r.timestamp('firstSeen'),
+    lastSeen: r.timestamp('lastSeen'),
+  };
+  if (c.lastSeen < c.firstSeen) throw r.fail('lastSeen', 'must be >= firstSeen');
+  return c;
 }
 
 export interface Match {
@@ -91,6 +120,7 @@ export const MatchSchema = defineJsonSchema<Match>('match', 1, (r) => {
     };
     const best = t.optionalString('bestCropRef', { max: 1024 });
     if (best !== undefined) track.bestCropRef = best;
+    if (t.has('unknownCluster')) track.unknownCluster = readUnknownClusterRef(t.object('unknownCluster'));
     if (track.startTs > m.captureTs) throw t.fail('startTs', 'must be <= captureTs');
     m.track = track;
   }

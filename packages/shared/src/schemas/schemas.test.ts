@@ -194,6 +194,17 @@ describe('Match', () => {
     const { identity: _i, ...noIdentity } = match;
     expect(thrown(() => MatchSchema.encode(noIdentity as Match)).message).toContain('use null for none');
   });
+
+  it('an_unknown_tracks_recurring_stranger_cluster_is_optional_in_v1_and_checked_when_present', () => {
+    const track = { identity: null, confidence: 0.7, startTs: TS - 1000, faces: 3, reason: 'above-threshold' };
+    const withCluster: Match = { ...match, identity: null, track: { ...track, unknownCluster: { id: 'u3', members: 2, firstSeen: TS - 90_000, lastSeen: TS - 60_000 } } };
+    expect(MatchSchema.decode(MatchSchema.encode(withCluster))).toEqual(withCluster);
+    expect(MatchSchema.decode(MatchSchema.encode({ ...match, track }))).toEqual({ ...match, track });
+    const backwards = { ...withCluster, track: { ...track, unknownCluster: { id: 'u3', members: 2, firstSeen: TS, lastSeen: TS - 1 } } };
+    expect(thrown(() => MatchSchema.encode(backwards)).details.field).toBe('track.unknownCluster.lastSeen');
+    const empty = { ...withCluster, track: { ...track, unknownCluster: { id: 'u3', members: 0, firstSeen: TS, lastSeen: TS } } };
+    expect(thrown(() => MatchSchema.encode(empty)).details.field).toBe('track.unknownCluster.members');
+  });
 });
 
 describe('IdentityEvent', () => {
