@@ -3,11 +3,12 @@
  * and against the real Redis at FACEFLOW_REDIS_URL (its own random key prefix, deleted afterwards; skipped
  * with a message when Redis is unreachable outside CI). Every run has a deadline (the helper's timeout).
  */
-import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { AuditEventSchema, GalleryKey, l2normalize } from '@faceflow/shared';
+import { AuditEventSchema, DirCropStore, GalleryKey, l2normalize } from '@faceflow/shared';
 import { RedisGalleryStore } from '@faceflow/shared/redis';
 import { config, redis, probeRedis, REDIS_PLAINTEXT_ENV, skipUnlessReachable, uniq } from '../../../test/shared/infra.js';
 import { faceflow, json, type CliResult } from './helpers.js';
@@ -171,6 +172,47 @@ describe.each(targets)('faceflow gallery against %s', (_name, target, skip) => {
     expect((await run(['list', '--json'])).stdout).toBe(before);
   });
 });
+
+describe('faceflow gallery delete --crops (issue 15: erasure)', () => {
+  it('an_erased_person_loses_their_thumbnails_and_the_audit_log_has_the_tombstone', async () => {
+    const g = path.join(dir, `g-${uniq()}.json`);
+    const crops = await mkdtemp(path.join(dir, 'crops-'));
+    const audit = path.join(dir, `audit-${uniq()}.jsonl`);
+    const store = new DirCropStore(crops);
+    const alice = await store.put('cam-1', 'f-1', 0, Buffer.from('alice-jpeg'));
+    const bob = await store.put('cam-1', 'f-2', 0, Buffer.from('bob-jpeg'));
+    await store.recordThumbnail('alice', alice);
+    await store.recordThumbnail('bob', bob);
+    expect((await faceflow(['gallery', 'import', await file(`in-${uniq()}.json`, galleryDoc('m1', 1, [['alice', 1], ['bob', 2]])), '--gallery', g], DEADLINE_MS)).code).toBe(0);
+
+    const r = await faceflow(['gallery', 'delete', 'alice', '--gallery', g, '--crops', crops, '--json'], DEADLINE_MS, { FACEFLOW_AUDIT_LOG: audit });
+    expect(r.code, r.stderr).toBe(0);
+    expect(json(r)).toMatchObject({ crops: 1 });
+    const left = await readdirDeep(crops);
+    expect(left.some((f) => f.includes('alice')), left.join(' ')).toBe(false);
+    expect((await readFile(fileURLToPath(bob), 'utf8'))).toBe('bob-jpeg');
+    expect(await stat(fileURLToPath(alice)).catch(() => undefined)).toBeUndefined();
+    const events = (await readFile(audit, 'utf8')).trim().split('\n').map((l) => AuditEventSchema.decode(Buffer.from(l)));
+    expect(events.at(-1)).toMatchObject({ action: 'gallery.delete', identity: 'alice', outcome: 'ok', tombstone: true, crops: 1 });
+
+    const again = await faceflow(['gallery', 'delete', 'alice', '--gallery', g, '--crops', crops], DEADLINE_MS);
+    expect(again.code).not.toBe(0);
+    expect(oneLine(again)).toEqual([expect.stringMatching(/no identity "alice" in the gallery and no thumbnails of it in the crop folder: nothing erased/)]);
+    const bad = await faceflow(['gallery', 'delete', 'bob', '--gallery', g, '--crops', path.join(dir, 'no-such-folder')], DEADLINE_MS);
+    expect(bad.code).toBe(2);
+    expect(oneLine(bad)).toEqual([expect.stringMatching(/--crops .* is not a folder/)]);
+  });
+});
+
+async function readdirDeep(d: string): Promise<string[]> {
+  const out: string[] = [];
+  for (const e of await readdir(d, { withFileTypes: true })) {
+    const p = path.join(d, e.name);
+    if (e.isDirectory()) out.push(...(await readdirDeep(p)));
+    else out.push(`${p}:${await readFile(p, 'latin1')}`);
+  }
+  return out;
+}
 
 describe('faceflow gallery usage', () => {
   it('needs exactly one store, a known subcommand and a redis URL: usage errors, exit 2', async () => {

@@ -8,7 +8,8 @@
  * by FACEFLOW_GALLERY_KEY_FILE; `new-key FILE` writes a new one (mode 0600), `rotate-key` seals the gallery
  * under a new key (re-wrapping its data key) and/or a new data key (re-sealing every record).
  */
-import { auditedGalleryCommand, defineConfig, deleteIdentity, exportGalleryFile, GALLERY_KEY_ENV, GalleryKey, importGalleryFile, listGallery } from '@faceflow/shared';
+import { stat } from 'node:fs/promises';
+import { auditedGalleryCommand, defineConfig, DirCropStore, eraseIdentity, exportGalleryFile, GALLERY_KEY_ENV, GalleryKey, importGalleryFile, listGallery } from '@faceflow/shared';
 import { openGalleryFile, redisConfigFields, redisConnectionOf, rotateGalleryKey, writeNewGalleryKey, type AuditAction, type GalleryStore } from '@faceflow/shared';
 import { DEFAULT_GALLERY_KEY_PREFIX, RedisGalleryStore, redactUrl } from '@faceflow/shared/redis';
 import { runCommand, str, UsageError, type CommandContext, type CommandSpec } from '../cli.js';
@@ -46,7 +47,7 @@ async function openTarget(ctx: CommandContext, create: boolean): Promise<Target>
 }
 
 /** `run` with its audit record (FACEFLOW_AUDIT_LOG; shared's auditedGalleryCommand): the gallery the flags name. */
-function audited<T>(ctx: CommandContext, action: AuditAction, run: () => Promise<T>, describe?: (r: T) => { version?: number; fromKey?: string; toKey?: string }): Promise<T> {
+function audited<T>(ctx: CommandContext, action: AuditAction, run: () => Promise<T>, describe?: Parameters<typeof auditedGalleryCommand<T>>[2]): Promise<T> {
   const redis = str(ctx, 'redis');
   const gallery = str(ctx, 'gallery') ?? `${redis ? redactUrl(redis) : '?'} ${str(ctx, 'gallery-prefix') ?? DEFAULT_GALLERY_KEY_PREFIX}`;
   const identity = action === 'gallery.delete' ? ctx.positionals[0] : undefined;
@@ -122,18 +123,32 @@ const listCmd: CommandSpec = {
 
 const deleteCmd: CommandSpec = {
   name: 'gallery delete',
-  summary: 'delete one identity (every matcher drops it); an unknown name changes nothing and fails',
-  usage: `faceflow gallery delete NAME ${STORE_USAGE}`,
-  flags: { ...STORE_FLAGS },
-  help: [...STORE_HELP],
+  summary: 'erase one identity: from the gallery (every matcher drops it) and, with --crops, its thumbnails; an unknown name fails',
+  usage: `faceflow gallery delete NAME ${STORE_USAGE} [--crops DIR]`,
+  flags: { ...STORE_FLAGS, crops: { type: 'string' as const } },
+  help: [...STORE_HELP, '  --crops DIR            the crop folder (FACEFLOW_CROP_DIR): delete the thumbnails of the person\'s events too (issue 15)'],
   minPositionals: 1,
   maxPositionals: 1,
   async run(ctx) {
     const id = ctx.positionals[0]!;
-    const { r: c, name } = await audited(ctx, 'gallery.delete', () => withTarget(ctx, false, (store) => deleteIdentity(store, id)), (x) => ({ version: x.r.version }));
-    ctx.out(`deleted ${JSON.stringify(id)} from ${name}: version ${c.version}`, { target: name, ...c });
+    const crops = await cropStoreOf(str(ctx, 'crops'));
+    const erase = (store: GalleryStore) => eraseIdentity({ store, name: id, ...(crops ? { crops } : {}) });
+    const { r, name } = await audited(ctx, 'gallery.delete', () => withTarget(ctx, false, erase), (x) => ({
+      ...(x.r.change ? { version: x.r.change.version } : {}),
+      tombstone: true,
+      ...(x.r.crops !== undefined ? { crops: x.r.crops } : {}),
+    }));
+    const thumbs = r.crops !== undefined ? `; ${r.crops} thumbnail(s) erased` : '';
+    ctx.out(`deleted ${JSON.stringify(id)} from ${name}: version ${r.change?.version ?? 'unchanged'}${thumbs}`, { target: name, ...(r.change ?? {}), ...(r.crops !== undefined ? { crops: r.crops } : {}) });
   },
 };
+
+/** The crop folder of --crops (a missing or non-folder path is one usage line), or undefined. */
+async function cropStoreOf(dir: string | undefined): Promise<DirCropStore | undefined> {
+  if (dir === undefined) return undefined;
+  if (!(await stat(dir).catch(() => undefined))?.isDirectory()) throw new UsageError(`--crops ${dir} is not a folder: give the crop folder (the services' FACEFLOW_CROP_DIR)`);
+  return new DirCropStore(dir);
+}
 
 const newKeyCmd: CommandSpec = {
   name: 'gallery new-key',

@@ -191,7 +191,7 @@ export async function rotateGalleryKey(store: GalleryStore, name: string, o: Key
 export async function auditedGalleryCommand<T>(
   o: { file?: string | undefined; action: AuditAction; gallery: string; identity?: string | undefined },
   run: () => Promise<T>,
-  describe: (r: T) => { version?: number; fromKey?: string; toKey?: string } = () => ({}),
+  describe: (r: T) => { version?: number; fromKey?: string; toKey?: string; tombstone?: true; crops?: number } = () => ({}),
 ): Promise<T> {
   if (!o.file) return run();
   const trail = new AuditTrail({ logger: silentLogger, service: 'faceflow', file: o.file });
