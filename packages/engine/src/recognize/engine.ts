@@ -37,8 +37,6 @@ export interface DetectedFace {
   trackOnly?: boolean;
 }
 
-/** @deprecated the engine's face is DetectedFace (shared's `Face` is the message); kept while callers move (issue 13) */
-export type Face = DetectedFace;
 
 /** A detection this close to a trackOnlyNear box is the same face. */
 const TRACK_ONLY_IOU = 0.3;
