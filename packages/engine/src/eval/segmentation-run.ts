@@ -10,7 +10,7 @@ import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import sharp from 'sharp';
 import { FaceflowError } from '@faceflow/shared';
-import type { Face, FaceEngine } from '../recognize/engine.js';
+import type { DetectedFace, FaceEngine } from '../recognize/engine.js';
 import type { RgbImage } from '../image/geometry.js';
 import { decodeImage } from '../image/image.js';
 import { roundTo } from '../image/output.js';

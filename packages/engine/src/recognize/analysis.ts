@@ -14,7 +14,7 @@
 import { stat } from 'node:fs/promises';
 import path from 'node:path';
 import { closeAll, FaceflowError, checkIdentityId, galleryKeyFromEnv, type GalleryKey } from '@faceflow/shared';
-import { FaceEngine, type EmbedderInfo, type EngineConfig, type Face, type RunOptions } from './engine.js';
+import { FaceEngine, type EmbedderInfo, type EngineConfig, type DetectedFace, type RunOptions } from './engine.js';
 import { Gallery } from '../match/gallery.js';
 import { identify, verify as verifyEmbedding, type DecisionReason } from '../match/decide.js';
 import { decisionThreshold, thresholdsFor, type DecisionThreshold } from '../match/decision.js';
@@ -395,7 +395,7 @@ export class FaceAnalysis {
     const image = await this.decode(input, where);
     const options: RunOptions = this.config.wholeImageIsFace ? { wholeImageIsFace: true } : {};
     const [faces] = await this.engine.run([image], options);
-    return { image, faces: faces!.map((f: Face) => ({ box: f.box, score: f.score, keypoints: f.keypoints, landmarks: f.landmarks, embedding: f.embedding! })) };
+    return { image, faces: faces!.map((f: DetectedFace) => ({ box: f.box, score: f.score, keypoints: f.keypoints, landmarks: f.landmarks, embedding: f.embedding! })) };
   }
 
   private oneFace(faces: EncodedFace[], where: string, verb: 'enroll' | 'verify'): EncodedFace {

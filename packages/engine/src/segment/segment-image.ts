@@ -3,7 +3,7 @@
  * per face its box, polygon, COCO RLE mask, area and quality, rounded as the JSON shows them; optionally
  * write the overlay (masks tinted, outlines drawn) and the union mask as a PNG (issue 13: out of the CLI).
  */
-import type { Face, FaceEngine } from '../recognize/engine.js';
+import type { DetectedFace, FaceEngine } from '../recognize/engine.js';
 import type { FaceQuality, QualityOptions } from '../recognize/quality.js';
 import type { RgbImage } from '../image/geometry.js';
 import { boxJson, pointsJson, roundTo, writeBytes, writeRgbImage } from '../image/output.js';
@@ -14,7 +14,7 @@ import { type SegVariant, type VariantSegmenters, segmentVariant } from './varia
 export interface SegmentImageTools extends VariantSegmenters {
   engine: Pick<FaceEngine, 'run'>;
   /** recognize/quality.ts faceQuality, given by the caller: segment/ sits below recognize/ in the layers */
-  quality: (image: RgbImage, face: Face, options: QualityOptions) => FaceQuality;
+  quality: (image: RgbImage, face: DetectedFace, options: QualityOptions) => FaceQuality;
 }
 
 export interface SegmentImageOptions {
@@ -59,7 +59,7 @@ export function segmentOverlay(image: RgbImage, segments: FaceSegment[]): { imag
 }
 
 /** One face's JSON row: box, score, polygon, RLE, area and its quality (with the mesh's pose when there is one). */
-export function segmentedFaceJson(image: RgbImage, face: Face, s: FaceSegment, method: SegVariant, quality: SegmentImageTools['quality']): SegmentedFaceJson {
+export function segmentedFaceJson(image: RgbImage, face: DetectedFace, s: FaceSegment, method: SegVariant, quality: SegmentImageTools['quality']): SegmentedFaceJson {
   const q = quality(image, face, s.mesh ? { mesh: s.mesh } : {});
   const rle = maskToRle(s.mask);
   return {
