@@ -161,6 +161,10 @@ describe('architecture invariants', () => {
     const benches: string[] = [];
     for (const f of await sources('packages/cli')) if (f.split(path.sep).includes('bench') || /bench/i.test(path.basename(f))) benches.push(path.relative(root, f));
     expect(benches).toEqual([]);
+    // Redis only where an operator manages the Redis gallery (`faceflow gallery --redis`: the source of truth
+    // when no service runs, e.g. a restore after Redis lost its data), and only through the store adapter
+    expect(await offenders('packages/cli', /^(ioredis|@faceflow\/shared\/redis)$/, (f) => f.endsWith(path.join('commands', 'gallery.ts')))).toEqual([]);
+    expect(await offenders('packages/cli', /^ioredis$/)).toEqual([]);
   });
 
   it("@faceflow/shared's root reaches no third-party module and no HTTP code (those sit under /ops, /kafka, /redis)", async () => {
