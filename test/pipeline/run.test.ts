@@ -27,8 +27,9 @@ async function runEvents(args: string[]): Promise<{ events: Record<string, unkno
 }
 
 /** Every crop file under a --crops folder (one folder per camera). */
+/** The face crops under `dir` (one folder per camera); the erasure index (.erasure: which crops show whom) is not a crop. */
 function cropFiles(dir: string): string[] {
-  return readdirSync(dir, { withFileTypes: true }).flatMap((d) => (d.isDirectory() ? readdirSync(path.join(dir, d.name)).map((f) => path.join(dir, d.name, f)) : []));
+  return readdirSync(dir, { withFileTypes: true }).flatMap((d) => (d.isDirectory() && d.name !== '.erasure' ? readdirSync(path.join(dir, d.name)).map((f) => path.join(dir, d.name, f)) : []));
 }
 
 describe('faceflow run (one process)', () => {

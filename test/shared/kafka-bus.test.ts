@@ -15,7 +15,7 @@ import {
 import { createMetrics } from '@faceflow/shared/ops';
 import { KafkaBus } from '@faceflow/shared/kafka';
 import { busContract } from '../../packages/shared/src/bus/contract.testkit.js';
-import { config, kafka, probeKafka, skipUnlessReachable, uniq, until } from './infra.js';
+import { kafka, probeKafka, skipUnlessReachable, uniq, until } from './infra.js';
 
 const probe = await probeKafka();
 const skip = skipUnlessReachable(probe);
@@ -249,12 +249,12 @@ describe.skipIf(skip)('KafkaBus (real Kafka): the bus contract', () => {
   let admin: KafkaBus | undefined;
   busContract('KafkaBus', {
     async bus() {
-      const b = new KafkaBus({ brokers: [...config.kafkaBrokers], clientId: `test-contract-${uniq()}` });
+      const b = new KafkaBus({ ...kafka, clientId: `test-contract-${uniq()}` });
       buses.push(b);
       return b;
     },
     async topic(partitions = 1) {
-      admin ??= new KafkaBus({ brokers: [...config.kafkaBrokers], clientId: `test-contract-admin-${uniq()}` });
+      admin ??= new KafkaBus({ ...kafka, clientId: `test-contract-admin-${uniq()}` });
       const topic = `test.contract.${uniq()}`;
       topics.push(topic, dlqTopic(topic));
       await admin.createTopics([{ topic, partitions }, { topic: dlqTopic(topic) }]);

@@ -17,7 +17,8 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createLogger, defineConfig, FaceflowError, kafkaConfigFields, kafkaConnectionOf, redisConfigFields, redisConnectionOf, type KafkaConnection, type RedisConnection } from '@faceflow/shared';
+import { defineConfig, FaceflowError, kafkaConfigFields, kafkaConnectionOf, redisConfigFields, redisConnectionOf, type KafkaConnection, type RedisConnection } from '@faceflow/shared';
+import { createLogger } from '@faceflow/shared/ops';
 import { KafkaBus } from '@faceflow/shared/kafka';
 import { RedisGalleryStore } from '@faceflow/shared/redis';
 import { skipUnlessDedicatedInfra, startDedicatedInfra, type DedicatedInfra } from './dedicated-infra.js';
@@ -211,7 +212,17 @@ describe.skipIf(skip)('Kafka over SASL_SSL and mTLS, Redis over TLS with an ACL 
       timeout: 600_000,
       maxBuffer: 64 * 1024 * 1024,
     }).catch((e: { stdout?: string; stderr?: string; message: string }) => {
-      throw new Error(`the secured run failed: ${(e.stdout ?? '').slice(-3000)}${(e.stderr ?? e.message).slice(-3000)}`);
+      // name the failed tests and their first failure lines (the JSON report), not its raw tail
+      let failed = '';
+      try {
+        const r = JSON.parse((e.stdout ?? '').slice((e.stdout ?? '').indexOf('{'))) as { testResults: { assertionResults: { fullName: string; status: string; failureMessages: string[] }[]; message?: string; name: string }[] };
+        failed = r.testResults
+          .flatMap((f) => [...(f.message ? [`${f.name}: ${f.message}`] : []), ...f.assertionResults.filter((a) => a.status === 'failed').map((a) => `${a.fullName}: ${(a.failureMessages[0] ?? '').slice(0, 600)}`)])
+          .join('\n');
+      } catch {
+        failed = (e.stdout ?? '').slice(-3000);
+      }
+      throw new Error(`the secured run failed:\n${failed}\n${(e.stderr ?? e.message).slice(-2000)}`);
     });
     const report = JSON.parse(stdout.slice(stdout.indexOf('{'))) as { numTotalTests: number; numPassedTests: number; numPendingTests: number; numFailedTests: number };
     expect(report.numFailedTests).toBe(0);

@@ -196,11 +196,16 @@ describe("the notebook's scenario from the CLI", () => {
     }
     expect(people.length).toBeGreaterThanOrEqual(12);
     const gallery = path.join(dir, 'people.json');
+    const auditLog = path.join(dir, 'audit.jsonl');
     for (const p of people) {
-      const r = await faceflow(['enroll', '--gallery', gallery, '--name', p.name, p.enrollFile]);
+      const r = await faceflow(['enroll', '--gallery', gallery, '--name', p.name, p.enrollFile], 120_000, { FACEFLOW_AUDIT_LOG: auditLog });
       expect(r.code, r.stderr).toBe(0);
     }
     expect(JSON.parse(await readFile(gallery, 'utf8')).identities).toHaveLength(people.length);
+    // issue 15: every enrolment is on the audit trail, naming the person and never holding the template
+    const audit = (await readFile(auditLog, 'utf8')).trim().split('\n').map((l) => JSON.parse(l));
+    expect(audit.map((e) => [e.action, e.outcome, e.identity])).toEqual(people.map((p) => ['gallery.enroll', 'ok', p.name]));
+    expect(JSON.stringify(audit)).not.toMatch(/embedding/);
     const alice = people[0]!;
     const bob = people[5]!;
     const genuine = json(await faceflow(['verify', '--json', '--gallery', gallery, '--name', alice.name, alice.probeFile]));

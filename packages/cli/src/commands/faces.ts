@@ -2,7 +2,7 @@
 import { decodeImage, Gallery, identify, verify } from '@faceflow/engine';
 import { assertGalleryFits, loadGalleryIfAny } from '@faceflow/engine/match';
 import { detectedFaceJson, enrollFiles, enrollmentJobs, identifiedFaceJson, writeDetectionOverlay } from '@faceflow/engine/recognize';
-import { FaceflowError } from '@faceflow/shared';
+import { auditedGalleryCommand, FaceflowError } from '@faceflow/shared';
 import { type CommandContext, type CommandSpec, num, str, UsageError } from '../cli.js';
 import { galleryKeyOption } from '../gallery-key.js';
 import { ENGINE_FLAGS, ENGINE_HELP, boxJson, engineConfig, largestFace, makeRunner, noFaceError, precheckGalleryHead, round, runOptions, threshold, type Runner } from '../engine-setup.js';
@@ -105,23 +105,27 @@ export const enroll: CommandSpec = {
     if (dir !== undefined && ctx.positionals.length > 0) throw new UsageError('--dir takes no image arguments');
     const jobs = name !== undefined ? ctx.positionals.map((file) => ({ name, file })) : await enrollmentJobs(dir!);
     // an unreadable gallery (a directory, another model's) fails before any model loads
-    const { gallery, runner } = await galleryAndRunner(galleryFile, ctx, { many: jobs.length > 4 });
-    const bar = ctx.progress('enroll', jobs.length);
-    let r: Awaited<ReturnType<typeof enrollFiles>>;
-    try {
-      r = await enrollFiles(runner, gallery, jobs, {
-        runOptions: runOptions(ctx),
-        ...(minQuality !== undefined ? { minQuality } : {}),
-        noFace: (file) => noFaceError(ctx, file),
-        skipFailures: name === undefined,
-        onSkip: (file, reason) => process.stderr.write(`\nfaceflow enroll: warning: skipped ${file}: ${reason}\n`),
-        progress: bar,
-      });
-    } finally {
-      bar.done();
-      await runner.close();
-    }
-    await gallery.save(galleryFile);
+    const enrol = async () => {
+      const { gallery, runner } = await galleryAndRunner(galleryFile, ctx, { many: jobs.length > 4 });
+      const bar = ctx.progress('enroll', jobs.length);
+      try {
+        const r = await enrollFiles(runner, gallery, jobs, {
+          runOptions: runOptions(ctx),
+          ...(minQuality !== undefined ? { minQuality } : {}),
+          noFace: (file) => noFaceError(ctx, file),
+          skipFailures: name === undefined,
+          onSkip: (file, reason) => process.stderr.write(`\nfaceflow enroll: warning: skipped ${file}: ${reason}\n`),
+          progress: bar,
+        });
+        await gallery.save(galleryFile);
+        return { r, gallery };
+      } finally {
+        bar.done();
+        await runner.close();
+      }
+    };
+    // issue 15: with FACEFLOW_AUDIT_LOG, one audit event per person enrolled (or the failure)
+    const { r, gallery } = await auditedGalleryCommand({ file: process.env.FACEFLOW_AUDIT_LOG, action: 'gallery.enroll', gallery: galleryFile, identity: name, identitiesOf: (x) => Object.keys(x.r.added) }, enrol);
     ctx.out(
       `enrolled ${Object.values(r.added).reduce((a, b) => a + b, 0)} face(s) of ${Object.keys(r.added).length} identit(ies) into ${galleryFile} (${gallery.size} identities in all)${r.skipped.length ? `; skipped ${r.skipped.length}` : ''}`,
       { gallery: galleryFile, added: r.added, skipped: r.skipped, identities: gallery.size },

@@ -187,9 +187,11 @@ export async function rotateGalleryKey(store: GalleryStore, name: string, o: Key
 /**
  * Runs one gallery command with its audit record (issue 15, item 4): with `file` (FACEFLOW_AUDIT_LOG) one
  * AuditEvent is appended to it, the operator being the OS user and host, whether the command succeeded or failed.
+ * `identitiesOf`: a command that changes several identities (an enrolment from a folder) records one event
+ * per identity it changed, so the trail says who was enrolled, not only that someone was.
  */
 export async function auditedGalleryCommand<T>(
-  o: { file?: string | undefined; action: AuditAction; gallery: string; identity?: string | undefined },
+  o: { file?: string | undefined; action: AuditAction; gallery: string; identity?: string | undefined; identitiesOf?: (r: T) => readonly string[] },
   run: () => Promise<T>,
   describe: (r: T) => { version?: number; fromKey?: string; toKey?: string; tombstone?: true; crops?: number } = () => ({}),
 ): Promise<T> {
@@ -203,6 +205,8 @@ export async function auditedGalleryCommand<T>(
     await trail.record({ ...base, outcome: 'failed', code: e instanceof FaceflowError ? e.code : 'INTERNAL' });
     throw e;
   }
-  await trail.record({ ...base, outcome: 'ok', ...describe(r) });
+  const many = o.identitiesOf?.(r);
+  if (many) for (const identity of many) await trail.record({ ...base, identity, outcome: 'ok', ...describe(r) });
+  else await trail.record({ ...base, outcome: 'ok', ...describe(r) });
   return r;
 }
