@@ -9,6 +9,7 @@ import { train } from './commands/train.js';
 import { trainSeg } from './commands/train-seg.js';
 import { runPipeline } from './commands/run.js';
 import { GALLERY_SUMMARY, runGallery } from './commands/gallery.js';
+import { CLUSTERS_SUMMARY, runClusters } from './commands/clusters.js';
 
 const COMMANDS: Record<string, CommandSpec> = {
   detect,
@@ -26,6 +27,7 @@ const GROUPS: Record<string, { summary: string; run: (argv: string[]) => Promise
   eval: { summary: EVAL_SUMMARY, run: runEval },
   models: { summary: MODELS_SUMMARY, run: runModels },
   gallery: { summary: GALLERY_SUMMARY, run: runGallery },
+  clusters: { summary: CLUSTERS_SUMMARY, run: runClusters },
 };
 
 function usage(): string {

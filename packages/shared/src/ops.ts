@@ -8,3 +8,4 @@ export * from './metrics.js';
 export * from './ops-server.js';
 export * from './health.js';
 export * from './gallery-api.js';
+export * from './clusters-client.js';

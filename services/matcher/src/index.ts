@@ -4,3 +4,4 @@ export * from './tracker.js';
 export * from './gallery-cache.js';
 export * from './config.js';
 export * from './create-stage.js';
+export * from './clusters-api.js';

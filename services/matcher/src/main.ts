@@ -13,7 +13,8 @@
  * pair of services shows at once instead of comparing embeddings that cannot be compared.
  *
  * The matcher runs no model (issue 13): its gallery API lists, deletes and enrols by embedding (of the
- * gallery's model); enrolment by photo is the embedder service's (PUT /v1/identities/<id> there).
+ * gallery's model); enrolment by photo is the embedder service's (PUT /v1/identities/<id> there). Beside it,
+ * the recurring-stranger clusters API (clusters-api.ts: list, show, enrol a cluster as an identity).
  */
 import { attachBinding, AuditTrail, closeAll, kafkaConnectionOf, onShutdown, redisConnectionOf, topicNames } from '@faceflow/shared';
 import { createLogger, createMetrics, galleryApi, HealthMonitor, startOpsServer } from '@faceflow/shared/ops';
@@ -22,6 +23,7 @@ import { RedisGalleryStore } from '@faceflow/shared/redis';
 import { matcherClusterThreshold, matcherConfig, matcherModelAndThreshold, unknownClusterConfig } from './config.js';
 import { GalleryCache } from './gallery-cache.js';
 import { createStage } from './create-stage.js';
+import { clustersApi } from './clusters-api.js';
 
 export { matcherConfig } from './config.js';
 
@@ -55,25 +57,24 @@ async function main(): Promise<void> {
     logger,
     metrics,
   });
+  // the stage is made before the ops server so that the clusters API reaches its clusterer (issue 14)
+  const binding = createStage(config, { gallery: cache, decision: { model, threshold }, topics, metrics, unknownClusters: { threshold: cluster.threshold, retentionMs: clusterConfig.retentionMs, idPrefix: clusterIdPrefix } });
+  const keyDigests = [...(config.apiKeys ?? [])];
+  const audit = { trail: new AuditTrail({ logger, service: 'matcher', bus, topic: topics.audit }), gallery: config.galleryPrefix };
+  const gallery = galleryApi({ store, keyDigests, manage: true, model, logger, audit });
+  const clusters = clustersApi({ clusterer: binding.stage.unknownClusterer, store, keyDigests, logger, audit });
   const ops = await startOpsServer({
     port: config.httpPort,
     host: config.httpHost,
     metrics,
     logger,
     ready: () => ({ ready: ready && health.ok, dependencies: health.report() }),
-    handle: galleryApi({
-      store,
-      keyDigests: [...(config.apiKeys ?? [])],
-      manage: true,
-      model,
-      logger,
-      audit: { trail: new AuditTrail({ logger, service: 'matcher', bus, topic: topics.audit }), gallery: config.galleryPrefix },
-    }),
+    handle: async (req, res) => (await gallery(req, res)) || clusters(req, res),
   });
   await cache.start(); // the cache sets the gallery gauges on every change (issue 12: they lagged by the refresh period)
   const refresher = setInterval(() => void cache.refresh().catch(() => undefined), config.galleryRefreshMs);
   await bus.createTopics([topics.faces, topics.matches, `${topics.faces}.dlq`, topics.audit].map((topic) => ({ topic, partitions: config.partitions })));
-  const sub = await attachBinding(bus, createStage(config, { gallery: cache, decision: { model, threshold }, topics, metrics, unknownClusters: { threshold: cluster.threshold, retentionMs: clusterConfig.retentionMs, idPrefix: clusterIdPrefix } }));
+  const sub = await attachBinding(bus, binding);
   const stopLag = pollConsumerLag(bus, metrics, [{ topic: topics.faces, groupId: config.groupId }], 5000, logger);
   await health.start();
   ready = true;

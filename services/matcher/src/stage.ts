@@ -150,6 +150,11 @@ export class MatcherStage implements Stage {
     return this.clusters?.list() ?? [];
   }
 
+  /** The recurring-stranger clusterer itself (the clusters API reads and names clusters); undefined when clustering is off. */
+  get unknownClusterer(): UnknownClusterer | undefined {
+    return this.clusters;
+  }
+
   /** The mean of a track's faces at or above the quality floor, or null (none, or they cancel out). */
   private qualityMean(t: Track): Float32Array | null {
     const named = t.best.filter((b) => b.quality >= this.qualityFloor);

@@ -109,6 +109,22 @@ describe('UnknownClusterer', () => {
     expect(c.memberCount).toBe(0);
   });
 
+  it('a_removed_cluster_takes_its_members_with_it_and_a_new_member_starts_afresh', () => {
+    const c = new UnknownClusterer({ threshold: 0.5 });
+    const a = c.add(member('a', near(A, 0), 1)).clusterId;
+    c.add(member('b', near(A, 1), 2));
+    const b = c.add(member('x', near(B, 0), 3)).clusterId;
+    expect(c.remove('nope')).toBeUndefined();
+    expect(c.remove(a)).toBe(a);
+    expect([c.size, c.memberCount, c.get(a), c.clusterOf('a')]).toEqual([1, 1, undefined, undefined]);
+    expect(c.remove(a)).toBeUndefined();
+    // the member ids are free again, and the same face starts a new cluster (not the removed id)
+    const again = c.add(member('a', near(A, 0), 4));
+    expect(again.created).toBe(true);
+    expect(again.clusterId).not.toBe(a);
+    expect(c.get(b)!.members).toBe(1);
+  });
+
   it('forgetting_a_member_whose_embedding_was_folded_drops_the_folded_part_of_the_centroid', () => {
     const c = new UnknownClusterer({ threshold: 0.6, keepEmbeddings: 1 });
     const id = c.add(member('old', unit([1, 0.3, 0, 0]), 1)).clusterId;

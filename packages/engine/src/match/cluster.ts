@@ -320,6 +320,19 @@ export class UnknownClusterer {
   }
 
   /**
+   * Removes a whole cluster and its members (a merged-away id removes the cluster it went into): what naming
+   * it does once its embeddings are enrolled (issue 14, `faceflow clusters name`). Returns the removed
+   * cluster's id, or undefined for an unknown id (nothing changes).
+   */
+  remove(clusterId: string): string | undefined {
+    const id = this.resolve(clusterId);
+    if (id === undefined) return undefined;
+    for (const m of this.clusters.get(id)!.members) this.memberOf.delete(m.id);
+    this.clusters.delete(id);
+    return id;
+  }
+
+  /**
    * Drops every member seen before `now - retentionMs` (the retention rule) and the clusters left empty;
    * returns how many members were dropped. Without retentionMs it drops nothing.
    */
