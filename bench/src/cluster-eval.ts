@@ -18,7 +18,8 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { decodeImage, EnginePool } from '@faceflow/engine';
 import { centreFace, evaluateClustering, readPairs, type ClusterScores, type LabelledEmbedding } from '@faceflow/engine/eval';
-import { clusterThreshold, decisionThreshold } from '@faceflow/engine/match';
+import { decisionThreshold } from '@faceflow/engine';
+import { clusterThreshold } from '@faceflow/engine/match';
 
 const log = (msg: string): void => void process.stderr.write(`[bench:cluster] ${msg}\n`);
 
