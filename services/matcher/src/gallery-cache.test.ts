@@ -116,6 +116,22 @@ describe('GalleryCache', () => {
     await cache.close();
   });
 
+  it('a_delete_notification_hands_the_leaving_identitys_embeddings_to_onDelete_first', async () => {
+    const s = losableStore();
+    await s.store.put('alice', [person(1)]);
+    await s.store.put('bob', [person(2)]);
+    const deleted: [string, number[][]][] = [];
+    const cache = new GalleryCache({ store: s.store, onDelete: (id, es) => void deleted.push([id, es.map((e) => Array.from(e))]) });
+    await cache.start();
+    await s.store.delete('alice');
+    await tick();
+    await cache.refresh();
+    expect(deleted.map(([id]) => id)).toEqual(['alice']);
+    expect(deleted[0]![1][0]!.map((x) => Math.round(x * 1e5))).toEqual(person(1).map((x) => Math.round(x * 1e5)));
+    expect(cache.current?.has('alice')).toBe(false);
+    await cache.close();
+  });
+
   it('a fresh, empty store is simply an empty gallery', async () => {
     const cache = new GalleryCache({ store: new MemoryGalleryStore() });
     await cache.start();

@@ -32,6 +32,8 @@ export interface GalleryCacheOptions {
   logger?: Logger;
   /** Called after each change was applied (tests). */
   onChange?: (version: number) => void;
+  /** An identity is about to leave the held gallery (a delete notification): its embeddings, e.g. to erase the unknown clusters built from it (issue 15). */
+  onDelete?: (identity: string, embeddings: Float32Array[]) => void;
   /** The gallery gauges (version, identities, store lost), set on every change rather than on a timer. */
   metrics?: Metrics;
   /** How the gallery is searched (issue 14: exact, int8 or hnsw, or auto by size). */
@@ -206,6 +208,7 @@ export class GalleryCache {
       return;
     }
     if (c.type === 'delete') {
+      if (this.gallery.has(c.identity)) this.o.onDelete?.(c.identity, this.gallery.embeddingsOf(c.identity));
       this.gallery.remove(c.identity);
     } else {
       const identity = await this.o.store.get(c.identity);

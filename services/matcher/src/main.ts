@@ -46,7 +46,13 @@ async function main(): Promise<void> {
   // instances' (or a restarted one's) "u1" are never taken for the same stranger
   const clusterIdPrefix = `u-${Date.now().toString(36)}${process.pid.toString(36)}-`;
   if (cluster.warning && clusterConfig.retentionMs > 0) logger.warn(cluster.warning, { model, threshold: cluster.threshold });
-  const cache = new GalleryCache({ store, model, logger, metrics, search: { method: config.searchMethod, approx: config.searchApprox, approxRows: config.searchApproxRows } });
+  // erasure (issue 15): a deleted person's unknown clusters (built before they were enrolled) go with them
+  let clusterer: { removeNear(e: readonly Float32Array[]): string[] } | undefined;
+  const onDelete = (identity: string, embeddings: Float32Array[]): void => {
+    const removed = clusterer?.removeNear(embeddings) ?? [];
+    if (removed.length) logger.info('erased the unknown clusters of a deleted identity', { identity, clusters: removed.length });
+  };
+  const cache = new GalleryCache({ store, model, logger, metrics, onDelete, search: { method: config.searchMethod, approx: config.searchApprox, approxRows: config.searchApproxRows } });
   let ready = false;
   // readiness follows the broker and Redis (issue 12); liveness (/livez) does not, so an outage restarts nothing
   const health = new HealthMonitor({
@@ -59,6 +65,7 @@ async function main(): Promise<void> {
   });
   // the stage is made before the ops server so that the clusters API reaches its clusterer (issue 14)
   const binding = createStage(config, { gallery: cache, decision: { model, threshold }, topics, metrics, unknownClusters: { threshold: cluster.threshold, retentionMs: clusterConfig.retentionMs, idPrefix: clusterIdPrefix } });
+  clusterer = binding.stage.unknownClusterer;
   const keyDigests = [...(config.apiKeys ?? [])];
   const audit = { trail: new AuditTrail({ logger, service: 'matcher', bus, topic: topics.audit }), gallery: config.galleryPrefix };
   const gallery = galleryApi({ store, keyDigests, manage: true, model, logger, audit });

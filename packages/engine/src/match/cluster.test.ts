@@ -125,6 +125,18 @@ describe('UnknownClusterer', () => {
     expect(c.get(b)!.members).toBe(1);
   });
 
+  it('an_erased_persons_templates_take_the_unknown_clusters_built_from_them_and_no_other', () => {
+    const c = new UnknownClusterer({ threshold: 0.5 });
+    const a = c.add(member('a1', near(A, 0), 1)).clusterId;
+    c.add(member('a2', near(A, 1), 2));
+    const b = c.add(member('b1', near(B, 0), 3)).clusterId;
+    expect(c.removeNear([near(A, 2)])).toEqual([a]);
+    expect([c.get(a), c.get(b)?.members, c.clusterOf('a1')]).toEqual([undefined, 1, undefined]);
+    expect(c.removeNear([near(A, 2)])).toEqual([]);
+    expect(() => c.removeNear([new Float32Array([1, 0])])).toThrow(FaceflowError);
+    expect(c.get(b)?.members).toBe(1);
+  });
+
   it('forgetting_a_member_whose_embedding_was_folded_drops_the_folded_part_of_the_centroid', () => {
     const c = new UnknownClusterer({ threshold: 0.6, keepEmbeddings: 1 });
     const id = c.add(member('old', unit([1, 0.3, 0, 0]), 1)).clusterId;

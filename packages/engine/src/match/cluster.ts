@@ -333,6 +333,19 @@ export class UnknownClusterer {
   }
 
   /**
+   * Erasure (issue 15 item 3): removes every cluster that `embeddings` (an erased person's templates) would
+   * join, i.e. the unknown clusters built from that person before they were enrolled. Returns their ids.
+   */
+  removeNear(embeddings: readonly Float32Array[]): string[] {
+    for (const e of embeddings) this.checkEmbedding('removeNear', e);
+    const removed: string[] = [];
+    for (const e of embeddings) {
+      for (let m = this.match(e); m; m = this.match(e)) removed.push(this.remove(m.clusterId)!);
+    }
+    return removed;
+  }
+
+  /**
    * Drops every member seen before `now - retentionMs` (the retention rule) and the clusters left empty;
    * returns how many members were dropped. Without retentionMs it drops nothing.
    */
