@@ -213,15 +213,3 @@ export function num(ctx: CommandContext, name: string, opts: { min?: number; max
     throw new UsageError(`--${name} ${problem}, got ${/^must be [<>]=/.test(problem) ? Number(s) : JSON.stringify(s)}`);
   }
 }
-
-/** Runs `fn` over `items` with at most `limit` in flight, so a large job holds bounded memory. */
-export async function mapLimit<T>(items: readonly T[], limit: number, fn: (item: T, index: number) => Promise<void>): Promise<void> {
-  let next = 0;
-  const worker = async (): Promise<void> => {
-    while (next < items.length) {
-      const i = next++;
-      await fn(items[i]!, i);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, worker));
-}
