@@ -1,9 +1,10 @@
 /**
- * `node bench/dist/redact-check.js --video <file> --gallery <file> [--every N] [--threshold T]`:
+ * `node bench/dist/redact-check.js --video <file> --gallery <file> [--every N] [--threshold T] [--detector D]`:
  * checks a redacted video (issue 4's "done when"): in every N-th frame, run the detector and identify each
  * face it finds against the gallery. A face that is found and not identified as someone enrolled is a
  * leak. Run it on the input too, to see how many enrolled and non-enrolled faces there were to begin with.
- * Prints one JSON line. A check, not a test: it asserts nothing.
+ * `--detector` (default the engine's, YuNet) checks with another detector too: a face any detector finds is a
+ * leak. Prints one JSON line. A check, not a test: it asserts nothing.
  */
 import { parseArgs } from 'node:util';
 import { FaceEngine, Gallery, identify } from '@faceflow/engine';
@@ -17,17 +18,18 @@ const { values } = parseArgs({
     every: { type: 'string', default: '1' },
     threshold: { type: 'string' },
     'max-frames': { type: 'string' },
+    detector: { type: 'string' },
   },
 });
 if (!values.video || !values.gallery) {
-  process.stderr.write('usage: redact-check --video <file> --gallery <file> [--every N] [--threshold T] [--max-frames N]\n');
+  process.stderr.write('usage: redact-check --video <file> --gallery <file> [--every N] [--threshold T] [--max-frames N] [--detector D]\n');
   process.exit(2);
 }
 const every = Math.max(1, Number(values.every));
 const maxFrames = values['max-frames'] ? Number(values['max-frames']) : Infinity;
 const gallery = await Gallery.load(values.gallery);
 const threshold = values.threshold ? Number(values.threshold) : calibrationFor(gallery.model)!.distanceAtFar1e3;
-const engine = await FaceEngine.load({ backend: process.env.FACEFLOW_BACKEND ?? 'wasm' });
+const engine = await FaceEngine.load({ backend: process.env.FACEFLOW_BACKEND ?? 'wasm', ...(values.detector ? { models: { detector: values.detector } } : {}) });
 const info = await probeVideo(values.video);
 let frame = 0;
 let checked = 0;
@@ -54,5 +56,5 @@ for await (const image of decodeRgbFrames(values.video, info)) {
 }
 engine.dispose();
 process.stdout.write(
-  `${JSON.stringify({ video: values.video, frames: frame, checked, every, threshold, faces, nonEnrolled, framesWithNonEnrolled, enrolled: Object.fromEntries(enrolled) })}\n`,
+  `${JSON.stringify({ video: values.video, detector: engine.models.detector.name, frames: frame, checked, every, threshold, faces, nonEnrolled, framesWithNonEnrolled, enrolled: Object.fromEntries(enrolled) })}\n`,
 );

@@ -40,7 +40,7 @@ export const embedderConfig = defineConfig({
   detector: optional({
     env: 'FACEFLOW_DETECTOR',
     parse: parsers.string({ max: 200 }),
-    doc: 'face detector: blazeface (the default) | yunet (ONNX Runtime; installed by faceflow models pull yunet-2023mar) | a registry name (issue 11)',
+    doc: 'face detector: yunet (the default; ONNX Runtime, installed by faceflow models pull yunet-2023mar) | blazeface (TF.js) | a registry name (issue 11)',
   }),
   head: optional({ env: 'FACEFLOW_HEAD', parse: parsers.string({ max: 4096 }), doc: 'folder of a projection head trained by faceflow train, applied to every embedding' }),
   ...redactionConfigFields,

@@ -16,7 +16,7 @@ describe('model wrappers', () => {
     await initRuntime({ backend: 'wasm' });
     const start = tf.memory().numTensors;
     const paths = await defaultModelPaths();
-    const det = await BlazeFaceDetector.load({ modelPath: paths.detector, regionModelPath: paths.regionDetector, minFaceSize: 20 });
+    const det = await BlazeFaceDetector.load({ modelPath: paths.blazeface, regionModelPath: paths.regionDetector, minFaceSize: 20 });
     const img = { width: 640, height: 480, data: noise(640 * 480 * 3) };
     const near = [{ x: 100, y: 100, width: 60, height: 60 }];
     await det.run([img]);

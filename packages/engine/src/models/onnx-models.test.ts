@@ -150,7 +150,7 @@ describe('ONNX models from registry packages', () => {
     await initRuntime({ backend: 'wasm' });
     const yunet = await YuNetDetector.load({ modelPath: (await resolveModel('yunet-2023mar')).main, minFaceSize: 20, scoreThreshold: 0.8 });
     const paths = await defaultModelPaths();
-    const blaze = await BlazeFaceDetector.load({ modelPath: paths.detector, minFaceSize: 40 });
+    const blaze = await BlazeFaceDetector.load({ modelPath: paths.blazeface, minFaceSize: 40 });
     try {
       for (const photo of GROUP_PHOTOS.slice(0, 3)) {
         const img = await decodeImage(photo.file);
@@ -182,8 +182,9 @@ describe('ONNX models from registry packages', () => {
   });
 
   it('yunet_feeds_the_68_landmark_alignment_and_the_embedder_like_blazeface', async () => {
-    const yunet = await FaceEngine.load({ backend: 'wasm', models: { detector: 'yunet' }, detector: { minFaceSize: 20, scoreThreshold: 0.8 } });
-    const blaze = await FaceEngine.load({ backend: 'wasm' });
+    // YuNet is the default detector (issue 11): an engine with no detector named runs it
+    const yunet = await FaceEngine.load({ backend: 'wasm', detector: { minFaceSize: 20, scoreThreshold: 0.8 } });
+    const blaze = await FaceEngine.load({ backend: 'wasm', models: { detector: 'blazeface' } });
     try {
       expect(yunet.models.detector).toMatchObject({ name: 'yunet-2023mar', runtime: 'onnx', provider: 'cpu' });
       expect(blaze.models.detector).toMatchObject({ name: 'facemesh-detection-full', runtime: 'tfjs' });
@@ -209,6 +210,13 @@ describe('ONNX models from registry packages', () => {
       'detector "yunet-2023mar" is an ONNX model but the runtime is forced to tfjs; use --detector blazeface or --runtime auto',
     );
     await expect(FaceEngine.load({ backend: 'wasm', runtime: 'onnx', models: { detector: 'blazeface' } })).rejects.toThrow(/use --detector yunet/);
+    // a forced tfjs runtime without a named detector takes the TF.js detector instead of refusing the default
+    const tfjs = await FaceEngine.load({ backend: 'wasm', runtime: 'tfjs' });
+    try {
+      expect(tfjs.models.detector).toMatchObject({ name: 'facemesh-detection-full', runtime: 'tfjs' });
+    } finally {
+      tfjs.dispose();
+    }
     await expect(FaceEngine.load({ backend: 'wasm', runtime: 'tensorrt' })).rejects.toThrow(/unknown runtime "tensorrt"/);
   });
 });

@@ -32,11 +32,11 @@ export type ImageInput = string | Buffer | Uint8Array | RgbImage;
 export interface FaceAnalysisConfig {
   /** TF.js backend: auto | tensorflow | wasm | cpu (default env FACEFLOW_BACKEND, else auto) */
   backend?: string;
-  /** model runtime: auto | onnx | tfjs (default env FACEFLOW_RUNTIME, else auto); onnx without a detector means YuNet */
+  /** model runtime: auto | onnx | tfjs (default env FACEFLOW_RUNTIME, else auto); tfjs without a detector means BlazeFace */
   runtime?: string;
   /** ONNX Runtime execution provider: cpu | cuda (default env FACEFLOW_ORT_PROVIDER, else cpu) */
   provider?: string;
-  /** face detector: blazeface (default), yunet, or a detector's registry name */
+  /** face detector: yunet (default), blazeface, or a detector's registry name */
   detector?: string;
   /** embedding model by registry name (default faceapi-recognition; `faceflow models list`) */
   embedder?: string;
@@ -48,7 +48,7 @@ export interface FaceAnalysisConfig {
   cacheDir?: string;
   /** smallest face side to look for, in pixels, in [8, 10000] (default 40) */
   minFaceSize?: number;
-  /** detector confidence needed for a face, in [0.01, 0.99] (default 0.65) */
+  /** detector confidence needed for a face, in [0.01, 0.99] (default: the detector's own, 0.6 for YuNet, 0.65 for BlazeFace) */
   minScore?: number;
   /** average each embedding with the mirrored face's (default true; false is faster, slightly less accurate) */
   flip?: boolean;

@@ -46,7 +46,7 @@ export interface EngineConfig {
   backend?: string;
   /**
    * model runtime (issue 11): auto (each model on the runtime of its registry format), onnx or tfjs (the
-   * detector must be of that runtime; with onnx and no detector named, YuNet); default env FACEFLOW_RUNTIME,
+   * detector must be of that runtime; with tfjs and no detector named, BlazeFace); default env FACEFLOW_RUNTIME,
    * else auto. The 68-point landmarks and the dlib embedder exist only for TF.js and stay there.
    */
   runtime?: string;
@@ -67,8 +67,8 @@ export interface EngineConfig {
   /** dlib chip padding (default 0.25) */
   chipPadding?: number;
   /**
-   * Models by registry name (`faceflow models list`), defaults: the npm-shipped facemesh-detection-full,
-   * faceapi-landmarks68 and faceapi-recognition. The embedder may also be a user's own TF.js model by path.
+   * Models by registry name (`faceflow models list`), defaults (DEFAULT_MODELS): the pulled yunet-2023mar,
+   * the npm-shipped faceapi-landmarks68 and faceapi-recognition. The embedder may also be a user's own TF.js model by path.
    */
   models?: { detector?: string; regionDetector?: string; landmarks?: string; embedder?: string | (GraphEmbedderConfig & { name?: string }) };
   /** a user registry file adding or overriding model entries (else env FACEFLOW_MODEL_REGISTRY) */
@@ -131,20 +131,36 @@ export interface FaceDetector {
   dispose(): void | Promise<void>;
 }
 
+/**
+ * The product's default models: the one place they are defined (the CLI, the services, `faceflow run` and
+ * FaceAnalysis take the engine's default when no detector is named).
+ */
 export const DEFAULT_MODELS = {
-  detector: 'facemesh-detection-full',
-  /** looks near faces of the previous frame (RunOptions.regions), where faces are large: short range */
+  /**
+   * YuNet (issue 11): ahead of BlazeFace on CMU+MIT recall at <= 0.3 FP/image, on LFW DevTest and 12-17x
+   * cheaper per 720p frame (BENCHMARKS.md "YuNet becomes the default"). It also looks near the previous
+   * frame's faces (RunOptions.regions) itself, so a track's boxes keep one detector's convention.
+   */
+  detector: 'yunet-2023mar',
+  /**
+   * BlazeFace's model for the windows near the previous frame's faces, where faces are large (short range);
+   * used only with `--detector blazeface`
+   */
   regionDetector: 'facemesh-detection-short',
   landmarks: 'faceapi-landmarks68',
   embedder: DEFAULT_MODEL,
 } as const;
 
-/** Files of the default npm-shipped models (verified against the registry's sha256). */
-export async function defaultModelPaths(): Promise<{ detector: string; regionDetector: string; landmarks: string; embedder: string }> {
-  const [detector, regionDetector, landmarks, embedder] = await Promise.all(
-    [DEFAULT_MODELS.detector, DEFAULT_MODELS.regionDetector, DEFAULT_MODELS.landmarks, DEFAULT_MODELS.embedder].map((n) => resolveModel(n)),
+/**
+ * Files of the npm-shipped TF.js models (verified against the registry's sha256): BlazeFace full range and
+ * its short-range region model, the 68 landmarks and the default embedder. YuNet, the default detector, is
+ * a pulled ONNX file (`resolveModel(DEFAULT_MODELS.detector)`).
+ */
+export async function defaultModelPaths(): Promise<{ blazeface: string; regionDetector: string; landmarks: string; embedder: string }> {
+  const [blazeface, regionDetector, landmarks, embedder] = await Promise.all(
+    [DETECTOR_ALIASES.blazeface!, DEFAULT_MODELS.regionDetector, DEFAULT_MODELS.landmarks, DEFAULT_MODELS.embedder].map((n) => resolveModel(n)),
   );
-  return { detector: detector!.main, regionDetector: regionDetector!.main, landmarks: landmarks!.main, embedder: embedder!.main };
+  return { blazeface: blazeface!.main, regionDetector: regionDetector!.main, landmarks: landmarks!.main, embedder: embedder!.main };
 }
 
 interface Embedder {
@@ -299,7 +315,8 @@ export class FaceEngine {
     const runtime = await initRuntime(config.backend === undefined ? {} : { backend: config.backend });
     const registry = await loadModelRegistry(config.registryFile ? { registryFile: config.registryFile } : {});
     const models = { ...DEFAULT_MODELS, ...config.models };
-    const detectorName = config.models?.detector ?? (runtimeName === 'onnx' ? DETECTOR_ALIASES.yunet! : DEFAULT_MODELS.detector);
+    // a forced tfjs runtime without a named detector means BlazeFace, the TF.js one (YuNet is ONNX)
+    const detectorName = config.models?.detector ?? (runtimeName === 'tfjs' ? DETECTOR_ALIASES.blazeface! : DEFAULT_MODELS.detector);
     const where = { registry, ...(config.cacheDir ? { cacheDir: config.cacheDir } : {}) };
     const landmarkModel = await resolveModel(models.landmarks, where);
     if (landmarkModel.entry.name !== DEFAULT_MODELS.landmarks) {

@@ -22,7 +22,8 @@ import { DEFAULT_SHOT_CUT_THRESHOLD, frameSignature, signatureChange } from './s
 import { MaskSpool, type SpoolEntry } from './mask-spool.js';
 
 /**
- * The detector score at which the verification pass hides a face (the engine finds faces at 0.65): a face just
+ * The detector score at which the verification pass hides a face (the engine finds faces at its detector's
+ * threshold, 0.6 for YuNet, 0.65 for BlazeFace): a face just
  * under the threshold in the redacted frame can be tipped over it by the output's own encoding (seen on the
  * sitcom clip: a profile in the H.264 output that the raw frame did not give), so hide what is nearly a face.
  */

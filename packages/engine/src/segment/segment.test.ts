@@ -322,7 +322,7 @@ describe('FaceMesh', () => {
 
   it('a model that is not a face mesh is refused', async () => {
     await initRuntime({ backend: 'wasm' });
-    await expect(FaceMesh.load({ modelPath: (await defaultModelPaths()).detector })).rejects.toMatchObject({ code: 'MODEL_LOAD' });
+    await expect(FaceMesh.load({ modelPath: (await defaultModelPaths()).blazeface })).rejects.toMatchObject({ code: 'MODEL_LOAD' });
   });
 });
 
