@@ -24,6 +24,12 @@ import { assertQuality, DEFAULT_QUALITY_FLOOR, faceQuality, type FaceQuality, ty
  * (issue 13): @faceflow/shared's `Face` is the Face v1 message of the faces topic, another thing.
  */
 export interface DetectedFace {
+  /**
+   * the detector's own box, uncorrected (YuNet's by default: tight, brow to chin). The box corrections of
+   * `eval det --fit-boxes` (models/box-corrections.json) turn boxes into a ground truth's convention for
+   * scoring only and are never applied here: every consumer (landmark crops, trackers, redaction's ellipse)
+   * reads the raw box (issue 11, BENCHMARKS.md "YuNet becomes the default")
+   */
   box: Box;
   /** detector confidence in [0, 1]; 1 when the caller declared the whole image to be the face */
   score: number;
