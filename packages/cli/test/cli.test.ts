@@ -174,11 +174,11 @@ describe("the notebook's scenario from the CLI", () => {
     // 22 people in the six group photos: cut each face out once to enroll, and once differently
     // (larger margin, mirrored, darker, smaller, re-encoded) as the "new photo"
     const det = await Promise.all([1, 2, 3, 4, 5, 6].map(async (i) => ({ i, r: json(await faceflow(['detect', '--json', path.join(demo, `sample${i}.jpg`)])) })));
-    const people: Array<{ name: string; enrollFile: string; probeFile: string }> = [];
+    const people: Array<{ name: string; enrollFile: string; probeFile: string; confident: boolean }> = [];
     for (const { i, r } of det) {
       const src = path.join(demo, `sample${i}.jpg`);
       const meta = await sharp(src).metadata();
-      for (const [k, f] of (r.faces as Array<{ box: { x: number; y: number; width: number; height: number } }>).entries()) {
+      for (const [k, f] of (r.faces as Array<{ box: { x: number; y: number; width: number; height: number }; score: number }>).entries()) {
         const cut = async (scale: number, size: number, out: string, t?: (s: sharp.Sharp) => sharp.Sharp): Promise<void> => {
           const side = Math.max(f.box.width, f.box.height) * scale;
           const left = Math.max(0, Math.round(f.box.x + f.box.width / 2 - side / 2));
@@ -192,20 +192,30 @@ describe("the notebook's scenario from the CLI", () => {
         const probeFile = path.join(dir, `${name}-new.jpg`);
         await cut(1.8, 200, enrollFile);
         await cut(2.4, 160, probeFile, (s) => s.flop().modulate({ brightness: 0.85 }));
-        people.push({ name, enrollFile, probeFile });
+        people.push({ name, enrollFile, probeFile, confident: f.score >= 0.8 });
       }
     }
     expect(people.length).toBeGreaterThanOrEqual(12);
     const gallery = path.join(dir, 'people.json');
     const auditLog = path.join(dir, 'audit.jsonl');
+    // every confident detection (score >= 0.8) enrols; a less confident one may be no face at all (YuNet, the
+    // default detector, takes a dark blob in sample1 for a face at 0.73: looked at by eye), and the
+    // enrolment of its crop is then the one-line NO_FACE, never a template of something else
+    const enrolled: typeof people = [];
     for (const p of people) {
       const r = await faceflow(['enroll', '--gallery', gallery, '--name', p.name, p.enrollFile], 120_000, { FACEFLOW_AUDIT_LOG: auditLog });
-      expect(r.code, r.stderr).toBe(0);
+      if (r.code === 0) enrolled.push(p);
+      else {
+        expect(p.confident, r.stderr).toBe(false);
+        expect(r.stderr).toMatch(/NO_FACE/);
+      }
     }
-    expect(JSON.parse(await readFile(gallery, 'utf8')).identities).toHaveLength(people.length);
-    // issue 15: every enrolment is on the audit trail, naming the person and never holding the template
+    expect(enrolled.length).toBeGreaterThanOrEqual(people.length - 1);
+    // issue 15: every enrolment is on the audit trail, a refused one too, naming the person and never holding the template
     const audit = (await readFile(auditLog, 'utf8')).trim().split('\n').map((l) => JSON.parse(l));
-    expect(audit.map((e) => [e.action, e.outcome, e.identity])).toEqual(people.map((p) => ['gallery.enroll', 'ok', p.name]));
+    expect(audit.map((e) => [e.action, e.outcome, e.identity])).toEqual(people.map((p) => ['gallery.enroll', enrolled.includes(p) ? 'ok' : 'failed', p.name]));
+    people.splice(0, people.length, ...enrolled);
+    expect(JSON.parse(await readFile(gallery, 'utf8')).identities).toHaveLength(people.length);
     expect(JSON.stringify(audit)).not.toMatch(/embedding/);
     const alice = people[0]!;
     const bob = people[5]!;
@@ -217,10 +227,18 @@ describe("the notebook's scenario from the CLI", () => {
     let named = 0;
     for (const p of people) {
       const r = json(await faceflow(['identify', '--json', '--gallery', gallery, p.probeFile]));
-      expect(r.faces).toHaveLength(1);
+      // the probe's person is the face at its centre; YuNet also finds a neighbour cut by the crop's edge in
+      // a few probes (BlazeFace did not), which must not be named as the probe's person either
+      type F = { identity: string | null; box: { x: number; y: number; width: number; height: number } };
+      const faces = r.faces as F[];
+      expect(faces.length).toBeGreaterThanOrEqual(1);
+      const off = (f: F) => Math.hypot(f.box.x + f.box.width / 2 - 80, f.box.y + f.box.height / 2 - 80);
+      const [centre, ...others] = [...faces].sort((a, b) => off(a) - off(b));
+      expect(off(centre!)).toBeLessThan(30);
       // never the wrong person; unknown is allowed but rare
-      expect([p.name, null]).toContain(r.faces[0].identity);
-      if (r.faces[0].identity === p.name) named++;
+      expect([p.name, null]).toContain(centre!.identity);
+      for (const o of others) expect(o.identity).not.toBe(p.name);
+      if (centre!.identity === p.name) named++;
     }
     expect(named).toBeGreaterThanOrEqual(people.length - 2);
   }, 600_000);
