@@ -8,7 +8,7 @@ import { FaceEngine, type DetectedFace } from './engine.js';
 import { decodeImage } from '../image/image.js';
 import { tf } from '../runtime/tf.js';
 import { l2Distance } from '../match/decide.js';
-import { GROUP_PHOTOS } from '../testkit/fixtures.testkit.js';
+import { GROUP_PHOTOS, realFaces } from '../testkit/fixtures.testkit.js';
 import { iou as boxIou, type RgbImage } from '../image/geometry.js';
 
 let engine: FaceEngine;
@@ -33,9 +33,12 @@ describe('FaceEngine on group photos', () => {
   it('finds every face of each group photo, with 68 landmarks inside each box', async () => {
     for (const photo of GROUP_PHOTOS) {
       const img = await decodeImage(photo.file);
-      const [faces] = await engine.run([img], { embed: false });
-      expect(faces!.length, photo.file).toBe(photo.faces);
-      for (const f of faces!) {
+      const [all] = await engine.run([img], { embed: false });
+      // a known non-face of the default detector is not counted (fixtures.testkit.ts), any other is
+      const faces = realFaces(photo, all!);
+      expect(faces.length, photo.file).toBe(photo.faces);
+      expect(all!.length - faces.length, photo.file).toBeLessThanOrEqual(photo.notFaces?.length ?? 0);
+      for (const f of faces) {
         expect(f.score).toBeGreaterThan(0.5);
         expect(f.landmarks).toHaveLength(68);
         const inside = f.landmarks.filter((p) => p.x > f.box.x - f.box.width * 0.3 && p.x < f.box.x + f.box.width * 1.3 && p.y > f.box.y - f.box.height * 0.3 && p.y < f.box.y + f.box.height * 1.3);
@@ -62,15 +65,16 @@ describe('FaceEngine on group photos', () => {
   it('regions: near the faces of a previous frame it finds those faces again, moved, and looks nowhere else', async () => {
     for (const photo of GROUP_PHOTOS) {
       const img = await decodeImage(photo.file);
-      const [full] = await engine.run([img], { embed: false });
+      // the faces only: a known non-face (fixtures.testkit.ts) need not be found again
+      const full = [realFaces(photo, (await engine.run([img], { embed: false }))[0]!)];
       // the previous frame's boxes, shifted by a third of a face: the faces have moved since
-      const previous = full!.map((f) => ({ ...f.box, x: f.box.x + f.box.width / 3, y: f.box.y - f.box.height / 4 }));
+      const previous = full[0]!.map((f) => ({ ...f.box, x: f.box.x + f.box.width / 3, y: f.box.y - f.box.height / 4 }));
       const [near] = await engine.run([img], { embed: false, regions: [previous] });
-      for (const f of full!) {
+      for (const f of full[0]!) {
         const iou = Math.max(...near!.map((g) => boxIou(f.box, g.box)));
         expect(iou, photo.file).toBeGreaterThan(0.5);
       }
-      expect(near!.length, photo.file).toBe(full!.length);
+      expect(near!.length, photo.file).toBe(full[0]!.length);
       // nothing to follow: nothing is run; a region of background: no face
       const [none] = await engine.run([img], { embed: false, regions: [[]] });
       expect(none).toEqual([]);
