@@ -2,7 +2,10 @@
  * Fixtures of the pipeline tests, made on the fly from the group photo that ships with npm
  * (@vladmandic/face-api's demo/sample1.jpg, three women): a 2.5 s clip of it (ffmpeg -loop 1) and a gallery
  * with one of them, "alice", enrolled from a crop of her face by `faceflow enroll`. The other two are
- * strangers: the pipeline must call them unknown, never alice.
+ * strangers: the pipeline must call them unknown, never alice. The clip leaves out the photo's left 300 px
+ * (x < 300, 116 px left of alice's face): in that strip's dark lower part YuNet, the default detector, takes
+ * a blob for a face (score 0.73; cropped and looked at by eye: no face), which would be a fourth track of no
+ * person; engine.test.ts counts that false detection, these tests are about the three people.
  */
 import { execFile } from 'node:child_process';
 import { mkdtemp, readFile } from 'node:fs/promises';
@@ -33,7 +36,7 @@ export function fixture(): Promise<Fixture> {
     const gallery = path.join(dir, 'gallery.json');
     // the left-hand woman's face (box ~367,380 211x211 in the 1920x1280 photo), with some margin
     await run('ffmpeg', ['-y', '-loglevel', 'error', '-i', SAMPLE, '-vf', 'crop=400:420:270:280', crop]);
-    await run('ffmpeg', ['-y', '-loglevel', 'error', '-loop', '1', '-i', SAMPLE, '-t', '2.5', '-r', '10', '-vf', 'scale=960:-2', '-pix_fmt', 'yuv420p', '-c:v', 'libx264', clip]);
+    await run('ffmpeg', ['-y', '-loglevel', 'error', '-loop', '1', '-i', SAMPLE, '-t', '2.5', '-r', '10', '-vf', 'crop=1620:ih:300:0,scale=960:-2', '-pix_fmt', 'yuv420p', '-c:v', 'libx264', clip]);
     await run('node', [CLI, 'enroll', '--gallery', gallery, '--name', 'alice', '--workers', '1', crop], { cwd: ROOT, timeout: 120_000 });
     const g = JSON.parse(await readFile(gallery, 'utf8')) as { identities: { name: string; embeddings: number[][] }[] };
     return { dir, clip, gallery, aliceEmbedding: g.identities[0]!.embeddings[0]! };
