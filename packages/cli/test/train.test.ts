@@ -24,7 +24,9 @@ afterAll(async () => rm(dir, { recursive: true, force: true }));
 async function people(photo: string, root: string, prefix: string): Promise<number> {
   const r = await faceflow(['detect', path.join(demo, photo), '--json', '--workers', '1']);
   expect(r.code).toBe(0);
-  const faces = json(r).faces as Array<{ box: { x: number; y: number; width: number; height: number } }>;
+  // the confident detections only: YuNet, the default detector, also takes a dark blob in sample1 for a face
+  // at 0.73 (looked at by eye), whose crops hold no face, so its identity would have no usable image
+  const faces = (json(r).faces as Array<{ box: { x: number; y: number; width: number; height: number }; score: number }>).filter((f) => f.score >= 0.8);
   const img = sharp(await readFile(path.join(demo, photo)));
   const meta = await img.metadata();
   let n = 0;
