@@ -13,13 +13,15 @@
  *    w is swept on the training pairs only: per w, accuracy at that w's best threshold, AUC and TAR at
  *    FAR 1e-3. The chosen w (best training accuracy, then best TAR) and its training threshold are then
  *    applied unchanged to the test pairs. Each model alone (w = 1: dlib, w = 0: SFace) is in the same table.
+ * 3. The distances at FAR 1e-3 .. 1e-6 over every cross-identity pair of the training images (as `eval lfw
+ *    --all-pairs`, the same function), for the chosen w and each model alone.
  */
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { decodeImage } from '@faceflow/engine';
-import { accuracyAt, centreFace, evaluatePairs, lfwImagePath, readPairs, type LfwPairs } from '@faceflow/engine/eval';
+import { accuracyAt, allPairsImpostors, centreFace, evaluatePairs, lfwImagePath, readPairs, type LfwPairs } from '@faceflow/engine/eval';
 import { openEngine } from '@faceflow/engine/recognize';
 
 const DLIB = 'faceapi-recognition';
@@ -135,7 +137,15 @@ async function main(): Promise<void> {
   }
   const chosen = sweep.slice().sort((a, b) => b.train.accuracy - a.train.accuracy || b.train.tarAtFar1e3 - a.train.tarAtFar1e3 || Math.abs(a.w - 0.5) - Math.abs(b.w - 0.5))[0]!;
   const alone = { dlib: sweep.find((s) => s.w === 1), sface: sweep.find((s) => s.w === 0) };
-  process.stdout.write(`${JSON.stringify({ images: { train: Object.keys(trainCache).length, test: Object.keys(testCache).length }, chosen, alone, sweep }, null, 1)}\n`);
+  // the fused embeddings of the training images, [sqrt(w) e_dlib, sqrt(1-w) e_sface]: every cross-identity pair
+  const allPairs = (w: number) =>
+    allPairsImpostors(
+      new Map(
+        Object.entries(trainCache).map(([file, e]) => [file, e ? Float32Array.from([...e.dlib.map((v) => v * Math.sqrt(w)), ...e.sface.map((v) => v * Math.sqrt(1 - w))]) : null]),
+      ),
+    );
+  const trainAllPairs = { chosen: allPairs(chosen.w), dlib: allPairs(1), sface: allPairs(0) };
+  process.stdout.write(`${JSON.stringify({ images: { train: Object.keys(trainCache).length, test: Object.keys(testCache).length }, chosen, alone, trainAllPairs, sweep }, null, 1)}\n`);
 }
 
 main().catch((e: unknown) => {
