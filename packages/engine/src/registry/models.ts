@@ -48,7 +48,7 @@ const FACE_API_MEAN: Normalisation = { mean: [122.782, 117.001, 104.298], std: [
  * The dlib part's weight in fused-dlib-sface, fitted on LFW View 1 pairsDevTrain only (bench/src/lfw-fusion.ts
  * sweep; BENCHMARKS.md, Engine v2, "Recognition: fusion").
  */
-const FUSED_DLIB_WEIGHT = 0.5;
+const FUSED_DLIB_WEIGHT = 0.4;
 
 export const BUILTIN_MODELS: readonly ModelEntry[] = [
   {
