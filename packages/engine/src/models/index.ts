@@ -4,6 +4,5 @@ export * from './landmarks.js';
 export * from './embedder.js';
 export * from './graph-embedder.js';
 export * from './sface.js';
-export * from './fused.js';
 export * from './facemesh.js';
 export * from './head.js';

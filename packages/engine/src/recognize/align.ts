@@ -5,7 +5,7 @@
  * into a `size` chip with `padding` (0.25 for the face recognition ResNet, as in dlib's
  * dnn_face_recognition_ex.cpp). The jaw line (0..16) is left out, as dlib does.
  */
-import { type Affine, flipHorizontal, type Point, type RgbImage, similarityTransform, squareCropAffine, warpAffine, type Box } from '../image/geometry.js';
+import { type Affine, type Point, type RgbImage, similarityTransform, squareCropAffine, warpAffine, type Box } from '../image/geometry.js';
 
 // dlib's mean face shape for iBUG points 17..67, in the unit square (interpolation.h).
 const MEAN_FACE_X = [
@@ -92,38 +92,6 @@ export function cropSquare(image: RgbImage, box: Box, scale: number, size: numbe
  * openEngine's handle (a pool aligns in the calling thread) both use it (issue 11: a named aligner is right
  * for one embedder only).
  */
-export function alignEmbedderChip(embedder: ChipSpec & { parts?: readonly ChipSpec[] }, image: RgbImage, landmarks68: Point[], padding = 0.25): Uint8Array {
-  // a fused embedder (models/fused.ts) takes each part's own chip, back to back
-  if (embedder.parts) return concatChips(embedder.parts.map((p) => alignEmbedderChip(p, image, landmarks68, padding)));
+export function alignEmbedderChip(embedder: { chipSize: number; alignment?: 'dlib' | 'arcface' }, image: RgbImage, landmarks68: Point[], padding = 0.25): Uint8Array {
   return embedder.alignment === 'arcface' ? alignArcFaceChip(image, landmarks68, embedder.chipSize) : alignDlibChip(image, landmarks68, embedder.chipSize, padding);
-}
-
-/** How one embedder's chip is made: its side and its alignment (EmbedderInfo's fields). */
-export interface ChipSpec {
-  chipSize: number;
-  alignment?: 'dlib' | 'arcface';
-}
-
-function concatChips(chips: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(chips.reduce((s, c) => s + c.length, 0));
-  let at = 0;
-  for (const c of chips) {
-    out.set(c, at);
-    at += c.length;
-  }
-  return out;
-}
-
-/** The mirror image of an embedder's chip (of each part's chip, for a fused embedder), for flip averaging. */
-export function flipEmbedderChip(embedder: ChipSpec & { parts?: readonly ChipSpec[] }, chip: Uint8Array): Uint8Array {
-  if (!embedder.parts) return flipHorizontal(chip, embedder.chipSize, embedder.chipSize);
-  let at = 0;
-  return concatChips(
-    embedder.parts.map((p) => {
-      const bytes = p.chipSize * p.chipSize * 3;
-      const part = flipHorizontal(chip.subarray(at, at + bytes), p.chipSize, p.chipSize);
-      at += bytes;
-      return part;
-    }),
-  );
 }

@@ -11,13 +11,12 @@ import { Landmark68, LANDMARK_INPUT } from '../models/landmarks.js';
 import { DlibResNetEmbedder, EMBED_INPUT } from '../models/embedder.js';
 import { GraphEmbedder, type GraphEmbedderConfig } from '../models/graph-embedder.js';
 import { loadModelRegistry, resolveModel, type ModelRegistry } from '../registry/index.js';
-import { alignEmbedderChip, cropSquare, flipEmbedderChip } from './align.js';
-import { FusedEmbedder } from '../models/fused.js';
+import { alignEmbedderChip, cropSquare } from './align.js';
 import { SFaceEmbedder, SFACE_DIM, SFACE_INPUT } from '../models/sface.js';
 import { headIdentifyThreshold, ProjectionHead } from '../models/head.js';
 import { DEFAULT_MODEL } from '../match/calibration.js';
 import { thresholdsFor } from '../match/decision.js';
-import { applyAffine, boundingBox, iou as boxIou, type Box, type Point, type RgbImage } from '../image/geometry.js';
+import { applyAffine, boundingBox, flipHorizontal, iou as boxIou, type Box, type Point, type RgbImage } from '../image/geometry.js';
 import { assertQuality, DEFAULT_QUALITY_FLOOR, faceQuality, type FaceQuality, type QualityOptions } from './quality.js';
 
 /**
@@ -170,11 +169,6 @@ export interface EmbedderInfo {
    */
   distanceAtFar1e3?: number;
   distanceAtFar1e3Fallback?: boolean;
-  /**
-   * a fused embedder's parts (registry format 'fusion', models/fused.ts), in order: its chip is their chips
-   * back to back (alignEmbedderChip), its embedding their embeddings, part p scaled to norm sqrt(weight)
-   */
-  parts?: Array<{ name: string; dim: number; chipSize: number; alignment?: 'dlib' | 'arcface'; weight: number }>;
 }
 
 async function loadEmbedder(
@@ -193,29 +187,6 @@ async function loadEmbedder(
   const entry = resolved.entry;
   if (entry.kind !== 'embedder') throw new FaceflowError('INVALID_CONFIG', `model "${spec}" is a ${entry.kind}, not an embedder`);
   if (runtime === 'tfjs' && entry.format === 'onnx') throw new FaceflowError('INVALID_CONFIG', `embedder "${entry.name}" is an ONNX model but the runtime is forced to tfjs; use --embedder faceapi-recognition or --runtime auto`);
-  if (entry.format === 'fusion') {
-    const parts: NonNullable<EmbedderInfo['parts']> = [];
-    const runtimes: ModelRuntime[] = [];
-    const e = await FusedEmbedder.load({
-      parts: (entry.fusion?.parts ?? []).map((p) => ({
-        weight: p.weight,
-        load: async () => {
-          if (registry.get(p.model).fusion) throw new FaceflowError('INVALID_CONFIG', `fused embedder "${entry.name}": its part "${p.model}" is itself fused; list that one's parts instead`);
-          const part = await loadEmbedder(p.model, registry, cacheDir, runtime, provider, threads);
-          if (part.info.parts) throw new FaceflowError('INVALID_CONFIG', `fused embedder "${entry.name}": part "${p.model}" is itself fused`);
-          parts.push({ name: part.info.name, dim: part.info.dim, chipSize: part.info.chipSize, ...(part.info.alignment ? { alignment: part.info.alignment } : {}), weight: p.weight });
-          runtimes.push(part.runtime);
-          return { embedder: part.embedder, dim: part.info.dim, chipBytes: part.info.chipSize * part.info.chipSize * 3 };
-        },
-      })),
-    });
-    if (entry.output.embeddingDim !== e.dim) {
-      await e.dispose();
-      throw new FaceflowError('MODEL_LOAD', `fused embedder "${entry.name}": its parts give ${e.dim} values, the registry says ${entry.output.embeddingDim}`);
-    }
-    // chipSize: the first part's (a fused chip is not one square image; `parts` says what it is)
-    return { embedder: e, info: { name: entry.name, dim: e.dim, chipSize: parts[0]!.chipSize, parts }, runtime: runtimes.includes('onnx') ? 'onnx' : 'tfjs' };
-  }
   if (entry.format === 'face-api-weights') {
     const e = await DlibResNetEmbedder.load({ manifestPath: resolved.main });
     return { embedder: e, info: { name: entry.name, dim: 128, chipSize: EMBED_INPUT }, runtime: 'tfjs' };
@@ -254,7 +225,6 @@ async function loadHead(dir: string, info: EmbedderInfo, owned: Array<{ dispose(
         dim: head.dim,
         chipSize: info.chipSize,
         ...(info.alignment ? { alignment: info.alignment } : {}),
-        ...(info.parts ? { parts: info.parts } : {}),
         threshold: head.threshold,
         distanceAtFar1e3: identify.threshold,
         ...(identify.fallback ? { distanceAtFar1e3Fallback: true } : {}),
@@ -459,26 +429,19 @@ export class FaceEngine {
 
   private async baseEmbedChips(chips: Uint8Array[]): Promise<Float32Array[]> {
     if (!this.cfg.flip) return this.embedder.run(chips);
-    const info = this.embedderInfo;
-    const both = await this.embedder.run([...chips, ...chips.map((c) => flipEmbedderChip(info, c))]);
-    // a fused embedding is averaged part by part, each back to its norm sqrt(weight): the same as fusing the
-    // parts' own flip-averaged embeddings
-    const slices = info.parts?.map((p) => ({ dim: p.dim, norm: Math.sqrt(p.weight) })) ?? [{ dim: both[0]?.length ?? 0, norm: 1 }];
+    const size = this.embedderInfo.chipSize;
+    const both = await this.embedder.run([...chips, ...chips.map((c) => flipHorizontal(c, size, size))]);
     return chips.map((_, i) => {
       const a = both[i]!;
       const b = both[i + chips.length]!;
       const v = new Float32Array(a.length);
-      let start = 0;
-      for (const { dim, norm } of slices) {
-        let n = 0;
-        for (let k = start; k < start + dim; k++) {
-          v[k] = a[k]! + b[k]!;
-          n += v[k]! * v[k]!;
-        }
-        n = Math.sqrt(n) || 1;
-        for (let k = start; k < start + dim; k++) v[k] = (v[k]! * norm) / n;
-        start += dim;
+      let n = 0;
+      for (let k = 0; k < a.length; k++) {
+        v[k] = a[k]! + b[k]!;
+        n += v[k]! * v[k]!;
       }
+      n = Math.sqrt(n) || 1;
+      for (let k = 0; k < a.length; k++) v[k]! /= n;
       return v;
     });
   }

@@ -32,7 +32,7 @@ export async function modelStatuses(registry: ModelRegistry, options: { cacheDir
       } catch (err) {
         status = `not present (${(err as { code?: string }).code ?? 'error'})`;
       }
-      const origin = e.fusion ? `fusion of ${e.fusion.parts.map((p) => `${p.model} (w ${p.weight})`).join(' + ')}` : e.fromPackage ? `${e.fromPackage.registry} ${e.fromPackage.package}==${e.fromPackage.version}` : e.npm ? `npm ${e.npm.package}@${e.npm.version}` : (e.url ?? e.source);
+      const origin = e.fromPackage ? `${e.fromPackage.registry} ${e.fromPackage.package}==${e.fromPackage.version}` : e.npm ? `npm ${e.npm.package}@${e.npm.version}` : (e.url ?? e.source);
       return {
         name: e.name,
         kind: e.kind,
@@ -52,6 +52,5 @@ export async function modelStatuses(registry: ModelRegistry, options: { cacheDir
 
 /** The models `pull --all` fetches: every one not shipped in node_modules (npm-shipped ones resolve from there). */
 export function pullableModels(registry: ModelRegistry): string[] {
-  // a fused embedder has no files: pulling its parts is pulling it
-  return registry.list().filter((e) => !e.npm && !e.fusion).map((e) => e.name);
+  return registry.list().filter((e) => !e.npm).map((e) => e.name);
 }

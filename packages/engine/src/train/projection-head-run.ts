@@ -143,11 +143,6 @@ export async function trainProjectionHead(open: () => Promise<TrainEngine>, opti
 
   const engine = await open();
   const info = engine.embedderInfo;
-  if (info.parts) {
-    await engine.close();
-    // a fused chip is several square chips back to back: the chip-stage augmentations would degrade it as one image
-    throw new FaceflowError('INVALID_CONFIG', `a projection head cannot be trained on the fused embedder "${info.name}"; train it on one of its parts (--embedder ${info.parts.map((p) => p.name).join(' or ')})`);
-  }
   const images = scan.identities.reduce((s, i) => s + i.files.length, 0);
   const bar = options.progress?.(`embedding ${images} images x ${1 + copies}`, images);
   const started = Date.now();
