@@ -1,18 +1,21 @@
 /**
  * `node bench/dist/lfw-fusion.js --images <root> --train pairsDevTrain.txt --test pairsDevTest.txt --cache DIR`:
- * the measurement behind the fused dlib ResNet + SFace embedder (issue 11 step 4). A benchmark, not a test.
+ * whether fusing the dlib ResNet and SFace pays (issue 11 step 4). A benchmark, not a test. It did not on LFW
+ * View 1 (BENCHMARKS.md, Engine v2, "Recognition: fusion"), so no fused embedder ships; the embedder that
+ * was built for it is in this branch's history (the commit that reverts it names it).
  *
  * 1. Embeds every image of both pairs files with both models through the `eval lfw` chain (YuNet detection,
  *    2x68 landmarks, each model on its own chip, flip averaging; the face nearest the centre, the centred
  *    45% box when none is found), once: the detector and landmarks run in the dlib engine and SFace embeds
  *    its chip of the same landmarks. Cached in DIR (one JSON file per pairs file), so the sweep re-runs free.
  * 2. Fusion on squared L2 of the two L2-normalised embeddings, d^2 = w d1^2 + (1 - w) d2^2: the L2 distance
- *    between [sqrt(w) e1, sqrt(1-w) e2] (what the shipped embedder outputs). For unit vectors
+ *    between [sqrt(w) e1, sqrt(1-w) e2] (what a fused embedder would output). For unit vectors
  *    d^2 = 2 - 2 cos, so this is also every linear score-level fusion of the two cosines (any affine score
  *    normalisation of each model only rescales w and the threshold): one sweep covers both.
  *    w is swept on the training pairs only: per w, accuracy at that w's best threshold, AUC and TAR at
- *    FAR 1e-3. The chosen w (best training accuracy, then best TAR) and its training threshold are then
- *    applied unchanged to the test pairs. Each model alone (w = 1: dlib, w = 0: SFace) is in the same table.
+ *    FAR 1e-3. The chosen w (best training accuracy, then best TAR, then nearest 0.5) and its training
+ *    threshold are then applied unchanged to the test pairs (the test columns of the other w are printed
+ *    for reading only). Each model alone (w = 1: dlib, w = 0: SFace) is in the same table.
  * 3. The distances at FAR 1e-3 .. 1e-6 over every cross-identity pair of the training images (as `eval lfw
  *    --all-pairs`, the same function), for the chosen w and each model alone.
  */
