@@ -18,6 +18,8 @@ const run = promisify(execFile);
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 export const CLI = path.join(ROOT, 'packages/cli/dist/main.js');
 export const SAMPLE = path.join(ROOT, 'node_modules/@vladmandic/face-api/demo/sample1.jpg');
+/** The part of SAMPLE a clip shows (ffmpeg filter): all but the left 300 px, see the module comment; at 960 px wide, 960x758. */
+export const SAMPLE_CROP = 'crop=1620:ih:300:0';
 
 export interface Fixture {
   dir: string;
@@ -36,7 +38,7 @@ export function fixture(): Promise<Fixture> {
     const gallery = path.join(dir, 'gallery.json');
     // the left-hand woman's face (box ~367,380 211x211 in the 1920x1280 photo), with some margin
     await run('ffmpeg', ['-y', '-loglevel', 'error', '-i', SAMPLE, '-vf', 'crop=400:420:270:280', crop]);
-    await run('ffmpeg', ['-y', '-loglevel', 'error', '-loop', '1', '-i', SAMPLE, '-t', '2.5', '-r', '10', '-vf', 'crop=1620:ih:300:0,scale=960:-2', '-pix_fmt', 'yuv420p', '-c:v', 'libx264', clip]);
+    await run('ffmpeg', ['-y', '-loglevel', 'error', '-loop', '1', '-i', SAMPLE, '-t', '2.5', '-r', '10', '-vf', `${SAMPLE_CROP},scale=960:-2`, '-pix_fmt', 'yuv420p', '-c:v', 'libx264', clip]);
     await run('node', [CLI, 'enroll', '--gallery', gallery, '--name', 'alice', '--workers', '1', crop], { cwd: ROOT, timeout: 120_000 });
     const g = JSON.parse(await readFile(gallery, 'utf8')) as { identities: { name: string; embeddings: number[][] }[] };
     return { dir, clip, gallery, aliceEmbedding: g.identities[0]!.embeddings[0]! };

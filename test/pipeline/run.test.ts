@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { IdentityEventSchema } from '@faceflow/shared';
-import { CLI, fixture, ROOT, SAMPLE } from './fixtures.js';
+import { CLI, fixture, ROOT, SAMPLE, SAMPLE_CROP } from './fixtures.js';
 
 const run = promisify(execFile);
 
@@ -72,9 +72,11 @@ describe('faceflow run (one process)', () => {
   it('recurring_strangers_get_the_same_cluster_on_their_second_visit_and_the_enrolled_never_does', async () => {
     const f = await fixture();
     // the three of them, 1.5 s; nobody for 3 s (longer than the track timeout: every track ends); back for 4 s
+    // (the photo cropped as the fixture clip is: SAMPLE_CROP, fixtures.ts)
     const clip = path.join(f.dir, 'comeback.mp4');
-    await run('ffmpeg', ['-y', '-loglevel', 'error', '-loop', '1', '-t', '1.5', '-i', SAMPLE, '-f', 'lavfi', '-t', '3', '-i', 'color=black:s=960x640', '-loop', '1', '-t', '4', '-i', SAMPLE,
-      '-filter_complex', '[0:v]scale=960:640,setsar=1[a];[1:v]setsar=1[b];[2:v]scale=960:640,setsar=1[c];[a][b][c]concat=n=3:v=1:a=0,fps=10,format=yuv420p', clip]);
+    await run('ffmpeg', ['-y', '-loglevel', 'error', '-loop', '1', '-t', '1.5', '-i', SAMPLE, '-f', 'lavfi', '-t', '3', '-i', 'color=black:s=960x758', '-loop', '1', '-t', '4', '-i', SAMPLE,
+      '-filter_complex', `[0:v]${SAMPLE_CROP},scale=960:758,setsar=1[a];[1:v]setsar=1[b];[2:v]${SAMPLE_CROP},scale=960:758,setsar=1[c];` +
+        '[a][b][c]concat=n=3:v=1:a=0,fps=10,format=yuv420p', clip]);
     const { events, stderr } = await runEvents(['--source', clip, '--gallery', f.gallery, '--cooldown', '0']);
     const enters = events.filter((e) => e.type === 'enter');
     const first = enters.filter((e) => (e.startOffsetMs as number) < 1500);
