@@ -26,7 +26,9 @@ export const ENGINE_FLAGS: Flags = {
 export const ENGINE_HELP = [
   '  --backend B        TF.js backend: auto (default), tensorflow, wasm, cpu (env FACEFLOW_BACKEND)',
   '  --runtime R        model runtime: auto (default: each model on its format\'s), onnx, tfjs (env FACEFLOW_RUNTIME);',
-  '                     onnx without --detector means YuNet; landmarks and the dlib embedder stay on TF.js',
+  '                     onnx without --detector means YuNet; the dlib embedder runs on either (onnx: its converted',
+  '                     file, faceflow models pull faceapi-recognition-onnx; auto: that file when installed);',
+  '                     the 68 landmarks stay on TF.js',
   '  --provider P       ONNX Runtime execution provider: cpu (default), cuda (env FACEFLOW_ORT_PROVIDER)',
   '  --detector D       face detector: blazeface (default), yunet (ONNX; install: faceflow models pull yunet-2023mar),',
   '                     or a detector\'s registry name',
