@@ -124,27 +124,20 @@ async function runtimesSection(faces: RgbImage[], frames: RgbImage[], o: { worke
   process.stderr.write(`runtimes: ${chips.dlib.length} chips from ${faces.length} face images; ${frames.length} frames ${frames[0]?.width}x${frames[0]?.height}\n`);
 
   const detector = { minFaceSize: o.minFace };
+  const onnxSetup = (l: { workers: number; threads: number }, embedder: string, own: Uint8Array[], detect: boolean, config: Record<string, unknown>) => ({
+    impl: `${embedder} / YuNet`,
+    backend: 'onnx cpu',
+    workers: l.workers,
+    threads: l.threads,
+    chips: own,
+    detect,
+    config: { backend: 'wasm', flip: false, detector, onnxThreads: l.threads, ...config },
+  });
   const setups = [
     ...o.workers.map((w) => ({ impl: `${modelNames.dlib} / BlazeFace`, backend: 'wasm', workers: w, threads: 1, chips: chips.dlib, detect: true, config: { backend: 'wasm', runtime: 'tfjs', flip: false, detector } })),
-    ...o.layouts.map((l) => ({
-      impl: `${modelNames.dlib} / YuNet`,
-      backend: 'onnx cpu',
-      workers: l.workers,
-      threads: l.threads,
-      chips: chips.dlib,
-      // YuNet's frames/s are the SFace setup's below: the same detector
-      detect: false,
-      config: { backend: 'wasm', runtime: 'onnx', flip: false, detector, onnxThreads: l.threads, models: { detector: YUNET } },
-    })),
-    ...o.layouts.map((l) => ({
-      impl: `${modelNames.sface} / YuNet`,
-      backend: 'onnx cpu',
-      workers: l.workers,
-      threads: l.threads,
-      chips: chips.sface,
-      detect: true,
-      config: { backend: 'wasm', flip: false, detector, onnxThreads: l.threads, models: { detector: YUNET, embedder: SFACE } },
-    })),
+    // YuNet's frames/s are the SFace setup's: the same detector
+    ...o.layouts.map((l) => onnxSetup(l, modelNames.dlib, chips.dlib, false, { runtime: 'onnx', models: { detector: YUNET } })),
+    ...o.layouts.map((l) => onnxSetup(l, modelNames.sface, chips.sface, true, { models: { detector: YUNET, embedder: SFACE } })),
   ];
   // the dlib ResNet's embeddings of the same chips on each runtime (the first setup of each)
   const dlibEmbeddings: Record<string, Float32Array[]> = {};
