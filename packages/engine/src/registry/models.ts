@@ -488,5 +488,21 @@ export const BUILTIN_MODELS: readonly ModelEntry[] = [
       l2Normalised: false,
       metric: 'euclidean',
     },
+    measured: [
+      {
+        dataset: 'LFW View 1 pairsDevTest (1000 pairs)',
+        metric: 'accuracy',
+        value: 0.988,
+        source: 'faceflow eval lfw --images ../shared/data/lfw/images --pairs ../shared/data/lfw/pairsDevTest.txt --threshold 0.4144 --workers 2 --runtime auto (BENCHMARKS.md, 2026-12-02)',
+        note: 'measured by faceflow: the default chain (BlazeFace, 2-pass 68 landmarks, flip) with this file on ONNX Runtime; every figure equal to --runtime tfjs (AUC 0.99902, best 99.0%); with --runtime onnx (YuNet) 98.9%',
+      },
+      {
+        dataset: '200 LFW faces (dlib chips)',
+        metric: 'lowest cosine to the TF.js embedding',
+        value: 0.99999969,
+        source: 'npm run bench:engine -- --faces ../shared/data/lfw/images --limit 200 --only runtimes (BENCHMARKS.md, 2026-12-02)',
+        note: 'largest component difference 2.7e-7 (float rounding)',
+      },
+    ],
   },
 ];
