@@ -124,6 +124,18 @@ tls_generate() {
 # shellcheck source=lib/apt.sh
 source "$ROOT/scripts/lib/apt.sh"
 
+# A service that answers on our port but was not started from this state directory (another checkout's
+# infra, or a system one): its data, certificates and passwords are not ours. Secured, the tests would fail on
+# credentials they do not have, so it is refused; in plaintext it is used, and the line says so and how to
+# run a separate one.
+foreign() { # name pidfile cmdline-substring port port-variable
+  pid_alive "$2" "$3" >/dev/null && return 0
+  if [ "$SECURE" = 1 ]; then
+    die "$1 on port $4 was not started from $INFRA_DIR (another checkout's infra?): its certificates and passwords are not this checkout's; stop it with that checkout's 'bash scripts/infra.sh down', or set $5 (and the other ports) to run one of this checkout's own"
+  fi
+  log "note: $1 on port $4 was not started from $INFRA_DIR (another checkout's infra?); using it. Stop it with that checkout's 'bash scripts/infra.sh down', or set $5 to run this checkout's own"
+}
+
 pid_alive() { # pidfile [cmdline-substring]
   local pid
   [ -s "$1" ] || return 1
@@ -154,6 +166,7 @@ redis_ping() {
 redis_up() {
   if redis_ping; then
     if [ "$SECURE" = 1 ] && ! port_open "$REDIS_TLS_PORT"; then die "redis on $REDIS_PORT runs without the TLS port $REDIS_TLS_PORT of the secured mode: stop it ('bash scripts/infra.sh down') and run 'up' again"; fi
+    foreign redis "$REDIS_PID" redis-server "$REDIS_PORT" FACEFLOW_REDIS_PORT
     log "redis already up on $REDIS_URL"; return 0
   fi
   if port_open "$REDIS_PORT"; then die "port $REDIS_PORT is taken by something that does not answer PING like Redis"; fi
@@ -311,6 +324,7 @@ kafka_format() {
 kafka_up() {
   if kafka_ready; then
     if [ "$SECURE" = 1 ] && ! port_open "$KAFKA_SASL_PORT"; then die "kafka on $KAFKA_PORT runs without the SASL_SSL listener $KAFKA_SASL_PORT of the secured mode: 'bash scripts/infra.sh down', 'clean' (SCRAM users are made at format time), then 'up' again"; fi
+    foreign kafka "$KAFKA_PID" kafka.Kafka "$KAFKA_PORT" FACEFLOW_KAFKA_PORT
     log "kafka already up on $KAFKA_BROKERS"; return 0
   fi
   command -v node >/dev/null 2>&1 || die "node is needed (for the readiness check)"

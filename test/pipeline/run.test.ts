@@ -1,7 +1,8 @@
 /**
  * `faceflow run` end to end, in one process: a short clip of three people, one of them enrolled, in; identity
  * events out as JSON lines. The enrolled one is named, the others are unknown, nobody is misnamed; only the
- * enrolled one's events point at a crop, unless --no-redact exempts the camera.
+ * enrolled one's events point at a crop, unless --no-redact exempts the camera. Strangers who come back are
+ * grouped as the matcher service groups them (issue 14).
  */
 import { execFile } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
@@ -10,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { IdentityEventSchema } from '@faceflow/shared';
-import { CLI, fixture, ROOT } from './fixtures.js';
+import { CLI, fixture, ROOT, SAMPLE } from './fixtures.js';
 
 const run = promisify(execFile);
 
@@ -68,4 +69,29 @@ describe('faceflow run (one process)', () => {
     const shown = new Set(events.map((e) => e.thumbnailRef).filter((r) => typeof r === 'string'));
     expect(cropFiles(path.join(f.dir, 'crops-exempt')).length).toBeGreaterThan(shown.size);
   }, 300_000);
+  it('recurring_strangers_get_the_same_cluster_on_their_second_visit_and_the_enrolled_never_does', async () => {
+    const f = await fixture();
+    // the three of them, 1.5 s; nobody for 3 s (longer than the track timeout: every track ends); back for 4 s
+    const clip = path.join(f.dir, 'comeback.mp4');
+    await run('ffmpeg', ['-y', '-loglevel', 'error', '-loop', '1', '-t', '1.5', '-i', SAMPLE, '-f', 'lavfi', '-t', '3', '-i', 'color=black:s=960x640', '-loop', '1', '-t', '4', '-i', SAMPLE,
+      '-filter_complex', '[0:v]scale=960:640,setsar=1[a];[1:v]setsar=1[b];[2:v]scale=960:640,setsar=1[c];[a][b][c]concat=n=3:v=1:a=0,fps=10,format=yuv420p', clip]);
+    const { events, stderr } = await runEvents(['--source', clip, '--gallery', f.gallery, '--cooldown', '0']);
+    const enters = events.filter((e) => e.type === 'enter');
+    const first = enters.filter((e) => (e.startOffsetMs as number) < 1500);
+    const again = enters.filter((e) => (e.startOffsetMs as number) >= 4500);
+    expect(first.filter((e) => e.identity === null)).toHaveLength(2);
+    expect(again.filter((e) => e.identity === null)).toHaveLength(2);
+    // a first visit has no cluster yet; on the second each stranger carries the cluster of their first track
+    expect(first.every((e) => e.unknownCluster === undefined)).toBe(true);
+    const ids = again.filter((e) => e.identity === null).map((e) => (e.unknownCluster as { id: string; members: number }).id);
+    expect(new Set(ids).size).toBe(2);
+    expect(again.filter((e) => e.identity === 'alice').every((e) => e.unknownCluster === undefined)).toBe(true);
+    // the summary lists the run's clusters (ids, counts and times, no embedding)
+    const summary = JSON.parse(/faceflow run: (\{.*\})/.exec(stderr)![1]!) as { unknownClusters: Array<Record<string, unknown>> };
+    expect(summary.unknownClusters.map((c) => c.id).sort()).toEqual([...ids].sort());
+    for (const c of summary.unknownClusters) expect(Object.keys(c).sort()).toEqual(['cameras', 'firstSeenOffsetMs', 'id', 'lastSeenOffsetMs', 'members']);
+    // off: no cluster anywhere
+    const off = await runEvents(['--source', clip, '--gallery', f.gallery, '--cooldown', '0', '--unknown-cluster-retention', '0']);
+    expect(off.events.every((e) => e.unknownCluster === undefined)).toBe(true);
+  }, 400_000);
 });

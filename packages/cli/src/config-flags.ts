@@ -55,7 +55,7 @@ function metavar(f: ConfigFlag): string {
   const d = f.field.default;
   if (typeof d === 'boolean') return '';
   if (Array.isArray(d)) return ' A,B';
-  return /_(TIMEOUT|COOLDOWN|WAIT|EVERY|AGE|IDLE)$|_MS$/.test(f.env) ? ' MS' : ' N';
+  return /_(TIMEOUT|COOLDOWN|WAIT|EVERY|AGE|IDLE|RETENTION)$|_MS$/.test(f.env) ? ' MS' : ' N';
 }
 
 const WIDTH = 112;
@@ -67,7 +67,9 @@ export function flagHelp(flags: readonly ConfigFlag[], notes: Readonly<Record<st
   for (const f of flags) {
     const head = `  --${f.flag}${metavar(f)}`;
     const note = notes[f.flag] ? `; ${notes[f.flag]}` : '';
-    const doc = f.negated ? `${f.field.doc}: on unless this flag is given${note} (env ${f.env}=false)` : `${f.field.doc} (default ${shownDefault(f)}${note}; env ${f.env})`;
+    // an optional field without a default says in its doc what applies when it is not given
+    const given = f.field.default === undefined ? (note ? `${note.slice(2)}; ` : '') : `default ${shownDefault(f)}${note}; `;
+    const doc = f.negated ? `${f.field.doc}: on unless this flag is given${note} (env ${f.env}=false)` : `${f.field.doc} (${given}env ${f.env})`;
     let line = head.length < INDENT - 1 ? head.padEnd(INDENT) : `${head} `;
     for (const word of doc.split(' ')) {
       if (line.length + word.length > WIDTH && line.trim().length > head.trim().length) {

@@ -74,9 +74,9 @@ export type MatcherConfig = ConfigOf<typeof matcherConfig.fields>;
 /**
  * Recurring strangers (issue 14): the matcher groups the unknown tracks that end into clusters and puts the
  * cluster on later unknown tracks' Matches (`track.unknownCluster`). A config of its own, read by main.ts
- * beside matcherConfig: `faceflow run` does not cluster yet (its flags are derived from matcherConfig).
- * The clusters live in the matcher's memory only, for the retention (ended tracks' mean embeddings, never
- * written anywhere); a restart starts them empty.
+ * beside matcherConfig, and by `faceflow run` (its flags --unknown-cluster-retention/-threshold come from these
+ * fields). The clusters live in the matcher's memory only, for the retention (ended tracks' mean embeddings,
+ * never written anywhere); a restart starts them empty.
  */
 export const unknownClusterConfig = defineConfig({
   retentionMs: field({
@@ -93,6 +93,15 @@ export const unknownClusterConfig = defineConfig({
 });
 
 export type UnknownClusterConfig = ConfigOf<typeof unknownClusterConfig.fields>;
+
+/**
+ * The prefix of this process's cluster ids. Clusters live as long as the process that holds them, so their ids
+ * are unique per instance and per start: two matchers' (or a restarted one's) "u1" are never taken for the
+ * same stranger by a consumer that keeps events.
+ */
+export function clusterIdPrefix(now: number = Date.now(), pid: number = process.pid): string {
+  return `u-${now.toString(36)}${pid.toString(36)}-`;
+}
 
 /**
  * The clustering threshold of the gallery's model (the engine's clusterThreshold: FAR 1e-4, where measured),

@@ -20,7 +20,7 @@ import { attachBinding, AuditTrail, closeAll, kafkaConnectionOf, onShutdown, red
 import { createLogger, createMetrics, galleryApi, HealthMonitor, startOpsServer } from '@faceflow/shared/ops';
 import { KafkaBus, pollConsumerLag } from '@faceflow/shared/kafka';
 import { RedisGalleryStore } from '@faceflow/shared/redis';
-import { matcherClusterThreshold, matcherConfig, matcherModelAndThreshold, unknownClusterConfig } from './config.js';
+import { clusterIdPrefix, matcherClusterThreshold, matcherConfig, matcherModelAndThreshold, unknownClusterConfig } from './config.js';
 import { GalleryCache } from './gallery-cache.js';
 import { createStage } from './create-stage.js';
 import { clustersApi } from './clusters-api.js';
@@ -42,9 +42,6 @@ async function main(): Promise<void> {
   }
   if (thresholdSource === 'fallback') logger.warn('no calibration for FACEFLOW_MODEL and no FACEFLOW_MATCH_THRESHOLD: using the fallback threshold', { model, threshold });
   const cluster = matcherClusterThreshold(config, clusterConfig.threshold);
-  // cluster ids live as long as this process's clusters: unique per instance and per start, so that two
-  // instances' (or a restarted one's) "u1" are never taken for the same stranger
-  const clusterIdPrefix = `u-${Date.now().toString(36)}${process.pid.toString(36)}-`;
   if (cluster.warning && clusterConfig.retentionMs > 0) logger.warn(cluster.warning, { model, threshold: cluster.threshold });
   // erasure (issue 15): a deleted person's unknown clusters (built before they were enrolled) go with them
   let clusterer: { removeNear(e: readonly Float32Array[]): string[] } | undefined;
@@ -64,7 +61,7 @@ async function main(): Promise<void> {
     metrics,
   });
   // the stage is made before the ops server so that the clusters API reaches its clusterer (issue 14)
-  const binding = createStage(config, { gallery: cache, decision: { model, threshold }, topics, metrics, unknownClusters: { threshold: cluster.threshold, retentionMs: clusterConfig.retentionMs, idPrefix: clusterIdPrefix } });
+  const binding = createStage(config, { gallery: cache, decision: { model, threshold }, topics, metrics, unknownClusters: { threshold: cluster.threshold, retentionMs: clusterConfig.retentionMs, idPrefix: clusterIdPrefix() } });
   clusterer = binding.stage.unknownClusterer;
   const keyDigests = [...(config.apiKeys ?? [])];
   const audit = { trail: new AuditTrail({ logger, service: 'matcher', bus, topic: topics.audit }), gallery: config.galleryPrefix };

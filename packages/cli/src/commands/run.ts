@@ -9,11 +9,11 @@
  * `@faceflow/shared/pipeline`'s.
  */
 import { decisionThreshold, decodeImage, EnginePool } from '@faceflow/engine';
-import { assertGalleryModel, FALLBACK_THRESHOLD, precheckGalleryHead, readGallerySnapshot } from '@faceflow/engine/match';
+import { assertGalleryModel, clusterThreshold, FALLBACK_THRESHOLD, precheckGalleryHead, readGallerySnapshot } from '@faceflow/engine/match';
 import { alertsConfig, createStage as createAlertsStage } from '@faceflow/alerts';
 import { createStage as createEmbedderStage, embedderConfig } from '@faceflow/embedder';
 import { createStage as createIngestStage, ingestConfig, prepareSource, type FrameSource, type IngestStage } from '@faceflow/ingest';
-import { createStage as createMatcherStage, GalleryCache, matcherConfig } from '@faceflow/matcher';
+import { clusterIdPrefix, createStage as createMatcherStage, GalleryCache, matcherConfig, unknownClusterConfig } from '@faceflow/matcher';
 import { closeAll, DirCropStore, FaceflowError, IdentityEventSchema, InProcessBus, MemoryGalleryStore, topicNames, type Closer, type ConfigField, type IdentityEvent, type Stage } from '@faceflow/shared';
 import { createLogger, createMetrics, startOpsServer, type OpsServer } from '@faceflow/shared/ops';
 import { Pipeline } from '@faceflow/shared/pipeline';
@@ -22,7 +22,7 @@ import { configFlags, flagEnv, flagHelp, flagOptions, loadWithFlags } from '../c
 import { galleryKeyOption } from '../gallery-key.js';
 import { ENGINE_FLAGS, ENGINE_HELP, engineConfig, printThresholdWarning } from '../engine-setup.js';
 
-const [I, E, M, A] = [ingestConfig.fields, embedderConfig.fields, matcherConfig.fields, alertsConfig.fields];
+const [I, E, M, A, U] = [ingestConfig.fields, embedderConfig.fields, matcherConfig.fields, alertsConfig.fields, unknownClusterConfig.fields];
 
 /**
  * The services' settings that `faceflow run` takes as flags: the services' own config fields (one definition
@@ -32,13 +32,13 @@ const [I, E, M, A] = [ingestConfig.fields, embedderConfig.fields, matcherConfig.
  */
 export const RUN_CONFIG_FLAGS = configFlags([
   I.fps, M.margin, M.qualityFloor, A.minFaces, M.trackTimeoutMs, A.cooldownMs, A.watch, A.unknown, A.minConfidence,
-  E.maxBatch, E.maxWaitMs, E.fullDetectionEveryMs, E.reembedEveryMs,
+  E.maxBatch, E.maxWaitMs, E.fullDetectionEveryMs, E.reembedEveryMs, U.retentionMs, U.threshold,
 ] as ConfigField<unknown>[]);
 
 /** The four services' configurations as `faceflow run` runs them: the fields' defaults, and the flags given. */
 export function runConfigs(values: Readonly<Record<string, unknown>>) {
   const env = flagEnv(RUN_CONFIG_FLAGS, values);
-  return loadWithFlags(RUN_CONFIG_FLAGS, () => ({ ingest: ingestConfig.load(env), embedder: embedderConfig.load(env), matcher: matcherConfig.load(env), alerts: alertsConfig.load(env) }));
+  return loadWithFlags(RUN_CONFIG_FLAGS, () => ({ ingest: ingestConfig.load(env), embedder: embedderConfig.load(env), matcher: matcherConfig.load(env), alerts: alertsConfig.load(env), clusters: unknownClusterConfig.load(env) }));
 }
 
 function clock(ms: number): string {
@@ -143,7 +143,11 @@ export const runPipeline: CommandSpec = {
         },
         { runner: pool, workers: pool.size, topics, metrics, logger, ...crops },
       );
-      const matcher = createMatcherStage(config.matcher, { gallery, decision: { model, threshold }, topics, metrics });
+      // recurring strangers (issue 14), as the matcher service groups them: at the model's FAR-1e-4 distance
+      const clusters = clusterThreshold(pool.embedderInfo, config.clusters.threshold, { fallback: FALLBACK_THRESHOLD, fix: 'set --unknown-cluster-threshold' });
+      if (config.clusters.retentionMs > 0) printThresholdWarning(clusters.warning);
+      const unknownClusters = { threshold: clusters.value, retentionMs: config.clusters.retentionMs, idPrefix: clusterIdPrefix() };
+      const matcher = createMatcherStage(config.matcher, { gallery, decision: { model, threshold }, topics, metrics, unknownClusters });
       const alerts = createAlertsStage(
         {
           ...config.alerts,
@@ -191,7 +195,9 @@ export const runPipeline: CommandSpec = {
       bar?.done();
       if (!drained) process.stderr.write('faceflow run: grace period over; frames still in the pipeline were not processed\n');
       const thresholdSource = chosen.source === 'override' ? 'flag' : chosen.source;
-      const summary = { frames: pumped?.sent ?? 0, dropped: pumped?.dropped ?? {}, events: counts, model, threshold, thresholdSource, qualityFloor: config.matcher.qualityFloor, galleryIdentities: gallery.size };
+      // the run's recurring strangers, without their embeddings (a summary is printed, embeddings never are)
+      const strangers = matcher.stage.unknownClusters().map(({ id, members, firstSeen, lastSeen, cameras }) => ({ id, members, firstSeenOffsetMs: firstSeen - src.startTs, lastSeenOffsetMs: lastSeen - src.startTs, cameras }));
+      const summary = { frames: pumped?.sent ?? 0, dropped: pumped?.dropped ?? {}, events: counts, model, threshold, thresholdSource, qualityFloor: config.matcher.qualityFloor, galleryIdentities: gallery.size, unknownClusters: strangers };
       // a source that failed part-way is the one line of an error, which says how far it got
       const { errors, warning } = prepared.report(pumped?.read ?? 0, !pumped || stopped);
       if (errors.length) throw new FaceflowError('INVALID_ARGUMENT', `source ${sourceArg}: ${errors.join('; ')} (${summary.frames} frame(s) processed, ${counts.enter} enter event(s))`);
