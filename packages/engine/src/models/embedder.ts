@@ -1,22 +1,23 @@
 /**
  * Face embedder: dlib's ResNet-34-style metric network (dlib_face_recognition_resnet_model_v1, King 2017,
  * trained with a pair-wise hinge loss to 128-d; 99.38% on LFW as published), in the TF.js port that
- * @vladmandic/face-api ships as `face_recognition_model` (weights stored 8-bit quantised).
+ * @vladmandic/face-api ships as `face_recognition_model` (weights stored 8-bit quantised), on TF.js.
+ * The same network runs on ONNX Runtime from faceflow's conversion of these weights (dlib-onnx.ts).
  *
  * We run the network ourselves instead of through face-api: each dlib "conv + bias + affine(scale) + relu"
- * is folded into one fused conv (W' = W * s, b' = b * s + t), which cuts three element-wise passes per
- * layer and measures faster on the WebAssembly backend (BENCHMARKS.md). Output is L2-normalised.
+ * is folded into one fused conv (W' = W * s, b' = b * s + t; registry/dlib-onnx.ts readDlibResNet, shared
+ * with the ONNX conversion), which cuts three element-wise passes per layer and measures faster on the
+ * WebAssembly backend (BENCHMARKS.md). Output is L2-normalised.
  *
  * Input: 150x150 RGB face chips aligned as dlib's get_face_chip_details(shape, 150, 0.25) does.
  */
 import { FaceflowError } from '@faceflow/shared';
 import { tf } from '../runtime/tf.js';
-import { loadWeightMapFromFile } from '../runtime/io.js';
+import { DLIB_DIM, DLIB_INPUT, DLIB_MEAN_RGB, readDlibResNet, type FoldedConv as FoldedWeights } from '../registry/dlib-onnx.js';
 import type { Tensor, Tensor1D, Tensor4D } from '@tensorflow/tfjs';
 
-export const EMBED_INPUT = 150;
-export const EMBED_DIM = 128;
-const MEAN_RGB = [122.782, 117.001, 104.298];
+export const EMBED_INPUT = DLIB_INPUT;
+export const EMBED_DIM = DLIB_DIM;
 
 interface FusedConv {
   filter: Tensor4D;
@@ -34,14 +35,6 @@ export interface EmbedderConfig {
   batchSize?: number;
 }
 
-const RESIDUAL_BLOCKS: Array<[string, boolean]> = [
-  ['conv32_1', false], ['conv32_2', false], ['conv32_3', false],
-  ['conv64_down', true], ['conv64_1', false], ['conv64_2', false], ['conv64_3', false],
-  ['conv128_down', true], ['conv128_1', false], ['conv128_2', false],
-  ['conv256_down', true], ['conv256_1', false], ['conv256_2', false],
-  ['conv256_down_out', true],
-];
-
 export class DlibResNetEmbedder {
   private constructor(
     private params: { stem: FusedConv; blocks: Array<{ p: Residual; down: boolean }>; fc: Tensor } | undefined,
@@ -49,36 +42,25 @@ export class DlibResNetEmbedder {
   ) {}
 
   static async load(config: EmbedderConfig): Promise<DlibResNetEmbedder> {
-    const w = await loadWeightMapFromFile(config.manifestPath);
+    const net = await readDlibResNet(config.manifestPath);
     const created: Tensor[] = [];
-    const take = (name: string): Tensor => {
-      const t = w[name];
-      if (!t) throw new FaceflowError('MODEL_LOAD', `embedder weights lack "${name}"`);
-      return t;
+    const tensors = (p: FoldedWeights): FusedConv => {
+      const c = {
+        filter: tf.tensor4d(p.filter.data, p.filter.shape as [number, number, number, number]),
+        bias: tf.tensor1d(p.bias.data),
+      };
+      created.push(c.filter, c.bias);
+      return c;
     };
     try {
-      const fold = (prefix: string): FusedConv => {
-        const filters = take(`${prefix}/conv/filters`);
-        const bias = take(`${prefix}/conv/bias`);
-        const s = take(`${prefix}/scale/weights`);
-        const t = take(`${prefix}/scale/biases`);
-        const folded = tf.tidy(() => ({
-          filter: tf.mul(filters, s) as Tensor4D,
-          bias: tf.add(tf.mul(bias, s), t) as Tensor1D,
-        }));
-        created.push(folded.filter, folded.bias);
-        return folded;
-      };
-      const stem = fold('conv32_down');
-      const blocks = RESIDUAL_BLOCKS.map(([name, down]) => ({ p: { conv1: fold(`${name}/conv1`), conv2: fold(`${name}/conv2`) }, down }));
-      const fc = tf.clone(take('fc'));
+      const stem = tensors(net.stem);
+      const blocks = net.blocks.map((b) => ({ p: { conv1: tensors(b.conv1), conv2: tensors(b.conv2) }, down: b.down }));
+      const fc = tf.tensor2d(net.fc.data, net.fc.shape as [number, number]);
       created.push(fc);
       return new DlibResNetEmbedder({ stem, blocks, fc }, config.batchSize ?? 16);
     } catch (e) {
       created.forEach((t) => t.dispose());
       throw e;
-    } finally {
-      Object.values(w).forEach((t) => t.dispose());
     }
   }
 
@@ -98,7 +80,7 @@ export class DlibResNetEmbedder {
       });
       const result = tf.tidy(() => {
         const x = tf.tensor4d(flat, [batch.length, EMBED_INPUT, EMBED_INPUT, 3], 'int32').toFloat();
-        const normalised = tf.div(tf.sub(x, tf.tensor1d(MEAN_RGB)), 255) as Tensor4D;
+        const normalised = tf.div(tf.sub(x, tf.tensor1d([...DLIB_MEAN_RGB])), 255) as Tensor4D;
         const conv = (input: Tensor4D, p: FusedConv, stride: 1 | 2, relu: boolean, pad: 'same' | 'valid' = 'same'): Tensor4D =>
           tf.fused.conv2d({ x: input, filter: p.filter, strides: stride, pad, bias: p.bias, activation: relu ? 'relu' : 'linear' });
         let h = conv(normalised, params.stem, 2, true, 'valid');

@@ -6,3 +6,4 @@ export * from './graph-embedder.js';
 export * from './sface.js';
 export * from './facemesh.js';
 export * from './head.js';
+export * from './dlib-resnet-onnx.js';

@@ -9,8 +9,9 @@ import { YuNetDetector } from '../models/yunet.js';
 import { parseProviderName, parseRuntimeName, type RuntimeName } from '../runtime/onnx.js';
 import { Landmark68, LANDMARK_INPUT } from '../models/landmarks.js';
 import { DlibResNetEmbedder, EMBED_INPUT } from '../models/embedder.js';
+import { DlibResNetOnnxEmbedder } from '../models/dlib-resnet-onnx.js';
 import { GraphEmbedder, type GraphEmbedderConfig } from '../models/graph-embedder.js';
-import { loadModelRegistry, resolveModel, type ModelRegistry } from '../registry/index.js';
+import { loadModelRegistry, resolveModel, type ModelEntry, type ModelRegistry } from '../registry/index.js';
 import { alignEmbedderChip, cropSquare } from './align.js';
 import { SFaceEmbedder, SFACE_DIM, SFACE_INPUT } from '../models/sface.js';
 import { headIdentifyThreshold, ProjectionHead } from '../models/head.js';
@@ -53,7 +54,10 @@ export interface EngineConfig {
   /**
    * model runtime (issue 11): auto (each model on the runtime of its registry format), onnx or tfjs (the
    * detector must be of that runtime; with tfjs and no detector named, BlazeFace); default env FACEFLOW_RUNTIME,
-   * else auto. The 68-point landmarks and the dlib embedder exist only for TF.js and stay there.
+   * else auto. The dlib embedder (faceapi-recognition) runs on either: onnx uses its converted file
+   * (faceapi-recognition-onnx, `faceflow models pull`), tfjs its TF.js weights, auto the converted file when it
+   * is installed (faster, BENCHMARKS.md "dlib ResNet on ONNX Runtime"), else the weights. The 68-point
+   * landmarks exist only for TF.js and stay there.
    */
   runtime?: string;
   /** ONNX Runtime execution provider: cpu | cuda (default env FACEFLOW_ORT_PROVIDER, else cpu) */
@@ -193,6 +197,11 @@ export interface EmbedderInfo {
   distanceAtFar1e3Fallback?: boolean;
 }
 
+/** The registry's ONNX conversion of a TF.js dlib ResNet entry (derived by 'dlib-resnet-onnx'), if any. */
+function dlibOnnxOf(registry: ModelRegistry, source: string): ModelEntry | undefined {
+  return registry.list('embedder').find((e) => e.format === 'onnx' && e.derived?.from === source && e.derived.converter === 'dlib-resnet-onnx');
+}
+
 async function loadEmbedder(
   spec: NonNullable<NonNullable<EngineConfig['models']>['embedder']>,
   registry: ModelRegistry,
@@ -205,17 +214,46 @@ async function loadEmbedder(
     const e = await GraphEmbedder.load(spec);
     return { embedder: e, info: { name: spec.name ?? `file:${spec.path}`, dim: e.dim, chipSize: spec.inputSize }, runtime: 'tfjs' };
   }
-  const resolved = await resolveModel(spec, { registry, ...(cacheDir ? { cacheDir } : {}) });
+  const where = { registry, ...(cacheDir ? { cacheDir } : {}) };
+  const resolved = await resolveModel(spec, where);
   const entry = resolved.entry;
   if (entry.kind !== 'embedder') throw new FaceflowError('INVALID_CONFIG', `model "${spec}" is a ${entry.kind}, not an embedder`);
-  if (runtime === 'tfjs' && entry.format === 'onnx') throw new FaceflowError('INVALID_CONFIG', `embedder "${entry.name}" is an ONNX model but the runtime is forced to tfjs; use --embedder faceapi-recognition or --runtime auto`);
+  if (runtime === 'tfjs' && entry.format === 'onnx') {
+    const fix = entry.derived ? entry.derived.from : 'faceapi-recognition';
+    throw new FaceflowError('INVALID_CONFIG', `embedder "${entry.name}" is an ONNX model but the runtime is forced to tfjs; use --embedder ${fix} or --runtime auto`);
+  }
+  const onnxOptions = () => ({ provider: parseProviderName(provider), ...(threads !== undefined ? { threads } : {}) });
+  const dlibOnnx = async (onnx: ModelEntry, main: string, name: string) => {
+    const e = await DlibResNetOnnxEmbedder.load({ modelPath: main, name: onnx.name, ...onnxOptions() });
+    // the same network and weights as the TF.js one: its embeddings keep the source model's name
+    return { embedder: e, info: { name, dim: 128, chipSize: EMBED_INPUT }, runtime: 'onnx' as const };
+  };
   if (entry.format === 'face-api-weights') {
+    const onnx = runtime === 'tfjs' ? undefined : dlibOnnxOf(registry, entry.name);
+    if (runtime === 'onnx' && !onnx) throw new FaceflowError('INVALID_CONFIG', `embedder "${entry.name}" has no ONNX conversion in the registry but the runtime is forced to onnx; use --runtime auto or tfjs`);
+    if (onnx) {
+      let converted: string | undefined;
+      try {
+        converted = (await resolveModel(onnx, where)).main;
+      } catch (e) {
+        // auto: the converted file is an optional speed-up; a missing one means the TF.js weights. A file
+        // that is there but fails its check is an error either way.
+        if (!(runtime === 'auto' && e instanceof FaceflowError && e.code === 'NOT_FOUND')) {
+          if (e instanceof FaceflowError && e.code === 'NOT_FOUND') {
+            throw new FaceflowError('NOT_FOUND', `embedder "${entry.name}" on --runtime onnx needs its converted file: ${e.message}`, { cause: e, details: e.details });
+          }
+          throw e;
+        }
+      }
+      if (converted) return dlibOnnx(onnx, converted, entry.name);
+    }
     const e = await DlibResNetEmbedder.load({ manifestPath: resolved.main });
     return { embedder: e, info: { name: entry.name, dim: 128, chipSize: EMBED_INPUT }, runtime: 'tfjs' };
   }
   if (entry.format === 'onnx') {
+    if (entry.derived?.converter === 'dlib-resnet-onnx') return dlibOnnx(entry, resolved.main, entry.derived.from);
     if (!entry.name.startsWith('sface-')) throw new FaceflowError('INVALID_CONFIG', `ONNX embedder "${entry.name}" is not wired into the engine; use --embedder sface-2021dec-int8bq or faceapi-recognition`);
-    const e = await SFaceEmbedder.load({ modelPath: resolved.main, name: entry.name, provider: parseProviderName(provider), ...(threads !== undefined ? { threads } : {}) });
+    const e = await SFaceEmbedder.load({ modelPath: resolved.main, name: entry.name, ...onnxOptions() });
     return { embedder: e, info: { name: entry.name, dim: SFACE_DIM, chipSize: SFACE_INPUT, alignment: 'arcface' }, runtime: 'onnx' };
   }
   const { width, normalisation, channelOrder } = entry.input;

@@ -17,6 +17,7 @@ export interface ModelStatus {
   /** the package or URL its files come from */
   origin: string;
   fromPackage?: ModelEntry['fromPackage'];
+  derived?: ModelEntry['derived'];
   /** "npm <package>@<version>", "cached" or "not present (<code>)" */
   status: string;
   measured: NonNullable<ModelEntry['measured']>;
@@ -32,7 +33,7 @@ export async function modelStatuses(registry: ModelRegistry, options: { cacheDir
       } catch (err) {
         status = `not present (${(err as { code?: string }).code ?? 'error'})`;
       }
-      const origin = e.fromPackage ? `${e.fromPackage.registry} ${e.fromPackage.package}==${e.fromPackage.version}` : e.npm ? `npm ${e.npm.package}@${e.npm.version}` : (e.url ?? e.source);
+      const origin = e.derived ? `made from ${e.derived.from} (${e.derived.converter})` : e.fromPackage ? `${e.fromPackage.registry} ${e.fromPackage.package}==${e.fromPackage.version}` : e.npm ? `npm ${e.npm.package}@${e.npm.version}` : (e.url ?? e.source);
       return {
         name: e.name,
         kind: e.kind,
@@ -43,6 +44,7 @@ export async function modelStatuses(registry: ModelRegistry, options: { cacheDir
         source: e.source,
         origin,
         ...(e.fromPackage ? { fromPackage: e.fromPackage } : {}),
+        ...(e.derived ? { derived: e.derived } : {}),
         status,
         measured: e.measured ?? [],
       };

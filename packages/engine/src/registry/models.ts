@@ -458,4 +458,51 @@ export const BUILTIN_MODELS: readonly ModelEntry[] = [
       },
     ],
   },
+  // ---- converted by faceflow's own code at setup (issue 11): `faceflow models pull NAME` resolves the
+  // source model (verified by its sha256), converts it (registry/dlib-onnx.ts) and checks the result's sha256.
+  {
+    name: 'faceapi-recognition-onnx',
+    kind: 'embedder',
+    format: 'onnx',
+    description: 'the dlib ResNet of faceapi-recognition converted to ONNX by faceflow (folded convs, float32): same embeddings on ONNX Runtime',
+    source: FACE_API_SOURCE,
+    derived: { from: 'faceapi-recognition', converter: 'dlib-resnet-onnx' },
+    main: 'dlib_face_recognition_resnet.onnx',
+    files: [{ path: 'dlib_face_recognition_resnet.onnx', sha256: '76ae09a53afa9e7ef81411de4a768c09707534770827388cb0e874b102afbbe9', bytes: 22442712 }],
+    licence: 'MIT',
+    licenceNote: `As its source model faceapi-recognition (made from its files, nothing added): ${FACE_API_LICENCE_NOTE}`,
+    credits:
+      'dlib_face_recognition_resnet_model_v1 by Davis King (http://dlib.net), ported to TF.js by face-api.js ' +
+      '(@vladmandic/face-api); converted to ONNX by faceflow (packages/engine/src/registry/dlib-onnx.ts).',
+    input: {
+      width: 150,
+      height: 150,
+      channels: 3,
+      normalisation: FACE_API_MEAN,
+      layout: 'nchw',
+      note: 'the dlib chip of faceapi-recognition; the wrapper subtracts the mean and divides by 255 (the graph takes the normalised NCHW batch, any batch size)',
+    },
+    output: {
+      description: 'embedding [N, 128] (not L2-normalised; the wrapper normalises); equal to faceapi-recognition\'s to float precision, so galleries and calibrations keep the name faceapi-recognition',
+      embeddingDim: 128,
+      l2Normalised: false,
+      metric: 'euclidean',
+    },
+    measured: [
+      {
+        dataset: 'LFW View 1 pairsDevTest (1000 pairs)',
+        metric: 'accuracy',
+        value: 0.988,
+        source: 'faceflow eval lfw --images ../shared/data/lfw/images --pairs ../shared/data/lfw/pairsDevTest.txt --threshold 0.4144 --workers 2 --runtime auto (BENCHMARKS.md, 2026-12-02)',
+        note: 'measured by faceflow: the default chain (BlazeFace, 2-pass 68 landmarks, flip) with this file on ONNX Runtime; every figure equal to --runtime tfjs (AUC 0.99902, best 99.0%); with --runtime onnx (YuNet) 98.9%',
+      },
+      {
+        dataset: '200 LFW faces (dlib chips)',
+        metric: 'lowest cosine to the TF.js embedding',
+        value: 0.99999969,
+        source: 'npm run bench:engine -- --faces ../shared/data/lfw/images --limit 200 --only runtimes (BENCHMARKS.md, 2026-12-02)',
+        note: 'largest component difference 2.7e-7 (float rounding)',
+      },
+    ],
+  },
 ];

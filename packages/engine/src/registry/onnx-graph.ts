@@ -30,6 +30,7 @@
  */
 import protobuf from 'protobufjs';
 import { FaceflowError } from '@faceflow/shared';
+import { lengthDelimited, nodeProto } from './onnx-writer.js';
 
 export const GRAPH_FIXES = ['symbolic-dims', 'symbolic-spatial-dims', 'drop-unused-inputs', 'prelu-as-relu'] as const;
 export type GraphFix = (typeof GRAPH_FIXES)[number];
@@ -62,10 +63,6 @@ function fields(buf: Uint8Array, what: string): Field[] {
     throw new FaceflowError('MODEL_LOAD', `not an ONNX model: ${what} does not parse as protobuf (${(e as Error).message})`, { cause: e });
   }
   return out;
-}
-
-function lengthDelimited(no: number, payload: Uint8Array): Uint8Array {
-  return protobuf.Writer.create().uint32((no << 3) | 2).bytes(payload).finish();
 }
 
 function concat(parts: Uint8Array[]): Uint8Array {
@@ -113,16 +110,6 @@ function symbolicValueInfo(vi: Uint8Array, keep: readonly number[]): Uint8Array 
   return editFields(vi, 'a graph input or output', { 2: type });
 }
 
-/** A NodeProto of the default domain: op_type, inputs, outputs, name. */
-function node(op: string, inputs: string[], outputs: string[], name: string): Uint8Array {
-  const w = protobuf.Writer.create();
-  for (const i of inputs) w.uint32((1 << 3) | 2).string(i);
-  for (const o of outputs) w.uint32((2 << 3) | 2).string(o);
-  w.uint32((3 << 3) | 2).string(name);
-  w.uint32((4 << 3) | 2).string(op);
-  return w.finish();
-}
-
 /** 'prelu-as-relu': each PRelu node replaced in place (the graph's node order stays topological) by four. */
 function preluAsRelu(graph: Uint8Array): { graph: Uint8Array; changed: number } {
   let changed = 0;
@@ -146,10 +133,10 @@ function preluAsRelu(graph: Uint8Array): { graph: Uint8Array; changed: number } 
     const name = str(3)[0] || y;
     const t = (k: string): string => `${y}__faceflow_prelu_${k}`;
     parts.push(
-      lengthDelimited(1, node('Relu', [x], [t('p')], `${name}__faceflow_relu`)),
-      lengthDelimited(1, node('Sub', [x, t('p')], [t('n')], `${name}__faceflow_sub`)),
-      lengthDelimited(1, node('Mul', [t('n'), slope], [t('m')], `${name}__faceflow_mul`)),
-      lengthDelimited(1, node('Add', [t('p'), t('m')], [y], `${name}__faceflow_add`)),
+      lengthDelimited(1, nodeProto('Relu', [x], [t('p')], `${name}__faceflow_relu`)),
+      lengthDelimited(1, nodeProto('Sub', [x, t('p')], [t('n')], `${name}__faceflow_sub`)),
+      lengthDelimited(1, nodeProto('Mul', [t('n'), slope], [t('m')], `${name}__faceflow_mul`)),
+      lengthDelimited(1, nodeProto('Add', [t('p'), t('m')], [y], `${name}__faceflow_add`)),
     );
     changed++;
   }

@@ -315,6 +315,7 @@ describe('built-in npm-shipped models', () => {
       'centerface',
       'faceapi-landmarks68',
       'faceapi-recognition',
+      'faceapi-recognition-onnx',
       'faceapi-ssd-mobilenetv1',
       'faceapi-tiny-detector',
       'facemesh',

