@@ -42,7 +42,8 @@ describe('EmbedderStage', () => {
   it('turns frames into Face messages keyed by camera, batching frames of several cameras together', async () => {
     const runner = new FakeRunner();
     const metrics = createMetrics();
-    const stage = new EmbedderStage({ runner, facesTopic: 'faces', maxBatch: 8, maxWaitMs: 20, metrics });
+    // a wait long enough that a loaded machine (the whole suite on 2 cores) still sees both calls within it
+    const stage = new EmbedderStage({ runner, facesTopic: 'faces', maxBatch: 8, maxWaitMs: 250, metrics });
     const [a, b] = await Promise.all([
       stage.process([await frameMsg('cam1', 'a1'), await frameMsg('cam1', 'a2')], ctx),
       stage.process([await frameMsg('cam2', 'b1')], ctx),
