@@ -16,23 +16,16 @@
  * The gallery and the topics are deleted afterwards (UNLINK: freed in Redis's background).
  */
 import { randomBytes } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { defineConfig, GalleryKey, kafkaConfigFields, kafkaConnectionOf, redisConfigFields, redisConnectionOf, topicNames, type KafkaConnection, type RedisConnection } from '@faceflow/shared';
 import { KafkaBus } from '@faceflow/shared/kafka';
 import { RedisGalleryStore } from '@faceflow/shared/redis';
 import { seedGallery, seededIdentities } from './gallery-seed.js';
-import { metricsText, ready, startService, stopServices, sumMetric, type Service } from './spawn.js';
+import { metricsText, ready, serviceMemory, startService, stopServices, sumMetric, type Service } from './spawn.js';
 
 const log = (msg: string): void => void process.stderr.write(`[bench:gallery-load] ${msg}\n`);
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 const mb = (bytes: number): number => bytes / 2 ** 20;
-
-/** A field of /proc/<pid>/status in bytes (VmHWM: peak RSS; VmRSS: now). */
-async function procStatus(pid: number, field: 'VmHWM' | 'VmRSS'): Promise<number> {
-  const text = await readFile(`/proc/${pid}/status`, 'utf8');
-  return Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(text)?.[1] ?? NaN) * 1024;
-}
 
 interface LoadRow {
   size: number;
@@ -47,6 +40,9 @@ interface LoadRow {
   deleteMs: number;
   reloads: number;
   identities: number;
+  /** the snapshot replies the load came in, and the largest (identities) */
+  batches: number;
+  largestBatch: number;
 }
 
 /** The ms from `write` (which resolves with the change's version) to the matcher's gallery version reaching it. */
@@ -83,12 +79,11 @@ async function loadRun(o: { method: string; size: number; sealed: boolean; key: 
     });
     await ready(matcher, 600_000);
     const readySeconds = (Date.now() - t0) / 1000;
-    const pid = matcher.child.pid!;
-    const readyRss = await procStatus(pid, 'VmRSS');
-    // the logger's ts: ISO time of each line
+    const readyRss = (await serviceMemory(matcher)).rssBytes;
+    // the load as the matcher logs it (else: from its first log line, by the logger's ts)
     const first = matcher.lines[0]?.ts;
     const loaded = matcher.lines.find((l) => l.msg === 'gallery loaded');
-    const loadSeconds = loaded && first !== undefined ? (Date.parse(String(loaded.ts)) - Date.parse(String(first))) / 1000 : NaN;
+    const loadSeconds = typeof loaded?.ms === 'number' ? loaded.ms / 1000 : loaded && first !== undefined ? (Date.parse(String(loaded.ts)) - Date.parse(String(first))) / 1000 : NaN;
     const loadsBefore = matcher.lines.filter((l) => l.msg === 'gallery loaded').length;
     // one new person enrolled and one seeded person deleted while the gallery is held
     const [newcomer] = [...seededIdentities(1, { seed: 99 })][0]!;
@@ -102,13 +97,15 @@ async function loadRun(o: { method: string; size: number; sealed: boolean; key: 
       sealed: o.sealed,
       readySeconds,
       loadSeconds,
-      peakRssMb: mb(await procStatus(pid, 'VmHWM')),
+      peakRssMb: mb((await serviceMemory(matcher)).peakRssBytes),
       readyRssMb: mb(readyRss),
       cpuSeconds: sumMetric(text, 'faceflow_process_cpu_seconds_total'),
       enrolMs,
       deleteMs,
       reloads,
       identities: sumMetric(text, 'faceflow_gallery_identities'),
+      batches: Number(loaded?.batches ?? NaN),
+      largestBatch: Number(loaded?.largestBatch ?? NaN),
     };
     // put the gallery back as it was seeded, for the next method
     await writer.delete('bench-newcomer');
@@ -181,9 +178,9 @@ async function main(): Promise<void> {
   const out = [
     `Seeded ${size.toLocaleString('en-US')} identities${values.sealed ? ' (sealed)' : ''} in ${fmt(seed!.seconds)} s; Redis used_memory ${fmt(mb(seed!.redisBefore), 0)} -> ${fmt(mb(seed!.redisAfter), 0)} MB (identities hash ${fmt(mb(seed!.hash), 0)} MB, peak ${fmt(mb(seed!.peak), 0)} MB).`,
     '',
-    '| identities | method | time to ready s | load s | peak RSS MB | RSS ready MB | CPU s | enrol applied ms | delete applied ms | full reloads | identities held |',
-    '|---|---|---|---|---|---|---|---|---|---|---|',
-    ...rows.map((r) => `| ${r.size.toLocaleString('en-US')} | ${r.method} | ${fmt(r.readySeconds)} | ${fmt(r.loadSeconds)} | ${fmt(r.peakRssMb, 0)} | ${fmt(r.readyRssMb, 0)} | ${fmt(r.cpuSeconds)} | ${fmt(r.enrolMs)} | ${fmt(r.deleteMs)} | ${r.reloads} | ${r.identities} |`),
+    '| identities | method | time to ready s | load s | peak RSS MB | RSS ready MB | CPU s | enrol applied ms | delete applied ms | full reloads | identities held | replies (largest) |',
+    '|---|---|---|---|---|---|---|---|---|---|---|---|',
+    ...rows.map((r) => `| ${r.size.toLocaleString('en-US')} | ${r.method} | ${fmt(r.readySeconds)} | ${fmt(r.loadSeconds)} | ${fmt(r.peakRssMb, 0)} | ${fmt(r.readyRssMb, 0)} | ${fmt(r.cpuSeconds)} | ${fmt(r.enrolMs)} | ${fmt(r.deleteMs)} | ${r.reloads} | ${r.identities} | ${r.batches} (${r.largestBatch}) |`),
   ];
   process.stdout.write(`${out.join('\n')}\n`);
 }

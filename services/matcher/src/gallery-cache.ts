@@ -133,15 +133,19 @@ export class GalleryCache {
    * Reads the store's gallery: in batches where the store streams (Redis: a million identities never come
    * in one reply, and the gallery held keeps serving while the new one fills), else one snapshot.
    */
-  private async read(): Promise<{ head: Omit<GallerySnapshot, 'identities'>; count: number; gallery: Gallery | undefined }> {
+  private async read(): Promise<{ head: Omit<GallerySnapshot, 'identities'>; count: number; gallery: Gallery | undefined; batches: number; largestBatch: number }> {
     const store = this.o.store;
     if (!store.snapshotStream) {
       const snap = await store.snapshot();
-      return { head: snap, count: snap.identities.length, gallery: this.build(snap.identities) };
+      return { head: snap, count: snap.identities.length, gallery: this.build(snap.identities), batches: 1, largestBatch: snap.identities.length };
     }
     let g: Gallery | undefined;
+    let batches = 0;
+    let largestBatch = 0;
     try {
       const head = await store.snapshotStream((batch) => {
+        batches++;
+        largestBatch = Math.max(largestBatch, batch.length);
         for (const i of batch) {
           if (!i.embeddings[0]) continue;
           g ??= new Gallery(this.o.model ?? i.metadata.model ?? 'unknown', i.embeddings[0].length, { search: this.o.search });
@@ -149,7 +153,7 @@ export class GalleryCache {
           this.addTo(g, i);
         }
       }, { batchSize: this.o.batchSize });
-      return { head, count: g?.size ?? 0, gallery: g };
+      return { head, count: g?.size ?? 0, gallery: g, batches, largestBatch };
     } catch (e) {
       (g as Gallery | undefined)?.close();
       throw e;
@@ -157,7 +161,8 @@ export class GalleryCache {
   }
 
   private async reload(): Promise<void> {
-    const { head: snap, count, gallery } = await this.read();
+    const started = Date.now();
+    const { head: snap, count, gallery, batches, largestBatch } = await this.read();
     if (this.keepHeld(snap, count)) {
       gallery?.close();
       this.changed();
@@ -170,7 +175,8 @@ export class GalleryCache {
     previous?.close(); // searches are synchronous: none is using it now; frees an HNSW graph's native memory
     this.held = snap.version;
     this.epoch = snap.epoch;
-    this.logger.info('gallery loaded', { version: snap.version, identities: this.gallery?.size ?? 0 });
+    // the replies it came in (issue 14: a streamed load is many bounded ones, never one giant reply)
+    this.logger.info('gallery loaded', { version: snap.version, identities: this.gallery?.size ?? 0, ms: Date.now() - started, batches, largestBatch });
     this.changed();
   }
 

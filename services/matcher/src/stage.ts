@@ -275,6 +275,19 @@ export class MatcherStage implements Stage {
         if (this.failedOnce.first(msg)) this.m.dropped?.inc({ stage: this.name, reason: 'model_mismatch' });
         continue;
       }
+      // issue 14: a face the gallery cannot be searched with fails alone, before it touches a track (thrown
+      // from the search it failed the whole batch, after the tracker had taken the faces before it)
+      const dim = this.o.gallery.current?.dim;
+      if (dim !== undefined && face.embedding.length !== dim) {
+        const error = new FaceflowError(
+          'INVALID_MESSAGE',
+          `face ${face.faceIndex} of frame ${face.frameId} has an embedding of ${face.embedding.length} values; the gallery holds ${dim}-value embeddings: the embedder and the matcher must run the same model (FACEFLOW_MODEL, FACEFLOW_HEAD)`,
+          { details: { faceDim: face.embedding.length, galleryDim: dim } },
+        );
+        failures.push({ message: msg, error });
+        if (this.failedOnce.first(msg)) this.m.dropped?.inc({ stage: this.name, reason: 'dimension_mismatch' });
+        continue;
+      }
       const key = `${face.cameraId}\u0000${face.frameId}\u0000${face.faceIndex}`;
       if (this.seen.has(key) || inBatch.has(key)) {
         this.m.duplicates?.inc({ stage: this.name });
