@@ -385,26 +385,7 @@ export class RedisGalleryStore implements GalleryStore {
       const pairs = identities.flatMap((i) => [i.id, cipher ? cipher.seal(i) : JSON.stringify(i)]);
       let v: number;
       try {
-        v = (await this.redis.eval(
-          REPLACE_SCRIPT,
-          7,
-          this.keys.version,
-          this.keys.identities,
-          this.keys.dim,
-          this.keys.model,
-          this.keys.imported,
-          this.keys.epoch,
-          this.keys.keyring,
-          String(r.version ?? 0),
-          r.model ?? '',
-          dim === undefined ? '' : String(dim),
-          changePrefix('import', '', ts),
-          this.keys.channel,
-          newEpoch(),
-          this.keyringRaw,
-          fresh ? JSON.stringify(fresh.keyring) : '',
-          ...pairs,
-        )) as number;
+        v = (await this.redis.eval(REPLACE_SCRIPT, 7, ...this.importKeys(), ...this.importArgs(r, dim, ts, this.keyringRaw, fresh), ...pairs)) as number;
       } catch (e) {
         throw storeError(e, 'replace');
       }
@@ -458,26 +439,7 @@ export class RedisGalleryStore implements GalleryStore {
         if (!res || failed) throw storeError(failed ?? new Error('transaction aborted'), 'import');
       }
       const ts = Date.now();
-      const v = (await this.redis.eval(
-        SWAP_SCRIPT,
-        8,
-        this.keys.version,
-        this.keys.identities,
-        this.keys.dim,
-        this.keys.model,
-        this.keys.imported,
-        this.keys.epoch,
-        this.keys.keyring,
-        staging,
-        String(r.version ?? 0),
-        r.model ?? '',
-        dim === undefined ? '' : String(dim),
-        changePrefix('import', '', ts),
-        this.keys.channel,
-        newEpoch(),
-        expected,
-        fresh ? JSON.stringify(fresh.keyring) : '',
-      ).catch((e: unknown) => Promise.reject(storeError(e, 'import')))) as number;
+      const v = (await this.redis.eval(SWAP_SCRIPT, 8, ...this.importKeys(), staging, ...this.importArgs(r, dim, ts, expected, fresh)).catch((e: unknown) => Promise.reject(storeError(e, 'import')))) as number;
       if (v === -3) {
         await this.keyringChanged();
         return undefined;
@@ -491,6 +453,17 @@ export class RedisGalleryStore implements GalleryStore {
       await this.redis.unlink(staging).catch(() => undefined);
       throw e;
     }
+  }
+
+  /** REPLACE_SCRIPT's and SWAP_SCRIPT's keys (SWAP_SCRIPT's staging hash follows them). */
+  private importKeys(): string[] {
+    const k = this.keys;
+    return [k.version, k.identities, k.dim, k.model, k.imported, k.epoch, k.keyring];
+  }
+
+  /** REPLACE_SCRIPT's and SWAP_SCRIPT's first 8 arguments (see REPLACE_SCRIPT). */
+  private importArgs(r: Omit<GalleryReplacement, 'identities'>, dim: number | undefined, ts: number, expectedKeyring: string, fresh: GalleryCipher | undefined): string[] {
+    return [String(r.version ?? 0), r.model ?? '', dim === undefined ? '' : String(dim), changePrefix('import', '', ts), this.keys.channel, newEpoch(), expectedKeyring, fresh ? JSON.stringify(fresh.keyring) : ''];
   }
 
   /** The keyring moved under a write (a rotation, or a gallery encrypted meanwhile): read it again. */
