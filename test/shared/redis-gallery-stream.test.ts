@@ -75,4 +75,14 @@ describe.skipIf(skip)('large gallery from Redis in batches (issue 14)', () => {
     expect(g.embeddingsOf('p6')).toHaveLength(1);
     await cache.close();
   });
+
+  it('the_matcher_builds_its_ivf_index_once_on_the_whole_streamed_gallery', async () => {
+    const store = await open(`test:gallery:${uniq()}:`);
+    await store.replace({ identities: identities(3000) });
+    const cache = new GalleryCache({ store, batchSize: 200, search: { method: 'ivf' } });
+    await cache.start();
+    await cache.current!.whenSearchReady();
+    expect(cache.current!.ivfLists?.trainedRows).toBe(3000);
+    await cache.close();
+  });
 });

@@ -140,6 +140,7 @@ export class GalleryCache {
       return { head: snap, count: snap.identities.length, gallery: this.build(snap.identities), batches: 1, largestBatch: snap.identities.length };
     }
     let g: Gallery | undefined;
+    let resume: (() => void) | undefined;
     let batches = 0;
     let largestBatch = 0;
     try {
@@ -148,11 +149,16 @@ export class GalleryCache {
         largestBatch = Math.max(largestBatch, batch.length);
         for (const i of batch) {
           if (!i.embeddings[0]) continue;
-          g ??= new Gallery(this.o.model ?? i.metadata.model ?? 'unknown', i.embeddings[0].length, { search: this.o.search });
+          if (!g) {
+            g = new Gallery(this.o.model ?? i.metadata.model ?? 'unknown', i.embeddings[0].length, { search: this.o.search });
+            // the new gallery serves nothing until it is complete: its index (ivf, hnsw) is built once, on all of it
+            resume = g.deferSearchBuild();
+          }
           g.remove(i.id); // a streamed identity can come twice: the later one wins
           this.addTo(g, i);
         }
       }, { batchSize: this.o.batchSize });
+      resume?.();
       return { head, count: g?.size ?? 0, gallery: g, batches, largestBatch };
     } catch (e) {
       (g as Gallery | undefined)?.close();
