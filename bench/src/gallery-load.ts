@@ -16,6 +16,9 @@
  * The gallery and the topics are deleted afterwards (UNLINK: freed in Redis's background).
  */
 import { randomBytes } from 'node:crypto';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { defineConfig, GalleryKey, kafkaConfigFields, kafkaConnectionOf, redisConfigFields, redisConnectionOf, topicNames, type KafkaConnection, type RedisConnection } from '@faceflow/shared';
 import { KafkaBus } from '@faceflow/shared/kafka';
@@ -147,9 +150,6 @@ async function main(): Promise<void> {
   let key: GalleryKey | undefined;
   let keyFile: string | undefined;
   if (values.sealed) {
-    const { mkdtemp, writeFile } = await import('node:fs/promises');
-    const { tmpdir } = await import('node:os');
-    const { join } = await import('node:path');
     const generated = GalleryKey.generate();
     key = generated.key;
     keyFile = join(await mkdtemp(join(tmpdir(), 'faceflow-gload-')), 'gallery.key');
@@ -173,6 +173,7 @@ async function main(): Promise<void> {
   } finally {
     await store.drop().catch(() => undefined);
     await store.close();
+    if (keyFile) await rm(dirname(keyFile), { recursive: true, force: true });
   }
   if (values.json) return;
   const out = [
