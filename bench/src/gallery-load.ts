@@ -20,7 +20,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { defineConfig, GalleryKey, kafkaConfigFields, kafkaConnectionOf, redisConfigFields, redisConnectionOf, topicNames, type KafkaConnection, type RedisConnection } from '@faceflow/shared';
+import { defineConfig, GALLERY_KEY_ENV, GalleryKey, kafkaConfigFields, kafkaConnectionOf, redisConfigFields, redisConnectionOf, topicNames, type KafkaConnection, type RedisConnection } from '@faceflow/shared';
 import { KafkaBus } from '@faceflow/shared/kafka';
 import { RedisGalleryStore } from '@faceflow/shared/redis';
 import { seedGallery, seededIdentities } from './gallery-seed.js';
@@ -78,7 +78,7 @@ async function loadRun(o: { method: string; size: number; sealed: boolean; key: 
       FACEFLOW_GALLERY_PREFIX: o.galleryPrefix,
       FACEFLOW_SEARCH_METHOD: o.method,
       FACEFLOW_LOG_LEVEL: 'info',
-      ...(o.keyFile ? { FACEFLOW_GALLERY_KEY_FILE: o.keyFile } : {}),
+      ...(o.keyFile ? { [GALLERY_KEY_ENV]: o.keyFile } : {}),
     });
     await ready(matcher, 600_000);
     const readySeconds = (Date.now() - t0) / 1000;
