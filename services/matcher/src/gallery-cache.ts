@@ -8,7 +8,8 @@
  * call on a timer as a backstop. A store that streams its snapshot (Redis: HSCAN batches, issue 14) fills a
  * new gallery batch by batch while the one held keeps serving; the changes made meanwhile queue behind the
  * load and are applied after it (a put re-reads its identity, a delete removes it), which reaches the
- * store's state whichever of them the batches already showed.
+ * store's state whichever of them the batches already showed. The new gallery's background index build
+ * (ivf lists, hnsw graph) waits until the last batch is in, so it is built once, for the whole gallery.
  *
  * Versions only grow, so a store whose version is below the one held has lost its gallery (Redis restarted
  * without persistence, or flushed), whatever it holds since: enrolments made into it start a new count from 1
