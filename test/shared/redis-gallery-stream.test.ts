@@ -85,4 +85,28 @@ describe.skipIf(skip)('large gallery from Redis in batches (issue 14)', () => {
     expect(cache.current!.ivfLists?.trainedRows).toBe(3000);
     await cache.close();
   });
+
+  it('an_enrolment_and_a_delete_made_once_the_gallery_is_held_are_applied_as_row_changes_without_a_reload', async () => {
+    const prefix = `test:gallery:${uniq()}:`;
+    const store = await open(prefix);
+    const writer = await open(prefix);
+    await store.replace({ identities: identities(3000) });
+    let reads = 0;
+    const streaming = store.snapshotStream.bind(store);
+    store.snapshotStream = (onBatch, o) => {
+      reads++;
+      return streaming(onBatch, o);
+    };
+    const cache = new GalleryCache({ store, batchSize: 500, search: { method: 'int8' } });
+    await cache.start();
+    const held = cache.current;
+    const enrolled = await writer.put('newcomer', [person(7)]);
+    await until(async () => cache.version === enrolled.version, 10_000, 'the enrolment applied');
+    const deleted = (await writer.delete('p9'))!;
+    await until(async () => cache.version === deleted.version, 10_000, 'the delete applied');
+    expect(reads).toBe(1); // the load only: each change was one row change, not a reload
+    expect(cache.current).toBe(held);
+    expect([cache.size, held!.has('p9'), held!.search(Float32Array.from(person(7)), 1)[0]!.name]).toEqual([3000, false, 'newcomer']);
+    await cache.close();
+  });
 });
