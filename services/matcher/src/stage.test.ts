@@ -53,6 +53,26 @@ describe('MatcherStage', () => {
     expect(r.outputs[0]!.messages[0]!.key).toBe('cam');
   });
 
+  it('searches_the_gallery_once_per_face_for_its_decision_and_candidates_and_once_for_its_track', async () => {
+    // issue 14: at 1M identities a search costs ~10 ms; the stage searched three times per face
+    const g = galleryOf();
+    g.add('bob', [Float32Array.from(person(2))]);
+    let searches = 0;
+    const search = g.search.bind(g);
+    g.search = (...a: Parameters<Gallery['search']>) => {
+      searches++;
+      return search(...a);
+    };
+    const stage = new MatcherStage({ gallery: view(g), matchesTopic: 'matches', threshold: 0.6, topK: 2 });
+    const first = await stage.process([faceMsg(0, 0, near(alice, 1))], ctx);
+    expect(searches).toBe(2); // the face (decision + candidates), its new track's mean
+    const m = MatchSchema.decode(first.outputs[0]!.messages[0]!.value);
+    expect([m.identity, m.track?.identity, m.candidates.map((c) => c.identity)]).toEqual(['alice', 'alice', ['alice', 'bob']]);
+    searches = 0;
+    await stage.process([faceMsg(1, 0, near(alice, 2))], ctx); // a named track exists: the split rule reuses the face's search
+    expect(searches).toBe(2 + 2); // the face, the track's mean, and its two faces' support check
+  });
+
   it('never names a face under the quality floor, nor a track made only of such faces (reason low-quality)', async () => {
     const metrics = createMetrics();
     const stage = new MatcherStage({ gallery: view(galleryOf()), matchesTopic: 'matches', threshold: 0.6, qualityFloor: 0.3, metrics });
