@@ -44,11 +44,17 @@ describe.skipIf(skip)('large gallery from Redis in batches (issue 14)', () => {
     expect(Math.max(...batches)).toBeLessThan(3000);
   });
 
-  it('the_matcher_loads_a_streamed_gallery_and_serves_the_changes_made_while_it_loaded', async () => {
+  /** A gallery of 3000 in Redis, read through `store`, written through `writer` (same prefix). */
+  const seeded = async (): Promise<{ store: RedisGalleryStore; writer: RedisGalleryStore }> => {
     const prefix = `test:gallery:${uniq()}:`;
     const store = await open(prefix);
     const writer = await open(prefix);
     await store.replace({ identities: identities(3000) });
+    return { store, writer };
+  };
+
+  it('the_matcher_loads_a_streamed_gallery_and_serves_the_changes_made_while_it_loaded', async () => {
+    const { store, writer } = await seeded();
     let batches = 0;
     let writes: Promise<unknown> | undefined;
     const streaming = store.snapshotStream.bind(store);
@@ -87,10 +93,7 @@ describe.skipIf(skip)('large gallery from Redis in batches (issue 14)', () => {
   });
 
   it('an_enrolment_and_a_delete_made_once_the_gallery_is_held_are_applied_as_row_changes_without_a_reload', async () => {
-    const prefix = `test:gallery:${uniq()}:`;
-    const store = await open(prefix);
-    const writer = await open(prefix);
-    await store.replace({ identities: identities(3000) });
+    const { store, writer } = await seeded();
     let reads = 0;
     const streaming = store.snapshotStream.bind(store);
     store.snapshotStream = (onBatch, o) => {
