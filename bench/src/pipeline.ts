@@ -15,8 +15,12 @@
  *    read from the identity-events topic (now - endTs, the capture time of the frame that triggered it);
  *  - what the embedders did: full vs region detections, faces embedded vs followed, CPU cores used;
  *  - frames refused (429) or dropped by ingest.
- * Then 1:N search latency of the engine's `Gallery.search` at `--gallery-sizes` entries (random unit
- * vectors, dim 128, one embedding per identity).
+ * The matcher's gallery is in Redis: `--redis-gallery` identities (default 1000; a list runs the pipeline once
+ * per size, e.g. 1000,1000000 for the small and the million-person gallery side by side, issue 14) of random
+ * unit vectors, seeded through the store's streamed import (gallery-seed.ts); the matcher loads it before it
+ * is ready, and its CPU and RSS over the window are reported.
+ * Then, separately, 1:N search latency of the engine's `Gallery.search` in this process at `--gallery-sizes`
+ * entries (random unit vectors, dim 128, one embedding per identity; no Redis; "" skips it).
  *
  * Full run (what BENCHMARKS.md reports; needs the machine to itself, ~10 minutes):
  *   npm run build && bash scripts/infra.sh up && npm run bench:pipeline -- --cameras 4 --fps 5 --seconds 60
@@ -32,7 +36,8 @@ import { Gallery } from '@faceflow/engine';
 import { defineConfig, FaceSchema, kafkaConfigFields, kafkaConnectionOf, redisConfigFields, redisConnectionOf, type KafkaConnection, type RedisConnection, FrameSchema, IdentityEventSchema, MatchSchema, topicNames } from '@faceflow/shared';
 import { KafkaBus } from '@faceflow/shared/kafka';
 import { RedisGalleryStore } from '@faceflow/shared/redis';
-import { metricsText, ready, ROOT, startService, stopServices, sumMetric, type Service } from './spawn.js';
+import { seedGallery } from './gallery-seed.js';
+import { metricsText, ready, ROOT, serviceMemory, startService, stopServices, sumMetric, type Service } from './spawn.js';
 
 const run = promisify(execFile);
 const SAMPLE = path.join(ROOT, 'node_modules/@vladmandic/face-api/demo/sample1.jpg');
@@ -66,6 +71,10 @@ async function makeFrames(video: string | undefined, max: number, fps: number): 
 
 interface PipelineRow {
   embedders: number;
+  /** identities in the matcher's Redis gallery */
+  gallery: number;
+  /** the matcher over the window: CPU cores used, RSS at its end and at its peak (MB) */
+  matcher: { cpu: number; rssMb: number; peakRssMb: number };
   cameras: number;
   offeredFps: number;
   processedFps: number;
@@ -166,6 +175,7 @@ function latencyBreakdown(
 
 async function pipelineRun(o: {
   embedders: number;
+  gallery: number;
   cameras: number;
   fps: number;
   seconds: number;
@@ -190,10 +200,11 @@ async function pipelineRun(o: {
   const keys = new Map(cameras.map((c) => [c, randomBytes(16).toString('hex')]));
   try {
     await bus.createTopics([...Object.values(topics), ...extra].map((topic) => ({ topic, partitions: o.partitions })));
-    // a gallery of 1000 random identities, so that every face is searched against something
+    // a gallery of random identities, so that every face is searched against something (1M: issue 14)
     const store = await RedisGalleryStore.open({ ...o.redis, keyPrefix: galleryPrefix });
-    for (let i = 0; i < 1000; i++) await store.put(`person-${i}`, [randomUnit(128)]);
+    const seeded = await seedGallery(store, o.gallery);
     await store.close();
+    log(`gallery of ${o.gallery} identities seeded in Redis in ${seeded.seconds.toFixed(1)} s`);
 
     const common = {
       FACEFLOW_KAFKA_BROKERS: o.kafka.brokers.join(','),
@@ -331,12 +342,15 @@ async function pipelineRun(o: {
     const phaseBefore = await Promise.all(embedders.map(metricsText));
     const f0 = await embedderFrames();
     const w0 = await embedderWork();
+    const m0 = sumMetric(await metricsText(matcher), 'faceflow_process_cpu_seconds_total');
     const ingestBefore = await metricsText(ingest);
     log(`measuring for ${o.seconds} s`);
     await sleep(o.seconds * 1000);
     const f1 = await embedderFrames();
     const w1 = await embedderWork();
+    const m1 = sumMetric(await metricsText(matcher), 'faceflow_process_cpu_seconds_total');
     const t1 = Date.now();
+    const matcherMem = await serviceMemory(matcher);
     const phaseAfter = await Promise.all(embedders.map(metricsText));
     const ingestAfter = await metricsText(ingest);
     const lagAtEnd = (await Promise.all(embedders.map(metricsText))).reduce((a, t) => Math.max(a, sumMetric(t, 'faceflow_consumer_lag_messages')), 0);
@@ -396,6 +410,8 @@ async function pipelineRun(o: {
       sumMetric(ingestAfter, 'faceflow_frames_dropped_total', { stage: 'ingest' }) - sumMetric(ingestBefore, 'faceflow_frames_dropped_total', { stage: 'ingest' });
     return {
       embedders: o.embedders,
+      gallery: o.gallery,
+      matcher: { cpu: (m1 - m0) / ((t1 - t0) / 1000), rssMb: matcherMem.rssBytes / 2 ** 20, peakRssMb: matcherMem.peakRssBytes / 2 ** 20 },
       cameras: o.cameras,
       offeredFps: o.cameras * o.fps,
       processedFps: f1.reduce((a, x, i) => a + x - f0[i]!, 0) / ((t1 - t0) / 1000),
@@ -423,12 +439,6 @@ async function pipelineRun(o: {
     await store?.drop().catch(() => undefined);
     await store?.close();
   }
-}
-
-function randomUnit(dim: number): number[] {
-  const v = Array.from({ length: dim }, () => Math.random() * 2 - 1);
-  const n = Math.hypot(...v);
-  return v.map((x) => x / n);
 }
 
 function randomUnitF32(dim: number, out = new Float32Array(dim)): Float32Array {
@@ -491,6 +501,7 @@ async function main(): Promise<void> {
       flip: { type: 'string', default: 'true' },
       detector: { type: 'string' },
       'gallery-sizes': { type: 'string', default: '10000,100000,1000000' },
+      'redis-gallery': { type: 'string', default: '1000' },
       'skip-pipeline': { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
@@ -498,7 +509,8 @@ async function main(): Promise<void> {
   if (values.help) {
     process.stdout.write(
       'npm run bench:pipeline -- [--cameras 4] [--fps 5 (per camera)] [--seconds 60] [--warmup 15] [--embedders 1,2]\n' +
-        '  [--workers N (engine threads per embedder)] [--partitions 8] [--video FILE] [--gallery-sizes 10000,100000,1000000] [--skip-pipeline]\n' +
+        '  [--workers N (engine threads per embedder)] [--partitions 8] [--video FILE] [--redis-gallery 1000 (identities in Redis; a list runs each)]\n' +
+        '  [--gallery-sizes 10000,100000,1000000 (in-process search only; "" skips)] [--skip-pipeline]\n' +
         '  [--full-detection-every 1000 (ms; 0 = every frame)] [--reembed-every 400 (ms; 0 = every frame)] [--min-face 40] [--flip true|false] [--detector blazeface|yunet]\n',
     );
     return;
@@ -516,6 +528,7 @@ async function main(): Promise<void> {
   const partitions = num(values.partitions, 'partitions');
   const embedderCounts = values.embedders.split(',').filter(Boolean).map((s) => num(s, 'embedders'));
   const sizes = values['gallery-sizes'].split(',').filter(Boolean).map((s) => num(s, 'gallery-sizes'));
+  const redisGalleries = values['redis-gallery'].split(',').filter(Boolean).map((s) => num(s, 'redis-gallery'));
 
   const cpus = os.cpus();
   const machine = `${cpus[0]?.model.trim() ?? 'unknown CPU'}, ${os.availableParallelism()} cores, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, ${os.type()} ${os.release()}, Node ${process.version}, loadavg at start ${os.loadavg().map((x) => x.toFixed(2)).join(' ')}`;
@@ -533,39 +546,39 @@ async function main(): Promise<void> {
     const frames = await makeFrames(values.video, Math.ceil(fps * (seconds + warmup)), fps);
     log(`${frames.length} frame(s) of 1280x720 from ${values.video ?? 'the demo photo (3 faces)'}, ${Math.round(frames[0]!.length / 1024)} KiB each`);
     const rows: PipelineRow[] = [];
-    for (const embedders of embedderCounts) {
-      rows.push(await pipelineRun({ embedders, cameras, fps, seconds, warmup, workers, partitions, frames, kafka: kafkaConnectionOf(infra), redis: redisConnectionOf(infra), engineEnv }));
+    for (const gallery of redisGalleries) for (const embedders of embedderCounts) {
+      rows.push(await pipelineRun({ embedders, gallery, cameras, fps, seconds, warmup, workers, partitions, frames, kafka: kafkaConnectionOf(infra), redis: redisConnectionOf(infra), engineEnv }));
     }
     out.push(
       `Pipeline: ${cameras} camera(s) x ${fps} fps of 720p JPEG (${values.video ? path.basename(values.video) : 'demo photo, 3 faces'}) pushed to ingest; ` +
         `${workers} engine worker(s) per embedder; ${partitions} partitions; warm-up ${warmup} s, window ${seconds} s; ` +
         `embedder: full detection every ${values['full-detection-every']} ms, faces re-embedded every ${values['reembed-every']} ms (0 = every frame), min face ${values['min-face']} px, flip ${values.flip}.`,
       '',
-      '| embedders | offered frames/s | processed frames/s | per embedder | capture→match p50 (s) | p99 (s) | capture→event p50 (s) | p99 (s) | events | refused (429) | dropped by ingest | lag at end | frames measured |',
-      '|---|---|---|---|---|---|---|---|---|---|---|---|---|',
+      '| gallery (Redis) | embedders | offered frames/s | processed frames/s | per embedder | capture→match p50 (s) | p99 (s) | capture→event p50 (s) | p99 (s) | events | refused (429) | dropped by ingest | lag at end | frames measured | matcher CPU (cores) | matcher RSS / peak (MB) |',
+      '|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|',
       ...rows.map(
         (r) =>
-          `| ${r.embedders} | ${fmt(r.offeredFps, 1)} | ${fmt(r.processedFps, 1)} | ${r.perEmbedder.map((x) => fmt(x, 1)).join(' / ')} | ${fmt(r.matchP50)} | ${fmt(r.matchP99)} | ${fmt(r.eventP50)} | ${fmt(r.eventP99)} | ${r.events} | ${r.refused} | ${r.dropped} | ${r.lagAtEnd} | ${r.framesInWindow} |`,
+          `| ${r.gallery.toLocaleString('en-US')} | ${r.embedders} | ${fmt(r.offeredFps, 1)} | ${fmt(r.processedFps, 1)} | ${r.perEmbedder.map((x) => fmt(x, 1)).join(' / ')} | ${fmt(r.matchP50)} | ${fmt(r.matchP99)} | ${fmt(r.eventP50)} | ${fmt(r.eventP99)} | ${r.events} | ${r.refused} | ${r.dropped} | ${r.lagAtEnd} | ${r.framesInWindow} | ${fmt(r.matcher.cpu, 2)} | ${fmt(r.matcher.rssMb, 0)} / ${fmt(r.matcher.peakRssMb, 0)} |`,
       ),
       '',
-      '| embedders | full detections | region detections | faces embedded | faces followed | mean batch (frames) | embedder CPU (cores) |',
-      '|---|---|---|---|---|---|---|',
+      '| gallery | embedders | full detections | region detections | faces embedded | faces followed | mean batch (frames) | embedder CPU (cores) |',
+      '|---|---|---|---|---|---|---|---|',
       ...rows.map(
         (r) =>
-          `| ${r.embedders} | ${r.work.full} | ${r.work.region} | ${r.work.embedded} | ${r.work.followed} | ${fmt(r.work.batchFrames! / Math.max(1, r.work.batches!), 1)} | ${fmt(r.work.cpu! / r.seconds, 2)} |`,
+          `| ${r.gallery.toLocaleString('en-US')} | ${r.embedders} | ${r.work.full} | ${r.work.region} | ${r.work.embedded} | ${r.work.followed} | ${fmt(r.work.batchFrames! / Math.max(1, r.work.batches!), 1)} | ${fmt(r.work.cpu! / r.seconds, 2)} |`,
       ),
       '',
       'capture→match: per frame (its first match, read from the matches topic); capture→event: per enter/update identity event read from the identity-events topic (arrival minus the capture time of the frame whose match triggered it).',
       '',
       'Where the time goes, by the Kafka producer timestamps (one clock): p50 / p99 / mean over the slowest 5% end to end, seconds.',
       '',
-      '| embedders | frames | capture→ingest sent | →embedder sent | →matcher sent | →read | events | capture→match sent | →alerts sent | →read | embedder wait p50/p99 (le) | engine p50/p99 (le) | engine > 0.5 s |',
-      '|---|---|---|---|---|---|---|---|---|---|---|---|---|',
+      '| gallery | embedders | frames | capture→ingest sent | →embedder sent | →matcher sent | →read | events | capture→match sent | →alerts sent | →read | embedder wait p50/p99 (le) | engine p50/p99 (le) | engine > 0.5 s |',
+      '|---|---|---|---|---|---|---|---|---|---|---|---|---|---|',
       ...rows.map((r) => {
         const b = r.breakdown;
         const seg = (x: SegmentStats): string => `${fmt(x.p50)} / ${fmt(x.p99)} / ${fmt(x.slowMean)}`;
         const ph = (x: PhaseStats): string => `${x.p50le ?? '-'} / ${x.p99le ?? '-'}`;
-        return `| ${r.embedders} | ${b.frames} | ${seg(b.ingest)} | ${seg(b.embedder)} | ${seg(b.matcher)} | ${seg(b.matchRead)} | ${b.events} | ${seg(b.eventUpToMatch)} | ${seg(b.alerts)} | ${seg(b.eventRead)} | ${ph(r.phases.wait)} | ${ph(r.phases.engine)} | ${fmt(r.phases.engine.over500ms * 100, 1)}% |`;
+        return `| ${r.gallery.toLocaleString('en-US')} | ${r.embedders} | ${b.frames} | ${seg(b.ingest)} | ${seg(b.embedder)} | ${seg(b.matcher)} | ${seg(b.matchRead)} | ${b.events} | ${seg(b.eventUpToMatch)} | ${seg(b.alerts)} | ${seg(b.eventRead)} | ${ph(r.phases.wait)} | ${ph(r.phases.engine)} | ${fmt(r.phases.engine.over500ms * 100, 1)}% |`;
       }),
       '',
     );

@@ -7,6 +7,7 @@
  * with the other repository-level tools, not in a library package.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -91,4 +92,11 @@ export function sumMetric(text: string, name: string, where: Record<string, stri
     if (Object.entries(where).every(([k, v]) => labels[k] === v)) total += Number(m[4]);
   }
   return total;
+}
+
+/** A service's memory now and at its peak (VmRSS, VmHWM of /proc/<pid>/status; Linux), bytes. */
+export async function serviceMemory(s: Service): Promise<{ rssBytes: number; peakRssBytes: number }> {
+  const text = await readFile(`/proc/${s.child.pid}/status`, 'utf8');
+  const kb = (field: string): number => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(text)?.[1] ?? NaN) * 1024;
+  return { rssBytes: kb('VmRSS'), peakRssBytes: kb('VmHWM') };
 }

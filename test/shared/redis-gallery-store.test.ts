@@ -4,7 +4,7 @@
  */
 import { Redis } from 'ioredis';
 import { afterAll, describe, expect, it } from 'vitest';
-import { GalleryKey, type GalleryChange } from '@faceflow/shared';
+import { GalleryKey, type GalleryChange, type GalleryIdentity } from '@faceflow/shared';
 import { RedisGalleryStore } from '@faceflow/shared/redis';
 import { galleryAdminContract, galleryContract, galleryEncryptionContract, unitVector as vec, type SealedStorage } from '../../packages/shared/src/gallery-store/contract.testkit.js';
 import { config, probeRedis, rawRedisOptions, redis, skipUnlessReachable, uniq, until } from './infra.js';
@@ -190,5 +190,85 @@ describe.skipIf(skip)('RedisGalleryStore (real Redis)', () => {
   it('an unreachable Redis is STORE_UNAVAILABLE (retriable)', async () => {
     const err = await RedisGalleryStore.open({ url: 'redis://127.0.0.1:1', connectTimeoutMs: 1_000 }).catch((e: unknown) => e);
     expect(err).toMatchObject({ code: 'STORE_UNAVAILABLE', retriable: true });
+  });
+});
+
+// issue 14: a million-person list is imported in bounded batches to a staging hash, then swapped in at once
+describe.skipIf(skip)('RedisGalleryStore streamed import (real Redis)', () => {
+  const ids = (n: number, from = 0, dim = 8): GalleryIdentity[] => Array.from({ length: n }, (_, i) => ({ id: `p${from + i}`, embeddings: [vec(from + i + 1, dim)], metadata: {}, updatedAt: 1 }));
+  const inBatches = function* (all: GalleryIdentity[], size: number): Generator<GalleryIdentity[]> {
+    for (let i = 0; i < all.length; i += size) yield all.slice(i, i + size);
+  };
+
+  it('replaceStream_puts_every_batch_in_place_at_once_with_one_import_change_and_leaves_no_staging_hash', async () => {
+    const prefix = freshPrefix();
+    const store = await open(prefix);
+    await store.put('old', [vec(1, 8)]);
+    const changes: GalleryChange[] = [];
+    await store.subscribe((c) => changes.push(c));
+    let seenMidway: number | undefined;
+    async function* batches(): AsyncGenerator<GalleryIdentity[]> {
+      yield ids(1500);
+      seenMidway = (await store.list()).length; // readers still see the old gallery while batches go in
+      yield ids(1500, 1500);
+    }
+    const c = await store.replaceStream(batches(), { model: 'm1', version: 40 });
+    expect(c).toMatchObject({ type: 'import', version: 41 });
+    expect(seenMidway).toBe(1);
+    const snap = await store.snapshot();
+    expect([snap.identities.length, snap.version, snap.imported, snap.model]).toEqual([3000, 41, 41, 'm1']);
+    expect(snap.identities.some((i) => i.id === 'old')).toBe(false);
+    expect((await store.get('p2999'))?.embeddings[0]).toEqual(vec(3000, 8));
+    await until(async () => changes.length === 1, 5000, 'the import change');
+    expect(changes[0]).toMatchObject({ type: 'import', version: 41 });
+    expect(await keysOf(`${prefix}identities:`)).toEqual([]);
+    expect(await raw!.ttl(`${prefix}identities`)).toBe(-1); // the staging hash's expiry did not come along
+    await store.close();
+  });
+
+  it('a_bad_batch_aborts_the_streamed_import_with_one_line_and_changes_nothing', async () => {
+    const prefix = freshPrefix();
+    const store = await open(prefix);
+    await store.put('old', [vec(1, 8)]);
+    const v = await store.version();
+    const nan = ids(1, 5000)[0]!;
+    nan.embeddings[0]![3] = NaN;
+    const cases: Array<[GalleryIdentity[], RegExp]> = [
+      [ids(3, 5000, 4), /identity "p5000": embeddings\[0\] has dimension 4, the gallery's is 8/],
+      [[nan], /identity "p5000": embeddings\[0\] must hold finite numbers only/],
+      [ids(1, 10), /identity "p10" appears twice/],
+    ];
+    for (const [second, message] of cases) {
+      const e = await store.replaceStream(inBatches([...ids(1200), ...second], 1200)).catch((x: unknown) => x);
+      expect(e).toMatchObject({ code: 'INVALID_ARGUMENT', message: expect.stringMatching(message) as unknown });
+      expect((e as Error).message).not.toContain('\n');
+      expect([await store.version(), (await store.list()).map((i) => i.id)]).toEqual([v, ['old']]);
+      expect(await keysOf(`${prefix}identities:`)).toEqual([]);
+    }
+    await store.close();
+  });
+
+  it('replace_of_a_large_gallery_streams_and_gives_what_the_one_script_gives', async () => {
+    const store = await open(freshPrefix());
+    await store.put('old', [vec(1, 8)]);
+    expect(await store.replace({ identities: ids(2500), version: 3 })).toMatchObject({ type: 'import', version: 4 });
+    const snap = await store.snapshot();
+    expect([snap.identities.length, snap.imported]).toEqual([2500, 4]);
+    expect(snap.identities.some((i) => i.id === 'old')).toBe(false);
+    await store.close();
+  });
+
+  it('a_streamed_import_by_a_store_with_a_key_seals_every_record', async () => {
+    const prefix = freshPrefix();
+    const key = GalleryKey.generate().key;
+    const store = await RedisGalleryStore.open({ ...redis, keyPrefix: prefix, key });
+    prefixes.add(prefix);
+    await store.replaceStream(inBatches(ids(2100), 700));
+    const values = Object.values(await raw!.hgetall(`${prefix}identities`));
+    expect(values).toHaveLength(2100);
+    expect(values.every((x) => x.startsWith('ff1.'))).toBe(true);
+    const reader = await RedisGalleryStore.open({ ...redis, keyPrefix: prefix, key });
+    expect((await reader.get('p7'))?.embeddings[0]).toEqual(vec(8, 8));
+    await Promise.all([store.close(), reader.close()]);
   });
 });

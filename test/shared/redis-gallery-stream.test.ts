@@ -44,11 +44,17 @@ describe.skipIf(skip)('large gallery from Redis in batches (issue 14)', () => {
     expect(Math.max(...batches)).toBeLessThan(3000);
   });
 
-  it('the_matcher_loads_a_streamed_gallery_and_serves_the_changes_made_while_it_loaded', async () => {
+  /** A gallery of 3000 in Redis, read through `store`, written through `writer` (same prefix). */
+  const seeded = async (): Promise<{ store: RedisGalleryStore; writer: RedisGalleryStore }> => {
     const prefix = `test:gallery:${uniq()}:`;
     const store = await open(prefix);
     const writer = await open(prefix);
     await store.replace({ identities: identities(3000) });
+    return { store, writer };
+  };
+
+  it('the_matcher_loads_a_streamed_gallery_and_serves_the_changes_made_while_it_loaded', async () => {
+    const { store, writer } = await seeded();
     let batches = 0;
     let writes: Promise<unknown> | undefined;
     const streaming = store.snapshotStream.bind(store);
@@ -73,6 +79,37 @@ describe.skipIf(skip)('large gallery from Redis in batches (issue 14)', () => {
     expect(g.search(Float32Array.from(person(7)), 1)[0]!.name).toBe('newcomer');
     expect(g.search(Float32Array.from(person(8)), 1)[0]!.name).toBe('p6');
     expect(g.embeddingsOf('p6')).toHaveLength(1);
+    await cache.close();
+  });
+
+  it('the_matcher_builds_its_ivf_index_once_on_the_whole_streamed_gallery', async () => {
+    const store = await open(`test:gallery:${uniq()}:`);
+    await store.replace({ identities: identities(3000) });
+    const cache = new GalleryCache({ store, batchSize: 200, search: { method: 'ivf' } });
+    await cache.start();
+    await cache.current!.whenSearchReady();
+    expect(cache.current!.ivfLists?.trainedRows).toBe(3000);
+    await cache.close();
+  });
+
+  it('an_enrolment_and_a_delete_made_once_the_gallery_is_held_are_applied_as_row_changes_without_a_reload', async () => {
+    const { store, writer } = await seeded();
+    let reads = 0;
+    const streaming = store.snapshotStream.bind(store);
+    store.snapshotStream = (onBatch, o) => {
+      reads++;
+      return streaming(onBatch, o);
+    };
+    const cache = new GalleryCache({ store, batchSize: 500, search: { method: 'int8' } });
+    await cache.start();
+    const held = cache.current;
+    const enrolled = await writer.put('newcomer', [person(7)]);
+    await until(async () => cache.version === enrolled.version, 10_000, 'the enrolment applied');
+    const deleted = (await writer.delete('p9'))!;
+    await until(async () => cache.version === deleted.version, 10_000, 'the delete applied');
+    expect(reads).toBe(1); // the load only: each change was one row change, not a reload
+    expect(cache.current).toBe(held);
+    expect([cache.size, held!.has('p9'), held!.search(Float32Array.from(person(7)), 1)[0]!.name]).toEqual([3000, false, 'newcomer']);
     await cache.close();
   });
 });

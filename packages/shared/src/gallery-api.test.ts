@@ -80,6 +80,32 @@ describe('gallery API', () => {
     expect((await fetch(`${matcher}/bob`, { method: 'PUT', headers: json, body: 'not json' })).status).toBe(400);
   });
 
+  it('bad_input_at_the_matcher_api_is_a_one_line_400_or_404_and_changes_nothing', async () => {
+    // issue 14: a wrong-dimension embedding, a NaN (JSON has none: it arrives as null, or as a body that is not JSON), an unknown name
+    const json = { ...auth, 'content-type': 'application/json' };
+    await store.put('carol', [embedding]);
+    const before = { version: await store.version(), ids: (await store.list()).map((i) => i.id) };
+    const dim4 = [0.6, 0.8, 0, 0];
+    const nulled = embedding.map((x, i) => (i === 2 ? null : x));
+    const cases: Array<[string, RequestInit, number, string, RegExp]> = [
+      ['carol', { method: 'PUT', headers: json, body: JSON.stringify({ model: 'm1', embeddings: [dim4] }) }, 400, 'INVALID_ARGUMENT', /identity "carol": embeddings\[0\] has dimension 4, the gallery's is 8/],
+      ['dave', { method: 'PUT', headers: json, body: JSON.stringify({ model: 'm1', embeddings: [dim4] }) }, 400, 'INVALID_ARGUMENT', /identity "dave": embeddings(\[0\])? ha(s|ve) dimension 4, the gallery's is 8/],
+      ['carol', { method: 'PUT', headers: json, body: JSON.stringify({ model: 'm1', embeddings: [embedding, dim4] }) }, 400, 'INVALID_ARGUMENT', /embeddings\[1\] has dimension 4/],
+      ['carol', { method: 'PUT', headers: json, body: JSON.stringify({ model: 'm1', embeddings: [nulled] }) }, 400, 'INVALID_ARGUMENT', /embeddings\[0\] must hold finite numbers only/],
+      ['carol', { method: 'PUT', headers: json, body: `{"model": "m1", "embeddings": [[NaN, ${embedding.slice(1).join(', ')}]]}` }, 400, 'INVALID_ARGUMENT', /the body is not JSON/],
+      ['nobody', { method: 'DELETE', headers: auth }, 404, 'NOT_FOUND', /^no identity "nobody" in the gallery: nothing erased/],
+    ];
+    for (const [id, init, status, code, message] of cases) {
+      const res = await fetch(`${matcher}/${id}`, init);
+      const body = (await res.json()) as { error: { code: string; message: string } };
+      expect([res.status, body.error.code]).toEqual([status, code]);
+      expect(body.error.message).toMatch(message);
+      expect(body.error.message).not.toContain('\n');
+    }
+    expect({ version: await store.version(), ids: (await store.list()).map((i) => i.id) }).toEqual(before);
+    expect((await store.get('carol'))?.embeddings).toEqual([embedding]);
+  });
+
   it('the_embedder_serves_enrolment_by_image_only', async () => {
     expect((await fetch(embedder, { headers: auth })).status).toBe(404);
     expect((await fetch(`${embedder}/bob`, { method: 'DELETE', headers: auth })).status).toBe(404);

@@ -8,7 +8,8 @@
  * call on a timer as a backstop. A store that streams its snapshot (Redis: HSCAN batches, issue 14) fills a
  * new gallery batch by batch while the one held keeps serving; the changes made meanwhile queue behind the
  * load and are applied after it (a put re-reads its identity, a delete removes it), which reaches the
- * store's state whichever of them the batches already showed.
+ * store's state whichever of them the batches already showed. The new gallery's background index build
+ * (ivf lists, hnsw graph) waits until the last batch is in, so it is built once, for the whole gallery.
  *
  * Versions only grow, so a store whose version is below the one held has lost its gallery (Redis restarted
  * without persistence, or flushed), whatever it holds since: enrolments made into it start a new count from 1
@@ -133,23 +134,33 @@ export class GalleryCache {
    * Reads the store's gallery: in batches where the store streams (Redis: a million identities never come
    * in one reply, and the gallery held keeps serving while the new one fills), else one snapshot.
    */
-  private async read(): Promise<{ head: Omit<GallerySnapshot, 'identities'>; count: number; gallery: Gallery | undefined }> {
+  private async read(): Promise<{ head: Omit<GallerySnapshot, 'identities'>; count: number; gallery: Gallery | undefined; batches: number; largestBatch: number }> {
     const store = this.o.store;
     if (!store.snapshotStream) {
       const snap = await store.snapshot();
-      return { head: snap, count: snap.identities.length, gallery: this.build(snap.identities) };
+      return { head: snap, count: snap.identities.length, gallery: this.build(snap.identities), batches: 1, largestBatch: snap.identities.length };
     }
     let g: Gallery | undefined;
+    let resume: (() => void) | undefined;
+    let batches = 0;
+    let largestBatch = 0;
     try {
       const head = await store.snapshotStream((batch) => {
+        batches++;
+        largestBatch = Math.max(largestBatch, batch.length);
         for (const i of batch) {
           if (!i.embeddings[0]) continue;
-          g ??= new Gallery(this.o.model ?? i.metadata.model ?? 'unknown', i.embeddings[0].length, { search: this.o.search });
+          if (!g) {
+            g = new Gallery(this.o.model ?? i.metadata.model ?? 'unknown', i.embeddings[0].length, { search: this.o.search });
+            // the new gallery serves nothing until it is complete: its index (ivf, hnsw) is built once, on all of it
+            resume = g.deferSearchBuild();
+          }
           g.remove(i.id); // a streamed identity can come twice: the later one wins
           this.addTo(g, i);
         }
       }, { batchSize: this.o.batchSize });
-      return { head, count: g?.size ?? 0, gallery: g };
+      resume?.();
+      return { head, count: g?.size ?? 0, gallery: g, batches, largestBatch };
     } catch (e) {
       (g as Gallery | undefined)?.close();
       throw e;
@@ -157,7 +168,8 @@ export class GalleryCache {
   }
 
   private async reload(): Promise<void> {
-    const { head: snap, count, gallery } = await this.read();
+    const started = Date.now();
+    const { head: snap, count, gallery, batches, largestBatch } = await this.read();
     if (this.keepHeld(snap, count)) {
       gallery?.close();
       this.changed();
@@ -170,7 +182,8 @@ export class GalleryCache {
     previous?.close(); // searches are synchronous: none is using it now; frees an HNSW graph's native memory
     this.held = snap.version;
     this.epoch = snap.epoch;
-    this.logger.info('gallery loaded', { version: snap.version, identities: this.gallery?.size ?? 0 });
+    // the replies it came in (issue 14: a streamed load is many bounded ones, never one giant reply)
+    this.logger.info('gallery loaded', { version: snap.version, identities: this.gallery?.size ?? 0, ms: Date.now() - started, batches, largestBatch });
     this.changed();
   }
 

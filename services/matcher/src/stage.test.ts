@@ -53,6 +53,26 @@ describe('MatcherStage', () => {
     expect(r.outputs[0]!.messages[0]!.key).toBe('cam');
   });
 
+  it('searches_the_gallery_once_per_face_for_its_decision_and_candidates_and_once_for_its_track', async () => {
+    // issue 14: at 1M identities a search costs ~10 ms; the stage searched three times per face
+    const g = galleryOf();
+    g.add('bob', [Float32Array.from(person(2))]);
+    let searches = 0;
+    const search = g.search.bind(g);
+    g.search = (...a: Parameters<Gallery['search']>) => {
+      searches++;
+      return search(...a);
+    };
+    const stage = new MatcherStage({ gallery: view(g), matchesTopic: 'matches', threshold: 0.6, topK: 2 });
+    const first = await stage.process([faceMsg(0, 0, near(alice, 1))], ctx);
+    expect(searches).toBe(2); // the face (decision + candidates), its new track's mean
+    const m = MatchSchema.decode(first.outputs[0]!.messages[0]!.value);
+    expect([m.identity, m.track?.identity, m.candidates.map((c) => c.identity)]).toEqual(['alice', 'alice', ['alice', 'bob']]);
+    searches = 0;
+    await stage.process([faceMsg(1, 0, near(alice, 2))], ctx); // a named track exists: the split rule reuses the face's search
+    expect(searches).toBe(2 + 2); // the face, the track's mean, and its two faces' support check
+  });
+
   it('never names a face under the quality floor, nor a track made only of such faces (reason low-quality)', async () => {
     const metrics = createMetrics();
     const stage = new MatcherStage({ gallery: view(galleryOf()), matchesTopic: 'matches', threshold: 0.6, qualityFloor: 0.3, metrics });
@@ -103,6 +123,27 @@ describe('MatcherStage', () => {
     expect(r.failures?.[0]!.error.code).toBe('INVALID_MESSAGE');
     expect(r.outputs[0]!.messages).toHaveLength(1);
     expect(MatchSchema.decode(r.outputs[0]!.messages[0]!.value).track?.reason).toBe('empty-gallery');
+  });
+
+  it('a_face_of_the_wrong_dimension_or_with_a_nan_is_a_one_line_failure_and_leaves_the_tracks_and_gallery_as_they_were', async () => {
+    // issue 14: bad input at the matcher; a NaN cannot be encoded, so it is written into the message by hand
+    const g = galleryOf();
+    const stage = new MatcherStage({ gallery: view(g), matchesTopic: 'matches', threshold: 0.6 });
+    const half = near(alice, 1).slice(0, 64);
+    const short = faceMsg(0, 0, half.map((x) => x / Math.hypot(...half)));
+    const nan = faceMsg(0, 1, near(alice, 1));
+    const doc = JSON.parse(nan.value.toString('utf8')) as { embedding: unknown[] };
+    doc.embedding[5] = 'NaN';
+    const nanMsg = msg(Buffer.from(JSON.stringify(doc).replace('"NaN"', 'NaN')));
+    const r = await stage.process([short, nanMsg], ctx);
+    expect(r.outputs[0]?.messages ?? []).toHaveLength(0);
+    expect(r.failures?.map((f) => [f.message.offset, f.error.code])).toEqual([[short.offset, 'INVALID_MESSAGE'], [nanMsg.offset, 'INVALID_MESSAGE']]);
+    for (const f of r.failures!) expect(f.error.message).not.toContain('\n');
+    expect(r.failures![0]!.error.message).toMatch(/64/);
+    expect([g.size, g.embeddingCount]).toEqual([1, 1]);
+    // the next good face starts the camera's first track: the bad ones made none
+    const ok = await stage.process([faceMsg(1, 0, near(alice, 2))], ctx);
+    expect(MatchSchema.decode(ok.outputs[0]!.messages[0]!.value).track).toMatchObject({ identity: 'alice', faces: 1 });
   });
 
   it('with a model set, refuses faces of another model or projection head (failure, counted), and matches its own', async () => {

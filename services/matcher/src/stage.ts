@@ -16,7 +16,7 @@
  * unknown track that resembles a cluster carries it (`track.unknownCluster`: id, members, first and last
  * seen). One clusterer per matcher instance: instances on other camera partitions have their own clusters.
  */
-import { DEFAULT_QUALITY_FLOOR, embeddingSum, trackMean, UnknownClusterer, type Gallery } from '@faceflow/engine/match';
+import { DEFAULT_QUALITY_FLOOR, embeddingSum, identify, trackMean, UnknownClusterer, type Gallery, type IdentifyResult } from '@faceflow/engine/match';
 import {
   FirstFailures,
   FaceflowError,
@@ -35,7 +35,7 @@ import {
   type StageResult,
   type UnknownClusterRef,
 } from '@faceflow/shared';
-import { CameraTracker, decide, LOW_QUALITY_DECISION, trackerOptionsFor, type DecideOptions, type Track, type TrackerOptions } from './tracker.js';
+import { CameraTracker, trackerOptionsFor, type DecideOptions, type Track, type TrackerOptions } from './tracker.js';
 
 /** The L2 distance threshold when neither the configuration nor a calibration gives one: the decision policy's. */
 export { FALLBACK_THRESHOLD } from '@faceflow/engine/match';
@@ -195,16 +195,17 @@ export class MatcherStage implements Stage {
       quality: f.quality,
       ...(f.cropRef ? { cropRef: f.cropRef } : {}),
     }));
-    const tracks = tracker.update(inputs, gallery, this.decideOptions);
     const topK = this.o.topK ?? 3;
+    // each face's own decision and its candidates from one search, which the tracker's split rule reuses
+    // (issue 14: at 1M identities a search is ~10 ms; it was searched three times per face)
+    const searched: Array<IdentifyResult | undefined> = inputs.map((f) => (gallery ? identify(f.embedding, gallery, { threshold: this.decideOptions.threshold, margin: this.decideOptions.margin, k: topK }) : undefined));
+    const ownIdentity = searched.map((r, i) => (faces[i]!.quality < this.qualityFloor ? null : r?.identity ?? null));
+    const tracks = tracker.update(inputs, gallery, this.decideOptions, ownIdentity);
     const out = faces.map((f, i): Match => {
       const t = tracks[i]!;
       const lowQuality = f.quality < this.qualityFloor;
       if (lowQuality) this.m.lowQuality?.inc();
-      const own = lowQuality && gallery ? LOW_QUALITY_DECISION : decide(inputs[i]!.embedding, gallery, this.decideOptions);
-      const candidates = gallery
-        ? gallery.search(inputs[i]!.embedding, topK).map((c) => ({ identity: c.name, score: Math.round((1 - (c.distance * c.distance) / 2) * 1e4) / 1e4 }))
-        : [];
+      const candidates = (searched[i]?.neighbours ?? []).map((c) => ({ identity: c.name, score: Math.round((1 - (c.distance * c.distance) / 2) * 1e4) / 1e4 }));
       const best = t.best[0];
       let cluster: UnknownClusterRef | null = null;
       if (this.clusters && t.decision.identity === null) {
@@ -227,7 +228,7 @@ export class MatcherStage implements Stage {
         faceIndex: f.faceIndex,
         trackId: t.id,
         box: f.box,
-        identity: own.identity,
+        identity: ownIdentity[i]!, // a face under the floor names no one
         score: candidates[0]?.score ?? null,
         candidates,
         quality: f.quality,
@@ -273,6 +274,19 @@ export class MatcherStage implements Stage {
         );
         failures.push({ message: msg, error });
         if (this.failedOnce.first(msg)) this.m.dropped?.inc({ stage: this.name, reason: 'model_mismatch' });
+        continue;
+      }
+      // issue 14: a face the gallery cannot be searched with fails alone, before it touches a track (thrown
+      // from the search it failed the whole batch, after the tracker had taken the faces before it)
+      const dim = this.o.gallery.current?.dim;
+      if (dim !== undefined && face.embedding.length !== dim) {
+        const error = new FaceflowError(
+          'INVALID_MESSAGE',
+          `face ${face.faceIndex} of frame ${face.frameId} has an embedding of ${face.embedding.length} values; the gallery holds ${dim}-value embeddings: the embedder and the matcher must run the same model (FACEFLOW_MODEL, FACEFLOW_HEAD)`,
+          { details: { faceDim: face.embedding.length, galleryDim: dim } },
+        );
+        failures.push({ message: msg, error });
+        if (this.failedOnce.first(msg)) this.m.dropped?.inc({ stage: this.name, reason: 'dimension_mismatch' });
         continue;
       }
       const key = `${face.cameraId}\u0000${face.frameId}\u0000${face.faceIndex}`;

@@ -148,9 +148,10 @@ export class CameraTracker {
 
   /**
    * Associates the faces of one frame (same captureTs) with tracks; returns the track of each face, in
-   * order, after updating it (and its identity decision).
+   * order, after updating it (and its identity decision). `ownIdentities`: each face's own identify()
+   * answer (null under the quality floor), when the caller has them: saves a search per face.
    */
-  update(faces: TrackFace[], gallery: Gallery | undefined, decideOptions: DecideOptions): Track[] {
+  update(faces: TrackFace[], gallery: Gallery | undefined, decideOptions: DecideOptions, ownIdentities?: ReadonlyArray<string | null>): Track[] {
     if (faces.length === 0) return [];
     const ts = faces[0]!.captureTs;
     this.expire(ts);
@@ -159,8 +160,9 @@ export class CameraTracker {
     // person does not continue that track. Without this, a track followed a new face across a shot cut
     // (a sibling 0.3 away in embedding space, a few face widths off) and kept the first person's name for
     // the second (issue 3's sitcom check, --cooldown 0: "evan" over eddie's face).
+    // `ownIdentities`: the caller searched each face already (the matcher stage, under the same rule and floor)
     const own = gallery && gallery.size > 0 && candidates.some((t) => t.decision.identity !== null)
-      ? faces.map((face) =>
+      ? ownIdentities ?? faces.map((face) =>
           // a face under the quality floor names no one, so it splits nothing either
           face.quality < this.o.qualityFloor ? null : identify(face.embedding, gallery, { threshold: decideOptions.threshold, margin: decideOptions.margin }).identity,
         )

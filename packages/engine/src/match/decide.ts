@@ -4,7 +4,7 @@
  * close to two enrolled people is not named as either (unknown is an answer, not an error).
  */
 import { FaceflowError, l2 } from '@faceflow/shared';
-import type { Gallery } from './gallery.js';
+import type { Gallery, IdentityDistance } from './gallery.js';
 
 /**
  * What identify needs of a gallery: its k-nearest search (a Gallery, or one of its methods in a benchmark).
@@ -53,6 +53,11 @@ export interface IdentifyOptions {
   threshold: number;
   /** the best identity must beat the second-best by at least this distance (default 0.03) */
   margin?: number;
+  /**
+   * Nearest identities to return in `neighbours` (default 2, at least 2): a caller that also shows the
+   * top candidates gets them from the same search (issue 14: at 1M identities each search costs ~10 ms).
+   */
+  k?: number;
 }
 
 export interface IdentifyResult {
@@ -64,15 +69,20 @@ export interface IdentifyResult {
   nearest: string;
   secondDistance: number | null;
   reason: DecisionReason;
+  /** the `k` nearest identities, nearest first, at their distances (the decision is made on the first two) */
+  neighbours: IdentityDistance[];
 }
 
 export function identify(embedding: Float32Array, gallery: Searchable, options: IdentifyOptions): IdentifyResult {
   const margin = options.margin ?? 0.03;
   if (!(margin >= 0)) throw new FaceflowError('INVALID_ARGUMENT', `margin must be >= 0, got ${margin}`);
+  const k = options.k ?? 2;
+  if (!(Number.isInteger(k) && k >= 1)) throw new FaceflowError('INVALID_ARGUMENT', `k must be an integer >= 1, got ${k}`);
   const rule = { threshold: options.threshold, margin };
-  const [best, second] = gallery.search(embedding, 2, rule);
+  const neighbours = gallery.search(embedding, Math.max(2, k), rule);
+  const [best, second] = neighbours;
   const secondDistance = second ? second.distance : null;
   const base = { distance: best!.distance, nearest: best!.name, secondDistance };
   const reason = decisionOf(best!.distance, secondDistance, rule);
-  return { identity: reason === 'match' ? best!.name : null, ...base, reason };
+  return { identity: reason === 'match' ? best!.name : null, ...base, reason, neighbours: neighbours.slice(0, k) };
 }

@@ -136,4 +136,15 @@ describe('verify and identify', () => {
     const halfway = mid.map((x) => x / n);
     expect(identify(halfway, g, { threshold: 2, margin: 0.05 })).toMatchObject({ identity: null, reason: 'ambiguous' });
   });
+
+  it('identify_returns_its_k_nearest_from_the_search_it_decided_on', () => {
+    // issue 14: the matcher shows the top candidates without a second search
+    const probe = near(bob, 0.05, 7);
+    const two = identify(probe, g, { threshold: 0.4 });
+    const one = identify(probe, g, { threshold: 0.4, k: 1 });
+    expect(two.neighbours).toEqual(g.search(probe, 2));
+    expect(one.neighbours).toEqual(g.search(probe, 1));
+    expect([one.identity, one.reason, one.secondDistance]).toEqual([two.identity, two.reason, two.secondDistance]);
+    expect(() => identify(probe, g, { threshold: 0.4, k: 0 })).toThrow(/k must be an integer >= 1, got 0/);
+  });
 });

@@ -103,6 +103,16 @@ export class Gallery {
     return { ...this.index.ivfStats };
   }
 
+  /** The IVF quantiser in use (lists, rows trained at), once built. */
+  get ivfLists(): { lists: number; trainedRows: number } | undefined {
+    return this.index.ivfLists;
+  }
+
+  /** Holds the background index build during a bulk load; call the returned function when it is done (SearchIndex.deferBuild). */
+  deferSearchBuild(): () => void {
+    return this.index.deferBuild();
+  }
+
   /** Resolves when a background index build (hnsw, ivf) holds every embedding. */
   whenSearchReady(): Promise<void> {
     return this.index.whenReady();

@@ -144,6 +144,8 @@ export class SearchIndex {
   private readonly slack: number;
   readonly ivfStats: IvfStats = { queries: 0, widened: 0, scanned: 0 };
   private closed = false;
+  /** a bulk load is filling the index: no background build until it ends (deferBuild) */
+  private deferred = false;
 
   constructor(
     readonly dim: number,
@@ -194,6 +196,27 @@ export class SearchIndex {
   }
 
   /** Whether the HNSW graph or the IVF lists hold every row (when one is the method in use). */
+  /** The IVF quantiser in use: its lists and the rows it was trained at (undefined: none built yet). */
+  get ivfLists(): { lists: number; trainedRows: number } | undefined {
+    return this.ivf ? { lists: this.ivf.lists, trainedRows: this.ivf.trainedRows } : undefined;
+  }
+
+  /**
+   * Holds the background build (HNSW graph, IVF lists) while a bulk load fills the index; the returned
+   * function ends the hold and starts the build. Without it, a streamed load of 1M rows trained the IVF
+   * quantiser again at every fourfold growth and kept the one trained at about 256k rows, with the lists
+   * of that size (issue 14); held, it is trained once, on the whole gallery. Queries meanwhile use int8.
+   */
+  deferBuild(): () => void {
+    this.deferred = true;
+    if (this.building) clearImmediate(this.building);
+    this.building = undefined;
+    return () => {
+      this.deferred = false;
+      this.schedule();
+    };
+  }
+
   get ready(): boolean {
     const m = this.wanted;
     return (m !== 'hnsw' && m !== 'ivf') || this.built(m) || this.n === 0;
@@ -301,6 +324,7 @@ export class SearchIndex {
   /** Starts (or continues) the background build when the HNSW graph or the IVF lists are the method in use. */
   private schedule(): void {
     const m = this.wanted;
+    if (this.deferred) return;
     if (m === 'ivf') return this.scheduleIvf();
     if (m !== 'hnsw' || this.building || this.closed || this.hnswRows >= this.n) return;
     // one enrolment into a built graph is added at once; a bulk load is built in slices

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { FaceflowError } from '@faceflow/shared';
 import { Gallery } from '../match/gallery.js';
 import { identify } from '../match/decide.js';
-import type { SearchMethod } from './index.js';
+import { defaultIvfLists, type SearchMethod } from './index.js';
 
 const DIM = 128;
 
@@ -233,6 +233,31 @@ describe('gallery search index (issue 14)', () => {
     for (let i = 0; i < 3000; i += 97) expect(other.search(other.embeddingsOf(`late${i}`)[0]!, 1)[0]!.name).toBe(`late${i}`);
     expect(other.search(near(centres[4]!, 0.02, r), 1)[0]!.name).toBe('p4');
     other.close();
+  });
+
+  it('a_bulk_load_with_the_build_held_trains_the_ivf_lists_once_on_the_whole_gallery', async () => {
+    // issue 14: a streamed load used to train the quantiser at each fourfold growth and keep a small one
+    const r = rng(23);
+    const load = async (hold: boolean): Promise<Gallery> => {
+      const g = new Gallery('m', DIM, { search: { method: 'ivf' } });
+      const resume = hold ? g.deferSearchBuild() : undefined;
+      for (let b = 0; b < 20; b++) {
+        for (let i = 0; i < 1000; i++) g.add(`p${b * 1000 + i}`, [randomUnit(r)]);
+        await new Promise((done) => setImmediate(done)); // a batch's read: the background build may run
+      }
+      if (hold) expect(g.searchMethod).toBe('int8');
+      resume?.();
+      await g.whenSearchReady();
+      return g;
+    };
+    const held = await load(true);
+    expect(held.ivfLists).toEqual({ lists: defaultIvfLists(20_000), trainedRows: 20_000 });
+    expect(held.searchMethod).toBe('ivf');
+    expect(held.search(held.embeddingsOf('p12345')[0]!, 1)[0]!.name).toBe('p12345');
+    const grown = await load(false);
+    expect(grown.ivfLists!.trainedRows).toBeLessThan(20_000); // what the hold avoids
+    held.close();
+    grown.close();
   });
 
   it('a_closed_gallery_index_frees_its_rows_and_refuses_use', async () => {

@@ -82,7 +82,15 @@ export function galleryContract(name: string, make: () => Promise<GalleryStore>)
       await expect(store.put('b', [vec(2, 16)])).rejects.toThrow(/dimension 16/);
       await expect(store.put('', [vec(2)])).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
       await expect(store.put('a', [vec(1), vec(2, 4)], { mode: 'append' })).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
+      // issue 14: a NaN or an infinity is named, on one line; a delete of an unknown name changes nothing
+      for (const bad of [NaN, Infinity]) {
+        const e = await store.put('b', [vec(2).map((x, i) => (i === 1 ? bad : x))]).catch((x: unknown) => x as Error);
+        expect(e).toMatchObject({ code: 'INVALID_ARGUMENT', message: 'gallery: identity "b": embeddings[0] must hold finite numbers only' });
+      }
+      expect(await store.delete('nobody')).toBeNull();
       expect(await store.version()).toBe(1);
+      expect((await store.list()).map((i) => i.id)).toEqual(['a']);
+      expect((await store.get('a'))?.embeddings).toEqual([vec(1)]);
       // the only identity may change dimension (a model switch on a one-person gallery)
       await store.put('a', [vec(1, 16)]);
       expect(await store.version()).toBe(2);

@@ -36,19 +36,42 @@ function next(s: GalleryState, identities: Map<string, GalleryIdentity>): Galler
 /** Checks a replacement as put checks each identity (ids, one dimension, no duplicates); the identities, cloned (a missing updatedAt: now). */
 export function checkReplacement(r: GalleryReplacement): Map<string, GalleryIdentity> {
   if (!Array.isArray(r.identities)) throw new FaceflowError('INVALID_ARGUMENT', 'gallery: identities must be an array', { details: { field: 'identities' } });
-  if (r.version !== undefined && (!Number.isSafeInteger(r.version) || r.version < 0)) {
+  checkReplacementVersion(r.version);
+  const out = new Map<string, GalleryIdentity>();
+  const checker = replacementChecker();
+  for (const i of r.identities) out.set(i.id, checker.check(i));
+  return out;
+}
+
+export function checkReplacementVersion(version: number | undefined): void {
+  if (version !== undefined && (!Number.isSafeInteger(version) || version < 0)) {
     throw new FaceflowError('INVALID_ARGUMENT', 'gallery: the imported version must be an integer >= 0', { details: { field: 'version' } });
   }
-  const out = new Map<string, GalleryIdentity>();
+}
+
+/**
+ * The checks of a replacement one identity at a time (what a streamed import needs): id, no duplicates, one
+ * dimension across all; each identity cloned (a missing updatedAt: now). `dim` is the dimension seen so far.
+ */
+export function replacementChecker(): { check(i: GalleryIdentity): GalleryIdentity; readonly dim: number | undefined; readonly count: number } {
+  const seen = new Set<string>();
   const now = Date.now();
   let dim: number | undefined;
-  for (const i of r.identities) {
-    const id = checkIdentityId(i.id);
-    if (out.has(id)) throw new FaceflowError('INVALID_ARGUMENT', `gallery: identity ${JSON.stringify(id)} appears twice`, { details: { identity: id } });
-    dim = checkEmbeddings(id, i.embeddings, dim);
-    out.set(id, cloneIdentity({ ...i, metadata: checkMetadata(i.metadata), updatedAt: i.updatedAt || now }));
-  }
-  return out;
+  return {
+    check(i: GalleryIdentity): GalleryIdentity {
+      const id = checkIdentityId(i?.id);
+      if (seen.has(id)) throw new FaceflowError('INVALID_ARGUMENT', `gallery: identity ${JSON.stringify(id)} appears twice`, { details: { identity: id } });
+      dim = checkEmbeddings(id, i.embeddings, dim);
+      seen.add(id);
+      return cloneIdentity({ ...i, metadata: checkMetadata(i.metadata), updatedAt: i.updatedAt || now });
+    },
+    get dim() {
+      return dim;
+    },
+    get count() {
+      return seen.size;
+    },
+  };
 }
 
 export class MemoryGalleryStore implements GalleryStore {

@@ -12,6 +12,7 @@
  *     <prefix>changes      pub/sub channel: one GalleryChange (encoded, see schemas) per change
  *     <prefix>keyring      an encrypted gallery's keyring (gallery-crypto.ts: its data key wrapped under the
  *                          key-encryption key); its identities' values are then sealed records "ff1...."
+ *     <prefix>identities:import:<id>   a streamed import's records while it runs (expires if abandoned)
  *
  * Encryption (issue 15): a store opened with a key seals every record it writes; an encrypted gallery cannot
  * be opened without its key (GALLERY_KEY). Every write that carries templates names the keyring it sealed
@@ -24,7 +25,9 @@
  * a notification always carries the version its change produced (and the store's epoch). Pub/sub is fire-and-forget: a subscriber
  * that was disconnected misses changes, which it notices as a gap in versions (then reload a snapshot).
  * `replace` (an import) is one script too: the identities hash is rewritten, the version set past both the
- * store's and the imported gallery's, and one "import" change published.
+ * store's and the imported gallery's, and one "import" change published. A large import (`replaceStream`, or
+ * `replace` of more than a few thousand identities; issue 14) writes its records in bounded batches to a
+ * staging hash, and one script swaps it in with the same version, mark and change.
  * `append` is a compare-and-set on the identity's stored record, retried on a concurrent write.
  * Connection failures are FaceflowError('STORE_UNAVAILABLE', retriable), except those of the connection's
  * security (issue 15: an ACL login refused, an untrusted certificate, plaintext against TLS), which are
@@ -40,7 +43,7 @@ import { diagnoseTransport, securityError } from '../transport-security.js';
 import { GalleryChangeSchema, type GalleryChange } from '../schemas/gallery-change.js';
 import { rotatedCipher, rotationResult } from './file-gallery-store.js';
 import { GalleryCipher, isSealedRecord, sealedRecordKeyId, type GalleryKey, type GalleryKeyring } from './gallery-crypto.js';
-import { checkReplacement } from './memory-gallery-store.js';
+import { checkReplacement, checkReplacementVersion, replacementChecker } from './memory-gallery-store.js';
 import {
   checkEmbeddings,
   checkIdentityId,
@@ -101,15 +104,9 @@ redis.call('PUBLISH', ARGV[3], ARGV[2] .. v .. (ep and (',"epoch":"' .. ep .. '"
 return v
 `;
 
-// KEYS: version, identities, dim, model, imported, epoch, keyring. ARGV: imported gallery's version, model ('' = keep),
-// dim ('' = none), change JSON prefix, channel, a new epoch (kept when there is one), the keyring expected
-// ('' = none), the keyring the records are sealed under ('' = plaintext), then id, record pairs.
-const REPLACE_SCRIPT = `
-if (redis.call('GET', KEYS[7]) or '') ~= ARGV[7] then return -3 end
-local cur = tonumber(redis.call('GET', KEYS[1]) or '0')
-local v = math.max(cur, tonumber(ARGV[1])) + 1
-redis.call('DEL', KEYS[2])
-for i = 9, #ARGV, 2 do redis.call('HSET', KEYS[2], ARGV[i], ARGV[i + 1]) end
+// What an import does once its records are in place (REPLACE_SCRIPT, SWAP_SCRIPT): the keyring, epoch, dim,
+// model, version (past both the store's and the imported gallery's) and import mark, then the one change.
+const REPLACE_TAIL = `
 if ARGV[8] ~= '' then redis.call('SET', KEYS[7], ARGV[8]) end
 redis.call('SETNX', KEYS[6], ARGV[6])
 if ARGV[3] ~= '' then redis.call('SET', KEYS[3], ARGV[3]) else redis.call('DEL', KEYS[3]) end
@@ -119,6 +116,39 @@ redis.call('SET', KEYS[5], v)
 redis.call('PUBLISH', ARGV[5], ARGV[4] .. v .. ',"epoch":"' .. redis.call('GET', KEYS[6]) .. '"}')
 return v
 `;
+
+// KEYS: version, identities, dim, model, imported, epoch, keyring. ARGV: imported gallery's version, model ('' = keep),
+// dim ('' = none), change JSON prefix, channel, a new epoch (kept when there is one), the keyring expected
+// ('' = none), the keyring the records are sealed under ('' = plaintext), then id, record pairs.
+const REPLACE_SCRIPT = `
+if (redis.call('GET', KEYS[7]) or '') ~= ARGV[7] then return -3 end
+local cur = tonumber(redis.call('GET', KEYS[1]) or '0')
+local v = math.max(cur, tonumber(ARGV[1])) + 1
+redis.call('DEL', KEYS[2])
+for i = 9, #ARGV, 2 do redis.call('HSET', KEYS[2], ARGV[i], ARGV[i + 1]) end
+${REPLACE_TAIL}`;
+
+// A streamed import (issue 14): the records were written in batches to a staging hash (KEYS[8]); this puts it
+// in place of the identities at once. The old hash is UNLINKed (freed in the background: a million fields
+// would block Redis for a second), and the staging hash's expiry (an abandoned import frees itself) removed.
+// KEYS: REPLACE_SCRIPT's, then the staging hash. ARGV: REPLACE_SCRIPT's first 8.
+const SWAP_SCRIPT = `
+if (redis.call('GET', KEYS[7]) or '') ~= ARGV[7] then redis.call('UNLINK', KEYS[8]) return -3 end
+local cur = tonumber(redis.call('GET', KEYS[1]) or '0')
+local v = math.max(cur, tonumber(ARGV[1])) + 1
+redis.call('UNLINK', KEYS[2])
+if redis.call('EXISTS', KEYS[8]) == 1 then
+  redis.call('RENAME', KEYS[8], KEYS[2])
+  redis.call('PERSIST', KEYS[2])
+end
+${REPLACE_TAIL}`;
+
+/** Identities per HSET of a streamed import: a bounded command (about 2.5 MB of plaintext 128-d records). */
+const IMPORT_BATCH = 1000;
+/** Above this many identities `replace` streams too, rather than send them all as one script's arguments. */
+const REPLACE_SCRIPT_MAX = 2000;
+/** An abandoned streamed import's staging hash expires after this (refreshed by every batch). */
+const STAGING_TTL_MS = 3_600_000;
 
 // A key rotation or the sealing of a plaintext gallery: nothing changed since the snapshot it was built from
 // (version and keyring), then the new keyring, and with mode "all" every record re-sealed.
@@ -336,6 +366,16 @@ export class RedisGalleryStore implements GalleryStore {
   async replace(r: GalleryReplacement): Promise<GalleryChange> {
     this.check();
     const identities = [...checkReplacement(r).values()];
+    if (identities.length > REPLACE_SCRIPT_MAX) {
+      const batches = function* (): Generator<GalleryIdentity[]> {
+        for (let i = 0; i < identities.length; i += IMPORT_BATCH) yield identities.slice(i, i + IMPORT_BATCH);
+      };
+      for (let attempt = 1; attempt <= 20; attempt++) {
+        const c = await this.importStreamed(batches(), r, false);
+        if (c) return c;
+      }
+      throw new FaceflowError('TIMEOUT', `${this.where}: the keyring kept changing under a concurrent rotation`);
+    }
     const dim = identities[0]?.embeddings[0]?.length;
     for (let attempt = 1; attempt <= 20; attempt++) {
       const ts = Date.now();
@@ -345,26 +385,7 @@ export class RedisGalleryStore implements GalleryStore {
       const pairs = identities.flatMap((i) => [i.id, cipher ? cipher.seal(i) : JSON.stringify(i)]);
       let v: number;
       try {
-        v = (await this.redis.eval(
-          REPLACE_SCRIPT,
-          7,
-          this.keys.version,
-          this.keys.identities,
-          this.keys.dim,
-          this.keys.model,
-          this.keys.imported,
-          this.keys.epoch,
-          this.keys.keyring,
-          String(r.version ?? 0),
-          r.model ?? '',
-          dim === undefined ? '' : String(dim),
-          changePrefix('import', '', ts),
-          this.keys.channel,
-          newEpoch(),
-          this.keyringRaw,
-          fresh ? JSON.stringify(fresh.keyring) : '',
-          ...pairs,
-        )) as number;
+        v = (await this.redis.eval(REPLACE_SCRIPT, 7, ...this.importKeys(), ...this.importArgs(r, dim, ts, this.keyringRaw, fresh), ...pairs)) as number;
       } catch (e) {
         throw storeError(e, 'replace');
       }
@@ -379,6 +400,70 @@ export class RedisGalleryStore implements GalleryStore {
       return { type: 'import', identity: '', version: v, ts };
     }
     throw new FaceflowError('TIMEOUT', `${this.where}: the keyring kept changing under a concurrent rotation`);
+  }
+
+  /**
+   * See GalleryStore.replaceStream: every batch checked (as replace checks), sealed when the gallery is (or
+   * becomes) encrypted, and written with one HSET to a staging hash; the last step swaps it in (SWAP_SCRIPT).
+   * One batch is held at a time, so memory stays bounded however large the gallery. A keyring rotated while
+   * the batches went in cannot be retried here (they were consumed): the import is refused, nothing changed.
+   */
+  async replaceStream(batches: AsyncIterable<GalleryIdentity[]> | Iterable<GalleryIdentity[]>, r: Omit<GalleryReplacement, 'identities'> = {}): Promise<GalleryChange> {
+    this.check();
+    checkReplacementVersion(r.version);
+    const c = await this.importStreamed(batches, r, true);
+    if (!c) throw new FaceflowError('STORE_UNAVAILABLE', `${this.where}: the gallery's keyring changed during the import (a key rotation?): nothing was replaced; run the import again`);
+    return c;
+  }
+
+  /** undefined: the keyring changed meanwhile (nothing replaced; the caller may retry with the same batches). */
+  private async importStreamed(batches: AsyncIterable<GalleryIdentity[]> | Iterable<GalleryIdentity[]>, r: Omit<GalleryReplacement, 'identities'>, check: boolean): Promise<GalleryChange | undefined> {
+    const fresh = this.key && !this.cipher ? GalleryCipher.create(this.key) : undefined;
+    const cipher = fresh ?? this.cipher;
+    const expected = this.keyringRaw;
+    const staging = `${this.keys.identities}:import:${newEpoch()}`;
+    const checker = replacementChecker();
+    let dim: number | undefined;
+    try {
+      for await (const batch of batches) {
+        if (!Array.isArray(batch)) throw new FaceflowError('INVALID_ARGUMENT', 'gallery: each batch of a streamed import must be an array of identities', { details: { field: 'identities' } });
+        if (batch.length === 0) continue;
+        const pairs: string[] = [];
+        for (const raw of batch) {
+          const i = check ? checker.check(raw) : raw;
+          dim ??= i.embeddings[0]?.length;
+          pairs.push(i.id, cipher ? cipher.seal(i) : JSON.stringify(i));
+        }
+        const res = await this.redis.multi().hset(staging, ...pairs).pexpire(staging, STAGING_TTL_MS).exec().catch((e: unknown) => Promise.reject(storeError(e, 'import')));
+        const failed = res?.find(([e]) => e)?.[0];
+        if (!res || failed) throw storeError(failed ?? new Error('transaction aborted'), 'import');
+      }
+      const ts = Date.now();
+      const v = (await this.redis.eval(SWAP_SCRIPT, 8, ...this.importKeys(), staging, ...this.importArgs(r, dim, ts, expected, fresh)).catch((e: unknown) => Promise.reject(storeError(e, 'import')))) as number;
+      if (v === -3) {
+        await this.keyringChanged();
+        return undefined;
+      }
+      if (fresh) {
+        this.cipher = fresh;
+        this.keyringRaw = JSON.stringify(fresh.keyring);
+      }
+      return { type: 'import', identity: '', version: v, ts };
+    } catch (e) {
+      await this.redis.unlink(staging).catch(() => undefined);
+      throw e;
+    }
+  }
+
+  /** REPLACE_SCRIPT's and SWAP_SCRIPT's keys (SWAP_SCRIPT's staging hash follows them). */
+  private importKeys(): string[] {
+    const k = this.keys;
+    return [k.version, k.identities, k.dim, k.model, k.imported, k.epoch, k.keyring];
+  }
+
+  /** REPLACE_SCRIPT's and SWAP_SCRIPT's first 8 arguments (see REPLACE_SCRIPT). */
+  private importArgs(r: Omit<GalleryReplacement, 'identities'>, dim: number | undefined, ts: number, expectedKeyring: string, fresh: GalleryCipher | undefined): string[] {
+    return [String(r.version ?? 0), r.model ?? '', dim === undefined ? '' : String(dim), changePrefix('import', '', ts), this.keys.channel, newEpoch(), expectedKeyring, fresh ? JSON.stringify(fresh.keyring) : ''];
   }
 
   /** The keyring moved under a write (a rotation, or a gallery encrypted meanwhile): read it again. */
@@ -523,10 +608,29 @@ export class RedisGalleryStore implements GalleryStore {
     };
   }
 
+  /**
+   * What the gallery costs Redis (issue 14: sizing a million-person list): the server's used and peak memory
+   * (`INFO memory`, every database) and the identities hash's own (`MEMORY USAGE`, Redis's sampled estimate).
+   */
+  async memory(): Promise<{ usedBytes: number; peakBytes: number; identitiesBytes: number }> {
+    this.check();
+    const [info, hash] = await Promise.all([this.redis.info('memory'), this.redis.memory('USAGE', this.keys.identities)]).catch((e: unknown) => Promise.reject(storeError(e, 'memory')));
+    const field = (name: string): number => Number(new RegExp(`^${name}:(\\d+)`, 'm').exec(info)?.[1] ?? NaN);
+    return { usedBytes: field('used_memory'), peakBytes: field('used_memory_peak'), identitiesBytes: Number(hash ?? 0) };
+  }
+
   /** Deletes every key of this gallery (tests; what a Redis restarted without its data looks like). */
   async drop(): Promise<void> {
     this.check();
-    await this.redis.del(this.keys.version, this.keys.identities, this.keys.dim, this.keys.model, this.keys.imported, this.keys.epoch, this.keys.keyring).catch((e: unknown) => Promise.reject(storeError(e, 'drop')));
+    // UNLINK: a million-identity hash is freed in the background instead of blocking Redis (issue 14)
+    await this.redis.unlink(this.keys.version, this.keys.identities, this.keys.dim, this.keys.model, this.keys.imported, this.keys.epoch, this.keys.keyring).catch((e: unknown) => Promise.reject(storeError(e, 'drop')));
+    // and the staging hashes of imports abandoned half-way (they would expire anyway)
+    let cursor = '0';
+    do {
+      const [next, keys] = await this.redis.scan(cursor, 'MATCH', `${this.keys.identities}:import:*`, 'COUNT', 1000).catch((e: unknown) => Promise.reject(storeError(e, 'drop')));
+      cursor = next;
+      if (keys.length) await this.redis.unlink(...keys).catch((e: unknown) => Promise.reject(storeError(e, 'drop')));
+    } while (cursor !== '0');
   }
 
   /** See GalleryStore.rotateKey: one script, refused (and built again) when the gallery changed meanwhile. */

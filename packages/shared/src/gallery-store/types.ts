@@ -86,6 +86,13 @@ export interface GalleryStore {
    * at version max(current, r.version) + 1, recorded as `imported`; notifies one change of type "import".
    */
   replace(r: GalleryReplacement): Promise<GalleryChange>;
+  /**
+   * Optional (issue 14): `replace` fed in batches, for a gallery too large for one array or one command (a
+   * million-person watch list). The same checks and the same result as `replace` (atomic: readers see the
+   * old gallery until the last batch is in, then the new one whole, with one "import" change); a batch that
+   * fails a check aborts the import and leaves the store's gallery as it was.
+   */
+  replaceStream?(batches: AsyncIterable<GalleryIdentity[]> | Iterable<GalleryIdentity[]>, r?: Omit<GalleryReplacement, 'identities'>): Promise<GalleryChange>;
   /** Calls `listener` for every change made through any instance sharing this store's backing storage
    *  (Memory/File: this instance only); resolves once notifications are flowing. */
   subscribe(listener: GalleryListener): Promise<Unsubscribe>;
