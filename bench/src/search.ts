@@ -19,8 +19,8 @@
  */
 import { readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
-import { Gallery, identify, type IdentifyResult } from '@faceflow/engine';
-import { type DecisionRule, type SearchMethod } from '@faceflow/engine/match';
+import { decisionThreshold, Gallery, identify, type IdentifyResult } from '@faceflow/engine';
+import { DEFAULT_MODEL, type DecisionRule, type SearchMethod } from '@faceflow/engine/match';
 import { defaultIvfLists, defaultNprobe } from '@faceflow/engine/search';
 import { parseGalleryFile } from '@faceflow/shared';
 
@@ -129,7 +129,8 @@ async function main(): Promise<void> {
       methods: { type: 'string', default: 'exact,int8,hnsw' },
       real: { type: 'string' },
       queries: { type: 'string' },
-      threshold: { type: 'string', default: '0.3874' },
+      // default: the identify threshold of the default model's calibration (the one decision policy)
+      threshold: { type: 'string' },
       margin: { type: 'string', default: '0.03' },
       noise: { type: 'string', default: '0.3' },
       seed: { type: 'string', default: '14' },
@@ -149,7 +150,7 @@ async function main(): Promise<void> {
   const nprobes: (number | undefined)[] = values['ivf-nprobe'] === undefined ? [undefined] : values['ivf-nprobe'].split(',').map(Number);
   for (const p of nprobes) if (p !== undefined && !(Number.isInteger(p) && p >= 1)) throw new Error(`--ivf-nprobe: ${p} is not a positive integer`);
   for (const s of sizes) if (!(Number.isInteger(s) && s > 0)) throw new Error(`--sizes: ${s} is not a positive integer`);
-  const threshold = Number(values.threshold);
+  const threshold = values.threshold !== undefined ? Number(values.threshold) : decisionThreshold({ name: DEFAULT_MODEL }, 'identify').value;
   const margin = Number(values.margin);
   const r = rng(Number(values.seed));
   const real = values.real ? await loadReal(values.real) : syntheticReal(128, r);
