@@ -30,10 +30,9 @@ async function sh(args: string[], env: NodeJS.ProcessEnv): Promise<{ code: numbe
   }
 }
 
-// the ports of the suite's infra (infra.sh's defaults unless the suite was pointed elsewhere)
-const kafkaPort = /:(\d+)$/.exec((process.env.FACEFLOW_KAFKA_BROKERS ?? '127.0.0.1:19092').split(',')[0]!)?.[1] ?? '19092';
-const redisPort = /:(\d+)/.exec((process.env.FACEFLOW_REDIS_URL ?? 'redis://127.0.0.1:16379').replace(/^rediss?:\/\/[^@]*@?/, ''))?.[1] ?? '16379';
-const env = { ...process.env, FACEFLOW_INFRA_DIR: dir, FACEFLOW_KAFKA_PORT: kafkaPort, FACEFLOW_REDIS_PORT: redisPort };
+// the suite's infra, at the ports infra.sh uses for it (its defaults, or FACEFLOW_KAFKA_PORT/... as given to
+// the suite), seen from a state directory that did not start it
+const env = { ...process.env, FACEFLOW_INFRA_DIR: dir };
 const up = await sh(['status'], env);
 if (up.code !== 0 && IN_CI) throw new Error(`the suite's Kafka and Redis do not answer: ${up.stdout.trim()}`);
 
@@ -47,7 +46,7 @@ describe.skipIf(up.code !== 0)('infra.sh up over a Kafka and Redis another state
       expect(r.stdout).toBe('');
     } else {
       expect(r.code).toBe(0);
-      expect(r.stdout).toContain(`export FACEFLOW_KAFKA_BROKERS=127.0.0.1:${kafkaPort}`);
+      expect(r.stdout).toMatch(/^export FACEFLOW_KAFKA_BROKERS=/m);
     }
   }, 150_000);
 });
