@@ -44,6 +44,28 @@ describe.skipIf(skip)('large gallery from Redis in batches (issue 14)', () => {
     expect(Math.max(...batches)).toBeLessThan(3000);
   });
 
+  it('a_listing_of_a_large_gallery_takes_bounded_replies_and_equals_the_snapshot', async () => {
+    const store = await open(`test:gallery:${uniq()}:`);
+    await store.replace({ identities: identities(3000) });
+    // every Redis command the listing sends, by name (ioredis's sendCommand is the one path)
+    const client = (store as unknown as { redis: { sendCommand(c: { name: string }): unknown } }).redis;
+    const sent: string[] = [];
+    const original = client.sendCommand.bind(client);
+    client.sendCommand = (c: { name: string }) => (sent.push(c.name.toLowerCase()), original(c));
+    let listed: GalleryIdentity[];
+    try {
+      listed = await store.list();
+    } finally {
+      client.sendCommand = original;
+    }
+    expect(sent).not.toContain('hgetall');
+    expect(sent.filter((n) => n === 'hscan').length).toBeGreaterThan(1);
+    const snapshot = (await store.snapshot()).identities;
+    expect(listed.map((i) => i.id)).toEqual(snapshot.map((i) => i.id));
+    expect(listed.length).toBe(3000);
+    expect(listed[7]!.embeddings).toEqual(snapshot[7]!.embeddings);
+  });
+
   /** A gallery of 3000 in Redis, read through `store`, written through `writer` (same prefix). */
   const seeded = async (): Promise<{ store: RedisGalleryStore; writer: RedisGalleryStore }> => {
     const prefix = `test:gallery:${uniq()}:`;

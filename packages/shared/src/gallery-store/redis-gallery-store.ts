@@ -497,8 +497,17 @@ export class RedisGalleryStore implements GalleryStore {
     return raw === null ? undefined : this.decode(raw, id);
   }
 
+  /**
+   * Every identity, sorted by id, read in HSCAN batches (issue 14): at a million identities one HGETALL is a
+   * single reply of gigabytes that Redis builds in memory and the client must take whole; a listing (the
+   * gallery API's `GET /v1/identities`, key rotation) needs no atomic snapshot, so it takes bounded replies.
+   */
   async list(): Promise<GalleryIdentity[]> {
-    return (await this.snapshot()).identities;
+    const all: GalleryIdentity[] = [];
+    await this.snapshotStream((batch) => void all.push(...batch));
+    // HSCAN may return an identity twice when the hash is rehashed during the scan: the later copy wins
+    const byId = new Map(all.map((i) => [i.id, i]));
+    return [...byId.values()].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
   }
 
   async version(): Promise<number> {
