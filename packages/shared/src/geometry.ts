@@ -35,3 +35,14 @@ export function l2(a: ArrayLike<number>, b: ArrayLike<number>): number {
   }
   return Math.sqrt(s);
 }
+
+/**
+ * `v` scaled to unit L2 norm, as a new Float32Array (embeddings are compared on the unit sphere); a zero
+ * vector comes back as zeros rather than NaN.
+ */
+export function unitVector(v: ArrayLike<number>): Float32Array {
+  let s = 0;
+  for (let i = 0; i < v.length; i++) s += v[i]! * v[i]!;
+  const n = Math.sqrt(s) || 1;
+  return Float32Array.from(v as ArrayLike<number>, (a) => a / n);
+}

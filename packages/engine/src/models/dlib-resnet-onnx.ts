@@ -9,7 +9,7 @@
  * by 255 while it transposes to NCHW (one pass it makes anyway), the graph's batch dimension is symbolic.
  * Output: L2-normalised 128-d embeddings.
  */
-import { FaceflowError } from '@faceflow/shared';
+import { FaceflowError, unitVector } from '@faceflow/shared';
 import { OnnxModel, type OnnxSessionOptions } from '../runtime/onnx.js';
 import { DLIB_DIM, DLIB_INPUT, DLIB_MEAN_RGB, DLIB_ONNX_OUTPUT } from '../registry/dlib-onnx.js';
 
@@ -70,11 +70,7 @@ export class DlibResNetOnnxEmbedder {
       });
       const res = (await model.run(x, [batch.length, 3, DLIB_INPUT, DLIB_INPUT]))[DLIB_ONNX_OUTPUT]!;
       for (let n = 0; n < batch.length; n++) {
-        const v = res.data.subarray(n * DLIB_DIM, (n + 1) * DLIB_DIM);
-        let s = 0;
-        for (const a of v) s += a * a;
-        const norm = Math.sqrt(s) || 1;
-        out.push(Float32Array.from(v, (a) => a / norm));
+        out.push(unitVector(res.data.subarray(n * DLIB_DIM, (n + 1) * DLIB_DIM)));
       }
     }
     return out;

@@ -6,7 +6,7 @@
  * Output `fc1`: 128 floats, L2-normalised here so that euclidean distance orders pairs as cosine does.
  * The graph's batch is fixed at 1: one call per chip.
  */
-import { FaceflowError } from '@faceflow/shared';
+import { FaceflowError, unitVector } from '@faceflow/shared';
 import { OnnxModel, type OnnxSessionOptions } from '../runtime/onnx.js';
 
 export const SFACE_INPUT = 112;
@@ -46,10 +46,7 @@ export class SFaceEmbedder {
       const res = await model.run(x, [1, 3, SFACE_INPUT, SFACE_INPUT]);
       const v = Object.values(res)[0]!.data;
       if (v.length !== SFACE_DIM) throw new FaceflowError('MODEL_LOAD', `SFace model ${model.path} gave ${v.length} values, expected ${SFACE_DIM}`);
-      let n = 0;
-      for (const a of v) n += a * a;
-      n = Math.sqrt(n) || 1;
-      out.push(v.map((a) => a / n));
+      out.push(unitVector(v));
     }
     return out;
   }

@@ -2,7 +2,7 @@
  * The face engine: frame -> faces (box, score, keypoints, 68 landmarks) -> aligned chips -> embeddings.
  * One instance owns its models; it holds no module-level state, and dispose() frees every tensor.
  */
-import { FaceflowError } from '@faceflow/shared';
+import { FaceflowError, unitVector } from '@faceflow/shared';
 import { initRuntime, type RuntimeInfo } from '../runtime/tf.js';
 import { BlazeFaceDetector, type DetectorConfig, type Detection } from '../models/detector.js';
 import { YuNetDetector } from '../models/yunet.js';
@@ -496,14 +496,8 @@ export class FaceEngine {
       const a = both[i]!;
       const b = both[i + chips.length]!;
       const v = new Float32Array(a.length);
-      let n = 0;
-      for (let k = 0; k < a.length; k++) {
-        v[k] = a[k]! + b[k]!;
-        n += v[k]! * v[k]!;
-      }
-      n = Math.sqrt(n) || 1;
-      for (let k = 0; k < a.length; k++) v[k]! /= n;
-      return v;
+      for (let k = 0; k < a.length; k++) v[k] = a[k]! + b[k]!;
+      return unitVector(v);
     });
   }
 
