@@ -62,16 +62,22 @@ export class EnginePool {
             else resolve({ runtime: m.runtime!, embedder: m.embedder!, models: m.models! });
           });
           worker.once('error', (e) => reject(new FaceflowError('MODEL_LOAD', `engine worker failed to start: ${e.message}`, { cause: e })));
+          // a worker gone before it answered would otherwise leave start() waiting for ever
+          worker.once('exit', (code) => reject(new FaceflowError('MODEL_LOAD', `engine worker exited with code ${code} before its engine loaded`)));
         }),
       );
     }
-    let first: { runtime: RuntimeInfo; embedder: EmbedderInfo; models: EngineModels };
-    try {
-      [first] = (await Promise.all(readies)) as [typeof first];
-    } catch (e) {
+    // Every load settles before any worker is terminated: a worker terminated while ONNX Runtime is still
+    // creating a session in it (its native async work in flight) aborts the whole process from the addon
+    // ("terminate called after throwing an instance of 'Napi::Error'", exit 134), the crash CI met on
+    // `encode --workers 2 --embedder no-such-model` when one worker failed before the other finished.
+    const settled = await Promise.allSettled(readies);
+    const failed = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) {
       await Promise.all(slots.map((s) => s.worker.terminate()));
-      throw e;
+      throw failed.reason;
     }
+    const first = (settled[0] as PromiseFulfilledResult<{ runtime: RuntimeInfo; embedder: EmbedderInfo; models: EngineModels }>).value;
     const pool = new EnginePool(slots, first.runtime, first.embedder, first.models);
     for (const slot of slots) {
       slot.worker.on('message', (m: { type: string; id: number; result?: unknown; error?: { code: ErrorCode; message: string } }) => pool.onMessage(m));
