@@ -182,6 +182,41 @@ export function busContract(name: string, harness: BusHarness): void {
       expect(again).toEqual(['stuck']);
     });
 
+    // issue 11: on Kafka one consumer fetched again only when every partition of its last fetch was handled,
+    // so one camera's slow frame held up every other camera's next frames
+    it('a_slow_partition_does_not_hold_up_the_later_messages_of_another_partition', async () => {
+      const bus = await harness.bus();
+      const topic = await harness.topic(2);
+      let release!: () => void;
+      const gate = new Promise<void>((r) => (release = r));
+      let blockedOn: number | undefined;
+      const whileBlocked: ConsumedMessage[] = [];
+      try {
+        await bus.subscribe(
+          topic,
+          harness.group('lanes'),
+          async (batch) => {
+            for (const m of batch.messages) {
+              if (blockedOn !== undefined && m.partition !== blockedOn) whileBlocked.push(m);
+              if (text(m) === 'slow') {
+                blockedOn = m.partition;
+                await gate;
+              }
+            }
+          },
+          { concurrency: 2, maxBatchSize: 1, deadLetter: false },
+        );
+        await bus.publish(topic, [{ key: 'slow-camera', value: Buffer.from('slow') }]);
+        await until(() => blockedOn !== undefined, harness.deliveryMs, 'the slow message in its handler');
+        // published once the slow handler runs: keys on both partitions (a fetch of their own)
+        await bus.publish(topic, Array.from({ length: 20 }, (_, i) => ({ key: `camera-${i}`, value: Buffer.from(`after:${i}`) })));
+        await until(() => whileBlocked.length > 0, harness.deliveryMs, 'a message of the other partition while the slow one is in its handler');
+        expect(whileBlocked.every((m) => m.partition !== blockedOn && text(m).startsWith('after:'))).toBe(true);
+      } finally {
+        release();
+      }
+    });
+
     it('refuses_to_publish_or_subscribe_once_closed', async () => {
       const bus = await harness.bus();
       const topic = await harness.topic();

@@ -306,6 +306,27 @@ export class KafkaBus implements Bus {
       groupId,
     );
     await this.checkSecurity();
+    // kafkajs runs one fetch loop per consumer and fetches again only when every partition batch of the
+    // last fetch was handled (consumer/fetcher.js: "waits for workerQueue to drain and repeats"), so with
+    // partitionsConsumedConcurrently one slow partition (a camera's full detection) held up every other
+    // camera's next frames: the embedder's latency tail (issue 11, BENCHMARKS.md). Concurrency is therefore
+    // lanes: that many consumers in the group, each with its own fetch loop over the partitions assigned to it.
+    const lanes = options.concurrency ?? 1;
+    if (!(Number.isInteger(lanes) && lanes >= 1 && lanes <= MAX_LANES)) {
+      throw new FaceflowError('INVALID_CONFIG', `subscribe concurrency must be an integer in [1, ${MAX_LANES}], got ${lanes}`, { retriable: false });
+    }
+    if (lanes === 1) return this.subscribeLane(topic, groupId, wrapped, options);
+    const settled = await Promise.allSettled(Array.from({ length: lanes }, () => this.subscribeLane(topic, groupId, wrapped, options)));
+    const started = settled.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
+    const failed = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) {
+      await Promise.allSettled(started.map((s) => s.close({ graceMs: 0 })));
+      throw failed.reason;
+    }
+    return new LanedSubscription(topic, groupId, started);
+  }
+
+  private async subscribeLane(topic: string, groupId: string, wrapped: BatchHandler, options: SubscribeOptions): Promise<KafkaSubscription> {
     // a topic another service created a moment ago may not be in the broker's metadata yet ("This server
     // does not host this topic-partition", retriable): on a healthy start of several services at once that
     // failed the subscribe, and the service with it; a retriable failure is tried again with backoff (issue 12)
@@ -323,7 +344,7 @@ export class KafkaBus implements Bus {
       );
       this.subscriptions.add(sub);
       try {
-        await sub.start(options, this.options.joinTimeoutMs ?? 60_000);
+        await sub.start({ ...options, concurrency: 1 }, this.options.joinTimeoutMs ?? 60_000);
         return sub;
       } catch (e) {
         this.subscriptions.delete(sub);
@@ -471,6 +492,24 @@ export class KafkaBus implements Bus {
 
 /** Consecutive crashes (no group join in between) from which a restarting consumer's crash is an error. */
 const CRASHES_BEFORE_ERROR = 3;
+
+/** Consumers one subscription may run in its group (a lane each). */
+const MAX_LANES = 64;
+
+/** One subscription of several lanes (consumers in one group): closed together, every lane even if one throws. */
+class LanedSubscription implements Subscription {
+  constructor(
+    readonly topic: string,
+    readonly groupId: string,
+    private readonly lanes: KafkaSubscription[],
+  ) {}
+
+  async close(options: CloseOptions = {}): Promise<void> {
+    const results = await Promise.allSettled(this.lanes.map((l) => l.close(options)));
+    const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) throw failed.reason;
+  }
+}
 
 class KafkaSubscription implements Subscription {
   private stopping = false;

@@ -61,7 +61,10 @@ export interface SubscribeOptions {
   fromBeginning?: boolean;
   /** Upper bound on the messages of one handler call (default 100). */
   maxBatchSize?: number;
-  /** Partitions processed concurrently by this subscriber (default 1). */
+  /**
+   * Partitions processed concurrently by this subscriber (default 1). On Kafka each is a lane of its own (a
+   * consumer in the group with its own fetch loop), so a slow partition never holds up another's next fetch.
+   */
   concurrency?: number;
   /** The dead-letter/retry policy (default: on, with defaults); false hands raw errors to the transport. */
   deadLetter?: false | Partial<DeadLetterOptions>;
