@@ -27,9 +27,18 @@ export interface Service {
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
+/**
+ * Node options for one service's process, from FACEFLOW_BENCH_NODE_ARGS_<NAME> (space-separated), for
+ * profiling a benchmark run, e.g. FACEFLOW_BENCH_NODE_ARGS_EMBEDDER="--cpu-prof --cpu-prof-dir=/tmp/prof"
+ * (Node refuses --cpu-prof in NODE_OPTIONS, and it would reach every process).
+ */
+function nodeArgsFor(name: ServiceName): string[] {
+  return (process.env[`FACEFLOW_BENCH_NODE_ARGS_${name.toUpperCase()}`] ?? '').split(' ').filter(Boolean);
+}
+
 /** Starts services/<name>/dist/main.js with `env` over this process's environment (HTTP on a free port). */
 export function startService(name: ServiceName, env: Record<string, string>, logLevel: 'info' | 'warn' = 'info'): Service {
-  const child = spawn(process.execPath, [path.join(ROOT, `services/${name}/dist/main.js`)], {
+  const child = spawn(process.execPath, [...nodeArgsFor(name), path.join(ROOT, `services/${name}/dist/main.js`)], {
     cwd: ROOT,
     env: { ...process.env, FACEFLOW_HTTP_PORT: '0', FACEFLOW_HTTP_HOST: '127.0.0.1', FACEFLOW_LOG_LEVEL: logLevel, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
