@@ -33,6 +33,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { parseArgs, promisify } from 'node:util';
 import { Gallery } from '@faceflow/engine';
+import { DEFAULT_FULL_DETECTION_EVERY_MS, DEFAULT_LATE_FRAME_MS, DEFAULT_REEMBED_EVERY_MS, LATE_REEMBED_FACTOR } from '@faceflow/embedder';
 import { defineConfig, FaceSchema, kafkaConfigFields, kafkaConnectionOf, redisConfigFields, redisConnectionOf, type KafkaConnection, type RedisConnection, FrameSchema, IdentityEventSchema, MatchSchema, topicNames } from '@faceflow/shared';
 import { KafkaBus } from '@faceflow/shared/kafka';
 import { RedisGalleryStore } from '@faceflow/shared/redis';
@@ -331,6 +332,7 @@ async function pipelineRun(o: {
         region: sum('faceflow_embedder_detections_total', { kind: 'region' }),
         embedded: sum('faceflow_faces_total', { stage: 'embedder' }),
         followed: sum('faceflow_embedder_faces_followed_total'),
+        late: sum('faceflow_embedder_late_frames_total'),
         cpu: sum('faceflow_process_cpu_seconds_total'),
         batches: sum('faceflow_embedder_batch_size_count'),
         batchFrames: sum('faceflow_embedder_batch_size_sum'),
@@ -495,8 +497,9 @@ async function main(): Promise<void> {
       workers: { type: 'string', default: String(os.availableParallelism()) },
       partitions: { type: 'string', default: '8' },
       video: { type: 'string' },
-      'full-detection-every': { type: 'string', default: '1000' },
-      'reembed-every': { type: 'string', default: '400' },
+      'full-detection-every': { type: 'string', default: String(DEFAULT_FULL_DETECTION_EVERY_MS) },
+      'reembed-every': { type: 'string', default: String(DEFAULT_REEMBED_EVERY_MS) },
+      'late-frame': { type: 'string', default: String(DEFAULT_LATE_FRAME_MS) },
       'min-face': { type: 'string', default: '40' },
       flip: { type: 'string', default: 'true' },
       detector: { type: 'string' },
@@ -511,7 +514,7 @@ async function main(): Promise<void> {
       'npm run bench:pipeline -- [--cameras 4] [--fps 5 (per camera)] [--seconds 60] [--warmup 15] [--embedders 1,2]\n' +
         '  [--workers N (engine threads per embedder)] [--partitions 8] [--video FILE] [--redis-gallery 1000 (identities in Redis; a list runs each)]\n' +
         '  [--gallery-sizes 10000,100000,1000000 (in-process search only; "" skips)] [--skip-pipeline]\n' +
-        '  [--full-detection-every 1000 (ms; 0 = every frame)] [--reembed-every 400 (ms; 0 = every frame)] [--min-face 40] [--flip true|false] [--detector blazeface|yunet]\n',
+        '  [--full-detection-every 1000 (ms; 0 = every frame)] [--reembed-every 400 (ms; 0 = every frame)] [--late-frame 400 (ms; 0 = never shed)] [--min-face 40] [--flip true|false] [--detector blazeface|yunet]\n',
     );
     return;
   }
@@ -539,6 +542,7 @@ async function main(): Promise<void> {
     const engineEnv = {
       FACEFLOW_FULL_DETECTION_EVERY: values['full-detection-every'],
       FACEFLOW_REEMBED_EVERY: values['reembed-every'],
+      FACEFLOW_LATE_FRAME: values['late-frame'],
       FACEFLOW_MIN_FACE: values['min-face'],
       FACEFLOW_EMBED_FLIP: values.flip,
       ...(values.detector ? { FACEFLOW_DETECTOR: values.detector } : {}),
@@ -552,7 +556,7 @@ async function main(): Promise<void> {
     out.push(
       `Pipeline: ${cameras} camera(s) x ${fps} fps of 720p JPEG (${values.video ? path.basename(values.video) : 'demo photo, 3 faces'}) pushed to ingest; ` +
         `${workers} engine worker(s) per embedder; ${partitions} partitions; warm-up ${warmup} s, window ${seconds} s; ` +
-        `embedder: full detection every ${values['full-detection-every']} ms, faces re-embedded every ${values['reembed-every']} ms (0 = every frame), min face ${values['min-face']} px, flip ${values.flip}.`,
+        `embedder: full detection every ${values['full-detection-every']} ms, faces re-embedded every ${values['reembed-every']} ms (0 = every frame; ${LATE_REEMBED_FACTOR}x that in a frame more than ${values['late-frame']} ms late, 0 = never), min face ${values['min-face']} px, flip ${values.flip}.`,
       '',
       '| gallery (Redis) | embedders | offered frames/s | processed frames/s | per embedder | capture→match p50 (s) | p99 (s) | capture→event p50 (s) | p99 (s) | events | refused (429) | dropped by ingest | lag at end | frames measured | matcher CPU (cores) | matcher RSS / peak (MB) |',
       '|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|',
@@ -561,11 +565,11 @@ async function main(): Promise<void> {
           `| ${r.gallery.toLocaleString('en-US')} | ${r.embedders} | ${fmt(r.offeredFps, 1)} | ${fmt(r.processedFps, 1)} | ${r.perEmbedder.map((x) => fmt(x, 1)).join(' / ')} | ${fmt(r.matchP50)} | ${fmt(r.matchP99)} | ${fmt(r.eventP50)} | ${fmt(r.eventP99)} | ${r.events} | ${r.refused} | ${r.dropped} | ${r.lagAtEnd} | ${r.framesInWindow} | ${fmt(r.matcher.cpu, 2)} | ${fmt(r.matcher.rssMb, 0)} / ${fmt(r.matcher.peakRssMb, 0)} |`,
       ),
       '',
-      '| gallery | embedders | full detections | region detections | faces embedded | faces followed | mean batch (frames) | embedder CPU (cores) |',
-      '|---|---|---|---|---|---|---|---|',
+      '| gallery | embedders | full detections | region detections | faces embedded | faces followed | late frames | mean batch (frames) | embedder CPU (cores) |',
+      '|---|---|---|---|---|---|---|---|---|',
       ...rows.map(
         (r) =>
-          `| ${r.gallery.toLocaleString('en-US')} | ${r.embedders} | ${r.work.full} | ${r.work.region} | ${r.work.embedded} | ${r.work.followed} | ${fmt(r.work.batchFrames! / Math.max(1, r.work.batches!), 1)} | ${fmt(r.work.cpu! / r.seconds, 2)} |`,
+          `| ${r.gallery.toLocaleString('en-US')} | ${r.embedders} | ${r.work.full} | ${r.work.region} | ${r.work.embedded} | ${r.work.followed} | ${r.work.late} | ${fmt(r.work.batchFrames! / Math.max(1, r.work.batches!), 1)} | ${fmt(r.work.cpu! / r.seconds, 2)} |`,
       ),
       '',
       'capture→match: per frame (its first match, read from the matches topic); capture→event: per enter/update identity event read from the identity-events topic (arrival minus the capture time of the frame whose match triggered it).',

@@ -6,7 +6,7 @@ import os from 'node:os';
 import { baseConfigFields, defineConfig, field, galleryKeyConfigFields, optional, parsers, redactionConfigFields, serviceConfigFields, type ConfigOf } from '@faceflow/shared';
 import { DEFAULT_GALLERY_KEY_PREFIX } from '@faceflow/shared/redis';
 import { EMBEDDER_MASK_METHODS, type EmbedderMaskMethod } from './face-mask.js';
-import { DEFAULT_FULL_DETECTION_EVERY_MS, DEFAULT_REEMBED_EVERY_MS } from './scheduler.js';
+import { DEFAULT_FULL_DETECTION_EVERY_MS, DEFAULT_LATE_FRAME_MS, DEFAULT_REEMBED_EVERY_MS, LATE_REEMBED_FACTOR } from './scheduler.js';
 
 export const embedderConfig = defineConfig({
   ...baseConfigFields,
@@ -34,6 +34,12 @@ export const embedderConfig = defineConfig({
     default: DEFAULT_REEMBED_EVERY_MS,
     parse: parsers.durationMs({ max: 600_000 }),
     doc: 'a face followed from the previous frame is embedded and published again only after this much capture time (0: every frame)',
+  }),
+  lateFrameMs: field({
+    env: 'FACEFLOW_LATE_FRAME',
+    default: DEFAULT_LATE_FRAME_MS,
+    parse: parsers.durationMs({ max: 600_000 }),
+    doc: `a frame that reaches the engine this long after ingest published it (the engine is behind) re-embeds the faces it follows ${LATE_REEMBED_FACTOR}x less often, shedding repeat work before new faces wait (0: never)`,
   }),
   minFaceSize: field({ env: 'FACEFLOW_MIN_FACE', default: 40, parse: parsers.int({ min: 8, max: 10_000 }), doc: 'smallest face side to find in a full detection, in pixels (smaller costs more tiles)' }),
   flip: field({ env: 'FACEFLOW_EMBED_FLIP', default: true, parse: parsers.boolean(), doc: 'average each embedding with the mirrored face (costs a second forward pass)' }),

@@ -8,7 +8,7 @@ import { EmbedderStage, type FaceRunner } from './stage.js';
 
 export type EmbedderStageConfig = Pick<
   EmbedderConfig,
-  'groupId' | 'partitions' | 'maxBatch' | 'maxWaitMs' | 'fullDetectionEveryMs' | 'reembedEveryMs' | 'mask' | 'redactExemptCameras'
+  'groupId' | 'partitions' | 'maxBatch' | 'maxWaitMs' | 'fullDetectionEveryMs' | 'reembedEveryMs' | 'lateFrameMs' | 'mask' | 'redactExemptCameras'
 >;
 
 export interface EmbedderDeps {
@@ -31,6 +31,7 @@ export function createStage(config: EmbedderStageConfig, deps: EmbedderDeps): St
     maxFacesPerFrame: 32,
     fullDetectionEveryMs: config.fullDetectionEveryMs,
     reembedEveryMs: config.reembedEveryMs,
+    lateFrameMs: config.lateFrameMs,
     maxInFlight: deps.workers,
     mask: config.mask,
     redactExemptCameras: config.redactExemptCameras,

@@ -28,6 +28,19 @@ export const DEFAULT_FULL_DETECTION_EVERY_MS = 1000;
  */
 export const DEFAULT_REEMBED_EVERY_MS = 400;
 
+/**
+ * Default for live streams: a frame more than 400 ms behind when it reaches the engine sheds repeat
+ * embeddings (stage.ts lateFrameMs). Under the 1 s capture-to-event target with room for the matcher,
+ * the alerts and a burst that is already queued (issue 11).
+ */
+export const DEFAULT_LATE_FRAME_MS = 400;
+
+/**
+ * How much a late frame stretches the re-embed interval of the faces it follows: at the 400 ms default a
+ * followed face is embedded every 1.6 s while the engine is behind, so its track still gets faces.
+ */
+export const LATE_REEMBED_FACTOR = 4;
+
 interface Result {
   ts: number;
   boxes: Box[];

@@ -214,3 +214,58 @@ describe('EmbedderStage failures', () => {
     expect(await metrics.metricsText()).toMatch(/faceflow_frames_dropped_total\{stage="embedder",reason="invalid_message"\} 3\n/);
   });
 });
+
+describe('EmbedderStage under load (lateFrameMs)', () => {
+  /** Faces by frame id; honours trackOnlyNear as the engine does (a face over a given box is located only). */
+  class FollowingRunner implements FaceRunner {
+    readonly embedderInfo = { name: 'fake-model', dim: 4 };
+    constructor(private readonly boxes: Record<string, Array<{ x: number; y: number }>>) {}
+    async run(images: RgbImage[], options: RunOptions = {}): Promise<EngineFace[][]> {
+      return images.map((_, i) => {
+        const id = this.current.shift()!;
+        return (this.boxes[id] ?? []).map(({ x, y }) => {
+          const box = { x, y, width: 20, height: 20 };
+          const trackOnly = (options.trackOnlyNear?.[i] ?? []).some((b) => Math.abs(b.x - x) < 5 && Math.abs(b.y - y) < 5);
+          const landmarks = Array.from({ length: 68 }, (_, k) => ({ x: x + (k % 10) * 2, y: y + Math.floor(k / 10) * 2 }));
+          return trackOnly
+            ? { box, score: 0.9, keypoints: [], landmarks: [], trackOnly: true }
+            : { box, score: 0.9, keypoints: [], landmarks, embedding: Float32Array.from([1, 0, 0, 0]) };
+        });
+      });
+    }
+    current: string[] = [];
+  }
+
+  it('a_late_frame_sheds_repeat_embeddings_but_still_embeds_new_faces_and_every_track_now_and_then', async () => {
+    const A = { x: 2, y: 2 };
+    const B = { x: 40, y: 20 };
+    const runner = new FollowingRunner({ f0: [A], f1: [A], f2: [A, B], f3: [A], f4: [A] });
+    const metrics = createMetrics();
+    const stage = new EmbedderStage({ runner, facesTopic: 'faces', maxWaitMs: 1, reembedEveryMs: 400, lateFrameMs: 400, metrics });
+    const embedded = async (id: string, captureOffset: number, publishedAgo: number): Promise<string[]> => {
+      const m = { ...(await frameMsg('cam1', id, undefined, TS + captureOffset)), timestamp: Date.now() - publishedAgo };
+      runner.current.push(id);
+      const r = await stage.process([m], ctx);
+      return r.outputs[0]!.messages.map((o) => { const f = FaceSchema.decode(o.value); return `${f.frameId}@${f.box.x}`; });
+    };
+    expect(await embedded('f0', 0, 0)).toEqual(['f0@2']); // new
+    expect(await embedded('f1', 500, 0)).toEqual(['f1@2']); // on time, due (400 ms): embedded again
+    // late from here on: A was embedded 500 ms ago, under 4 x 400 ms, so it is only followed; B is new
+    expect(await embedded('f2', 1000, 1000)).toEqual(['f2@40']);
+    expect(await embedded('f3', 1600, 1000)).toEqual([]);
+    // A's last embedding was at 500: 1,700 ms ago, past 4 x 400, so even a late frame embeds it
+    expect(await embedded('f4', 2200, 1000)).toEqual(['f4@2']);
+    expect(await metrics.metricsText()).toMatch(/faceflow_embedder_late_frames_total 3/);
+  });
+
+  it('a_frame_on_time_embeds_followed_faces_at_the_normal_interval', async () => {
+    const A = { x: 2, y: 2 };
+    const runner = new FollowingRunner({ g0: [A], g1: [A] });
+    const stage = new EmbedderStage({ runner, facesTopic: 'faces', maxWaitMs: 1, reembedEveryMs: 400, lateFrameMs: 400 });
+    for (const [id, at] of [['g0', 0], ['g1', 500]] as const) {
+      const m = await frameMsg('cam2', id, undefined, TS + at);
+      runner.current.push(id);
+      expect((await stage.process([m], ctx)).outputs[0]!.messages).toHaveLength(1);
+    }
+  });
+});

@@ -41,7 +41,7 @@ import {
 import { performance } from 'node:perf_hooks';
 import { Batcher } from './batcher.js';
 import { faceCropJpeg } from './crops.js';
-import { DetectionScheduler } from './scheduler.js';
+import { DetectionScheduler, LATE_REEMBED_FACTOR } from './scheduler.js';
 import { faceMaskPolygon, type EmbedderMaskMethod } from './face-mask.js';
 
 /** What the stage needs of the engine: FaceEngine and EnginePool both fit. */
@@ -73,6 +73,13 @@ export interface EmbedderStageOptions {
    * on it (scheduler.ts). Each track still gets a face every this often for the matcher.
    */
   reembedEveryMs?: number;
+  /**
+   * A frame that reaches the engine more than this long after it was published (the engine is behind: a
+   * burst of new faces) re-embeds the faces it follows only every LATE_REEMBED_FACTOR x reembedEveryMs,
+   * so that repeat embeddings, most of the engine's work on video, are shed before they delay new faces
+   * (default 0: never; the service and `faceflow run` on a live source set it).
+   */
+  lateFrameMs?: number;
   /** Decoding limits for frame images (default: the engine's). */
   imageLimits?: ImageLimits;
   crops?: CropStore;
@@ -149,6 +156,7 @@ export class EmbedderStage implements Stage {
     detections?: Counter<'kind'>;
     followed?: Counter;
     deferred?: Counter;
+    late?: Counter;
   };
 
   constructor(options: EmbedderStageOptions) {
@@ -174,6 +182,7 @@ export class EmbedderStage implements Stage {
             buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 0.75, 1, 1.5, 2.5, 5],
           }),
           deferred: mt.counter({ name: 'embedder_full_detections_deferred_total', help: 'Full detections put off because the camera\'s previous one was still running (the engine is behind)' }),
+          late: mt.counter({ name: 'embedder_late_frames_total', help: 'Frames that reached the engine later than lateFrameMs after they were published (the engine is behind): their followed faces were re-embedded less often' }),
           followed: mt.counter({ name: 'embedder_faces_followed_total', help: 'Faces located near a face embedded a moment ago, and not embedded again (reembed interval)' }),
           detections: mt.counter({ name: 'embedder_detections_total', help: 'Frames by detection kind: full (whole frame and tiles) or region (near the last faces)', labelNames: ['kind'] as const }),
         }
@@ -244,7 +253,7 @@ export class EmbedderStage implements Stage {
    * in batches of their own (a 17-window full detection must not hold up the cheap region frames batched
    * with it), and the faces they find join the regions of the frames planned after they finish.
    */
-  private async detectAndEmbed(frame: Frame, decode: () => Promise<RgbImage>): Promise<{ image: RgbImage; faces: EngineFace[] }> {
+  private async detectAndEmbed(frame: Frame, decode: () => Promise<RgbImage>, publishedTs: number | undefined): Promise<{ image: RgbImage; faces: EngineFace[] }> {
     // decided before the first await, so in the order the frames came (decoding may finish out of order)
     const camera = frame.cameraId;
     const deferredBefore = this.scheduler.deferred;
@@ -262,7 +271,10 @@ export class EmbedderStage implements Stage {
       // camera's frames overlap in the engine
       if (previous && !this.scheduler.hasResultSince(camera, frame.captureTs - REGION_STALE_MS)) await previous;
       const regions = full ? undefined : this.scheduler.regions(camera, frame.captureTs);
-      const trackOnlyNear = this.scheduler.recentlyEmbedded(camera, frame.captureTs, this.o.reembedEveryMs ?? 0);
+      const late = this.isLate(publishedTs);
+      if (late) this.m.late?.inc();
+      const reembedMs = (this.o.reembedEveryMs ?? 0) * (late ? LATE_REEMBED_FACTOR : 1);
+      const trackOnlyNear = this.scheduler.recentlyEmbedded(camera, frame.captureTs, reembedMs);
       this.m.detections?.inc({ kind: full ? 'full' : 'region' });
       const submitted = performance.now();
       this.m.phase?.observe({ phase: 'wait' }, (submitted - arrived) / 1000);
@@ -284,8 +296,17 @@ export class EmbedderStage implements Stage {
     }
   }
 
-  /** Frame -> its faces as messages (no publishing). Throws a FaceflowError for a frame that fails. */
-  async embedFrame(frame: Frame): Promise<Face[]> {
+  /** Whether a frame published at `publishedTs` (the bus's timestamp) reaches the engine late (lateFrameMs). */
+  private isLate(publishedTs: number | undefined): boolean {
+    const limit = this.o.lateFrameMs ?? 0;
+    return limit > 0 && publishedTs !== undefined && Number.isFinite(publishedTs) && Date.now() - publishedTs > limit;
+  }
+
+  /**
+   * Frame -> its faces as messages (no publishing). Throws a FaceflowError for a frame that fails.
+   * `publishedTs`: when the bus got the frame (its message timestamp), for lateFrameMs; absent: never late.
+   */
+  async embedFrame(frame: Frame, publishedTs?: number): Promise<Face[]> {
     const decode = async (): Promise<RgbImage> => {
       const endDecode = this.m.decode?.startTimer();
       try {
@@ -298,7 +319,7 @@ export class EmbedderStage implements Stage {
         endDecode?.();
       }
     };
-    const { image, faces } = await this.detectAndEmbed(frame, decode);
+    const { image, faces } = await this.detectAndEmbed(frame, decode, publishedTs);
     const out: Face[] = [];
     for (const [i, f] of faces.entries()) {
       if (!f.embedding || !(f.box.width > 0) || !(f.box.height > 0)) continue;
@@ -338,7 +359,7 @@ export class EmbedderStage implements Stage {
       messages.map(async (m): Promise<Face[] | undefined> => {
         try {
           const frame = FrameSchema.decode(m.value);
-          return await this.embedFrame(frame);
+          return await this.embedFrame(frame, m.timestamp);
         } catch (e) {
           const err = toFaceflowError(e);
           if (err.retriable) throw err;

@@ -32,7 +32,7 @@ const [I, E, M, A, U] = [ingestConfig.fields, embedderConfig.fields, matcherConf
  */
 export const RUN_CONFIG_FLAGS = configFlags([
   I.fps, M.margin, M.qualityFloor, A.minFaces, M.trackTimeoutMs, A.cooldownMs, A.watch, A.unknown, A.minConfidence,
-  E.maxBatch, E.maxWaitMs, E.fullDetectionEveryMs, E.reembedEveryMs, U.retentionMs, U.threshold,
+  E.maxBatch, E.maxWaitMs, E.fullDetectionEveryMs, E.reembedEveryMs, E.lateFrameMs, U.retentionMs, U.threshold,
 ] as ConfigField<unknown>[]);
 
 /** The four services' configurations as `faceflow run` runs them: the fields' defaults, and the flags given. */
@@ -70,6 +70,7 @@ export const runPipeline: CommandSpec = {
       'min-faces': '1 for a single image',
       'full-detection-every': '0 for an image folder, whose images are unrelated',
       'reembed-every': '0 for an image folder',
+      'late-frame': '0 for a file or folder, which waits for the engine',
     }),
     '  --crops DIR        keep small face crops under DIR for the events\' thumbnails: events point only at crops',
     '                     of enrolled people, other faces are blurred out of each crop, and every crop no event',
@@ -139,6 +140,9 @@ export const runPipeline: CommandSpec = {
           // images of a folder are unrelated: nothing to follow from one to the next
           ...(unrelatedImages && !given('full-detection-every') ? { fullDetectionEveryMs: 0 } : {}),
           ...(unrelatedImages && !given('reembed-every') ? { reembedEveryMs: 0 } : {}),
+          // a file is read as fast as the engine goes, so its frames queue by design and nothing is late: every
+          // face is embedded as often as on a quiet machine; a live source's frames cannot wait
+          ...(!live && !given('late-frame') ? { lateFrameMs: 0 } : {}),
           redactExemptCameras,
         },
         { runner: pool, workers: pool.size, topics, metrics, logger, ...crops },
