@@ -104,10 +104,10 @@ describe('the dlib ResNet on ONNX Runtime', () => {
 describe('the engine picks the dlib runtime by `runtime`', () => {
   let bare: string;
   beforeAll(async () => {
-    // a model cache with YuNet (the detector of --runtime onnx) but not the converted dlib file
+    // a model cache with YuNet and the converted landmarks (the other models of --runtime onnx) but not the
+    // converted dlib file
     bare = await mkdtemp(join(tmpdir(), 'faceflow-no-dlib-onnx-'));
-    const yunet = await resolveModel('yunet-2023mar');
-    await cp(yunet.dir, join(bare, 'yunet-2023mar'), { recursive: true });
+    for (const name of ['yunet-2023mar', 'faceapi-landmarks68-onnx']) await cp((await resolveModel(name)).dir, join(bare, name), { recursive: true });
   });
   afterAll(async () => {
     await rm(bare, { recursive: true, force: true });

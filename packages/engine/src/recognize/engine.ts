@@ -7,7 +7,8 @@ import { initRuntime, type RuntimeInfo } from '../runtime/tf.js';
 import { BlazeFaceDetector, type DetectorConfig, type Detection } from '../models/detector.js';
 import { YuNetDetector } from '../models/yunet.js';
 import { parseProviderName, parseRuntimeName, type RuntimeName } from '../runtime/onnx.js';
-import { Landmark68, LANDMARK_INPUT } from '../models/landmarks.js';
+import { Landmark68, LANDMARK_INPUT, type LandmarkModel } from '../models/landmarks.js';
+import { Landmark68Onnx } from '../models/landmarks-onnx.js';
 import { DlibResNetEmbedder, EMBED_INPUT } from '../models/embedder.js';
 import { DlibResNetOnnxEmbedder } from '../models/dlib-resnet-onnx.js';
 import { GraphEmbedder, type GraphEmbedderConfig } from '../models/graph-embedder.js';
@@ -57,7 +58,8 @@ export interface EngineConfig {
    * else auto. The dlib embedder (faceapi-recognition) runs on either: onnx uses its converted file
    * (faceapi-recognition-onnx, `faceflow models pull`), tfjs its TF.js weights, auto the converted file when it
    * is installed (faster, BENCHMARKS.md "dlib ResNet on ONNX Runtime"), else the weights. The 68-point
-   * landmarks exist only for TF.js and stay there.
+   * landmarks (faceapi-landmarks68) likewise: onnx their converted file (faceapi-landmarks68-onnx), tfjs the
+   * weights, auto the converted file when installed (BENCHMARKS.md "68 landmarks on ONNX Runtime").
    */
   runtime?: string;
   /** ONNX Runtime execution provider: cpu | cuda (default env FACEFLOW_ORT_PROVIDER, else cpu) */
@@ -269,6 +271,51 @@ async function loadEmbedder(
   return { embedder: e, info: { name: entry.name, dim: e.dim, chipSize: width }, runtime: 'tfjs' };
 }
 
+/** The registry's ONNX conversion of a TF.js landmarks entry (derived by 'landmarks68-onnx'), if any. */
+function landmarksOnnxOf(registry: ModelRegistry, source: string): ModelEntry | undefined {
+  return registry.list('landmarks').find((e) => e.format === 'onnx' && e.derived?.from === source && e.derived.converter === 'landmarks68-onnx');
+}
+
+/**
+ * The 68-point landmark net on the runtime `runtime` asks for: its ONNX conversion under onnx, and under
+ * auto when the converted file is installed (the same points, faster: BENCHMARKS.md "68 landmarks on ONNX
+ * Runtime"), else its TF.js weights. `source` is the resolved TF.js entry (faceapi-landmarks68).
+ */
+async function loadLandmarks(
+  source: { entry: ModelEntry; main: string },
+  runtime: RuntimeName,
+  config: EngineConfig,
+  where: { registry: ModelRegistry; cacheDir?: string },
+): Promise<{ landmarker: LandmarkModel; runtime: ModelRuntime }> {
+  const onnx = runtime === 'tfjs' ? undefined : landmarksOnnxOf(where.registry, source.entry.name);
+  if (runtime === 'onnx' && !onnx) throw new FaceflowError('INVALID_CONFIG', `landmarks "${source.entry.name}" have no ONNX conversion in the registry but the runtime is forced to onnx; use --runtime auto or tfjs`);
+  if (onnx) {
+    let converted: string | undefined;
+    try {
+      converted = (await resolveModel(onnx, where)).main;
+    } catch (e) {
+      // as the embedder's: under auto a missing converted file means the TF.js weights; a file that is there
+      // but fails its check is an error either way
+      if (!(runtime === 'auto' && e instanceof FaceflowError && e.code === 'NOT_FOUND')) {
+        if (e instanceof FaceflowError && e.code === 'NOT_FOUND') {
+          throw new FaceflowError('NOT_FOUND', `landmarks "${source.entry.name}" on --runtime onnx need their converted file: ${e.message}`, { cause: e, details: e.details });
+        }
+        throw e;
+      }
+    }
+    if (converted) {
+      const landmarker = await Landmark68Onnx.load({
+        modelPath: converted,
+        name: onnx.name,
+        provider: parseProviderName(config.onnxProvider),
+        ...(config.onnxThreads !== undefined ? { threads: config.onnxThreads } : {}),
+      });
+      return { landmarker, runtime: 'onnx' };
+    }
+  }
+  return { landmarker: await Landmark68.load({ manifestPath: source.main }), runtime: 'tfjs' };
+}
+
 /** Loads a projection head for the base embedder `info`; on failure, disposes `owned` and throws. */
 async function loadHead(dir: string, info: EmbedderInfo, owned: Array<{ dispose(): void }>): Promise<{ head: ProjectionHead; info: EmbedderInfo }> {
   let head: ProjectionHead | undefined;
@@ -346,7 +393,7 @@ export class FaceEngine {
     /** the detector, landmarks and embedder, and the runtime each runs on */
     readonly models: EngineModels,
     private readonly detector: FaceDetector,
-    private readonly landmarker: Landmark68,
+    private readonly landmarker: LandmarkModel,
     private readonly embedder: Embedder,
     readonly embedderInfo: EmbedderInfo,
     private readonly cfg: Required<Pick<EngineConfig, 'flip' | 'landmarkCropScale' | 'refineCropScale' | 'chipPadding'>>,
@@ -362,7 +409,15 @@ export class FaceEngine {
     // a forced tfjs runtime without a named detector means BlazeFace, the TF.js one (YuNet is ONNX)
     const detectorName = config.models?.detector ?? (runtimeName === 'tfjs' ? DETECTOR_ALIASES.blazeface! : DEFAULT_MODELS.detector);
     const where = { registry, ...(config.cacheDir ? { cacheDir: config.cacheDir } : {}) };
-    const landmarkModel = await resolveModel(models.landmarks, where);
+    let landmarkModel = await resolveModel(models.landmarks, where);
+    // the converted file named directly stands for its source: the runtime choice below picks the file
+    const landmarkSource = landmarkModel.entry.derived?.converter === 'landmarks68-onnx' ? landmarkModel.entry.derived.from : undefined;
+    if (landmarkSource !== undefined) {
+      if (runtimeName === 'tfjs') {
+        throw new FaceflowError('INVALID_CONFIG', `landmarks "${landmarkModel.entry.name}" are an ONNX model but the runtime is forced to tfjs; use the landmarks model ${landmarkSource} or --runtime auto`);
+      }
+      landmarkModel = await resolveModel(landmarkSource, where);
+    }
     if (landmarkModel.entry.name !== DEFAULT_MODELS.landmarks) {
       throw new FaceflowError('INVALID_CONFIG', `landmarks model "${landmarkModel.entry.name}" is not supported; the aligner needs the 68-point ${DEFAULT_MODELS.landmarks}`);
     }
@@ -376,19 +431,19 @@ export class FaceEngine {
       throw new FaceflowError('INVALID_CONFIG', `landmarkCropScale must be in [0.8, 3], got ${cfg.landmarkCropScale}`);
     }
     const { detector, info: detectorInfo } = await loadDetector(DETECTOR_ALIASES[detectorName] ?? detectorName, runtimeName, config, where);
-    const landmarker = await Landmark68.load({ manifestPath: landmarkModel.main }).catch(async (e) => {
+    const { landmarker, runtime: landmarksRuntime } = await loadLandmarks(landmarkModel, landmarkSource !== undefined && runtimeName === 'auto' ? 'onnx' : runtimeName, config, where).catch(async (e) => {
       await detector.dispose();
       throw e;
     });
     const { embedder, info, runtime: embedderRuntime } = await loadEmbedder(models.embedder, registry, config.cacheDir, runtimeName, config.onnxProvider, config.onnxThreads).catch(async (e) => {
       await detector.dispose();
-      landmarker.dispose();
+      await landmarker.dispose();
       throw e;
     });
     const head = config.head ? await loadHead(config.head, info, [detector, landmarker, embedder]) : undefined;
     const engineModels: EngineModels = {
       detector: detectorInfo,
-      landmarks: { name: landmarkModel.entry.name, runtime: 'tfjs' },
+      landmarks: { name: landmarkModel.entry.name, runtime: landmarksRuntime },
       embedder: { name: info.name, runtime: embedderRuntime },
     };
     const engine = new FaceEngine(runtime, engineModels, detector, landmarker, embedder, head ? head.info : info, cfg, head?.head);
