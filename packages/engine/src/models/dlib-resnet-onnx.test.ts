@@ -16,16 +16,9 @@ import { DlibResNetOnnxEmbedder } from './dlib-resnet-onnx.js';
 import { FaceEngine } from '../recognize/engine.js';
 import { GROUP_PHOTOS } from '../testkit/fixtures.testkit.js';
 import { failure } from '../testkit/failure.testkit.js';
+import { rssGrowthMb } from '../testkit/rss.testkit.js';
 
 const NAME = 'faceapi-recognition-onnx';
-
-/** Calls `f` `warm` times, then `n` times, and returns the RSS growth over the `n` calls in MB. */
-async function rssGrowthMb(f: () => Promise<unknown>, warm: number, n: number): Promise<number> {
-  for (let i = 0; i < warm; i++) await f();
-  const before = process.memoryUsage().rss;
-  for (let i = 0; i < n; i++) await f();
-  return (process.memoryUsage().rss - before) / 2 ** 20;
-}
 
 /** dlib chips of every face of the first demo photos (and their mirror images), found by the TF.js engine. */
 let chips: Uint8Array[] = [];

@@ -17,16 +17,9 @@ import { cropSquare } from '../recognize/align.js';
 import { FaceEngine } from '../recognize/engine.js';
 import { GROUP_PHOTOS, realFaces } from '../testkit/fixtures.testkit.js';
 import { failure } from '../testkit/failure.testkit.js';
+import { rssGrowthMb } from '../testkit/rss.testkit.js';
 
 const NAME = 'faceapi-landmarks68-onnx';
-
-/** Calls `f` `warm` times, then `n` times, and returns the RSS growth over the `n` calls in MB. */
-async function rssGrowthMb(f: () => Promise<unknown>, warm: number, n: number): Promise<number> {
-  for (let i = 0; i < warm; i++) await f();
-  const before = process.memoryUsage().rss;
-  for (let i = 0; i < n; i++) await f();
-  return (process.memoryUsage().rss - before) / 2 ** 20;
-}
 
 /**
  * The engine's two landmark crops of every real face of the demo photos: the first pass's around the

@@ -12,7 +12,7 @@ import { Landmark68Onnx } from '../models/landmarks-onnx.js';
 import { DlibResNetEmbedder, EMBED_INPUT } from '../models/embedder.js';
 import { DlibResNetOnnxEmbedder } from '../models/dlib-resnet-onnx.js';
 import { GraphEmbedder, type GraphEmbedderConfig } from '../models/graph-embedder.js';
-import { loadModelRegistry, resolveModel, type ModelEntry, type ModelRegistry } from '../registry/index.js';
+import { loadModelRegistry, resolveModel, type DerivedConverter, type ModelEntry, type ModelRegistry } from '../registry/index.js';
 import { alignEmbedderChip, cropSquare } from './align.js';
 import { SFaceEmbedder, SFACE_DIM, SFACE_INPUT } from '../models/sface.js';
 import { headIdentifyThreshold, ProjectionHead } from '../models/head.js';
@@ -199,9 +199,33 @@ export interface EmbedderInfo {
   distanceAtFar1e3Fallback?: boolean;
 }
 
-/** The registry's ONNX conversion of a TF.js dlib ResNet entry (derived by 'dlib-resnet-onnx'), if any. */
-function dlibOnnxOf(registry: ModelRegistry, source: string): ModelEntry | undefined {
-  return registry.list('embedder').find((e) => e.format === 'onnx' && e.derived?.from === source && e.derived.converter === 'dlib-resnet-onnx');
+/**
+ * The installed ONNX conversion (by faceflow's `converter`) of TF.js model `source`, when `runtime` asks for
+ * it: never under tfjs; under auto when the registry has one and it is installed (the converted file is an
+ * optional speed-up: a missing one means the TF.js weights); under onnx it must be there, else one line
+ * naming the command that installs it. A file that is there but fails its check is an error either way.
+ * `subject` names the model in messages: `embedder "x"` / `landmarks "x"` (`plural`: they need, not it needs).
+ */
+async function onnxConversion(
+  source: ModelEntry,
+  converter: DerivedConverter,
+  runtime: RuntimeName,
+  where: { registry: ModelRegistry; cacheDir?: string },
+  subject: { text: string; plural: boolean },
+): Promise<{ entry: ModelEntry; main: string } | undefined> {
+  if (runtime === 'tfjs') return undefined;
+  const onnx = where.registry.list(source.kind).find((e) => e.format === 'onnx' && e.derived?.from === source.name && e.derived.converter === converter);
+  if (!onnx) {
+    if (runtime === 'onnx') throw new FaceflowError('INVALID_CONFIG', `${subject.text} ${subject.plural ? 'have' : 'has'} no ONNX conversion in the registry but the runtime is forced to onnx; use --runtime auto or tfjs`);
+    return undefined;
+  }
+  try {
+    return { entry: onnx, main: (await resolveModel(onnx, where)).main };
+  } catch (e) {
+    if (!(e instanceof FaceflowError && e.code === 'NOT_FOUND')) throw e;
+    if (runtime === 'auto') return undefined;
+    throw new FaceflowError('NOT_FOUND', `${subject.text} on --runtime onnx ${subject.plural ? 'need their' : 'needs its'} converted file: ${e.message}`, { cause: e, details: e.details });
+  }
 }
 
 async function loadEmbedder(
@@ -231,24 +255,8 @@ async function loadEmbedder(
     return { embedder: e, info: { name, dim: 128, chipSize: EMBED_INPUT }, runtime: 'onnx' as const };
   };
   if (entry.format === 'face-api-weights') {
-    const onnx = runtime === 'tfjs' ? undefined : dlibOnnxOf(registry, entry.name);
-    if (runtime === 'onnx' && !onnx) throw new FaceflowError('INVALID_CONFIG', `embedder "${entry.name}" has no ONNX conversion in the registry but the runtime is forced to onnx; use --runtime auto or tfjs`);
-    if (onnx) {
-      let converted: string | undefined;
-      try {
-        converted = (await resolveModel(onnx, where)).main;
-      } catch (e) {
-        // auto: the converted file is an optional speed-up; a missing one means the TF.js weights. A file
-        // that is there but fails its check is an error either way.
-        if (!(runtime === 'auto' && e instanceof FaceflowError && e.code === 'NOT_FOUND')) {
-          if (e instanceof FaceflowError && e.code === 'NOT_FOUND') {
-            throw new FaceflowError('NOT_FOUND', `embedder "${entry.name}" on --runtime onnx needs its converted file: ${e.message}`, { cause: e, details: e.details });
-          }
-          throw e;
-        }
-      }
-      if (converted) return dlibOnnx(onnx, converted, entry.name);
-    }
+    const onnx = await onnxConversion(entry, 'dlib-resnet-onnx', runtime, where, { text: `embedder "${entry.name}"`, plural: false });
+    if (onnx) return dlibOnnx(onnx.entry, onnx.main, entry.name);
     const e = await DlibResNetEmbedder.load({ manifestPath: resolved.main });
     return { embedder: e, info: { name: entry.name, dim: 128, chipSize: EMBED_INPUT }, runtime: 'tfjs' };
   }
@@ -271,11 +279,6 @@ async function loadEmbedder(
   return { embedder: e, info: { name: entry.name, dim: e.dim, chipSize: width }, runtime: 'tfjs' };
 }
 
-/** The registry's ONNX conversion of a TF.js landmarks entry (derived by 'landmarks68-onnx'), if any. */
-function landmarksOnnxOf(registry: ModelRegistry, source: string): ModelEntry | undefined {
-  return registry.list('landmarks').find((e) => e.format === 'onnx' && e.derived?.from === source && e.derived.converter === 'landmarks68-onnx');
-}
-
 /**
  * The 68-point landmark net on the runtime `runtime` asks for: its ONNX conversion under onnx, and under
  * auto when the converted file is installed (the same points, faster: BENCHMARKS.md "68 landmarks on ONNX
@@ -287,31 +290,15 @@ async function loadLandmarks(
   config: EngineConfig,
   where: { registry: ModelRegistry; cacheDir?: string },
 ): Promise<{ landmarker: LandmarkModel; runtime: ModelRuntime }> {
-  const onnx = runtime === 'tfjs' ? undefined : landmarksOnnxOf(where.registry, source.entry.name);
-  if (runtime === 'onnx' && !onnx) throw new FaceflowError('INVALID_CONFIG', `landmarks "${source.entry.name}" have no ONNX conversion in the registry but the runtime is forced to onnx; use --runtime auto or tfjs`);
+  const onnx = await onnxConversion(source.entry, 'landmarks68-onnx', runtime, where, { text: `landmarks "${source.entry.name}"`, plural: true });
   if (onnx) {
-    let converted: string | undefined;
-    try {
-      converted = (await resolveModel(onnx, where)).main;
-    } catch (e) {
-      // as the embedder's: under auto a missing converted file means the TF.js weights; a file that is there
-      // but fails its check is an error either way
-      if (!(runtime === 'auto' && e instanceof FaceflowError && e.code === 'NOT_FOUND')) {
-        if (e instanceof FaceflowError && e.code === 'NOT_FOUND') {
-          throw new FaceflowError('NOT_FOUND', `landmarks "${source.entry.name}" on --runtime onnx need their converted file: ${e.message}`, { cause: e, details: e.details });
-        }
-        throw e;
-      }
-    }
-    if (converted) {
-      const landmarker = await Landmark68Onnx.load({
-        modelPath: converted,
-        name: onnx.name,
-        provider: parseProviderName(config.onnxProvider),
-        ...(config.onnxThreads !== undefined ? { threads: config.onnxThreads } : {}),
-      });
-      return { landmarker, runtime: 'onnx' };
-    }
+    const landmarker = await Landmark68Onnx.load({
+      modelPath: onnx.main,
+      name: onnx.entry.name,
+      provider: parseProviderName(config.onnxProvider),
+      ...(config.onnxThreads !== undefined ? { threads: config.onnxThreads } : {}),
+    });
+    return { landmarker, runtime: 'onnx' };
   }
   return { landmarker: await Landmark68.load({ manifestPath: source.main }), runtime: 'tfjs' };
 }
