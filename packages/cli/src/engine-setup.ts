@@ -26,9 +26,9 @@ export const ENGINE_FLAGS: Flags = {
 export const ENGINE_HELP = [
   '  --backend B        TF.js backend: auto (default), tensorflow, wasm, cpu (env FACEFLOW_BACKEND)',
   '  --runtime R        model runtime: auto (default: each model on its format\'s), onnx, tfjs (env FACEFLOW_RUNTIME);',
-  '                     tfjs without --detector means BlazeFace; the dlib embedder runs on either (onnx: its',
-  '                     converted file, faceflow models pull faceapi-recognition-onnx; auto: that file when',
-  '                     installed); the 68 landmarks stay on TF.js',
+  '                     tfjs without --detector means BlazeFace; the dlib embedder and the 68 landmarks run',
+  '                     on either (onnx: their converted files faceapi-recognition-onnx and',
+  '                     faceapi-landmarks68-onnx, faceflow models pull --all; auto: those files when installed)',
   '  --provider P       ONNX Runtime execution provider: cpu (default), cuda (env FACEFLOW_ORT_PROVIDER)',
   '  --detector D       face detector: yunet (default; ONNX, installed by faceflow models pull yunet-2023mar),',
   '                     blazeface (TF.js), or a detector\'s registry name',

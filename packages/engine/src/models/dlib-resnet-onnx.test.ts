@@ -16,16 +16,9 @@ import { DlibResNetOnnxEmbedder } from './dlib-resnet-onnx.js';
 import { FaceEngine } from '../recognize/engine.js';
 import { GROUP_PHOTOS } from '../testkit/fixtures.testkit.js';
 import { failure } from '../testkit/failure.testkit.js';
+import { rssGrowthMb } from '../testkit/rss.testkit.js';
 
 const NAME = 'faceapi-recognition-onnx';
-
-/** Calls `f` `warm` times, then `n` times, and returns the RSS growth over the `n` calls in MB. */
-async function rssGrowthMb(f: () => Promise<unknown>, warm: number, n: number): Promise<number> {
-  for (let i = 0; i < warm; i++) await f();
-  const before = process.memoryUsage().rss;
-  for (let i = 0; i < n; i++) await f();
-  return (process.memoryUsage().rss - before) / 2 ** 20;
-}
 
 /** dlib chips of every face of the first demo photos (and their mirror images), found by the TF.js engine. */
 let chips: Uint8Array[] = [];
@@ -104,10 +97,10 @@ describe('the dlib ResNet on ONNX Runtime', () => {
 describe('the engine picks the dlib runtime by `runtime`', () => {
   let bare: string;
   beforeAll(async () => {
-    // a model cache with YuNet (the detector of --runtime onnx) but not the converted dlib file
+    // a model cache with YuNet and the converted landmarks (the other models of --runtime onnx) but not the
+    // converted dlib file
     bare = await mkdtemp(join(tmpdir(), 'faceflow-no-dlib-onnx-'));
-    const yunet = await resolveModel('yunet-2023mar');
-    await cp(yunet.dir, join(bare, 'yunet-2023mar'), { recursive: true });
+    for (const name of ['yunet-2023mar', 'faceapi-landmarks68-onnx']) await cp((await resolveModel(name)).dir, join(bare, name), { recursive: true });
   });
   afterAll(async () => {
     await rm(bare, { recursive: true, force: true });

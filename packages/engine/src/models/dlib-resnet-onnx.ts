@@ -6,12 +6,14 @@
  * `faceapi-recognition`: galleries, calibration and decisions do not see which runtime made them.
  *
  * Input: 150x150 RGB dlib chips (alignEmbedderChip), batched; this wrapper subtracts the mean and divides
- * by 255 while it transposes to NCHW (one pass it makes anyway), the graph's batch dimension is symbolic.
+ * by 255 while it transposes to NCHW (face-api-input.ts: one pass it makes anyway), the graph's batch
+ * dimension is symbolic.
  * Output: L2-normalised 128-d embeddings.
  */
 import { FaceflowError, unitVector } from '@faceflow/shared';
 import { OnnxModel, type OnnxSessionOptions } from '../runtime/onnx.js';
-import { DLIB_DIM, DLIB_INPUT, DLIB_MEAN_RGB, DLIB_ONNX_OUTPUT } from '../registry/dlib-onnx.js';
+import { DLIB_DIM, DLIB_INPUT, DLIB_ONNX_OUTPUT } from '../registry/dlib-onnx.js';
+import { faceApiNchw } from './face-api-input.js';
 
 export interface DlibResNetOnnxConfig extends OnnxSessionOptions {
   modelPath: string;
@@ -20,9 +22,6 @@ export interface DlibResNetOnnxConfig extends OnnxSessionOptions {
   /** chips per model call (default 16) */
   batchSize?: number;
 }
-
-// float32, as TF.js holds the mean tensor
-const MEAN = DLIB_MEAN_RGB.map(Math.fround) as [number, number, number];
 
 export class DlibResNetOnnxEmbedder {
   private constructor(
@@ -58,16 +57,7 @@ export class DlibResNetOnnxEmbedder {
     const out: Float32Array[] = [];
     for (let start = 0; start < chips.length; start += this.batchSize) {
       const batch = chips.slice(start, start + this.batchSize);
-      const x = new Float32Array(batch.length * 3 * plane);
-      batch.forEach((chip, n) => {
-        const base = n * 3 * plane;
-        for (let c = 0; c < 3; c++) {
-          const m = MEAN[c]!;
-          const o = base + c * plane;
-          // (x - mean) / 255 rounded to float32 at each step, as TF.js computes it
-          for (let p = 0; p < plane; p++) x[o + p] = Math.fround(chip[3 * p + c]! - m) / 255;
-        }
-      });
+      const x = faceApiNchw(batch, DLIB_INPUT);
       const res = (await model.run(x, [batch.length, 3, DLIB_INPUT, DLIB_INPUT]))[DLIB_ONNX_OUTPUT]!;
       for (let n = 0; n < batch.length; n++) {
         out.push(unitVector(res.data.subarray(n * DLIB_DIM, (n + 1) * DLIB_DIM)));

@@ -7,3 +7,4 @@ export * from './sface.js';
 export * from './facemesh.js';
 export * from './head.js';
 export * from './dlib-resnet-onnx.js';
+export * from './landmarks-onnx.js';

@@ -8,8 +8,10 @@ import { FaceflowError } from '@faceflow/shared';
 import { tf } from '../runtime/tf.js';
 import { loadWeightMapFromFile } from '../runtime/io.js';
 import { faceApi, type FaceApiLandmarkNet } from '../runtime/face-api.js';
+import { LANDMARK68_INPUT } from '../registry/landmarks-onnx.js';
 
-export const LANDMARK_INPUT = 112;
+/** the side of the net's square input (the converted graph's too) */
+export const LANDMARK_INPUT = LANDMARK68_INPUT;
 
 export interface LandmarkConfig {
   /** face-api `face_landmark_68_model-weights_manifest.json` */
@@ -18,7 +20,33 @@ export interface LandmarkConfig {
   batchSize?: number;
 }
 
-export class Landmark68 {
+/**
+ * The contract of the 68-point landmark wrappers (Landmark68 on TF.js, Landmark68Onnx on ONNX Runtime): the
+ * engine and the aligner see only this, so the runtime that places the points makes no other difference.
+ */
+export interface LandmarkModel {
+  /** @param crops RGB crops of LANDMARK_INPUT x LANDMARK_INPUT pixels @returns per crop, 68 points in crop pixels */
+  run(crops: Uint8Array[]): Promise<Array<Array<{ x: number; y: number }>>>;
+  dispose(): void | Promise<void>;
+}
+
+/** Refuses a crop that is not LANDMARK_INPUT x LANDMARK_INPUT RGB, naming it (index `offset + i`). */
+export function checkLandmarkCrops(crops: readonly Uint8Array[], offset = 0): void {
+  crops.forEach((c, i) => {
+    if (c.length !== LANDMARK_INPUT * LANDMARK_INPUT * 3) {
+      throw new FaceflowError('INVALID_ARGUMENT', `crop ${offset + i} has ${c.length} bytes, expected ${LANDMARK_INPUT}x${LANDMARK_INPUT}x3`);
+    }
+  });
+}
+
+/** The 68 points of crop `b` from the net's 136 values per crop in [0, 1] of the crop: crop pixels. */
+export function cropPoints(values: Float32Array, b: number): Array<{ x: number; y: number }> {
+  const pts: Array<{ x: number; y: number }> = [];
+  for (let i = 0; i < 68; i++) pts.push({ x: values[b * 136 + 2 * i]! * LANDMARK_INPUT, y: values[b * 136 + 2 * i + 1]! * LANDMARK_INPUT });
+  return pts;
+}
+
+export class Landmark68 implements LandmarkModel {
   private constructor(private net: FaceApiLandmarkNet | undefined, private readonly batchSize: number) {}
 
   static async load(config: LandmarkConfig): Promise<Landmark68> {
@@ -43,11 +71,7 @@ export class Landmark68 {
     const result: Array<Array<{ x: number; y: number }>> = [];
     for (let start = 0; start < crops.length; start += this.batchSize) {
       const batch = crops.slice(start, start + this.batchSize);
-      batch.forEach((c, i) => {
-        if (c.length !== LANDMARK_INPUT * LANDMARK_INPUT * 3) {
-          throw new FaceflowError('INVALID_ARGUMENT', `crop ${start + i} has ${c.length} bytes, expected ${LANDMARK_INPUT}x${LANDMARK_INPUT}x3`);
-        }
-      });
+      checkLandmarkCrops(batch, start);
       const out = tf.tidy(() => {
         const tensors = batch.map((c) => tf.tensor3d(c, [LANDMARK_INPUT, LANDMARK_INPUT, 3], 'int32'));
         return net.forwardInput(new (faceApi().NetInput)(tensors));
@@ -58,13 +82,7 @@ export class Landmark68 {
       } finally {
         out.dispose();
       }
-      for (let b = 0; b < batch.length; b++) {
-        const pts: Array<{ x: number; y: number }> = [];
-        for (let i = 0; i < 68; i++) {
-          pts.push({ x: values[b * 136 + 2 * i]! * LANDMARK_INPUT, y: values[b * 136 + 2 * i + 1]! * LANDMARK_INPUT });
-        }
-        result.push(pts);
-      }
+      for (let b = 0; b < batch.length; b++) result.push(cropPoints(values, b));
     }
     return result;
   }

@@ -17,16 +17,9 @@ import { defaultModelPaths, FaceEngine } from '../recognize/engine.js';
 import { initRuntime } from '../runtime/tf.js';
 import { GROUP_PHOTOS } from '../testkit/fixtures.testkit.js';
 import { failure } from '../testkit/failure.testkit.js';
+import { rssGrowthMb } from '../testkit/rss.testkit.js';
 
 const noise = (n: number): Float32Array => Float32Array.from({ length: n }, (_, i) => (i * 2654435761) % 251);
-
-/** Calls `f` `warm` times, then `n` times, and returns the RSS growth over the `n` calls in MB. */
-async function rssGrowthMb(f: () => Promise<unknown>, warm: number, n: number): Promise<number> {
-  for (let i = 0; i < warm; i++) await f();
-  const before = process.memoryUsage().rss;
-  for (let i = 0; i < n; i++) await f();
-  return (process.memoryUsage().rss - before) / 2 ** 20;
-}
 
 describe('ONNX models from registry packages', () => {
   it('yunet_releases_its_session_and_keeps_rss_flat_over_repeated_calls', async () => {

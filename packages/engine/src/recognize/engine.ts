@@ -7,11 +7,12 @@ import { initRuntime, type RuntimeInfo } from '../runtime/tf.js';
 import { BlazeFaceDetector, type DetectorConfig, type Detection } from '../models/detector.js';
 import { YuNetDetector } from '../models/yunet.js';
 import { parseProviderName, parseRuntimeName, type RuntimeName } from '../runtime/onnx.js';
-import { Landmark68, LANDMARK_INPUT } from '../models/landmarks.js';
+import { Landmark68, LANDMARK_INPUT, type LandmarkModel } from '../models/landmarks.js';
+import { Landmark68Onnx } from '../models/landmarks-onnx.js';
 import { DlibResNetEmbedder, EMBED_INPUT } from '../models/embedder.js';
 import { DlibResNetOnnxEmbedder } from '../models/dlib-resnet-onnx.js';
 import { GraphEmbedder, type GraphEmbedderConfig } from '../models/graph-embedder.js';
-import { loadModelRegistry, resolveModel, type ModelEntry, type ModelRegistry } from '../registry/index.js';
+import { loadModelRegistry, resolveModel, type DerivedConverter, type ModelEntry, type ModelRegistry } from '../registry/index.js';
 import { alignEmbedderChip, cropSquare } from './align.js';
 import { SFaceEmbedder, SFACE_DIM, SFACE_INPUT } from '../models/sface.js';
 import { headIdentifyThreshold, ProjectionHead } from '../models/head.js';
@@ -57,7 +58,8 @@ export interface EngineConfig {
    * else auto. The dlib embedder (faceapi-recognition) runs on either: onnx uses its converted file
    * (faceapi-recognition-onnx, `faceflow models pull`), tfjs its TF.js weights, auto the converted file when it
    * is installed (faster, BENCHMARKS.md "dlib ResNet on ONNX Runtime"), else the weights. The 68-point
-   * landmarks exist only for TF.js and stay there.
+   * landmarks (faceapi-landmarks68) likewise: onnx their converted file (faceapi-landmarks68-onnx), tfjs the
+   * weights, auto the converted file when installed (BENCHMARKS.md "68 landmarks on ONNX Runtime").
    */
   runtime?: string;
   /** ONNX Runtime execution provider: cpu | cuda (default env FACEFLOW_ORT_PROVIDER, else cpu) */
@@ -197,9 +199,33 @@ export interface EmbedderInfo {
   distanceAtFar1e3Fallback?: boolean;
 }
 
-/** The registry's ONNX conversion of a TF.js dlib ResNet entry (derived by 'dlib-resnet-onnx'), if any. */
-function dlibOnnxOf(registry: ModelRegistry, source: string): ModelEntry | undefined {
-  return registry.list('embedder').find((e) => e.format === 'onnx' && e.derived?.from === source && e.derived.converter === 'dlib-resnet-onnx');
+/**
+ * The installed ONNX conversion (by faceflow's `converter`) of TF.js model `source`, when `runtime` asks for
+ * it: never under tfjs; under auto when the registry has one and it is installed (the converted file is an
+ * optional speed-up: a missing one means the TF.js weights); under onnx it must be there, else one line
+ * naming the command that installs it. A file that is there but fails its check is an error either way.
+ * `subject` names the model in messages: `embedder "x"` / `landmarks "x"` (`plural`: they need, not it needs).
+ */
+async function onnxConversion(
+  source: ModelEntry,
+  converter: DerivedConverter,
+  runtime: RuntimeName,
+  where: { registry: ModelRegistry; cacheDir?: string },
+  subject: { text: string; plural: boolean },
+): Promise<{ entry: ModelEntry; main: string } | undefined> {
+  if (runtime === 'tfjs') return undefined;
+  const onnx = where.registry.list(source.kind).find((e) => e.format === 'onnx' && e.derived?.from === source.name && e.derived.converter === converter);
+  if (!onnx) {
+    if (runtime === 'onnx') throw new FaceflowError('INVALID_CONFIG', `${subject.text} ${subject.plural ? 'have' : 'has'} no ONNX conversion in the registry but the runtime is forced to onnx; use --runtime auto or tfjs`);
+    return undefined;
+  }
+  try {
+    return { entry: onnx, main: (await resolveModel(onnx, where)).main };
+  } catch (e) {
+    if (!(e instanceof FaceflowError && e.code === 'NOT_FOUND')) throw e;
+    if (runtime === 'auto') return undefined;
+    throw new FaceflowError('NOT_FOUND', `${subject.text} on --runtime onnx ${subject.plural ? 'need their' : 'needs its'} converted file: ${e.message}`, { cause: e, details: e.details });
+  }
 }
 
 async function loadEmbedder(
@@ -229,24 +255,8 @@ async function loadEmbedder(
     return { embedder: e, info: { name, dim: 128, chipSize: EMBED_INPUT }, runtime: 'onnx' as const };
   };
   if (entry.format === 'face-api-weights') {
-    const onnx = runtime === 'tfjs' ? undefined : dlibOnnxOf(registry, entry.name);
-    if (runtime === 'onnx' && !onnx) throw new FaceflowError('INVALID_CONFIG', `embedder "${entry.name}" has no ONNX conversion in the registry but the runtime is forced to onnx; use --runtime auto or tfjs`);
-    if (onnx) {
-      let converted: string | undefined;
-      try {
-        converted = (await resolveModel(onnx, where)).main;
-      } catch (e) {
-        // auto: the converted file is an optional speed-up; a missing one means the TF.js weights. A file
-        // that is there but fails its check is an error either way.
-        if (!(runtime === 'auto' && e instanceof FaceflowError && e.code === 'NOT_FOUND')) {
-          if (e instanceof FaceflowError && e.code === 'NOT_FOUND') {
-            throw new FaceflowError('NOT_FOUND', `embedder "${entry.name}" on --runtime onnx needs its converted file: ${e.message}`, { cause: e, details: e.details });
-          }
-          throw e;
-        }
-      }
-      if (converted) return dlibOnnx(onnx, converted, entry.name);
-    }
+    const onnx = await onnxConversion(entry, 'dlib-resnet-onnx', runtime, where, { text: `embedder "${entry.name}"`, plural: false });
+    if (onnx) return dlibOnnx(onnx.entry, onnx.main, entry.name);
     const e = await DlibResNetEmbedder.load({ manifestPath: resolved.main });
     return { embedder: e, info: { name: entry.name, dim: 128, chipSize: EMBED_INPUT }, runtime: 'tfjs' };
   }
@@ -267,6 +277,30 @@ async function loadEmbedder(
     ...(entry.output.embeddingDim !== undefined ? { dim: entry.output.embeddingDim } : {}),
   });
   return { embedder: e, info: { name: entry.name, dim: e.dim, chipSize: width }, runtime: 'tfjs' };
+}
+
+/**
+ * The 68-point landmark net on the runtime `runtime` asks for: its ONNX conversion under onnx, and under
+ * auto when the converted file is installed (the same points, faster: BENCHMARKS.md "68 landmarks on ONNX
+ * Runtime"), else its TF.js weights. `source` is the resolved TF.js entry (faceapi-landmarks68).
+ */
+async function loadLandmarks(
+  source: { entry: ModelEntry; main: string },
+  runtime: RuntimeName,
+  config: EngineConfig,
+  where: { registry: ModelRegistry; cacheDir?: string },
+): Promise<{ landmarker: LandmarkModel; runtime: ModelRuntime }> {
+  const onnx = await onnxConversion(source.entry, 'landmarks68-onnx', runtime, where, { text: `landmarks "${source.entry.name}"`, plural: true });
+  if (onnx) {
+    const landmarker = await Landmark68Onnx.load({
+      modelPath: onnx.main,
+      name: onnx.entry.name,
+      provider: parseProviderName(config.onnxProvider),
+      ...(config.onnxThreads !== undefined ? { threads: config.onnxThreads } : {}),
+    });
+    return { landmarker, runtime: 'onnx' };
+  }
+  return { landmarker: await Landmark68.load({ manifestPath: source.main }), runtime: 'tfjs' };
 }
 
 /** Loads a projection head for the base embedder `info`; on failure, disposes `owned` and throws. */
@@ -346,7 +380,7 @@ export class FaceEngine {
     /** the detector, landmarks and embedder, and the runtime each runs on */
     readonly models: EngineModels,
     private readonly detector: FaceDetector,
-    private readonly landmarker: Landmark68,
+    private readonly landmarker: LandmarkModel,
     private readonly embedder: Embedder,
     readonly embedderInfo: EmbedderInfo,
     private readonly cfg: Required<Pick<EngineConfig, 'flip' | 'landmarkCropScale' | 'refineCropScale' | 'chipPadding'>>,
@@ -362,7 +396,15 @@ export class FaceEngine {
     // a forced tfjs runtime without a named detector means BlazeFace, the TF.js one (YuNet is ONNX)
     const detectorName = config.models?.detector ?? (runtimeName === 'tfjs' ? DETECTOR_ALIASES.blazeface! : DEFAULT_MODELS.detector);
     const where = { registry, ...(config.cacheDir ? { cacheDir: config.cacheDir } : {}) };
-    const landmarkModel = await resolveModel(models.landmarks, where);
+    let landmarkModel = await resolveModel(models.landmarks, where);
+    // the converted file named directly stands for its source: the runtime choice below picks the file
+    const landmarkSource = landmarkModel.entry.derived?.converter === 'landmarks68-onnx' ? landmarkModel.entry.derived.from : undefined;
+    if (landmarkSource !== undefined) {
+      if (runtimeName === 'tfjs') {
+        throw new FaceflowError('INVALID_CONFIG', `landmarks "${landmarkModel.entry.name}" are an ONNX model but the runtime is forced to tfjs; use the landmarks model ${landmarkSource} or --runtime auto`);
+      }
+      landmarkModel = await resolveModel(landmarkSource, where);
+    }
     if (landmarkModel.entry.name !== DEFAULT_MODELS.landmarks) {
       throw new FaceflowError('INVALID_CONFIG', `landmarks model "${landmarkModel.entry.name}" is not supported; the aligner needs the 68-point ${DEFAULT_MODELS.landmarks}`);
     }
@@ -376,19 +418,19 @@ export class FaceEngine {
       throw new FaceflowError('INVALID_CONFIG', `landmarkCropScale must be in [0.8, 3], got ${cfg.landmarkCropScale}`);
     }
     const { detector, info: detectorInfo } = await loadDetector(DETECTOR_ALIASES[detectorName] ?? detectorName, runtimeName, config, where);
-    const landmarker = await Landmark68.load({ manifestPath: landmarkModel.main }).catch(async (e) => {
+    const { landmarker, runtime: landmarksRuntime } = await loadLandmarks(landmarkModel, landmarkSource !== undefined && runtimeName === 'auto' ? 'onnx' : runtimeName, config, where).catch(async (e) => {
       await detector.dispose();
       throw e;
     });
     const { embedder, info, runtime: embedderRuntime } = await loadEmbedder(models.embedder, registry, config.cacheDir, runtimeName, config.onnxProvider, config.onnxThreads).catch(async (e) => {
       await detector.dispose();
-      landmarker.dispose();
+      await landmarker.dispose();
       throw e;
     });
     const head = config.head ? await loadHead(config.head, info, [detector, landmarker, embedder]) : undefined;
     const engineModels: EngineModels = {
       detector: detectorInfo,
-      landmarks: { name: landmarkModel.entry.name, runtime: 'tfjs' },
+      landmarks: { name: landmarkModel.entry.name, runtime: landmarksRuntime },
       embedder: { name: info.name, runtime: embedderRuntime },
     };
     const engine = new FaceEngine(runtime, engineModels, detector, landmarker, embedder, head ? head.info : info, cfg, head?.head);

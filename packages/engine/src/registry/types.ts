@@ -88,13 +88,14 @@ export interface PackageOrigin {
 }
 
 /** The converters `derived` names: registry code that makes a model file from another model's files. */
-export const DERIVED_CONVERTERS = ['dlib-resnet-onnx'] as const;
+export const DERIVED_CONVERTERS = ['dlib-resnet-onnx', 'landmarks68-onnx'] as const;
 export type DerivedConverter = (typeof DERIVED_CONVERTERS)[number];
 
 /**
  * A model made by faceflow's own converter from another registry model's verified files (issue 11):
  * `faceflow models pull` resolves (or pulls) model `from`, runs `converter` on its files (e.g.
- * 'dlib-resnet-onnx': face-api's dlib ResNet weights -> ONNX, registry/dlib-onnx.ts), and the result must
+ * 'dlib-resnet-onnx': face-api's dlib ResNet weights -> ONNX, registry/dlib-onnx.ts; 'landmarks68-onnx': its
+ * 68-point landmark net's, registry/landmarks-onnx.ts), and the result must
  * match the entry's `files[0]` (size and sha256), as a download must.
  */
 export interface DerivedOrigin {

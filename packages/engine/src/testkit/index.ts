@@ -1,2 +1,3 @@
 export * from './failure.testkit.js';
 export * from './fixtures.testkit.js';
+export * from './rss.testkit.js';
