@@ -269,3 +269,48 @@ describe('EmbedderStage under load (lateFrameMs)', () => {
     }
   });
 });
+
+describe('EmbedderStage: a camera behind', () => {
+  /** One face per image; an image of width `holdWidth` is held until released. */
+  class HoldingRunner implements FaceRunner {
+    readonly embedderInfo = { name: 'fake-model', dim: 4 };
+    seen: number[] = [];
+    release!: () => void;
+    private readonly gate = new Promise<void>((r) => (this.release = r));
+    constructor(private readonly holdWidth: number) {}
+    async run(images: RgbImage[]): Promise<EngineFace[][]> {
+      this.seen.push(...images.map((i) => i.width));
+      if (images.some((i) => i.width === this.holdWidth)) await this.gate;
+      const landmarks = Array.from({ length: 68 }, (_, k) => ({ x: 20 + (k % 10) * 2, y: 20 + Math.floor(k / 10) * 2 }));
+      return images.map(() => [{ box: { x: 10, y: 10, width: 40, height: 40 }, score: 0.9, keypoints: [], landmarks, embedding: Float32Array.from([1, 0, 0, 0]) }]);
+    }
+  }
+  const jpegOf = (width: number): Promise<Buffer> => encodeJpeg({ data: new Uint8Array(width * 48 * 3).fill(100), width, height: 48 });
+
+  async function scenario(lateMs: number): Promise<{ runner: HoldingRunner; reachedWhileHeld: boolean }> {
+    const runner = new HoldingRunner(65);
+    const stage = new EmbedderStage({ runner, facesTopic: 'faces', maxWaitMs: 1, maxInFlight: 2, fullDetectionEveryMs: 1000, lateFrameMs: 400 });
+    const cam = `cam-${lateMs}`;
+    // a full detection, then a region frame whose camera's faces are stale (600 ms) and that the engine holds
+    await stage.process([await frameMsg(cam, 'f0', await jpegOf(64), TS)], ctx);
+    const held = stage.process([await frameMsg(cam, 'f1', await jpegOf(65), TS + 600)], ctx);
+    while (!runner.seen.includes(65)) await new Promise((r) => setTimeout(r, 5));
+    // the next region frame, published `lateMs` ago
+    const next = stage.process([{ ...(await frameMsg(cam, 'f2', await jpegOf(66), TS + 800)), timestamp: Date.now() - lateMs }], ctx);
+    await new Promise((r) => setTimeout(r, 300));
+    const reachedWhileHeld = runner.seen.includes(66);
+    runner.release();
+    await Promise.all([held, next]);
+    return { runner, reachedWhileHeld };
+  }
+
+  it('a_late_region_frame_does_not_wait_for_the_cameras_previous_frame', async () => {
+    expect((await scenario(1000)).reachedWhileHeld).toBe(true);
+  });
+
+  it('an_on_time_region_frame_with_stale_faces_waits_for_the_cameras_previous_frame', async () => {
+    const { runner, reachedWhileHeld } = await scenario(0);
+    expect(reachedWhileHeld).toBe(false);
+    expect(runner.seen).toEqual([64, 65, 66]);
+  });
+});

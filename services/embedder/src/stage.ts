@@ -249,7 +249,10 @@ export class EmbedderStage implements Stage {
   /**
    * Runs one frame through the engine, with a full detection or one near the camera's latest faces
    * (scheduler.ts). A region frame whose camera's known faces are stale waits for the camera's previous
-   * region frame, so that it looks where the faces are now. Full detections need no history: they start at once,
+   * region frame, so that it looks where the faces are now, unless the frame is late (lateFrameMs): then
+   * waiting chains the camera's frames one engine call apart, a camera that fell behind stays behind (each
+   * wait makes the next frame later still), so a late frame looks near the faces last known. Full
+   * detections need no history: they start at once,
    * in batches of their own (a 17-window full detection must not hold up the cheap region frames batched
    * with it), and the faces they find join the regions of the frames planned after they finish.
    */
@@ -264,15 +267,15 @@ export class EmbedderStage implements Stage {
     const tail = full ? undefined : new Promise<void>((r) => (finished = r));
     if (tail) this.cameraTails.set(camera, tail);
     const arrived = performance.now();
+    const late = this.isLate(publishedTs);
+    if (late) this.m.late?.inc();
     try {
       const image = await decode();
       // wait for the camera's previous frame only when what is known of the camera is stale: a result a
       // frame or two old is as good a place to look (regions are three faces wide), and not waiting lets a
       // camera's frames overlap in the engine
-      if (previous && !this.scheduler.hasResultSince(camera, frame.captureTs - REGION_STALE_MS)) await previous;
+      if (previous && !late && !this.scheduler.hasResultSince(camera, frame.captureTs - REGION_STALE_MS)) await previous;
       const regions = full ? undefined : this.scheduler.regions(camera, frame.captureTs);
-      const late = this.isLate(publishedTs);
-      if (late) this.m.late?.inc();
       const reembedMs = (this.o.reembedEveryMs ?? 0) * (late ? LATE_REEMBED_FACTOR : 1);
       const trackOnlyNear = this.scheduler.recentlyEmbedded(camera, frame.captureTs, reembedMs);
       this.m.detections?.inc({ kind: full ? 'full' : 'region' });
