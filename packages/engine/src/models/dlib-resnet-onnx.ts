@@ -11,7 +11,7 @@
  * Output: L2-normalised 128-d embeddings.
  */
 import { FaceflowError, unitVector } from '@faceflow/shared';
-import { OnnxModel, type OnnxSessionOptions } from '../runtime/onnx.js';
+import { batchSizeOf, OnnxModel, type OnnxSessionOptions } from '../runtime/onnx.js';
 import { DLIB_DIM, DLIB_INPUT, DLIB_ONNX_OUTPUT } from '../registry/dlib-onnx.js';
 import { faceApiNchw } from './face-api-input.js';
 
@@ -30,10 +30,7 @@ export class DlibResNetOnnxEmbedder {
   ) {}
 
   static async load(config: DlibResNetOnnxConfig): Promise<DlibResNetOnnxEmbedder> {
-    const batchSize = config.batchSize ?? 16;
-    if (!(Number.isInteger(batchSize) && batchSize >= 1 && batchSize <= 1024)) {
-      throw new FaceflowError('INVALID_CONFIG', `embedder batchSize must be an integer in [1, 1024], got ${batchSize}`);
-    }
+    const batchSize = batchSizeOf(config.batchSize, 16, 'embedder');
     const opts: OnnxSessionOptions = {
       ...(config.provider ? { provider: config.provider } : {}),
       ...(config.threads !== undefined ? { threads: config.threads } : {}),

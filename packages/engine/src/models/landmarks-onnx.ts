@@ -9,7 +9,7 @@
  * (face-api-input.ts). Output: per crop, 68 points in crop pixels, as Landmark68 returns them.
  */
 import { FaceflowError } from '@faceflow/shared';
-import { OnnxModel, type OnnxSessionOptions } from '../runtime/onnx.js';
+import { batchSizeOf, OnnxModel, type OnnxSessionOptions } from '../runtime/onnx.js';
 import { LANDMARK68_ONNX_OUTPUT } from '../registry/landmarks-onnx.js';
 import { faceApiNchw } from './face-api-input.js';
 import { checkLandmarkCrops, cropPoints, LANDMARK_INPUT, type LandmarkModel } from './landmarks.js';
@@ -29,10 +29,7 @@ export class Landmark68Onnx implements LandmarkModel {
   ) {}
 
   static async load(config: LandmarkOnnxConfig): Promise<Landmark68Onnx> {
-    const batchSize = config.batchSize ?? 32;
-    if (!(Number.isInteger(batchSize) && batchSize >= 1 && batchSize <= 1024)) {
-      throw new FaceflowError('INVALID_CONFIG', `landmarks batchSize must be an integer in [1, 1024], got ${batchSize}`);
-    }
+    const batchSize = batchSizeOf(config.batchSize, 32, 'landmarks');
     const name = config.name ?? 'faceapi-landmarks68-onnx';
     const opts: OnnxSessionOptions = {
       ...(config.provider ? { provider: config.provider } : {}),

@@ -90,6 +90,15 @@ function checkProvider(provider: ProviderName): void {
   }
 }
 
+/** A model wrapper's items per ONNX Runtime call: `given`, or `fallback`, checked (one rule for every wrapper). */
+export function batchSizeOf(given: number | undefined, fallback: number, what: string): number {
+  const n = given ?? fallback;
+  if (!(Number.isInteger(n) && n >= 1 && n <= 1024)) {
+    throw new FaceflowError('INVALID_CONFIG', `${what} batchSize must be an integer in [1, 1024], got ${n}`);
+  }
+  return n;
+}
+
 export interface OnnxSessionOptions {
   provider?: ProviderName;
   /** intra-op threads (default 1: the engine scales with worker threads, one session each) */
