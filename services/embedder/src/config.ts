@@ -39,7 +39,7 @@ export const embedderConfig = defineConfig({
     env: 'FACEFLOW_LATE_FRAME',
     default: DEFAULT_LATE_FRAME_MS,
     parse: parsers.durationMs({ max: 600_000 }),
-    doc: `a frame that reaches the engine this long after ingest published it (the engine is behind) re-embeds the faces it follows ${LATE_REEMBED_FACTOR}x less often, shedding repeat work before new faces wait (0: never)`,
+    doc: `a live frame (not one of a file or folder) that reaches the engine this long after ingest published it (the engine is behind) re-embeds the faces it follows ${LATE_REEMBED_FACTOR}x less often, shedding repeat work before new faces wait (0: never)`,
   }),
   minFaceSize: field({ env: 'FACEFLOW_MIN_FACE', default: 40, parse: parsers.int({ min: 8, max: 10_000 }), doc: 'smallest face side to find in a full detection, in pixels (smaller costs more tiles)' }),
   flip: field({ env: 'FACEFLOW_EMBED_FLIP', default: true, parse: parsers.boolean(), doc: 'average each embedding with the mirrored face (costs a second forward pass)' }),

@@ -258,6 +258,20 @@ describe('EmbedderStage under load (lateFrameMs)', () => {
     expect(await metrics.metricsText()).toMatch(/faceflow_embedder_late_frames_total 3/);
   });
 
+  it('a_recorded_frame_is_never_late', async () => {
+    const A = { x: 2, y: 2 };
+    const runner = new FollowingRunner({ r0: [A], r1: [A] });
+    const metrics = createMetrics();
+    const stage = new EmbedderStage({ runner, facesTopic: 'faces', maxWaitMs: 1, reembedEveryMs: 400, lateFrameMs: 400, metrics });
+    for (const [id, at] of [['r0', 0], ['r1', 500]] as const) {
+      const m = await frameMsg('cam3', id, undefined, TS + at);
+      const recorded = { ...m, value: FrameSchema.encode({ ...FrameSchema.decode(m.value), recorded: true }), timestamp: Date.now() - 5000 };
+      runner.current.push(id);
+      expect((await stage.process([recorded], ctx)).outputs[0]!.messages).toHaveLength(1); // embedded again at 400 ms
+    }
+    expect(await metrics.metricsText()).not.toMatch(/faceflow_embedder_late_frames_total [1-9]/);
+  });
+
   it('a_frame_on_time_embeds_followed_faces_at_the_normal_interval', async () => {
     const A = { x: 2, y: 2 };
     const runner = new FollowingRunner({ g0: [A], g1: [A] });

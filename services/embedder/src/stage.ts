@@ -74,10 +74,10 @@ export interface EmbedderStageOptions {
    */
   reembedEveryMs?: number;
   /**
-   * A frame that reaches the engine more than this long after it was published (the engine is behind: a
-   * burst of new faces) re-embeds the faces it follows only every LATE_REEMBED_FACTOR x reembedEveryMs,
+   * A live frame (not `recorded`) that reaches the engine more than this long after it was published (the
+   * engine is behind: a burst of new faces) re-embeds the faces it follows only every LATE_REEMBED_FACTOR x reembedEveryMs,
    * so that repeat embeddings, most of the engine's work on video, are shed before they delay new faces
-   * (default 0: never; the service and `faceflow run` on a live source set it).
+   * (default 0: never; the service and `faceflow run` set it).
    */
   lateFrameMs?: number;
   /** Decoding limits for frame images (default: the engine's). */
@@ -267,7 +267,7 @@ export class EmbedderStage implements Stage {
     const tail = full ? undefined : new Promise<void>((r) => (finished = r));
     if (tail) this.cameraTails.set(camera, tail);
     const arrived = performance.now();
-    const late = this.isLate(publishedTs);
+    const late = !frame.recorded && this.isLate(publishedTs);
     if (late) this.m.late?.inc();
     try {
       const image = await decode();

@@ -37,6 +37,17 @@ describe('IngestStage', () => {
     expect(sent.every((m) => m.key === 'cam1')).toBe(true);
     expect(decoded.map((f) => f.captureTs)).toEqual([0, 1, 2, 3, 4].map((i) => T0 + i * 100));
     expect(new Set(decoded.map((f) => f.frameId)).size).toBe(5);
+    // read as fast as the bus takes them: never "late" for the embedder (lateFrameMs)
+    expect(decoded.every((f) => f.recorded === true)).toBe(true);
+  });
+
+  it('marks no frame of a live source or a push as recorded', async () => {
+    const sent: OutgoingMessage[] = [];
+    const stage = new IngestStage({ framesTopic: 'frames', publish: async (_t, m) => void sent.push(...m) });
+    await stage.pump(source(frames(2, () => Date.now()), true));
+    await stage.push('cam2', jpeg(9), 'image/jpeg', Date.now());
+    expect(sent).toHaveLength(3);
+    expect(sent.map((m) => FrameSchema.decode(m.value).recorded)).toEqual([undefined, undefined, undefined]);
   });
 
   it('keeps memory bounded for a live source: drops the oldest when the queue is full, and stale frames', async () => {

@@ -55,10 +55,11 @@ export interface PumpResult {
 }
 
 /** The Frame message of a captured image (validated; what the embedder will decode). */
-export function frameMessage(cameraId: string, frameId: string, c: Pick<CapturedImage, 'image' | 'contentType' | 'captureTs'> & { width?: number; height?: number }): OutgoingMessage {
+export function frameMessage(cameraId: string, frameId: string, c: Pick<CapturedImage, 'image' | 'contentType' | 'captureTs'> & { width?: number; height?: number }, recorded = false): OutgoingMessage {
   const frame: Frame = { frameId, cameraId, captureTs: c.captureTs, contentType: c.contentType, image: c.image };
   if (c.width !== undefined) frame.width = c.width;
   if (c.height !== undefined) frame.height = c.height;
+  if (recorded) frame.recorded = true;
   return { key: cameraId, value: FrameSchema.encode(frame) };
 }
 
@@ -101,8 +102,8 @@ export class IngestStage {
   }
 
   /** Publishes one frame, retrying what is retriable (until stopped). */
-  private async send(cameraId: string, c: CapturedImage): Promise<void> {
-    const msg = frameMessage(cameraId, this.nextFrameId(cameraId), c);
+  private async send(cameraId: string, c: CapturedImage, recorded = false): Promise<void> {
+    const msg = frameMessage(cameraId, this.nextFrameId(cameraId), c, recorded);
     for (let attempt = 1; ; attempt++) {
       try {
         await this.o.publish(this.o.framesTopic, [msg]);
@@ -163,7 +164,7 @@ export class IngestStage {
           if (this.stopped) break;
           result.read++;
           this.m.in?.inc({ stage: 'ingest' });
-          await this.send(source.cameraId, c);
+          await this.send(source.cameraId, c, true);
           result.sent++;
         }
         return result;

@@ -70,7 +70,7 @@ export const runPipeline: CommandSpec = {
       'min-faces': '1 for a single image',
       'full-detection-every': '0 for an image folder, whose images are unrelated',
       'reembed-every': '0 for an image folder',
-      'late-frame': '0 for a file or folder, which waits for the engine',
+      'late-frame': 'frames of a file or folder are never late',
     }),
     '  --crops DIR        keep small face crops under DIR for the events\' thumbnails: events point only at crops',
     '                     of enrolled people, other faces are blurred out of each crop, and every crop no event',
@@ -140,9 +140,6 @@ export const runPipeline: CommandSpec = {
           // images of a folder are unrelated: nothing to follow from one to the next
           ...(unrelatedImages && !given('full-detection-every') ? { fullDetectionEveryMs: 0 } : {}),
           ...(unrelatedImages && !given('reembed-every') ? { reembedEveryMs: 0 } : {}),
-          // a file is read as fast as the engine goes, so its frames queue by design and nothing is late: every
-          // face is embedded as often as on a quiet machine; a live source's frames cannot wait
-          ...(!live && !given('late-frame') ? { lateFrameMs: 0 } : {}),
           redactExemptCameras,
         },
         { runner: pool, workers: pool.size, topics, metrics, logger, ...crops },

@@ -31,6 +31,12 @@ export interface Frame {
   image: Uint8Array;
   width?: number;
   height?: number;
+  /**
+   * A frame of a recording (a video file or an image folder) that ingest reads as fast as the bus takes it:
+   * its frames queue by design, so it is never "late" (the embedder's lateFrameMs). Absent: a live frame
+   * (a stream, a pushed frame). Optional, so frames of earlier writers still read as live.
+   */
+  recorded?: true;
 }
 
 const NAME = 'frame';
@@ -52,6 +58,7 @@ function readHeader(r: FieldReader): Omit<Frame, 'image'> {
   const out: Omit<Frame, 'image'> = { frameId, cameraId, captureTs, contentType };
   if (width !== undefined) out.width = width;
   if (height !== undefined) out.height = height;
+  if (r.optionalBoolean('recorded') === true) out.recorded = true;
   return out;
 }
 

@@ -56,6 +56,12 @@ describe('Frame (binary)', () => {
     expect(Buffer.from(back.image)).toEqual(Buffer.from(frame.image));
   });
 
+  it('carries recorded only when true, and refuses a recorded that is not a boolean', () => {
+    expect(FrameSchema.decode(FrameSchema.encode({ ...frame, recorded: true })).recorded).toBe(true);
+    expect('recorded' in FrameSchema.decode(FrameSchema.encode(frame))).toBe(false);
+    expect(thrown(() => FrameSchema.encode({ ...frame, recorded: 'yes' } as unknown as Frame)).details.field).toBe('recorded');
+  });
+
   it('is binary-safe for every byte value', () => {
     const image = Buffer.from(Array.from({ length: 256 }, (_, i) => i));
     expect(Buffer.from(FrameSchema.decode(FrameSchema.encode({ ...frame, image })).image)).toEqual(image);

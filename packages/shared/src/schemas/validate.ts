@@ -73,6 +73,13 @@ export class FieldReader {
     return this.has(key) ? this.number(key, opts) : undefined;
   }
 
+  optionalBoolean(key: string): boolean | undefined {
+    if (!this.has(key)) return undefined;
+    const v = this.obj[key];
+    if (typeof v !== 'boolean') throw this.fail(key, 'must be true or false');
+    return v;
+  }
+
   /** A millisecond Unix timestamp (integer, after 2000-01-01, before 2200). */
   timestamp(key: string): number {
     return this.number(key, { integer: true, min: 946_684_800_000, max: 7_258_118_400_000 });
